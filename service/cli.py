@@ -1,0 +1,211 @@
+"""The ``capplan`` command line: the same library calls as the API.
+
+Exit codes: 0 a plan was produced (whatever its status), 2 invalid request (message on
+stderr naming the field), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from solver import FieldError, Plan, RequestInvalid, parse_request, plan
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
+
+
+def _read_json(path: str) -> Any:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise RequestInvalid([FieldError("/", f"not valid JSON: {exc}")]) from None
+
+
+def _print_invalid(exc: RequestInvalid) -> None:
+    for err in exc.errors:
+        print(f"invalid request: {err.path}: {err.message}", file=sys.stderr)
+
+
+def format_plan(p: Plan) -> str:
+    """A readable summary of a plan (what ``capplan solve`` prints)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(record=True, width=110, force_terminal=False, file=io.StringIO())
+    s = p.summary
+    value = "-" if p.objective.value is None else f"{p.objective.value:,.6g}"
+    console.print(f"[bold]{p.name}[/bold]  status: {p.status}  objective ({p.objective.kind}): {value}")
+    if p.status in ("optimal", "feasible"):
+        cpm = "-" if s.cost_per_million_tokens_usd is None else f"${s.cost_per_million_tokens_usd:,.4f}"
+        console.print(
+            f"NPV cost ${s.npv_cost_usd:,.0f}  capex ${s.capex_usd:,.0f}  opex ${s.opex_usd:,.0f}  "
+            f"residual ${s.residual_value_usd:,.0f}"
+        )
+        console.print(f"served {s.served_fraction:.2%} of demand  cost per million tokens {cpm}")
+        mix = ", ".join(f"{v} {x:.1%}" for v, x in s.it_power_share_by_vendor.items())
+        console.print(f"IT power by vendor: {mix or '-'}")
+        units = Table(title="Units acquired", show_edge=False)
+        units.add_column("hardware")
+        units.add_column("units", justify="right")
+        for h, u in s.units_acquired.items():
+            units.add_row(h, f"{u:,.2f}")
+        console.print(units)
+        per = Table(title="Per period", show_edge=False)
+        for col in ("period", "capex $", "opex $", "power used / available MW", "served / demand tok/s"):
+            per.add_column(col, justify="right")
+        for pr in p.periods:
+            used = sum(x.power_used_mw for x in pr.sites)
+            avail = sum(x.power_available_mw for x in pr.sites)
+            served = sum(w.served_tokens_per_s for w in pr.workloads)
+            dem = sum(w.demand_tokens_per_s for w in pr.workloads)
+            per.add_row(
+                pr.label,
+                f"{pr.capex_usd:,.0f}",
+                f"{pr.opex_usd:,.0f}",
+                f"{used:,.1f} / {avail:,.1f}",
+                f"{served:,.4g} / {dem:,.4g}",
+            )
+        console.print(per)
+        if p.binding:
+            console.print("binding: " + "; ".join(p.binding))
+        if p.shadow_prices is not None and p.shadow_prices.budget_per_usd is not None:
+            console.print(f"budget shadow price: {p.shadow_prices.budget_per_usd:.6g} per $")
+    for d in p.diagnosis:
+        console.print(f"diagnosis: {d.message}")
+    for c in p.contracts:
+        console.print(
+            f"contract {c.vendor}: spend ${c.spend_usd:,.0f} of ${c.min_spend_usd:,.0f}, shortfall "
+            f"${c.shortfall_usd:,.0f}, equity {c.equity_fraction:.2%} (${c.equity_value_usd:,.0f})"
+        )
+    for w in p.warnings:
+        console.print(f"warning: {w}")
+    return console.export_text()
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    result = plan(_read_json(args.file))
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(format_plan(result), end="")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from solver.inspect import describe_request
+
+    req = parse_request(_read_json(args.file))
+    info = describe_request(req)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(
+            f"valid: {req.name} ({info['model_size']['variables']} variables, "
+            f"{info['model_size']['constraints']} constraints)"
+        )
+        for pair in info["throughput"]:
+            print(
+                f"  {pair['hardware']:>28} -> {pair['workload']:<20} {pair['tokens_per_s_per_unit']:>14,.1f} tok/s/unit"
+            )
+    return EXIT_OK
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from solver.catalog import load_catalog
+
+    entries = load_catalog()
+    if args.json:
+        print(json.dumps(list(entries), indent=2))
+        return EXIT_OK
+    for e in entries:
+        print(
+            f"{e['id']:<28} {e['vendor']:<10} {e['kind']:<12} {e['it_power_kw']:>7.1f} kW  "
+            f"${e.get('unit_price_usd', 0):>12,.0f}  models: {', '.join(sorted(e.get('performance', {})))}"
+        )
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="capplan", description="Inference-capacity planning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("solve", help="solve a request file and print the plan")
+    p.add_argument("file", help="request JSON file ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="print the Plan JSON on stdout")
+    p.set_defaults(func=cmd_solve)
+    p = sub.add_parser("validate", help="check a request without solving it")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("catalog", help="print the default hardware catalog")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_catalog)
+    p = sub.add_parser("serve", help="run the REST service")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=cmd_serve)
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions() -> list[Any]:
+    """Subcommands living in their own modules (sweep, frontier, diff, report, export…).
+
+    Each module listed here exposes ``register(subparsers)``; a module that is missing is
+    skipped so that the core commands never depend on it.
+    """
+    import importlib
+
+    out = []
+    for name in ("service.cli_scenarios", "service.cli_report"):
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        out.append(mod.register)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RequestInvalid as exc:
+        _print_invalid(exc)
+        return EXIT_INVALID
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the CLI's last resort: a message, exit 1
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

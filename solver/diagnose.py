@@ -1,0 +1,122 @@
+"""Explain an infeasible request with an elastic re-solve.
+
+Every hard limit that a planner can move gets a non-negative slack column e:
+
+* min_service[w,t]:  served + e >= msf·D        (tokens/s that cannot be served)
+* power[s,t]:        ... − e <= P[s,t]           (MW missing at a site)
+* budget / budget_period:  capex − e <= cap      ($ missing)
+* supply[h,t]:       Σ_s buy − e <= max_units    (units missing)
+* vendor_max / vendor_min:  share rows ± e       (kW of IT power beyond the share)
+
+and the model minimises Σ e / scale, where scale = max(|rhs|, floor of the family), so a
+relaxation is weighed relative to the size of the limit it moves.  Every slack above a
+small tolerance becomes a :class:`DiagnosisEntry` in the limit's own unit.
+"""
+
+from __future__ import annotations
+
+import pulp
+
+from solver.model import GE, Built, build_model
+from solver.schema import DiagnosisEntry
+from solver.solve import solve_model
+
+_FLOORS = {
+    "min_service": 1.0,
+    "power": 1.0,
+    "budget": 1e6,
+    "budget_period": 1e6,
+    "supply": 1.0,
+    "vendor_max": 1.0,
+    "vendor_min": 1.0,
+}
+_TOL = 1e-6
+
+
+def diagnose(
+    m0: Built, time_limit_s: float = 60.0, backend: str = "highs"
+) -> tuple[list[DiagnosisEntry], str]:
+    """Elastic re-solve of the (continuous) model of ``m0``; returns entries and a note."""
+    m = build_model(m0.data, integer=False)
+    slacks: list[tuple[str, tuple[int, ...], pulp.LpVariable]] = []
+    objective: list[tuple[pulp.LpVariable, float]] = []
+    for family, floor in _FLOORS.items():
+        for key, c in m.con.get(family, {}).items():
+            e = m.new_var("elastic_" + family, key)
+            c.expr[e] = 1.0 if c.sense == GE else -1.0
+            slacks.append((family, key, e))
+            objective.append((e, 1.0 / max(abs(c.constant), floor)))
+    m.prob.setObjective(pulp.LpAffineExpression(objective))
+    out = solve_model(m, backend=backend, time_limit_s=time_limit_s)
+    if out.status not in ("optimal", "feasible"):
+        return [], f"the elastic re-solve ended {out.status}: no relaxation of the movable limits helps"
+    return [
+        _entry(m, fam, key, e.varValue or 0.0)
+        for fam, key, e in slacks
+        if (e.varValue or 0.0) > _TOL * max(1.0, abs(m.con[fam][key].constant))
+    ], ""
+
+
+def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> DiagnosisEntry:
+    data = m.data
+    req = data.req
+    if family == "min_service":
+        w, t = key
+        wl, label = req.workloads[w], data.labels[t]
+        return DiagnosisEntry(
+            limit="min_service",
+            workload=wl.id,
+            period=label,
+            amount=amount,
+            unit="tokens/s",
+            message=f"workload {wl.id} can serve {amount:,.6g} tokens/s less than its minimum in {label}",
+        )
+    if family == "power":
+        s, t = key
+        site, label = req.sites[s], data.labels[t]
+        return DiagnosisEntry(
+            limit="power",
+            site=site.id,
+            period=label,
+            amount=amount,
+            unit="MW",
+            message=f"site {site.id} needs {amount:,.6g} MW more in {label}",
+        )
+    if family == "budget":
+        return DiagnosisEntry(
+            limit="budget",
+            amount=amount,
+            unit="USD",
+            message=f"the capex budget needs ${amount:,.0f} more",
+        )
+    if family == "budget_period":
+        (t,) = key
+        return DiagnosisEntry(
+            limit="budget_period",
+            period=data.labels[t],
+            amount=amount,
+            unit="USD",
+            message=f"the capex budget of {data.labels[t]} needs ${amount:,.0f} more",
+        )
+    if family == "supply":
+        h, t = key
+        hw, label = req.hardware[h], data.labels[t]
+        return DiagnosisEntry(
+            limit="supply",
+            hardware=hw.id,
+            period=label,
+            amount=amount,
+            unit="units",
+            message=f"{hw.id} needs {amount:,.6g} more units of supply in {label}",
+        )
+    v, t = key
+    vendor, label = data.vendors[v], data.labels[t]
+    word = "maximum" if family == "vendor_max" else "minimum"
+    return DiagnosisEntry(
+        limit="vendor_share",
+        vendor=vendor,
+        period=label,
+        amount=amount,
+        unit="kW",
+        message=f"the {word} share of {vendor} is off by {amount:,.6g} kW of IT power in {label}",
+    )

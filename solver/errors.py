@@ -1,0 +1,39 @@
+"""Errors raised by the solver library (no HTTP codes: the service maps them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with a request: where (a JSON pointer) and what."""
+
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class CapplanError(Exception):
+    """Base of every error the library raises."""
+
+
+class RequestInvalid(CapplanError):
+    """The request breaks the contract; ``errors`` names every offending field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        first = errors[0] if errors else FieldError("", "invalid request")
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{first.path or '/'}: {first.message}{more}")
+
+
+class ModelTooLarge(CapplanError):
+    """The model would exceed the configured variable limit."""
+
+    def __init__(self, variables: int, limit: int) -> None:
+        self.variables = variables
+        self.limit = limit
+        super().__init__(f"the model needs {variables} variables, more than the limit {limit}")

@@ -1,0 +1,321 @@
+"""Turn solved handles into the Plan: fleet table, cost components, summary, duals.
+
+Every figure is computed from the fleet table (acquired, installed, allocated units and
+expansions) and the request's numbers, so anyone can recompute it; the tests do.
+
+Shadow prices follow one convention: *how much the reported objective improves per unit
+of relief* of the limit.  Row duals from :mod:`solver.solve` are π = d(minimised
+objective)/d(rhs), and the reported objective improves when the minimised one falls, so
+the price of a ``<=`` limit (power, budget, supply) is −π.  Demand is reported as the
+nominal change of the minimised objective per extra million tokens demanded:
+(msf·π_min_service + π_demand_cap) / (seconds_t/1e6) / d_t.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from solver.model import Built
+from solver.schema import (
+    ContractOut,
+    FleetRow,
+    HardwarePrice,
+    PeriodOut,
+    PeriodPrice,
+    ShadowPrices,
+    SitePeriod,
+    SitePrice,
+    Summary,
+    WorkloadPeriod,
+    WorkloadPrice,
+)
+
+ZERO = 1e-9
+BINDING_TOL = 1e-7
+
+
+def _v(x: float | None) -> float:
+    if x is None or abs(x) < ZERO:
+        return 0.0
+    return float(x)
+
+
+class Values:
+    """Primal values of a solved model, by family and key, tiny values cleaned to 0."""
+
+    def __init__(self, m: Built) -> None:
+        self.buy = {k: _v(v.varValue) for k, v in m.var.get("buy", {}).items()}
+        self.alloc = {
+            k: _v((v.varValue or 0.0) * m.alloc_scale[k]) for k, v in m.var.get("alloc", {}).items()
+        }
+        self.served = {k: _v(v.varValue) for k, v in m.var.get("served", {}).items()}
+        self.expand = {k: _v(v.varValue) for k, v in m.var.get("expand", {}).items()}
+        self.shortfall = {k[0]: _v(v.varValue) for k, v in m.var.get("shortfall", {}).items()}
+        self.equity = {k[0]: _v(v.varValue) for k, v in m.var.get("equity", {}).items()}
+
+
+def installed(m: Built, x: Values, s: int, h: int, t: int) -> float:
+    """existing + Σ buy in service at t."""
+    total = m.existing(s, h, t)
+    for tau in m.data.buy_origins(h, t):
+        total += x.buy.get((s, h, tau), 0.0)
+    return total
+
+
+def extract_periods(m: Built, x: Values) -> list[PeriodOut]:
+    """Per-period fleet, power, demand and cost tables."""
+    data = m.data
+    req = data.req
+    alloc_by: dict[tuple[int, int, int], dict[str, float]] = defaultdict(dict)
+    cap_by: dict[tuple[int, int], float] = defaultdict(float)
+    for (s, h, w, t), a in x.alloc.items():
+        if a:
+            alloc_by[(s, h, t)][req.workloads[w].id] = a
+            cap_by[(w, t)] += a * data.tput[h][w]
+    capex_hw = [0.0] * data.n
+    for (_s, h, tau), units in x.buy.items():
+        capex_hw[tau] += units * req.hardware[h].unit_price_usd
+    capex_exp = [0.0] * data.n
+    online_from: dict[tuple[int, int], float] = defaultdict(float)  # (s, t) -> MW coming online
+    for (s, tau), mw in x.expand.items():
+        ex = req.sites[s].expansion
+        if ex is not None:
+            capex_exp[tau] += mw * ex.usd_per_mw
+        if tau + data.exp_lead[s] < data.n:
+            online_from[(s, tau + data.exp_lead[s])] += mw
+    online = [0.0] * len(req.sites)
+    out = []
+    for t in range(data.n):
+        opex: dict[str, float] = defaultdict(float)
+        sites, fleet = [], []
+        for s, site in enumerate(req.sites):
+            used = 0.0
+            for h in data.allowed[s]:
+                inst = installed(m, x, s, h, t)
+                acquired = x.buy.get((s, h, t), 0.0)
+                if inst or acquired:
+                    fleet.append(
+                        FleetRow(
+                            site=site.id,
+                            hardware=req.hardware[h].id,
+                            acquired=acquired,
+                            existing=m.existing(s, h, t),
+                            installed=inst,
+                            allocated=alloc_by.get((s, h, t), {}),
+                        )
+                    )
+                used += inst * req.hardware[h].it_power_kw * site.pue / 1000
+                for part, c in data.opex_parts[(s, h)].items():
+                    opex[part] += inst * c
+            online[s] += online_from.get((s, t), 0.0)
+            sites.append(
+                SitePeriod(
+                    id=site.id,
+                    power_used_mw=used,
+                    power_available_mw=data.power[s][t] + online[s],
+                    expansion_started_mw=x.expand.get((s, t), 0.0),
+                )
+            )
+        workloads = []
+        for w, wl in enumerate(req.workloads):
+            served = x.served.get((w, t), 0.0)
+            dem = data.demand[w][t]
+            workloads.append(
+                WorkloadPeriod(
+                    id=wl.id,
+                    demand_tokens_per_s=dem,
+                    served_tokens_per_s=served,
+                    capacity_tokens_per_s=cap_by.get((w, t), 0.0),
+                    unmet_tokens_per_s=max(0.0, dem - served),
+                )
+            )
+        out.append(
+            PeriodOut(
+                label=data.labels[t],
+                discount_factor=data.d[t],
+                capex_usd=capex_hw[t] + capex_exp[t],
+                opex_usd=sum(opex.values()),
+                capex_breakdown={"hardware": capex_hw[t], "expansion": capex_exp[t]},
+                opex_breakdown=dict(opex),
+                sites=sites,
+                fleet=fleet,
+                workloads=workloads,
+            )
+        )
+    return out
+
+
+def residual_value(m: Built, x: Values) -> float:
+    """Nominal straight-line value left at the horizon end of purchases and expansions."""
+    data = m.data
+    req = data.req
+    total = 0.0
+    for (_s, h, tau), units in x.buy.items():
+        frac = data.residual_fraction(tau, data.lead[h], data.life[h])
+        total += units * req.hardware[h].unit_price_usd * frac
+    for (s, tau), mw in x.expand.items():
+        ex = req.sites[s].expansion
+        if ex is not None:
+            total += mw * ex.usd_per_mw * data.residual_fraction(tau, data.exp_lead[s], data.exp_life[s])
+    return total
+
+
+def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
+    """Spend per contracted vendor (upfront + recurring fees), shortfall and equity earned."""
+    data = m.data
+    req = data.req
+    hw = {h.id: h for h in req.hardware}
+    out = []
+    for c in req.contracts:
+        spend = 0.0
+        for p in periods:
+            for row in p.fleet:
+                h = hw[row.hardware]
+                if h.vendor == c.vendor:
+                    spend += row.acquired * h.unit_price_usd
+                    spend += row.installed * h.recurring_usd_per_unit_hour * data.hours
+        shortfall = max(0.0, c.min_spend_usd - spend)
+        eq = 0.0
+        value = 0.0
+        if c.warrants is not None:
+            w = c.warrants
+            eq = w.equity_fraction_max * min(1.0, spend / w.full_vest_spend_usd)
+            value = eq * w.company_valuation_usd
+        out.append(
+            ContractOut(
+                vendor=c.vendor,
+                spend_usd=spend,
+                min_spend_usd=c.min_spend_usd,
+                shortfall_usd=shortfall,
+                equity_fraction=eq,
+                equity_value_usd=value,
+            )
+        )
+    return out
+
+
+def extract_summary(m: Built, x: Values, periods: list[PeriodOut], contracts: list[ContractOut]) -> Summary:
+    """Horizon totals recomputed from the per-period tables."""
+    data = m.data
+    req = data.req
+    capex = sum(p.capex_usd for p in periods)
+    opex = sum(p.opex_usd for p in periods)
+    residual = residual_value(m, x)
+    shortfall = sum(c.shortfall_usd for c in contracts)
+    warrant = sum(c.equity_value_usd for c in contracts)
+    npv = sum(p.discount_factor * (p.capex_usd + p.opex_usd) for p in periods)
+    npv += data.d_end * (shortfall - warrant - residual)
+    mt = data.seconds / 1e6
+    served = sum(w.served_tokens_per_s * mt for p in periods for w in p.workloads)
+    demand = sum(w.demand_tokens_per_s * mt for p in periods for w in p.workloads)
+    served_npv = sum(p.discount_factor * w.served_tokens_per_s * mt for p in periods for w in p.workloads)
+    peak: dict[str, float] = {s.id: 0.0 for s in req.sites}
+    units: dict[str, float] = defaultdict(float)
+    kw_by_vendor: dict[str, float] = dict.fromkeys(data.vendors, 0.0)
+    hw = {h.id: h for h in req.hardware}
+    for p in periods:
+        for sp in p.sites:
+            peak[sp.id] = max(peak[sp.id], sp.power_used_mw)
+        for row in p.fleet:
+            units[row.hardware] += row.acquired
+            kw_by_vendor[hw[row.hardware].vendor] += row.installed * hw[row.hardware].it_power_kw
+    total_kw = sum(kw_by_vendor.values())
+    return Summary(
+        npv_cost_usd=npv,
+        capex_usd=capex,
+        opex_usd=opex,
+        residual_value_usd=residual,
+        contract_shortfall_usd=shortfall,
+        warrant_value_usd=warrant,
+        served_fraction=served / demand if demand > 0 else 1.0,
+        served_million_tokens=served,
+        demand_million_tokens=demand,
+        cost_per_million_tokens_usd=npv / served_npv if served_npv > 0 else None,
+        peak_power_mw=peak,
+        units_acquired={k: v for k, v in units.items() if v},
+        it_power_share_by_vendor={v: kw / total_kw for v, kw in kw_by_vendor.items()} if total_kw > 0 else {},
+    )
+
+
+def _relief(m: Built, family: str, key: tuple[int, ...]) -> float:
+    c = m.con.get(family, {}).get(key)
+    if c is None or c.pi is None:
+        return 0.0
+    return _v(-c.pi)
+
+
+def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
+    """Shadow prices in the published convention (see the module docstring)."""
+    data = m.data
+    req = data.req
+    mt = data.seconds / 1e6
+    sp = ShadowPrices(
+        basis="integer_fixed" if basis == "integer_fixed" else "lp",
+        objective_unit="weighted_million_tokens" if req.objective.kind == "max_served" else "usd",
+    )
+    for s, site in enumerate(req.sites):
+        for t in range(data.n):
+            if (s, t) in m.con.get("power", {}):
+                sp.power_usd_per_mw.append(
+                    SitePrice(site=site.id, period=data.labels[t], value=_relief(m, "power", (s, t)))
+                )
+    if "budget" in m.con:
+        sp.budget_per_usd = _relief(m, "budget", ())
+    for (t,), _ in sorted(m.con.get("budget_period", {}).items()):
+        sp.budget_per_period_per_usd.append(
+            PeriodPrice(period=data.labels[t], value=_relief(m, "budget_period", (t,)))
+        )
+    for h, t in sorted(m.con.get("supply", {})):
+        sp.supply_per_unit.append(
+            HardwarePrice(
+                hardware=req.hardware[h].id, period=data.labels[t], value=_relief(m, "supply", (h, t))
+            )
+        )
+    for w, wl in enumerate(req.workloads):
+        for t in range(data.n):
+            ms = m.con.get("min_service", {}).get((w, t))
+            cap = m.con.get("demand_cap", {}).get((w, t))
+            grad = 0.0
+            if ms is not None and ms.pi is not None:
+                grad += wl.min_service_fraction * ms.pi
+            if cap is not None and cap.pi is not None:
+                grad += cap.pi
+            sp.demand_usd_per_million_tokens.append(
+                WorkloadPrice(workload=wl.id, period=data.labels[t], value=_v(grad / mt / data.d[t]))
+            )
+    return sp
+
+
+def extract_binding(m: Built) -> list[str]:
+    """Limits at their bound: power, expansion, budget, supply, vendor share, min service."""
+    data = m.data
+    req = data.req
+    out = []
+
+    def tight(family: str, key: tuple[int, ...]) -> bool:
+        c = m.con[family][key]
+        return c.slack is not None and abs(c.slack) <= BINDING_TOL * max(1.0, abs(c.constant))
+
+    for s, t in m.con.get("power", {}):
+        if tight("power", (s, t)):
+            out.append(f"power {req.sites[s].id} {data.labels[t]}")
+    for (s,) in m.con.get("expansion_cap", {}):
+        if tight("expansion_cap", (s,)):
+            out.append(f"expansion {req.sites[s].id}")
+    if "budget" in m.con and tight("budget", ()):
+        out.append("budget")
+    for (t,) in m.con.get("budget_period", {}):
+        if tight("budget_period", (t,)):
+            out.append(f"budget {data.labels[t]}")
+    for h, t in m.con.get("supply", {}):
+        if tight("supply", (h, t)):
+            out.append(f"supply {req.hardware[h].id} {data.labels[t]}")
+    for family, word in (("vendor_max", "max"), ("vendor_min", "min")):
+        for v, t in m.con.get(family, {}):
+            if tight(family, (v, t)):
+                out.append(f"vendor_share {word} {data.vendors[v]} {data.labels[t]}")
+    for w, t in m.con.get("min_service", {}):
+        wl = req.workloads[w]
+        if 0 < wl.min_service_fraction < 1 and data.demand[w][t] > 0 and tight("min_service", (w, t)):
+            out.append(f"min_service {wl.id} {data.labels[t]}")
+    return out

@@ -1,0 +1,631 @@
+"""The capacity-planning linear program, one function per variable and constraint family.
+
+``prepare`` turns a checked request into plain numbers (no PuLP objects); ``build_model``
+then reads like a table of contents.  Every family returns a dict keyed by index tuples
+(site ``s``, hardware ``h``, workload ``w``, period ``t``, vendor ``v`` as list positions),
+which extraction walks; LP names are only for readable dumps and never parsed back.
+
+The model is always posed as a *minimisation*: a maximising objective is negated here, so
+every row dual the backend returns is d(minimised objective)/d(right-hand side), whatever
+the request's sense.  :mod:`solver.extract` turns that into the published convention.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pulp
+
+from solver.curves import throughput
+from solver.schema import PlanRequest
+
+pulp.set_v4_migration_warnings(False) if hasattr(pulp, "set_v4_migration_warnings") else None
+
+HOURS_PER_YEAR = 8760.0
+LE, GE, EQ = pulp.LpConstraintLE, pulp.LpConstraintGE, pulp.LpConstraintEQ
+MAX_SERVED_TOLERANCE = 1e-6
+"""Relative tolerance on the stage-one value when max_served minimises cost in stage two."""
+
+Key = tuple[int, ...]
+
+
+def _per_period(value: float | list[float] | None, n: int) -> list[float] | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [float(x) for x in value]
+    return [float(value)] * n
+
+
+def _periods(years: float, period_months: int) -> int:
+    return max(1, math.ceil(years * 12 / period_months - 1e-9))
+
+
+@dataclass
+class ModelData:
+    """Everything the model needs, as plain numbers indexed by list position."""
+
+    req: PlanRequest
+    n: int
+    p: float  # period length in years
+    labels: list[str]
+    hours: float
+    seconds: float
+    d: list[float]  # discount factor at the start of each period
+    d_end: float  # discount factor at the horizon end
+    power: list[list[float]]  # [s][t] MW
+    demand: list[list[float]]  # [w][t] tokens/s
+    supply: list[list[float] | None]  # [h][t] units
+    capex_cap: list[float] | None  # [t]
+    tput: list[list[float]]  # [h][w] tokens/s per unit
+    allowed: list[list[int]]  # [s] -> hardware indices
+    eligible: list[tuple[int, int, int]]  # (s, h, w) with tput > 0 and h allowed at s
+    life: list[int]  # [h] periods
+    lead: list[int]  # [h] periods
+    existing: dict[tuple[int, int], list[float]]  # (s, h) -> units alive per period
+    opex_unit: dict[tuple[int, int], float]  # (s, h) -> nominal opex per installed unit-period
+    opex_parts: dict[tuple[int, int], dict[str, float]]
+    vendors: list[str]
+    vendor_of: list[int]  # [h] -> vendor index
+    exp_life: list[int]  # [s] periods (expansion)
+    exp_lead: list[int]  # [s]
+    warnings: list[str] = field(default_factory=list)
+
+    def buy_periods(self, h: int) -> range:
+        """Periods in which hardware h may be bought (it must arrive before the end)."""
+        return range(max(0, self.n - self.lead[h]))
+
+    def window(self, h: int, tau: int) -> range:
+        """Periods in which a unit of h bought in tau is in service."""
+        start = tau + self.lead[h]
+        return range(start, min(self.n, start + self.life[h]))
+
+    def buy_origins(self, h: int, t: int) -> range:
+        """Purchase periods tau whose units of h are in service in period t."""
+        hi = t - self.lead[h]
+        return range(max(0, hi - self.life[h] + 1), hi + 1)
+
+    def residual_fraction(self, tau: int, lead: int, life: int) -> float:
+        """Straight-line value left at the horizon end of an asset started in tau."""
+        if not self.req.economics.residual_value:
+            return 0.0
+        return max(0.0, 1.0 - (self.n - tau - lead) / life)
+
+
+def prepare(req: PlanRequest) -> ModelData:
+    """Derive per-period numbers, throughputs, windows and cost coefficients."""
+    hz, econ = req.horizon, req.economics
+    n, pm = hz.periods, hz.period_months
+    p = pm / 12
+    hours = HOURS_PER_YEAR * p
+    r = econ.discount_rate
+    d = [(1 + r) ** (-t * p) for t in range(n)]
+    hw_index = {h.id: i for i, h in enumerate(req.hardware)}
+    vendors = sorted({h.vendor for h in req.hardware})
+    v_index = {v: i for i, v in enumerate(vendors)}
+    demand: list[list[float]] = []
+    for wl in req.workloads:
+        if isinstance(wl.demand_tokens_per_s, list):
+            demand.append([float(x) for x in wl.demand_tokens_per_s])
+        else:
+            g = wl.demand_growth_per_year
+            demand.append([wl.demand_tokens_per_s * (1 + g) ** (t * p) for t in range(n)])
+    tput = [[throughput(hw, wl) for wl in req.workloads] for hw in req.hardware]
+    allowed: list[list[int]] = []
+    eligible: list[tuple[int, int, int]] = []
+    existing: dict[tuple[int, int], list[float]] = {}
+    opex_unit: dict[tuple[int, int], float] = {}
+    opex_parts: dict[tuple[int, int], dict[str, float]] = {}
+    lf = econ.load_factor
+    for s, site in enumerate(req.sites):
+        hs = (
+            list(range(len(req.hardware)))
+            if site.allowed_hardware is None
+            else sorted({hw_index[x] for x in site.allowed_hardware})
+        )
+        allowed.append(hs)
+        for h in hs:
+            for w in range(len(req.workloads)):
+                if tput[h][w] > 0:
+                    eligible.append((s, h, w))
+            hw = req.hardware[h]
+            parts = {
+                "maintenance": hw.unit_price_usd * hw.maintenance_fraction_per_year * p,
+                "recurring": hw.recurring_usd_per_unit_hour * hours,
+                "energy": hw.it_power_kw / 1000 * site.pue * lf * hours * site.energy_usd_per_mwh,
+                "site_lease": hw.it_power_kw * site.lease_usd_per_kw_month * 12 * p,
+            }
+            opex_parts[(s, h)] = parts
+            opex_unit[(s, h)] = sum(parts.values())
+        for e in site.existing:
+            h = hw_index[e.hardware]
+            hw = req.hardware[h]
+            rem = hw.lifetime_years if e.remaining_life_years is None else e.remaining_life_years
+            alive = math.ceil(rem * 12 / pm - 1e-9) if rem > 0 else 0
+            units = existing.setdefault((s, h), [0.0] * n)
+            for t in range(min(n, alive)):
+                units[t] += e.units
+    exp_life, exp_lead = [], []
+    for site in req.sites:
+        ex = site.expansion
+        exp_life.append(_periods(ex.lifetime_years, pm) if ex else 1)
+        exp_lead.append(ex.lead_time_periods if ex else 0)
+    data = ModelData(
+        req=req,
+        n=n,
+        p=p,
+        labels=hz.labels(),
+        hours=hours,
+        seconds=hours * 3600,
+        d=d,
+        d_end=(1 + r) ** (-n * p),
+        power=[_per_period(s.power_mw, n) or [] for s in req.sites],
+        demand=demand,
+        supply=[_per_period(h.max_units_per_period, n) for h in req.hardware],
+        capex_cap=_per_period(req.budget.capex_per_period_usd, n),
+        tput=tput,
+        allowed=allowed,
+        eligible=eligible,
+        life=[_periods(h.lifetime_years, pm) for h in req.hardware],
+        lead=[h.lead_time_periods for h in req.hardware],
+        existing=existing,
+        opex_unit=opex_unit,
+        opex_parts=opex_parts,
+        vendors=vendors,
+        vendor_of=[v_index[h.vendor] for h in req.hardware],
+        exp_life=exp_life,
+        exp_lead=exp_lead,
+    )
+    for w, wl in enumerate(req.workloads):
+        if not any(tput[h][w] > 0 for h in range(len(req.hardware))):
+            data.warnings.append(
+                f"workload {wl.id!r}: no hardware reaches {wl.min_tokens_per_s_per_user:g} "
+                f"tokens/s per user on {wl.model!r}; it cannot be served"
+            )
+    for h, hw in enumerate(req.hardware):
+        if data.lead[h] >= n:
+            data.warnings.append(
+                f"hardware {hw.id!r}: lead time {hw.lead_time_periods} periods reaches past the "
+                "horizon; none can be bought"
+            )
+    return data
+
+
+@dataclass
+class Built:
+    """A built model: the PuLP problem, handles by family, and column/row order."""
+
+    data: ModelData
+    integer: bool
+    prob: pulp.LpProblem
+    columns: list[pulp.LpVariable] = field(default_factory=list)
+    rows: list[pulp.LpConstraint] = field(default_factory=list)
+    var: dict[str, dict[Key, pulp.LpVariable]] = field(default_factory=dict)
+    con: dict[str, dict[Key, pulp.LpConstraint]] = field(default_factory=dict)
+    alloc_scale: dict[Key, float] = field(default_factory=dict)
+    cost: pulp.LpAffineExpression | None = None
+    served_value: pulp.LpAffineExpression | None = None  # weighted million tokens
+
+    def new_var(
+        self, family: str, key: Key, lb: float | None = 0.0, ub: float | None = None
+    ) -> pulp.LpVariable:
+        """Create a variable of ``family`` at ``key`` and remember its column."""
+        name = family + "_" + "_".join(str(k) for k in key) if key else family
+        v = self.prob.add_variable(name, lb, ub)
+        self.columns.append(v)
+        self.var.setdefault(family, {})[key] = v
+        return v
+
+    def new_row(
+        self,
+        family: str,
+        key: Key,
+        terms: Iterable[tuple[pulp.LpVariable, float]],
+        sense: int,
+        rhs: float,
+    ) -> pulp.LpConstraint | None:
+        """Add the row ``Σ coef·var (sense) rhs`` of ``family`` at ``key``.
+
+        A row without variables is left out when it holds (it can bind nothing) and kept
+        when it fails, so that the model is reported infeasible and diagnosed.
+        """
+        terms = list(terms)
+        if not terms and (sense == LE and rhs >= 0 or sense == GE and rhs <= 0):
+            return None
+        name = family + "_" + "_".join(str(k) for k in key) if key else family
+        c = pulp.LpConstraint(pulp.LpAffineExpression(terms), sense, name, rhs)
+        self.rows.append(c)
+        self.con.setdefault(family, {})[key] = c
+        return c
+
+    def inst_terms(self, s: int, h: int, t: int) -> list[tuple[pulp.LpVariable, float]]:
+        """Purchase variables whose units are installed at (s, h) in t, with coefficient 1."""
+        buy = self.var.get("buy", {})
+        return [(buy[(s, h, tau)], 1.0) for tau in self.data.buy_origins(h, t) if (s, h, tau) in buy]
+
+    def existing(self, s: int, h: int, t: int) -> float:
+        ex = self.data.existing.get((s, h))
+        return ex[t] if ex else 0.0
+
+
+# ------------------------------------------------------------------------ variables
+
+
+def add_buy_variables(m: Built) -> None:
+    """buy[s,h,t] >= 0: units of h acquired for site s in period t (integer in integer mode).
+
+    Exists only where h is allowed at s and t + L_h <= N - 1 (it arrives in the horizon).
+    """
+    for s, hs in enumerate(m.data.allowed):
+        for h in hs:
+            for t in m.data.buy_periods(h):
+                m.new_var("buy", (s, h, t))
+
+
+def add_alloc_variables(m: Built) -> None:
+    """alloc[s,h,w,t] >= 0: installed units of h at s serving workload w in t.
+
+    Only for eligible (s, h, w).  In integer mode the variable counts whole replicas and
+    alloc = units_per_replica · rep (``alloc_scale`` holds the factor).
+    """
+    req = m.data.req
+    for s, h, w in m.data.eligible:
+        scale = req.hardware[h].performance[req.workloads[w].model].units_per_replica
+        for t in range(m.data.n):
+            m.new_var("alloc", (s, h, w, t))
+            m.alloc_scale[(s, h, w, t)] = scale if m.integer else 1.0
+
+
+def add_served_variables(m: Built) -> None:
+    """served[w,t] >= 0: tokens/s of workload w served in period t."""
+    for w in range(len(m.data.req.workloads)):
+        for t in range(m.data.n):
+            m.new_var("served", (w, t))
+
+
+def add_expansion_variables(m: Built) -> None:
+    """expand[s,t] >= 0: MW of site power whose build starts in t (online at t + L_s)."""
+    for s, site in enumerate(m.data.req.sites):
+        if site.expansion is None or site.expansion.max_mw <= 0:
+            continue
+        for t in range(max(0, m.data.n - m.data.exp_lead[s])):
+            m.new_var("expand", (s, t))
+
+
+def add_contract_variables(m: Built) -> None:
+    """shortfall[v] >= 0 (take-or-pay shortfall, $) and equity[v] in [0, e_max] (warrants)."""
+    for c in m.data.req.contracts:
+        v = m.data.vendors.index(c.vendor)
+        if c.min_spend_usd > 0:
+            m.new_var("shortfall", (v,))
+        if c.warrants is not None:
+            m.new_var("equity", (v,), 0.0, c.warrants.equity_fraction_max)
+
+
+# ---------------------------------------------------------------------- constraints
+
+
+def add_allocation_constraints(m: Built) -> None:
+    """Σ_w alloc[s,h,w,t] <= inst[s,h,t] = existing + Σ_{τ: in service at t} buy[s,h,τ].
+
+    Dual: objective change per extra installed unit of h at s in t (not published).
+    """
+    alloc = m.var.get("alloc", {})
+    by_sht: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    for (s, h, w, t), v in alloc.items():
+        by_sht.setdefault((s, h, t), []).append((v, m.alloc_scale[(s, h, w, t)]))
+    for (s, h, t), terms in by_sht.items():
+        terms += [(b, -1.0) for b, _ in m.inst_terms(s, h, t)]
+        m.new_row("alloc_cap", (s, h, t), terms, LE, m.existing(s, h, t))
+
+
+def add_demand_constraints(m: Built) -> None:
+    """Demand of workload w in period t.
+
+    * capacity:   Σ_{s,h} tput[h,w]·alloc[s,h,w,t] >= (1 + reserve_margin)·served[w,t]
+    * min_service: served[w,t] >= min_service_fraction·D[w,t]
+    * demand_cap:  served[w,t] <= D[w,t]
+
+    Duals: d(objective)/dD[w,t] = msf·π(min_service) + π(demand_cap); divided by
+    seconds_t/1e6 and by d_t it is the nominal marginal cost of a million tokens.
+    """
+    data = m.data
+    req = data.req
+    rm = 1 + req.policy.reserve_margin
+    alloc = m.var.get("alloc", {})
+    served = m.var["served"]
+    by_wt: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    for (s, h, w, t), v in alloc.items():
+        by_wt.setdefault((w, t), []).append((v, data.tput[h][w] * m.alloc_scale[(s, h, w, t)]))
+    for w, wl in enumerate(req.workloads):
+        for t in range(data.n):
+            terms = by_wt.get((w, t), []) + [(served[(w, t)], -rm)]
+            m.new_row("capacity", (w, t), terms, GE, 0.0)
+            m.new_row(
+                "min_service",
+                (w, t),
+                [(served[(w, t)], 1.0)],
+                GE,
+                wl.min_service_fraction * data.demand[w][t],
+            )
+            m.new_row("demand_cap", (w, t), [(served[(w, t)], 1.0)], LE, data.demand[w][t])
+
+
+def add_power_constraints(m: Built) -> None:
+    """Σ_h inst[s,h,t]·kW_h·PUE_s/1000 <= P[s,t] + Σ_{τ + L_s <= t} expand[s,τ];
+    Σ_t expand[s,t] <= max_mw.
+
+    Dual of the first: objective change per MW of facility power at s in t ($/MW in a
+    min_cost plan); of the second: per MW of expansion allowance.
+    """
+    data = m.data
+    req = data.req
+    expand = m.var.get("expand", {})
+    for s, site in enumerate(req.sites):
+        if not data.allowed[s]:
+            continue
+        for t in range(data.n):
+            terms: list[tuple[pulp.LpVariable, float]] = []
+            fixed = 0.0
+            for h in data.allowed[s]:
+                mw = req.hardware[h].it_power_kw * site.pue / 1000
+                if mw == 0:
+                    continue
+                terms += [(b, mw) for b, _ in m.inst_terms(s, h, t)]
+                fixed += m.existing(s, h, t) * mw
+            terms += [
+                (expand[(s, tau)], -1.0) for tau in range(t - data.exp_lead[s] + 1) if (s, tau) in expand
+            ]
+            m.new_row("power", (s, t), terms, LE, data.power[s][t] - fixed)
+        if site.expansion is not None:
+            ex_terms = [(v, 1.0) for (s2, _), v in expand.items() if s2 == s]
+            if ex_terms:
+                m.new_row("expansion_cap", (s,), ex_terms, LE, site.expansion.max_mw)
+
+
+def add_supply_constraints(m: Built) -> None:
+    """Σ_s buy[s,h,t] <= max_units_per_period[h][t].  Dual: objective change per unit."""
+    buy = m.var.get("buy", {})
+    by_ht: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    for (_s, h, t), v in buy.items():
+        if m.data.supply[h] is not None:
+            by_ht.setdefault((h, t), []).append((v, 1.0))
+    for (h, t), terms in sorted(by_ht.items()):
+        cap = m.data.supply[h]
+        assert cap is not None  # noqa: S101 - filtered above
+        m.new_row("supply", (h, t), terms, LE, cap[t])
+
+
+def capex_by_period(m: Built) -> list[list[tuple[pulp.LpVariable, float]]]:
+    """Nominal capex of every period t: Σ buy·unit_price + Σ expand·usd_per_mw."""
+    req = m.data.req
+    out: list[list[tuple[pulp.LpVariable, float]]] = [[] for _ in range(m.data.n)]
+    for (_s, h, tau), v in m.var.get("buy", {}).items():
+        if req.hardware[h].unit_price_usd:
+            out[tau].append((v, req.hardware[h].unit_price_usd))
+    for (s, tau), v in m.var.get("expand", {}).items():
+        ex = req.sites[s].expansion
+        if ex is not None and ex.usd_per_mw:
+            out[tau].append((v, ex.usd_per_mw))
+    return out
+
+
+def add_budget_constraints(m: Built) -> None:
+    """Σ_t capex_t + Σ_v shortfall_v <= capex_usd;  capex_t <= capex_per_period_usd[t].
+
+    Dual: objective change per dollar of budget (total, and per period).
+    """
+    data = m.data
+    budget = data.req.budget
+    if budget.capex_usd is None and data.capex_cap is None:
+        return
+    per_t = capex_by_period(m)
+    if budget.capex_usd is not None:
+        terms = [x for ts in per_t for x in ts]
+        terms += [(v, 1.0) for v in m.var.get("shortfall", {}).values()]
+        m.new_row("budget", (), terms, LE, budget.capex_usd)
+    if data.capex_cap is not None:
+        for t, ts in enumerate(per_t):
+            if ts:
+                m.new_row("budget_period", (t,), ts, LE, data.capex_cap[t])
+
+
+def _it_kw_terms(m: Built, t: int, weight: list[float]) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+    """Σ_{s,h} weight[h]·kW_h·inst[s,h,t] as (terms, constant from the existing fleet)."""
+    req = m.data.req
+    terms: list[tuple[pulp.LpVariable, float]] = []
+    fixed = 0.0
+    for s, hs in enumerate(m.data.allowed):
+        for h in hs:
+            c = weight[h] * req.hardware[h].it_power_kw
+            if c == 0:
+                continue
+            terms += [(b, c) for b, _ in m.inst_terms(s, h, t)]
+            fixed += c * m.existing(s, h, t)
+    return terms, fixed
+
+
+def add_vendor_share_constraints(m: Built) -> None:
+    """Σ_{h of v} kW·inst <= max_share_v·Σ_h kW·inst (and >= min_share_v·…) per period,
+    over IT power summed over sites.  Written as Σ_h (1[h∈v] − share)·kW·inst (<=|>=) 0.
+
+    Dual: objective change per kW of slack in the share limit (not published).
+    """
+    data = m.data
+    pol = data.req.policy
+    for family, shares, sense in (
+        ("vendor_max", pol.max_vendor_share, LE),
+        ("vendor_min", pol.min_vendor_share, GE),
+    ):
+        for vendor, share in shares.items():
+            v = data.vendors.index(vendor)
+            weight = [(1.0 if data.vendor_of[h] == v else 0.0) - share for h in range(len(data.req.hardware))]
+            for t in range(data.n):
+                terms, fixed = _it_kw_terms(m, t, weight)
+                if terms:
+                    m.new_row(family, (v, t), terms, sense, -fixed)
+
+
+def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+    """Nominal spend with vendor v: upfront Σ buy·price + recurring fees of installed units."""
+    data = m.data
+    req = data.req
+    terms: list[tuple[pulp.LpVariable, float]] = []
+    for (_s, h, tau), b in m.var.get("buy", {}).items():
+        if data.vendor_of[h] != v:
+            continue
+        hw = req.hardware[h]
+        c = hw.unit_price_usd + hw.recurring_usd_per_unit_hour * data.hours * len(data.window(h, tau))
+        if c:
+            terms.append((b, c))
+    fixed = 0.0
+    for (_s, h), units in data.existing.items():
+        if data.vendor_of[h] == v:
+            fixed += sum(units) * req.hardware[h].recurring_usd_per_unit_hour * data.hours
+    return terms, fixed
+
+
+def add_contract_constraints(m: Built) -> None:
+    """Take-or-pay: shortfall_v + S_v >= min_spend_v.  Warrants: equity_v <= e_max·S_v/F_v.
+
+    Dual of take-or-pay: objective change per dollar of commitment.
+    """
+    data = m.data
+    for c in data.req.contracts:
+        v = data.vendors.index(c.vendor)
+        terms, fixed = spend_terms(m, v)
+        if (v,) in m.var.get("shortfall", {}):
+            m.new_row(
+                "take_or_pay",
+                (v,),
+                [*terms, (m.var["shortfall"][(v,)], 1.0)],
+                GE,
+                c.min_spend_usd - fixed,
+            )
+        if c.warrants is not None:
+            k = c.warrants.equity_fraction_max / c.warrants.full_vest_spend_usd
+            m.new_row(
+                "warrant_vesting",
+                (v,),
+                [(m.var["equity"][(v,)], 1.0)] + [(b, -k * x) for b, x in terms],
+                LE,
+                k * fixed,
+            )
+
+
+# ------------------------------------------------------------------------ objective
+
+
+def build_cost(m: Built) -> pulp.LpAffineExpression:
+    """NPV cost: Σ_t d_t·(capex_t + opex_t) − d_N·residual + d_N·Σ_v (shortfall_v −
+    valuation_v·equity_v), with opex from installed units (existing ones as a constant)."""
+    data = m.data
+    req = data.req
+    coef: dict[int, float] = {}
+    cols: dict[int, pulp.LpVariable] = {}
+    const = 0.0
+    for (s, h, tau), b in m.var.get("buy", {}).items():
+        hw = req.hardware[h]
+        oc = data.opex_unit[(s, h)]
+        c = data.d[tau] * hw.unit_price_usd + sum(data.d[t] * oc for t in data.window(h, tau))
+        c -= data.d_end * hw.unit_price_usd * data.residual_fraction(tau, data.lead[h], data.life[h])
+        cols[b.hash], coef[b.hash] = b, c
+    for (s, tau), x in m.var.get("expand", {}).items():
+        ex = req.sites[s].expansion
+        assert ex is not None  # noqa: S101 - expansion variables exist only with an option
+        c = data.d[tau] * ex.usd_per_mw
+        c -= data.d_end * ex.usd_per_mw * data.residual_fraction(tau, data.exp_lead[s], data.exp_life[s])
+        cols[x.hash], coef[x.hash] = x, c
+    for (s, h), units in data.existing.items():
+        const += sum(data.d[t] * units[t] * data.opex_unit[(s, h)] for t in range(data.n))
+    for (_v,), x in m.var.get("shortfall", {}).items():
+        cols[x.hash], coef[x.hash] = x, data.d_end
+    for c_ in req.contracts:
+        if c_.warrants is not None:
+            x = m.var["equity"][(data.vendors.index(c_.vendor),)]
+            cols[x.hash], coef[x.hash] = x, -data.d_end * c_.warrants.company_valuation_usd
+    return pulp.LpAffineExpression([(cols[k], coef[k]) for k in cols], constant=const)
+
+
+def build_served_value(m: Built) -> pulp.LpAffineExpression:
+    """Weighted million tokens served: Σ weight_w·served[w,t]·seconds_t/1e6."""
+    data = m.data
+    mt = data.seconds / 1e6
+    return pulp.LpAffineExpression(
+        [(v, data.req.workloads[w].weight * mt) for (w, t), v in m.var["served"].items()]
+    )
+
+
+def set_objective(m: Built, stage: int = 1) -> None:
+    """Set the minimised objective.
+
+    * min_cost:   cost + Σ d_t·penalty_w·(D − served)·seconds_t/1e6
+    * max_served: stage 1 min −served_value; stage 2 min cost (served_value fixed)
+    * max_profit: min cost − Σ d_t·value_w·served·seconds_t/1e6
+    """
+    data = m.data
+    req = data.req
+    assert m.cost is not None and m.served_value is not None  # noqa: S101
+    kind = req.objective.kind
+    mt = data.seconds / 1e6
+    if kind == "min_cost":
+        expr = pulp.LpAffineExpression(m.cost)
+        for (w, t), v in m.var["served"].items():
+            pen = req.workloads[w].unmet_penalty_usd_per_million_tokens
+            if pen:
+                expr[v] = expr.get(v, 0.0) - data.d[t] * pen * mt
+                expr.constant += data.d[t] * pen * mt * data.demand[w][t]
+    elif kind == "max_served" and stage == 1:
+        expr = -1 * m.served_value
+    elif kind == "max_served":
+        expr = pulp.LpAffineExpression(m.cost)
+    else:
+        expr = pulp.LpAffineExpression(m.cost)
+        for (w, t), v in m.var["served"].items():
+            val = req.workloads[w].value_usd_per_million_tokens
+            if val:
+                expr[v] = expr.get(v, 0.0) - data.d[t] * val * mt
+    m.prob.setObjective(expr)
+
+
+def build_model(data: ModelData, integer: bool = False) -> Built:
+    """Assemble the LP: variable families, constraint families, then the objective."""
+    m = Built(data=data, integer=integer, prob=pulp.LpProblem("capplan", pulp.LpMinimize))
+    add_buy_variables(m)
+    add_alloc_variables(m)
+    add_served_variables(m)
+    add_expansion_variables(m)
+    add_contract_variables(m)
+
+    add_allocation_constraints(m)
+    add_demand_constraints(m)
+    add_power_constraints(m)
+    add_supply_constraints(m)
+    add_budget_constraints(m)
+    add_vendor_share_constraints(m)
+    add_contract_constraints(m)
+
+    m.cost = build_cost(m)
+    m.served_value = build_served_value(m)
+    set_objective(m, stage=1)
+    if integer:
+        for key in m.var.get("buy", {}):
+            m.var["buy"][key].cat = pulp.LpInteger
+        for key in m.var.get("alloc", {}):
+            m.var["alloc"][key].cat = pulp.LpInteger
+    return m
+
+
+def count_variables(data: ModelData) -> int:
+    """Number of columns ``build_model`` would create, without building anything."""
+    nbuy = sum(len(data.buy_periods(h)) for hs in data.allowed for h in hs)
+    nalloc = len(data.eligible) * data.n
+    nserved = len(data.req.workloads) * data.n
+    nexp = sum(
+        max(0, data.n - data.exp_lead[s])
+        for s, site in enumerate(data.req.sites)
+        if site.expansion is not None and site.expansion.max_mw > 0
+    )
+    return nbuy + nalloc + nserved + nexp + 2 * len(data.req.contracts)

@@ -1,0 +1,152 @@
+"""``plan()``: validate → prepare → build → solve → (stage two) → extract → duals → diagnose."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import pulp
+
+from solver.diagnose import diagnose
+from solver.errors import ModelTooLarge
+from solver.extract import (
+    Values,
+    extract_binding,
+    extract_contracts,
+    extract_periods,
+    extract_shadow_prices,
+    extract_summary,
+)
+from solver.model import GE, MAX_SERVED_TOLERANCE, Built, build_model, count_variables, prepare, set_objective
+from solver.schema import ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
+from solver.solve import LIBRARY_MAX_TIME_LIMIT_S, SolveOutcome, solve_model
+from solver.validate import parse_request
+
+
+def plan(
+    request: PlanRequest | Mapping[str, Any] | str | bytes,
+    *,
+    plan_id: str | None = None,
+    max_variables: int | None = None,
+    max_time_limit_s: float | None = None,
+) -> Plan:
+    """Solve a planning request and explain the answer.
+
+    Parameters
+    ----------
+    request
+        A PlanRequest, or its JSON (dict or text); invalid input raises RequestInvalid.
+    plan_id
+        Identifier to give the plan (a fresh one by default).
+    max_variables
+        Refuse (ModelTooLarge) models with more columns, before building anything.
+    max_time_limit_s
+        Cap on the request's time limit (the library caps at LIBRARY_MAX_TIME_LIMIT_S too).
+    """
+    req = parse_request(request)
+    t_start = time.perf_counter()
+    data = prepare(req)
+    if max_variables is not None:
+        nvar = count_variables(data)
+        if nvar > max_variables:
+            raise ModelTooLarge(nvar, max_variables)
+    opts = req.solver
+    limit = min(opts.time_limit_s, LIBRARY_MAX_TIME_LIMIT_S, max_time_limit_s or float("inf"))
+    m = build_model(data, integer=opts.integer)
+    build_s = time.perf_counter() - t_start
+    warnings = list(data.warnings)
+
+    def remaining() -> float:
+        return max(1.0, limit - (time.perf_counter() - t_start))
+
+    out = solve_model(m, opts.backend, remaining(), opts.mip_gap)
+    solve_s = out.seconds
+    kind = req.objective.kind
+    value: float | None = None
+    prices: ShadowPrices | None = None
+    if out.status in ("optimal", "feasible") and out.objective is not None:
+        value = out.objective if kind == "min_cost" else -out.objective
+        if kind == "max_served":
+            if out.has_duals:
+                prices = extract_shadow_prices(m, "lp")
+            stage2 = _second_stage(m, value, opts.backend, remaining(), opts.mip_gap)
+            solve_s += stage2.seconds
+            if stage2.status not in ("optimal", "feasible"):
+                warnings.append(f"cost minimisation at the most served ended {stage2.status}")
+                out = solve_model(m, opts.backend, remaining(), opts.mip_gap)  # restore stage one
+            elif stage2.status == "feasible":
+                out = stage2
+        elif out.has_duals:
+            prices = extract_shadow_prices(m, "lp")
+        if opts.integer:
+            prices = _integer_fixed_prices(m, opts.backend, remaining())
+            if prices is not None:
+                warnings.append(
+                    "integer plan: shadow prices are marginal values of the LP with the integer "
+                    "decisions fixed at their optimum (basis 'integer_fixed')"
+                )
+        if out.status == "feasible":
+            gap = f" (relative MIP gap {out.mip_gap:.3g})" if out.mip_gap is not None else ""
+            warnings.append(f"stopped at the time limit with a feasible, unproven plan{gap}")
+    plan_out = Plan(
+        id=plan_id or uuid.uuid4().hex,
+        name=req.name,
+        status=out.status,  # type: ignore[arg-type]
+        objective=ObjectiveOut(kind=kind, value=value),
+        solver=SolverOut(
+            backend=opts.backend,
+            integer=opts.integer,
+            seconds=solve_s,
+            build_seconds=build_s,
+            variables=len(m.columns),
+            constraints=len(m.rows),
+            mip_gap=out.mip_gap,
+            detail=out.detail,
+        ),
+        warnings=warnings,
+    )
+    if out.status in ("optimal", "feasible"):
+        x = Values(m)
+        periods = extract_periods(m, x)
+        contracts = extract_contracts(m, periods)
+        plan_out.periods = periods
+        plan_out.contracts = contracts
+        plan_out.summary = extract_summary(m, x, periods, contracts)
+        plan_out.shadow_prices = prices
+        plan_out.binding = extract_binding(m)
+    elif out.status == "infeasible":
+        entries, note = diagnose(m, time_limit_s=remaining(), backend=opts.backend)
+        plan_out.diagnosis = entries
+        if opts.integer:
+            plan_out.warnings.append("diagnosis made on the continuous relaxation")
+        if note:
+            plan_out.warnings.append(note)
+    return plan_out
+
+
+def _second_stage(m: Built, best: float, backend: str, limit: float, gap: float) -> SolveOutcome:
+    """max_served stage two: keep the served value within tolerance, minimise cost."""
+    assert m.served_value is not None  # noqa: S101 - set by build_model
+    floor = best - MAX_SERVED_TOLERANCE * max(abs(best), 1.0)
+    m.new_row("served_floor", (), list(m.served_value.items()), GE, floor)
+    set_objective(m, stage=2)
+    return solve_model(m, backend, limit, gap)
+
+
+def _integer_fixed_prices(m: Built, backend: str, limit: float) -> ShadowPrices | None:
+    """Fix the integer decisions at their values, re-solve the LP, return its duals."""
+    for v in m.columns:
+        if v.cat == pulp.LpInteger:
+            val = round(v.varValue or 0.0)
+            v.lowBound = v.upBound = float(val)
+            v.cat = pulp.LpContinuous
+    floor = m.con.get("served_floor", {}).pop((), None)
+    if floor is not None:
+        m.rows.remove(floor)
+    set_objective(m, stage=1)
+    out = solve_model(m, backend, limit)
+    if not out.has_duals:
+        return None
+    return extract_shadow_prices(m, "integer_fixed")

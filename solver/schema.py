@@ -1,0 +1,352 @@
+"""Request and result models of capplan (the contract of DESIGN.md).
+
+Every numeric field is finite (NaN and Infinity are rejected), physical quantities are
+non-negative, fractions lie in [0, 1], and unknown fields are rejected so that a typo can
+never silently change a plan.  Cross-field rules (unique ids, references that resolve,
+per-period list lengths) live in :mod:`solver.validate`, which reports every problem with
+its JSON path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NonNeg = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+PerPeriod = NonNeg | list[NonNeg]
+"""A number, or a list with one value per period."""
+
+ObjectiveKind = Literal["min_cost", "max_served", "max_profit"]
+PlanStatus = Literal[
+    "queued", "running", "optimal", "feasible", "infeasible", "unbounded", "time_limit", "failed"
+]
+FINISHED_STATUSES: frozenset[str] = frozenset(
+    {"optimal", "feasible", "infeasible", "unbounded", "time_limit", "failed"}
+)
+SOLVED_STATUSES: frozenset[str] = frozenset({"optimal", "feasible"})
+
+_YM = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class Strict(BaseModel):
+    """Base of every request model: no unknown fields, no NaN or Infinity."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
+class Horizon(Strict):
+    start: str = Field("2026-01", description="ISO year-month of the first period's start.")
+    periods: int = Field(..., ge=1, le=240, description="Number of periods, 1-240.")
+    period_months: Literal[1, 3, 6, 12] = Field(3, description="Length of a period in months.")
+
+    @field_validator("start")
+    @classmethod
+    def _year_month(cls, v: str) -> str:
+        if not _YM.match(v):
+            raise ValueError("must be an ISO year-month such as '2026-01'")
+        return v
+
+    def labels(self) -> list[str]:
+        """ISO year-month of the start of every period."""
+        year, month = (int(x) for x in self.start.split("-"))
+        out = []
+        for t in range(self.periods):
+            m = month - 1 + t * self.period_months
+            out.append(f"{year + m // 12:04d}-{m % 12 + 1:02d}")
+        return out
+
+
+class Economics(Strict):
+    discount_rate: float = Field(0.0, ge=0, le=1, description="Annual discount rate.")
+    load_factor: Fraction = Field(1.0, description="Average fraction of IT power drawn.")
+    residual_value: bool = Field(True, description="Credit straight-line residual value.")
+
+
+class Objective(Strict):
+    kind: ObjectiveKind = "min_cost"
+
+
+class Budget(Strict):
+    capex_usd: NonNeg | None = Field(None, description="Total nominal capex over the horizon.")
+    capex_per_period_usd: PerPeriod | None = Field(None, description="Nominal capex per period.")
+
+
+class Expansion(Strict):
+    max_mw: NonNeg = Field(..., description="Most MW that can be added over the horizon.")
+    usd_per_mw: NonNeg = Field(0.0, description="Build cost per MW, paid when started.")
+    lead_time_periods: int = Field(0, ge=0, description="Periods from start to power online.")
+    lifetime_years: float = Field(20.0, gt=0, description="Depreciation life of the build.")
+
+
+class ExistingFleet(Strict):
+    hardware: str
+    units: NonNeg
+    remaining_life_years: NonNeg | None = Field(
+        None, description="Years of service left at the start (default: the hardware lifetime)."
+    )
+
+
+class Site(Strict):
+    id: str = Field(..., min_length=1, max_length=64)
+    power_mw: PerPeriod = Field(..., description="Facility power envelope (MW), incl. cooling.")
+    pue: float = Field(1.0, ge=1, le=5)
+    energy_usd_per_mwh: NonNeg = 0.0
+    lease_usd_per_kw_month: NonNeg = Field(0.0, description="Colocation fee per IT kW-month.")
+    allowed_hardware: list[str] | None = None
+    expansion: Expansion | None = None
+    existing: list[ExistingFleet] = Field(default_factory=list)
+
+
+class SpeedPoint(Strict):
+    tokens_per_s_per_user: float = Field(..., gt=0)
+    tokens_per_s_per_unit: NonNeg
+
+
+class Performance(Strict):
+    units_per_replica: float = Field(1.0, gt=0, description="Units that serve one model copy.")
+    points: list[SpeedPoint] = Field(..., min_length=1)
+
+    @field_validator("points")
+    @classmethod
+    def _increasing(cls, v: list[SpeedPoint]) -> list[SpeedPoint]:
+        for a, b in zip(v, v[1:], strict=False):
+            if b.tokens_per_s_per_user <= a.tokens_per_s_per_user:
+                raise ValueError("tokens_per_s_per_user must be strictly increasing")
+        return v
+
+
+class Hardware(Strict):
+    id: str = Field(..., min_length=1, max_length=64)
+    vendor: str = Field(..., min_length=1, max_length=64)
+    kind: Literal["wafer-scale", "gpu", "other"] = "gpu"
+    description: str | None = None
+    unit_price_usd: NonNeg = Field(0.0, description="Paid when acquired (0 for a pure lease).")
+    recurring_usd_per_unit_hour: NonNeg = Field(0.0, description="Lease/hosting fee in service.")
+    maintenance_fraction_per_year: NonNeg = Field(0.0, le=1)
+    it_power_kw: NonNeg
+    lifetime_years: float = Field(5.0, gt=0, description="Service life (lease term for a lease).")
+    lead_time_periods: int = Field(0, ge=0)
+    max_units_per_period: PerPeriod | None = None
+    performance: dict[str, Performance] = Field(default_factory=dict)
+    sources: list[str] = Field(default_factory=list, description="Where the figures come from.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_catalog(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "catalog" in data:
+            from solver.catalog import catalog_hardware  # local: catalog imports this module
+
+            ref = data["catalog"]
+            base = catalog_hardware(ref) if isinstance(ref, str) else None
+            if base is None:
+                raise ValueError(f"catalog: unknown catalog entry {ref!r}")
+            merged = dict(base)
+            merged.update({k: v for k, v in data.items() if k != "catalog"})
+            return merged
+        return data
+
+
+class Workload(Strict):
+    id: str = Field(..., min_length=1, max_length=64)
+    model: str = Field(..., min_length=1)
+    min_tokens_per_s_per_user: float = Field(..., gt=0)
+    demand_tokens_per_s: PerPeriod
+    demand_growth_per_year: float = Field(0.0, gt=-1, le=100)
+    min_service_fraction: Fraction = 1.0
+    unmet_penalty_usd_per_million_tokens: NonNeg = 0.0
+    value_usd_per_million_tokens: NonNeg = 0.0
+    weight: NonNeg = 1.0
+
+
+class Policy(Strict):
+    max_vendor_share: dict[str, Fraction] = Field(default_factory=dict)
+    min_vendor_share: dict[str, Fraction] = Field(default_factory=dict)
+    reserve_margin: float = Field(0.0, ge=0, le=10)
+
+
+class Warrants(Strict):
+    equity_fraction_max: Fraction
+    full_vest_spend_usd: float = Field(..., gt=0)
+    company_valuation_usd: NonNeg
+
+
+class Contract(Strict):
+    vendor: str = Field(..., min_length=1)
+    min_spend_usd: NonNeg = Field(0.0, description="Take-or-pay commitment over the horizon.")
+    warrants: Warrants | None = None
+
+
+class SolverOptions(Strict):
+    backend: Literal["highs", "cbc"] = "highs"
+    integer: bool = False
+    time_limit_s: float = Field(60.0, gt=0, le=86400)
+    mip_gap: float = Field(1e-4, ge=0, le=1)
+
+
+class PlanRequest(Strict):
+    name: str = Field("plan", max_length=200)
+    horizon: Horizon
+    economics: Economics = Field(default_factory=Economics)
+    objective: Objective = Field(default_factory=Objective)
+    budget: Budget = Field(default_factory=Budget)
+    sites: list[Site] = Field(..., min_length=1)
+    hardware: list[Hardware] = Field(..., min_length=1)
+    workloads: list[Workload] = Field(..., min_length=1)
+    policy: Policy = Field(default_factory=Policy)
+    contracts: list[Contract] = Field(default_factory=list)
+    solver: SolverOptions = Field(default_factory=SolverOptions)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+class Out(BaseModel):
+    """Base of result models (extra fields rejected so the schema stays exact)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ObjectiveOut(Out):
+    kind: ObjectiveKind
+    value: float | None = Field(None, description="Objective value (stage one for max_served).")
+
+
+class Summary(Out):
+    npv_cost_usd: float = 0.0
+    capex_usd: float = Field(0.0, description="Nominal capex over the horizon.")
+    opex_usd: float = Field(0.0, description="Nominal opex over the horizon.")
+    residual_value_usd: float = Field(0.0, description="Nominal residual value at the end.")
+    contract_shortfall_usd: float = 0.0
+    warrant_value_usd: float = 0.0
+    served_fraction: float = 0.0
+    served_million_tokens: float = 0.0
+    demand_million_tokens: float = 0.0
+    cost_per_million_tokens_usd: float | None = Field(
+        None, description="Levelised: NPV cost / discounted million tokens served."
+    )
+    peak_power_mw: dict[str, float] = Field(default_factory=dict)
+    units_acquired: dict[str, float] = Field(default_factory=dict)
+    it_power_share_by_vendor: dict[str, float] = Field(default_factory=dict)
+
+
+class SitePeriod(Out):
+    id: str
+    power_used_mw: float
+    power_available_mw: float
+    expansion_started_mw: float = 0.0
+
+
+class FleetRow(Out):
+    site: str
+    hardware: str
+    acquired: float
+    existing: float = 0.0
+    installed: float
+    allocated: dict[str, float] = Field(default_factory=dict)
+
+
+class WorkloadPeriod(Out):
+    id: str
+    demand_tokens_per_s: float
+    served_tokens_per_s: float
+    capacity_tokens_per_s: float
+    unmet_tokens_per_s: float = 0.0
+
+
+class PeriodOut(Out):
+    label: str
+    discount_factor: float = 1.0
+    capex_usd: float = 0.0
+    opex_usd: float = 0.0
+    capex_breakdown: dict[str, float] = Field(default_factory=dict)
+    opex_breakdown: dict[str, float] = Field(default_factory=dict)
+    sites: list[SitePeriod] = Field(default_factory=list)
+    fleet: list[FleetRow] = Field(default_factory=list)
+    workloads: list[WorkloadPeriod] = Field(default_factory=list)
+
+
+class SitePrice(Out):
+    site: str
+    period: str
+    value: float
+
+
+class HardwarePrice(Out):
+    hardware: str
+    period: str
+    value: float
+
+
+class WorkloadPrice(Out):
+    workload: str
+    period: str
+    value: float
+
+
+class PeriodPrice(Out):
+    period: str
+    value: float
+
+
+class ShadowPrices(Out):
+    basis: Literal["lp", "integer_fixed"] = Field(
+        "lp",
+        description="'lp': duals of the LP; 'integer_fixed': duals of the LP with the integer "
+        "decisions fixed at their optimal values (marginal values, not true shadow prices).",
+    )
+    objective_unit: str = Field("usd", description="Unit of the objective the prices move.")
+    power_usd_per_mw: list[SitePrice] = Field(default_factory=list)
+    budget_per_usd: float | None = None
+    budget_per_period_per_usd: list[PeriodPrice] = Field(default_factory=list)
+    supply_per_unit: list[HardwarePrice] = Field(default_factory=list)
+    demand_usd_per_million_tokens: list[WorkloadPrice] = Field(default_factory=list)
+
+
+class DiagnosisEntry(Out):
+    limit: Literal["min_service", "power", "budget", "budget_period", "supply", "vendor_share"]
+    site: str | None = None
+    hardware: str | None = None
+    workload: str | None = None
+    vendor: str | None = None
+    period: str | None = None
+    amount: float
+    unit: str
+    message: str
+
+
+class ContractOut(Out):
+    vendor: str
+    spend_usd: float
+    min_spend_usd: float
+    shortfall_usd: float
+    equity_fraction: float
+    equity_value_usd: float
+
+
+class SolverOut(Out):
+    backend: str
+    integer: bool
+    seconds: float = 0.0
+    build_seconds: float = 0.0
+    variables: int = 0
+    constraints: int = 0
+    mip_gap: float | None = None
+    detail: str = ""
+
+
+class Plan(Out):
+    id: str = ""
+    name: str = ""
+    status: PlanStatus
+    objective: ObjectiveOut
+    summary: Summary = Field(default_factory=Summary)
+    periods: list[PeriodOut] = Field(default_factory=list)
+    shadow_prices: ShadowPrices | None = None
+    binding: list[str] = Field(default_factory=list)
+    diagnosis: list[DiagnosisEntry] = Field(default_factory=list)
+    contracts: list[ContractOut] = Field(default_factory=list)
+    solver: SolverOut
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,141 @@
+"""Turn raw input into a checked :class:`PlanRequest`, naming every bad field.
+
+``parse_request`` runs the pydantic field rules and then the cross-field rules below; both
+kinds of problem come back together as one :class:`RequestInvalid` whose ``errors`` carry
+JSON pointers (``/sites/0/power_mw``) and plain messages.  Input values are never echoed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from solver.errors import FieldError, RequestInvalid
+from solver.schema import PlanRequest
+
+_TYPE_TAGS = ("float", "int", "str", "bool", "list", "dict", "none")
+
+
+def _clean_loc(loc: Iterable[Any]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, str) and (
+            "[" in item or item in _TYPE_TAGS or item.startswith(("function-", "constrained-"))
+        ):
+            continue  # union-member and validator tags are not JSON fields
+        parts.append(str(item))
+    return "/" + "/".join(parts)
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """Pydantic errors as FieldErrors; union alternatives at one path are merged."""
+    merged: dict[str, list[str]] = {}
+    for err in exc.errors(include_input=False, include_url=False):
+        path = _clean_loc(err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (not part of the request contract)"
+        merged.setdefault(path, [])
+        if msg not in merged[path]:
+            merged[path].append(msg)
+    return [FieldError(p, "; or ".join(m)) for p, m in merged.items()]
+
+
+def parse_request(data: PlanRequest | Mapping[str, Any] | str | bytes) -> PlanRequest:
+    """Validate ``data`` (a dict, JSON text, or a PlanRequest) and return the request.
+
+    Raises
+    ------
+    RequestInvalid
+        With one FieldError per problem found.
+    """
+    if isinstance(data, PlanRequest):
+        req = data
+    else:
+        if isinstance(data, (str, bytes)):
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                raise RequestInvalid([FieldError("/", f"not valid JSON: {exc}")]) from None
+        if not isinstance(data, Mapping):
+            raise RequestInvalid([FieldError("/", "the request must be a JSON object")])
+        try:
+            req = PlanRequest.model_validate(data)
+        except ValidationError as exc:
+            raise RequestInvalid(field_errors(exc)) from None
+    errors = semantic_errors(req)
+    if errors:
+        raise RequestInvalid(errors)
+    return req
+
+
+def _check_unique(kind: str, ids: list[str], errors: list[FieldError], field: str = "id") -> None:
+    seen: set[str] = set()
+    for i, x in enumerate(ids):
+        if x in seen:
+            errors.append(FieldError(f"/{kind}/{i}/{field}", f"duplicate {field} {x!r}"))
+        seen.add(x)
+
+
+def _check_len(value: object, n: int, path: str, errors: list[FieldError]) -> None:
+    if isinstance(value, list) and len(value) != n:
+        errors.append(FieldError(path, f"needs one value per period: {n} values, got {len(value)}"))
+
+
+def semantic_errors(req: PlanRequest) -> list[FieldError]:
+    """Cross-field rules: unique ids, resolvable references, per-period list lengths."""
+    errors: list[FieldError] = []
+    n = req.horizon.periods
+    _check_unique("sites", [s.id for s in req.sites], errors)
+    _check_unique("hardware", [h.id for h in req.hardware], errors)
+    _check_unique("workloads", [w.id for w in req.workloads], errors)
+    _check_unique("contracts", [c.vendor for c in req.contracts], errors, "vendor")
+    hw_ids = {h.id for h in req.hardware}
+    vendors = {h.vendor for h in req.hardware}
+    models = {m for h in req.hardware for m in h.performance}
+    _check_len(req.budget.capex_per_period_usd, n, "/budget/capex_per_period_usd", errors)
+    for i, s in enumerate(req.sites):
+        _check_len(s.power_mw, n, f"/sites/{i}/power_mw", errors)
+        allowed = set(s.allowed_hardware) if s.allowed_hardware is not None else hw_ids
+        for j, h in enumerate(s.allowed_hardware or []):
+            if h not in hw_ids:
+                errors.append(FieldError(f"/sites/{i}/allowed_hardware/{j}", f"unknown hardware {h!r}"))
+        for j, e in enumerate(s.existing):
+            path = f"/sites/{i}/existing/{j}/hardware"
+            if e.hardware not in hw_ids:
+                errors.append(FieldError(path, f"unknown hardware {e.hardware!r}"))
+            elif e.hardware not in allowed:
+                errors.append(FieldError(path, f"hardware {e.hardware!r} is not allowed at site {s.id!r}"))
+    for i, hw in enumerate(req.hardware):
+        _check_len(hw.max_units_per_period, n, f"/hardware/{i}/max_units_per_period", errors)
+    for i, w in enumerate(req.workloads):
+        _check_len(w.demand_tokens_per_s, n, f"/workloads/{i}/demand_tokens_per_s", errors)
+        if isinstance(w.demand_tokens_per_s, list) and w.demand_growth_per_year != 0:
+            errors.append(
+                FieldError(
+                    f"/workloads/{i}/demand_growth_per_year",
+                    "growth applies only to a single demand number, not a per-period list",
+                )
+            )
+        if w.model not in models:
+            errors.append(
+                FieldError(f"/workloads/{i}/model", f"no hardware entry has performance for {w.model!r}")
+            )
+    for kind in ("max_vendor_share", "min_vendor_share"):
+        shares: dict[str, float] = getattr(req.policy, kind)
+        for v in shares:
+            if v not in vendors:
+                errors.append(FieldError(f"/policy/{kind}/{v}", f"no hardware from vendor {v!r}"))
+    for v, lo in req.policy.min_vendor_share.items():
+        hi = req.policy.max_vendor_share.get(v)
+        if hi is not None and lo > hi:
+            errors.append(FieldError(f"/policy/min_vendor_share/{v}", f"exceeds max_vendor_share {hi}"))
+    if sum(req.policy.min_vendor_share.values()) > 1 + 1e-12:
+        errors.append(FieldError("/policy/min_vendor_share", "shares add up to more than 1"))
+    for i, c in enumerate(req.contracts):
+        if c.vendor not in vendors:
+            errors.append(FieldError(f"/contracts/{i}/vendor", f"no hardware from vendor {c.vendor!r}"))
+    return errors
