@@ -75,13 +75,17 @@ def plan(
             solve_s += stage2.seconds
             if stage2.status not in ("optimal", "feasible"):
                 warnings.append(f"cost minimisation at the most served ended {stage2.status}")
+                _drop_served_floor(m)
+                set_objective(m, stage=1)
                 out = solve_model(m, opts.backend, remaining(), opts.mip_gap)  # restore stage one
             elif stage2.status == "feasible":
                 out = stage2
         elif out.has_duals:
             prices = extract_shadow_prices(m, "lp")
         if opts.integer:
+            snapshot = _Snapshot(m)
             prices = _integer_fixed_prices(m, opts.backend, remaining())
+            snapshot.restore()
             if prices is not None:
                 warnings.append(
                     "integer plan: shadow prices are marginal values of the LP with the integer "
@@ -142,11 +146,31 @@ def _integer_fixed_prices(m: Built, backend: str, limit: float) -> ShadowPrices 
             val = round(v.varValue or 0.0)
             v.lowBound = v.upBound = float(val)
             v.cat = pulp.LpContinuous
-    floor = m.con.get("served_floor", {}).pop((), None)
-    if floor is not None:
-        m.rows.remove(floor)
+    _drop_served_floor(m)
     set_objective(m, stage=1)
     out = solve_model(m, backend, limit)
     if not out.has_duals:
         return None
     return extract_shadow_prices(m, "integer_fixed")
+
+
+def _drop_served_floor(m: Built) -> None:
+    floor = m.con.get("served_floor", {}).pop((), None)
+    if floor is not None:
+        m.rows.remove(floor)
+
+
+class _Snapshot:
+    """Primal values and slacks of a solved model, to put back after an auxiliary solve."""
+
+    def __init__(self, m: Built) -> None:
+        self.m = m
+        self.values = [v.varValue for v in m.columns]
+        self.rows = list(m.rows)
+        self.slacks = [c.slack for c in m.rows]
+
+    def restore(self) -> None:
+        for v, x in zip(self.m.columns, self.values, strict=True):
+            v.varValue = x
+        for c, sl in zip(self.rows, self.slacks, strict=True):
+            c.slack = sl
