@@ -19,8 +19,6 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import highspy
-
 from solver import parse_request, plan
 from solver.extract import Values, extract_binding, extract_periods, extract_shadow_prices
 from solver.model import build_model, prepare
