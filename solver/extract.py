@@ -318,4 +318,6 @@ def extract_binding(m: Built) -> list[str]:
         wl = req.workloads[w]
         if 0 < wl.min_service_fraction < 1 and data.demand[w][t] > 0 and tight("min_service", (w, t)):
             out.append(f"min_service {wl.id} {data.labels[t]}")
+    if "served_total" in m.con and tight("served_total", ()):
+        out.append("min_total_served")
     return out

@@ -353,6 +353,21 @@ def add_demand_constraints(m: Built) -> None:
             m.new_row("demand_cap", (w, t), [(served[(w, t)], 1.0)], LE, data.demand[w][t])
 
 
+def add_served_total_constraint(m: Built) -> None:
+    """Σ_{w,t} served[w,t] >= min_total_served_fraction · Σ_{w,t} D[w,t] (when set).
+
+    Periods have equal length, so this is the unweighted served fraction of the plan's
+    summary.  The cost-vs-served frontier (solver.scenarios) moves it.  Dual: objective
+    change per extra token/s-period required (not published).
+    """
+    frac = m.data.req.policy.min_total_served_fraction
+    if frac is None:
+        return
+    total = sum(sum(d) for d in m.data.demand)
+    terms = [(v, 1.0) for v in m.var["served"].values()]
+    m.new_row("served_total", (), terms, GE, frac * total)
+
+
 def add_power_constraints(m: Built) -> None:
     """Σ_h inst[s,h,t]·kW_h·PUE_s/1000 <= P[s,t] + Σ_{τ + L_s <= t} expand[s,τ];
     Σ_t expand[s,t] <= max_mw.
@@ -601,6 +616,7 @@ def build_model(data: ModelData, integer: bool = False) -> Built:
 
     add_allocation_constraints(m)
     add_demand_constraints(m)
+    add_served_total_constraint(m)
     add_power_constraints(m)
     add_supply_constraints(m)
     add_budget_constraints(m)

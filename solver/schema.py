@@ -165,6 +165,11 @@ class Policy(Strict):
     max_vendor_share: dict[str, Fraction] = Field(default_factory=dict)
     min_vendor_share: dict[str, Fraction] = Field(default_factory=dict)
     reserve_margin: float = Field(0.0, ge=0, le=10)
+    min_total_served_fraction: Fraction | None = Field(
+        None,
+        description="Serve at least this fraction of all demand (million tokens summed over "
+        "workloads and periods, unweighted). Used by the cost-vs-served frontier.",
+    )
 
 
 class Warrants(Strict):
