@@ -7,6 +7,7 @@ Every hard limit that a planner can move gets a non-negative slack column e:
 * budget / budget_period:  capex − e <= cap      ($ missing)
 * supply[h,t]:       Σ_s buy − e <= max_units    (units missing)
 * vendor_max / vendor_min:  share rows ± e       (kW of IT power beyond the share)
+* served_total:      Σ served + e >= fraction·Σ D  (when the policy sets it)
 
 and the model minimises Σ e / scale, where scale = max(|rhs|, floor of the family), so a
 relaxation is weighed relative to the size of the limit it moves.  Every slack above a
@@ -29,6 +30,7 @@ _FLOORS = {
     "supply": 1.0,
     "vendor_max": 1.0,
     "vendor_min": 1.0,
+    "served_total": 1.0,
 }
 _TOL = 1e-6
 
@@ -108,6 +110,13 @@ def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> Diagno
             amount=amount,
             unit="units",
             message=f"{hw.id} needs {amount:,.6g} more units of supply in {label}",
+        )
+    if family == "served_total":
+        return DiagnosisEntry(
+            limit="served_total",
+            amount=amount,
+            unit="tokens/s summed over periods",
+            message=f"the plan can serve {amount:,.6g} tokens/s·periods less than min_total_served_fraction",
         )
     v, t = key
     vendor, label = data.vendors[v], data.labels[t]

@@ -311,7 +311,9 @@ class ShadowPrices(Out):
 
 
 class DiagnosisEntry(Out):
-    limit: Literal["min_service", "power", "budget", "budget_period", "supply", "vendor_share"]
+    limit: Literal[
+        "min_service", "power", "budget", "budget_period", "supply", "vendor_share", "served_total"
+    ]
     site: str | None = None
     hardware: str | None = None
     workload: str | None = None
