@@ -1,0 +1,945 @@
+"""Scenario analysis: parameter sweeps, one-at-a-time sensitivity (tornado), and the
+cost-vs-served frontier.
+
+A *sweep* takes a base request and parameters addressed by path, e.g.
+``hardware/cerebras-cs3/unit_price_usd``: ``/``-separated request fields, list items by
+their ``id`` (``vendor`` for contracts, ``hardware`` for an existing fleet entry), list items
+without such a key and per-period lists by position, dict entries by key
+(``policy/max_vendor_share/nvidia``).  Each parameter gives ``values`` (replace) or
+``scale`` (multiply the base value; per-period lists element-wise).  Mode ``grid`` runs the
+cartesian product, ``one_at_a_time`` the base plus each parameter moved alone (a tornado).
+
+Everything is checked before anything runs: every path, every value (each applied alone to
+the base and validated like a request), every generated scenario, and the scenario cap.
+Problems come back together as one :class:`~solver.errors.RequestInvalid` whose paths point
+into the sweep body (``/parameters/0/path``, ``/base/sites/0/power_mw``).
+
+The base is first parsed and dumped back to JSON, so every scenario request is explicit
+(catalog entries resolved, defaults filled in): a scenario's stored request reproduces its
+plan exactly, and ``scale`` multiplies the value the base plan actually used (a default
+included; a null value cannot be scaled).
+
+Execution goes through a ``map``-like callable ``mapper(fn, tasks)`` that yields the
+results in any order: the builtin ``map`` (in-process), :class:`ProcessMapper` (a spawn
+process pool, what the CLI uses) or the service's job runner.  The worker function
+:func:`solve_scenario` is a top-level function of plain data, so it pickles.
+
+The *frontier* is the least NPV cost at evenly spaced served fractions between the least
+and the most that can be served; see :func:`prepare_frontier`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import multiprocessing
+import os
+import threading
+import types
+import typing
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from solver.errors import CapplanError, FieldError, RequestInvalid
+from solver.planner import plan
+from solver.schema import Plan, PlanStatus, SitePrice
+from solver.validate import field_errors, parse_request
+
+DEFAULT_MAX_SCENARIOS = 1000
+"""Default cap on the number of scenarios of one sweep."""
+MAX_FRONTIER_POINTS = 101
+
+Mode = Literal["grid", "one_at_a_time"]
+Json = dict[str, Any]
+Step = str | int
+
+# ----------------------------------------------------------------------------- specs
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SweepParameter(_Spec):
+    path: str = Field(..., min_length=1, max_length=500, description="e.g. 'sites/tx-1/power_mw'.")
+    values: list[Any] | None = Field(None, min_length=1, description="Values that replace the base value.")
+    scale: list[float] | None = Field(
+        None, min_length=1, description="Factors that multiply the base value (lists element-wise)."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SweepParameter:
+        if (self.values is None) == (self.scale is None):
+            raise ValueError("give exactly one of 'values' or 'scale'")
+        return self
+
+    @property
+    def options(self) -> list[Any]:
+        return list(self.values if self.values is not None else self.scale or [])
+
+
+class SweepSpec(_Spec):
+    base: dict[str, Any] = Field(..., description="The base PlanRequest.")
+    parameters: list[SweepParameter] = Field(..., min_length=1)
+    mode: Mode = "grid"
+
+
+class FrontierSpec(_Spec):
+    base: dict[str, Any] = Field(..., description="The base PlanRequest.")
+    points: int = Field(9, ge=2, le=MAX_FRONTIER_POINTS, description="Points on the curve, ends included.")
+
+
+# ----------------------------------------------------------------------------- results
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScenarioRow(_Out):
+    index: int
+    values: dict[str, Any] = Field(default_factory=dict, description="The value used for each path.")
+    factors: dict[str, float] = Field(default_factory=dict, description="Scale factor used, per path.")
+    parameter: str | None = Field(
+        None, description="one_at_a_time: the parameter moved in this scenario (None: the base)."
+    )
+    plan_id: str
+    status: PlanStatus
+    objective: float | None = None
+    npv_cost_usd: float | None = None
+    served_fraction: float | None = None
+    cost_per_million_tokens_usd: float | None = None
+    units_acquired: dict[str, float] = Field(default_factory=dict)
+    it_power_share_by_vendor: dict[str, float] = Field(default_factory=dict)
+    power_shadow_price_max: SitePrice | None = Field(
+        None, description="The largest power shadow price ($/MW): the most binding site and period."
+    )
+    binding: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+class TornadoBar(_Out):
+    path: str
+    metric: str
+    base: float | None
+    low_value: Any = None
+    low: float | None = None
+    high_value: Any = None
+    high: float | None = None
+    swing: float = 0.0
+
+
+class SweepResult(_Out):
+    mode: Mode
+    total: int
+    done: int
+    cancelled: bool = False
+    rows: list[ScenarioRow] = Field(default_factory=list)
+    tornado: list[TornadoBar] | None = None
+
+
+class FrontierRow(ScenarioRow):
+    target_served_fraction: float
+    marginal_cost_usd_per_million_tokens: float | None = Field(
+        None, description="(NPV cost − previous point's) / (million tokens served − previous point's)."
+    )
+    knee: bool = False
+
+
+class FrontierResult(_Out):
+    points: int
+    total: int
+    done: int
+    cancelled: bool = False
+    low_served_fraction: float | None = None
+    high_served_fraction: float | None = None
+    knee_index: int | None = None
+    rows: list[FrontierRow] = Field(default_factory=list)
+    error: str | None = None
+
+
+# ----------------------------------------------------------------------------- paths
+
+_ID_KEYS = ("id", "vendor", "hardware")
+
+
+def _members(ann: Any) -> list[Any]:
+    """The alternatives of an annotation (Annotated and Optional unwrapped, None dropped)."""
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(ann)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(ann) for m in _members(a)]
+    if ann is type(None):
+        return []
+    return [ann]
+
+
+def _model_member(members: list[Any]) -> type[BaseModel] | None:
+    for m in members:
+        if isinstance(m, type) and issubclass(m, BaseModel):
+            return m
+    return None
+
+
+def _generic_member(members: list[Any], origin: type) -> Any:
+    for m in members:
+        if typing.get_origin(m) is origin:
+            return m
+    return None
+
+
+def _describe(members: list[Any]) -> str:
+    if _model_member(members) is not None:
+        return "an object"
+    if _generic_member(members, list) is not None:
+        return "a list" if len(members) == 1 else "a number or a per-period list"
+    if _generic_member(members, dict) is not None:
+        return "a map"
+    return "a value"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved path: the concrete steps into the (dumped) base and the value there."""
+
+    path: str
+    steps: tuple[Step, ...]
+    base_value: Any
+    present: bool
+
+
+class PathError(ValueError):
+    """A path that does not name a request field (the message says which part fails)."""
+
+
+def resolve_path(base: Json, path: str) -> Target:
+    """Resolve ``path`` against the request dict ``base`` (best: a dumped, parsed request).
+
+    Field names are checked against the request schema, ids and indices against ``base``.
+    A missing dict entry or a null optional section is allowed (``present`` is False):
+    ``values`` may create it, ``scale`` may not.
+    """
+    from solver.schema import PlanRequest
+
+    segments = path.strip("/").split("/")
+    if not path.strip("/") or any(not s for s in segments):
+        raise PathError(f"{path!r} is not a path: use '/'-separated field names such as 'budget/capex_usd'")
+    ann: Any = PlanRequest
+    data: Any = base
+    present = True
+    steps: list[Step] = []
+    where = ""
+    for seg in segments:
+        members = _members(ann)
+        model = _model_member(members)
+        lst = _generic_member(members, list)
+        dct = _generic_member(members, dict)
+        here = where or "the request"
+        if lst is not None and isinstance(data, list):
+            item = typing.get_args(lst)[0]
+            item_model = _model_member(_members(item))
+            key = next((k for k in _ID_KEYS if item_model and k in item_model.model_fields), None)
+            if key is not None:
+                hits = [i for i, x in enumerate(data) if isinstance(x, dict) and x.get(key) == seg]
+                if not hits:
+                    known = ", ".join(str(x.get(key)) for x in data if isinstance(x, dict)) or "none"
+                    raise PathError(f"no entry of {here} has {key} {seg!r} (known: {known})")
+                if len(hits) > 1:
+                    raise PathError(
+                        f"{len(hits)} entries of {here} have {key} {seg!r}: the path is ambiguous"
+                    )
+                idx = hits[0]
+            else:
+                if not seg.isdigit() or int(seg) >= len(data):
+                    raise PathError(
+                        f"{here} is a list of {len(data)} items without ids: address an item by its "
+                        f"position 0-{len(data) - 1}, not {seg!r}"
+                    )
+                idx = int(seg)
+            steps.append(idx)
+            data, ann = data[idx], item
+        elif model is not None and (data is None or isinstance(data, dict)):
+            if seg not in model.model_fields:
+                known = ", ".join(model.model_fields)
+                raise PathError(f"{here} has no field {seg!r} (fields: {known})")
+            steps.append(seg)
+            ann = model.model_fields[seg].annotation
+            if data is None or seg not in data:
+                present = False
+                data = None
+            else:
+                data = data[seg]
+        elif dct is not None and (data is None or isinstance(data, dict)):
+            steps.append(seg)
+            ann = typing.get_args(dct)[1]
+            if data is None or seg not in data:
+                present = False
+                data = None
+            else:
+                data = data[seg]
+        elif lst is not None and data is None:
+            raise PathError(f"{here} is empty in the base request: its items cannot be addressed")
+        else:
+            what = "a single number" if isinstance(data, (int, float)) else _describe(members)
+            raise PathError(f"{here} is {what}: the path cannot go on to {seg!r}")
+        where = "/".join(str(s) for s in segments[: len(steps)])
+    return Target(path=path, steps=tuple(steps), base_value=copy.deepcopy(data), present=present)
+
+
+def apply_value(request: Json, target: Target, value: Any) -> None:
+    """Set the field named by ``target`` in ``request`` (in place), creating null sections."""
+    node: Any = request
+    for step in target.steps[:-1]:
+        nxt = node[step] if isinstance(node, list) and isinstance(step, int) else node.get(step)
+        if nxt is None:
+            nxt = {}
+            node[step] = nxt
+        node = nxt
+    node[target.steps[-1]] = copy.deepcopy(value)
+
+
+def scaled(target: Target, factor: float) -> Any:
+    """The base value of ``target`` times ``factor`` (per-period lists element-wise)."""
+
+    def is_num(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    v = target.base_value
+    if v is None:
+        raise PathError(f"{target.path} has no value in the base request (null or absent): give values")
+    if is_num(v):
+        return v * factor
+    if isinstance(v, list) and v and all(is_num(x) for x in v):
+        return [x * factor for x in v]
+    raise PathError(
+        f"{target.path} holds {type(v).__name__} in the base: scale needs a number or a list of numbers"
+    )
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+@dataclass
+class Scenario:
+    index: int
+    values: dict[str, Any]
+    factors: dict[str, float]
+    parameter: str | None
+    request: Json
+
+
+@dataclass
+class PreparedSweep:
+    mode: Mode
+    base: Json
+    paths: list[str]
+    scenarios: list[Scenario]
+
+
+def _base_request(raw: Any, prefix: str = "/base") -> Json:
+    try:
+        return parse_request(raw).model_dump(mode="json")
+    except RequestInvalid as exc:
+        raise RequestInvalid(
+            [FieldError(prefix + e.path.rstrip("/"), e.message) for e in exc.errors]
+        ) from None
+
+
+def _spec(model: type[_Spec], data: Any) -> Any:
+    if isinstance(data, model):
+        return data
+    if not isinstance(data, Mapping):
+        raise RequestInvalid([FieldError("/", "the body must be a JSON object")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestInvalid(field_errors(exc)) from None
+
+
+def scenario_count(spec: SweepSpec) -> int:
+    sizes = [len(p.options) for p in spec.parameters]
+    return math.prod(sizes) if spec.mode == "grid" else 1 + sum(sizes)
+
+
+def prepare_sweep(
+    data: SweepSpec | Mapping[str, Any], max_scenarios: int = DEFAULT_MAX_SCENARIOS
+) -> PreparedSweep:
+    """Check a sweep completely and generate its scenario requests (nothing is solved).
+
+    Raises
+    ------
+    RequestInvalid
+        Naming every problem: bad base fields (``/base/...``), unknown or overlapping paths
+        (``/parameters/i/path``), values of the wrong type (``/parameters/i/values/j``),
+        unscalable bases (``/parameters/i/scale``), invalid combinations and the cap
+        (``/parameters``).
+    """
+    spec: SweepSpec = _spec(SweepSpec, data)
+    base = _base_request(spec.base)
+    errors: list[FieldError] = []
+    total = scenario_count(spec)
+    if total > max_scenarios:
+        errors.append(
+            FieldError(
+                "/parameters",
+                f"the {spec.mode} sweep would run {total} scenarios, more than the cap of {max_scenarios}",
+            )
+        )
+    targets: list[Target | None] = []
+    for i, p in enumerate(spec.parameters):
+        try:
+            targets.append(resolve_path(base, p.path))
+        except PathError as exc:
+            errors.append(FieldError(f"/parameters/{i}/path", f"{p.path}: {exc}"))
+            targets.append(None)
+    for i, ti in enumerate(targets):
+        for j in range(i):
+            tj = targets[j]
+            if ti is None or tj is None:
+                continue
+            n = min(len(ti.steps), len(tj.steps))
+            if ti.steps[:n] == tj.steps[:n]:
+                errors.append(
+                    FieldError(
+                        f"/parameters/{i}/path",
+                        f"{spec.parameters[i].path} overlaps /parameters/{j} ({spec.parameters[j].path})",
+                    )
+                )
+    # every value applied alone to the base: its type and range are checked like a request
+    options: list[list[tuple[Any, float | None]]] = []
+    for i, (p, t) in enumerate(zip(spec.parameters, targets, strict=True)):
+        opts: list[tuple[Any, float | None]] = []
+        if t is None:
+            options.append(opts)
+            continue
+        kind = "values" if p.values is not None else "scale"
+        for j, opt in enumerate(p.options):
+            try:
+                value = opt if p.values is not None else scaled(t, float(opt))
+            except PathError as exc:
+                errors.append(FieldError(f"/parameters/{i}/scale", str(exc)))
+                break
+            req = copy.deepcopy(base)
+            apply_value(req, t, value)
+            try:
+                parse_request(req)
+            except RequestInvalid as exc:
+                for e in exc.errors:
+                    errors.append(
+                        FieldError(f"/parameters/{i}/{kind}/{j}", f"{p.path}: {e.path}: {e.message}")
+                    )
+                continue
+            opts.append((value, None if p.values is not None else float(opt)))
+        options.append(opts)
+    if errors:
+        raise RequestInvalid(errors)
+    paths = [p.path for p in spec.parameters]
+    tgts = [t for t in targets if t is not None]
+    scenarios: list[Scenario] = []
+
+    def make(choice: Sequence[tuple[int, Any, float | None] | None], parameter: str | None) -> None:
+        req = copy.deepcopy(base)
+        values: dict[str, Any] = {}
+        factors: dict[str, float] = {}
+        for k, (path, t) in enumerate(zip(paths, tgts, strict=True)):
+            c = choice[k]
+            if c is None:
+                values[path] = copy.deepcopy(t.base_value)
+                if spec.parameters[k].scale is not None:
+                    factors[path] = 1.0
+                continue
+            _, value, factor = c
+            apply_value(req, t, value)
+            values[path] = value
+            if factor is not None:
+                factors[path] = factor
+        scenarios.append(Scenario(len(scenarios), values, factors, parameter, req))
+
+    indexed = [[(j, v, f) for j, (v, f) in enumerate(opts)] for opts in options]
+    if spec.mode == "grid":
+        for combo in itertools.product(*indexed):
+            make(list(combo), None)
+    else:
+        make([None] * len(paths), None)
+        for k, opts_k in enumerate(indexed):
+            for c in opts_k:
+                choice: list[tuple[int, Any, float | None] | None] = [None] * len(paths)
+                choice[k] = c
+                make(choice, paths[k])
+    if spec.mode == "grid" and len(paths) > 1:  # values valid alone may clash together
+        for sc in scenarios:
+            try:
+                parse_request(sc.request)
+            except RequestInvalid as exc:
+                for e in exc.errors:
+                    errors.append(
+                        FieldError(
+                            "/parameters", f"scenario {sc.index} ({_label(sc.values)}): {e.path}: {e.message}"
+                        )
+                    )
+        if errors:
+            raise RequestInvalid(errors[:50])
+    return PreparedSweep(spec.mode, base, paths, scenarios)
+
+
+def _label(values: Mapping[str, Any]) -> str:
+    parts = []
+    for k, v in values.items():
+        text = f"{v:.6g}" if isinstance(v, float) else str(v)
+        parts.append(f"{k}={text[:40]}")
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+@dataclass(frozen=True)
+class ScenarioTask:
+    """Plain, picklable work for one scenario."""
+
+    index: int
+    request: Json
+    plan_id: str
+    max_variables: int | None = None
+    max_time_limit_s: float | None = None
+
+
+@dataclass
+class ScenarioOutcome:
+    index: int
+    plan: Plan | None
+    error: str | None = None
+
+
+def solve_scenario(task: ScenarioTask) -> ScenarioOutcome:
+    """Solve one scenario (runs in a worker process): a plan, or the error that stopped it."""
+    try:
+        p = plan(
+            task.request,
+            plan_id=task.plan_id,
+            max_variables=task.max_variables,
+            max_time_limit_s=task.max_time_limit_s,
+        )
+    except CapplanError as exc:
+        return ScenarioOutcome(task.index, None, f"{type(exc).__name__}: {exc}")
+    return ScenarioOutcome(task.index, p)
+
+
+Worker = Callable[[ScenarioTask], ScenarioOutcome]
+Mapper = Callable[[Worker, Sequence[ScenarioTask]], Iterable[ScenarioOutcome]]
+"""``mapper(fn, tasks)`` yields ``fn(task)`` for every task, in any order (builtin ``map``,
+:class:`ProcessMapper`, or a job runner's equivalent)."""
+
+
+class ProcessMapper:
+    """A ``map`` over a spawn process pool, yielding results as they complete.
+
+    Use it as a context manager: the pool starts at the first call, is reused by later
+    calls (a frontier maps twice) and is shut down on exit.  ``cancel()`` (from any thread)
+    stops everything: pending tasks are dropped and the worker processes are terminated,
+    even in the middle of a solve.  A task whose worker dies comes back as a failed outcome.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ProcessMapper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def pids(self) -> list[int]:
+        """Process ids of the current workers (for monitoring and tests)."""
+        with self._lock:
+            ex = self._executor
+        procs = getattr(ex, "_processes", None) or {}
+        return [p.pid for p in list(procs.values()) if p.pid is not None]
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                )
+            return self._executor
+
+    def __call__(self, fn: Worker, tasks: Sequence[ScenarioTask]) -> Iterator[ScenarioOutcome]:
+        tasks = list(tasks)
+        if not tasks or self.cancelled:
+            return
+        ex = self._pool()
+        futures: dict[Future[ScenarioOutcome], ScenarioTask] = {ex.submit(fn, t): t for t in tasks}
+        finished = False
+        try:
+            for f in as_completed(futures):
+                if self.cancelled:
+                    return
+                try:
+                    out = f.result()
+                except Exception as exc:  # noqa: BLE001 - a dead worker fails its task, not the map
+                    out = ScenarioOutcome(
+                        futures[f].index, None, f"worker failed: {type(exc).__name__}: {exc}"
+                    )
+                yield out
+            finished = True
+        finally:
+            if not finished:  # cancelled, or the consumer stopped early: stop the workers
+                self._kill()
+
+    def cancel(self) -> None:
+        """Stop the current and every later call; terminate the workers."""
+        self._cancelled.set()
+        self._kill()
+
+    def close(self) -> None:
+        """Shut the pool down (waits for idle workers to exit)."""
+        with self._lock:
+            ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
+
+    def _kill(self) -> None:
+        with self._lock:
+            ex, self._executor = self._executor, None
+        if ex is None:
+            return
+        procs = list((getattr(ex, "_processes", None) or {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+
+
+def row_from_plan(p: Plan | None, index: int, plan_id: str, error: str | None = None) -> ScenarioRow:
+    """The headline numbers of one scenario's plan."""
+    if p is None:
+        return ScenarioRow(index=index, plan_id=plan_id, status="failed", error=error or "no plan")
+    solved = p.status in ("optimal", "feasible")
+    s = p.summary
+    top: SitePrice | None = None
+    if p.shadow_prices is not None:
+        for sp in p.shadow_prices.power_usd_per_mw:
+            if sp.value > 0 and (top is None or sp.value > top.value):
+                top = sp
+    return ScenarioRow(
+        index=index,
+        plan_id=p.id,
+        status=p.status,
+        objective=p.objective.value,
+        npv_cost_usd=s.npv_cost_usd if solved else None,
+        served_fraction=s.served_fraction if solved else None,
+        cost_per_million_tokens_usd=s.cost_per_million_tokens_usd if solved else None,
+        units_acquired=dict(s.units_acquired),
+        it_power_share_by_vendor=dict(s.it_power_share_by_vendor),
+        power_shadow_price_max=top,
+        binding=list(p.binding),
+        error=error,
+    )
+
+
+OnResult = Callable[[ScenarioRow, Plan | None, Json, int, int], None]
+"""``on_result(row, plan, request, done, total)``: called in the caller's process as each
+scenario finishes (persist the plan, advance a progress bar).  Raising stops the run."""
+
+
+@dataclass
+class RunOptions:
+    mapper: Mapper = map
+    on_result: OnResult | None = None
+    new_plan_id: Callable[[int], str] = field(default=lambda _i: uuid.uuid4().hex)
+    cancelled: Callable[[], bool] = field(default=lambda: False)
+    worker: Worker = solve_scenario
+    max_variables: int | None = None
+    max_time_limit_s: float | None = None
+
+
+def _run(
+    tasks: list[ScenarioTask],
+    requests: dict[int, Json],
+    make_row: Callable[[ScenarioOutcome], ScenarioRow],
+    opts: RunOptions,
+    done0: int,
+    total: int,
+) -> tuple[dict[int, ScenarioRow], dict[int, Plan | None], bool]:
+    rows: dict[int, ScenarioRow] = {}
+    plans: dict[int, Plan | None] = {}
+    if not tasks:
+        return rows, plans, False
+    results = opts.mapper(opts.worker, tasks)
+    try:
+        for out in results:
+            row = make_row(out)
+            rows[out.index] = row
+            plans[out.index] = out.plan
+            if opts.on_result is not None:
+                opts.on_result(row, out.plan, requests[out.index], done0 + len(rows), total)
+            if opts.cancelled() and len(rows) < len(tasks):
+                return rows, plans, True
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # a generator mapper stops its workers here
+    return rows, plans, False
+
+
+def run_sweep(sweep: PreparedSweep, opts: RunOptions | None = None) -> SweepResult:
+    """Solve every scenario of ``sweep`` through ``opts.mapper``; rows in scenario order."""
+    opts = opts or RunOptions()
+    by_index = {sc.index: sc for sc in sweep.scenarios}
+    tasks = [
+        ScenarioTask(
+            sc.index, sc.request, opts.new_plan_id(sc.index), opts.max_variables, opts.max_time_limit_s
+        )
+        for sc in sweep.scenarios
+    ]
+    ids = {t.index: t.plan_id for t in tasks}
+
+    def make_row(out: ScenarioOutcome) -> ScenarioRow:
+        sc = by_index[out.index]
+        row = row_from_plan(out.plan, out.index, ids[out.index], out.error)
+        row.values, row.factors, row.parameter = sc.values, sc.factors, sc.parameter
+        return row
+
+    requests = {sc.index: sc.request for sc in sweep.scenarios}
+    rows, _, cancelled = _run(tasks, requests, make_row, opts, 0, len(tasks))
+    result = SweepResult(
+        mode=sweep.mode,
+        total=len(tasks),
+        done=len(rows),
+        cancelled=cancelled,
+        rows=[rows[i] for i in sorted(rows)],
+    )
+    if sweep.mode == "one_at_a_time" and not cancelled:
+        result.tornado = tornado(result.rows, sweep.paths)
+    return result
+
+
+def tornado(rows: Sequence[ScenarioRow], paths: Sequence[str], metric: str = "objective") -> list[TornadoBar]:
+    """One bar per parameter of a one_at_a_time sweep: the metric at the parameter's lowest
+    and highest value (the base in between), sorted by swing (largest first)."""
+    base_row = next((r for r in rows if r.parameter is None), None)
+    base = getattr(base_row, metric) if base_row is not None else None
+    bars = []
+    for path in paths:
+        moved = [r for r in rows if r.parameter == path and getattr(r, metric) is not None]
+        bar = TornadoBar(path=path, metric=metric, base=base)
+        if moved:
+
+            def order(r: ScenarioRow, path: str = path) -> Any:
+                f = r.factors.get(path)
+                if f is not None:
+                    return f
+                v = r.values.get(path)
+                return v if isinstance(v, (int, float)) else 0
+
+            moved.sort(key=order)
+            lo, hi = moved[0], moved[-1]
+            bar.low_value, bar.low = lo.values.get(path), getattr(lo, metric)
+            bar.high_value, bar.high = hi.values.get(path), getattr(hi, metric)
+            outcomes = [getattr(r, metric) for r in moved] + ([base] if base is not None else [])
+            bar.swing = max(outcomes) - min(outcomes)
+        bars.append(bar)
+    bars.sort(key=lambda b: -b.swing)
+    return bars
+
+
+# ----------------------------------------------------------------------------- frontier
+
+
+@dataclass
+class PreparedFrontier:
+    """The frontier's two end requests and how to make the points between them.
+
+    * low end: the base as a ``min_cost`` request (its own minimum service kept), i.e. the
+      least that must be served and the cheapest way to serve it;
+    * high end: the base as a ``max_served`` request (stage two: least cost at the most);
+    * point k: the base as ``min_cost`` with ``policy.min_total_served_fraction`` =
+      low + k·(high − low)/(points − 1).
+
+    In all of them every workload weight is 1 (served is counted in plain million tokens,
+    as ``summary.served_fraction`` is) and unmet-demand penalties are 0 (the curve is cost
+    against served, not cost plus a price on unmet demand).
+    """
+
+    points: int
+    base: Json
+
+    def request(self, kind: str, served_fraction: float | None = None) -> Json:
+        req = copy.deepcopy(self.base)
+        req["objective"] = {"kind": kind}
+        for w in req["workloads"]:
+            w["weight"] = 1.0
+            w["unmet_penalty_usd_per_million_tokens"] = 0.0
+        req.setdefault("policy", {})["min_total_served_fraction"] = served_fraction
+        return req
+
+
+def prepare_frontier(data: FrontierSpec | Mapping[str, Any]) -> PreparedFrontier:
+    """Check a frontier body (``{"base": PlanRequest, "points": n}``); nothing is solved."""
+    spec: FrontierSpec = _spec(FrontierSpec, data)
+    base = _base_request(spec.base)
+    fr = PreparedFrontier(spec.points, base)
+    for kind in ("min_cost", "max_served"):
+        _base_request(fr.request(kind))
+    return fr
+
+
+def _knee(xs: Sequence[float], ys: Sequence[float]) -> int | None:
+    """Index of the point farthest below the chord between the ends (both axes scaled to
+    [0, 1]); None when the curve is straight within 1e-6."""
+    if len(xs) < 3:
+        return None
+    dx, dy = xs[-1] - xs[0], ys[-1] - ys[0]
+    if dx <= 0 or abs(dy) <= 1e-12 * max(1.0, abs(ys[0])):
+        return None
+    best, arg = 1e-6, None
+    for k in range(1, len(xs) - 1):
+        u = (xs[k] - xs[0]) / dx
+        v = (ys[k] - ys[0]) / dy
+        gap = u - v  # chord minus curve, for a rising cost curve
+        if gap > best:
+            best, arg = gap, k
+    return arg
+
+
+def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> FrontierResult:
+    """Solve the two ends, then the interior points, all through ``opts.mapper``."""
+    opts = opts or RunOptions()
+    total = fr.points
+    result = FrontierResult(points=fr.points, total=total, done=0)
+    ends = {0: fr.request("min_cost"), total - 1: fr.request("max_served")}
+    ids = {k: opts.new_plan_id(k) for k in range(total)}
+    targets: dict[int, float] = {}
+    values: dict[int, dict[str, Any]] = {
+        0: {"objective/kind": "min_cost"},
+        total - 1: {"objective/kind": "max_served"},
+    }
+
+    def make_row(out: ScenarioOutcome) -> FrontierRow:
+        base = row_from_plan(out.plan, out.index, ids[out.index], out.error)
+        target = targets.get(out.index)
+        if target is None:
+            target = base.served_fraction if base.served_fraction is not None else math.nan
+        return FrontierRow(
+            **base.model_dump(exclude={"values"}), values=values[out.index], target_served_fraction=target
+        )
+
+    def tasks_for(reqs: Mapping[int, Json]) -> list[ScenarioTask]:
+        return [
+            ScenarioTask(k, r, ids[k], opts.max_variables, opts.max_time_limit_s)
+            for k, r in sorted(reqs.items())
+        ]
+
+    rows, _, cancelled = _run(tasks_for(ends), ends, make_row, opts, 0, total)
+    frows: dict[int, FrontierRow] = {k: typing.cast(FrontierRow, r) for k, r in rows.items()}
+    result.done = len(frows)
+    lo_row, hi_row = frows.get(0), frows.get(total - 1)
+    if cancelled or lo_row is None or hi_row is None:
+        result.cancelled = True
+        result.rows = [frows[k] for k in sorted(frows)]
+        return result
+    for end, row in (("least served (min_cost)", lo_row), ("most served (max_served)", hi_row)):
+        if row.status not in ("optimal", "feasible") or row.served_fraction is None:
+            result.error = f"the {end} end is {row.status}: no frontier" + (
+                f" ({row.error})" if row.error else ""
+            )
+            result.rows = [frows[k] for k in sorted(frows)]
+            return result
+    lo = typing.cast(float, lo_row.served_fraction)
+    hi = max(lo, typing.cast(float, hi_row.served_fraction))
+    result.low_served_fraction, result.high_served_fraction = lo, hi
+    lo_row.target_served_fraction, hi_row.target_served_fraction = lo, hi
+    if hi - lo <= 1e-9:
+        result.error = f"the served fraction cannot vary (the least and the most are both {lo:.6g})"
+        result.total = result.done = 2
+        result.rows = [lo_row, hi_row]
+        return result
+    inner: dict[int, Json] = {}
+    for k in range(1, total - 1):
+        f = lo + k * (hi - lo) / (total - 1)
+        targets[k] = f
+        values[k] = {"objective/kind": "min_cost", "policy/min_total_served_fraction": f}
+        inner[k] = fr.request("min_cost", f)
+    rows2, _, cancelled = _run(tasks_for(inner), inner, make_row, opts, 2, total)
+    frows.update({k: typing.cast(FrontierRow, r) for k, r in rows2.items()})
+    result.done = len(frows)
+    result.cancelled = cancelled
+    ordered = [frows[k] for k in sorted(frows)]
+    ok = [r for r in ordered if r.npv_cost_usd is not None and r.served_fraction is not None]
+    demand_mt = _demand_mt(fr.base)
+    for prev, cur in itertools.pairwise(ok):
+        assert prev.served_fraction is not None and cur.served_fraction is not None  # noqa: S101
+        dserved = (cur.served_fraction - prev.served_fraction) * demand_mt
+        if dserved > 0:
+            cur.marginal_cost_usd_per_million_tokens = (
+                typing.cast(float, cur.npv_cost_usd) - typing.cast(float, prev.npv_cost_usd)
+            ) / dserved
+    if not cancelled:
+        knee = _knee(
+            [typing.cast(float, r.served_fraction) for r in ok],
+            [typing.cast(float, r.npv_cost_usd) for r in ok],
+        )
+        if knee is not None:
+            ok[knee].knee = True
+            result.knee_index = ok[knee].index
+    result.rows = ordered
+    return result
+
+
+def _demand_mt(base: Json) -> float:
+    """Total demand of the base request in million tokens (the served fraction's denominator)."""
+    from solver.model import prepare
+
+    data = prepare(parse_request(base))
+    return sum(sum(d) for d in data.demand) * data.seconds / 1e6
+
+
+__all__ = [
+    "DEFAULT_MAX_SCENARIOS",
+    "FrontierResult",
+    "FrontierRow",
+    "FrontierSpec",
+    "Mapper",
+    "PathError",
+    "PreparedFrontier",
+    "PreparedSweep",
+    "ProcessMapper",
+    "RunOptions",
+    "ScenarioOutcome",
+    "ScenarioRow",
+    "ScenarioTask",
+    "SweepParameter",
+    "SweepResult",
+    "SweepSpec",
+    "TornadoBar",
+    "apply_value",
+    "prepare_frontier",
+    "prepare_sweep",
+    "resolve_path",
+    "row_from_plan",
+    "run_frontier",
+    "run_sweep",
+    "scaled",
+    "solve_scenario",
+    "tornado",
+]
