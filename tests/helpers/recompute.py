@@ -1,0 +1,534 @@
+"""Recompute every figure of a Plan from its request and its fleet table.
+
+``check_plan(request, plan)`` is deliberately independent of :mod:`solver.model` and
+:mod:`solver.extract`: it re-derives the horizon, demand, lifetimes, windows, costs and
+discounting from DESIGN.md's formulas, starting only from the request and the decisions
+the plan reports (``periods[].fleet`` acquired/existing/installed/allocated and
+``periods[].sites[].expansion_started_mw``).  It then asserts that
+
+* the fleet table is consistent (installed = existing + purchases in their in-service
+  window, nothing bought that would arrive after the horizon, allocation <= installed,
+  allocation only to eligible workloads, whole units/replicas in integer mode);
+* every constraint family holds (demand with reserve margin, min service, power with PUE
+  and expansions online after their lead time, expansion cap, supply, total and
+  per-period capex budget incl. contract shortfall, vendor shares of installed IT power);
+* every reported number equals its recomputation (per-period capex/opex and their
+  breakdowns, power used/available, capacity, unmet, residual, NPV, $/M tokens, served
+  fraction, peak power, units acquired, vendor shares, contracts, objective value).
+
+Only :mod:`solver.schema`, :func:`solver.curves.throughput` and ``parse_request`` are used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from solver.curves import throughput
+from solver.schema import FleetRow, Plan, PlanRequest
+from solver.validate import parse_request
+
+REL = 1e-6
+"""Relative tolerance of every comparison (relative to the magnitudes involved)."""
+ATOL = 1e-7
+"""Absolute floor for quantities that should be zero."""
+MAX_SERVED_REL = 1e-6
+"""Stage two of max_served keeps the served value within this of stage one."""
+
+
+class PlanMismatch(AssertionError):
+    """A plan figure differs from its recomputation, or a constraint is violated."""
+
+
+def _tol(scale: float, rel: float = REL) -> float:
+    return rel * abs(scale) + ATOL
+
+
+def close(what: str, got: float | None, want: float | None, scale: float = 0.0, rel: float = REL) -> None:
+    """Assert ``got`` equals ``want`` within ``rel`` of max(|got|, |want|, scale)."""
+    if got is None or want is None:
+        if got is not want:
+            raise PlanMismatch(f"{what}: got {got!r}, recomputed {want!r}")
+        return
+    mag = max(abs(got), abs(want), abs(scale))
+    if not abs(got - want) <= _tol(mag, rel):
+        raise PlanMismatch(f"{what}: got {got!r}, recomputed {want!r} (diff {got - want:.3g})")
+
+
+def at_most(what: str, a: float, b: float, scale: float = 0.0) -> None:
+    """Assert ``a <= b`` within the relative tolerance."""
+    mag = max(abs(a), abs(b), abs(scale))
+    if not a <= b + _tol(mag):
+        raise PlanMismatch(f"{what}: {a!r} exceeds {b!r} by {a - b:.3g}")
+
+
+def periods_of(years: float, period_months: int) -> int:
+    """ceil(years·12/period_months), guarded against binary round-off (2.5 y of 3 months = 10)."""
+    return math.ceil(round(years * 12 / period_months, 9))
+
+
+def per_period(value: float | list[float] | None, n: int) -> list[float] | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        assert len(value) == n
+        return [float(x) for x in value]
+    return [float(value)] * n
+
+
+def labels_of(start: str, n: int, period_months: int) -> list[str]:
+    year, month = (int(x) for x in start.split("-"))
+    out = []
+    for t in range(n):
+        k = (year * 12 + month - 1) + t * period_months
+        out.append(f"{k // 12:04d}-{k % 12 + 1:02d}")
+    return out
+
+
+def demand_of(req: PlanRequest) -> dict[str, list[float]]:
+    """D[w][t]: the list, or base·(1+g)^(t·p)."""
+    n, p = req.horizon.periods, req.horizon.period_months / 12
+    out = {}
+    for wl in req.workloads:
+        if isinstance(wl.demand_tokens_per_s, list):
+            out[wl.id] = [float(x) for x in wl.demand_tokens_per_s]
+        else:
+            g = wl.demand_growth_per_year
+            out[wl.id] = [wl.demand_tokens_per_s * (1 + g) ** (t * p) for t in range(n)]
+    return out
+
+
+def existing_units(req: PlanRequest) -> dict[tuple[str, str], list[float]]:
+    """Existing units alive per (site, hardware) and period (remaining life in periods)."""
+    n, pm = req.horizon.periods, req.horizon.period_months
+    hw = {h.id: h for h in req.hardware}
+    out: dict[tuple[str, str], list[float]] = {}
+    for site in req.sites:
+        for e in site.existing:
+            rem = hw[e.hardware].lifetime_years if e.remaining_life_years is None else e.remaining_life_years
+            alive = periods_of(rem, pm) if rem > 0 else 0
+            units = out.setdefault((site.id, e.hardware), [0.0] * n)
+            for t in range(min(n, alive)):
+                units[t] += e.units
+    return out
+
+
+def objective_of(req: PlanRequest, plan: Plan) -> float:
+    """The objective value recomputed from the plan's tables (see DESIGN.md, Objectives)."""
+    n = req.horizon.periods
+    p = req.horizon.period_months / 12
+    mt = 8760 * p * 3600 / 1e6
+    r = req.economics.discount_rate
+    d = [(1 + r) ** (-t * p) for t in range(n)]
+    wls = {w.id: w for w in req.workloads}
+    kind = req.objective.kind
+    cost = plan.summary.npv_cost_usd
+    if kind == "min_cost":
+        pen = sum(
+            d[t]
+            * wls[w.id].unmet_penalty_usd_per_million_tokens
+            * (w.demand_tokens_per_s - w.served_tokens_per_s)
+            * mt
+            for t, per in enumerate(plan.periods)
+            for w in per.workloads
+        )
+        return cost + pen
+    if kind == "max_served":
+        return sum(
+            wls[w.id].weight * w.served_tokens_per_s * mt for per in plan.periods for w in per.workloads
+        )
+    value = sum(
+        d[t] * wls[w.id].value_usd_per_million_tokens * w.served_tokens_per_s * mt
+        for t, per in enumerate(plan.periods)
+        for w in per.workloads
+    )
+    return value - cost
+
+
+def check_plan(request: PlanRequest | Mapping[str, Any], plan: Plan) -> None:
+    """Assert that every figure of ``plan`` is consistent with ``request`` (see module doc)."""
+    req = parse_request(request)
+    if plan.status not in ("optimal", "feasible"):
+        assert plan.objective.value is None, f"{plan.status} plan carries an objective value"
+        assert not plan.periods, f"{plan.status} plan carries periods"
+        return
+    assert plan.objective.kind == req.objective.kind
+    assert plan.solver.integer == req.solver.integer and plan.solver.backend == req.solver.backend
+    c = _Check(req, plan)
+    c.decisions()
+    c.fleet()
+    c.workloads()
+    c.power_and_supply()
+    c.vendor_shares()
+    c.money()
+    c.contracts()
+    c.summary()
+    c.objective()
+    c.prices_and_binding()
+
+
+class _Check:
+    """The request's derived numbers and the plan's decisions, checked family by family."""
+
+    def __init__(self, req: PlanRequest, plan: Plan) -> None:
+        self.req, self.plan = req, plan
+        hz, econ = req.horizon, req.economics
+        self.n = n = hz.periods
+        self.pm = hz.period_months
+        self.p = self.pm / 12
+        self.hours = 8760 * self.p
+        self.mt = self.hours * 3600 / 1e6  # million tokens per (token/s) over one period
+        r = econ.discount_rate
+        self.d = [(1 + r) ** (-t * self.p) for t in range(n)]
+        self.d_end = (1 + r) ** (-n * self.p)
+        self.labels = labels_of(hz.start, n, self.pm)
+        self.integer = req.solver.integer
+        self.hws = {h.id: h for h in req.hardware}
+        self.sites = {s.id: s for s in req.sites}
+        self.wls = {w.id: w for w in req.workloads}
+        self.vendors = sorted({h.vendor for h in req.hardware})
+        self.life = {h.id: max(1, periods_of(h.lifetime_years, self.pm)) for h in req.hardware}
+        self.lead = {h.id: h.lead_time_periods for h in req.hardware}
+        self.tput = {(h.id, w.id): throughput(h, w) for h in req.hardware for w in req.workloads}
+        self.allowed = {
+            s.id: set(self.hws) if s.allowed_hardware is None else set(s.allowed_hardware) for s in req.sites
+        }
+        self.demand = demand_of(req)
+        self.existing = existing_units(req)
+        self.power = {s.id: per_period(s.power_mw, n) or [] for s in req.sites}
+        self.supply = {h.id: per_period(h.max_units_per_period, n) for h in req.hardware}
+        self.cap_t = per_period(req.budget.capex_per_period_usd, n)
+        if len(plan.periods) != n:
+            raise PlanMismatch(f"{len(plan.periods)} periods, the horizon has {n}")
+        # filled by the checks, in order
+        self.acq: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0] * n)
+        self.rows: dict[tuple[str, str, int], FleetRow] = {}
+        self.expand: dict[str, list[float]] = {s.id: [0.0] * n for s in req.sites}
+        self.inst: dict[tuple[str, str], list[float]] = {}
+        self.kw_t: list[dict[str, float]] = []
+        self.capex_t: list[float] = []
+        self.opex_t: list[float] = []
+        self.residual = 0.0
+        self.shortfall = 0.0
+        self.warrant = 0.0
+        self.cost_scale = 0.0
+
+    def zeros(self) -> list[float]:
+        return [0.0] * self.n
+
+    def installed(self, sid: str, h: str, t: int) -> float:
+        return self.inst.get((sid, h), self.zeros())[t]
+
+    def bought(self, h: str, t: int) -> float:
+        return sum(self.acq.get((s.id, h), self.zeros())[t] for s in self.req.sites)
+
+    # ------------------------------------------------------------ decisions
+    def decisions(self) -> None:
+        """Read acquisitions and expansions; nothing may arrive after the horizon."""
+        n, labels = self.n, self.labels
+        for t, per in enumerate(self.plan.periods):
+            if per.label != labels[t]:
+                raise PlanMismatch(f"period {t}: label {per.label!r}, expected {labels[t]!r}")
+            close(f"{labels[t]} discount factor", per.discount_factor, self.d[t])
+            for row in per.fleet:
+                key = (row.site, row.hardware, t)
+                where = f"{labels[t]} {row.site}/{row.hardware}"
+                if key in self.rows:
+                    raise PlanMismatch(f"{where}: two fleet rows")
+                if row.hardware not in self.allowed[row.site]:
+                    raise PlanMismatch(f"{where}: hardware not allowed at the site")
+                self.rows[key] = row
+                at_most(f"{where} acquired >= 0", 0.0, row.acquired)
+                self.acq[(row.site, row.hardware)][t] += row.acquired
+                if row.acquired > ATOL and t + self.lead[row.hardware] > n - 1:
+                    raise PlanMismatch(f"{where}: {row.acquired} bought, arriving after the horizon")
+                if self.integer:
+                    close(f"{where} whole units", row.acquired, round(row.acquired))
+            if [x.id for x in per.sites] != [x.id for x in self.req.sites]:
+                raise PlanMismatch(f"{labels[t]}: site list {[x.id for x in per.sites]}")
+            for sp in per.sites:
+                self.expand[sp.id][t] = sp.expansion_started_mw
+                at_most(f"{labels[t]} {sp.id} expansion >= 0", 0.0, sp.expansion_started_mw)
+                ex = self.sites[sp.id].expansion
+                if sp.expansion_started_mw > ATOL and (ex is None or t + ex.lead_time_periods > n - 1):
+                    raise PlanMismatch(f"{labels[t]}: {sp.id} starts an expansion that cannot come online")
+
+    # ------------------------------------------------------------ fleet
+    def fleet(self) -> None:
+        """installed = existing + purchases in service; allocation <= installed, eligible only."""
+        n = self.n
+        for s in self.req.sites:
+            for h in sorted(self.allowed[s.id]):
+                ex = self.existing.get((s.id, h), self.zeros())
+                a = self.acq.get((s.id, h), self.zeros())
+                lead, life = self.lead[h], self.life[h]
+                units = [
+                    ex[t] + sum(a[tau] for tau in range(n) if tau + lead <= t < tau + lead + life)
+                    for t in range(n)
+                ]
+                self.inst[(s.id, h)] = units
+                for t in range(n):
+                    self._fleet_row(s.id, h, t, ex[t], units[t])
+        for key in self.existing:
+            assert key in self.inst
+
+    def _fleet_row(self, sid: str, h: str, t: int, existing: float, installed: float) -> None:
+        row = self.rows.get((sid, h, t))
+        where = f"{self.labels[t]} {sid}/{h}"
+        if row is None:
+            close(f"{where} installed (no fleet row)", 0.0, installed)
+            return
+        close(f"{where} existing", row.existing, existing)
+        close(f"{where} installed", row.installed, installed)
+        total = 0.0
+        for wid, x in row.allocated.items():
+            if wid not in self.wls:
+                raise PlanMismatch(f"{where}: allocated to unknown workload {wid!r}")
+            if x > ATOL and self.tput[(h, wid)] <= 0:
+                raise PlanMismatch(f"{where}: {x} units allocated to ineligible workload {wid}")
+            at_most(f"{where} allocated to {wid} >= 0", 0.0, x)
+            if self.integer and x > ATOL:
+                upr = self.hws[h].performance[self.wls[wid].model].units_per_replica
+                close(f"{where} whole replicas of {wid}", x / upr, round(x / upr))
+            total += x
+        at_most(f"{where} allocated <= installed", total, installed)
+
+    # ------------------------------------------------------------ workloads
+    def workloads(self) -> None:
+        """capacity = Σ tput·allocated >= (1+rm)·served; msf·D <= served <= D; unmet = D − served."""
+        capacity: dict[tuple[str, int], float] = defaultdict(float)
+        for (_sid, h, t), row in self.rows.items():
+            for wid, x in row.allocated.items():
+                capacity[(wid, t)] += self.tput[(h, wid)] * x
+        rm = 1 + self.req.policy.reserve_margin
+        for t, per in enumerate(self.plan.periods):
+            if [w.id for w in per.workloads] != [w.id for w in self.req.workloads]:
+                raise PlanMismatch(f"{self.labels[t]}: workload list {[w.id for w in per.workloads]}")
+            for wp in per.workloads:
+                wl, dem = self.wls[wp.id], self.demand[wp.id][t]
+                where = f"{self.labels[t]} {wp.id}"
+                cap = capacity[(wp.id, t)]
+                close(f"{where} demand", wp.demand_tokens_per_s, dem)
+                close(f"{where} capacity", wp.capacity_tokens_per_s, cap)
+                at_most(f"{where} (1+reserve)·served <= capacity", rm * wp.served_tokens_per_s, cap)
+                at_most(f"{where} served <= demand", wp.served_tokens_per_s, dem)
+                at_most(f"{where} min service", wl.min_service_fraction * dem, wp.served_tokens_per_s, dem)
+                close(f"{where} unmet", wp.unmet_tokens_per_s, dem - wp.served_tokens_per_s, dem)
+
+    # ------------------------------------------------------------ power, supply
+    def power_and_supply(self) -> None:
+        """used = Σ inst·kW·PUE/1000 <= P + expansions online; Σ expansion <= max_mw; supply."""
+        n, labels = self.n, self.labels
+        for s in self.req.sites:
+            ex = s.expansion
+            if ex is not None:
+                at_most(f"{s.id} expansion total <= max_mw", sum(self.expand[s.id]), ex.max_mw)
+            ex_lead = ex.lead_time_periods if ex is not None else 0
+            for t, per in enumerate(self.plan.periods):
+                sp = next(x for x in per.sites if x.id == s.id)
+                used = sum(
+                    self.installed(s.id, h, t) * self.hws[h].it_power_kw * s.pue / 1000
+                    for h in self.allowed[s.id]
+                )
+                online = sum(self.expand[s.id][tau] for tau in range(n) if tau + ex_lead <= t)
+                avail = self.power[s.id][t] + online
+                close(f"{labels[t]} {s.id} power used", sp.power_used_mw, used)
+                close(f"{labels[t]} {s.id} power available", sp.power_available_mw, avail)
+                at_most(f"{labels[t]} {s.id} power used <= available", used, avail)
+        for hid, cap in self.supply.items():
+            if cap is not None:
+                for t in range(n):
+                    at_most(f"{labels[t]} supply of {hid}", self.bought(hid, t), cap[t])
+
+    # ------------------------------------------------------------ vendor shares
+    def vendor_shares(self) -> None:
+        """Per period, IT kW of a vendor within [min_share, max_share] of all IT kW."""
+        pol = self.req.policy
+        for t in range(self.n):
+            kw: dict[str, float] = dict.fromkeys(self.vendors, 0.0)
+            for (_sid, h), units in self.inst.items():
+                kw[self.hws[h].vendor] += units[t] * self.hws[h].it_power_kw
+            self.kw_t.append(kw)
+            total = sum(kw.values())
+            for v, share in pol.max_vendor_share.items():
+                at_most(f"{self.labels[t]} max share of {v}", kw[v], share * total, total)
+            for v, share in pol.min_vendor_share.items():
+                at_most(f"{self.labels[t]} min share of {v}", share * total, kw[v], total)
+
+    # ------------------------------------------------------------ money
+    def money(self) -> None:
+        """capex/opex per period and their breakdowns, per-period budget, residual."""
+        econ = self.req.economics
+        p, hours = self.p, self.hours
+        for t, per in enumerate(self.plan.periods):
+            lab = self.labels[t]
+            hw_capex = sum(a[t] * self.hws[h].unit_price_usd for (_sid, h), a in self.acq.items())
+            exp_capex = sum(
+                self.expand[s.id][t] * s.expansion.usd_per_mw
+                for s in self.req.sites
+                if s.expansion is not None
+            )
+            parts = {"maintenance": 0.0, "recurring": 0.0, "energy": 0.0, "site_lease": 0.0}
+            for (sid, h), units in self.inst.items():
+                hw, site, u = self.hws[h], self.sites[sid], units[t]
+                parts["maintenance"] += u * hw.unit_price_usd * hw.maintenance_fraction_per_year * p
+                parts["recurring"] += u * hw.recurring_usd_per_unit_hour * hours
+                parts["energy"] += (
+                    u * hw.it_power_kw / 1000 * site.pue * econ.load_factor * hours * site.energy_usd_per_mwh
+                )
+                parts["site_lease"] += u * hw.it_power_kw * site.lease_usd_per_kw_month * 12 * p
+            capex, opex = hw_capex + exp_capex, sum(parts.values())
+            close(f"{lab} capex", per.capex_usd, capex)
+            close(f"{lab} opex", per.opex_usd, opex)
+            capex_parts = {"hardware": hw_capex, "expansion": exp_capex}
+            for k in set(capex_parts) | set(per.capex_breakdown):
+                close(f"{lab} capex {k}", per.capex_breakdown.get(k, 0.0), capex_parts.get(k, 0.0), capex)
+            for k in set(parts) | set(per.opex_breakdown):
+                close(f"{lab} opex {k}", per.opex_breakdown.get(k, 0.0), parts.get(k, 0.0), opex)
+            if self.cap_t is not None:
+                at_most(f"{lab} capex <= per-period budget", capex, self.cap_t[t])
+            self.capex_t.append(capex)
+            self.opex_t.append(opex)
+        if not econ.residual_value:
+            return
+        n = self.n
+        for (_sid, h), a in self.acq.items():
+            for tau in range(n):
+                frac = max(0.0, 1 - (n - tau - self.lead[h]) / self.life[h])
+                self.residual += a[tau] * self.hws[h].unit_price_usd * frac
+        for s in self.req.sites:
+            if s.expansion is not None:
+                ex = s.expansion
+                elife = max(1, periods_of(ex.lifetime_years, self.pm))
+                for tau in range(n):
+                    frac = max(0.0, 1 - (n - tau - ex.lead_time_periods) / elife)
+                    self.residual += self.expand[s.id][tau] * ex.usd_per_mw * frac
+
+    # ------------------------------------------------------------ contracts
+    def contracts(self) -> None:
+        """Spend = upfront + recurring of the vendor's units; shortfall; linear vesting, capped."""
+        req, plan = self.req, self.plan
+        if [c.vendor for c in plan.contracts] != [c.vendor for c in req.contracts]:
+            raise PlanMismatch(f"contracts {[c.vendor for c in plan.contracts]}")
+        for c, co in zip(req.contracts, plan.contracts, strict=True):
+            spend = 0.0
+            for (_sid, h), a in self.acq.items():
+                if self.hws[h].vendor == c.vendor:
+                    spend += sum(a) * self.hws[h].unit_price_usd
+            for (_sid, h), units in self.inst.items():
+                if self.hws[h].vendor == c.vendor:
+                    spend += sum(units) * self.hws[h].recurring_usd_per_unit_hour * self.hours
+            short = max(0.0, c.min_spend_usd - spend)
+            eq = value = 0.0
+            if c.warrants is not None:
+                eq = c.warrants.equity_fraction_max * min(1.0, spend / c.warrants.full_vest_spend_usd)
+                value = eq * c.warrants.company_valuation_usd
+            close(f"contract {c.vendor} spend", co.spend_usd, spend)
+            close(f"contract {c.vendor} min spend", co.min_spend_usd, c.min_spend_usd)
+            close(f"contract {c.vendor} shortfall", co.shortfall_usd, short, c.min_spend_usd)
+            close(f"contract {c.vendor} equity fraction", co.equity_fraction, eq)
+            close(f"contract {c.vendor} equity value", co.equity_value_usd, value)
+            self.shortfall += short
+            self.warrant += value
+        if req.budget.capex_usd is not None:
+            at_most("capex + shortfall <= budget", sum(self.capex_t) + self.shortfall, req.budget.capex_usd)
+
+    # ------------------------------------------------------------ summary
+    def summary(self) -> None:
+        """NPV, totals, $/M tokens (levelised), served fraction, peak power, units, vendor mix."""
+        sm, n, d, mt = self.plan.summary, self.n, self.d, self.mt
+        gross = sum(d[t] * (self.capex_t[t] + self.opex_t[t]) for t in range(n))
+        npv = gross + self.d_end * (self.shortfall - self.warrant - self.residual)
+        self.cost_scale = scale = gross + self.d_end * (self.shortfall + self.warrant + self.residual)
+        close("summary capex", sm.capex_usd, sum(self.capex_t))
+        close("summary opex", sm.opex_usd, sum(self.opex_t))
+        close("summary residual", sm.residual_value_usd, self.residual)
+        close("summary contract shortfall", sm.contract_shortfall_usd, self.shortfall)
+        close("summary warrant value", sm.warrant_value_usd, self.warrant)
+        close("summary NPV cost", sm.npv_cost_usd, npv, scale)
+        periods = self.plan.periods
+        served = sum(w.served_tokens_per_s * mt for per in periods for w in per.workloads)
+        demand = sum(self.demand[w.id][t] * mt for w in self.req.workloads for t in range(n))
+        served_npv = sum(
+            d[t] * w.served_tokens_per_s * mt for t, per in enumerate(periods) for w in per.workloads
+        )
+        close("summary served million tokens", sm.served_million_tokens, served)
+        close("summary demand million tokens", sm.demand_million_tokens, demand)
+        close("summary served fraction", sm.served_fraction, served / demand if demand > 0 else 1.0)
+        if served_npv > 0:
+            close("summary $/M tokens", sm.cost_per_million_tokens_usd, npv / served_npv, scale / served_npv)
+        else:
+            assert sm.cost_per_million_tokens_usd is None
+        if set(sm.peak_power_mw) != set(self.sites):
+            raise PlanMismatch(f"peak power sites {sorted(sm.peak_power_mw)}")
+        for s in self.req.sites:
+            peak = max(
+                sum(
+                    self.installed(s.id, h, t) * self.hws[h].it_power_kw * s.pue / 1000
+                    for h in self.allowed[s.id]
+                )
+                for t in range(n)
+            )
+            close(f"peak power {s.id}", sm.peak_power_mw[s.id], peak)
+        units: dict[str, float] = defaultdict(float)
+        for (_sid, h), a in self.acq.items():
+            units[h] += sum(a)
+        for h in set(units) | set(sm.units_acquired):
+            close(f"units acquired {h}", sm.units_acquired.get(h, 0.0), units.get(h, 0.0))
+        kw_sum = {v: sum(kw[v] for kw in self.kw_t) for v in self.vendors}
+        total_kw = sum(kw_sum.values())
+        if total_kw > 0:
+            for v in set(kw_sum) | set(sm.it_power_share_by_vendor):
+                close(
+                    f"IT power share {v}",
+                    sm.it_power_share_by_vendor.get(v, 0.0),
+                    kw_sum.get(v, 0.0) / total_kw,
+                )
+        else:
+            assert not any(sm.it_power_share_by_vendor.values())
+
+    # ------------------------------------------------------------ objective
+    def objective(self) -> None:
+        value = self.plan.objective.value
+        assert value is not None, "a solved plan has an objective value"
+        want = objective_of(self.req, self.plan)
+        if self.req.objective.kind == "max_served":
+            # stage two keeps served within MAX_SERVED_REL of the stage-one value reported
+            close("objective (max_served)", value, want, max(abs(value), 1.0), rel=MAX_SERVED_REL + REL)
+        else:
+            close("objective", value, want, self.cost_scale)
+
+    # ------------------------------------------------------------ prices, binding
+    def prices_and_binding(self) -> None:
+        """Price signs and basis; every binding limit is at its bound."""
+        plan, req = self.plan, self.req
+        prices = plan.shadow_prices
+        if prices is not None:
+            assert prices.basis == ("integer_fixed" if self.integer else "lp")
+            unit = "weighted_million_tokens" if req.objective.kind == "max_served" else "usd"
+            assert prices.objective_unit == unit
+            for sp in prices.power_usd_per_mw:
+                assert sp.value >= 0, f"negative power price {sp}"
+            for hp in prices.supply_per_unit:
+                assert hp.value >= 0, f"negative supply price {hp}"
+            for pp in prices.budget_per_period_per_usd:
+                assert pp.value >= 0, f"negative per-period budget price {pp}"
+            assert prices.budget_per_usd is None or prices.budget_per_usd >= 0
+        elif not self.integer and plan.status == "optimal":
+            raise PlanMismatch("an optimal LP plan has no shadow prices")
+        label_t = {lab: t for t, lab in enumerate(self.labels)}
+        for b in plan.binding:
+            word = b.split()
+            if word[0] == "power":
+                site = next(x for x in plan.periods[label_t[word[2]]].sites if x.id == word[1])
+                close(f"binding {b}", site.power_used_mw, site.power_available_mw, rel=1e-5)
+            elif word[0] == "supply":
+                cap = self.supply[word[1]]
+                assert cap is not None, b
+                t = label_t[word[2]]
+                close(f"binding {b}", self.bought(word[1], t), cap[t], rel=1e-5)
+            elif b == "budget":
+                assert req.budget.capex_usd is not None
+                close(f"binding {b}", sum(self.capex_t) + self.shortfall, req.budget.capex_usd, rel=1e-5)

@@ -1,0 +1,119 @@
+"""check_plan must be able to fail: every figure it recomputes, when perturbed, is caught."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from solver import Plan, plan
+from tests.helpers.recompute import PlanMismatch, check_plan
+from tests.helpers.requests import hardware, request, site, workload
+
+RICH = request(
+    periods=3,
+    period_months=6,
+    sites=[
+        site(
+            "a",
+            power=[0.08, 0.08, 0.1],
+            pue=1.2,
+            energy_usd_per_mwh=40,
+            lease_usd_per_kw_month=1,
+            expansion={"max_mw": 1, "usd_per_mw": 500, "lead_time_periods": 1},
+            existing=[{"hardware": "ha", "units": 20, "remaining_life_years": 0.5}],
+        ),
+        site("b", power=0.05),
+    ],
+    hardware_=[
+        hardware("ha", vendor="a", maintenance_fraction_per_year=0.05, lead_time_periods=1),
+        hardware(
+            "hb", vendor="b", price=0, recurring_usd_per_unit_hour=0.004, life=1, points=((5, 400), (20, 800))
+        ),
+    ],
+    workloads=[
+        workload(
+            "w1", demand=[6e4, 8e4, 1e5], min_service_fraction=0.5, unmet_penalty_usd_per_million_tokens=0.01
+        ),
+        workload("w2", speed=12, demand=2e4, demand_growth_per_year=0.2, value_usd_per_million_tokens=0.01),
+    ],
+    economics={"discount_rate": 0.05, "load_factor": 0.7},
+    policy={"max_vendor_share": {"b": 0.8}, "reserve_margin": 0.1},
+    budget={"capex_usd": 1e6},
+    contracts=[
+        {"vendor": "a", "min_spend_usd": 9000},
+        {
+            "vendor": "b",
+            "warrants": {
+                "equity_fraction_max": 1e-4,
+                "full_vest_spend_usd": 5e4,
+                "company_valuation_usd": 1e6,
+            },
+        },
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def rich() -> Plan:
+    result = plan(RICH)
+    assert result.status == "optimal"
+    check_plan(RICH, result)
+    return result
+
+
+def _row(p: Plan) -> int:
+    return next(i for i, r in enumerate(p.periods[1].fleet) if r.acquired > 0 or r.installed > 0)
+
+
+MUTATIONS: dict[str, Callable[[Plan], None]] = {
+    "acquired": lambda p: setattr(
+        p.periods[1].fleet[_row(p)], "acquired", p.periods[1].fleet[_row(p)].acquired + 1
+    ),
+    "installed": lambda p: setattr(
+        p.periods[1].fleet[_row(p)], "installed", p.periods[1].fleet[_row(p)].installed + 1
+    ),
+    "existing": lambda p: setattr(p.periods[0].fleet[0], "existing", p.periods[0].fleet[0].existing + 1),
+    "allocated": lambda p: p.periods[2].fleet[0].allocated.update({"w1": 1e6}),
+    "served": lambda p: setattr(p.periods[0].workloads[0], "served_tokens_per_s", 1e9),
+    "capacity": lambda p: setattr(p.periods[0].workloads[0], "capacity_tokens_per_s", 1.0),
+    "unmet": lambda p: setattr(p.periods[0].workloads[0], "unmet_tokens_per_s", 1.0),
+    "demand": lambda p: setattr(p.periods[0].workloads[1], "demand_tokens_per_s", 2e4 + 1),
+    "power used": lambda p: setattr(p.periods[0].sites[0], "power_used_mw", 0.0),
+    "power available": lambda p: setattr(p.periods[2].sites[0], "power_available_mw", 5.0),
+    "expansion": lambda p: setattr(p.periods[0].sites[1], "expansion_started_mw", 0.1),
+    "capex": lambda p: setattr(p.periods[0], "capex_usd", p.periods[0].capex_usd + 1),
+    "opex": lambda p: setattr(p.periods[1], "opex_usd", p.periods[1].opex_usd * 1.001),
+    "opex part": lambda p: p.periods[1].opex_breakdown.update({"energy": 0.0}),
+    "discount": lambda p: setattr(p.periods[1], "discount_factor", 1.0),
+    "label": lambda p: setattr(p.periods[1], "label", "2026-04"),
+    "npv": lambda p: setattr(p.summary, "npv_cost_usd", p.summary.npv_cost_usd * 1.0001),
+    "residual": lambda p: setattr(p.summary, "residual_value_usd", p.summary.residual_value_usd + 10),
+    "cost per Mtok": lambda p: setattr(p.summary, "cost_per_million_tokens_usd", 1.0),
+    "served fraction": lambda p: setattr(p.summary, "served_fraction", 1.0),
+    "peak": lambda p: p.summary.peak_power_mw.update({"b": 0.0}),
+    "units": lambda p: p.summary.units_acquired.update({"hb": 1.0}),
+    "share": lambda p: p.summary.it_power_share_by_vendor.update({"a": 0.5, "b": 0.5}),
+    "spend": lambda p: setattr(p.contracts[0], "spend_usd", p.contracts[0].spend_usd + 100),
+    "equity": lambda p: setattr(p.contracts[1], "equity_fraction", 1e-4),
+    "objective": lambda p: setattr(p.objective, "value", (p.objective.value or 0) * 1.0001 + 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_perturbed_plan_is_caught(rich: Plan, name: str) -> None:
+    bad = rich.model_copy(deep=True)
+    MUTATIONS[name](bad)
+    with pytest.raises(PlanMismatch):
+        check_plan(RICH, bad)
+
+
+def test_rich_plan_uses_every_feature(rich: Plan) -> None:
+    # The fixture must exercise what the mutations touch, or they prove nothing.
+    s = rich.summary
+    assert s.units_acquired.get("ha", 0) > 0 and s.units_acquired.get("hb", 0) > 0
+    assert sum(p.sites[0].expansion_started_mw for p in rich.periods) > 0
+    assert all(v > 0 for v in rich.periods[1].opex_breakdown.values())
+    assert rich.periods[0].fleet[0].existing == 20
+    assert rich.contracts[1].equity_fraction > 0
+    assert 0 < s.served_fraction < 1

@@ -1,0 +1,192 @@
+"""Hand-solved micro-instances for the fleet: lead times, lifetimes, the existing fleet
+and throughput curves (DESIGN.md, Throughput / Fleet).  Defaults as in test_model_costs:
+$100 a unit, 1,000 tokens/s per unit, 100,000 tokens/s demanded, 12-month periods."""
+
+from __future__ import annotations
+
+import pytest
+
+from solver import RequestInvalid
+from solver.schema import PlanRequest
+from tests.helpers.recompute import PlanMismatch, check_plan
+from tests.helpers.requests import fleet, hardware, request, served, site, solve, workload
+
+REL = 1e-7
+
+
+class TestLeadTimes:
+    def test_units_arrive_lead_periods_later(self) -> None:
+        # Lead 1: bought in t=0, installed from t=1.  Residual 1 - (2 - 0 - 1)/5 = 0.8.
+        p = solve(
+            request(
+                periods=2, hardware_=[hardware(lead_time_periods=1)], workloads=[workload(demand=[0, 1e5])]
+            )
+        )
+        assert fleet(p, t=0)[:2] == (pytest.approx(100, rel=REL), 0)
+        assert fleet(p, t=1)[:2] == (0, pytest.approx(100, rel=REL))
+        assert p.objective.value == pytest.approx(2000, rel=REL)
+
+    def test_demand_before_the_first_arrival_is_infeasible(self) -> None:
+        p = solve(
+            request(periods=2, hardware_=[hardware(lead_time_periods=1)], workloads=[workload(demand=1e5)])
+        )
+        assert p.status == "infeasible"
+
+    def test_no_purchase_arriving_past_the_horizon(self) -> None:
+        # 3 periods, lead 2: only t=0 purchases arrive in time.  A purchase in t=2 would
+        # arrive in t=4 and be credited 1 - (3 - 2 - 2)/5 = 1.2x its price as residual,
+        # an unbounded "profit"; the model must not offer it.  Optimum: 100 bought in t=0,
+        # residual 1 - 1/5 = 0.8 -> $2,000.
+        p = solve(
+            request(
+                periods=3, hardware_=[hardware(lead_time_periods=2)], workloads=[workload(demand=[0, 0, 1e5])]
+            )
+        )
+        assert p.status == "optimal"
+        assert [fleet(p, t=t)[0] for t in range(3)] == [pytest.approx(100, rel=REL), 0, 0]
+        assert p.objective.value == pytest.approx(2000, rel=REL)
+
+    def test_lead_past_the_horizon_warns(self) -> None:
+        p = solve(
+            request(
+                periods=2,
+                hardware_=[hardware("late", lead_time_periods=2), hardware("now", price=200)],
+            )
+        )
+        assert any("late" in w and "horizon" in w for w in p.warnings)
+        assert fleet(p, hw="now")[0] == pytest.approx(100, rel=REL)
+
+    def test_check_plan_rejects_a_late_arrival(self) -> None:
+        req = request(
+            periods=2, hardware_=[hardware(lead_time_periods=1)], workloads=[workload(demand=[0, 1e5])]
+        )
+        p = solve(req)
+        bad = p.model_copy(deep=True)
+        bad.periods[1].fleet[0].acquired = 5.0  # bought in the last period, lead 1
+        with pytest.raises(PlanMismatch, match="arriving after the horizon"):
+            check_plan(req, bad)
+
+
+class TestLifetimes:
+    def test_retirement_forces_replacement(self) -> None:
+        # 1-year life: units bought in t=0 retire after t=0; 100 more in t=1.  No
+        # residual (1 - 2/1 < 0 and 1 - 1/1 = 0): $20,000.
+        p = solve(request(periods=2, hardware_=[hardware(life=1)]))
+        assert [fleet(p, t=t)[0] for t in range(2)] == [pytest.approx(100, rel=REL)] * 2
+        assert [fleet(p, t=t)[1] for t in range(2)] == [pytest.approx(100, rel=REL)] * 2
+        assert p.objective.value == pytest.approx(20_000, rel=REL)
+
+    @pytest.mark.parametrize(
+        ("life", "cost"),
+        [
+            (1.5, 10_000),  # ceil(1.5) = 2 periods: serves both, residual 1 - 2/2 = 0
+            (2.5, 10_000 - 10_000 / 3),  # ceil(2.5) = 3 periods: residual 1 - 2/3
+            (0.5, 20_000),  # max(1, ceil(0.5)) = 1 period: replaced in t=1
+        ],
+    )
+    def test_life_in_whole_periods(self, life: float, cost: float) -> None:
+        p = solve(request(periods=2, hardware_=[hardware(life=life)]))
+        assert p.objective.value == pytest.approx(cost, rel=REL)
+
+    def test_quarterly_life_rounds_up(self) -> None:
+        # 0.6 years of 3-month periods = 2.4 -> 3 quarters; 4 quarters of demand:
+        # bought in t=0 (3 quarters) and t=3 (residual 1 - 1/3 = 2/3): 10,000 + 3,333.33.
+        p = solve(request(periods=4, period_months=3, hardware_=[hardware(life=0.6)]))
+        assert [fleet(p, t=t)[0] for t in range(4)] == [
+            pytest.approx(100, rel=REL),
+            0,
+            0,
+            pytest.approx(100, rel=REL),
+        ]
+        assert p.objective.value == pytest.approx(10_000 + 10_000 / 3, rel=REL)
+
+
+class TestExistingFleet:
+    def test_existing_with_remaining_life(self) -> None:
+        # 60 existing units alive for 1 year.  New units net $40 if bought in t=0
+        # (residual 0.6), $20 in t=1 (residual 0.8): buy 40 in t=0, 60 in t=1 -> $2,800.
+        # Maintenance 10 %/year on every installed unit, existing ones included: 2 x $1,000.
+        s = site(existing=[{"hardware": "h", "units": 60, "remaining_life_years": 1}])
+        p = solve(request(periods=2, sites=[s], hardware_=[hardware(maintenance_fraction_per_year=0.1)]))
+        rows = [p.periods[t].fleet[0] for t in range(2)]
+        assert [r.existing for r in rows] == [60, 0]
+        assert [r.acquired for r in rows] == [pytest.approx(40, rel=REL), pytest.approx(60, rel=REL)]
+        assert [r.installed for r in rows] == [pytest.approx(100, rel=REL)] * 2
+        assert p.objective.value == pytest.approx(2800 + 2000, rel=REL)
+
+    def test_remaining_life_defaults_to_lifetime(self) -> None:
+        # 100 existing units with a 5-year life cover both years: nothing to buy, cost 0.
+        s = site(existing=[{"hardware": "h", "units": 100}])
+        p = solve(request(periods=2, sites=[s]))
+        assert p.summary.units_acquired == {}
+        assert p.objective.value == pytest.approx(0, abs=1e-9)
+
+    def test_existing_fleet_uses_power(self) -> None:
+        # 100 existing units fill the 0.1 MW site: no room for the 50 more units needed.
+        s = site(power=0.1, existing=[{"hardware": "h", "units": 100}])
+        p = solve(request(sites=[s], workloads=[workload(demand=1.5e5)]))
+        assert p.status == "infeasible"
+
+
+class TestThroughput:
+    CURVE = ((10.0, 1000.0), (20.0, 500.0))
+
+    @pytest.mark.parametrize(
+        ("speed", "per_unit"),
+        [
+            (5.0, 1000.0),  # below the first point: y(min x)
+            (10.0, 1000.0),
+            (15.0, 750.0),  # halfway: linear interpolation
+            (18.0, 600.0),
+            (20.0, 500.0),  # at the last point
+        ],
+    )
+    def test_interpolation(self, speed: float, per_unit: float) -> None:
+        # units = demand / tokens-per-unit; cost $20 per unit.
+        demand = 75_000.0
+        p = solve(
+            request(hardware_=[hardware(points=self.CURVE)], workloads=[workload(speed=speed, demand=demand)])
+        )
+        units = demand / per_unit
+        assert fleet(p)[1] == pytest.approx(units, rel=REL)
+        assert p.objective.value == pytest.approx(20 * units, rel=REL)
+
+    def test_faster_than_the_last_point_is_ineligible(self) -> None:
+        # h cannot serve 25 tokens/s per user; the slower, dearer g (30 tokens/s, 100 per
+        # unit at $10 -> $2 net each) must carry it: 1,000 units -> $2,000.
+        hws = [hardware("h", points=self.CURVE), hardware("g", price=10, points=((30.0, 100.0),))]
+        p = solve(request(hardware_=hws, workloads=[workload(speed=25)]))
+        assert fleet(p, hw="h") == (0, 0, 0)
+        assert fleet(p, hw="g")[2] == pytest.approx(1000, rel=REL)
+        assert p.objective.value == pytest.approx(2000, rel=REL)
+
+    def test_ineligible_everywhere(self) -> None:
+        # Only h, too slow: nothing can be served; min service 1 -> infeasible, 0 -> no plan.
+        hws = [hardware(points=self.CURVE)]
+        assert solve(request(hardware_=hws, workloads=[workload(speed=25)])).status == "infeasible"
+        p = solve(request(hardware_=hws, workloads=[workload(speed=25, min_service_fraction=0)]))
+        assert p.status == "optimal" and served(p) == 0 and p.objective.value == 0
+        assert any("cannot be served" in w for w in p.warnings)
+
+    def test_other_model_has_no_throughput(self) -> None:
+        # g only has figures for model "x"; it never serves "m".
+        hws = [hardware("h", price=300), hardware("g", price=1, model="x")]
+        p = solve(request(hardware_=hws))
+        assert fleet(p, hw="g") == (0, 0, 0)
+        assert p.objective.value == pytest.approx(6000, rel=REL)
+
+    def test_allowed_hardware_restricts_sites(self) -> None:
+        # The cheap g is allowed only at site "b", which has no power for it.
+        hws = [hardware("h", price=300), hardware("g")]
+        sites = [site("a", allowed_hardware=["h"]), site("b", power=0.04, allowed_hardware=["g"])]
+        p = solve(request(sites=sites, hardware_=hws))
+        assert fleet(p, site_id="b", hw="g")[1] == pytest.approx(40, rel=REL)
+        assert fleet(p, site_id="a", hw="h")[1] == pytest.approx(60, rel=REL)
+        assert p.objective.value == pytest.approx(40 * 20 + 60 * 60, rel=REL)
+
+
+def test_request_fixture_is_valid() -> None:
+    # The builders produce a contract-valid request (guards every test above).
+    PlanRequest.model_validate(request())
+    with pytest.raises(RequestInvalid):
+        solve(request(horizon={"periods": 0}))
