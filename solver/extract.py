@@ -8,7 +8,10 @@ of relief* of the limit.  Row duals from :mod:`solver.solve` are π = d(minimise
 objective)/d(rhs), and the reported objective improves when the minimised one falls, so
 the price of a ``<=`` limit (power, budget, supply) is −π.  Demand is reported as the
 nominal change of the minimised objective per extra million tokens demanded:
-(msf·π_min_service + π_demand_cap) / (seconds_t/1e6) / d_t.
+(msf·π_min_service + π_demand_cap [+ frac·π_served_total] [+ d_t·penalty·seconds_t/1e6])
+/ (seconds_t/1e6) / d_t — the penalty term because the min_cost objective holds the
+constant d_t·penalty·D·seconds_t/1e6, which moves with D although no row dual sees it.
+For max_served the objective is not discounted, so the price is not divided by d_t.
 """
 
 from __future__ import annotations
@@ -271,6 +274,9 @@ def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
                 hardware=req.hardware[h].id, period=data.labels[t], value=_relief(m, "supply", (h, t))
             )
         )
+    kind = req.objective.kind
+    total = m.con.get("served_total", {}).get(())
+    total_frac = req.policy.min_total_served_fraction or 0.0
     for w, wl in enumerate(req.workloads):
         for t in range(data.n):
             ms = m.con.get("min_service", {}).get((w, t))
@@ -280,8 +286,13 @@ def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
                 grad += wl.min_service_fraction * ms.pi
             if cap is not None and cap.pi is not None:
                 grad += cap.pi
+            if total is not None and total.pi is not None:
+                grad += total_frac * total.pi
+            if kind == "min_cost":
+                grad += data.d[t] * wl.unmet_penalty_usd_per_million_tokens * mt
+            disc = 1.0 if kind == "max_served" else data.d[t]
             sp.demand_usd_per_million_tokens.append(
-                WorkloadPrice(workload=wl.id, period=data.labels[t], value=_v(grad / mt / data.d[t]))
+                WorkloadPrice(workload=wl.id, period=data.labels[t], value=_v(grad / mt / disc))
             )
     return sp
 
