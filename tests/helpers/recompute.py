@@ -316,6 +316,11 @@ class _Check:
                 at_most(f"{where} served <= demand", wp.served_tokens_per_s, dem)
                 at_most(f"{where} min service", wl.min_service_fraction * dem, wp.served_tokens_per_s, dem)
                 close(f"{where} unmet", wp.unmet_tokens_per_s, dem - wp.served_tokens_per_s, dem)
+        frac = getattr(self.req.policy, "min_total_served_fraction", None)  # frontier extension
+        if frac is not None:
+            total = sum(sum(d) for d in self.demand.values())
+            served = sum(w.served_tokens_per_s for per in self.plan.periods for w in per.workloads)
+            at_most("min_total_served_fraction", frac * total, served, total)
 
     # ------------------------------------------------------------ power, supply
     def power_and_supply(self) -> None:
