@@ -1,0 +1,942 @@
+"""The plan report: Plan (and, optionally, its request) → one self-contained HTML page.
+
+The plan alone carries every figure shown, except two that need the hardware's vendor and
+IT power (the request): the fleet in MW and the vendor share per period.  Without the
+request those two charts are replaced by a note and the horizon-wide vendor share of the
+plan's summary is shown instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+
+from service.report import fmt
+from service.report.page import document, figure, legend, section, table
+from service.report.svg import INK, PALETTE, Chart, Formatter, Marker, Series, heatmap, shade, vendor_colour
+from solver.schema import Plan, PlanRequest
+
+SOLVED = ("optimal", "feasible")
+
+CAPEX_PARTS = {"hardware": "Hardware purchases", "expansion": "Power expansion"}
+OPEX_PARTS = {
+    "maintenance": "Maintenance",
+    "recurring": "Lease & hosting fees",
+    "energy": "Energy",
+    "site_lease": "Site lease (colocation)",
+}
+COST_COLOURS = {
+    "capex:hardware": "#2f5d8a",
+    "capex:expansion": "#76b7b2",
+    "opex:maintenance": "#edc948",
+    "opex:recurring": "#b07aa1",
+    "opex:energy": "#f28e2b",
+    "opex:site_lease": "#9c755f",
+}
+LIMIT_WORDS = {
+    "min_service": "Minimum service",
+    "power": "Site power",
+    "budget": "Capex budget",
+    "budget_period": "Per-period capex budget",
+    "supply": "Hardware supply",
+    "vendor_share": "Vendor share",
+}
+
+
+@dataclass(frozen=True)
+class HardwareInfo:
+    """What the report needs to know about a hardware item beyond the plan."""
+
+    vendor: str
+    kind: str
+    it_power_kw: float
+
+
+@dataclass(frozen=True)
+class Context:
+    """Request facts the plan does not repeat: hardware vendor/power, site PUE, contracts."""
+
+    hardware: dict[str, HardwareInfo]
+    pue: dict[str, float]
+    full_vest_spend_usd: dict[str, float]
+    horizon_label: str = ""
+    end_discount: float | None = None
+
+    @classmethod
+    def from_request(cls, req: PlanRequest | None) -> Context | None:
+        if req is None:
+            return None
+        return cls(
+            hardware={h.id: HardwareInfo(h.vendor, h.kind, h.it_power_kw) for h in req.hardware},
+            pue={s.id: s.pue for s in req.sites},
+            full_vest_spend_usd={
+                c.vendor: c.warrants.full_vest_spend_usd for c in req.contracts if c.warrants is not None
+            },
+            horizon_label=f"{req.horizon.periods} × {req.horizon.period_months}-month periods",
+            end_discount=(1 + req.economics.discount_rate)
+            ** (-req.horizon.periods * req.horizon.period_months / 12),
+        )
+
+
+class Palette:
+    """Stable colours: vendors their hue, each vendor's hardware shades of it."""
+
+    def __init__(self, plan: Plan, ctx: Context | None) -> None:
+        hardware = _hardware_order(plan)
+        self.vendor: dict[str, str] = {}
+        self.hardware: dict[str, str] = {}
+        vendors = list(plan.summary.it_power_share_by_vendor)
+        if ctx is not None:
+            for h in hardware:
+                info = ctx.hardware.get(h)
+                if info is not None and info.vendor not in vendors:
+                    vendors.append(info.vendor)
+        for i, v in enumerate(vendors):
+            self.vendor[v] = vendor_colour(v, i)
+        if ctx is not None and all(h in ctx.hardware for h in hardware):
+            by_vendor: dict[str, list[str]] = defaultdict(list)
+            for h in hardware:
+                by_vendor[ctx.hardware[h].vendor].append(h)
+            for v, hs in by_vendor.items():
+                for k, h in enumerate(hs):
+                    self.hardware[h] = shade(self.vendor[v], k, len(hs))
+        else:
+            for i, h in enumerate(hardware):
+                self.hardware[h] = PALETTE[i % len(PALETTE)]
+
+
+def _hardware_order(plan: Plan) -> list[str]:
+    """Hardware ids in order of first appearance in the fleet table."""
+    seen: dict[str, None] = {}
+    for p in plan.periods:
+        for row in p.fleet:
+            seen.setdefault(row.hardware, None)
+    for h in plan.summary.units_acquired:
+        seen.setdefault(h, None)
+    return list(seen)
+
+
+def _sites(plan: Plan) -> list[str]:
+    seen: dict[str, None] = {}
+    for p in plan.periods:
+        for s in p.sites:
+            seen.setdefault(s.id, None)
+    return list(seen)
+
+
+def _workloads(plan: Plan) -> list[str]:
+    seen: dict[str, None] = {}
+    for p in plan.periods:
+        for w in p.workloads:
+            seen.setdefault(w.id, None)
+    return list(seen)
+
+
+def _e(text: object) -> str:
+    return escape(str(text))
+
+
+def _num(value: float, shown: str, field: str = "") -> str:
+    """A number as shown, with the exact value for machines (and tests) in data attributes."""
+    f = f' data-field="{_e(field)}"' if field else ""
+    return f'<span class="n"{f} data-value="{value!r}">{_e(shown)}</span>'
+
+
+# ----------------------------------------------------------------------------- words
+
+
+def _runs(periods: list[str], order: list[str]) -> str:
+    """'2026-10 – 2027-10' for consecutive periods, comma-separated otherwise."""
+    pos = {lab: i for i, lab in enumerate(order)}
+    idx = sorted(pos[p] for p in periods if p in pos)
+    chunks: list[str] = []
+    i = 0
+    while i < len(idx):
+        j = i
+        while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
+            j += 1
+        a, b = order[idx[i]], order[idx[j]]
+        chunks.append(a if i == j else (f"{a}, {b}" if j == i + 1 else f"{a} \u2013 {b}"))
+        i = j + 1
+    extra = [p for p in periods if p not in pos]
+    return ", ".join(chunks + extra)
+
+
+_BINDING = [
+    ("power", re.compile(r"^power (?P<who>\S+) (?P<when>\S+)$")),
+    ("expansion", re.compile(r"^expansion (?P<who>\S+)$")),
+    ("budget_period", re.compile(r"^budget (?P<when>\d{4}-\d{2})$")),
+    ("budget", re.compile(r"^budget$")),
+    ("supply", re.compile(r"^supply (?P<who>\S+) (?P<when>\S+)$")),
+    ("vendor_max", re.compile(r"^vendor_share max (?P<who>\S+) (?P<when>\S+)$")),
+    ("vendor_min", re.compile(r"^vendor_share min (?P<who>\S+) (?P<when>\S+)$")),
+    ("min_service", re.compile(r"^min_service (?P<who>\S+) (?P<when>\S+)$")),
+]
+
+
+def _count(n: int) -> str:
+    return "1 period" if n == 1 else f"{n} periods"
+
+
+def binding_in_words(plan: Plan) -> list[str]:
+    """The plan's binding limits grouped per limit and subject, as sentences (HTML-escaped)."""
+    order = [p.label for p in plan.periods]
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    other: list[str] = []
+    for b in plan.binding:
+        for kind, rx in _BINDING:
+            m = rx.match(b)
+            if m:
+                d = m.groupdict()
+                groups[(kind, d.get("who") or "")].append(d.get("when") or "")
+                break
+        else:
+            other.append(b)
+    power_price: dict[str, tuple[float, str]] = {}
+    if plan.shadow_prices is not None:
+        for sp in plan.shadow_prices.power_usd_per_mw:
+            if sp.value > power_price.get(sp.site, (0.0, ""))[0]:
+                power_price[sp.site] = (sp.value, sp.period)
+    unit_usd = plan.shadow_prices is None or plan.shadow_prices.objective_unit == "usd"
+    out = []
+    for (kind, who), whens in groups.items():
+        w, when, n = _e(who), _e(_runs(whens, order)), len(whens)
+        if kind == "power":
+            text = f"<b>Power at {w}</b> is fully used in {_count(n)} ({when})"
+            if who in power_price and unit_usd:
+                value, period = power_price[who]
+                text += f"; one more MW there is worth up to {_e(fmt.usd(value))} (in {_e(period)})"
+            out.append(text + ".")
+        elif kind == "expansion":
+            out.append(f"<b>The {w} expansion option</b> is built out to its maximum.")
+        elif kind == "budget":
+            out.append("<b>The capex budget</b> is fully spent.")
+        elif kind == "budget_period":
+            out.append(f"<b>The per-period capex budget</b> is fully spent in {_count(n)} ({when}).")
+        elif kind == "supply":
+            out.append(f"<b>Supply of {w}</b> is exhausted in {_count(n)} ({when}).")
+        elif kind == "vendor_max":
+            out.append(f"<b>{w}</b> is held at its maximum share of IT power in {_count(n)} ({when}).")
+        elif kind == "vendor_min":
+            out.append(f"<b>{w}</b> is held at its minimum share of IT power in {_count(n)} ({when}).")
+        elif kind == "min_service":
+            out.append(f"<b>{w}</b> is served only at its minimum service level in {_count(n)} ({when}).")
+    out += [_e(b) for b in other]
+    return out
+
+
+# ----------------------------------------------------------------------------- header
+
+
+def _header(plan: Plan, ctx: Context | None, generated_at: datetime) -> str:
+    labels = [p.label for p in plan.periods]
+    span = f"{labels[0]} \u2013 {labels[-1]}" if labels else ""
+    meta = [
+        f'<span>status <span class="pill {_e(plan.status)}" data-field="status">{_e(plan.status)}</span></span>',
+        f"<span>objective: {_e(plan.objective.kind.replace('_', ' '))}</span>",
+    ]
+    if span:
+        horizon = f" ({_e(ctx.horizon_label)})" if ctx is not None and ctx.horizon_label else ""
+        meta.append(f"<span>horizon {_e(span)}{horizon}</span>")
+    if plan.id:
+        meta.append(f"<span>plan {_e(plan.id)}</span>")
+    meta.append(f"<span>generated {_e(generated_at.strftime('%Y-%m-%d %H:%M UTC'))}</span>")
+    return (
+        '<header class="doc"><div class="kicker">capplan \u00b7 capacity plan report</div>'
+        f'<h1 data-field="name">{_e(plan.name or "plan")}</h1><div class="meta">{"".join(meta)}</div></header>'
+    )
+
+
+# ----------------------------------------------------------------------------- diagnosis
+
+
+def _where(d: object) -> str:
+    parts = [
+        getattr(d, k) for k in ("site", "hardware", "workload", "vendor") if getattr(d, k, None) is not None
+    ]
+    return ", ".join(str(p) for p in parts) or "\u2014"
+
+
+def _diagnosis(plan: Plan) -> str:
+    if plan.diagnosis:
+        items = "".join(f"<li>{_e(d.message)}</li>" for d in plan.diagnosis)
+        rows = [
+            [
+                _e(LIMIT_WORDS.get(d.limit, d.limit)),
+                _e(_where(d)),
+                _e(d.period or "horizon"),
+                _num(d.amount, fmt.quantity(d.amount, d.unit)),
+            ]
+            for d in plan.diagnosis
+        ]
+        body = (
+            '<div class="callout"><h2>No plan exists \u2014 what would have to give</h2>'
+            f"<p>The request is <b>{_e(plan.status)}</b>: no plan meets every limit. Relaxing the limits "
+            "below by the amounts shown (the smallest relaxation found by an elastic re-solve, each "
+            "weighed relative to its limit) makes it feasible:</p>"
+            f'<ol class="diagnosis">{items}</ol></div>'
+            + table(
+                ["limit", "where", "when", "relaxation"], rows, [False, False, False, True], cls="diagnosis"
+            )
+        )
+    else:
+        body = (
+            '<div class="callout"><h2>No plan exists</h2>'
+            f"<p>The request is <b>{_e(plan.status)}</b> and no relaxation of the movable limits "
+            "(minimum service, power, budget, supply, vendor shares) was found to fix it.</p></div>"
+        )
+    notes = "".join(f"<li>{_e(w)}</li>" for w in plan.warnings)
+    if notes:
+        body += f'<ul class="note">{notes}</ul>'
+    return f'<section id="diagnosis" class="diagnosis">{body}</section>'
+
+
+def _unsolved(plan: Plan) -> str:
+    detail = _e(plan.solver.detail) if plan.solver.detail else ""
+    text = {
+        "unbounded": "The problem is unbounded: the objective can improve without limit "
+        "(typically a value per token above every cost with no demand cap).",
+        "time_limit": "The solver stopped at its time limit before finding any plan.",
+        "failed": "The solver failed.",
+        "queued": "The plan is queued and has not been solved yet.",
+        "running": "The plan is being solved.",
+    }.get(plan.status, f"No plan: status {plan.status}.")
+    notes = "".join(f"<li>{_e(w)}</li>" for w in plan.warnings)
+    return (
+        '<section id="status" class="status"><div class="callout warn">'
+        f"<h2>No plan to report</h2><p>{_e(text)}</p>"
+        f"{f'<p class=note>solver: {detail}</p>' if detail else ''}"
+        f"{f'<ul class=note>{notes}</ul>' if notes else ''}</div></section>"
+    )
+
+
+# ----------------------------------------------------------------------------- headline
+
+
+def _kpi(label: str, value: float | None, shown: str, field: str, note: str = "") -> str:
+    v = _num(value, shown, field) if value is not None else f'<span data-field="{field}">{shown}</span>'
+    n = f'<div class="note">{note}</div>' if note else ""
+    return f'<div class="kpi"><div class="label">{_e(label)}</div><div class="value">{v}</div>{n}</div>'
+
+
+def _headline(plan: Plan, ctx: Context | None, pal: Palette) -> str:
+    s = plan.summary
+    cpm = s.cost_per_million_tokens_usd
+    peak = sum(s.peak_power_mw.values())
+    kpis = [
+        _kpi(
+            "NPV cost", s.npv_cost_usd, fmt.usd(s.npv_cost_usd), "summary.npv_cost_usd", "discounted, all-in"
+        ),
+        _kpi(
+            "Cost per million tokens",
+            cpm,
+            fmt.usd(cpm),
+            "summary.cost_per_million_tokens_usd",
+            "levelised: NPV cost / discounted tokens",
+        ),
+        _kpi(
+            "Demand served",
+            s.served_fraction,
+            fmt.pct(s.served_fraction, 2),
+            "summary.served_fraction",
+            f"{_e(fmt.tokens(s.served_million_tokens))} of {_e(fmt.tokens(s.demand_million_tokens))} "
+            "million tokens",
+        ),
+        _kpi(
+            "Peak power",
+            peak,
+            fmt.mw(peak),
+            "summary.peak_power_mw",
+            "sum of each site's peak (facility MW)",
+        ),
+        _kpi("Capex", s.capex_usd, fmt.usd(s.capex_usd), "summary.capex_usd", "nominal, over the horizon"),
+        _kpi("Opex", s.opex_usd, fmt.usd(s.opex_usd), "summary.opex_usd", "nominal, over the horizon"),
+        _kpi(
+            "Residual value",
+            s.residual_value_usd,
+            fmt.usd(s.residual_value_usd),
+            "summary.residual_value_usd",
+            "nominal, credited at the end",
+        ),
+    ]
+    if plan.objective.kind != "min_cost" and plan.objective.value is not None:
+        unit = "weighted M tokens" if plan.objective.kind == "max_served" else "profit, NPV"
+        shown = (
+            fmt.tokens(plan.objective.value)
+            if plan.objective.kind == "max_served"
+            else fmt.usd(plan.objective.value)
+        )
+        kpis.append(_kpi("Objective", plan.objective.value, shown, "objective.value", unit))
+    elif s.warrant_value_usd or s.contract_shortfall_usd:
+        kpis.append(
+            _kpi(
+                "Warrant value earned",
+                s.warrant_value_usd,
+                fmt.usd(s.warrant_value_usd),
+                "summary.warrant_value_usd",
+                f"contract shortfall {_e(fmt.usd(s.contract_shortfall_usd))}",
+            )
+        )
+    else:
+        kpis.append(
+            _kpi(
+                "Units acquired",
+                sum(s.units_acquired.values()),
+                fmt.units(sum(s.units_acquired.values())),
+                "summary.units_acquired",
+                "all hardware",
+            )
+        )
+    # mix
+    share = s.it_power_share_by_vendor
+    bar = "".join(
+        f'<span style="width:{100 * x:.3f}%;background:{pal.vendor.get(v, INK)}" title="{_e(v)} {fmt.pct(x)}"></span>'
+        for v, x in share.items()
+        if x > 0
+    )
+    share_list = "".join(
+        f'<li><span class="sw" style="background:{pal.vendor.get(v, INK)}"></span>{_e(v)} '
+        f"{_num(x, fmt.pct(x), f'summary.it_power_share_by_vendor.{v}')}</li>"
+        for v, x in share.items()
+    )
+    units_list = "".join(
+        f'<li><span class="sw" style="background:{pal.hardware.get(h, INK)}"></span>{_e(h)}: '
+        f"{_num(u, fmt.units(u), f'summary.units_acquired.{h}')} units</li>"
+        for h, u in sorted(s.units_acquired.items(), key=lambda kv: -kv[1])
+    )
+    mix = (
+        '<div class="cols">'
+        f'<div class="box"><h3>Hardware acquired</h3><ul class="plain">{units_list or "<li>none</li>"}</ul></div>'
+        f'<div class="box"><h3>IT power by vendor (horizon)</h3><div class="sharebar">{bar}</div>'
+        f'<ul class="plain">{share_list or "<li>no IT load</li>"}</ul></div></div>'
+    )
+    words = binding_in_words(plan)
+    binding = (
+        '<div class="box" style="margin-top:14px"><h3>What limits this plan</h3>'
+        + (
+            f'<ul class="binding">{"".join(f"<li>{w}</li>" for w in words)}</ul>'
+            if words
+            else "<p>No hard limit binds: the plan is driven by cost and demand alone.</p>"
+        )
+        + "</div>"
+    )
+    warn = ""
+    if plan.warnings:
+        warn = (
+            '<div class="callout warn" style="margin-top:14px"><ul class="plain">'
+            + "".join(f"<li>{_e(w)}</li>" for w in plan.warnings)
+            + "</ul></div>"
+        )
+    lead = (
+        f"Serving {_e(fmt.pct(s.served_fraction, 2))} of demand costs {_e(fmt.usd(s.npv_cost_usd))} "
+        f"in present value ({_e(fmt.usd(cpm))} per million tokens)."
+    )
+    return section(
+        "headline", "Headline", f'<div class="kpis">{"".join(kpis)}</div>{mix}{binding}{warn}', lead
+    )
+
+
+# ----------------------------------------------------------------------------- fleet
+
+
+def _fleet(plan: Plan, ctx: Context | None, pal: Palette) -> str:
+    labels = [p.label for p in plan.periods]
+    hardware = _hardware_order(plan)
+    inst: dict[str, list[float]] = {h: [0.0] * len(labels) for h in hardware}
+    mwv: dict[str, list[float]] = {h: [0.0] * len(labels) for h in hardware}
+    for t, p in enumerate(plan.periods):
+        for row in p.fleet:
+            inst[row.hardware][t] += row.installed
+            if ctx is not None and row.hardware in ctx.hardware:
+                kw = ctx.hardware[row.hardware].it_power_kw
+                mwv[row.hardware][t] += row.installed * kw * ctx.pue.get(row.site, 1.0) / 1000
+    series = [Series(h, inst[h], pal.hardware[h], fmt=fmt.units) for h in hardware]
+    leg = legend((h, pal.hardware[h], "bar") for h in hardware)
+    acquired = sum(plan.summary.units_acquired.values())
+    out = figure(
+        "fleet-units",
+        "Installed units by hardware",
+        f"Units in service at each period (existing and acquired); {_e(fmt.units(acquired))} units acquired "
+        "over the horizon.",
+        Chart(
+            "chart-fleet-units", "Installed units by hardware", labels, "num", "units", bars=series
+        ).render(),
+        leg,
+    )
+    if ctx is not None and all(h in ctx.hardware for h in hardware):
+        mw_series = [Series(h, mwv[h], pal.hardware[h], fmt=fmt.mw) for h in hardware]
+        out += figure(
+            "fleet-mw",
+            "Installed power by hardware",
+            "Facility MW drawn at full load (units \u00d7 IT kW \u00d7 site PUE); the stacks add up to "
+            "the power used in the next section.",
+            Chart(
+                "chart-fleet-mw", "Installed power by hardware", labels, "mw", "MW", bars=mw_series
+            ).render(),
+            leg,
+        )
+    else:
+        out += '<p class="note">Fleet in MW: needs the request (hardware IT power), not given.</p>'
+    return section("fleet", "Fleet over time", out)
+
+
+# ----------------------------------------------------------------------------- power
+
+
+def _power(plan: Plan, ctx: Context | None, pal: Palette) -> str:
+    labels = [p.label for p in plan.periods]
+    out = []
+    bind = {b for b in plan.binding if b.startswith("power ")}
+    for site in _sites(plan):
+        used, avail, started = [], [], []
+        by_hw: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(labels))
+        for t, p in enumerate(plan.periods):
+            sp = next(x for x in p.sites if x.id == site)
+            used.append(sp.power_used_mw)
+            avail.append(sp.power_available_mw)
+            started.append(sp.expansion_started_mw)
+            if ctx is not None:
+                for row in p.fleet:
+                    if row.site == site and row.hardware in ctx.hardware:
+                        kw = ctx.hardware[row.hardware].it_power_kw
+                        by_hw[row.hardware][t] += row.installed * kw * ctx.pue.get(site, 1.0) / 1000
+        stacked = ctx is not None and all(h in ctx.hardware for p in plan.periods for h in _hw_at(p, site))
+        if stacked and by_hw:
+            bars = [
+                Series(h, by_hw[h], pal.hardware[h], fmt=fmt.mw) for h in _hardware_order(plan) if h in by_hw
+            ]
+        else:
+            bars = [Series("power used", used, "#4e79a7", fmt=fmt.mw)]
+        markers = [
+            Marker(t, f"+{fmt.mw(mwx)}", "#2e7d32", f"expansion of {fmt.mw(mwx)} started in {labels[t]}")
+            for t, mwx in enumerate(started)
+            if mwx > 0
+        ]
+        n_bind = sum(1 for lab in labels if f"power {site} {lab}" in bind)
+        total_started = sum(started)
+        sub = f"Peak {_e(fmt.mw(max(used, default=0.0)))} of {_e(fmt.mw(max(avail, default=0.0)))} available"
+        sub += f"; at its limit in {_count(n_bind)}" if n_bind else "; never at its limit"
+        if total_started > 0:
+            sub += f"; expansion of {_e(fmt.mw(total_started))} started (triangles)"
+        chart = Chart(
+            f"chart-power-{site}",
+            f"Power at {site}",
+            labels,
+            "mw",
+            "MW",
+            bars=bars,
+            lines=[Series("available", avail, INK, "step", fmt=fmt.mw)],
+            markers=markers,
+            height=260,
+        )
+        items = [(b.name, b.colour, "bar") for b in bars] + [("power available", INK, "line")]
+        out.append(
+            figure(f"power-{site}", f"Power at {site}: used vs available", sub, chart.render(), legend(items))
+        )
+    return section(
+        "power",
+        "Power by site",
+        "".join(out),
+        "Facility MW (IT load \u00d7 PUE) in use at each period against the envelope, which steps up "
+        "when an expansion comes online.",
+    )
+
+
+def _hw_at(p: object, site: str) -> list[str]:
+    return [row.hardware for row in getattr(p, "fleet", []) if row.site == site]
+
+
+# ----------------------------------------------------------------------------- demand
+
+
+def _demand(plan: Plan) -> str:
+    labels = [p.label for p in plan.periods]
+    out = []
+    for wl in _workloads(plan):
+        dem, srv, cap = [], [], []
+        for p in plan.periods:
+            w = next(x for x in p.workloads if x.id == wl)
+            dem.append(w.demand_tokens_per_s)
+            srv.append(w.served_tokens_per_s)
+            cap.append(w.capacity_tokens_per_s)
+        frac = sum(srv) / sum(dem) if sum(dem) > 0 else 1.0
+        lines = [
+            Series("served", srv, "#4e79a7", "area", fmt=lambda v: f"{fmt.tokens(v)} tokens/s"),
+            Series("capacity allocated", cap, "#59a14f", "line", fmt=lambda v: f"{fmt.tokens(v)} tokens/s"),
+            Series("demand", dem, "#e15759", "dash", fmt=lambda v: f"{fmt.tokens(v)} tokens/s"),
+        ]
+        chart = Chart(
+            f"chart-demand-{wl}", f"Demand and service of {wl}", labels, "num", "tokens/s", lines=lines
+        )
+        chart.height = 240
+        out.append(
+            figure(
+                f"demand-{wl}",
+                f"{wl}: demand, served and capacity",
+                f"{_e(fmt.pct(frac, 2))} of the period-average demand served; capacity includes the "
+                "reserve margin.",
+                chart.render(),
+                legend(
+                    [
+                        ("served", "#4e79a7", "bar"),
+                        ("capacity allocated", "#59a14f", "line"),
+                        ("demand", "#e15759", "dash"),
+                    ]
+                ),
+            )
+        )
+    return section("demand", "Demand and service", "".join(out), "Tokens per second in each period.")
+
+
+# ----------------------------------------------------------------------------- cost
+
+
+def cost_components(plan: Plan) -> list[tuple[str, str, list[float]]]:
+    """(key, label, nominal value per period) of every capex and opex component present."""
+    keys: dict[str, None] = {}
+    for p in plan.periods:
+        for k in p.capex_breakdown:
+            keys.setdefault(f"capex:{k}", None)
+        for k in p.opex_breakdown:
+            keys.setdefault(f"opex:{k}", None)
+    out = []
+    for key in keys:
+        side, k = key.split(":", 1)
+        names = CAPEX_PARTS if side == "capex" else OPEX_PARTS
+        label = names.get(k, k.replace("_", " ").capitalize())
+        src = "capex_breakdown" if side == "capex" else "opex_breakdown"
+        values = [getattr(p, src).get(k, 0.0) for p in plan.periods]
+        out.append((key, label, values))
+    return out
+
+
+def end_discount(plan: Plan, ctx: Context | None) -> float | None:
+    """Discount factor at the horizon end: from the request, else extrapolated from the periods."""
+    if ctx is not None and ctx.end_discount is not None:
+        return ctx.end_discount
+    d = [p.discount_factor for p in plan.periods]
+    if len(d) >= 2 and d[0] > 0:
+        return d[-1] * d[1] / d[0]
+    return None
+
+
+def _cost(plan: Plan, ctx: Context | None) -> str:
+    labels = [p.label for p in plan.periods]
+    comps = [c for c in cost_components(plan) if any(v != 0 for v in c[2])]
+    series = [
+        Series(label, vals, COST_COLOURS.get(key, PALETTE[i % len(PALETTE)]), fmt=fmt.usd)
+        for i, (key, label, vals) in enumerate(comps)
+    ]
+    chart = Chart("chart-cost", "Cost per period by component", labels, "usd", "nominal USD", bars=series)
+    fig = figure(
+        "cost",
+        "Cost per period by component",
+        "Nominal spend in each period: capex when acquired or built, opex while in service.",
+        chart.render(),
+        legend((s.name, s.colour, "bar") for s in series),
+    )
+    s = plan.summary
+    d = [p.discount_factor for p in plan.periods]
+    d_end = end_discount(plan, ctx)
+    with_npv = d_end is not None
+
+    def row(label: str, kind: str, nominal: float, npv: float | None) -> list[str]:
+        out = [label, kind, _num(nominal, fmt.usd(nominal))]
+        if with_npv:
+            out.append(_num(npv, fmt.usd(npv)) if npv is not None else "")
+        return out
+
+    rows = []
+    sub_nominal = sub_npv = 0.0
+    for key, label, vals in comps:
+        side = "capex" if key.startswith("capex") else "opex"
+        npv = sum(dt * v for dt, v in zip(d, vals, strict=True))
+        sub_nominal += sum(vals)
+        sub_npv += npv
+        rows.append(row(_e(label), side, sum(vals), npv))
+    rows.append(row("<b>Capex + opex</b>", "", sub_nominal, sub_npv))
+    ends = [("Residual value (credit)", -s.residual_value_usd)]
+    if s.contract_shortfall_usd:
+        ends.append(("Contract shortfall (take-or-pay)", s.contract_shortfall_usd))
+    if s.warrant_value_usd:
+        ends.append(("Warrant equity (credit)", -s.warrant_value_usd))
+    for label, nominal in ends:
+        rows.append(row(label, "at the end", nominal, None if d_end is None else d_end * nominal))
+    headers = ["component", "kind", "nominal total"] + (["present value"] if with_npv else [])
+    total = ["NPV cost", "", ""]
+    if with_npv:
+        total.append(_num(s.npv_cost_usd, fmt.usd(s.npv_cost_usd), "summary.npv_cost_usd"))
+    else:
+        total[2] = _num(s.npv_cost_usd, fmt.usd(s.npv_cost_usd), "summary.npv_cost_usd")
+    tab = table(headers, rows, [False, False, True, True], total=total, cls="cost-table")
+    note = (
+        '<p class="note">Present value discounts each period at its start and end-of-horizon items at the '
+        "horizon end; the column adds up to the NPV cost.</p>"
+        if with_npv
+        else ""
+    )
+    tab += note
+    return section("cost", "Cost", fig + tab)
+
+
+# ----------------------------------------------------------------------------- vendors
+
+
+def _vendors(plan: Plan, ctx: Context | None, pal: Palette) -> str:
+    labels = [p.label for p in plan.periods]
+    hardware = _hardware_order(plan)
+    if ctx is None or not all(h in ctx.hardware for h in hardware):
+        return section(
+            "vendors",
+            "IT power by vendor",
+            '<p class="note">Share per period: needs the request (hardware vendor and IT power), not '
+            "given; the horizon share is in the headline.</p>",
+        )
+    vendors = list(pal.vendor)
+    kw: dict[str, list[float]] = {v: [0.0] * len(labels) for v in vendors}
+    for t, p in enumerate(plan.periods):
+        for row in p.fleet:
+            info = ctx.hardware[row.hardware]
+            kw.setdefault(info.vendor, [0.0] * len(labels))[t] += row.installed * info.it_power_kw
+    totals = [sum(kw[v][t] for v in kw) for t in range(len(labels))]
+    share = {v: [kw[v][t] / totals[t] if totals[t] > 0 else 0.0 for t in range(len(labels))] for v in kw}
+    series = [
+        Series(v, share[v], pal.vendor.get(v, INK), fmt=lambda x: fmt.pct(x)) for v in kw if any(share[v])
+    ]
+    chart = Chart(
+        "chart-vendor-share", "IT power share by vendor", labels, "pct", "share", bars=series, y_max=1.0
+    )
+    return section(
+        "vendors",
+        "IT power by vendor",
+        figure(
+            "vendor-share",
+            "Share of installed IT power by vendor",
+            "Per period, on installed IT kW summed over sites (the basis of the vendor-share policy).",
+            chart.render(),
+            legend((s.name, s.colour, "bar") for s in series),
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------- prices
+
+
+def _price_fmt(unit: str) -> Formatter:
+    if unit == "usd":
+        return fmt.usd
+    return lambda v: f"{fmt.scaled(v)} {unit.replace('_', ' ')}"
+
+
+def _prices(plan: Plan) -> str:
+    sp = plan.shadow_prices
+    if sp is None:
+        return section(
+            "prices",
+            "Shadow prices",
+            '<p class="note">No shadow prices for this plan (an integer plan without a fixed-LP '
+            "re-solve, or a plan that was not solved).</p>",
+        )
+    unit = sp.objective_unit
+    pf = _price_fmt(unit)
+    labels = [p.label for p in plan.periods]
+    sites = _sites(plan)
+    out = []
+    basis = ""
+    if sp.basis == "integer_fixed":
+        basis = (
+            '<p class="note">Integer plan: these are marginal values of the LP with the integer '
+            "decisions fixed at their optimum, not true shadow prices.</p>"
+        )
+    unit_word = "$" if unit == "usd" else unit.replace("_", " ")
+    if sp.power_usd_per_mw:
+        grid: dict[tuple[str, str], float] = {(x.site, x.period): x.value for x in sp.power_usd_per_mw}
+        values = [[grid.get((s, lab)) for lab in labels] for s in sites]
+        out.append(
+            figure(
+                "power-prices",
+                "Value of one more MW, by site and period",
+                f"Shadow price of site power ({_e(unit_word)} of objective per MW); 0 where power is not "
+                "binding. Darker is more valuable.",
+                heatmap("chart-power-prices", "Shadow price of power", sites, labels, values, pf),
+            )
+        )
+    # budget
+    brows = []
+    if sp.budget_per_usd is not None:
+        brows.append(["whole horizon", _num(sp.budget_per_usd, fmt.sig(sp.budget_per_usd))])
+    for bp in sp.budget_per_period_per_usd:
+        brows.append([_e(bp.period), _num(bp.value, fmt.sig(bp.value))])
+    if brows:
+        out.append(
+            '<h3 class="sub">Budget</h3><p class="note">Objective gained per extra dollar of capex budget.</p>'
+            + table(["budget", f"{unit_word} per $"], brows, [False, True], cls="prices-budget")
+        )
+    else:
+        out.append('<h3 class="sub">Budget</h3><p class="note">No capex budget in the request.</p>')
+    # demand
+    dem: dict[tuple[str, str], float] = {
+        (x.workload, x.period): x.value for x in sp.demand_usd_per_million_tokens
+    }
+    wls = list(dict.fromkeys(x.workload for x in sp.demand_usd_per_million_tokens))
+    if wls:
+        drows = [
+            [_e(lab)] + [_num(dem.get((w, lab), 0.0), pf(dem.get((w, lab), 0.0))) for w in wls]
+            for lab in labels
+        ]
+        out.append(
+            '<h3 class="sub">Demand</h3><p class="note">Nominal marginal cost of serving one more million '
+            f"tokens, per workload and period ({_e(unit_word)} per M tokens).</p>"
+            + table(["period", *wls], drows, [False] + [True] * len(wls), cls="prices-demand")
+        )
+    supply = [x for x in sp.supply_per_unit if x.value != 0]
+    if supply:
+        srows = [[_e(x.hardware), _e(x.period), _num(x.value, pf(x.value))] for x in supply]
+        out.append(
+            '<h3 class="sub">Supply</h3><p class="note">Value of one more unit of supply where supply binds.</p>'
+            + table(
+                ["hardware", "period", f"{unit_word} per unit"],
+                srows,
+                [False, False, True],
+                cls="prices-supply",
+            )
+        )
+    return section(
+        "prices",
+        "Shadow prices: what relief is worth",
+        basis + "".join(out),
+        "How much better the objective gets per unit of relief of each limit; each can be checked by "
+        "re-solving with the limit moved a little.",
+    )
+
+
+# ----------------------------------------------------------------------------- contracts
+
+
+def _contracts(plan: Plan, ctx: Context | None) -> str:
+    if not plan.contracts:
+        return ""
+    rows = []
+    bars = []
+    for c in plan.contracts:
+        vest = ctx.full_vest_spend_usd.get(c.vendor) if ctx is not None else None
+        rows.append(
+            [
+                _e(c.vendor),
+                _num(c.min_spend_usd, fmt.usd(c.min_spend_usd)),
+                _num(c.spend_usd, fmt.usd(c.spend_usd)),
+                _num(c.shortfall_usd, fmt.usd(c.shortfall_usd)),
+                _num(c.equity_fraction, fmt.pct(c.equity_fraction, 2)),
+                _num(c.equity_value_usd, fmt.usd(c.equity_value_usd)),
+            ]
+        )
+        bars.append((c.vendor, c.spend_usd, c.min_spend_usd, vest))
+    svg = _contract_bars(bars)
+    fig = figure(
+        "contracts",
+        "Spend against commitments",
+        "Nominal spend with each contracted vendor (bars) against its take-or-pay commitment (black "
+        "tick) and, where warrants vest, the spend for full vesting (dashed tick).",
+        svg,
+        legend(
+            [("spend", "#4e79a7", "bar"), ("commitment", INK, "line"), ("full vesting", "#b07aa1", "dash")]
+        ),
+    )
+    tab = table(
+        ["vendor", "commitment", "spend", "shortfall", "equity earned", "equity value"],
+        rows,
+        [False, True, True, True, True, True],
+        cls="contracts",
+    )
+    return section("contracts", "Contract status", fig + tab)
+
+
+def _contract_bars(bars: Sequence[tuple[str, float, float, float | None]]) -> str:
+    from service.report.svg import WIDTH, _svg_open, nice_ticks, tick_formatter
+
+    left, right, top, row_h = 140.0, 24.0, 10.0, 40.0
+    height = int(top + row_h * len(bars) + 30)
+    hi = max([b[1] for b in bars] + [b[2] for b in bars] + [b[3] or 0.0 for b in bars] + [1.0])
+    ticks = nice_ticks(0.0, hi, 6)
+    plot_w = WIDTH - left - right
+
+    def x(v: float) -> float:
+        return left + plot_w * v / ticks[-1]
+
+    label = tick_formatter("usd", ticks)
+    parts = [_svg_open("chart-contracts", "Spend against commitments", WIDTH, height)]
+    base = top + row_h * len(bars)
+    for t in ticks:
+        parts.append(
+            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top:.1f}" y2="{base:.1f}" stroke="#e3e7ec"/>'
+            f'<text x="{x(t):.1f}" y="{base + 16:.1f}" text-anchor="middle" fill="#5f6b7a">{_e(label(t))}</text>'
+        )
+    for i, (vendor, spend, commit, vest) in enumerate(bars):
+        yy = top + i * row_h
+        parts.append(
+            f'<text x="{left - 10:.1f}" y="{yy + row_h / 2 + 4:.1f}" text-anchor="end" fill="{INK}">{_e(vendor)}</text>'
+            f'<rect x="{left:.1f}" y="{yy + 10:.1f}" width="{max(x(spend) - left, 0.5):.2f}" height="{row_h - 20:.1f}" '
+            f'fill="#4e79a7"><title>{_e(vendor)} spend: {_e(fmt.usd(spend))}</title></rect>'
+        )
+        if commit > 0:
+            parts.append(
+                f'<line x1="{x(commit):.1f}" x2="{x(commit):.1f}" y1="{yy + 4:.1f}" y2="{yy + row_h - 4:.1f}" '
+                f'stroke="{INK}" stroke-width="3"><title>commitment {_e(fmt.usd(commit))}</title></line>'
+            )
+        if vest:
+            parts.append(
+                f'<line x1="{x(vest):.1f}" x2="{x(vest):.1f}" y1="{yy + 2:.1f}" y2="{yy + row_h - 2:.1f}" '
+                f'stroke="#b07aa1" stroke-width="2.5" stroke-dasharray="4 3"><title>full vesting at '
+                f"{_e(fmt.usd(vest))}</title></line>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------- page
+
+
+def _footer(plan: Plan) -> str:
+    sv = plan.solver
+    return (
+        '<footer class="doc">'
+        f"Solved with {_e(sv.backend)} ({'integer' if sv.integer else 'continuous'}) in {sv.seconds:.2f} s; "
+        f"{sv.variables:,d} variables, {sv.constraints:,d} constraints."
+        " Money is nominal US dollars unless marked NPV; tokens are tokens per second unless marked."
+        " Generated by capplan; this file is self-contained and fetches nothing.</footer>"
+    )
+
+
+def render_plan_report(
+    plan: Plan, request: PlanRequest | None = None, *, generated_at: datetime | None = None
+) -> str:
+    """The plan's report as one self-contained HTML document (no script, no fetches).
+
+    ``request`` (the plan's request) adds the fleet in MW, power by hardware, vendor share per
+    period and full-vesting marks; without it those parts say what they would need.
+    """
+    ctx = Context.from_request(request)
+    pal = Palette(plan, ctx)
+    when = generated_at or datetime.now(UTC)
+    parts = [_header(plan, ctx, when)]
+    if plan.status in SOLVED and plan.periods:
+        parts += [
+            _headline(plan, ctx, pal),
+            _fleet(plan, ctx, pal),
+            _power(plan, ctx, pal),
+            _demand(plan),
+            _cost(plan, ctx),
+            _vendors(plan, ctx, pal),
+            _prices(plan),
+            _contracts(plan, ctx),
+        ]
+    elif plan.status == "infeasible":
+        parts.append(_diagnosis(plan))
+    else:
+        parts.append(_unsolved(plan))
+    parts.append(_footer(plan))
+    return document(f"{plan.name or 'plan'} \u2014 capplan report", "".join(parts))
