@@ -699,7 +699,7 @@ def _run(
         close = getattr(results, "close", None)
         if close is not None:
             close()  # a generator mapper stops its workers here
-    return rows, plans, False
+    return rows, plans, len(rows) < len(tasks)  # a mapper that ends early was cancelled
 
 
 def run_sweep(sweep: PreparedSweep, opts: RunOptions | None = None) -> SweepResult:

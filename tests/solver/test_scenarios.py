@@ -1,0 +1,603 @@
+"""Scenario analysis: path addressing, sweep validation, sweeps, tornado, frontier, workers.
+
+The sweep and frontier numbers are checked against hand-solved micro-instances (one
+period of a year, no residual value, so a unit costs exactly its price) and against
+separate ``plan()`` calls on requests modified by hand (not through the sweep's own
+path code).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from solver import RequestInvalid, plan
+from solver.scenarios import (
+    PathError,
+    ProcessMapper,
+    RunOptions,
+    ScenarioOutcome,
+    ScenarioTask,
+    prepare_frontier,
+    prepare_sweep,
+    resolve_path,
+    run_frontier,
+    run_sweep,
+    solve_scenario,
+)
+
+Json = dict[str, Any]
+SECONDS_PER_YEAR = 8760 * 3600
+
+
+def hw(id: str, price: float, kw: float, tput: float, vendor: str = "v", **extra: Any) -> Json:
+    return {
+        "id": id,
+        "vendor": vendor,
+        "unit_price_usd": price,
+        "it_power_kw": kw,
+        "performance": {"m": {"points": [{"tokens_per_s_per_user": 10, "tokens_per_s_per_unit": tput}]}},
+        **extra,
+    }
+
+
+def request(**top: Any) -> Json:
+    """One yearly period, no residual value: cost = Σ units·price exactly."""
+    req: Json = {
+        "horizon": {"start": "2026-01", "periods": 1, "period_months": 12},
+        "economics": {"residual_value": False},
+        "sites": [{"id": "s", "power_mw": 100}],
+        "hardware": [hw("h", 100.0, 1.0, 1000.0)],
+        "workloads": [{"id": "w", "model": "m", "min_tokens_per_s_per_user": 10, "demand_tokens_per_s": 1e5}],
+    }
+    req.update(top)
+    return copy.deepcopy(req)
+
+
+def power_request() -> Json:
+    """Demand 1000 tok/s needs 10 units of 100 tok/s.  a: $1e5, 2 MW; b: $3e5, 1 MW.
+
+    With P MW: a + b = 10, 2a + b <= P, so a = min(10, P − 10) for P in [10, 20]:
+    cost = 3e6 − 2e5·(P − 10) and one more MW is worth 2e5; below 10 MW infeasible.
+    """
+    return request(
+        sites=[{"id": "s", "power_mw": 15}],
+        hardware=[hw("a", 1e5, 2000, 100), hw("b", 3e5, 1000, 100)],
+        workloads=[{"id": "w", "model": "m", "min_tokens_per_s_per_user": 10, "demand_tokens_per_s": 1000}],
+    )
+
+
+def frontier_request() -> Json:
+    """a: $1e5, at most 5 units; b: $4e5, at most 3; 100 tok/s each; demand 1000 tok/s.
+
+    cost(f) = 1e6·f for f <= 0.5, then 5e5 + 4e6·(f − 0.5); the most served is 0.8.
+    """
+    return request(
+        hardware=[hw("a", 1e5, 1, 100, max_units_per_period=5), hw("b", 4e5, 1, 100, max_units_per_period=3)],
+        workloads=[
+            {
+                "id": "w",
+                "model": "m",
+                "min_tokens_per_s_per_user": 10,
+                "demand_tokens_per_s": 1000,
+                "min_service_fraction": 0,
+            }
+        ],
+    )
+
+
+def rel_close(a: float | None, b: float | None, rel: float = 1e-6) -> bool:
+    assert a is not None and b is not None
+    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+class TestPaths:
+    def base(self) -> Json:
+        req = request(
+            hardware=[hw("h", 100.0, 1.0, 1000.0), {"catalog": "cerebras-cs3", "unit_price_usd": 2.2e6}],
+            sites=[{"id": "s", "power_mw": [10, 20]}, {"id": "t", "power_mw": 5}],
+            horizon={"start": "2026-01", "periods": 2, "period_months": 12},
+            workloads=[
+                {"id": "w", "model": "m", "min_tokens_per_s_per_user": 10, "demand_tokens_per_s": 1e5},
+                {
+                    "id": "x",
+                    "model": "llama-70b",
+                    "min_tokens_per_s_per_user": 10,
+                    "demand_tokens_per_s": 1e5,
+                },
+            ],
+            policy={"max_vendor_share": {"v": 0.9}},
+        )
+        from solver import parse_request
+
+        return parse_request(req).model_dump(mode="json")
+
+    def test_list_items_by_id_and_catalog_entries_by_resolved_id(self) -> None:
+        base = self.base()
+        t = resolve_path(base, "hardware/cerebras-cs3/unit_price_usd")
+        assert t.steps == ("hardware", 1, "unit_price_usd")
+        assert t.base_value == 2.2e6
+        assert resolve_path(base, "sites/t/power_mw").steps == ("sites", 1, "power_mw")
+        assert resolve_path(base, "workloads/x/demand_growth_per_year").base_value == 0.0
+
+    def test_per_period_element_dict_key_and_leading_slash(self) -> None:
+        base = self.base()
+        t = resolve_path(base, "/sites/s/power_mw/1")
+        assert t.steps == ("sites", 0, "power_mw", 1) and t.base_value == 20
+        assert resolve_path(base, "policy/max_vendor_share/v").base_value == 0.9
+        absent = resolve_path(base, "policy/max_vendor_share/cerebras")
+        assert not absent.present and absent.base_value is None
+        assert resolve_path(base, "budget/capex_usd").base_value is None
+
+    @pytest.mark.parametrize(
+        ("path", "words"),
+        [
+            ("sites/nope/power_mw", ["no entry of sites", "'nope'", "known: s, t"]),
+            ("sites/s/powr_mw", ["sites/s has no field 'powr_mw'", "power_mw"]),
+            ("budgett/capex_usd", ["the request has no field 'budgett'"]),
+            ("sites/t/power_mw/0", ["sites/t/power_mw is a single number"]),
+            ("sites/s/power_mw/7", ["position 0-1"]),
+            ("hardware/h/performance/m/points/x", ["without ids", "'x'"]),
+            ("sites//power_mw", ["not a path"]),
+        ],
+    )
+    def test_bad_paths_say_which_part_fails(self, path: str, words: list[str]) -> None:
+        with pytest.raises(PathError) as exc:
+            resolve_path(self.base(), path)
+        for w in words:
+            assert w in str(exc.value)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def errors_of(body: Json, **kw: Any) -> dict[str, str]:
+    with pytest.raises(RequestInvalid) as exc:
+        prepare_sweep(body, **kw)
+    return {e.path: e.message for e in exc.value.errors}
+
+
+class TestSweepValidation:
+    def test_unknown_paths_and_wrong_types_are_all_named_before_anything_runs(self) -> None:
+        errs = errors_of(
+            {
+                "base": request(),
+                "parameters": [
+                    {"path": "sites/s/power_mw", "values": [10, "lots", -5]},
+                    {"path": "sites/zz/power_mw", "values": [1]},
+                    {"path": "hardware/h/unit_price", "values": [1]},
+                    {"path": "budget/capex_usd", "scale": [2]},
+                    {"path": "name", "scale": [2]},
+                ],
+            }
+        )
+        assert set(errs) == {
+            "/parameters/0/values/1",
+            "/parameters/0/values/2",
+            "/parameters/1/path",
+            "/parameters/2/path",
+            "/parameters/3/scale",
+            "/parameters/4/scale",
+        }
+        assert (
+            "sites/s/power_mw: /sites/0/power_mw: Input should be a valid number"
+            in errs["/parameters/0/values/1"]
+        )
+        assert "greater than or equal to 0" in errs["/parameters/0/values/2"]
+        assert "'zz'" in errs["/parameters/1/path"]
+        assert "no field 'unit_price'" in errs["/parameters/2/path"]
+        assert "null or absent" in errs["/parameters/3/scale"]
+        assert "scale needs a number" in errs["/parameters/4/scale"]
+
+    def test_a_scaled_integer_field_that_stops_being_whole_is_a_type_error(self) -> None:
+        base = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=2)])
+        errs = errors_of(
+            {"base": base, "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [1.25]}]}
+        )
+        assert "/parameters/0/scale/0" in errs and "integer" in errs["/parameters/0/scale/0"]
+
+    def test_cap_counts_grid_and_one_at_a_time_differently(self) -> None:
+        params = [
+            {"path": "sites/s/power_mw", "values": [1, 2, 3]},
+            {"path": "budget/capex_usd", "values": [1, 2, 3]},
+        ]
+        errs = errors_of({"base": request(), "parameters": params}, max_scenarios=8)
+        assert errs == {"/parameters": "the grid sweep would run 9 scenarios, more than the cap of 8"}
+        ok = prepare_sweep(
+            {"base": request(), "parameters": params, "mode": "one_at_a_time"}, max_scenarios=7
+        )
+        assert len(ok.scenarios) == 7  # the base + 3 + 3
+
+    def test_structure_errors(self) -> None:
+        errs = errors_of(
+            {"base": request(), "parameters": [{"path": "budget/capex_usd", "values": [1], "scale": [2]}]}
+        )
+        assert "exactly one of 'values' or 'scale'" in errs["/parameters/0"]
+        errs = errors_of({"base": request(), "parameters": []})
+        assert "/parameters" in errs
+        errs = errors_of({"base": request(), "parameters": [{"path": "x", "values": [1]}], "mode": "tornado"})
+        assert "/mode" in errs
+        errs = errors_of({"base": request(), "parameters": [{"path": "budget/capex_usd", "values": []}]})
+        assert "/parameters/0/values" in errs
+
+    def test_base_errors_point_into_the_base(self) -> None:
+        base = request()
+        base["sites"][0]["power_mw"] = -1
+        errs = errors_of({"base": base, "parameters": [{"path": "budget/capex_usd", "values": [1]}]})
+        assert list(errs) == ["/base/sites/0/power_mw"]
+
+    def test_overlapping_paths_are_refused(self) -> None:
+        base = request(sites=[{"id": "s", "power_mw": [1.0]}])
+        errs = errors_of(
+            {
+                "base": base,
+                "parameters": [
+                    {"path": "sites/s/power_mw", "values": [[2.0]]},
+                    {"path": "sites/s/power_mw/0", "values": [3.0]},
+                ],
+            }
+        )
+        assert "overlaps /parameters/0" in errs["/parameters/1/path"]
+
+    def test_values_valid_alone_but_not_together_are_named(self) -> None:
+        base = request(hardware=[hw("h", 100.0, 1.0, 1000.0), hw("g", 100.0, 1.0, 1000.0, vendor="u")])
+        errs = errors_of(
+            {
+                "base": base,
+                "parameters": [
+                    {"path": "policy/max_vendor_share/v", "values": [0.3, 0.9]},
+                    {"path": "policy/min_vendor_share/v", "values": [0.5]},
+                ],
+            }
+        )
+        assert list(errs) == ["/parameters"]
+        assert "scenario 0" in errs["/parameters"] and "exceeds max_vendor_share" in errs["/parameters"]
+
+
+class TestScenarioGeneration:
+    def test_scale_is_element_wise_on_per_period_lists_and_uses_defaults(self) -> None:
+        base = request(
+            sites=[{"id": "s", "power_mw": [10.0, 20.0]}], horizon={"periods": 2, "period_months": 12}
+        )
+        sw = prepare_sweep(
+            {
+                "base": base,
+                "parameters": [
+                    {"path": "sites/s/power_mw", "scale": [0.5, 2]},
+                    {"path": "sites/s/pue", "scale": [1.5]},  # pue absent: its default 1.0
+                ],
+            }
+        )
+        assert [sc.values for sc in sw.scenarios] == [
+            {"sites/s/power_mw": [5.0, 10.0], "sites/s/pue": 1.5},
+            {"sites/s/power_mw": [20.0, 40.0], "sites/s/pue": 1.5},
+        ]
+        assert sw.scenarios[1].factors == {"sites/s/power_mw": 2.0, "sites/s/pue": 1.5}
+        assert sw.scenarios[1].request["sites"][0]["power_mw"] == [20.0, 40.0]
+        assert sw.scenarios[1].request["sites"][0]["pue"] == 1.5
+
+    def test_catalog_entry_is_addressed_by_id_and_changed_in_the_scenario(self) -> None:
+        base = request(
+            hardware=[hw("h", 100.0, 1.0, 1000.0), {"catalog": "cerebras-cs3"}],
+        )
+        sw = prepare_sweep(
+            {"base": base, "parameters": [{"path": "hardware/cerebras-cs3/unit_price_usd", "scale": [1.25]}]}
+        )
+        from solver.catalog import catalog_hardware
+
+        entry = catalog_hardware("cerebras-cs3")
+        assert entry is not None
+        (sc,) = sw.scenarios
+        assert sc.values["hardware/cerebras-cs3/unit_price_usd"] == pytest.approx(
+            1.25 * entry["unit_price_usd"]
+        )
+        assert sc.request["hardware"][1]["unit_price_usd"] == pytest.approx(1.25 * entry["unit_price_usd"])
+        assert sc.request["hardware"][0]["unit_price_usd"] == 100.0
+
+    def test_values_create_a_null_section(self) -> None:
+        sw = prepare_sweep(
+            {"base": request(), "parameters": [{"path": "sites/s/expansion", "values": [None]}]}
+        )
+        assert sw.scenarios[0].request["sites"][0]["expansion"] is None
+        sw = prepare_sweep(
+            {"base": request(), "parameters": [{"path": "policy/max_vendor_share/v", "values": [0.5]}]}
+        )
+        assert sw.scenarios[0].request["policy"]["max_vendor_share"] == {"v": 0.5}
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+class TestBudgetSweepMaxServed:
+    BUDGETS = [0.0, 2000.0, 5000.0, 9000.0, 10000.0, 20000.0]
+
+    def base(self) -> Json:
+        req = request(objective={"kind": "max_served"})
+        req["workloads"][0]["min_service_fraction"] = 0
+        req["budget"] = {"capex_usd": 1.0}
+        return req
+
+    def test_served_is_budget_over_price_times_throughput_and_never_falls(self) -> None:
+        sw = prepare_sweep(
+            {"base": self.base(), "parameters": [{"path": "budget/capex_usd", "values": self.BUDGETS}]}
+        )
+        result = run_sweep(sw)
+        assert result.done == result.total == len(self.BUDGETS)
+        served = []
+        for row, budget in zip(result.rows, self.BUDGETS, strict=True):
+            assert row.status == "optimal"
+            assert row.values == {"budget/capex_usd": budget}
+            want = min(1.0, budget / 100 * 1000 / 1e5)  # units = B/price, 1000 tok/s each
+            assert row.served_fraction == pytest.approx(want, rel=1e-5, abs=1e-9)
+            served.append(row.served_fraction)
+            mt = want * 1e5 * SECONDS_PER_YEAR / 1e6
+            assert row.objective == pytest.approx(mt, rel=1e-6, abs=1e-6)
+        assert all(b >= a - 1e-9 for a, b in zip(served, served[1:], strict=False))
+
+    def test_each_row_equals_a_separate_plan_of_the_modified_request(self) -> None:
+        sw = prepare_sweep(
+            {"base": self.base(), "parameters": [{"path": "budget/capex_usd", "values": self.BUDGETS}]}
+        )
+        result = run_sweep(sw)
+        for row, budget in zip(result.rows, self.BUDGETS, strict=True):
+            req = self.base()
+            req["budget"]["capex_usd"] = budget
+            alone = plan(req)
+            assert row.status == alone.status
+            assert rel_close(row.objective, alone.objective.value)
+            assert rel_close(row.npv_cost_usd, alone.summary.npv_cost_usd)
+
+
+class TestPowerSweepMinCost:
+    POWER = [8.0, 10.0, 12.0, 15.0, 20.0, 25.0]
+
+    def test_cost_follows_the_hand_solution_and_never_rises(self) -> None:
+        sw = prepare_sweep(
+            {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": self.POWER}]}
+        )
+        result = run_sweep(sw)
+        rows = result.rows
+        assert rows[0].status == "infeasible" and rows[0].objective is None
+        costs = []
+        for row, p in zip(rows[1:], self.POWER[1:], strict=True):
+            assert row.status == "optimal"
+            want = 3e6 - 2e5 * (min(p, 20) - 10)
+            assert row.objective == pytest.approx(want, rel=1e-9)
+            assert row.npv_cost_usd == pytest.approx(want, rel=1e-9)
+            assert row.units_acquired.get("a", 0) == pytest.approx(min(10, p - 10), abs=1e-9)
+            costs.append(row.objective)
+            if 10 < p < 20:  # power binds: one more MW swaps a b for an a, saving 2e5
+                top = row.power_shadow_price_max
+                assert top is not None and (top.site, top.period) == ("s", "2026-01")
+                assert top.value == pytest.approx(2e5, rel=1e-9)
+                assert "power s 2026-01" in row.binding
+            if p > 20:
+                assert row.power_shadow_price_max is None
+        assert all(b <= a + 1e-6 for a, b in zip(costs, costs[1:], strict=False))
+
+    def test_each_row_equals_a_separate_plan_of_the_modified_request(self) -> None:
+        factors = [0.9, 1.0, 1.2]
+        body = {
+            "base": power_request(),
+            "parameters": [
+                {"path": "sites/s/power_mw", "values": [12, 18]},
+                {"path": "hardware/b/unit_price_usd", "scale": factors},
+            ],
+        }
+        result = run_sweep(prepare_sweep(body))
+        assert result.total == 6
+        for row in result.rows:
+            req = power_request()
+            req["sites"][0]["power_mw"] = row.values["sites/s/power_mw"]
+            req["hardware"][1]["unit_price_usd"] = 3e5 * row.factors["hardware/b/unit_price_usd"]
+            alone = plan(req)
+            assert rel_close(row.objective, alone.objective.value)
+            assert row.units_acquired == pytest.approx(alone.summary.units_acquired)
+
+
+class TestOneAtATime:
+    def test_base_plus_each_parameter_alone_and_a_tornado_by_swing(self) -> None:
+        body = {
+            "base": power_request(),
+            "mode": "one_at_a_time",
+            "parameters": [
+                {"path": "sites/s/power_mw", "values": [12, 18]},
+                {"path": "hardware/b/unit_price_usd", "scale": [0.5, 2]},
+            ],
+        }
+        result = run_sweep(prepare_sweep(body))
+        rows = result.rows
+        assert [r.parameter for r in rows] == [None] + ["sites/s/power_mw"] * 2 + [
+            "hardware/b/unit_price_usd"
+        ] * 2
+        # base: P = 15 → 5 a + 5 b = 2.0e6
+        assert rows[0].objective == pytest.approx(2.0e6)
+        assert rows[0].values == {"sites/s/power_mw": 15.0, "hardware/b/unit_price_usd": 3e5}
+        assert rows[1].values == {"sites/s/power_mw": 12, "hardware/b/unit_price_usd": 3e5}
+        assert [r.objective for r in rows[1:3]] == pytest.approx([2.6e6, 1.4e6])
+        # b at half price: 5 a + 5 b = 5e5 + 7.5e5; b at double: 5e5 + 3e6
+        assert [r.objective for r in rows[3:5]] == pytest.approx([1.25e6, 3.5e6])
+        assert result.tornado is not None
+        first, second = result.tornado
+        assert first.path == "hardware/b/unit_price_usd" and first.swing == pytest.approx(2.25e6)
+        assert (first.low_value, first.high_value) == (1.5e5, 6e5)
+        assert second.path == "sites/s/power_mw" and second.swing == pytest.approx(1.2e6)
+        assert (second.low, second.high) == pytest.approx((2.6e6, 1.4e6))
+
+
+# ----------------------------------------------------------------------------- frontier
+
+
+class TestFrontier:
+    def test_points_follow_the_hand_curve_and_the_knee_is_the_kink(self) -> None:
+        result = run_frontier(prepare_frontier({"base": frontier_request(), "points": 9}))
+        assert result.error is None and result.done == result.total == 9
+        assert result.low_served_fraction == pytest.approx(0.0, abs=1e-9)
+        assert result.high_served_fraction == pytest.approx(0.8, rel=1e-5)
+        costs = []
+        for k, row in enumerate(result.rows):
+            assert row.index == k and row.status == "optimal"
+            f = row.served_fraction
+            assert f is not None
+            assert f == pytest.approx(result.high_served_fraction * k / 8, rel=1e-6, abs=1e-9)
+            want = 1e6 * f if f <= 0.5 else 5e5 + 4e6 * (f - 0.5)
+            assert row.npv_cost_usd == pytest.approx(want, rel=1e-6)
+            costs.append(row.npv_cost_usd)
+        assert all(b >= a - 1e-6 for a, b in zip(costs, costs[1:], strict=False))
+        assert result.knee_index == 5 and result.rows[5].knee
+        assert [r.knee for r in result.rows].count(True) == 1
+        # marginal cost per million tokens: $1e5 per 100 tok/s-year, then $4e5
+        mt_per_unit = 100 * SECONDS_PER_YEAR / 1e6
+        assert result.rows[3].marginal_cost_usd_per_million_tokens == pytest.approx(
+            1e5 / mt_per_unit, rel=1e-5
+        )
+        assert result.rows[7].marginal_cost_usd_per_million_tokens == pytest.approx(
+            4e5 / mt_per_unit, rel=1e-5
+        )
+
+    def test_endpoints_equal_separate_solves(self) -> None:
+        base = frontier_request()
+        base["workloads"][0]["min_service_fraction"] = 0.2
+        result = run_frontier(prepare_frontier({"base": base, "points": 4}))
+        low_req = copy.deepcopy(base)
+        low_req["objective"] = {"kind": "min_cost"}
+        high_req = copy.deepcopy(base)
+        high_req["objective"] = {"kind": "max_served"}
+        low, high = plan(low_req), plan(high_req)
+        first, last = result.rows[0], result.rows[-1]
+        assert first.served_fraction == pytest.approx(0.2) and rel_close(
+            first.served_fraction, low.summary.served_fraction
+        )
+        assert rel_close(first.npv_cost_usd, low.summary.npv_cost_usd)
+        assert rel_close(first.objective, low.objective.value)
+        assert rel_close(last.served_fraction, high.summary.served_fraction)
+        assert rel_close(last.npv_cost_usd, high.summary.npv_cost_usd)
+        assert rel_close(last.objective, high.objective.value)
+
+    def test_an_interior_point_is_exactly_the_plan_of_its_request(self) -> None:
+        fr = prepare_frontier({"base": frontier_request(), "points": 5})
+        result = run_frontier(fr)
+        row = result.rows[3]
+        assert row.values["policy/min_total_served_fraction"] == row.target_served_fraction
+        alone = plan(fr.request("min_cost", row.target_served_fraction))
+        assert rel_close(row.npv_cost_usd, alone.summary.npv_cost_usd)
+        assert "min_total_served" in row.binding
+
+    def test_no_frontier_when_served_cannot_vary(self) -> None:
+        result = run_frontier(prepare_frontier({"base": request(), "points": 5}))  # min service 1
+        assert result.error is not None and "cannot vary" in result.error
+        assert len(result.rows) == 2
+
+    def test_infeasible_base_gives_an_error_not_a_curve(self) -> None:
+        base = power_request()
+        base["sites"][0]["power_mw"] = 5
+        result = run_frontier(prepare_frontier({"base": base, "points": 5}))
+        assert result.error is not None and "infeasible" in result.error
+
+    def test_points_are_validated(self) -> None:
+        with pytest.raises(RequestInvalid) as exc:
+            prepare_frontier({"base": request(), "points": 1})
+        assert exc.value.errors[0].path == "/points"
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+def _slow_worker(task: ScenarioTask) -> ScenarioOutcome:
+    """Scenario 0 is quick; every other one takes far longer than any test waits."""
+    if task.index != 0:
+        time.sleep(600)
+    return solve_scenario(task)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) counts as stopped
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
+
+
+class TestExecution:
+    def test_process_pool_rows_equal_in_process_rows(self) -> None:
+        body = {
+            "base": power_request(),
+            "parameters": [{"path": "sites/s/power_mw", "values": [9, 11, 14, 19, 30]}],
+        }
+        serial = run_sweep(prepare_sweep(body))
+        with ProcessMapper(2) as pm:
+            parallel = run_sweep(prepare_sweep(body), RunOptions(mapper=pm))
+        assert [r.status for r in parallel.rows] == [r.status for r in serial.rows]
+        for a, b in zip(serial.rows, parallel.rows, strict=True):
+            assert a.index == b.index and a.values == b.values
+            if a.objective is not None:
+                assert rel_close(a.objective, b.objective)
+
+    def test_progress_callback_sees_every_row_and_its_plan(self) -> None:
+        seen: list[tuple[int, str, int, int]] = []
+        body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [12, 14, 16]}]}
+        ids = iter(["p0", "p1", "p2"])
+        opts = RunOptions(
+            on_result=lambda row, p, req, done, total: seen.append(
+                (row.index, p.id if p else "", done, total)
+            ),
+            new_plan_id=lambda _i: next(ids),
+        )
+        result = run_sweep(prepare_sweep(body), opts)
+        assert seen == [(0, "p0", 1, 3), (1, "p1", 2, 3), (2, "p2", 3, 3)]
+        assert [r.plan_id for r in result.rows] == ["p0", "p1", "p2"]
+
+    def test_cancel_flag_stops_an_in_process_sweep(self) -> None:
+        body = {
+            "base": power_request(),
+            "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13, 14]}],
+        }
+        done: list[int] = []
+        opts = RunOptions(
+            on_result=lambda row, p, req, d, t: done.append(d), cancelled=lambda: len(done) >= 2
+        )
+        result = run_sweep(prepare_sweep(body), opts)
+        assert result.cancelled and result.done == 2 and len(result.rows) == 2
+
+    def test_cancelling_a_running_sweep_stops_its_workers(self) -> None:
+        body = {
+            "base": power_request(),
+            "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13, 14, 15]}],
+        }
+        sweep = prepare_sweep(body)
+        first = threading.Event()
+        out: dict[str, Any] = {}
+        with ProcessMapper(2) as pm:
+            opts = RunOptions(mapper=pm, worker=_slow_worker, on_result=lambda *a: first.set())
+
+            def go() -> None:
+                out["result"] = run_sweep(sweep, opts)
+
+            th = threading.Thread(target=go)
+            th.start()
+            assert first.wait(120), "the quick scenario never finished"
+            pids = pm.pids()
+            assert pids and any(_alive(p) for p in pids)
+            pm.cancel()
+            th.join(60)
+            assert not th.is_alive(), "the sweep did not stop after cancel()"
+        assert out["result"].cancelled
+        assert out["result"].done == 1
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if _alive(p)], "workers still running after cancel"
+        assert math.isfinite(out["result"].rows[0].objective or math.nan)
