@@ -1,0 +1,104 @@
+"""diff_plans: hand-solved plan pairs whose differences are known in advance.
+
+The power micro-instance (see test_scenarios.power_request): 10 units needed; a costs
+$1e5 and draws 2 MW, b costs $3e5 and draws 1 MW.  With P MW (10 <= P <= 20) the plan buys
+a = P − 10 and b = 20 − P, and one more MW is worth $2e5 while power binds.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from solver import plan
+from solver.diff import diff_plans
+from tests.solver.test_scenarios import power_request
+
+
+def with_power(mw: float | list[float], periods: int = 1) -> dict:
+    req = power_request()
+    req["sites"][0]["power_mw"] = mw
+    req["horizon"]["periods"] = periods
+    return req
+
+
+class TestUnitsAndCosts:
+    def test_more_power_swaps_b_for_a(self) -> None:
+        d = diff_plans(plan(with_power(15)), plan(with_power(18)))
+        assert d.objective.a == pytest.approx(2.0e6) and d.objective.b == pytest.approx(1.4e6)
+        assert d.objective.delta == pytest.approx(-6e5)
+        assert d.summary["npv_cost_usd"].delta == pytest.approx(-6e5)
+        assert d.cost_components["capex/hardware"].delta == pytest.approx(-6e5)
+        assert d.cost_components["opex/energy"].delta == 0
+        assert d.units_acquired["a"].model_dump() == pytest.approx({"a": 5, "b": 8, "delta": 3})
+        assert d.units_acquired["b"].model_dump() == pytest.approx({"a": 5, "b": 2, "delta": -3})
+        assert [(u.site, u.hardware, u.period) for u in d.units] == [
+            ("s", "a", "2026-01"),
+            ("s", "b", "2026-01"),
+        ]
+        assert d.units[0].installed.delta == pytest.approx(3)
+        assert d.peak_power_mw["s"].delta == pytest.approx(3)
+        # power binds in both at the same price: no binding or price change
+        assert d.binding_added == [] and d.binding_removed == [] and d.shadow_prices == []
+        assert d.changed
+
+    def test_units_are_matched_by_site_hardware_and_period(self) -> None:
+        def two_periods(p2: float) -> dict:
+            req = with_power([15, p2], periods=2)
+            req["workloads"][0]["demand_tokens_per_s"] = [1000, 1300]  # 3 more units in 2027
+            req["economics"]["discount_rate"] = 0.1  # buy just in time
+            return req
+
+        # 2027 headroom 5 MW: 2 a + 1 b;  8 MW: 3 a.  2026 (15 MW) is 5 a + 5 b in both.
+        d = diff_plans(plan(two_periods(20)), plan(two_periods(23)))
+        by_key = {(u.hardware, u.period): u for u in d.units}
+        assert set(by_key) == {("a", "2027-01"), ("b", "2027-01")}
+        assert by_key[("a", "2027-01")].acquired.model_dump() == pytest.approx({"a": 2, "b": 3, "delta": 1})
+        assert by_key[("a", "2027-01")].installed.model_dump() == pytest.approx({"a": 7, "b": 8, "delta": 1})
+        assert by_key[("b", "2027-01")].acquired.model_dump() == pytest.approx({"a": 1, "b": 0, "delta": -1})
+        assert d.cost_components["capex/hardware"].delta == pytest.approx(1e5 - 3e5)
+
+
+class TestBindingAndPrices:
+    def test_power_stops_binding_and_its_price_falls_to_zero(self) -> None:
+        d = diff_plans(plan(with_power(15)), plan(with_power(25)))
+        assert d.binding_removed == ["power s 2026-01"] and d.binding_added == []
+        (price,) = [p for p in d.shadow_prices if p.kind == "power"]
+        assert (price.key, price.period) == ("s", "2026-01")
+        assert price.change.a == pytest.approx(2e5) and price.change.b == 0.0
+        assert price.change.delta == pytest.approx(-2e5)
+        assert price.unit == "usd per MW"
+
+    def test_reversed_order_reverses_every_delta(self) -> None:
+        a, b = plan(with_power(15)), plan(with_power(25))
+        ab, ba = diff_plans(a, b), diff_plans(b, a)
+        assert ab.binding_removed == ba.binding_added
+        assert ab.objective.delta == pytest.approx(-(ba.objective.delta or 0))
+        assert [p.change.delta for p in ab.shadow_prices] == pytest.approx(
+            [-(p.change.delta or 0) for p in ba.shadow_prices]
+        )
+
+
+class TestEdgeCases:
+    def test_identical_plans_show_no_change(self) -> None:
+        p = plan(with_power(15))
+        q = p.model_copy(deep=True)
+        q.id = "other"
+        d = diff_plans(p, q)
+        assert not d.changed and d.units == [] and d.shadow_prices == []
+        assert (d.a, d.b) == (p.id, "other")
+
+    def test_infeasible_against_optimal(self) -> None:
+        d = diff_plans(plan(with_power(5)), plan(with_power(15)))
+        assert d.status == {"a": "infeasible", "b": "optimal"}
+        assert d.summary["npv_cost_usd"].a is None and d.summary["npv_cost_usd"].delta is None
+        assert d.units_acquired["a"].a == 0 and d.units_acquired["a"].b == pytest.approx(5)
+        assert d.changed
+
+    def test_different_objectives_are_noted(self) -> None:
+        req = copy.deepcopy(with_power(15))
+        req["objective"] = {"kind": "max_served"}
+        req["workloads"][0]["min_service_fraction"] = 0
+        d = diff_plans(plan(with_power(15)), plan(req))
+        assert any("objectives differ" in n for n in d.notes)
