@@ -1,0 +1,127 @@
+"""Hand-solved vendor contracts: take-or-pay minimum spend and warrants (DESIGN.md, Contracts).
+
+Defaults as in test_model_costs: one 12-month period, $100 units with a 5-year life
+(residual 0.8 -> $20 net each), 100 units needed.  Spend S_v = upfront + recurring fees paid
+to vendor v; a shortfall min_spend − S_v is paid at the horizon end (d_N) and counts in the
+capex budget; warrants vest equity_fraction_max·min(1, S_v/full_vest) valued at d_N.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.requests import fleet, hardware, request, site, solve
+
+REL = 1e-7
+
+
+def take_or_pay(amount: float) -> list[dict]:
+    return [{"vendor": "v", "min_spend_usd": amount}]
+
+
+def warrants(fraction: float, full_vest: float, valuation: float) -> list[dict]:
+    w = {
+        "equity_fraction_max": fraction,
+        "full_vest_spend_usd": full_vest,
+        "company_valuation_usd": valuation,
+    }
+    return [{"vendor": "v", "warrants": w}]
+
+
+class TestTakeOrPay:
+    def test_buying_more_beats_paying_the_shortfall(self) -> None:
+        # $15,000 committed, 100 units spend $10,000.  Each extra unit costs $100 - $80
+        # residual = $20 and removes $100 of shortfall: buy 150 units, cost 150 x 20.
+        p = solve(request(contracts=take_or_pay(15_000)))
+        assert fleet(p)[0] == pytest.approx(150, rel=REL)
+        assert p.contracts[0].spend_usd == pytest.approx(15_000, rel=REL)
+        assert p.contracts[0].shortfall_usd == pytest.approx(0, abs=1e-6)
+        assert p.objective.value == pytest.approx(3000, rel=REL)
+
+    def test_shortfall_paid_when_units_cost_more(self) -> None:
+        # Maintenance 90 %/year: an extra unit costs 100 + 90 - 80 = $110 > $100 saved.
+        # 100 units x 110 + $5,000 shortfall.
+        p = solve(
+            request(hardware_=[hardware(maintenance_fraction_per_year=0.9)], contracts=take_or_pay(15_000))
+        )
+        assert fleet(p)[0] == pytest.approx(100, rel=REL)
+        assert p.contracts[0].shortfall_usd == pytest.approx(5000, rel=REL)
+        assert p.summary.contract_shortfall_usd == pytest.approx(5000, rel=REL)
+        assert p.objective.value == pytest.approx(16_000, rel=REL)
+
+    def test_shortfall_is_discounted_at_the_horizon_end(self) -> None:
+        # r = 10 %: capex 10,000 + maintenance 9,000 now; residual 8,000 and shortfall
+        # 5,000 at d_1 = 1/1.1.  (An extra unit: 190 - 80/1.1 = 117.3 > 100/1.1 saved.)
+        p = solve(
+            request(
+                hardware_=[hardware(maintenance_fraction_per_year=0.9)],
+                contracts=take_or_pay(15_000),
+                economics={"discount_rate": 0.1},
+            )
+        )
+        assert p.objective.value == pytest.approx(19_000 - 8000 / 1.1 + 5000 / 1.1, rel=REL)
+
+    def test_shortfall_counts_in_the_capex_budget(self) -> None:
+        # capex 10,000 + shortfall 5,000 = 15,000 against the budget.
+        hws = [hardware(maintenance_fraction_per_year=0.9)]
+        ok = solve(request(hardware_=hws, contracts=take_or_pay(15_000), budget={"capex_usd": 15_000}))
+        assert ok.status == "optimal"
+        assert "budget" in ok.binding
+        short = solve(request(hardware_=hws, contracts=take_or_pay(15_000), budget={"capex_usd": 14_999}))
+        assert short.status == "infeasible"
+
+    def test_recurring_fees_count_as_spend(self) -> None:
+        # 100 existing leased units at $0.01/h: $8,760 of recurring fees to v; commitment
+        # $5,000 -> no shortfall, nothing bought, cost = the fees.
+        hws = [hardware(price=0, recurring_usd_per_unit_hour=0.01)]
+        s = site(existing=[{"hardware": "h", "units": 100}])
+        p = solve(request(sites=[s], hardware_=hws, contracts=take_or_pay(5000)))
+        assert p.contracts[0].spend_usd == pytest.approx(8760, rel=REL)
+        assert p.contracts[0].shortfall_usd == 0
+        assert p.objective.value == pytest.approx(8760, rel=REL)
+
+    def test_other_vendors_do_not_count(self) -> None:
+        # $30,000 committed to vendor "x", whose units cost $300 ($60 net); v's cost $100
+        # ($20 net) and do not count.  With k x-units (k <= 100): cost 20(100 - k) + 60k +
+        # (30,000 - 300k) = 32,000 - 260k, falling to k = 100; beyond, idle x units only add
+        # $60 each.  So 100 x-units, no v-units: $6,000.
+        hws = [hardware("hv"), hardware("hx", vendor="x", price=300)]
+        p = solve(request(hardware_=hws, contracts=[{"vendor": "x", "min_spend_usd": 30_000}]))
+        assert fleet(p, hw="hx")[0] == pytest.approx(100, rel=REL)
+        assert p.objective.value == pytest.approx(6000, rel=REL)
+
+
+class TestWarrants:
+    def test_vesting_is_capped_at_full_vest(self) -> None:
+        # 1 % of a $1M company vests linearly over $20,000 of spend: $0.50 of equity per $.
+        # An extra unit costs $20 net and vests $50: buy up to full vest (200 units), no
+        # further.  Cost 200 x 20 - $10,000.
+        p = solve(request(contracts=warrants(0.01, 20_000, 1e6)))
+        assert fleet(p)[0] == pytest.approx(200, rel=REL)
+        assert p.contracts[0].equity_fraction == pytest.approx(0.01, rel=REL)
+        assert p.contracts[0].equity_value_usd == pytest.approx(10_000, rel=REL)
+        assert p.objective.value == pytest.approx(-6000, rel=REL)
+
+    def test_linear_vesting_below_the_cap(self) -> None:
+        # Valuation $100k: $0.05 per $ of spend, $5 per unit < $20: buy only the 100 needed.
+        # Equity 1 % x 10,000/20,000 = 0.5 %, worth $500.
+        p = solve(request(contracts=warrants(0.01, 20_000, 1e5)))
+        assert fleet(p)[0] == pytest.approx(100, rel=REL)
+        assert p.contracts[0].equity_fraction == pytest.approx(0.005, rel=REL)
+        assert p.summary.warrant_value_usd == pytest.approx(500, rel=REL)
+        assert p.objective.value == pytest.approx(1500, rel=REL)
+
+    def test_warrant_value_is_discounted(self) -> None:
+        # r = 10 %: an extra unit costs 100 - 80/1.1 = 27.3 and vests 50/1.1 = 45.5: to 200.
+        p = solve(request(contracts=warrants(0.01, 20_000, 1e6), economics={"discount_rate": 0.1}))
+        assert fleet(p)[0] == pytest.approx(200, rel=REL)
+        assert p.objective.value == pytest.approx(20_000 - 16_000 / 1.1 - 10_000 / 1.1, rel=REL)
+
+    def test_take_or_pay_and_warrants_together(self) -> None:
+        # Commitment $15,000 and warrants worth $0.05/$ over $20,000: 150 units (no shortfall),
+        # equity 1 % x 15,000/20,000 = 0.75 % -> $750.  Cost 150 x 20 - 750.
+        c = [{**take_or_pay(15_000)[0], "warrants": warrants(0.01, 20_000, 1e5)[0]["warrants"]}]
+        p = solve(request(contracts=c))
+        assert fleet(p)[0] == pytest.approx(150, rel=REL)
+        assert p.contracts[0].equity_fraction == pytest.approx(0.0075, rel=REL)
+        assert p.objective.value == pytest.approx(3000 - 750, rel=REL)

@@ -1,0 +1,164 @@
+"""Hand-solved objectives: min_cost, max_served (lexicographic), max_profit, and integer mode.
+
+Defaults as in test_model_costs: one 12-month period, $100 units (5-year life, $20 net),
+1 kW, 1,000 tokens/s per unit, demand 100,000 tokens/s; a token/s for a year is 31.536 M
+tokens, so a unit-year serves 31,536 M tokens.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.requests import fleet, hardware, request, served, site, solve, workload
+
+REL = 1e-7
+MT = 31.536
+MS = 2e-6  # max_served stage two may give up 1e-6 of the stage-one value
+
+
+class TestMinCost:
+    def test_default_objective_is_min_cost(self) -> None:
+        p = solve(request())
+        assert p.objective.kind == "min_cost"
+        assert p.objective.value == pytest.approx(p.summary.npv_cost_usd, rel=REL)
+
+    def test_cheapest_mix(self) -> None:
+        # g: $150 but 2,000 tokens/s -> $15 net per 1,000 tokens/s; h: $20.  All g: 50 units.
+        hws = [hardware("h"), hardware("g", price=150, points=((10.0, 2000.0),))]
+        p = solve(request(hardware_=hws))
+        assert fleet(p, hw="g")[1] == pytest.approx(50, rel=REL)
+        assert p.objective.value == pytest.approx(1500, rel=REL)
+
+
+class TestMaxServed:
+    def test_most_served_then_least_cost(self) -> None:
+        # 0.05 MW: 50 units whatever the hardware; stage two picks the $100 one over the
+        # $200 one (both 1 kW, 1,000 tokens/s).  Objective: 50,000 x 31.536 M tokens.
+        hws = [hardware("dear", price=200), hardware("cheap")]
+        p = solve(
+            request(
+                sites=[site(power=0.05)],
+                hardware_=hws,
+                workloads=[workload(min_service_fraction=0)],
+                objective={"kind": "max_served"},
+            )
+        )
+        assert p.objective.value == pytest.approx(5e4 * MT, rel=REL)
+        assert served(p) == pytest.approx(5e4, rel=MS)
+        assert fleet(p, hw="dear") == (0, 0, 0)
+        assert p.summary.npv_cost_usd == pytest.approx(1000, rel=MS)
+
+    def test_weights_decide_who_is_served(self) -> None:
+        # 50 units' worth of power; w2 weighs 3 -> all 50,000 tokens/s to w2.
+        wls = [workload("w1", min_service_fraction=0), workload("w2", min_service_fraction=0, weight=3)]
+        p = solve(request(sites=[site(power=0.05)], workloads=wls, objective={"kind": "max_served"}))
+        assert served(p, wl="w2") == pytest.approx(5e4, rel=MS)
+        assert served(p, wl="w1") == pytest.approx(0, abs=1.0)
+        assert p.objective.value == pytest.approx(3 * 5e4 * MT, rel=REL)
+
+    def test_served_is_not_discounted(self) -> None:
+        # Two years, r = 10 %, all served both years: 2 x 100,000 x 31.536 M, undiscounted.
+        p = solve(request(periods=2, economics={"discount_rate": 0.1}, objective={"kind": "max_served"}))
+        assert p.objective.value == pytest.approx(2e5 * MT, rel=REL)
+
+    def test_budget_limits_served(self) -> None:
+        # $6,000 of capex buys 60 units: 60,000 tokens/s.
+        p = solve(
+            request(
+                workloads=[workload(min_service_fraction=0)],
+                budget={"capex_usd": 6000},
+                objective={"kind": "max_served"},
+            )
+        )
+        assert p.objective.value == pytest.approx(6e4 * MT, rel=REL)
+
+
+class TestMaxProfit:
+    def test_value_above_cost_serves_everything(self) -> None:
+        # $1e-3 per M token: a unit earns $31.536 for $20 -> serve all:
+        # 100,000 x 31.536 x 1e-3 - 2,000 = $1,153.60.
+        p = solve(
+            request(
+                workloads=[workload(value_usd_per_million_tokens=1e-3, min_service_fraction=0)],
+                objective={"kind": "max_profit"},
+            )
+        )
+        assert served(p) == pytest.approx(1e5, rel=REL)
+        assert p.objective.value == pytest.approx(1153.6, rel=REL)
+
+    def test_value_below_cost_serves_the_minimum(self) -> None:
+        # $5e-4 per M: $15.77 a unit < $20.  msf 0.5: 50 units, 788.40 - 1,000 = -$211.60.
+        wl = workload(value_usd_per_million_tokens=5e-4, min_service_fraction=0.5)
+        p = solve(request(workloads=[wl], objective={"kind": "max_profit"}))
+        assert served(p) == pytest.approx(5e4, rel=REL)
+        assert p.objective.value == pytest.approx(-211.6, rel=REL)
+        # msf 0: nothing at all.
+        wl["min_service_fraction"] = 0
+        p = solve(request(workloads=[wl], objective={"kind": "max_profit"}))
+        assert served(p) == 0 and p.objective.value == pytest.approx(0, abs=1e-9)
+
+    def test_value_is_discounted(self) -> None:
+        # Two years, r = 10 %, $10 units with a 1-year life: each year earns 3,153.60 for
+        # $1,000 of units; the second year at 1/1.1.
+        p = solve(
+            request(
+                periods=2,
+                hardware_=[hardware(price=10, life=1)],
+                workloads=[workload(value_usd_per_million_tokens=1e-3, min_service_fraction=0)],
+                economics={"discount_rate": 0.1},
+                objective={"kind": "max_profit"},
+            )
+        )
+        assert p.objective.value == pytest.approx((3153.6 - 1000) * (1 + 1 / 1.1), rel=REL)
+
+
+class TestInteger:
+    def test_whole_units(self) -> None:
+        # 100,500 tokens/s: the LP buys 100.5 units ($2,010), integer mode 101 ($2,020).
+        req = request(workloads=[workload(demand=100_500)])
+        lp = solve(req)
+        mip = solve(req, integer=True)
+        assert fleet(lp)[0] == pytest.approx(100.5, rel=REL)
+        assert lp.objective.value == pytest.approx(2010, rel=REL)
+        assert fleet(mip)[0] == 101
+        assert mip.objective.value == pytest.approx(2020, rel=REL)
+        assert mip.solver.integer is True
+
+    def test_whole_replicas(self) -> None:
+        # 4 units per replica: 100.5 units of work -> 26 replicas = 104 units ($2,080).
+        req = request(hardware_=[hardware(upr=4)], workloads=[workload(demand=100_500)])
+        assert solve(req).objective.value == pytest.approx(2010, rel=REL)
+        mip = solve(req, integer=True)
+        acquired, installed, allocated = fleet(mip)
+        assert (acquired, installed, allocated) == (104, 104, 104)
+        assert mip.objective.value == pytest.approx(2080, rel=REL)
+
+    @pytest.mark.parametrize("backend", ["highs", "cbc"])
+    def test_integer_never_beats_the_lp(self, backend: str) -> None:
+        # Two sizes of unit, reserve margin, two periods: the LP is a lower bound.
+        hws = [hardware("small"), hardware("big", price=350, kw=3.5, points=((10.0, 3700.0),), upr=2)]
+        req = request(
+            periods=2,
+            sites=[site(power=0.3, energy_usd_per_mwh=40)],
+            hardware_=hws,
+            workloads=[workload(demand=[123_456, 171_717])],
+            policy={"reserve_margin": 0.07},
+        )
+        lp = solve(req, backend=backend)
+        mip = solve(req, backend=backend, integer=True, mip_gap=0)
+        assert lp.status == mip.status == "optimal"
+        assert lp.objective.value is not None and mip.objective.value is not None
+        assert mip.objective.value >= lp.objective.value - 1e-9 * abs(lp.objective.value)
+        assert mip.objective.value > lp.objective.value  # fractional LP optimum here
+
+    def test_integer_max_served(self) -> None:
+        # 0.0505 MW: 50.5 units in the LP, 50 whole units in integer mode.
+        req = request(
+            sites=[site(power=0.0505)],
+            workloads=[workload(min_service_fraction=0)],
+            objective={"kind": "max_served"},
+        )
+        assert solve(req).objective.value == pytest.approx(50_500 * MT, rel=REL)
+        mip = solve(req, integer=True)
+        assert mip.objective.value == pytest.approx(50_000 * MT, rel=REL)
+        assert fleet(mip)[0] == 50
