@@ -1,0 +1,100 @@
+"""The core CLI commands over the library: ``capplan solve`` / ``validate`` and their exit
+codes (DESIGN.md: 0 a plan was produced whatever its status, 2 invalid request with the
+field on stderr, 1 anything else).  Lives here because it exercises the solver's contract;
+the scenario commands are tested with the scenarios."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from solver import Plan
+from tests.helpers.recompute import check_plan
+from tests.helpers.requests import Json, request, site
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, data: Json | str, name: str = "req.json") -> str:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+class TestSolve:
+    def test_summary_table(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        assert main(["solve", write(tmp_path, request())]) == 0
+        out, err = capfd.readouterr()
+        assert "status: optimal" in out
+        assert "2,000" in out  # objective and NPV cost of the issue's example
+        assert err == ""
+
+    def test_json_is_the_plan_and_nothing_else(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        req = request()
+        assert main(["solve", "--json", write(tmp_path, req)]) == 0
+        out, err = capfd.readouterr()
+        result = Plan.model_validate(json.loads(out))  # the whole of stdout parses
+        check_plan(req, result)
+        assert result.objective.value == pytest.approx(2000, rel=1e-9)
+
+    def test_json_in_a_fresh_process(self, tmp_path: Path) -> None:
+        # The HiGHS banner of a process's first solver instance must not reach stdout.
+        req = request()
+        proc = subprocess.run(
+            [sys.executable, "-m", "service.cli", "solve", "--json", write(tmp_path, req)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        check_plan(req, Plan.model_validate(json.loads(proc.stdout)))
+
+    def test_infeasible_plan_exits_0(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        assert main(["solve", "--json", write(tmp_path, request(sites=[site(power=0.05)]))]) == 0
+        result = Plan.model_validate(json.loads(capfd.readouterr().out))
+        assert result.status == "infeasible" and result.diagnosis
+
+    def test_invalid_request_exits_2_naming_the_field(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["solve", "--json", write(tmp_path, request(sites=[site(pue=0.5)]))]) == 2
+        out, err = capfd.readouterr()
+        assert out == ""
+        assert "/sites/0/pue" in err
+
+    def test_nan_exits_2(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        text = json.dumps(request()).replace('"power_mw": 100.0', '"power_mw": NaN')
+        assert main(["solve", write(tmp_path, text)]) == 2
+        assert "/sites/0/power_mw" in capfd.readouterr().err
+
+    def test_not_json_exits_2(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        assert main(["solve", write(tmp_path, "{oops")]) == 2
+        assert "not valid JSON" in capfd.readouterr().err
+
+    def test_missing_file_exits_1(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        assert main(["solve", str(tmp_path / "nope.json")]) == 1
+        assert "nope.json" in capfd.readouterr().err
+
+
+class TestValidate:
+    def test_valid(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        assert main(["validate", write(tmp_path, request())]) == 0
+        assert "valid" in capfd.readouterr().out
+
+    def test_json_reports_throughput(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        assert main(["validate", "--json", write(tmp_path, request())]) == 0
+        info = json.loads(capfd.readouterr().out)
+        assert info["throughput"][0]["tokens_per_s_per_unit"] == 1000
+
+    def test_invalid_exits_2(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        assert main(["validate", write(tmp_path, request(horizon={"periods": 241}))]) == 2
+        assert "/horizon/periods" in capfd.readouterr().err

@@ -1,0 +1,319 @@
+"""Bad input: every validation rule yields RequestInvalid naming the field (JSON pointer).
+
+solver/validate.py and the pydantic rules of solver/schema.py; DESIGN.md: "Unknown fields
+are rejected", numbers finite, non-negative where physical, pue >= 1, fractions in [0, 1],
+speed points strictly increasing, periods 1-240, period_months in {1, 3, 6, 12}, per-period
+lists of `periods` values, unique ids, references that resolve.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from solver import RequestInvalid, parse_request, plan
+from tests.helpers.requests import Json, hardware, request, site, workload
+
+
+def errors_of(data: Any) -> dict[str, str]:
+    """{path: message} of the RequestInvalid that ``data`` must raise."""
+    with pytest.raises(RequestInvalid) as info:
+        parse_request(data)
+    errs = {e.path: e.message for e in info.value.errors}
+    assert errs, "RequestInvalid without errors"
+    assert str(info.value).startswith(next(iter(errs)))  # the message names the first path
+    return errs
+
+
+def changed(edit: Callable[[Json], None], **kw: Any) -> Json:
+    req = request(**kw)
+    edit(req)
+    return req
+
+
+def _set(path: str, value: Any) -> Callable[[Json], None]:
+    """Edit setting a '/'-separated path (list indices as numbers; missing sections made)."""
+
+    def edit(req: Json) -> None:
+        node: Any = req
+        *parents, last = path.strip("/").split("/")
+        for k in parents:
+            node = node[int(k)] if isinstance(node, list) else node.setdefault(k, {})
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return edit
+
+
+def test_the_base_request_is_valid() -> None:
+    assert parse_request(request()).horizon.periods == 1
+    assert parse_request(json.dumps(request())).sites[0].id == "s"
+
+
+class TestUnknownFields:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/colour",
+            "/horizon/periodz",
+            "/sites/0/powr_mw",
+            "/hardware/0/performance/m/pointz",
+            "/solver/threads",
+        ],
+    )
+    def test_unknown_field_is_named(self, path: str) -> None:
+        errs = errors_of(changed(_set(path, 1)))
+        assert path in errs
+        assert "unknown field" in errs[path]
+
+    def test_discount_tiers_are_not_silently_ignored(self) -> None:
+        errs = errors_of(
+            request(contracts=[{"vendor": "v", "discount_tiers": [{"above_usd": 1, "discount": 0.1}]}])
+        )
+        assert "/contracts/0/discount_tiers" in errs
+
+
+class TestFiniteNumbers:
+    @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+    def test_json_text(self, literal: str) -> None:
+        text = json.dumps(request()).replace('"power_mw": 100.0', f'"power_mw": {literal}')
+        assert literal in text
+        errs = errors_of(text)
+        assert "finite" in errs["/sites/0/power_mw"]
+
+    @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/sites/0/power_mw",
+            "/hardware/0/unit_price_usd",
+            "/workloads/0/demand_tokens_per_s",
+            "/economics/discount_rate",
+        ],
+    )
+    def test_python_floats(self, path: str, value: float) -> None:
+        errs = errors_of(changed(_set(path, value)))
+        assert path in errs
+
+    def test_inside_a_per_period_list(self) -> None:
+        errs = errors_of(changed(_set("/sites/0/power_mw", [1.0, float("nan")]), periods=2))
+        assert "/sites/0/power_mw/1" in errs
+
+    def test_plan_refuses_nan_too(self) -> None:
+        with pytest.raises(RequestInvalid):
+            plan(changed(_set("/hardware/0/it_power_kw", float("nan"))))
+
+
+class TestNonNegative:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/sites/0/power_mw",
+            "/sites/0/energy_usd_per_mwh",
+            "/sites/0/lease_usd_per_kw_month",
+            "/hardware/0/unit_price_usd",
+            "/hardware/0/recurring_usd_per_unit_hour",
+            "/hardware/0/it_power_kw",
+            "/hardware/0/lifetime_years",
+            "/hardware/0/lead_time_periods",
+            "/hardware/0/max_units_per_period",
+            "/workloads/0/demand_tokens_per_s",
+            "/workloads/0/min_tokens_per_s_per_user",
+            "/workloads/0/unmet_penalty_usd_per_million_tokens",
+            "/workloads/0/value_usd_per_million_tokens",
+            "/workloads/0/weight",
+            "/economics/discount_rate",
+            "/solver/time_limit_s",
+        ],
+    )
+    def test_negative_is_rejected(self, path: str) -> None:
+        assert path in errors_of(changed(_set(path, -1)))
+
+    def test_negative_existing_units(self) -> None:
+        errs = errors_of(request(sites=[site(existing=[{"hardware": "h", "units": -5}])]))
+        assert "/sites/0/existing/0/units" in errs
+
+    def test_negative_budget_and_speed_point(self) -> None:
+        errs = errors_of(request(budget={"capex_usd": -1}))
+        assert "/budget/capex_usd" in errs
+        errs = errors_of(request(hardware_=[hardware(points=((10.0, -5.0),))]))
+        assert "/hardware/0/performance/m/points/0/tokens_per_s_per_unit" in errs
+
+
+class TestPueAndFractions:
+    def test_pue_below_one(self) -> None:
+        assert "/sites/0/pue" in errors_of(request(sites=[site(pue=0.95)]))
+
+    @pytest.mark.parametrize("value", [-0.1, 1.5])
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/workloads/0/min_service_fraction",
+            "/economics/load_factor",
+            "/hardware/0/maintenance_fraction_per_year",
+        ],
+    )
+    def test_fraction_out_of_range(self, path: str, value: float) -> None:
+        assert path in errors_of(changed(_set(path, value)))
+
+    @pytest.mark.parametrize("kind", ["max_vendor_share", "min_vendor_share"])
+    def test_vendor_share_out_of_range(self, kind: str) -> None:
+        assert f"/policy/{kind}/v" in errors_of(request(policy={kind: {"v": 1.2}}))
+
+    def test_equity_fraction_out_of_range(self) -> None:
+        w = {"equity_fraction_max": 2, "full_vest_spend_usd": 1, "company_valuation_usd": 1}
+        assert "/contracts/0/warrants/equity_fraction_max" in errors_of(
+            request(contracts=[{"vendor": "v", "warrants": w}])
+        )
+
+    def test_min_share_above_max_share(self) -> None:
+        errs = errors_of(request(policy={"max_vendor_share": {"v": 0.3}, "min_vendor_share": {"v": 0.5}}))
+        assert "/policy/min_vendor_share/v" in errs
+
+
+class TestSpeedPoints:
+    @pytest.mark.parametrize("points", [((10.0, 1.0), (10.0, 2.0)), ((20.0, 1.0), (10.0, 2.0))])
+    def test_not_strictly_increasing(self, points: tuple[tuple[float, float], ...]) -> None:
+        errs = errors_of(request(hardware_=[hardware(points=points)]))
+        assert "increasing" in errs["/hardware/0/performance/m/points"]
+
+    def test_no_points(self) -> None:
+        req = request()
+        req["hardware"][0]["performance"]["m"]["points"] = []
+        assert "/hardware/0/performance/m/points" in errors_of(req)
+
+
+class TestHorizon:
+    @pytest.mark.parametrize("periods", [0, 241, -1])
+    def test_periods_out_of_range(self, periods: int) -> None:
+        assert "/horizon/periods" in errors_of(changed(_set("/horizon/periods", periods)))
+
+    @pytest.mark.parametrize("periods", [1, 240])
+    def test_periods_at_the_bounds(self, periods: int) -> None:
+        assert parse_request(changed(_set("/horizon/periods", periods))).horizon.periods == periods
+
+    @pytest.mark.parametrize("months", [5, 0, 2, 24])
+    def test_period_months(self, months: int) -> None:
+        assert "/horizon/period_months" in errors_of(changed(_set("/horizon/period_months", months)))
+
+    @pytest.mark.parametrize("start", ["2026-13", "2026-1", "26-01", "2026/01"])
+    def test_start(self, start: str) -> None:
+        assert "/horizon/start" in errors_of(changed(_set("/horizon/start", start)))
+
+
+class TestPerPeriodLists:
+    @pytest.mark.parametrize(
+        ("path", "req"),
+        [
+            ("/sites/0/power_mw", request(periods=3, sites=[site(power=[1, 2])])),
+            (
+                "/workloads/0/demand_tokens_per_s",
+                request(periods=3, workloads=[workload(demand=[1, 2, 3, 4])]),
+            ),
+            (
+                "/hardware/0/max_units_per_period",
+                request(periods=3, hardware_=[hardware(max_units_per_period=[5])]),
+            ),
+            ("/budget/capex_per_period_usd", request(periods=3, budget={"capex_per_period_usd": [1, 2]})),
+        ],
+    )
+    def test_wrong_length(self, path: str, req: Json) -> None:
+        errs = errors_of(req)
+        assert "one value per period" in errs[path]
+
+    def test_growth_with_a_list(self) -> None:
+        errs = errors_of(request(periods=2, workloads=[workload(demand=[1, 2], demand_growth_per_year=0.1)]))
+        assert "/workloads/0/demand_growth_per_year" in errs
+
+
+class TestUniqueIds:
+    def test_duplicate_site(self) -> None:
+        assert "/sites/1/id" in errors_of(request(sites=[site("a"), site("a")]))
+
+    def test_duplicate_hardware(self) -> None:
+        assert "/hardware/1/id" in errors_of(request(hardware_=[hardware("h"), hardware("h")]))
+
+    def test_duplicate_workload(self) -> None:
+        assert "/workloads/1/id" in errors_of(request(workloads=[workload("w"), workload("w")]))
+
+    def test_duplicate_contract_vendor(self) -> None:
+        assert "/contracts/1/vendor" in errors_of(request(contracts=[{"vendor": "v"}, {"vendor": "v"}]))
+
+
+class TestReferences:
+    def test_unknown_allowed_hardware(self) -> None:
+        errs = errors_of(request(sites=[site(allowed_hardware=["h", "zz"])]))
+        assert "zz" in errs["/sites/0/allowed_hardware/1"]
+
+    def test_unknown_existing_hardware(self) -> None:
+        errs = errors_of(request(sites=[site(existing=[{"hardware": "zz", "units": 1}])]))
+        assert "zz" in errs["/sites/0/existing/0/hardware"]
+
+    def test_existing_hardware_not_allowed_at_the_site(self) -> None:
+        hws = [hardware("h"), hardware("g")]
+        s = site(allowed_hardware=["h"], existing=[{"hardware": "g", "units": 1}])
+        assert "/sites/0/existing/0/hardware" in errors_of(request(sites=[s], hardware_=hws))
+
+    def test_unknown_catalog_entry(self) -> None:
+        errs = errors_of(request(hardware_=[{"catalog": "no-such-system"}]))
+        path, msg = next((p, m) for p, m in errs.items() if p.startswith("/hardware/0"))
+        assert "catalog" in path + msg and "no-such-system" in msg
+
+    def test_catalog_entry_with_override(self) -> None:
+        # A valid catalog reference works, and overrides are validated like any field.
+        base = request(hardware_=[{"catalog": "cerebras-cs3", "unit_price_usd": 2.2e6}], workloads=[])
+        cs3 = parse_request({**base, "workloads": [workload(model=_a_model("cerebras-cs3"))]}).hardware[0]
+        assert cs3.unit_price_usd == 2.2e6 and cs3.vendor == "cerebras"
+        errs = errors_of(
+            {
+                **base,
+                "hardware": [{"catalog": "cerebras-cs3", "unit_price_usd": -1}],
+                "workloads": [workload(model=_a_model("cerebras-cs3"))],
+            }
+        )
+        assert "/hardware/0/unit_price_usd" in errs
+
+    def test_workload_model_served_by_no_hardware(self) -> None:
+        errs = errors_of(request(workloads=[workload(model="gpt-9")]))
+        assert "gpt-9" in errs["/workloads/0/model"]
+
+    @pytest.mark.parametrize("kind", ["max_vendor_share", "min_vendor_share"])
+    def test_unknown_share_vendor(self, kind: str) -> None:
+        assert f"/policy/{kind}/zz" in errors_of(request(policy={kind: {"zz": 0.5}}))
+
+    def test_unknown_contract_vendor(self) -> None:
+        assert "/contracts/0/vendor" in errors_of(request(contracts=[{"vendor": "zz", "min_spend_usd": 1}]))
+
+
+class TestShape:
+    def test_not_json(self) -> None:
+        assert "/" in errors_of("{not json")
+
+    def test_not_an_object(self) -> None:
+        assert "/" in errors_of("[1, 2]")
+
+    @pytest.mark.parametrize("section", ["horizon", "sites", "hardware", "workloads"])
+    def test_required_section(self, section: str) -> None:
+        req = request()
+        del req[section]
+        assert f"/{section}" in errors_of(req)
+
+    def test_every_error_is_reported(self) -> None:
+        # Several problems at once come back together, each with its path.
+        req = copy.deepcopy(request(sites=[site(pue=0.5)], workloads=[workload(min_service_fraction=2)]))
+        errs = errors_of(req)
+        assert {"/sites/0/pue", "/workloads/0/min_service_fraction"} <= set(errs)
+
+
+def _a_model(entry: str) -> str:
+    from solver.catalog import catalog_hardware
+
+    data = catalog_hardware(entry)
+    assert data is not None
+    return next(iter(data["performance"]))
