@@ -178,6 +178,8 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
                     spend += row.acquired * h.unit_price_usd
                     spend += row.installed * h.recurring_usd_per_unit_hour * data.hours
         shortfall = max(0.0, c.min_spend_usd - spend)
+        if shortfall <= 1e-9 * c.min_spend_usd:
+            shortfall = 0.0  # round-off of a commitment met exactly (spend summed over the fleet)
         eq = 0.0
         value = 0.0
         if c.warrants is not None:
