@@ -1,0 +1,143 @@
+"""``capplan sweep | frontier | diff``: options, exit codes, JSON and table output.
+
+The numbers are those of the hand-solved power micro-instance of
+tests/solver/test_scenarios.py (cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20 MW).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.cli import main
+from service.cli_scenarios import parse_assignment
+from solver import RequestInvalid, plan
+from tests.solver.test_scenarios import frontier_request, power_request
+
+
+def write(tmp_path: Path, name: str, doc: Any) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return str(path)
+
+
+class TestAssignments:
+    def test_comma_values_are_json_tokens_or_strings(self) -> None:
+        assert parse_assignment("budget/capex_usd=1e9,2e9", "--vary") == ("budget/capex_usd", [1e9, 2e9])
+        assert parse_assignment("solver/backend=highs,cbc", "--vary") == ("solver/backend", ["highs", "cbc"])
+        assert parse_assignment("sites/s/expansion=null", "--vary") == ("sites/s/expansion", [None])
+
+    def test_a_json_list_carries_per_period_values(self) -> None:
+        assert parse_assignment("sites/s/power_mw=[[1,2],[3,4]]", "--vary") == (
+            "sites/s/power_mw",
+            [[1, 2], [3, 4]],
+        )
+
+    @pytest.mark.parametrize("text", ["budget/capex_usd", "=1,2", "budget/capex_usd=", "p=[1,"])
+    def test_malformed(self, text: str) -> None:
+        with pytest.raises(RequestInvalid):
+            parse_assignment(text, "--vary")
+
+
+class TestSweepCommand:
+    def test_json_rows_match_the_hand_solution(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        f = write(tmp_path, "req.json", power_request())
+        rc = main(
+            [
+                "sweep",
+                f,
+                "--vary",
+                "sites/s/power_mw=12,18",
+                "--scale",
+                "hardware/b/unit_price_usd=1,2",
+                "--json",
+                "--workers",
+                "1",
+            ]
+        )
+        out = capsys.readouterr()
+        assert rc == 0
+        result = json.loads(out.out)
+        assert result["total"] == result["done"] == 4
+        got = {
+            (r["values"]["sites/s/power_mw"], r["factors"]["hardware/b/unit_price_usd"]): r["objective"]
+            for r in result["rows"]
+        }
+        # P = 12: 2 a + 8 b; P = 18: 8 a + 2 b; b at $3e5 or $6e5
+        assert got == pytest.approx({(12, 1.0): 2.6e6, (12, 2.0): 5.0e6, (18, 1.0): 1.4e6, (18, 2.0): 2.0e6})
+
+    def test_table_and_tornado_with_the_process_pool(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        f = write(tmp_path, "req.json", power_request())
+        rc = main(
+            ["sweep", f, "--vary", "sites/s/power_mw=12,18", "--mode", "one_at_a_time", "--workers", "2"]
+        )
+        out = capsys.readouterr().out
+        assert rc == 0
+        assert "one_at_a_time sweep: 3 of 3 scenarios" in out
+        assert "2,600,000" in out and "1,400,000" in out and "Tornado" in out
+
+    def test_a_sweep_body_file_and_the_cap(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13]}]}
+        f = write(tmp_path, "sweep.json", body)
+        rc = main(["sweep", f, "--max-scenarios", "2", "--workers", "1"])
+        err = capsys.readouterr().err
+        assert rc == 2
+        assert "/parameters: the grid sweep would run 3 scenarios, more than the cap of 2" in err
+
+    def test_bad_paths_exit_2_naming_them(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        f = write(tmp_path, "req.json", power_request())
+        rc = main(["sweep", f, "--vary", "sites/nope/power_mw=1", "--scale", "budget/capex_usd=2"])
+        err = capsys.readouterr().err
+        assert rc == 2
+        assert "/parameters/0/path: sites/nope/power_mw: no entry of sites has id 'nope'" in err
+        assert "/parameters/1/scale: budget/capex_usd has no value in the base request" in err
+
+    def test_no_parameters(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        f = write(tmp_path, "req.json", power_request())
+        assert main(["sweep", f]) == 2
+        assert "--vary" in capsys.readouterr().err
+
+
+class TestFrontierCommand:
+    def test_json_curve(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        f = write(tmp_path, "req.json", frontier_request())
+        assert main(["frontier", f, "--points", "5", "--json", "--workers", "1"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        costs = [r["npv_cost_usd"] for r in result["rows"]]
+        # served 0, 0.2, 0.4, 0.6, 0.8: 1e6·f, then 5e5 + 4e6·(f − 0.5)
+        assert costs == pytest.approx([0, 2e5, 4e5, 9e5, 1.7e6], rel=1e-5, abs=1e-3)
+
+    def test_table(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        f = write(tmp_path, "req.json", frontier_request())
+        assert main(["frontier", f, "--points", "9", "--workers", "2"]) == 0
+        out = capsys.readouterr().out
+        assert "Cost-vs-served frontier" in out and "knee" in out
+
+
+class TestDiffCommand:
+    def test_plan_file_against_request_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        a = plan(power_request())
+        fa = tmp_path / "a.json"
+        fa.write_text(a.model_dump_json(), encoding="utf-8")
+        req = power_request()
+        req["sites"][0]["power_mw"] = 25
+        fb = write(tmp_path, "b.json", req)
+        assert main(["diff", str(fa), fb, "--json"]) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert d["objective"]["delta"] == pytest.approx(-1e6)
+        assert d["binding_removed"] == ["power s 2026-01"]
+        assert main(["diff", str(fa), fb]) == 0
+        out = capsys.readouterr().out
+        assert "binding only in a: power s 2026-01" in out and "Fleet changes" in out
+
+    def test_neither_plan_nor_request(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        f = write(tmp_path, "x.json", {"hello": 1})
+        assert main(["diff", f, f]) == 2
+        assert "neither a plan nor a request" in capsys.readouterr().err
