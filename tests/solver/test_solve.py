@@ -1,0 +1,151 @@
+"""Status mapping (solver/solve.py) and the diagnosis of infeasible requests
+(solver/diagnose.py): the real status, never PuLP's "Optimal" at a time limit; an
+infeasible request says which limit must move, where, when and by how much."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.helpers.requests import Json, hardware, request, site, solve, workload
+
+BACKENDS = ("highs", "cbc")
+
+
+def large_mip(seed: int = 1, n_sites: int = 3, n_hw: int = 8, n_wl: int = 5, periods: int = 24) -> Json:
+    """A random monthly integer plan of a few thousand variables (whole replicas up to 8
+    units, tight power, a vendor cap) that no backend proves optimal within a second."""
+    rnd = random.Random(seed)
+    hws = [
+        hardware(
+            f"h{i}",
+            vendor=f"v{i % 3}",
+            price=rnd.uniform(50, 400),
+            kw=rnd.uniform(0.5, 3),
+            life=rnd.choice([1, 2, 3]),
+            points=(
+                (rnd.uniform(5, 15), rnd.uniform(500, 4000)),
+                (rnd.uniform(20, 40), rnd.uniform(100, 400)),
+            ),
+            upr=rnd.choice([1, 2, 3, 4, 8]),
+            maintenance_fraction_per_year=rnd.uniform(0, 0.1),
+        )
+        for i in range(n_hw)
+    ]
+    sites = [
+        site(
+            f"s{j}",
+            power=[rnd.uniform(0.5, 2) for _ in range(periods)],
+            pue=rnd.uniform(1, 1.5),
+            energy_usd_per_mwh=rnd.uniform(30, 90),
+        )
+        for j in range(n_sites)
+    ]
+    wls = [
+        workload(
+            f"w{k}",
+            speed=rnd.uniform(5, 25),
+            demand=[rnd.uniform(1e5, 6e5) for _ in range(periods)],
+            min_service_fraction=0.8,
+            unmet_penalty_usd_per_million_tokens=0.05,
+        )
+        for k in range(n_wl)
+    ]
+    return request(
+        periods=periods,
+        period_months=1,
+        sites=sites,
+        hardware_=hws,
+        workloads=wls,
+        policy={"max_vendor_share": {"v0": 0.5}, "reserve_margin": 0.1},
+        solver={"integer": True, "time_limit_s": 0.01, "mip_gap": 0},
+    )
+
+
+class TestStatus:
+    @pytest.mark.parametrize("backend", BACKENDS)
+    def test_optimal(self, backend: str) -> None:
+        p = solve(request(), backend=backend)
+        assert p.status == "optimal"
+        assert p.solver.backend == backend
+        assert p.objective.value == pytest.approx(2000, rel=1e-9)
+
+    @pytest.mark.parametrize("backend", BACKENDS)
+    def test_infeasible(self, backend: str) -> None:
+        p = solve(request(sites=[site(power=0.05)]), backend=backend)
+        assert p.status == "infeasible"
+        assert p.objective.value is None and p.periods == [] and p.shadow_prices is None
+        assert p.diagnosis
+
+    @pytest.mark.parametrize("backend", BACKENDS)
+    def test_time_limit_is_never_optimal(self, backend: str) -> None:
+        # The library grants at least a second; this MIP needs far more.  A run stopped with
+        # an incumbent is "feasible" (check_plan verifies it like any plan), without one
+        # "time_limit" (no plan).
+        p = solve(large_mip(), backend=backend)
+        assert p.status in ("feasible", "time_limit"), p.solver.detail
+        if p.status == "feasible":
+            assert any("time limit" in w for w in p.warnings)
+        else:
+            assert p.objective.value is None and not p.periods
+
+    def test_time_limited_incumbent_is_feasible(self) -> None:
+        # A smaller instance where HiGHS finds an incumbent but cannot close the gap in time.
+        p = solve(large_mip(n_sites=3, n_hw=6, n_wl=4, periods=12))
+        assert p.status in ("feasible", "time_limit"), p.solver.detail
+        if p.status == "feasible":
+            assert p.solver.mip_gap is not None and p.solver.mip_gap > 0
+            assert any("time limit" in w for w in p.warnings)
+
+
+class TestDiagnosis:
+    def test_power_short_where_and_when(self) -> None:
+        # tx-1 hosts 1,000 existing 10 kW units at PUE 1.25 = 12.5 MW; its envelope drops
+        # from 20 MW to 10 MW in the second quarter.  No amount of unserved demand helps
+        # (the fleet is installed whatever it serves): 2.5 MW short in 2026-04.
+        p = solve(
+            request(
+                periods=2,
+                period_months=3,
+                sites=[site("tx-1", power=[20, 10], pue=1.25, existing=[{"hardware": "h", "units": 1000}])],
+                hardware_=[hardware(kw=10, points=((10.0, 1e4),))],
+                workloads=[workload(demand=1e6, min_service_fraction=0)],
+            )
+        )
+        assert p.status == "infeasible"
+        assert len(p.diagnosis) == 1
+        d = p.diagnosis[0]
+        assert (d.limit, d.site, d.period, d.unit) == ("power", "tx-1", "2026-04", "MW")
+        assert d.amount == pytest.approx(2.5, rel=1e-7)
+        assert d.message == "site tx-1 needs 2.5 MW more in 2026-04"
+
+    def test_power_short_with_pue(self) -> None:
+        # 100 units x 1 kW x 1.25 = 0.125 MW needed, 0.05 MW there (relaxing 0.075 MW of a
+        # 1 MW floor is smaller than dropping 60 % of the demand).
+        p = solve(request(sites=[site(power=0.05, pue=1.25)]))
+        assert [(d.limit, d.site) for d in p.diagnosis] == [("power", "s")]
+        assert p.diagnosis[0].amount == pytest.approx(0.075, rel=1e-7)
+
+    def test_budget_short(self) -> None:
+        # 100 units at $100 against $9,000: $1,000 more.
+        p = solve(request(budget={"capex_usd": 9000}))
+        assert [(d.limit, d.unit) for d in p.diagnosis] == [("budget", "USD")]
+        assert p.diagnosis[0].amount == pytest.approx(1000, rel=1e-7)
+
+    def test_per_period_budget_short(self) -> None:
+        p = solve(request(periods=2, budget={"capex_per_period_usd": [9500, 1e9]}))
+        assert [(d.limit, d.period) for d in p.diagnosis] == [("budget_period", "2026-01")]
+        assert p.diagnosis[0].amount == pytest.approx(500, rel=1e-7)
+
+    def test_min_service_short(self) -> None:
+        # Only 60 units can be bought: 40,000 tokens/s cannot be served.
+        p = solve(request(hardware_=[hardware(max_units_per_period=60)]))
+        assert [(d.limit, d.workload, d.period) for d in p.diagnosis] == [("min_service", "w", "2026-01")]
+        assert p.diagnosis[0].amount == pytest.approx(40_000, rel=1e-7)
+
+    def test_integer_request_is_diagnosed_on_the_relaxation(self) -> None:
+        p = solve(request(budget={"capex_usd": 9000}), integer=True)
+        assert p.status == "infeasible"
+        assert p.diagnosis[0].amount == pytest.approx(1000, rel=1e-7)
+        assert any("continuous relaxation" in w for w in p.warnings)
