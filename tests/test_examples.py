@@ -1,0 +1,397 @@
+"""Every example in ``examples/`` solved from the CLI, checked, and quoted correctly.
+
+* Each request file solves through ``capplan solve --json`` with its expected status, and
+  every figure of its plan is recomputed from the request by ``check_plan``.
+* ``examples/expected.json`` agrees with a fresh solve (relative 1e-6), every quoted text is
+  its value formatted, and ``examples/README.md`` quotes each text in that example's section.
+* Per example, the key numbers are re-derived independently: the Cerebras commitment and
+  warrants from the fleet table, the power and budget shadow prices by finite differences,
+  the infeasible request's diagnosis by applying it, the sensitivity files from the base.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import math
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.cli import main as cli_main
+from solver import Plan, plan
+from solver.catalog import catalog_hardware
+from tests.helpers.recompute import check_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+EXPECTED: dict[str, Any] = json.loads((EXAMPLES / "expected.json").read_text(encoding="utf-8"))
+README = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+REQUEST_FILES = sorted(p.name for p in EXAMPLES.glob("*.json") if p.name != "expected.json")
+REL = 1e-6
+HOURS_PER_QUARTER = 8760 / 4
+
+
+def request_of(name: str) -> dict[str, Any]:
+    return dict(json.loads((EXAMPLES / name).read_text(encoding="utf-8")))
+
+
+@cache
+def solved(name: str) -> Plan:
+    """The plan ``capplan solve FILE --json`` prints for an example (solved once per worker)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main(["solve", str(EXAMPLES / name), "--json"])
+    assert code == 0, f"capplan solve {name} exited {code}"
+    return Plan.model_validate_json(out.getvalue())
+
+
+def resolve(doc: Any, path: str) -> Any:
+    """Value at a ``/``-separated path; ``k=v[,k=v]`` segments pick the matching list item."""
+    node = doc
+    for seg in path.split("/"):
+        if isinstance(node, list):
+            want = dict(part.split("=", 1) for part in seg.split(","))
+            hits = [x for x in node if all(str(x.get(k)) == v for k, v in want.items())]
+            assert len(hits) == 1, f"{path}: {len(hits)} items match {seg!r}"
+            node = hits[0]
+        else:
+            node = node[seg]
+    return node
+
+
+def readme_section(name: str) -> str:
+    """The README text from the heading naming ``name`` to the next heading of that level."""
+    m = re.search(rf"^(#+) .*`{re.escape(name)}`.*$", README, flags=re.M)
+    assert m, f"examples/README.md has no heading naming `{name}`"
+    level = len(m.group(1))
+    rest = README[m.end() :]
+    end = re.search(rf"^#{{1,{level}}} ", rest, flags=re.M)
+    return rest[: end.start()] if end else rest
+
+
+def close(a: float, b: float, rel: float = REL) -> bool:
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
+
+
+def with_power(req: dict[str, Any], site: str, t: int, delta: float) -> dict[str, Any]:
+    """A copy of ``req`` with ``delta`` MW more at ``site`` in period ``t`` only."""
+    out = copy.deepcopy(req)
+    n = out["horizon"]["periods"]
+    for s in out["sites"]:
+        if s["id"] == site:
+            pw = s["power_mw"] if isinstance(s["power_mw"], list) else [s["power_mw"]] * n
+            pw = list(pw)
+            pw[t] += delta
+            s["power_mw"] = pw
+    return out
+
+
+def objective(req: dict[str, Any]) -> float:
+    p = plan(req)
+    assert p.status == "optimal" and p.objective.value is not None
+    return p.objective.value
+
+
+class TestEveryExample:
+    def test_every_request_file_has_expected_figures_and_a_readme_section(self) -> None:
+        assert set(REQUEST_FILES) == set(EXPECTED)
+        for name in REQUEST_FILES:
+            assert readme_section(name).strip(), name
+
+    @pytest.mark.parametrize("name", REQUEST_FILES)
+    def test_solves_from_the_cli_with_its_expected_status(self, name: str) -> None:
+        p = solved(name)
+        assert p.status == EXPECTED[name]["status"]
+        assert p.binding == EXPECTED[name]["binding"]
+        check_plan(request_of(name), p)
+
+    @pytest.mark.parametrize("name", REQUEST_FILES)
+    def test_uses_the_catalog(self, name: str) -> None:
+        hw = request_of(name)["hardware"]
+        assert all("catalog" in h for h in hw), "examples start every hardware item from the catalog"
+
+    def test_the_readme_command_runs_the_installed_entry_point(self) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-m", "service.cli", "solve", "examples/cerebras-750mw.json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "status: optimal" in proc.stdout
+        npv = EXPECTED["cerebras-750mw.json"]["quotes"]["npv"]["value"]
+        assert f"NPV cost ${npv:,.0f}" in proc.stdout
+
+
+class TestQuotedNumbers:
+    QUOTES = [(name, key) for name, e in EXPECTED.items() for key in e["quotes"]]
+
+    @pytest.mark.parametrize(("name", "key"), QUOTES)
+    def test_value_matches_a_fresh_solve(self, name: str, key: str) -> None:
+        q = EXPECTED[name]["quotes"][key]
+        fresh = float(resolve(solved(name).model_dump(mode="json"), q["path"]))
+        assert close(fresh, q["value"]), f"{name} {q['path']}: fresh {fresh!r} vs stored {q['value']!r}"
+
+    @pytest.mark.parametrize(("name", "key"), QUOTES)
+    def test_readme_quotes_the_formatted_value(self, name: str, key: str) -> None:
+        q = EXPECTED[name]["quotes"][key]
+        assert q["format"].format(q["value"] * q["scale"]) == q["text"]
+        assert q["text"] in readme_section(name), f"README section of {name} does not quote {q['text']!r}"
+
+    def test_readme_shows_the_api(self) -> None:
+        assert "curl" in README and "/v1/plans" in README and "examples/client.py" in README
+
+
+class TestCerebras750MW:
+    NAME = "cerebras-750mw.json"
+
+    def test_hosted_fleet_fills_the_power_ramp(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        ramp = next(s["power_mw"] for s in req["sites"] if s["id"] == "cerebras-hosted")
+        kw = catalog_hardware("cerebras-cs3-hosted")["it_power_kw"]  # type: ignore[index]
+        assert close(p.summary.units_acquired["cerebras-cs3-hosted"], max(ramp) * 1000 / kw)
+        for t, per in enumerate(p.periods):
+            if f"power cerebras-hosted {per.label}" in p.binding:
+                inst = sum(f.installed for f in per.fleet if f.hardware == "cerebras-cs3-hosted")
+                assert close(inst, ramp[t] * 1000 / kw)
+
+    def test_commitment_and_warrants_from_the_fleet_table(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        contract = req["contracts"][0]
+        fee = catalog_hardware("cerebras-cs3-hosted")["recurring_usd_per_unit_hour"]  # type: ignore[index]
+        spend = sum(
+            f.installed * fee * HOURS_PER_QUARTER
+            for per in p.periods
+            for f in per.fleet
+            if f.hardware == "cerebras-cs3-hosted"
+        )
+        c = p.contracts[0]
+        assert close(c.spend_usd, spend)
+        assert close(spend, contract["min_spend_usd"])  # exactly the commitment: no shortfall
+        w = contract["warrants"]
+        equity = w["equity_fraction_max"] * min(1.0, spend / w["full_vest_spend_usd"])
+        assert close(c.equity_fraction, equity) and close(
+            c.equity_value_usd, equity * w["company_valuation_usd"]
+        )
+
+    def test_only_cerebras_serves_the_fast_workloads(self) -> None:
+        p = solved(self.NAME)
+        for per in p.periods:
+            for f in per.fleet:
+                if set(f.allocated) & {"agentic-fast", "code-fast"}:
+                    assert f.hardware == "cerebras-cs3-hosted"
+
+    def test_demand_grows_as_requested(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        for w in req["workloads"]:
+            for t, per in enumerate(p.periods):
+                got = next(x for x in per.workloads if x.id == w["id"]).demand_tokens_per_s
+                assert close(got, w["demand_tokens_per_s"] * (1 + w["demand_growth_per_year"]) ** (t / 4))
+
+    def test_one_more_mw_at_tx1_is_worth_its_shadow_price(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        assert p.shadow_prices is not None
+        price = next(
+            x.value for x in p.shadow_prices.power_usd_per_mw if (x.site, x.period) == ("tx-1", "2028-10")
+        )
+        base = p.objective.value
+        assert base is not None
+        assert close(base - objective(with_power(req, "tx-1", 11, 1.0)), price)
+        assert close(objective(with_power(req, "tx-1", 11, -1.0)) - base, price)
+
+
+class TestThroughputSensitivity:
+    BASE = "cerebras-750mw.json"
+
+    @pytest.mark.parametrize(("name", "factor"), [("half", 0.5), ("double", 2.0)])
+    def test_file_is_the_base_with_scaled_cerebras_throughput(self, name: str, factor: float) -> None:
+        got, want = request_of(f"cerebras-750mw-throughput-{name}.json"), request_of(self.BASE)
+        perf = catalog_hardware("cerebras-cs3-hosted")["performance"]  # type: ignore[index]
+        for curve in perf.values():
+            for point in curve["points"]:
+                point["tokens_per_s_per_unit"] *= factor
+        for item in want["hardware"]:
+            if item["catalog"] == "cerebras-cs3-hosted":
+                item["performance"] = perf
+        got.pop("name"), want.pop("name")
+        assert _close_tree(got, want)
+
+    def test_half_throughput_cannot_carry_fast_agentic_demand_on_750_mw(self) -> None:
+        p = solved("cerebras-750mw-throughput-half.json")
+        assert p.status == "infeasible"
+        last = next(d for d in p.diagnosis if d.workload == "agentic-fast" and d.period == "2028-10")
+        # independent bound: at half throughput 750 MW of CS-3 serves at most this much fast agentic
+        req = request_of("cerebras-750mw-throughput-half.json")
+        hosted = next(h for h in req["hardware"] if h["catalog"] == "cerebras-cs3-hosted")
+        per_unit = hosted["performance"]["llama-70b"]["points"][0]["tokens_per_s_per_unit"]
+        wl = next(w for w in req["workloads"] if w["id"] == "agentic-fast")
+        demand = wl["demand_tokens_per_s"] * (1 + wl["demand_growth_per_year"]) ** (11 / 4)
+        most = 750_000 / 23.0 * per_unit / (1 + req["policy"]["reserve_margin"])
+        assert demand > most
+        assert last.amount >= demand - most - 1e-6 * demand
+
+    def test_double_throughput_costs_less_with_fewer_gpus(self) -> None:
+        base, double = solved(self.BASE), solved("cerebras-750mw-throughput-double.json")
+        assert double.summary.npv_cost_usd < base.summary.npv_cost_usd
+        assert (
+            double.summary.units_acquired["nvidia-gb300-nvl72"]
+            < base.summary.units_acquired["nvidia-gb300-nvl72"]
+        )
+
+
+def _close_tree(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close_tree(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close_tree(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return close(float(a), float(b), 1e-9)
+    return bool(a == b)
+
+
+class TestInfeasiblePower:
+    NAME = "infeasible-power.json"
+
+    def test_diagnosis_names_power_at_the_site(self) -> None:
+        p = solved(self.NAME)
+        assert p.status == "infeasible" and p.diagnosis
+        assert {(d.limit, d.site, d.unit) for d in p.diagnosis} == {("power", "ga-1", "MW")}
+
+    def test_applying_the_diagnosis_makes_it_feasible_and_less_does_not(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        labels = [f"{2026 + t // 4}-{3 * (t % 4) + 1:02d}" for t in range(req["horizon"]["periods"])]
+        assert req["horizon"] == {"start": "2026-01", "periods": len(labels), "period_months": 3}
+        fixed, short = copy.deepcopy(req), copy.deepcopy(req)
+        for d in p.diagnosis:
+            assert d.period is not None
+            t = labels.index(d.period)
+            fixed = with_power(fixed, "ga-1", t, d.amount * (1 + 1e-6))
+            short = with_power(short, "ga-1", t, d.amount * 0.99)
+        assert plan(fixed).status == "optimal"
+        assert plan(short).status == "infeasible"
+
+
+class TestBrownfieldH100:
+    NAME = "brownfield-h100.json"
+
+    def test_existing_h100s_retire_on_schedule(self) -> None:
+        p = solved(self.NAME)
+        h100 = [sum(f.existing for f in per.fleet if f.hardware == "nvidia-h100-8x") for per in p.periods]
+        # 2,000 units with 1 year left (4 quarters) and 2,000 with 2 years (8 quarters)
+        assert h100 == [4000.0] * 4 + [2000.0] * 4 + [0.0] * 4
+
+    def test_one_more_mw_is_worth_its_shadow_price(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        assert p.shadow_prices is not None and p.objective.value is not None
+        price = next(x.value for x in p.shadow_prices.power_usd_per_mw if x.period == "2028-10")
+        assert price > 0
+        assert close(p.objective.value - objective(with_power(req, "va-1", 11, 0.1)), 0.1 * price)
+
+
+class TestSmallInteger:
+    NAME = "small-integer.json"
+
+    def test_whole_units_and_whole_replicas(self) -> None:
+        p = solved(self.NAME)
+        for per in p.periods:
+            for f in per.fleet:
+                assert f.acquired == round(f.acquired)
+                if f.hardware == "cerebras-cs3":
+                    assert all(a % 4 == 0 for a in f.allocated.values()), "70B replicas are 4 CS-3"
+
+    def test_costs_at_least_its_linear_relaxation(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        relaxed = copy.deepcopy(req)
+        relaxed["solver"]["integer"] = False
+        assert p.objective.value is not None
+        assert objective(relaxed) <= p.objective.value * (1 + 1e-9)
+
+
+class TestMaxServedBudget:
+    NAME = "max-served-budget.json"
+
+    def test_spends_the_whole_budget(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        assert close(sum(per.capex_usd for per in p.periods), req["budget"]["capex_usd"])
+        assert p.summary.served_fraction < 1
+
+    def test_one_more_million_dollars_is_worth_its_shadow_price(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        assert p.shadow_prices is not None and p.shadow_prices.budget_per_usd is not None
+        more = copy.deepcopy(req)
+        more["budget"]["capex_usd"] += 1e6
+        assert p.objective.value is not None
+        gain = objective(more) - p.objective.value
+        assert close(gain, 1e6 * p.shadow_prices.budget_per_usd, 1e-5)
+
+
+class TestClient:
+    """examples/client.py against a stand-in of the service API (httpx.MockTransport)."""
+
+    @staticmethod
+    def load() -> Any:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("capplan_example_client", EXAMPLES / "client.py")
+        assert spec and spec.loader
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    def test_sync_post_prints_the_headline(self, capsys: pytest.CaptureFixture[str]) -> None:
+        body = solved("small-integer.json").model_dump(mode="json")
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return httpx.Response(201, json=body)
+
+        client = httpx.Client(base_url="http://capplan.test", transport=httpx.MockTransport(handler))
+        code = self.load().main([str(EXAMPLES / "small-integer.json")], client=client)
+        assert code == 0
+        assert seen[0].method == "POST" and seen[0].url.path == "/v1/plans"
+        assert json.loads(seen[0].content) == request_of("small-integer.json")
+        out = capsys.readouterr().out
+        assert "status: optimal" in out and f"${body['summary']['npv_cost_usd']:,.0f}" in out
+
+    def test_async_post_polls_the_location(self, capsys: pytest.CaptureFixture[str]) -> None:
+        body = solved("infeasible-power.json").model_dump(mode="json")
+        polls = iter([{"id": "p1", "status": "queued"}, {"id": "p1", "status": "running"}, body])
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            if request.method == "POST":
+                assert request.headers["Prefer"] == "respond-async"
+                return httpx.Response(202, headers={"Location": "/v1/plans/p1"}, json={"id": "p1"})
+            assert request.url.path == "/v1/plans/p1"
+            return httpx.Response(200, json=next(polls))
+
+        client = httpx.Client(base_url="http://capplan.test", transport=httpx.MockTransport(handler))
+        mod = self.load()
+        p = mod.submit(client, request_of("infeasible-power.json"), wait_async=True, poll_s=0.0)
+        assert p["status"] == "infeasible"
+        assert "needs" in mod.headline(p) and "ga-1" in mod.headline(p)
+
+    def test_a_rejected_request_exits_2_naming_the_field(self, capsys: pytest.CaptureFixture[str]) -> None:
+        problem = {
+            "title": "invalid request",
+            "status": 422,
+            "errors": [{"path": "/sites/0/power_mw", "message": "must be >= 0"}],
+        }
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(422, json=problem, headers={"Content-Type": "application/problem+json"})
+
+        client = httpx.Client(base_url="http://capplan.test", transport=httpx.MockTransport(handler))
+        code = self.load().main([str(EXAMPLES / "small-integer.json")], client=client)
+        assert code == 2
+        assert "/sites/0/power_mw" in capsys.readouterr().err
