@@ -122,12 +122,59 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(list(entries), indent=2))
         return EXIT_OK
-    for e in entries:
-        print(
-            f"{e['id']:<28} {e['vendor']:<10} {e['kind']:<12} {e['it_power_kw']:>7.1f} kW  "
-            f"${e.get('unit_price_usd', 0):>12,.0f}  models: {', '.join(sorted(e.get('performance', {})))}"
-        )
+    print(format_catalog(entries), end="")
     return EXIT_OK
+
+
+def format_catalog(entries: Any) -> str:
+    """The catalog as a table: price (or hourly fee), power, life and, per model, the fastest
+    tokens/s per user and the tokens/s per unit at the slowest point; * marks an estimate."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(record=True, width=150, force_terminal=False, file=io.StringIO())
+    table = Table(
+        title="Default hardware catalog (* = estimate; sources: capplan catalog --json, docs/catalog.md)"
+    )
+    for col, justify in (
+        ("id", "left"),
+        ("vendor", "left"),
+        ("kind", "left"),
+        ("price", "right"),
+        ("IT kW", "right"),
+        ("life y", "right"),
+        ("model: max tok/s/user (tok/s/unit at the slowest point)", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for e in entries:
+        est: dict[str, str] = e.get("estimates", {})
+
+        def star(field: str, est: dict[str, str] = est) -> str:
+            return "*" if field in est else ""
+
+        if e.get("recurring_usd_per_unit_hour"):
+            price = f"${e['recurring_usd_per_unit_hour']:,.2f}/h{star('recurring_usd_per_unit_hour')}"
+        else:
+            price = f"${e.get('unit_price_usd', 0):,.0f}{star('unit_price_usd')}"
+        models = []
+        for m, perf in sorted(e.get("performance", {}).items()):
+            pts, last = perf["points"], len(perf["points"]) - 1
+            fast = star(f"performance/{m}/points/{last}/tokens_per_s_per_user")
+            slow = star(f"performance/{m}/points/0/tokens_per_s_per_unit")
+            models.append(
+                f"{m}: {pts[-1]['tokens_per_s_per_user']:,.4g}{fast} ({pts[0]['tokens_per_s_per_unit']:,.0f}{slow})"
+            )
+        table.add_row(
+            e["id"],
+            e["vendor"],
+            e["kind"],
+            price,
+            f"{e['it_power_kw']:,.1f}{star('it_power_kw')}",
+            f"{e.get('lifetime_years', 5):g}{star('lifetime_years')}",
+            "\n".join(models),
+        )
+    console.print(table)
+    return console.export_text()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
