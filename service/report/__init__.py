@@ -9,12 +9,15 @@ No web framework and no I/O here: the CLI (:mod:`service.cli_report`) and the ro
 """
 
 from service.report.plan import binding_in_words, render_plan_report
+from service.report.scenarios import render_frontier_report, render_sweep_report
 from service.report.tables import TABLES, plan_tables, table_csv
 
 __all__ = [
     "TABLES",
     "binding_in_words",
     "plan_tables",
+    "render_frontier_report",
     "render_plan_report",
+    "render_sweep_report",
     "table_csv",
 ]

@@ -61,6 +61,7 @@ th { font-weight: 600; color: var(--muted); font-size: 11.5px; text-transform: u
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.total td { font-weight: 650; border-top: 2px solid var(--ink); }
 .scroll { overflow-x: auto; }
+table.scenarios, table.frontier-points { font-size: 12px; }
 .callout { border-left: 4px solid var(--bad); background: #fdecea; padding: 12px 16px; border-radius: 4px; }
 .callout.warn { border-color: var(--warn); background: #fff4e0; }
 .callout h2 { border: 0; margin: 0 0 4px; }
@@ -132,7 +133,7 @@ def table(
     def cells(row: Sequence[str], tag: str) -> str:
         return "".join(f"<{tag}{' class=num' if numeric[i] else ''}>{c}</{tag}>" for i, c in enumerate(row))
 
-    head = f"<tr>{cells([escape(h) for h in headers], 'th')}</tr>"
+    head = f"<tr>{cells([escape(h).replace('/', '/<wbr>') for h in headers], 'th')}</tr>"
     body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
     if total is not None:
         body += f'<tr class="total">{cells(total, "td")}</tr>'

@@ -393,13 +393,25 @@ class TornadoBar:
     high_note: str = ""
 
 
-def tornado(cid: str, title: str, bars: Sequence[TornadoBar], base: float, value_fmt: Formatter) -> str:
-    """Horizontal bars from the base result to each parameter's low and high result."""
-    left, right, top, row_h = 250.0, 130.0, 26.0, 34.0
+def tornado(
+    cid: str,
+    title: str,
+    bars: Sequence[TornadoBar],
+    base: float,
+    value_fmt: Formatter,
+    kind: str = "usd",
+) -> str:
+    """Horizontal bars from the base result to each parameter's low and high result.
+
+    Each bar's setting is written at its end: the low setting on the left of the base line and
+    the high setting on the right when the results equal the base (no effect).
+    """
+    left, right, top, row_h = 250.0, 44.0, 26.0, 34.0
     height = int(top + row_h * max(1, len(bars)) + 34)
     vals = [base] + [v for b in bars for v in (b.low, b.high) if v is not None]
     lo, hi = min(vals), max(vals)
-    pad = (hi - lo) * 0.05 or abs(base) * 0.05 or 1.0
+    span = hi - lo or abs(base) * 0.05 or 1.0
+    pad = span * 0.35  # room for the setting labels at the bar ends
     ticks = nice_ticks(lo - pad, hi + pad, 6)
     x0, x1 = ticks[0], ticks[-1]
     plot_w = WIDTH - left - right
@@ -408,7 +420,7 @@ def tornado(cid: str, title: str, bars: Sequence[TornadoBar], base: float, value
         return left + plot_w * (v - x0) / (x1 - x0)
 
     parts = [_svg_open(cid, title, WIDTH, height)]
-    label = tick_formatter("usd", ticks)
+    label = tick_formatter(kind, ticks)
     base_y = top + row_h * max(1, len(bars))
     for t in ticks:
         parts.append(
@@ -416,6 +428,7 @@ def tornado(cid: str, title: str, bars: Sequence[TornadoBar], base: float, value
             f'<text x="{x(t):.1f}" y="{base_y + 16:.1f}" text-anchor="middle" fill="{AXIS}">{escape(label(t))}</text>'
         )
     colours = {"low": "#4e79a7", "high": "#f28e2b"}
+    tol = 1e-9 * max(1.0, abs(base))
     for r, b in enumerate(bars):
         yy = top + r * row_h
         parts.append(
@@ -431,7 +444,8 @@ def tornado(cid: str, title: str, bars: Sequence[TornadoBar], base: float, value
                 f'width="{max(xb - xa, 1.0):.2f}" height="{row_h - 12:.1f}" fill="{colours[side]}">'
                 f"<title>{escape(b.label)} {escape(note)}: {escape(value_fmt(v))}</title></rect>"
             )
-            anchor, tx = ("end", xa - 4) if v < base else ("start", xb + 4)
+            on_left = v < base - tol or (abs(v - base) <= tol and side == "low")
+            anchor, tx = ("end", xa - 5) if on_left else ("start", xb + 5)
             parts.append(
                 f'<text x="{tx:.1f}" y="{yy + row_h / 2 + 4:.1f}" text-anchor="{anchor}" font-size="11" '
                 f'fill="{AXIS}">{escape(note)}</text>'
@@ -473,7 +487,8 @@ def curve(
     xs = [p.x for p in points] or [0.0, 1.0]
     ys = [p.y for p in points] or [0.0, 1.0]
     xt = nice_ticks(min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 0.01, 6)
-    yt = nice_ticks(min(0.0, min(ys)), max(ys), 5)
+    span = max(ys) - min(ys) or abs(max(ys)) * 0.1 or 1.0
+    yt = nice_ticks(min(ys) - 0.08 * span, max(ys) + 0.08 * span, 5)
 
     def x(v: float) -> float:
         return left + plot_w * (v - xt[0]) / (xt[-1] - xt[0])

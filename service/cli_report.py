@@ -1,0 +1,152 @@
+"""``capplan report`` and ``capplan export``: a plan's HTML report and CSV tables from files.
+
+``capplan report FILE -o report.html``: FILE is a request (solved first), a saved plan
+(``capplan solve --json``), a ``{"plan": ..., "request": ...}`` bundle, or a sweep or
+frontier result (``capplan sweep/frontier --json``).  ``capplan export PLAN --dir D`` writes
+the plan's tables as CSV files into D.  Same library calls as the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from solver import FieldError, Plan, PlanRequest, RequestInvalid, parse_request, plan
+
+EXIT_OK = 0
+
+
+def _read(path: str) -> Any:
+    from service.cli import _read_json
+
+    return _read_json(path)
+
+
+def _kind(doc: Any) -> str:
+    """What a JSON document is: request, plan, bundle, sweep or frontier."""
+    if not isinstance(doc, dict):
+        return "unknown"
+    if "plan" in doc and isinstance(doc["plan"], dict):
+        return "bundle"
+    if "horizon" in doc:
+        return "request"
+    if "rows" in doc:
+        rows = doc.get("rows") or []
+        if "points" in doc or any(isinstance(r, dict) and "target_served_fraction" in r for r in rows):
+            return "frontier"
+        return "sweep"
+    if "status" in doc and "objective" in doc:
+        return "plan"
+    return "unknown"
+
+
+def _parse_plan(doc: Any, source: str) -> Plan:
+    try:
+        return Plan.model_validate(doc)
+    except ValueError as exc:
+        first = str(exc).splitlines()[0]
+        raise RequestInvalid([FieldError("/", f"{source}: not a valid plan ({first})")]) from None
+
+
+def load_plan_and_request(path: str, request_path: str | None = None) -> tuple[Plan, PlanRequest | None]:
+    """The plan of ``path`` (solving it when it is a request) and its request when known."""
+    doc = _read(path)
+    kind = _kind(doc)
+    req: PlanRequest | None = None
+    if kind == "request":
+        req = parse_request(doc)
+        result = plan(req)
+    elif kind == "bundle":
+        result = _parse_plan(doc["plan"], path)
+        if doc.get("request") is not None:
+            req = parse_request(doc["request"])
+    elif kind == "plan":
+        result = _parse_plan(doc, path)
+    else:
+        raise RequestInvalid(
+            [FieldError("/", f"{path}: neither a request, a plan, a sweep nor a frontier result")]
+        )
+    if request_path is not None:
+        req = parse_request(_read(request_path))
+    return result, req
+
+
+def _write(text: str, output: str) -> None:
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    out = Path(output)
+    if out.parent != Path():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+
+
+def _plan_link(template: str | None) -> Any:
+    if not template:
+        return None
+    if "{id}" not in template:
+        raise RequestInvalid([FieldError("--plan-link", "must contain '{id}' where the plan id goes")])
+    return lambda pid: template.replace("{id}", pid)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from service.report import render_frontier_report, render_plan_report, render_sweep_report
+
+    doc = _read(args.file)
+    kind = _kind(doc)
+    if kind in ("sweep", "frontier"):
+        render = render_frontier_report if kind == "frontier" else render_sweep_report
+        html = render(doc, plan_href=_plan_link(args.plan_link))
+        what = f"{kind} ({len(doc.get('rows') or [])} scenarios)"
+    else:
+        result, req = load_plan_and_request(args.file, args.request)
+        html = render_plan_report(result, req)
+        what = f"plan, status {result.status}"
+    _write(html, args.output)
+    if args.output != "-":
+        print(f"wrote {args.output}: {what}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from service.report import plan_tables
+
+    result, _ = load_plan_and_request(args.plan)
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in plan_tables(result).items():
+        path = out / f"{name}.csv"
+        # CSV text already carries CRLF line ends (RFC 4180): write it byte for byte
+        path.write_bytes(text.encode("utf-8"))
+        print(path)
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add ``report`` and ``export`` to the ``capplan`` subcommands."""
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report of a plan, sweep or frontier",
+        description="FILE: a request (solved first), a plan (capplan solve --json), a "
+        '{"plan": ..., "request": ...} bundle, or a sweep/frontier result (capplan sweep/frontier --json).',
+    )
+    p.add_argument("file", help="JSON file ('-' for stdin)")
+    p.add_argument("-o", "--output", default="report.html", help="HTML file to write ('-' for stdout)")
+    p.add_argument(
+        "--request",
+        default=None,
+        help="the plan's request, for a saved plan: adds fleet MW and vendor share per period",
+    )
+    p.add_argument(
+        "--plan-link",
+        default=None,
+        metavar="URL",
+        help="sweep/frontier: link each scenario to URL with {id} replaced by its plan id",
+    )
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("export", help="write a plan's tables as CSV files")
+    p.add_argument("plan", help="plan JSON (capplan solve --json) or a request (solved first)")
+    p.add_argument("--dir", required=True, help="directory to write fleet.csv, periods.csv, … into")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,385 @@
+"""The plan report (service.report.plan): content, numbers, charts, escaping, offline-ness.
+
+Numbers are checked two ways: the exact value a report element carries (``data-value``)
+equals the plan's, and the text a reader sees, parsed back, is within its rounding of the
+plan's.  Charts are checked by their geometry: stacked bar heights are proportional to the
+per-period totals recomputed from the plan (and, for the fleet in MW, from the request).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from service.report import binding_in_words, fmt, render_plan_report
+from service.report.plan import end_discount
+from solver import Plan, parse_request, plan
+from solver.schema import DiagnosisEntry, ObjectiveOut, SolverOut
+from tests.service.report_cases import (
+    bar_heights,
+    demo_request,
+    infeasible_request,
+    read_page,
+    svg_tree,
+    titles,
+)
+
+WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[Plan, object]:
+    req = parse_request(demo_request())
+    return plan(req), req
+
+
+@pytest.fixture(scope="module")
+def html(demo: tuple[Plan, object]) -> str:
+    p, req = demo
+    return render_plan_report(p, req, generated_at=WHEN)  # type: ignore[arg-type]
+
+
+def expected_charts(p: Plan, with_request: bool) -> set[str]:
+    sites = {s.id for s in p.periods[0].sites}
+    wls = {w.id for w in p.periods[0].workloads}
+    out = {"chart-fleet-units", "chart-cost", "chart-power-prices", "chart-contracts"}
+    out |= {f"chart-power-{s}" for s in sites} | {f"chart-demand-{w}" for w in wls}
+    if with_request:
+        out |= {"chart-fleet-mw", "chart-vendor-share"}
+    return out
+
+
+def shown_close(text: str, value: float, digits: int = 4) -> bool:
+    """The shown text, parsed back, equals value to the display's rounding."""
+    shown = fmt.parse_scaled(text)
+    return math.isclose(shown, value, rel_tol=0.5 * 10 ** (1 - digits) + 1e-12, abs_tol=1e-9)
+
+
+class TestHeadline:
+    def test_the_demo_plan_is_optimal_and_binds(self, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        assert p.status == "optimal"
+        assert any(b.startswith("power ") for b in p.binding)
+        assert any(s.expansion_started_mw > 0 for pr in p.periods for s in pr.sites)
+
+    @pytest.mark.parametrize(
+        "field",
+        ["npv_cost_usd", "cost_per_million_tokens_usd", "capex_usd", "opex_usd", "residual_value_usd"],
+    )
+    def test_money_figures_equal_the_plan(self, html: str, demo: tuple[Plan, object], field: str) -> None:
+        p, _ = demo
+        el = read_page(html).fields[f"summary.{field}"]
+        value = getattr(p.summary, field)
+        assert float(el.attrs["data-value"]) == value
+        assert el.text.startswith("$")
+        assert shown_close(el.text, value)
+
+    def test_served_fraction_and_peak_power(self, html: str, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        page = read_page(html)
+        served = page.fields["summary.served_fraction"]
+        assert float(served.attrs["data-value"]) == p.summary.served_fraction
+        assert served.text == f"{100 * p.summary.served_fraction:.2f}%"
+        peak = page.fields["summary.peak_power_mw"]
+        recomputed = sum(
+            max(s.power_used_mw for pr in p.periods for s in pr.sites if s.id == sid)
+            for sid in ("tx-1", "ok-2")
+        )
+        assert float(peak.attrs["data-value"]) == pytest.approx(recomputed, rel=1e-12)
+        assert peak.text == f"{recomputed:,.1f} MW"
+
+    def test_mix_lists_every_acquisition_and_vendor_share(self, html: str, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        page = read_page(html)
+        for h, units in p.summary.units_acquired.items():
+            el = page.fields[f"summary.units_acquired.{h}"]
+            assert float(el.attrs["data-value"]) == units
+            assert math.isclose(float(el.text.replace(",", "")), units, abs_tol=0.05)
+        shares = p.summary.it_power_share_by_vendor
+        assert set(shares) == {"amd", "cerebras", "nvidia"}
+        for v, x in shares.items():
+            el = page.fields[f"summary.it_power_share_by_vendor.{v}"]
+            assert el.text == f"{100 * x:.1f}%"
+
+    def test_status_and_name(self, html: str) -> None:
+        page = read_page(html)
+        assert page.fields["status"].text == "optimal"
+        assert page.fields["name"].text == "Demo 2-site plan"
+        assert page.sections[0] == "headline"
+
+    def test_binding_limits_in_words(self, html: str, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        words = binding_in_words(p)
+        # one sentence per limit and subject, however many periods bind
+        subjects = {
+            tuple(b.split()[:2]) if not b.startswith("vendor_share") else tuple(b.split()[:3])
+            for b in p.binding
+        }
+        assert len(words) == len(subjects)
+        text = read_page(html).text
+        n_tx = sum(1 for b in p.binding if b.startswith("power tx-1 "))
+        assert f"Power at tx-1 is fully used in {n_tx} periods" in text
+        top = max(x.value for x in p.shadow_prices.power_usd_per_mw if x.site == "tx-1")  # type: ignore[union-attr]
+        assert f"one more MW there is worth up to {fmt.usd(top)}" in text
+
+
+class TestBindingWords:
+    def _plan(self, binding: list[str]) -> Plan:
+        from solver.schema import PeriodOut
+
+        return Plan(
+            status="optimal",
+            objective=ObjectiveOut(kind="min_cost", value=1.0),
+            periods=[PeriodOut(label=lab) for lab in ("2026-01", "2026-04", "2026-07", "2026-10", "2027-01")],
+            binding=binding,
+            solver=SolverOut(backend="highs", integer=False),
+        )
+
+    def test_consecutive_periods_become_a_range(self) -> None:
+        words = binding_in_words(
+            self._plan(["supply h 2026-01", "supply h 2026-04", "supply h 2026-07", "supply h 2027-01"])
+        )
+        assert words == ["<b>Supply of h</b> is exhausted in 4 periods (2026-01 \u2013 2026-07, 2027-01)."]
+
+    def test_every_kind_has_words(self) -> None:
+        words = binding_in_words(
+            self._plan(
+                [
+                    "power s 2026-04",
+                    "expansion s",
+                    "budget",
+                    "budget 2026-01",
+                    "vendor_share max nvidia 2026-10",
+                    "vendor_share min amd 2026-10",
+                    "min_service chat 2026-04",
+                    "something new",
+                ]
+            )
+        )
+        assert words == [
+            "<b>Power at s</b> is fully used in 1 period (2026-04).",
+            "<b>The s expansion option</b> is built out to its maximum.",
+            "<b>The capex budget</b> is fully spent.",
+            "<b>The per-period capex budget</b> is fully spent in 1 period (2026-01).",
+            "<b>nvidia</b> is held at its maximum share of IT power in 1 period (2026-10).",
+            "<b>amd</b> is held at its minimum share of IT power in 1 period (2026-10).",
+            "<b>chat</b> is served only at its minimum service level in 1 period (2026-04).",
+            "something new",
+        ]
+
+
+class TestCharts:
+    def test_every_chart_is_present(self, html: str, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        page = read_page(html)
+        assert set(page.svgs) == expected_charts(p, with_request=True)
+        assert len(page.figures) == len(page.svgs)
+
+    def test_without_the_request_the_two_request_charts_say_why(self, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        html = render_plan_report(p, generated_at=WHEN)
+        page = read_page(html)
+        assert set(page.svgs) == expected_charts(p, with_request=False)
+        assert "Fleet in MW: needs the request" in page.text
+        assert "Share per period: needs the request" in page.text
+
+    def test_cost_bars_are_proportional_to_capex_plus_opex(
+        self, html: str, demo: tuple[Plan, object]
+    ) -> None:
+        p, _ = demo
+        heights = bar_heights(svg_tree(html, "chart-cost"))
+        totals = [pr.capex_usd + pr.opex_usd for pr in p.periods]
+        assert len(heights) == len(totals)
+        ratios = [h / t for h, t in zip([heights[x] for x in sorted(heights)], totals, strict=True)]
+        assert max(ratios) == pytest.approx(min(ratios), rel=2e-3)
+
+    def test_fleet_mw_stacks_equal_the_power_used(self, html: str, demo: tuple[Plan, object]) -> None:
+        """Units × IT kW × PUE from the request, drawn, equals the plan's power used per period."""
+        p, _ = demo
+        heights = bar_heights(svg_tree(html, "chart-fleet-mw"))
+        used = [sum(s.power_used_mw for s in pr.sites) for pr in p.periods]
+        ratios = [h / u for h, u in zip([heights[x] for x in sorted(heights)], used, strict=True)]
+        assert max(ratios) == pytest.approx(min(ratios), rel=3e-3)
+
+    def test_fleet_unit_tooltips_carry_the_installed_units(
+        self, html: str, demo: tuple[Plan, object]
+    ) -> None:
+        p, _ = demo
+        tips = titles(svg_tree(html, "chart-fleet-units"))
+        expected = {}
+        for pr in p.periods:
+            for row in pr.fleet:
+                key = f"{row.hardware}, {pr.label}"
+                expected[key] = expected.get(key, 0.0) + row.installed
+        shown = {}
+        for t in tips:
+            key, _, value = t.rpartition(": ")
+            shown[key] = float(value.replace(",", ""))
+        assert shown.keys() == {k for k, v in expected.items() if v}
+        for k, v in shown.items():
+            assert v == pytest.approx(expected[k], abs=0.05)
+
+    def test_power_chart_marks_each_expansion(self, html: str, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        svg = svg_tree(html, "chart-power-tx-1")
+        starts = [s.expansion_started_mw for pr in p.periods for s in pr.sites if s.id == "tx-1"]
+        marks = [el for el in svg.iter("{http://www.w3.org/2000/svg}g") if el.get("class") == "marker"]
+        assert len(marks) == sum(1 for x in starts if x > 0)
+
+    def test_heat_map_has_a_cell_per_site_and_period(self, html: str, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        svg = svg_tree(html, "chart-power-prices")
+        cells = [el for el in svg.iter("{http://www.w3.org/2000/svg}rect") if el.get("class") == "cell"]
+        assert len(cells) == 2 * len(p.periods)
+        prices = {(x.site, x.period): x.value for x in p.shadow_prices.power_usd_per_mw}  # type: ignore[union-attr]
+        for el in cells:
+            title = el.find("{http://www.w3.org/2000/svg}title").text  # type: ignore[union-attr]
+            where, _, shown = title.rpartition(": ")  # type: ignore[union-attr]
+            site, period = where.split(", ")
+            assert shown_close(shown, prices[(site, period)])
+
+
+class TestCostTable:
+    def _npv_column(self, html: str) -> list[float]:
+        table = html[
+            html.index('class="cost-table"') : html.index("</table>", html.index('class="cost-table"'))
+        ]
+        values = []
+        for row in re.findall(r"<tr>(.*?)</tr>", table):
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+            if len(cells) == 4 and "Capex + opex" not in cells[0]:
+                m = re.search(r'data-value="([^"]+)"', cells[3])
+                if m:
+                    values.append(float(m.group(1)))
+        return values
+
+    def test_present_value_column_adds_up_to_the_npv(self, html: str, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        values = self._npv_column(html)
+        assert len(values) >= 5
+        assert sum(values) == pytest.approx(p.summary.npv_cost_usd, rel=1e-9)
+
+    def test_end_discount_extrapolated_without_the_request(self, demo: tuple[Plan, object]) -> None:
+        p, _ = demo
+        n, years = len(p.periods), 0.25
+        assert end_discount(p, None) == pytest.approx(1.08 ** (-n * years), rel=1e-12)
+        html = render_plan_report(p, generated_at=WHEN)
+        assert sum(self._npv_column(html)) == pytest.approx(p.summary.npv_cost_usd, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def bad() -> Plan:
+    p = plan(infeasible_request())
+    assert p.status == "infeasible" and p.diagnosis
+    return p
+
+
+class TestInfeasible:
+    def test_leads_with_the_diagnosis(self, bad: Plan) -> None:
+        html = render_plan_report(bad, generated_at=WHEN)
+        page = read_page(html)
+        assert page.sections[0] == "diagnosis"
+        assert "headline" not in page.sections
+        assert "No plan exists" in page.text
+        assert html.index('id="diagnosis"') < html.index("<footer")
+        for d in bad.diagnosis:
+            assert d.message in page.text
+
+    def test_relaxations_are_shown_in_their_units(self, bad: Plan) -> None:
+        html = render_plan_report(bad, generated_at=WHEN)
+        budget = next(d for d in bad.diagnosis if d.limit == "budget")
+        assert fmt.usd(budget.amount) in html
+        assert f'data-value="{budget.amount!r}"' in html
+
+    def test_no_relaxation_found(self) -> None:
+        p = Plan(
+            status="infeasible",
+            objective=ObjectiveOut(kind="min_cost"),
+            solver=SolverOut(backend="highs", integer=False),
+            warnings=["the elastic re-solve ended infeasible"],
+        )
+        page = read_page(render_plan_report(p, generated_at=WHEN))
+        assert page.sections == ["diagnosis"]
+        assert "no relaxation of the movable limits" in page.text
+
+
+class TestUnsolved:
+    @pytest.mark.parametrize("status", ["time_limit", "failed", "unbounded", "queued"])
+    def test_says_there_is_no_plan(self, status: str) -> None:
+        p = Plan(
+            status=status,  # type: ignore[arg-type]
+            objective=ObjectiveOut(kind="min_cost"),
+            solver=SolverOut(backend="highs", integer=False, detail="HiGHS: something"),
+        )
+        page = read_page(render_plan_report(p, generated_at=WHEN))
+        assert page.sections == ["status"]
+        assert "No plan to report" in page.text
+        assert not page.svgs
+
+
+class TestSelfContained:
+    def test_nothing_is_fetched(self, html: str) -> None:
+        # the only URL is the SVG namespace (an identifier, never fetched)
+        urls = set(re.findall(r"(?:https?:)?//[\w.-]+[^\s\"'<>)]*", html))
+        assert urls == {"http://www.w3.org/2000/svg"}
+        for needle in ("<script", "<link", "<img", "<iframe", "@import", "url(", "src="):
+            assert needle not in html
+        assert "default-src 'none'" in html
+
+    def test_print_styles(self, html: str) -> None:
+        assert "@media print" in html and "break-inside: avoid" in html
+
+    def test_names_and_ids_are_escaped(self) -> None:
+        req = demo_request()
+        req["name"] = "<script>alert(1)</script> & co"
+        req["sites"][1]["id"] = 'ok"2<b>'
+        p = plan(req)
+        html = render_plan_report(p, parse_request(req), generated_at=WHEN)
+        assert "<script>" not in html and "<b>ok" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
+        page = read_page(html)
+        assert page.fields["name"].text == "<script>alert(1)</script> & co"
+        svg_tree(html, "chart-power-ok&quot;2&lt;b&gt;")  # the chart of the odd site parses as XML
+
+
+class TestFormats:
+    @pytest.mark.parametrize(
+        ("value", "text"),
+        [
+            (1033126858.41, "$1.033 bn"),
+            (474.5e6, "$474.5 M"),
+            (999_960.0, "$1.000 M"),
+            (512.34, "$512.3"),
+            (0.14831, "$0.1483"),
+            (-240_119_026.0, "\u2212$240.1 M"),
+            (0.0, "$0"),
+            (None, "\u2014"),
+        ],
+    )
+    def test_money(self, value: float | None, text: str) -> None:
+        assert fmt.usd(value) == text
+
+    @pytest.mark.parametrize("value", [1033126858.41, 0.14831, 12.5, 9.99e11, -3.2e7, 0.000123456])
+    def test_shown_money_parses_back_within_rounding(self, value: float) -> None:
+        assert shown_close(fmt.usd(value), value)
+
+    @pytest.mark.parametrize(
+        ("value", "text"),
+        [(1e-20, "0.00000000000000000001"), (3.0, "3"), (1234567.125, "1234567.125"), (None, "")],
+    )
+    def test_plain_numbers_have_no_exponent_or_separator(self, value: float | None, text: str) -> None:
+        assert fmt.plain(value) == text
+
+    def test_units_and_power(self) -> None:
+        assert fmt.units(1664.75) == "1,664.8"
+        assert fmt.units(1665.0000000001) == "1,665"
+        assert fmt.mw(79.66) == "79.7 MW"
+        assert fmt.quantity(16298701.3, "tokens/s") == "16.30 M tokens/s"
+
+
+def test_diagnosis_entry_model_still_has_the_fields_the_report_reads() -> None:
+    d = DiagnosisEntry(limit="power", site="s", period="2026-01", amount=1.0, unit="MW", message="m")
+    assert (d.site, d.hardware, d.workload, d.vendor, d.period) == ("s", None, None, None, "2026-01")

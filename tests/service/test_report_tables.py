@@ -1,0 +1,162 @@
+"""CSV tables (service.report.tables): shape, plain numbers, and sums that equal the plan's
+summary, recomputed from the rows alone (units acquired, capex/opex and their components,
+tokens served, power)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+
+import pytest
+
+from service.report import TABLES, plan_tables, table_csv
+from solver import Plan, plan
+from tests.service.report_cases import demo_request, infeasible_request
+
+SECONDS_PER_PERIOD = 0.25 * 8760 * 3600  # demo: 3-month periods
+PLAIN = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+@pytest.fixture(scope="module")
+def demo() -> Plan:
+    p = plan(demo_request())
+    assert p.status == "optimal"
+    return p
+
+
+@pytest.fixture(scope="module")
+def tables(demo: Plan) -> dict[str, list[dict[str, str]]]:
+    out = {}
+    for name, text in plan_tables(demo).items():
+        out[name] = list(csv.DictReader(io.StringIO(text)))
+    return out
+
+
+def num(x: str) -> float:
+    assert PLAIN.match(x), f"not a plain number: {x!r}"
+    return float(x)
+
+
+class TestShape:
+    def test_every_table_is_there(self, demo: Plan) -> None:
+        assert set(plan_tables(demo)) == set(TABLES) >= {"fleet", "periods", "workloads", "shadow_prices"}
+
+    @pytest.mark.parametrize("name", TABLES)
+    def test_one_header_row_then_one_row_per_record(self, demo: Plan, name: str) -> None:
+        text = table_csv(demo, name)
+        lines = text.split("\r\n")
+        assert lines[-1] == ""  # every line ends with CRLF
+        rows = list(csv.reader(io.StringIO(text)))
+        header, body = rows[0], rows[1:]
+        assert len(set(header)) == len(header)
+        assert all(len(r) == len(header) for r in body)
+        records = {
+            "fleet": sum(len(p.fleet) for p in demo.periods),
+            "periods": len(demo.periods),
+            "sites": sum(len(p.sites) for p in demo.periods),
+            "workloads": sum(len(p.workloads) for p in demo.periods),
+            "shadow_prices": self._prices(demo),
+        }[name]
+        assert len(body) == records
+
+    @staticmethod
+    def _prices(p: Plan) -> int:
+        sp = p.shadow_prices
+        assert sp is not None
+        return (
+            len(sp.power_usd_per_mw)
+            + (sp.budget_per_usd is not None)
+            + len(sp.budget_per_period_per_usd)
+            + len(sp.supply_per_unit)
+            + len(sp.demand_usd_per_million_tokens)
+        )
+
+    @pytest.mark.parametrize("name", TABLES)
+    def test_numbers_are_plain(self, tables: dict[str, list[dict[str, str]]], name: str) -> None:
+        text_cols = {"period", "site", "hardware", "workload", "limit", "unit", "basis"}
+        for row in tables[name]:
+            for col, value in row.items():
+                if col not in text_cols:
+                    num(value)
+
+    def test_unknown_table(self, demo: Plan) -> None:
+        with pytest.raises(KeyError):
+            table_csv(demo, "nope")
+
+    def test_an_infeasible_plan_has_headers_only(self) -> None:
+        p = plan(infeasible_request())
+        assert p.status == "infeasible"
+        for name, text in plan_tables(p).items():
+            assert len(list(csv.reader(io.StringIO(text)))) == 1, name
+
+
+class TestSums:
+    def test_units_acquired(self, demo: Plan, tables: dict[str, list[dict[str, str]]]) -> None:
+        units: dict[str, float] = defaultdict(float)
+        for row in tables["fleet"]:
+            units[row["hardware"]] += num(row["acquired"])
+        assert {h: u for h, u in units.items() if u} == pytest.approx(demo.summary.units_acquired, rel=1e-12)
+
+    def test_allocation_never_exceeds_installed(self, tables: dict[str, list[dict[str, str]]]) -> None:
+        for row in tables["fleet"]:
+            alloc = sum(num(v) for k, v in row.items() if k.startswith("allocated_"))
+            assert alloc <= num(row["installed"]) * (1 + 1e-9) + 1e-9
+
+    def test_cost_components(self, demo: Plan, tables: dict[str, list[dict[str, str]]]) -> None:
+        rows = tables["periods"]
+        capex = sum(num(r["capex_usd"]) for r in rows)
+        opex = sum(num(r["opex_usd"]) for r in rows)
+        assert capex == pytest.approx(demo.summary.capex_usd, rel=1e-12)
+        assert opex == pytest.approx(demo.summary.opex_usd, rel=1e-12)
+        for r in rows:
+            parts_capex = sum(num(v) for k, v in r.items() if k.startswith("capex_") and k != "capex_usd")
+            parts_opex = sum(num(v) for k, v in r.items() if k.startswith("opex_") and k != "opex_usd")
+            assert parts_capex == pytest.approx(num(r["capex_usd"]), rel=1e-12, abs=1e-6)
+            assert parts_opex == pytest.approx(num(r["opex_usd"]), rel=1e-12, abs=1e-6)
+        assert {"capex_hardware_usd", "capex_expansion_usd", "opex_energy_usd"} <= set(rows[0])
+
+    def test_npv_from_the_periods_table(self, demo: Plan, tables: dict[str, list[dict[str, str]]]) -> None:
+        """NPV = Σ d_t (capex_t + opex_t) − d_N (residual + warrants − shortfall)."""
+        rows = tables["periods"]
+        d = [num(r["discount_factor"]) for r in rows]
+        d_end = d[-1] * d[1] / d[0]
+        s = demo.summary
+        npv = sum(dt * (num(r["capex_usd"]) + num(r["opex_usd"])) for dt, r in zip(d, rows, strict=True))
+        npv += d_end * (s.contract_shortfall_usd - s.warrant_value_usd - s.residual_value_usd)
+        assert npv == pytest.approx(s.npv_cost_usd, rel=1e-9)
+
+    def test_tokens_served(self, demo: Plan, tables: dict[str, list[dict[str, str]]]) -> None:
+        served = sum(num(r["served_tokens_per_s"]) for r in tables["workloads"]) * SECONDS_PER_PERIOD / 1e6
+        demand = sum(num(r["demand_tokens_per_s"]) for r in tables["workloads"]) * SECONDS_PER_PERIOD / 1e6
+        assert served == pytest.approx(demo.summary.served_million_tokens, rel=1e-12)
+        assert demand == pytest.approx(demo.summary.demand_million_tokens, rel=1e-12)
+        for r in tables["workloads"]:
+            assert num(r["unmet_tokens_per_s"]) == pytest.approx(
+                num(r["demand_tokens_per_s"]) - num(r["served_tokens_per_s"]), abs=1e-6
+            )
+
+    def test_site_power_adds_up_to_the_period_totals_and_peaks(
+        self, demo: Plan, tables: dict[str, list[dict[str, str]]]
+    ) -> None:
+        used: dict[str, float] = defaultdict(float)
+        peak: dict[str, float] = defaultdict(float)
+        for r in tables["sites"]:
+            used[r["period"]] += num(r["power_used_mw"])
+            peak[r["site"]] = max(peak[r["site"]], num(r["power_used_mw"]))
+        for r in tables["periods"]:
+            assert num(r["power_used_mw"]) == pytest.approx(used[r["period"]], rel=1e-12)
+        assert dict(peak) == pytest.approx(demo.summary.peak_power_mw, rel=1e-12)
+
+    def test_power_prices_match_the_plan(self, demo: Plan, tables: dict[str, list[dict[str, str]]]) -> None:
+        assert demo.shadow_prices is not None
+        want = {(x.site, x.period): x.value for x in demo.shadow_prices.power_usd_per_mw}
+        got = {
+            (r["site"], r["period"]): num(r["value"])
+            for r in tables["shadow_prices"]
+            if r["limit"] == "power"
+        }
+        assert got == want
+        units = {r["unit"] for r in tables["shadow_prices"]}
+        assert {"usd_per_mw", "usd_per_million_tokens"} <= units
