@@ -1,8 +1,12 @@
 """The default hardware catalog: sourced figures packaged as ``catalog.json``.
 
-Each entry holds the fields of a request's hardware item plus ``sources`` (where every
-figure comes from) and ``estimates`` (which figures are estimates, and how they were
-derived).  A request item ``{"catalog": id, ...}`` starts from an entry and overrides fields.
+Each entry holds the fields of a request's hardware item (``HARDWARE_FIELDS``, ``sources``
+among them: where every figure comes from) plus documentation fields that a request never
+sees: ``estimates`` (every estimated figure by its path in the entry, e.g.
+``performance/llama-70b/points/0/tokens_per_s_per_unit``, and how it was derived),
+``point_notes`` (the source of each performance point), ``unit_description``, ``memory_gb``,
+``gpus_per_unit``, ``notes``.  A request item ``{"catalog": id, ...}`` starts from an entry
+and overrides fields.  docs/catalog.md describes the figures and their derivations.
 """
 
 from __future__ import annotations

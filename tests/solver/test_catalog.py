@@ -1,0 +1,257 @@
+"""The default hardware catalog: complete, sourced, estimates marked, figures traceable.
+
+Spot figures are checked against the MLPerf results and vendor numbers they come from; the
+Cerebras throughput estimate is recomputed from its stated derivation; docs/catalog.md must
+show every entry, point, estimate and source.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.cli import main as cli_main
+from solver import RequestInvalid, parse_request
+from solver.catalog import HARDWARE_FIELDS, catalog_hardware, load_catalog
+from solver.curves import throughput
+from solver.schema import Hardware, Workload
+
+DOCS = (Path(__file__).resolve().parents[2] / "docs" / "catalog.md").read_text(encoding="utf-8")
+ENTRIES = {e["id"]: e for e in load_catalog()}
+IDS = sorted(ENTRIES)
+REQUIRED = {
+    "cerebras-cs3",
+    "cerebras-cs3-hosted",
+    "nvidia-h100-8x",
+    "nvidia-h200-8x",
+    "nvidia-b200-8x",
+    "nvidia-b300-8x",
+    "nvidia-gb200-nvl72",
+    "nvidia-gb300-nvl72",
+    "amd-mi300x-8x",
+    "amd-mi325x-8x",
+    "amd-mi355x-8x",
+}
+MODELS = {"llama-3.1-8b", "llama-70b", "llama-3.1-405b", "deepseek-r1"}
+# per-user floors: 1000 / TPOT limit (ms) of MLPerf LoadGen's mlperf.conf, rounded down to 0.1
+TPOT_MS = {
+    "llama-70b": (200, 40),
+    "llama-3.1-8b": (100, 30),
+    "llama-3.1-405b": (175, 80),
+    "deepseek-r1": (80, 15),
+}
+
+
+def floors(model: str) -> set[float]:
+    return {math.floor(10_000 / ms) / 10 for ms in TPOT_MS[model]}
+
+
+def pointer(entry: dict[str, Any], path: str) -> Any:
+    node: Any = entry
+    for seg in path.split("/"):
+        node = node[int(seg)] if isinstance(node, list) else node[seg]
+    return node
+
+
+def wl(model: str, speed: float) -> Workload:
+    return Workload(id="w", model=model, min_tokens_per_s_per_user=speed, demand_tokens_per_s=1.0)
+
+
+class TestEntries:
+    def test_every_required_system_is_there(self) -> None:
+        assert REQUIRED <= set(ENTRIES)
+        assert len(IDS) == len(load_catalog()), "ids are unique"
+
+    @pytest.mark.parametrize("eid", IDS)
+    def test_request_fields_validate_as_hardware(self, eid: str) -> None:
+        fields = catalog_hardware(eid)
+        assert fields is not None and set(fields) <= HARDWARE_FIELDS
+        hw = Hardware.model_validate(fields)  # includes strictly increasing speeds
+        assert hw.vendor in {"cerebras", "nvidia", "amd"} and hw.vendor == hw.vendor.lower()
+        assert hw.kind == ("wafer-scale" if hw.vendor == "cerebras" else "gpu")
+        assert hw.it_power_kw > 0 and hw.lifetime_years > 0 and hw.performance
+        assert hw.unit_price_usd > 0 or hw.recurring_usd_per_unit_hour > 0
+
+    @pytest.mark.parametrize("eid", IDS)
+    def test_sources_and_point_notes(self, eid: str) -> None:
+        e = ENTRIES[eid]
+        assert e["sources"] and all(isinstance(s, str) and s.strip() for s in e["sources"])
+        assert e["unit_description"] and e["description"]
+        for model, perf in e["performance"].items():
+            assert model in MODELS
+            assert len(e["point_notes"][model]) == len(perf["points"]), f"{eid} {model}: one note per point"
+
+    @pytest.mark.parametrize("eid", IDS)
+    def test_every_estimate_names_an_existing_figure_and_says_how(self, eid: str) -> None:
+        e = ENTRIES[eid]
+        assert e["estimates"], f"{eid}: no figure marked as an estimate"
+        for path, how in e["estimates"].items():
+            pointer(e, path)  # raises if the path names nothing
+            assert isinstance(how, str) and len(how) > 30, f"{eid} {path}: say how it was derived"
+
+    def test_every_model_is_published_somewhere_with_units_per_replica(self) -> None:
+        seen = {m for e in ENTRIES.values() for m in e["performance"]}
+        assert seen == MODELS
+        for e in ENTRIES.values():
+            for perf in e["performance"].values():
+                assert perf["units_per_replica"] > 0
+
+    def test_catalog_hardware_is_a_fresh_copy_without_documentation_fields(self) -> None:
+        a = catalog_hardware("nvidia-b200-8x")
+        assert a is not None
+        assert "estimates" not in a and "point_notes" not in a and "memory_gb" not in a
+        a["performance"]["llama-70b"]["points"][0]["tokens_per_s_per_unit"] = -1
+        b = catalog_hardware("nvidia-b200-8x")
+        assert b is not None and b["performance"]["llama-70b"]["points"][0]["tokens_per_s_per_unit"] > 0
+        assert catalog_hardware("no-such-system") is None
+
+
+class TestRequestsFromTheCatalog:
+    BASE: dict[str, Any] = {
+        "horizon": {"periods": 1},
+        "sites": [{"id": "s", "power_mw": 10}],
+        "workloads": [
+            {"id": "w", "model": "llama-70b", "min_tokens_per_s_per_user": 25, "demand_tokens_per_s": 1}
+        ],
+    }
+
+    def test_overrides_replace_fields_and_keep_the_rest(self) -> None:
+        req = parse_request({**self.BASE, "hardware": [{"catalog": "cerebras-cs3", "unit_price_usd": 2.2e6}]})
+        hw = req.hardware[0]
+        assert hw.unit_price_usd == 2.2e6
+        assert hw.it_power_kw == ENTRIES["cerebras-cs3"]["it_power_kw"]
+        assert hw.performance["llama-70b"].units_per_replica == 4
+
+    def test_unknown_entry_is_an_error_naming_the_item(self) -> None:
+        with pytest.raises(RequestInvalid) as err:
+            parse_request({**self.BASE, "hardware": [{"catalog": "cerebras-cs9"}]})
+        assert err.value.errors[0].path == "/hardware/0"
+        assert "cerebras-cs9" in err.value.errors[0].message
+
+
+class TestPublishedFigures:
+    """Spot checks against the results the points come from (MLPerf per-unit tokens/s)."""
+
+    @pytest.mark.parametrize(
+        ("eid", "model", "speed", "tokens"),
+        [
+            ("nvidia-gb300-nvl72", "llama-70b", 25.0, 814_128.0),  # v6.0 6.0-0078 Interactive
+            ("nvidia-gb300-nvl72", "deepseek-r1", 12.5, 575_580.0),  # v6.0 6.0-0081 Server
+            ("nvidia-b200-8x", "deepseek-r1", 1.0, 58_581.6),  # v6.0 6.0-0083 Offline
+            ("nvidia-b200-8x", "llama-3.1-8b", 33.3, 128_750.0),  # v6.0 6.0-0062 Interactive
+            ("nvidia-h100-8x", "llama-3.1-405b", 1.0, round(783.131 / 2, 1)),  # 16 GPUs -> 8
+            ("amd-mi355x-8x", "llama-70b", 5.0, 100_282.0),  # v6.0 6.0-0002 Server
+            ("amd-mi300x-8x", "llama-70b", 25.0, 8_840.4),  # v5.1 5.1-0001 Interactive
+        ],
+    )
+    def test_mlperf_point(self, eid: str, model: str, speed: float, tokens: float) -> None:
+        hw = Hardware.model_validate(catalog_hardware(eid))
+        assert throughput(hw, wl(model, speed)) == pytest.approx(tokens, rel=1e-9)
+
+    @pytest.mark.parametrize("eid", IDS)
+    def test_gpu_points_sit_at_scenario_floors_or_the_fast_end(self, eid: str) -> None:
+        e = ENTRIES[eid]
+        if e["kind"] != "gpu":
+            return
+        fast = {
+            "llama-70b": {52.9, 71.0},
+            "llama-3.1-8b": {288.0},
+            "llama-3.1-405b": {72.0},
+            "deepseek-r1": set(),
+        }
+        for model, perf in e["performance"].items():
+            xs = [p["tokens_per_s_per_user"] for p in perf["points"]]
+            assert xs[0] == 1.0, "MLPerf Offline at the 1 token/s convention"
+            assert set(xs[1:]) <= floors(model) | fast[model], f"{eid} {model}: {xs}"
+
+    @pytest.mark.parametrize("eid", IDS)
+    def test_fast_end_is_one_stream_per_8_gpus(self, eid: str) -> None:
+        e = ENTRIES[eid]
+        for perf in e["performance"].values():
+            last = perf["points"][-1]
+            if e["kind"] == "gpu" and last["tokens_per_s_per_user"] in (71.0, 288.0, 72.0):
+                streams = e["gpus_per_unit"] / 8 / perf["units_per_replica"]
+                assert last["tokens_per_s_per_unit"] == pytest.approx(last["tokens_per_s_per_user"] * streams)
+
+    @pytest.mark.parametrize("model", ["llama-3.1-8b", "llama-70b", "llama-3.1-405b"])
+    def test_only_wafer_scale_reaches_1000_tokens_per_s_per_user(self, model: str) -> None:
+        can = {
+            eid
+            for eid in IDS
+            if throughput(Hardware.model_validate(catalog_hardware(eid)), wl(model, 1000.0)) > 0
+        }
+        want = {"cerebras-cs3", "cerebras-cs3-hosted"} if model != "llama-3.1-405b" else set()
+        assert can == want  # Cerebras 405B tops out at 969 tokens/s per user
+
+
+class TestCerebrasEstimate:
+    # model: (billion parameters, layers, KV heads, head size, systems per replica, tokens/s per user)
+    LLAMA = {
+        "llama-3.1-8b": (8, 32, 8, 128, 1, 1800.0),
+        "llama-70b": (70, 80, 8, 128, 4, 2100.0),
+        "llama-3.1-405b": (405, 126, 8, 128, 19, 969.0),
+    }
+
+    @pytest.mark.parametrize("eid", ["cerebras-cs3", "cerebras-cs3-hosted"])
+    @pytest.mark.parametrize("model", sorted(LLAMA))
+    def test_recomputed_from_sram_kv_cache_and_per_user_speed(self, eid: str, model: str) -> None:
+        b, layers, kvh, hd, k, speed = self.LLAMA[model]
+        free_bytes = k * 44e9 - b * 1e9 * 2  # SRAM left after the 16-bit weights
+        per_stream = 2 * layers * kvh * hd * 2 * 4096  # K and V, 2 bytes, 4,096 tokens of context
+        streams = math.floor(free_bytes / per_stream)
+        perf = ENTRIES[eid]["performance"][model]
+        assert perf["units_per_replica"] == k
+        assert perf["points"] == [
+            {
+                "tokens_per_s_per_user": speed,
+                "tokens_per_s_per_unit": pytest.approx(streams * speed / k, abs=0.05),
+            }
+        ]
+        note = ENTRIES[eid]["estimates"][f"performance/{model}/points/0/tokens_per_s_per_unit"]
+        assert note.startswith("ESTIMATE") and f"{streams} concurrent streams" in note
+
+    def test_hosted_is_a_lease_with_the_same_performance(self) -> None:
+        bought, hosted = ENTRIES["cerebras-cs3"], ENTRIES["cerebras-cs3-hosted"]
+        assert hosted["unit_price_usd"] == 0 and hosted["recurring_usd_per_unit_hour"] == 41.96
+        assert hosted["maintenance_fraction_per_year"] == 0 and hosted["lifetime_years"] == 3
+        assert bought["performance"] == hosted["performance"]
+        assert "recurring_usd_per_unit_hour" in hosted["estimates"]
+
+
+class TestDocs:
+    @pytest.mark.parametrize("eid", IDS)
+    def test_docs_show_every_entry_point_estimate_and_source(self, eid: str) -> None:
+        e = ENTRIES[eid]
+        assert f"| `{eid}` |" in DOCS
+        est_section = DOCS.split("## Estimates and how they were derived", 1)[1].split(f"### `{eid}`", 1)[1]
+        est_section = est_section.split("\n### ", 1)[0]
+        for path, how in e["estimates"].items():
+            assert f"- `{path}`: {how}" in est_section
+        for perf in e["performance"].values():
+            for p in perf["points"]:
+                assert f"{p['tokens_per_s_per_user']:g} → {p['tokens_per_s_per_unit']:,.1f}" in DOCS
+        for src in e["sources"]:
+            assert src in DOCS
+
+
+class TestCli:
+    def test_catalog_table_lists_every_entry(self) -> None:
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli_main(["catalog"]) == 0
+        text = out.getvalue()
+        for eid in IDS:
+            assert eid in text
+        assert "$41.96/h*" in text and "13,650*" in text
+
+    def test_catalog_json_is_the_stored_catalog(self) -> None:
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli_main(["catalog", "--json"]) == 0
+        assert json.loads(out.getvalue()) == list(load_catalog())
