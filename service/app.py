@@ -1,0 +1,120 @@
+"""The FastAPI application: ``create_app(settings)`` (``capplan serve`` runs it as a factory).
+
+Start-up opens the store (creating tables), starts the job runner, and queues again every
+plan a previous process left queued or running (even after ``kill -9``).  Shutdown stops
+taking solves, lets running ones finish for ``CAPPLAN_SHUTDOWN_GRACE_S`` and re-queues the
+rest in the database, so nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from service.bodies import add_schema_patch, install_openapi
+from service.deps import AppState
+from service.errors import ProblemDetail, add_exception_handlers
+from service.jobs import JobRunner, LocalProcessRunner
+from service.observability import Metrics, RequestMiddleware, configure_logging
+from service.plans import PlanService
+from service.routes import catalog, health, plans, validate
+from service.settings import Settings, get_settings
+from service.store import Store
+
+log = logging.getLogger("capplan.service")
+
+OPTIONAL_ROUTERS = ("service.routes.sweeps", "service.routes.reports")
+"""Route modules written separately; each exposes ``router`` and may expose
+``async def on_startup(state: AppState)`` (e.g. to resume its jobs).  Missing ones are skipped."""
+
+
+def _optional_modules() -> list[Any]:
+    out = []
+    for name in OPTIONAL_ROUTERS:
+        try:
+            out.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return out
+
+
+def _catalog_reference(comps: dict[str, Any]) -> None:
+    """A hardware item may also be ``{"catalog": "<id>", ...overrides}``."""
+    comps["HardwareFromCatalog"] = {
+        "title": "HardwareFromCatalog",
+        "type": "object",
+        "description": "Start from a default-catalog entry (GET /v1/catalog) and override fields.",
+        "properties": {"catalog": {"type": "string", "description": "Catalog entry id."}},
+        "required": ["catalog"],
+        "additionalProperties": True,
+    }
+    hw = comps.get("PlanRequest", {}).get("properties", {}).get("hardware")
+    if hw is not None and "items" in hw:
+        hw["items"] = {"anyOf": [hw["items"], {"$ref": "#/components/schemas/HardwareFromCatalog"}]}
+
+
+add_schema_patch(_catalog_reference)
+
+
+def create_app(settings: Settings | None = None, runner: JobRunner | None = None) -> FastAPI:
+    """Build the app; ``runner`` replaces the local process pool (tests, other backends)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    metrics = Metrics()
+    extensions = _optional_modules()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.database_url, schema=settings.database_schema)
+        await anyio.to_thread.run_sync(store.create_all)
+        jobs = runner or LocalProcessRunner(
+            settings.workers,
+            queue_limit=settings.queue_limit,
+            grace_s=settings.solve_grace_s,
+            max_jobs_per_worker=settings.worker_max_jobs,
+        )
+        jobs.start()
+        service = PlanService(store=store, runner=jobs, settings=settings, metrics=metrics)
+        state = AppState(settings=settings, metrics=metrics, store=store, runner=jobs, plans=service)
+        requeued = await anyio.to_thread.run_sync(service.recover)
+        for mod in extensions:
+            hook = getattr(mod, "on_startup", None)
+            if hook is not None:
+                await hook(state)
+        app.state.capplan = state
+        log.info(
+            "capplan service started",
+            extra={"workers": settings.workers, "requeued": requeued, "database": store.engine.dialect.name},
+        )
+        try:
+            yield
+        finally:
+            log.info("capplan service stopping")
+            await anyio.to_thread.run_sync(jobs.shutdown, settings.shutdown_grace_s)
+            app.state.capplan = None
+            store.dispose()
+
+    app = FastAPI(
+        title="capplan",
+        version="1.0",
+        summary="Inference-capacity planning: a linear program over sites, accelerators, workloads and money.",
+        description="Errors are RFC 9457 `application/problem+json`. See docs/api.md.",
+        lifespan=lifespan,
+    )
+    add_exception_handlers(app)
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(plans.router)
+    app.include_router(validate.router)
+    app.include_router(catalog.router)
+    for mod in extensions:
+        app.include_router(mod.router)
+    install_openapi(app, output_models=(ProblemDetail,))
+    return app

@@ -1,0 +1,160 @@
+"""Request bodies: strict JSON reading, and their OpenAPI description.
+
+Bodies are read here rather than by FastAPI so that (1) NaN, Infinity and numbers that
+overflow to infinity are refused with the JSON pointer of every offending value, (2) the
+solver's own validation (``solver.parse_request``, with its cross-field rules) produces the
+422, exactly as for the CLI, and (3) the size limit applies to streamed bodies as well.
+A route declares its body with ``openapi_extra=json_body(Model)``; :func:`install_openapi`
+adds the model's schema to the document.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+
+from service.errors import InvalidRequest, UnsupportedMediaType
+from solver import FieldError
+
+
+class _NonFinite:
+    """Placeholder for a NaN / Infinity token met while parsing."""
+
+
+_BAD = _NonFinite()
+
+
+def _parse_constant(_token: str) -> _NonFinite:
+    return _BAD
+
+
+def _parse_float(token: str) -> float | _NonFinite:
+    value = float(token)
+    return value if math.isfinite(value) else _BAD
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _find_bad(obj: Any, path: str) -> Iterator[str]:
+    if obj is _BAD:
+        yield path or "/"
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _find_bad(v, f"{path}/{_escape(str(k))}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _find_bad(v, f"{path}/{i}")
+
+
+def parse_strict_json(body: bytes) -> Any:
+    """Parse a JSON body; InvalidRequest (422) naming the place of every problem."""
+    if not body.strip():
+        raise InvalidRequest([FieldError("/", "the request body is empty: a JSON object is expected")])
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest([FieldError("/", "the request body is not UTF-8 text")]) from None
+    try:
+        data = json.loads(text, parse_constant=_parse_constant, parse_float=_parse_float)
+    except RecursionError:
+        raise InvalidRequest([FieldError("/", "the JSON is nested too deeply")]) from None
+    except json.JSONDecodeError as exc:
+        msg = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        raise InvalidRequest([FieldError("/", msg)]) from None
+    except ValueError as exc:  # e.g. an integer with too many digits
+        raise InvalidRequest([FieldError("/", f"not valid JSON: {exc}")]) from None
+    bad = list(_find_bad(data, ""))
+    if bad:
+        msg = "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number"
+        raise InvalidRequest([FieldError(p, msg) for p in bad])
+    return data
+
+
+async def read_json_body(request: Request) -> Any:
+    """The request's JSON body (size limit enforced by the request middleware)."""
+    ctype = request.headers.get("content-type")
+    if ctype:
+        main = ctype.split(";", 1)[0].strip().lower()
+        if not (main == "application/json" or main.endswith("+json")):
+            raise UnsupportedMediaType(f"send the body as application/json, not {main or 'nothing'}")
+    chunks = [chunk async for chunk in request.stream()]
+    return parse_strict_json(b"".join(chunks))
+
+
+_BODY_MODELS: dict[str, type[BaseModel]] = {}
+_SCHEMA_PATCHES: list[Callable[[dict[str, Any]], None]] = []
+
+
+def json_body(model: type[BaseModel], description: str = "") -> dict[str, Any]:
+    """``openapi_extra`` of a route whose body is ``model`` as JSON."""
+    _BODY_MODELS[model.__name__] = model
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
+    }
+
+
+def add_schema_patch(fn: Callable[[dict[str, Any]], None]) -> None:
+    """Run ``fn(components_schemas)`` after the body models are added (small corrections)."""
+    _SCHEMA_PATCHES.append(fn)
+
+
+def _merge(comps: dict[str, Any], model: type[BaseModel], mode: str) -> None:
+    js = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)  # type: ignore[arg-type]
+    defs = js.pop("$defs", {})
+    for name, schema in {**defs, model.__name__: js}.items():
+        if name in comps and comps[name] != schema:
+            raise RuntimeError(f"two different OpenAPI schemas are named {name!r}")
+        comps[name] = schema
+
+
+def _problem_422(schema: dict[str, Any]) -> None:
+    """FastAPI's default 422 entries describe its own error shape; ours is problem+json."""
+    problem = {
+        "description": "Invalid request: `errors` lists every bad field (problem+json)",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+    }
+    for item in schema.get("paths", {}).values():
+        for op in item.values():
+            responses = op.get("responses", {}) if isinstance(op, dict) else {}
+            entry = responses.get("422")
+            if entry is not None and "application/json" in entry.get("content", {}):
+                responses["422"] = problem
+    text = json.dumps(schema.get("paths", {}))
+    comps = schema.get("components", {}).get("schemas", {})
+    if "#/components/schemas/HTTPValidationError" not in text:
+        comps.pop("HTTPValidationError", None)
+        if "#/components/schemas/ValidationError" not in json.dumps(comps):
+            comps.pop("ValidationError", None)
+
+
+def install_openapi(app: FastAPI, output_models: tuple[type[BaseModel], ...] = ()) -> None:
+    """Make ``app.openapi()`` include the body models and ``output_models``."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base()
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in _BODY_MODELS.values():
+            _merge(comps, model, "validation")
+        for model in output_models:
+            _merge(comps, model, "serialization")
+        for patch in _SCHEMA_PATCHES:
+            patch(comps)
+        _problem_422(schema)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,279 @@
+"""RFC 9457 problem details: one error base, one set of handlers.
+
+Every error the service answers is ``application/problem+json`` with ``type``, ``title``,
+``status``, ``detail``, ``instance`` (the request path) and ``request_id``; validation
+problems add ``errors: [{path, message}]`` with JSON pointers into the request body.  Input
+values are never echoed (a NaN in an echo would turn a 422 into a 500), and a 500 says
+nothing about internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from solver import FieldError, ModelTooLarge, RequestInvalid
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://capplan.dev/problems/"
+log = logging.getLogger("capplan.service")
+
+
+class FieldProblem(BaseModel):
+    path: str = Field(..., description="JSON pointer into the request body ('/' = the whole body).")
+    message: str
+
+
+class ProblemDetail(BaseModel):
+    """An RFC 9457 problem; extra members are allowed (``errors``, ``retry_after_s`` …)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(..., description="URI naming the kind of problem (see docs/api.md).")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = Field(None, description="The request path.")
+    request_id: str | None = Field(None, description="Also in the X-Request-ID response header.")
+    errors: list[FieldProblem] | None = Field(None, description="Validation problems, one per field.")
+
+
+class ServiceError(Exception):
+    """Base of every error the service raises on purpose; rendered by :func:`problem_response`."""
+
+    status: int = 500
+    type: str = "internal-error"
+    title: str = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+class InvalidRequest(ServiceError):
+    status, type, title = 422, "invalid-request", "The request is invalid"
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        n = len(errors)
+        super().__init__(
+            detail or f"{n} problem{'s' if n != 1 else ''} in the request",
+            errors=[e.as_dict() for e in errors],
+        )
+
+
+class ModelTooLargeError(ServiceError):
+    status, type, title = 422, "model-too-large", "The model would be too large"
+
+
+class Unauthorized(ServiceError):
+    status, type, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(ServiceError):
+    status, type, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(ServiceError):
+    status, type, title = 404, "not-found", "Not found"
+
+
+class Conflict(ServiceError):
+    status, type, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status, type, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, type, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class QueueFull(ServiceError):
+    status, type, title = 429, "queue-full", "Too many solves waiting"
+
+
+class Unavailable(ServiceError):
+    status, type, title = 503, "unavailable", "Service unavailable"
+
+
+def type_uri(slug: str) -> str:
+    return PROBLEM_BASE + slug
+
+
+def _request_id(request: Request) -> str | None:
+    rid = request.scope.get("state", {}).get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """A problem+json response (the request id goes in the body and the header)."""
+    rid = _request_id(request)
+    body: dict[str, Any] = {
+        "type": type_uri(slug),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": rid,
+    }
+    body.update({k: v for k, v in extensions.items() if v is not None})
+    out_headers = dict(headers or {})
+    if rid:
+        out_headers["X-Request-ID"] = rid
+    return JSONResponse(body, status_code=status, headers=out_headers, media_type=PROBLEM_JSON)
+
+
+def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        where, parts = parts[0], parts[1:]
+        if where != "body":
+            return f"{where}:" + "/".join(parts)
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)  # noqa: S101 - registered for ServiceError only
+    return problem_response(
+        request,
+        status=exc.status,
+        slug=exc.type,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        **exc.extensions,
+    )
+
+
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestInvalid)  # noqa: S101
+    return await _service_error(request, InvalidRequest(exc.errors))
+
+
+async def _model_too_large(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelTooLarge)  # noqa: S101
+    err = ModelTooLargeError(
+        f"the model would have {exc.variables} variables; this service accepts at most {exc.limit} "
+        "(fewer periods, sites, hardware or workloads make it smaller)",
+        variables=exc.variables,
+        limit=exc.limit,
+    )
+    return await _service_error(request, err)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    errors = [
+        {"path": _pointer(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+        for e in exc.errors()  # only loc and msg are used: the input is never echoed
+    ]
+    return problem_response(
+        request,
+        status=422,
+        slug="invalid-request",
+        title=InvalidRequest.title,
+        detail=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the request",
+        errors=errors,
+    )
+
+
+_HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    slug = _HTTP_SLUGS.get(exc.status_code, "http-error")
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    title = detail or "HTTP error"
+    return problem_response(
+        request,
+        status=exc.status_code,
+        slug=slug,
+        title=title,
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "unhandled error",
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={"path": request.url.path},
+    )
+    return problem_response(
+        request,
+        status=500,
+        slug="internal-error",
+        title="Internal server error",
+        detail="an unexpected error occurred; quote the request id when reporting it",
+    )
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Render every error of the app as problem+json."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestInvalid, _request_invalid)
+    app.add_exception_handler(ModelTooLarge, _model_too_large)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (problem+json)",
+    401: "Missing or unknown API key (problem+json)",
+    403: "Not allowed (problem+json)",
+    404: "No such resource for this tenant (problem+json)",
+    409: "Conflict, e.g. an Idempotency-Key reused with another body (problem+json)",
+    413: "Request body larger than CAPPLAN_MAX_BODY_BYTES (problem+json)",
+    415: "Body is not JSON (problem+json)",
+    422: "Invalid request: `errors` lists every bad field as a JSON pointer (problem+json)",
+    429: "Solve queue full; retry after `Retry-After` seconds (problem+json)",
+    500: "Unexpected error, no internals (problem+json)",
+    503: "Not ready or shutting down (problem+json)",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting the problem answers of a route."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in (*codes, 500):
+        out[code] = {
+            "description": _DESCRIPTIONS.get(code, "Problem (problem+json)"),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+        }
+    return out

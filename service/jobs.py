@@ -1,0 +1,529 @@
+"""Where solves run: one small job-runner interface and its local, process-pool implementation.
+
+Routes and the plan service only see :class:`JobRunner`: ``submit`` a picklable top-level
+function with a JSON payload and a time limit, get a :class:`concurrent.futures.Future` of a
+:class:`JobResult`; ``cancel``; ask for queue depth and readiness; ``shutdown``.  A
+distributed backend (Ray: ``ray.remote(fn).options(num_cpus=1, max_retries=0)``, cancel with
+``ray.cancel(force=True)``) can implement the same protocol without touching the routes.
+
+:class:`LocalProcessRunner` keeps ``workers`` long-lived processes (forkserver on Linux,
+spawn elsewhere; each is its own process group so that a kill also takes a CBC child), one
+job at a time each.  A dispatcher thread hands queued jobs to idle workers, collects results,
+kills a job that overruns ``time_limit_s + grace_s`` (HiGHS time limits are not hard) or is
+cancelled, and replaces any worker that died or was killed.  At most ``queue_limit`` jobs
+wait beyond the idle workers; past that ``submit`` raises :class:`QueueFullError`.  A worker whose parent vanished
+(``kill -9`` of the service) kills itself within a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, Literal, Protocol
+
+log = logging.getLogger("capplan.jobs")
+
+JobStatus = Literal["done", "error", "timeout", "crashed", "cancelled", "interrupted"]
+"""done: fn returned; error: fn raised; timeout: killed by the watchdog; crashed: the worker
+died; cancelled: cancel() was called; interrupted: the runner shut down first."""
+
+
+@dataclass
+class JobResult:
+    status: JobStatus
+    value: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class QueueFullError(Exception):
+    """Too many jobs waiting; ``retry_after_s`` estimates when a slot frees up."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"the job queue is full; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class JobRunner(Protocol):
+    """What the service needs from a place that runs solves."""
+
+    def start(self) -> None:
+        """Start the workers (returns at once; :meth:`ready` turns true when they are up)."""
+
+    def submit(
+        self,
+        job_id: str,
+        fn: Callable[[Any], Any],
+        payload: Any,
+        *,
+        time_limit_s: float,
+        on_start: Callable[[], None] | None = None,
+        force: bool = False,
+    ) -> Future[JobResult]:
+        """Queue ``fn(payload)``; ``force`` ignores the queue limit (start-up recovery).
+
+        ``on_start`` is called (from a runner thread) when a worker picks the job up.
+        Raises :class:`QueueFullError` when the queue is full.
+        """
+        ...
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop a queued or running job (its future resolves ``cancelled``); False if unknown."""
+        ...
+
+    def queue_depth(self) -> int:
+        """Jobs waiting for a worker."""
+        ...
+
+    def running(self) -> int:
+        """Jobs being run."""
+        ...
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the runner can take work, and a short explanation."""
+        ...
+
+    def shutdown(self, grace_s: float) -> None:
+        """Stop taking jobs, let running ones finish for ``grace_s``, then stop the rest.
+
+        Every unfinished job's future resolves ``interrupted``.
+        """
+        ...
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent_pid:
+            # The service is gone (e.g. kill -9): take the whole group (CBC children too).
+            with contextlib.suppress(OSError):
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+            os._exit(1)
+
+
+def _worker_main(conn: Connection, parent_pid: int, preload: tuple[str, ...]) -> None:
+    """Body of a worker process: import, say ready, then run jobs one at a time."""
+    with contextlib.suppress(OSError):
+        os.setpgrp()  # its own group, so a kill reaches solver children
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when workers stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    for name in preload:
+        importlib.import_module(name)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        job_id, fn, payload = msg
+        t0 = time.perf_counter()
+        try:
+            value = fn(payload)
+            out: tuple[Any, ...] = ("result", job_id, True, value, time.perf_counter() - t0)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, never raised
+            log.error("job %s raised\n%s", job_id, traceback.format_exc())
+            text = f"{type(exc).__name__}: {exc}"
+            out = ("result", job_id, False, text, time.perf_counter() - t0)
+        try:
+            conn.send(out)
+        except (BrokenPipeError, OSError):
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
+            conn.send(("result", job_id, False, f"result not transferable: {exc}", out[4]))
+
+
+# ----------------------------------------------------------------------------- parent side
+
+
+@dataclass
+class _Job:
+    job_id: str
+    fn: Callable[[Any], Any]
+    payload: Any
+    time_limit_s: float
+    on_start: Callable[[], None] | None
+    future: Future[JobResult]
+    started: float = 0.0
+    cancel_requested: bool = False
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.Process of the chosen context
+    conn: Connection
+    ready: bool = False
+    job: _Job | None = None
+    jobs_run: int = 0
+    killed_for: JobStatus | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+
+def _context(preload: tuple[str, ...]) -> Any:
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        # Imported once in the fork server, so a replacement worker starts in milliseconds.
+        ctx.set_forkserver_preload(["service.jobs", *preload])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class LocalProcessRunner:
+    """A bounded pool of solver processes with a watchdog (see the module docstring)."""
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        queue_limit: int,
+        grace_s: float = 15.0,
+        max_jobs_per_worker: int = 200,
+        preload: Iterable[str] = ("solver",),
+    ) -> None:
+        self.size = workers
+        self.queue_limit = queue_limit
+        self.grace_s = grace_s
+        self.max_jobs_per_worker = max_jobs_per_worker
+        self.preload = tuple(preload)
+        self._ctx = _context(self.preload)
+        self._lock = threading.Lock()
+        self._pending: deque[_Job] = deque()
+        self._jobs: dict[str, _Job] = {}
+        self._workers: list[_Worker] = []
+        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._draining_until: float | None = None
+        self._stopped = threading.Event()
+        self._avg_seconds = 5.0
+        self.crashes = 0
+
+    # -- public API --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        # One thread per worker for numeric libraries (HiGHS itself is set to threads=1).
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+        for _ in range(self.size):
+            self._workers.append(self._spawn())
+        self._thread = threading.Thread(target=self._loop, name="capplan-jobs", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self,
+        job_id: str,
+        fn: Callable[[Any], Any],
+        payload: Any,
+        *,
+        time_limit_s: float,
+        on_start: Callable[[], None] | None = None,
+        force: bool = False,
+    ) -> Future[JobResult]:
+        fut: Future[JobResult] = Future()
+        with self._lock:
+            if self._stopping:
+                fut.set_result(JobResult("interrupted", error="the service is shutting down"))
+                return fut
+            if job_id in self._jobs:
+                raise ValueError(f"job {job_id} is already queued or running")
+            idle = sum(1 for w in self._workers if w.job is None)
+            if not force and len(self._pending) >= self.queue_limit + idle:
+                raise QueueFullError(self._retry_after())
+            job = _Job(job_id, fn, payload, time_limit_s, on_start, fut)
+            self._pending.append(job)
+            self._jobs[job_id] = job
+        self._wake()
+        return fut
+
+    def cancel(self, job_id: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return False
+            if job in self._pending:
+                self._pending.remove(job)
+                del self._jobs[job_id]
+                queued = True
+            else:
+                job.cancel_requested = True
+                queued = False
+        if queued:
+            job.future.set_result(JobResult("cancelled", error="cancelled before it started"))
+        else:
+            self._wake()
+        return True
+
+    def queue_depth(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(1 for w in self._workers if w.job is not None)
+
+    def ready(self) -> tuple[bool, str]:
+        with self._lock:
+            alive = sum(1 for w in self._workers if w.ready and w.process.is_alive())
+            stopping = self._stopping
+        if stopping:
+            return False, "shutting down"
+        if self._thread is None or not self._thread.is_alive():
+            return False, "dispatcher not running"
+        if alive == 0:
+            return False, f"0 of {self.size} workers ready"
+        return True, f"{alive} of {self.size} workers ready"
+
+    def shutdown(self, grace_s: float) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._draining_until = time.monotonic() + grace_s
+            pending = list(self._pending)
+            self._pending.clear()
+            for job in pending:
+                self._jobs.pop(job.job_id, None)
+        for job in pending:
+            job.future.set_result(JobResult("interrupted", error="the service stopped before it started"))
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(grace_s + 10)
+        self._stopped.set()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _retry_after(self) -> int:
+        per_slot = self._avg_seconds * (len(self._pending) + 1) / max(1, self.size)
+        return int(min(300, max(1, math.ceil(per_slot))))
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send_bytes(b"x")
+
+    def _spawn(self) -> _Worker:
+        parent_conn, child_conn = self._ctx.Pipe()
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(child_conn, os.getpid(), self.preload),
+            name="capplan-worker",
+            daemon=True,
+        )
+        proc.start()
+        child_conn.close()
+        return _Worker(proc, parent_conn)
+
+    def _kill(self, w: _Worker) -> None:
+        pid = w.process.pid
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        w.process.join(5)
+        w.conn.close()
+
+    def _finish(self, w: _Worker, result: JobResult) -> None:
+        job = w.job
+        w.job = None
+        if job is None:
+            return
+        with self._lock:
+            self._jobs.pop(job.job_id, None)
+        if result.status == "done":
+            self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * max(result.seconds, 0.01)
+        if not job.future.done():
+            job.future.set_result(result)
+
+    def _replace(self, w: _Worker) -> None:
+        idx = self._workers.index(w)
+        if self._stopping:
+            self._workers.pop(idx)
+            return
+        self._workers[idx] = self._spawn()
+
+    def _handle_message(self, w: _Worker) -> None:
+        try:
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            return  # the sentinel tells the rest
+        if msg[0] == "ready":
+            w.ready = True
+            return
+        _, job_id, ok, value, seconds = msg
+        if w.job is None or w.job.job_id != job_id:
+            return
+        if ok:
+            self._finish(w, JobResult("done", value=value, seconds=seconds))
+        else:
+            self._finish(w, JobResult("error", error=str(value), seconds=seconds))
+        w.jobs_run += 1
+        if w.jobs_run >= self.max_jobs_per_worker and not self._stopping:
+            with contextlib.suppress(OSError):
+                w.conn.send(None)
+            w.process.join(5)
+            self._kill(w)
+            self._replace(w)
+
+    def _handle_death(self, w: _Worker) -> None:
+        code = w.process.exitcode
+        if w.job is not None:
+            reason = w.killed_for
+            seconds = time.monotonic() - w.job.started
+            if reason == "timeout":
+                limit = w.job.time_limit_s
+                self._finish(
+                    w,
+                    JobResult(
+                        "timeout",
+                        error=f"stopped by the watchdog after {seconds:.1f} s: the solve overran its "
+                        f"time limit of {limit:g} s by more than the {self.grace_s:g} s grace",
+                        seconds=seconds,
+                    ),
+                )
+            elif reason == "cancelled":
+                self._finish(w, JobResult("cancelled", error="cancelled while running", seconds=seconds))
+            elif reason == "interrupted":
+                self._finish(w, JobResult("interrupted", error="the service stopped", seconds=seconds))
+            else:
+                self.crashes += 1
+                sig = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                log.error("worker %s died (%s) while running job %s", w.process.pid, sig, w.job.job_id)
+                self._finish(
+                    w, JobResult("crashed", error=f"the solver process died ({sig})", seconds=seconds)
+                )
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        if not w.ready and time.monotonic() - w.started_at < 5:
+            log.error("worker %s died while starting (exit code %s)", w.process.pid, code)
+            time.sleep(1.0)  # do not spin if workers cannot start at all
+        self._replace(w)
+
+    def _dispatch(self) -> None:
+        now = time.monotonic()
+        for w in self._workers:
+            if w.job is not None or not w.ready:
+                continue
+            with self._lock:
+                if self._stopping or not self._pending:
+                    return
+                job = self._pending.popleft()
+            job.started = now
+            w.job = job
+            try:
+                w.conn.send((job.job_id, job.fn, job.payload))
+            except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable function
+                if isinstance(exc, (BrokenPipeError, OSError)):
+                    w.killed_for = None  # the worker died: its sentinel reports the crash
+                    continue
+                self._finish(w, JobResult("error", error=f"job not transferable: {exc}"))
+                continue
+            if job.on_start is not None:
+                try:
+                    job.on_start()
+                except Exception:  # noqa: BLE001 - a failing hook must not stop the runner
+                    log.exception("on_start hook of job %s failed", job.job_id)
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                now = time.monotonic()
+                if self._stopping:
+                    busy = [w for w in self._workers if w.job is not None]
+                    if not busy:
+                        break
+                    if self._draining_until is not None and now >= self._draining_until:
+                        for w in busy:
+                            w.killed_for = "interrupted"
+                            self._kill(w)
+                            self._handle_death(w)
+                        break
+                timeout = 0.5
+                for w in self._workers:
+                    job = w.job
+                    if job is None:
+                        continue
+                    if job.cancel_requested:
+                        w.killed_for = "cancelled"
+                        self._kill(w)
+                        self._handle_death(w)
+                        continue
+                    deadline = job.started + job.time_limit_s + self.grace_s
+                    if now >= deadline:
+                        w.killed_for = "timeout"
+                        self._kill(w)
+                        self._handle_death(w)
+                        continue
+                    timeout = min(timeout, deadline - now)
+                self._dispatch()
+                waitables: list[Any] = [self._wake_r]
+                by_obj: dict[Any, tuple[_Worker, str]] = {}
+                for w in self._workers:
+                    waitables += [w.conn, w.process.sentinel]
+                    by_obj[w.conn] = (w, "conn")
+                    by_obj[w.process.sentinel] = (w, "dead")
+                ready = wait(waitables, timeout=max(0.0, timeout))
+                if self._wake_r in ready:
+                    while self._wake_r.poll():
+                        self._wake_r.recv_bytes()
+                dead: list[_Worker] = []
+                for obj in ready:
+                    if obj is self._wake_r:
+                        continue
+                    w, what = by_obj[obj]
+                    if w not in self._workers:
+                        continue
+                    if what == "conn":
+                        while w in self._workers and not w.conn.closed and w.conn.poll():
+                            self._handle_message(w)
+                    elif w not in dead:
+                        dead.append(w)
+                for w in dead:
+                    if w in self._workers:
+                        # A result may have arrived just before the exit.
+                        while not w.conn.closed and w.conn.poll():
+                            try:
+                                self._handle_message(w)
+                            except (EOFError, OSError):
+                                break
+                        if w in self._workers:
+                            self._handle_death(w)
+        except Exception:  # noqa: BLE001 - the dispatcher must never die silently
+            log.exception("job dispatcher failed")
+            raise
+        finally:
+            for w in list(self._workers):
+                with contextlib.suppress(OSError):
+                    w.conn.send(None)
+            for w in list(self._workers):
+                w.process.join(2)
+                if w.process.is_alive():
+                    self._kill(w)
+            self._workers.clear()
+            with self._lock:
+                leftover = list(self._jobs.values())
+                self._jobs.clear()
+                self._pending.clear()
+            for job in leftover:
+                if not job.future.done():
+                    job.future.set_result(JobResult("interrupted", error="the service stopped"))

@@ -1,0 +1,183 @@
+"""``/v1/plans``: solve (synchronously or not), list, read, cancel/delete."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from service.bodies import json_body, read_json_body
+from service.deps import StateDep, TenantDep, run_sync
+from service.errors import Conflict, InvalidRequest, NotFound, Unavailable, problems
+from service.plans import Outcome, decode_cursor, encode_cursor
+from service.schemas import PlanListItem, PlanPage
+from service.store import UNFINISHED, PlanRow
+from solver import FieldError, Plan, PlanRequest
+from solver.schema import PlanStatus
+
+router = APIRouter(prefix="/v1/plans", tags=["plans"])
+
+JSON = "application/json"
+_PLAN_CONTENT = {JSON: {"schema": {"$ref": "#/components/schemas/Plan"}}}
+
+
+def _plan_response(
+    row_or_json: PlanRow | str, status_code: int, headers: dict[str, str] | None = None
+) -> Response:
+    body = row_or_json if isinstance(row_or_json, str) else row_or_json.plan
+    return Response(content=body, status_code=status_code, media_type=JSON, headers=headers)
+
+
+def _wants_async(prefer: str | None) -> bool:
+    if not prefer:
+        return False
+    return any(p.split(";", 1)[0].strip().lower() == "respond-async" for p in prefer.split(","))
+
+
+def _no_cache(cache_control: str | None) -> bool:
+    if not cache_control:
+        return False
+    return any(p.strip().lower() in ("no-cache", "no-store") for p in cache_control.split(","))
+
+
+def _check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not (1 <= len(key) <= 255) or not key.isprintable():
+        raise InvalidRequest([FieldError("header:Idempotency-Key", "must be 1 to 255 printable characters")])
+    return key
+
+
+@router.post(
+    "",
+    summary="Solve a plan request",
+    status_code=201,
+    response_model=Plan,
+    openapi_extra=json_body(PlanRequest, "A PlanRequest (see docs/api.md and DESIGN.md)."),
+    responses={
+        200: {"description": "The stored plan of an identical request (or of this Idempotency-Key)."},
+        201: {"description": "Solved: the new plan (whatever its status, infeasible included)."},
+        202: {
+            "description": "Accepted (`Prefer: respond-async`): the plan, queued; poll `Location`.",
+            "content": _PLAN_CONTENT,
+        },
+        **problems(401, 409, 413, 415, 422, 429, 503),
+    },
+)
+async def create_plan(
+    request: Request,
+    state: StateDep,
+    tenant: TenantDep,
+    prefer: Annotated[str | None, Header(description="`respond-async` answers 202 at once.")] = None,
+    idempotency_key: Annotated[
+        str | None, Header(description="Makes retries safe: same key and body, same plan.")
+    ] = None,
+    cache_control: Annotated[
+        str | None, Header(description="`no-cache` solves again even if an identical plan is stored.")
+    ] = None,
+) -> Response:
+    """Validate, then solve (or reuse the stored plan of an identical request)."""
+    key = _check_key(idempotency_key)
+    body = await read_json_body(request)
+    prep = await run_sync(state.plans.prepare, body)
+    row, created = await run_sync(
+        lambda: state.plans.create(tenant, prep, idempotency_key=key, use_cache=not _no_cache(cache_control))
+    )
+    location = f"/v1/plans/{row.id}"
+    headers = {"Location": location}
+    if row.status not in UNFINISHED:
+        return _plan_response(row, 201 if created else 200, headers)
+    if _wants_async(prefer):
+        headers["Preference-Applied"] = "respond-async"
+        return _plan_response(row, 202, headers)
+    waiter = state.plans.waiter(row.id)
+    if waiter is None:  # queued by another process: answer with its current state
+        fresh = await run_sync(state.store.get_plan, tenant, row.id)
+        if fresh is None:
+            raise NotFound("the plan was deleted")
+        return _plan_response(
+            fresh, 201 if created else 200 if fresh.status not in UNFINISHED else 202, headers
+        )
+    outcome: Outcome = await asyncio.wrap_future(waiter)
+    if outcome.kind == "finished" and outcome.plan_json is not None:
+        return _plan_response(outcome.plan_json, 201 if created else 200, headers)
+    if outcome.kind == "cancelled":
+        raise Conflict("the plan was deleted before its solve finished", plan_id=row.id)
+    raise Unavailable(
+        "the service is stopping; the plan stays queued and is solved after the restart",
+        headers={"Location": location, "Retry-After": "10"},
+        plan_id=row.id,
+    )
+
+
+@router.get(
+    "",
+    summary="List plans, newest first",
+    response_model=PlanPage,
+    responses=problems(401, 422),
+)
+async def list_plans(
+    state: StateDep,
+    tenant: TenantDep,
+    status: Annotated[list[PlanStatus] | None, Query(description="Only plans in these statuses.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 20,
+    cursor: Annotated[str | None, Query(description="The `next` cursor of the previous page.")] = None,
+) -> PlanPage:
+    """The caller's plans (summaries), newest first, a page at a time."""
+    before = decode_cursor(cursor) if cursor else None
+    rows = await run_sync(
+        lambda: state.store.list_plans(tenant, statuses=status or (), limit=limit + 1, before=before)
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        PlanListItem(
+            id=r.id,
+            name=r.name,
+            status=r.status,  # type: ignore[arg-type]
+            objective_kind=r.objective_kind,  # type: ignore[arg-type]
+            objective_value=r.objective_value,
+            error=r.error,
+            created_at=r.created_at,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            href=f"/v1/plans/{r.id}",
+        )
+        for r in rows
+    ]
+    nxt = None
+    if more and rows:
+        params = [("limit", str(limit)), ("cursor", encode_cursor(rows[-1]))]
+        params += [("status", s) for s in status or ()]
+        nxt = "/v1/plans?" + urlencode(params)
+    return PlanPage(items=items, next=nxt)
+
+
+@router.get(
+    "/{plan_id}",
+    summary="Read a plan",
+    response_model=Plan,
+    responses=problems(401, 404),
+)
+async def get_plan(plan_id: str, state: StateDep, tenant: TenantDep) -> Response:
+    """The plan: queued, running, or finished with its tables, prices and diagnosis."""
+    row = await run_sync(state.store.get_plan, tenant, plan_id)
+    if row is None:
+        raise NotFound(f"no plan {plan_id!r}")
+    return _plan_response(row, 200)
+
+
+@router.delete(
+    "/{plan_id}",
+    summary="Cancel and/or delete a plan",
+    status_code=204,
+    response_class=Response,
+    responses=problems(401, 404),
+)
+async def delete_plan(plan_id: str, state: StateDep, tenant: TenantDep) -> Response:
+    """Stop a queued or running solve, and remove the plan (finished or not)."""
+    if not await run_sync(state.plans.delete, tenant, plan_id):
+        raise NotFound(f"no plan {plan_id!r}")
+    return Response(status_code=204)

@@ -1,0 +1,92 @@
+"""Service settings, read from ``CAPPLAN_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; ``CAPPLAN_<NAME>`` in the environment sets ``<name>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CAPPLAN_", extra="ignore", env_ignore_empty=True)
+
+    data_dir: Path | None = Field(
+        None, description="Folder of the default SQLite file (capplan.db); the working directory if unset."
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL: sqlite:///path.db (default: capplan.db in data_dir) or "
+        "postgresql+psycopg://user@host/db.",
+    )
+    database_schema: str | None = Field(
+        None, description="Schema (PostgreSQL) holding the tables; the default search path if unset."
+    )
+    workers: int = Field(default_factory=_default_workers, ge=1, le=256, description="Solver processes.")
+    queue_limit: int = Field(64, ge=0, description="Most solves waiting for a worker; beyond: 429.")
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, description="Largest request body; 413.")
+    max_variables: int = Field(2_000_000, ge=1, description="Largest model (columns) a request may build.")
+    max_time_limit_s: float = Field(600.0, gt=0, description="Cap on the time limit a request asks for.")
+    solve_grace_s: float = Field(
+        15.0, ge=0, description="Extra time past the time limit before the watchdog kills a solve."
+    )
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="How long a shutdown waits for running solves before re-queueing them."
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="Start-ups that may re-run an unfinished solve before it is marked failed."
+    )
+    worker_max_jobs: int = Field(200, ge=1, description="Jobs a worker process runs before it is recycled.")
+    api_keys: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="'key=tenant,key2=tenant2'. When set, every /v1 route needs 'Authorization: Bearer <key>'.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = Field(True, description="Structured JSON logs on stderr (under `capplan serve`).")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        out: dict[str, str] = {}
+        for item in v.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            key, sep, tenant = item.partition("=")
+            if not sep or not key.strip() or not tenant.strip():
+                raise ValueError("api_keys must be 'key=tenant' pairs separated by commas")
+            out[key.strip()] = tenant.strip()
+        return out
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _default_url(self) -> Settings:
+        if not self.database_url:
+            folder = self.data_dir if self.data_dir is not None else Path(".")
+            self.database_url = f"sqlite:///{folder / 'capplan.db'}"
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings (read once from the environment)."""
+    return Settings()

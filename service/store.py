@@ -1,0 +1,409 @@
+"""Persistence (SQLAlchemy 2): plans, and generic jobs (sweeps, frontiers).
+
+SQLite by default (WAL, busy timeout); PostgreSQL through the same URL setting
+(``postgresql+psycopg://user@host/db``), optionally in its own schema.  Every method is
+synchronous and thread-safe (a session per call): call it from a worker thread, not the
+event loop.
+
+Tables
+------
+plans
+    id, tenant, status, name, request (canonical JSON text), request_hash, idempotency_key,
+    plan (Plan JSON text, always present: a stub while queued/running), error, attempts,
+    created_at, updated_at, started_at, finished_at.
+jobs
+    id, tenant, kind ('sweep', 'frontier' …), status (queued|running|done|failed),
+    request (JSON), total, done, rows (JSON list), error, created_at, updated_at,
+    started_at, finished_at.  Generic on purpose: the scenario runner owns its meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, defer, mapped_column, sessionmaker
+
+UNFINISHED = ("queued", "running")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PlanRow(Base):
+    __tablename__ = "plans"
+    __table_args__ = (
+        UniqueConstraint("tenant", "idempotency_key", name="uq_plans_tenant_idempotency_key"),
+        Index("ix_plans_tenant_created", "tenant", "created_at"),
+        Index("ix_plans_tenant_hash", "tenant", "request_hash"),
+        Index("ix_plans_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(256))
+    objective_kind: Mapped[str] = mapped_column(String(16))
+    objective_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    request: Mapped[str] = mapped_column(Text)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    plan: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_tenant_kind_created", "tenant", "kind", "created_at"),
+        Index("ix_jobs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    request: Mapped[Any] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[Any] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DuplicateIdempotencyKey(Exception):
+    """Another plan of the tenant already holds this Idempotency-Key."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position in a newest-first listing: strictly older than (created_at, id)."""
+
+    created_at: dt.datetime
+    id: str
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no spaces, no NaN: the text that is hashed and stored."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+class Store:
+    """All database access of the service."""
+
+    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(engine, "connect", _sqlite_pragmas)
+        self.schema = schema
+        if schema is not None:
+            engine = engine.execution_options(schema_translate_map={None: schema})
+        self.engine: Engine = engine
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def create_all(self) -> None:
+        """Create missing tables (idempotent)."""
+        with self.engine.begin() as conn:
+            Base.metadata.create_all(conn)
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- plans -------------------------------------------------------------------------
+
+    def insert_plan(self, row: PlanRow) -> None:
+        """Insert a new plan; DuplicateIdempotencyKey if its key is taken."""
+        with self._session() as s:
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError as exc:
+                s.rollback()
+                if row.idempotency_key is not None:
+                    raise DuplicateIdempotencyKey(row.idempotency_key) from exc
+                raise
+
+    def get_plan(self, tenant: str, plan_id: str) -> PlanRow | None:
+        with self._session() as s:
+            return s.scalars(select(PlanRow).where(PlanRow.id == plan_id, PlanRow.tenant == tenant)).first()
+
+    def find_by_idempotency_key(self, tenant: str, key: str) -> PlanRow | None:
+        with self._session() as s:
+            q = select(PlanRow).where(PlanRow.tenant == tenant, PlanRow.idempotency_key == key)
+            return s.scalars(q).first()
+
+    def find_cached(self, tenant: str, request_hash: str, statuses: Iterable[str]) -> PlanRow | None:
+        """The newest plan of the tenant for this request hash, in one of ``statuses``."""
+        with self._session() as s:
+            q = (
+                select(PlanRow)
+                .where(
+                    PlanRow.tenant == tenant,
+                    PlanRow.request_hash == request_hash,
+                    PlanRow.status.in_(list(statuses)),
+                )
+                .order_by(PlanRow.created_at.desc(), PlanRow.id.desc())
+                .limit(1)
+            )
+            return s.scalars(q).first()
+
+    def list_plans(
+        self,
+        tenant: str,
+        *,
+        statuses: Sequence[str] = (),
+        limit: int = 20,
+        before: Cursor | None = None,
+    ) -> list[PlanRow]:
+        """Newest first; ``before`` continues after the last row of a previous page."""
+        with self._session() as s:
+            q = select(PlanRow).options(defer(PlanRow.plan), defer(PlanRow.request))
+            q = q.where(PlanRow.tenant == tenant)
+            if statuses:
+                q = q.where(PlanRow.status.in_(list(statuses)))
+            if before is not None:
+                q = q.where(
+                    or_(
+                        PlanRow.created_at < before.created_at,
+                        (PlanRow.created_at == before.created_at) & (PlanRow.id < before.id),
+                    )
+                )
+            q = q.order_by(PlanRow.created_at.desc(), PlanRow.id.desc()).limit(limit)
+            return list(s.scalars(q))
+
+    def mark_running(self, plan_id: str, plan_json: str) -> bool:
+        """queued → running (counts an attempt); False if the plan is gone or not queued."""
+        now = utcnow()
+        with self._session() as s:
+            res = s.execute(
+                update(PlanRow)
+                .where(PlanRow.id == plan_id, PlanRow.status == "queued")
+                .values(
+                    status="running",
+                    plan=plan_json,
+                    started_at=now,
+                    updated_at=now,
+                    attempts=PlanRow.attempts + 1,
+                )
+            )
+            s.commit()
+            return bool(getattr(res, "rowcount", 0))
+
+    def finish_plan(
+        self,
+        plan_id: str,
+        status: str,
+        plan_json: str,
+        *,
+        objective_value: float | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record a finished solve; False if the plan was deleted meanwhile."""
+        now = utcnow()
+        with self._session() as s:
+            res = s.execute(
+                update(PlanRow)
+                .where(PlanRow.id == plan_id, PlanRow.status.in_(UNFINISHED))
+                .values(
+                    status=status,
+                    plan=plan_json,
+                    objective_value=objective_value,
+                    error=error,
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+            s.commit()
+            return bool(getattr(res, "rowcount", 0))
+
+    def requeue_plan(self, plan_id: str, plan_json: str) -> bool:
+        """running/queued → queued (shutdown or recovery)."""
+        with self._session() as s:
+            res = s.execute(
+                update(PlanRow)
+                .where(PlanRow.id == plan_id, PlanRow.status.in_(UNFINISHED))
+                .values(status="queued", plan=plan_json, started_at=None, updated_at=utcnow())
+            )
+            s.commit()
+            return bool(getattr(res, "rowcount", 0))
+
+    def delete_plan(self, tenant: str, plan_id: str) -> bool:
+        with self._session() as s:
+            res = s.execute(delete(PlanRow).where(PlanRow.id == plan_id, PlanRow.tenant == tenant))
+            s.commit()
+            return bool(getattr(res, "rowcount", 0))
+
+    def unfinished_plans(self) -> list[PlanRow]:
+        """Plans of every tenant left queued or running, oldest first (start-up recovery)."""
+        with self._session() as s:
+            q = select(PlanRow).where(PlanRow.status.in_(UNFINISHED)).order_by(PlanRow.created_at, PlanRow.id)
+            return list(s.scalars(q))
+
+    # -- jobs (sweeps, frontiers) ------------------------------------------------------
+
+    def insert_job(
+        self,
+        *,
+        job_id: str,
+        tenant: str,
+        kind: str,
+        request: Any,
+        total: int = 0,
+        status: str = "queued",
+    ) -> JobRow:
+        now = utcnow()
+        row = JobRow(
+            id=job_id,
+            tenant=tenant,
+            kind=kind,
+            status=status,
+            request=request,
+            total=total,
+            done=0,
+            rows=[],
+            error=None,
+            created_at=now,
+            updated_at=now,
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def get_job(self, tenant: str, job_id: str, kind: str | None = None) -> JobRow | None:
+        with self._session() as s:
+            q = select(JobRow).where(JobRow.id == job_id, JobRow.tenant == tenant)
+            if kind is not None:
+                q = q.where(JobRow.kind == kind)
+            return s.scalars(q).first()
+
+    def update_job(self, job_id: str, **values: Any) -> bool:
+        """Set columns of a job (status, total, done, rows, error, started_at, finished_at)."""
+        allowed = {"status", "total", "done", "rows", "error", "started_at", "finished_at", "request"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"unknown job columns: {sorted(unknown)}")
+        values["updated_at"] = utcnow()
+        with self._session() as s:
+            res = s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
+            s.commit()
+            return bool(getattr(res, "rowcount", 0))
+
+    def append_job_row(self, job_id: str, row: Any) -> bool:
+        """Add one result row and count it done (read-modify-write in one transaction)."""
+        with self._session() as s:
+            job = s.get(JobRow, job_id, with_for_update=not self.is_sqlite)
+            if job is None:
+                return False
+            job.rows = [*(job.rows or []), row]
+            job.done = len(job.rows)
+            job.updated_at = utcnow()
+            s.commit()
+            return True
+
+    def list_jobs(
+        self, tenant: str, *, kind: str | None = None, limit: int = 20, before: Cursor | None = None
+    ) -> list[JobRow]:
+        with self._session() as s:
+            q = select(JobRow).where(JobRow.tenant == tenant)
+            if kind is not None:
+                q = q.where(JobRow.kind == kind)
+            if before is not None:
+                q = q.where(
+                    or_(
+                        JobRow.created_at < before.created_at,
+                        (JobRow.created_at == before.created_at) & (JobRow.id < before.id),
+                    )
+                )
+            q = q.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
+            return list(s.scalars(q))
+
+    def delete_job(self, tenant: str, job_id: str) -> bool:
+        with self._session() as s:
+            res = s.execute(delete(JobRow).where(JobRow.id == job_id, JobRow.tenant == tenant))
+            s.commit()
+            return bool(getattr(res, "rowcount", 0))
+
+    def unfinished_jobs(self, kind: str | None = None) -> list[JobRow]:
+        with self._session() as s:
+            q = select(JobRow).where(JobRow.status.in_(UNFINISHED))
+            if kind is not None:
+                q = q.where(JobRow.kind == kind)
+            return list(s.scalars(q.order_by(JobRow.created_at, JobRow.id)))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,77 @@
+"""Functions that run inside worker processes, and the plans the service writes itself.
+
+Everything here takes and returns plain JSON-able data so that any :class:`~service.jobs.JobRunner`
+(local processes today, a cluster later) can carry it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from solver.schema import ObjectiveOut, Plan, SolverOut
+
+
+def _non_finite(obj: Any) -> bool:
+    if isinstance(obj, float):
+        return not math.isfinite(obj)
+    if isinstance(obj, dict):
+        return any(_non_finite(v) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_non_finite(v) for v in obj)
+    return False
+
+
+def stub_plan(
+    plan_id: str,
+    request: dict[str, Any],
+    status: str,
+    detail: str = "",
+    warnings: list[str] | None = None,
+) -> Plan:
+    """A plan without tables: queued/running, or a solve that ended without a result."""
+    objective = request.get("objective") or {}
+    solver = request.get("solver") or {}
+    return Plan(
+        id=plan_id,
+        name=str(request.get("name", "plan")),
+        status=status,  # type: ignore[arg-type]
+        objective=ObjectiveOut(kind=objective.get("kind", "min_cost")),
+        solver=SolverOut(
+            backend=str(solver.get("backend", "highs")),
+            integer=bool(solver.get("integer", False)),
+            detail=detail,
+        ),
+        warnings=list(warnings or []),
+    )
+
+
+def solve_plan(payload: dict[str, Any]) -> dict[str, Any]:
+    """Solve ``payload["request"]`` (a PlanRequest as JSON) in this process.
+
+    Payload: ``plan_id``, ``request``, ``max_variables``, ``max_time_limit_s``.
+    Returns ``{"status", "objective_value", "plan_json"}`` (the Plan as JSON text).
+    """
+    from solver import plan
+
+    request = payload["request"]
+    cap = payload.get("max_time_limit_s")
+    result = plan(
+        request,
+        plan_id=payload["plan_id"],
+        max_variables=payload.get("max_variables"),
+        max_time_limit_s=cap,
+    )
+    asked = float((request.get("solver") or {}).get("time_limit_s", 60.0))
+    if cap is not None and asked > cap:
+        result.warnings.append(
+            f"time limit capped at {cap:g} s by the service (the request asked {asked:g} s)"
+        )
+    if _non_finite(result.model_dump()):
+        detail = "numerical trouble: the solution holds non-finite values (check very large inputs)"
+        result = stub_plan(payload["plan_id"], request, "failed", detail, [detail])
+    return {
+        "status": result.status,
+        "objective_value": result.objective.value,
+        "plan_json": result.model_dump_json(),
+    }
