@@ -17,6 +17,24 @@ MS = 2e-6
 """max_served stage two may give up 1e-6 of the stage-one value to save cost."""
 
 
+class TestDemand:
+    def test_growth_compounds_per_period(self) -> None:
+        # 44 %/year over quarters: D_t = 1e5 x 1.44^(t/4) -> 100k, 109.54k, 120k, 131.45k.
+        # 5-year life: units stay, so each quarter buys only the increment.
+        p = solve(request(periods=4, period_months=3, workloads=[workload(demand_growth_per_year=0.44)]))
+        want = [1e5 * 1.44 ** (t / 4) for t in range(4)]
+        assert [x.workloads[0].demand_tokens_per_s for x in p.periods] == [
+            pytest.approx(d, rel=1e-12) for d in want
+        ]
+        assert p.periods[2].workloads[0].demand_tokens_per_s == pytest.approx(1.2e5, rel=1e-12)
+        assert [fleet(p, t=t)[1] for t in range(4)] == [pytest.approx(d / 1000, rel=REL) for d in want]
+
+    def test_zero_demand_needs_nothing(self) -> None:
+        p = solve(request(workloads=[workload(demand=0)]))
+        assert p.objective.value == 0 and p.summary.units_acquired == {}
+        assert p.summary.served_fraction == 1.0 and p.summary.cost_per_million_tokens_usd is None
+
+
 class TestReserveMargin:
     def test_reserve_margin_adds_capacity(self) -> None:
         # capacity >= 1.25 x served: 125 units -> $2,500; capacity 125,000 tokens/s.

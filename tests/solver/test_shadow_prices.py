@@ -270,11 +270,12 @@ class TestHandValues:
         assert demand_case("max_served").price(p) == pytest.approx(-2, rel=1e-7)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_integer_prices_are_marginal_values_of_the_fixed_lp(kind: str) -> None:
+def test_integer_prices_are_marginal_values_of_the_fixed_lp(kind: str, backend: str) -> None:
     case = power_case(kind)
     req = copy.deepcopy(case.req)
-    req["solver"] = {"integer": True}
+    req["solver"] = {"integer": True, "backend": backend}
     p = solve(req)
     assert p.status == "optimal" and p.shadow_prices is not None
     assert p.shadow_prices.basis == "integer_fixed"
