@@ -59,8 +59,10 @@ class TestSolve:
         check_plan(req, Plan.model_validate(json.loads(proc.stdout)))
 
     def test_infeasible_plan_exits_0(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-        assert main(["solve", "--json", write(tmp_path, request(sites=[site(power=0.05)]))]) == 0
+        req = request(sites=[site(power=0.05)])
+        assert main(["solve", "--json", write(tmp_path, req)]) == 0
         result = Plan.model_validate(json.loads(capfd.readouterr().out))
+        check_plan(req, result)
         assert result.status == "infeasible" and result.diagnosis
 
     def test_invalid_request_exits_2_naming_the_field(

@@ -217,6 +217,29 @@ def test_demand_price_matches_finite_difference(kind: str, backend: str) -> None
     _bracket(left, price, right)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_demand_price_with_min_total_served(backend: str) -> None:
+    # The frontier's served_total row (Σ served >= fraction·Σ D) moves with D too.  Half of
+    # the 180k token-periods must be served: all 80k of period 1 (cheaper, at 1/1.1) and
+    # 10k in period 0.  One more unit of D_1 is served in period 1 and lets period 0 serve
+    # half a unit less: c·(1/1.1 - 0.5) discounted, c·(1 - 0.55) nominal, c = $100/31,536.
+    case = demand_case("min_cost")
+    wl = case.req["workloads"][0]
+    wl.update(min_service_fraction=0.0, unmet_penalty_usd_per_million_tokens=0.0)
+    case.req["policy"] = {"min_total_served_fraction": 0.5}
+    p = solve(case.req, backend=backend)
+    assert p.status == "optimal"
+    price = case.price(p)
+    h = 1e-3 * case.x0
+    f0 = p.objective.value
+    assert f0 is not None
+    per_mtok = h * MT / (1 + R)
+    right = (_value(case, case.x0 + h, backend) - f0) / per_mtok
+    left = (f0 - _value(case, case.x0 - h, backend)) / per_mtok
+    _bracket(left, price, right)
+    assert price == pytest.approx(0.45 * 100 / 31_536, rel=1e-7)
+
+
 class TestHandValues:
     """A few prices worked out by hand, so that the finite differences are not the only check."""
 
