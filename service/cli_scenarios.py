@@ -206,6 +206,8 @@ def format_frontier(result: FrontierResult) -> str:
     console.print(table)
     if result.error:
         console.print(f"no frontier: {result.error}")
+    elif result.note:
+        console.print(result.note)
     elif result.knee_index is None and not result.cancelled:
         console.print("no knee: the cost rises linearly with the served fraction")
     return str(console.export_text())

@@ -161,7 +161,8 @@ class FrontierResult(_Out):
     high_served_fraction: float | None = None
     knee_index: int | None = None
     rows: list[FrontierRow] = Field(default_factory=list)
-    error: str | None = None
+    error: str | None = Field(None, description="Why there is no curve (an end is infeasible, failed …).")
+    note: str | None = Field(None, description="E.g. the served fraction cannot vary: the two ends only.")
 
 
 # ----------------------------------------------------------------------------- paths
@@ -341,6 +342,17 @@ class PreparedSweep:
     base: Json
     paths: list[str]
     scenarios: list[Scenario]
+    spec: SweepSpec | None = None
+
+    def body(self) -> Json:
+        """The sweep as a JSON body (explicit base), from which it can be prepared again."""
+        params = [] if self.spec is None else [p.model_dump(exclude_none=True) for p in self.spec.parameters]
+        return {"base": self.base, "parameters": params, "mode": self.mode}
+
+    def without(self, indices: set[int]) -> PreparedSweep:
+        """The same sweep minus the scenarios already run (to resume it)."""
+        rest = [sc for sc in self.scenarios if sc.index not in indices]
+        return PreparedSweep(self.mode, self.base, self.paths, rest, self.spec)
 
 
 def _base_request(raw: Any, prefix: str = "/base") -> Json:
@@ -486,7 +498,7 @@ def prepare_sweep(
                     )
         if errors:
             raise RequestInvalid(errors[:50])
-    return PreparedSweep(spec.mode, base, paths, scenarios)
+    return PreparedSweep(spec.mode, base, paths, scenarios, spec)
 
 
 def _label(values: Mapping[str, Any]) -> str:
@@ -870,7 +882,7 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
     result.low_served_fraction, result.high_served_fraction = lo, hi
     lo_row.target_served_fraction, hi_row.target_served_fraction = lo, hi
     if hi - lo <= 1e-9:
-        result.error = f"the served fraction cannot vary (the least and the most are both {lo:.6g})"
+        result.note = f"the served fraction cannot vary (the least and the most are both {lo:.6g})"
         result.total = result.done = 2
         result.rows = [lo_row, hi_row]
         return result

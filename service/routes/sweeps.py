@@ -1,0 +1,595 @@
+"""``/v1/sweeps``, ``/v1/frontiers`` and ``/v1/plans/{a}/diff/{b}``: scenario analysis.
+
+A sweep or frontier is a *job* (the store's generic ``jobs`` table, kind ``sweep`` or
+``frontier``): ``POST`` checks everything (every path, value and generated scenario, the
+scenario cap, the model size) and answers ``202`` with ``Location``; a thread of the API
+process then runs :func:`solver.scenarios.run_sweep` / ``run_frontier`` with a mapper over
+the service's :class:`~service.jobs.JobRunner`, so each scenario is one job on the same
+worker processes as plans (at most ``workers`` scenarios of one sweep at a time, so plans
+keep their turn).  As each scenario finishes its plan is stored as an ordinary plan
+(``GET /v1/plans/{plan_id}``, reports, CSV tables) and its row appended to the job:
+``GET`` shows ``total``, ``done`` and the rows so far.  ``DELETE`` stops the job: its
+queued scenarios are dropped, running ones are killed with their worker process, and the job
+is removed (plans of finished scenarios stay).  Jobs left unfinished by a stopped service
+resume at the next start (sweeps skip the scenarios already done; frontiers start over).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import queue
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.bodies import json_body, read_json_body
+from service.deps import AppState, StateDep, TenantDep, run_sync
+from service.errors import Conflict, NotFound, problems
+from service.jobs import JobResult, QueueFullError
+from service.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
+from service.tasks import stub_plan
+from solver import ModelTooLarge, Plan, parse_request
+from solver.diff import PlanDiff, diff_plans
+from solver.model import count_variables, prepare
+from solver.scenarios import (
+    DEFAULT_MAX_SCENARIOS,
+    FrontierRow,
+    FrontierSpec,
+    Mode,
+    PreparedFrontier,
+    PreparedSweep,
+    RunOptions,
+    ScenarioOutcome,
+    ScenarioRow,
+    ScenarioTask,
+    SweepSpec,
+    TornadoBar,
+    Worker,
+    prepare_frontier,
+    prepare_sweep,
+    run_frontier,
+    run_sweep,
+    solve_scenario,
+    tornado,
+)
+from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
+
+log = logging.getLogger("capplan.scenarios")
+
+router = APIRouter(prefix="/v1", tags=["scenarios"])
+
+JobState = Literal["queued", "running", "done", "failed"]
+JSON = "application/json"
+
+
+# ----------------------------------------------------------------------------- responses
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SweepJob(_Out):
+    id: str
+    status: JobState
+    mode: Mode
+    total: int = Field(..., description="Scenarios in the sweep.")
+    done: int = Field(..., description="Scenarios finished so far.")
+    rows: list[ScenarioRow] = Field(default_factory=list, description="Finished scenarios, by index.")
+    tornado: list[TornadoBar] | None = Field(
+        None, description="one_at_a_time, once done: objective swing per parameter, largest first."
+    )
+    error: str | None = None
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+class FrontierJob(_Out):
+    id: str
+    status: JobState
+    points: int
+    total: int
+    done: int
+    rows: list[FrontierRow] = Field(default_factory=list, description="Finished points, by index.")
+    low_served_fraction: float | None = None
+    high_served_fraction: float | None = None
+    knee_index: int | None = Field(None, description="Index of the knee row, once done.")
+    error: str | None = None
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+# ----------------------------------------------------------------------------- runner mapper
+
+
+class RunnerMapper:
+    """A :data:`solver.scenarios.Mapper` over the service's job runner.
+
+    Keeps at most ``window`` scenarios of this job queued or running; waits (without
+    failing) while the runner's queue is full.  A scenario the watchdog stops, or whose
+    worker dies, comes back with a stub plan (``time_limit`` / ``failed``).  ``cancel()``
+    cancels every scenario in flight (the runner kills their processes).
+    """
+
+    def __init__(self, runner: Any, time_limit_s: Callable[[ScenarioTask], float], window: int) -> None:
+        self.runner = runner
+        self.time_limit_s = time_limit_s
+        self.window = max(1, window)
+        self.cancelled = threading.Event()
+        self.interrupted = False
+        self._lock = threading.Lock()
+        self._inflight: set[str] = set()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        with self._lock:
+            ids = list(self._inflight)
+        for job_id in ids:
+            self.runner.cancel(job_id)
+
+    def _submit(
+        self, fn: Worker, task: ScenarioTask, done: queue.Queue[tuple[ScenarioTask, JobResult]]
+    ) -> bool:
+        while not self.cancelled.is_set():
+            try:
+                fut: Future[JobResult] = self.runner.submit(
+                    task.plan_id, fn, task, time_limit_s=self.time_limit_s(task)
+                )
+            except QueueFullError as exc:
+                self.cancelled.wait(min(2.0, max(0.2, exc.retry_after_s / 10)))
+                continue
+            with self._lock:
+                self._inflight.add(task.plan_id)
+            fut.add_done_callback(lambda f, t=task: done.put((t, f.result())))  # type: ignore[misc]
+            return True
+        return False
+
+    def __call__(self, fn: Worker, tasks: Sequence[ScenarioTask]) -> Iterator[ScenarioOutcome]:
+        pending = deque(tasks)
+        done: queue.Queue[tuple[ScenarioTask, JobResult]] = queue.Queue()
+        running = 0
+        try:
+            while (pending or running) and not self.cancelled.is_set():
+                while pending and running < self.window:
+                    if not self._submit(fn, pending[0], done):
+                        return
+                    pending.popleft()
+                    running += 1
+                try:
+                    task, res = done.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                running -= 1
+                with self._lock:
+                    self._inflight.discard(task.plan_id)
+                if res.status in ("cancelled", "interrupted"):
+                    self.interrupted = res.status == "interrupted"
+                    return
+                yield _outcome(task, res)
+        finally:
+            with self._lock:
+                left = list(self._inflight)
+                self._inflight.clear()
+            for job_id in left:  # stopped early: drop what is still queued or running
+                self.runner.cancel(job_id)
+
+
+def _outcome(task: ScenarioTask, res: JobResult) -> ScenarioOutcome:
+    if res.status == "done" and isinstance(res.value, ScenarioOutcome):
+        return res.value
+    status = "time_limit" if res.status == "timeout" else "failed"
+    reason = res.error or res.status
+    return ScenarioOutcome(
+        task.index, stub_plan(task.plan_id, task.request, status, reason, [reason]), reason
+    )
+
+
+# ----------------------------------------------------------------------------- the manager
+
+
+@dataclass
+class _Active:
+    tenant: str
+    mapper: RunnerMapper
+    thread: threading.Thread | None = None
+    deleted: threading.Event = field(default_factory=threading.Event)
+
+
+class ScenarioJobs:
+    """Creates, runs, resumes and cancels the sweep and frontier jobs of one app."""
+
+    def __init__(self, state: AppState) -> None:
+        self.store = state.store
+        self.runner = state.runner
+        self.settings = state.settings
+        self.max_scenarios = int(getattr(state.settings, "max_scenarios", DEFAULT_MAX_SCENARIOS))
+        self.window = max(1, state.settings.workers)
+        self.worker: Worker = solve_scenario
+        self._lock = threading.Lock()
+        self._active: dict[str, _Active] = {}
+
+    # -- creating ------------------------------------------------------------------------
+
+    def _check_size(self, request: dict[str, Any]) -> None:
+        nvar = count_variables(prepare(parse_request(request)))
+        if nvar > self.settings.max_variables:
+            raise ModelTooLarge(nvar, self.settings.max_variables)
+
+    def create_sweep(self, tenant: str, body: Any) -> JobRow:
+        sweep = prepare_sweep(body, max_scenarios=self.max_scenarios)
+        self._check_size(sweep.base)
+        row = self.store.insert_job(
+            job_id=uuid.uuid4().hex,
+            tenant=tenant,
+            kind="sweep",
+            request=sweep.body(),
+            total=len(sweep.scenarios),
+        )
+        self._start(row, lambda active: self._run_sweep(row.id, active, sweep))
+        return row
+
+    def create_frontier(self, tenant: str, body: Any) -> JobRow:
+        fr = prepare_frontier(body)
+        self._check_size(fr.base)
+        request = {"base": fr.base, "points": fr.points}
+        row = self.store.insert_job(
+            job_id=uuid.uuid4().hex, tenant=tenant, kind="frontier", request=request, total=fr.points
+        )
+        self._start(row, lambda active: self._run_frontier(row.id, active, fr))
+        return row
+
+    def _time_limit(self, task: ScenarioTask) -> float:
+        asked = float((task.request.get("solver") or {}).get("time_limit_s", 60.0))
+        return min(asked, self.settings.max_time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
+
+    def _start(self, row: JobRow, body: Callable[[_Active], None]) -> None:
+        active = _Active(row.tenant, RunnerMapper(self.runner, self._time_limit, self.window))
+        with self._lock:
+            self._active[row.id] = active
+
+        def run() -> None:
+            try:
+                body(active)
+            except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost
+                log.exception("scenario job %s failed", row.id)
+                if not active.deleted.is_set():
+                    self.store.update_job(row.id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                with self._lock:
+                    self._active.pop(row.id, None)
+
+        active.thread = threading.Thread(target=run, name=f"capplan-{row.kind}-{row.id[:8]}", daemon=True)
+        active.thread.start()
+
+    def _options(self, job_id: str, active: _Active) -> RunOptions:
+        def on_result(
+            row: ScenarioRow, plan: Plan | None, request: dict[str, Any], _done: int, _total: int
+        ) -> None:
+            self._record(job_id, active, row, plan, request)
+
+        return RunOptions(
+            mapper=active.mapper,
+            on_result=on_result,
+            cancelled=active.mapper.cancelled.is_set,
+            worker=self.worker,
+            max_variables=self.settings.max_variables,
+            max_time_limit_s=self.settings.max_time_limit_s,
+        )
+
+    def _record(
+        self, job_id: str, active: _Active, row: ScenarioRow, plan: Plan | None, request: dict[str, Any]
+    ) -> None:
+        """Store the scenario's plan as an ordinary plan, then its row on the job."""
+        if active.deleted.is_set():
+            return
+        if plan is None:
+            reason = row.error or "no plan"
+            plan = stub_plan(row.plan_id, request, "failed", reason, [reason])
+        self.store.insert_plan(_plan_row(active.tenant, plan, request, row.error))
+        if not self.store.append_job_row(job_id, row.model_dump(mode="json")):
+            active.mapper.cancel()  # the job is gone
+
+    def _finish(self, job_id: str, active: _Active, interrupted: bool, **values: Any) -> None:
+        if active.deleted.is_set():
+            return
+        if interrupted:  # the service is stopping: left running, resumed at the next start
+            return
+        self.store.update_job(job_id, finished_at=utcnow(), **values)
+
+    def _run_sweep(self, job_id: str, active: _Active, sweep: PreparedSweep) -> None:
+        self.store.update_job(job_id, status="running", started_at=utcnow())
+        result = run_sweep(sweep, self._options(job_id, active))
+        job = self.store.get_job(active.tenant, job_id)
+        rows = sorted(job.rows or [], key=lambda r: r["index"]) if job is not None else []
+        interrupted = active.mapper.interrupted or (result.cancelled and not active.deleted.is_set())
+        self._finish(job_id, active, interrupted, status="done", rows=rows, done=len(rows))
+
+    def _run_frontier(self, job_id: str, active: _Active, fr: PreparedFrontier) -> None:
+        self.store.update_job(job_id, status="running", started_at=utcnow(), rows=[], done=0)
+        result = run_frontier(fr, self._options(job_id, active))
+        interrupted = active.mapper.interrupted or (result.cancelled and not active.deleted.is_set())
+        rows = [r.model_dump(mode="json") for r in result.rows]
+        self._finish(
+            job_id,
+            active,
+            interrupted,
+            status="failed" if result.error else "done",
+            error=result.error or result.note,
+            rows=rows,
+            total=result.total,
+            done=len(rows),
+        )
+
+    # -- resuming, cancelling ------------------------------------------------------------
+
+    def resume(self) -> int:
+        """Run again the jobs a stopped service left queued or running."""
+        n = 0
+        for row in self.store.unfinished_jobs():
+            if row.kind not in ("sweep", "frontier"):
+                continue
+            try:
+                self._start(row, self._resumer(row))
+            except Exception as exc:  # noqa: BLE001 - e.g. a request the current version refuses
+                self.store.update_job(
+                    row.id, status="failed", error=f"could not resume: {exc}", finished_at=utcnow()
+                )
+                continue
+            n += 1
+        if n:
+            log.info("resumed %d scenario jobs", n)
+        return n
+
+    def _resumer(self, row: JobRow) -> Callable[[_Active], None]:
+        job_id = row.id
+        if row.kind == "sweep":
+            sweep = prepare_sweep(row.request, max_scenarios=max(self.max_scenarios, row.total))
+            sweep = sweep.without({int(r["index"]) for r in row.rows or []})
+            return lambda active: self._run_sweep(job_id, active, sweep)
+        fr = prepare_frontier(row.request)
+        return lambda active: self._run_frontier(job_id, active, fr)
+
+    def delete(self, tenant: str, job_id: str, kind: str) -> bool:
+        """Stop the job's scenarios (killing running ones) and remove it."""
+        row = self.store.get_job(tenant, job_id, kind)
+        if row is None:
+            return False
+        with self._lock:
+            active = self._active.get(job_id)
+        if active is not None:
+            active.deleted.set()
+            active.mapper.cancel()
+        return self.store.delete_job(tenant, job_id)
+
+    def join(self, job_id: str, timeout: float) -> None:
+        """Wait for a job's thread (tests)."""
+        with self._lock:
+            active = self._active.get(job_id)
+        if active is not None and active.thread is not None:
+            active.thread.join(timeout)
+
+
+def _plan_row(tenant: str, plan: Plan, request: dict[str, Any], error: str | None) -> PlanRow:
+    request_dict = parse_request(request).model_dump(mode="json")  # as POST /v1/plans stores it
+    canonical = canonical_json(request_dict)
+    now = utcnow()
+    return PlanRow(
+        id=plan.id,
+        tenant=tenant,
+        status=plan.status,
+        name=plan.name,
+        objective_kind=plan.objective.kind,
+        objective_value=plan.objective.value,
+        request=canonical,
+        request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        idempotency_key=None,
+        plan=plan.model_dump_json(),
+        error=error if plan.status not in ("optimal", "feasible", "infeasible", "unbounded") else None,
+        attempts=1,
+        created_at=now,
+        updated_at=now,
+        started_at=now,
+        finished_at=now,
+    )
+
+
+def jobs_of(state: AppState) -> ScenarioJobs:
+    """The app's scenario-job manager (made at start-up)."""
+    mgr = getattr(state, "scenario_jobs", None)
+    if mgr is None:
+        mgr = ScenarioJobs(state)
+        setattr(state, "scenario_jobs", mgr)  # noqa: B010 - AppState belongs to service.deps
+    return mgr
+
+
+async def on_startup(state: AppState) -> None:
+    """Make the manager and resume the jobs an earlier process left unfinished."""
+    await run_sync(jobs_of(state).resume)
+
+
+# ----------------------------------------------------------------------------- views
+
+
+def _sweep_view(row: JobRow) -> SweepJob:
+    rows = [ScenarioRow.model_validate(r) for r in sorted(row.rows or [], key=lambda r: r["index"])]
+    mode = (row.request or {}).get("mode", "grid")
+    bars = None
+    if mode == "one_at_a_time" and row.status == "done":
+        paths = [p["path"] for p in (row.request or {}).get("parameters", [])]
+        bars = tornado(rows, paths)
+    return SweepJob(
+        id=row.id,
+        status=row.status,  # type: ignore[arg-type]
+        mode=mode,
+        total=row.total,
+        done=len(rows),
+        rows=rows,
+        tornado=bars,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _frontier_view(row: JobRow) -> FrontierJob:
+    rows = [FrontierRow.model_validate(r) for r in sorted(row.rows or [], key=lambda r: r["index"])]
+    knee = next((r.index for r in rows if r.knee), None)
+    done = row.status == "done"
+    return FrontierJob(
+        id=row.id,
+        status=row.status,  # type: ignore[arg-type]
+        points=int((row.request or {}).get("points", row.total)),
+        total=row.total,
+        done=len(rows),
+        rows=rows,
+        low_served_fraction=rows[0].served_fraction if done and rows else None,
+        high_served_fraction=rows[-1].served_fraction if done and rows else None,
+        knee_index=knee,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _json(model: BaseModel, status_code: int, location: str | None = None) -> Response:
+    headers = {"Location": location} if location else None
+    return Response(model.model_dump_json(), status_code=status_code, media_type=JSON, headers=headers)
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+@router.post(
+    "/sweeps",
+    summary="Start a parameter sweep",
+    status_code=202,
+    response_model=SweepJob,
+    openapi_extra=json_body(
+        SweepSpec,
+        "A base PlanRequest and parameters addressed by path (docs/scenarios.md); "
+        "mode grid (cartesian) or one_at_a_time (tornado).",
+    ),
+    responses={
+        202: {"description": "Accepted: the job, queued; poll `Location`."},
+        **problems(401, 413, 415, 422),
+    },
+)
+async def create_sweep(request: Request, state: StateDep, tenant: TenantDep) -> Response:
+    """Check every path, value and scenario (422 naming each problem), then run the sweep."""
+    body = await read_json_body(request)
+    row = await run_sync(jobs_of(state).create_sweep, tenant, body)
+    return _json(_sweep_view(row), 202, f"/v1/sweeps/{row.id}")
+
+
+@router.get(
+    "/sweeps/{sweep_id}", summary="Read a sweep", response_model=SweepJob, responses=problems(401, 404)
+)
+async def get_sweep(sweep_id: str, state: StateDep, tenant: TenantDep) -> Response:
+    """Status, progress (``total``, ``done``) and the rows of the finished scenarios."""
+    row = await run_sync(state.store.get_job, tenant, sweep_id, "sweep")
+    if row is None:
+        raise NotFound(f"no sweep {sweep_id!r}")
+    return _json(_sweep_view(row), 200)
+
+
+@router.delete(
+    "/sweeps/{sweep_id}",
+    summary="Cancel and delete a sweep",
+    status_code=204,
+    response_class=Response,
+    responses=problems(401, 404),
+)
+async def delete_sweep(sweep_id: str, state: StateDep, tenant: TenantDep) -> Response:
+    """Stop its scenarios (running ones are killed) and remove it; finished plans stay."""
+    if not await run_sync(jobs_of(state).delete, tenant, sweep_id, "sweep"):
+        raise NotFound(f"no sweep {sweep_id!r}")
+    return Response(status_code=204)
+
+
+@router.post(
+    "/frontiers",
+    summary="Start a cost-vs-served frontier",
+    status_code=202,
+    response_model=FrontierJob,
+    openapi_extra=json_body(FrontierSpec, "A base PlanRequest and the number of points (2-101)."),
+    responses={
+        202: {"description": "Accepted: the job, queued; poll `Location`."},
+        **problems(401, 413, 415, 422),
+    },
+)
+async def create_frontier(request: Request, state: StateDep, tenant: TenantDep) -> Response:
+    """The least NPV cost at evenly spaced served fractions, from the least to the most."""
+    body = await read_json_body(request)
+    row = await run_sync(jobs_of(state).create_frontier, tenant, body)
+    return _json(_frontier_view(row), 202, f"/v1/frontiers/{row.id}")
+
+
+@router.get(
+    "/frontiers/{frontier_id}",
+    summary="Read a frontier",
+    response_model=FrontierJob,
+    responses=problems(401, 404),
+)
+async def get_frontier(frontier_id: str, state: StateDep, tenant: TenantDep) -> Response:
+    """Status, progress and the points so far (the knee is marked once done)."""
+    row = await run_sync(state.store.get_job, tenant, frontier_id, "frontier")
+    if row is None:
+        raise NotFound(f"no frontier {frontier_id!r}")
+    return _json(_frontier_view(row), 200)
+
+
+@router.delete(
+    "/frontiers/{frontier_id}",
+    summary="Cancel and delete a frontier",
+    status_code=204,
+    response_class=Response,
+    responses=problems(401, 404),
+)
+async def delete_frontier(frontier_id: str, state: StateDep, tenant: TenantDep) -> Response:
+    """Stop its solves (running ones are killed) and remove it; finished plans stay."""
+    if not await run_sync(jobs_of(state).delete, tenant, frontier_id, "frontier"):
+        raise NotFound(f"no frontier {frontier_id!r}")
+    return Response(status_code=204)
+
+
+@router.get(
+    "/plans/{a}/diff/{b}",
+    summary="What changed from plan a to plan b",
+    response_model=PlanDiff,
+    responses=problems(401, 404, 409),
+    tags=["plans"],
+)
+async def diff(a: str, b: str, state: StateDep, tenant: TenantDep) -> PlanDiff:
+    """Units by hardware, site and period; cost components; binding limits; shadow prices
+    (every delta is b − a)."""
+
+    def load(plan_id: str) -> Plan:
+        row = state.store.get_plan(tenant, plan_id)
+        if row is None:
+            raise NotFound(f"no plan {plan_id!r}")
+        if row.status in UNFINISHED:
+            raise Conflict(
+                f"plan {plan_id!r} is still {row.status}: diff it once it has finished", plan_id=plan_id
+            )
+        return Plan.model_validate_json(row.plan)
+
+    def run() -> PlanDiff:
+        return diff_plans(load(a), load(b))
+
+    return await run_sync(run)
+
+
+__all__ = ["RunnerMapper", "ScenarioJobs", "jobs_of", "on_startup", "router"]

@@ -1,0 +1,331 @@
+"""``/v1/sweeps``, ``/v1/frontiers`` and ``/v1/plans/{a}/diff/{b}`` against a real app:
+SQLite store, LocalProcessRunner with two worker processes.
+
+Numbers come from the hand-solved micro-instances of tests/solver/test_scenarios.py:
+power (cost = 3e6 − 2e5·(P − 10), 10 <= P <= 20 MW, infeasible below 10) and frontier
+(cost = 1e6·f up to f = 0.5, then 5e5 + 4e6·(f − 0.5), at most 0.8 served).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.routes.sweeps import jobs_of
+from service.settings import Settings
+from service.store import Store
+from solver import plan
+from solver.scenarios import ScenarioOutcome, ScenarioTask, prepare_sweep, solve_scenario
+from tests.solver.test_scenarios import frontier_request, power_request
+
+FINISHED = ("done", "failed")
+
+
+def settings(tmp: Path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp / 'capplan.db'}", workers=2, log_json=False, log_level="warning"
+    )
+
+
+@pytest.fixture(scope="module")
+def db_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sweeps")
+
+
+@pytest.fixture(scope="module")
+def client(db_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(settings(db_dir))) as c:
+        yield c
+
+
+def wait(client: TestClient, location: str, timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(location).json()
+        if body["status"] in FINISHED:
+            return body
+        assert time.monotonic() < deadline, (
+            f"{location} did not finish: {body['status']} {body['done']}/{body['total']}"
+        )
+        time.sleep(0.1)
+
+
+def problem(r: Any) -> dict[str, str]:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    return {e["path"]: e["message"] for e in r.json()["errors"]}
+
+
+class TestPostSweep:
+    def test_accepted_with_location_then_rows_equal_separate_solves(self, client: TestClient) -> None:
+        power = [8, 12, 15, 25]
+        r = client.post(
+            "/v1/sweeps",
+            json={"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": power}]},
+        )
+        assert r.status_code == 202
+        loc = r.headers["location"]
+        assert loc == f"/v1/sweeps/{r.json()['id']}"
+        assert r.json()["total"] == 4 and r.json()["status"] in ("queued", "running")
+        body = wait(client, loc)
+        assert body["status"] == "done" and body["done"] == body["total"] == 4
+        rows = body["rows"]
+        assert [x["index"] for x in rows] == [0, 1, 2, 3]
+        assert rows[0]["status"] == "infeasible"
+        for row, p in zip(rows[1:], power[1:], strict=True):
+            want = 3e6 - 2e5 * (min(p, 20) - 10)
+            assert row["values"] == {"sites/s/power_mw": p}
+            assert row["objective"] == pytest.approx(want, rel=1e-9)
+            req = power_request()
+            req["sites"][0]["power_mw"] = p
+            alone = plan(req)
+            assert row["objective"] == pytest.approx(alone.objective.value, rel=1e-6)
+        top = rows[1]["power_shadow_price_max"]
+        assert (top["site"], top["period"]) == ("s", "2026-01") and top["value"] == pytest.approx(2e5)
+
+    def test_every_scenario_plan_is_an_ordinary_stored_plan(self, client: TestClient) -> None:
+        r = client.post(
+            "/v1/sweeps",
+            json={"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [5, 14]}]},
+        )
+        body = wait(client, r.headers["location"])
+        for row in body["rows"]:
+            p = client.get(f"/v1/plans/{row['plan_id']}")
+            assert p.status_code == 200
+            assert p.json()["status"] == row["status"]
+            assert p.json()["objective"]["value"] == row["objective"]
+        infeasible = client.get(f"/v1/plans/{body['rows'][0]['plan_id']}").json()
+        assert infeasible["diagnosis"], "an infeasible scenario's plan keeps its diagnosis"
+        listed = {x["id"] for x in client.get("/v1/plans", params={"limit": 200}).json()["items"]}
+        assert {row["plan_id"] for row in body["rows"]} <= listed
+
+    def test_one_at_a_time_gives_a_tornado(self, client: TestClient) -> None:
+        body = {
+            "base": power_request(),
+            "mode": "one_at_a_time",
+            "parameters": [
+                {"path": "sites/s/power_mw", "values": [12, 18]},
+                {"path": "hardware/b/unit_price_usd", "scale": [0.5, 2]},
+            ],
+        }
+        out = wait(client, client.post("/v1/sweeps", json=body).headers["location"])
+        assert out["mode"] == "one_at_a_time" and out["total"] == 5
+        bars = out["tornado"]
+        assert [b["path"] for b in bars] == ["hardware/b/unit_price_usd", "sites/s/power_mw"]
+        assert bars[0]["swing"] == pytest.approx(2.25e6) and bars[1]["swing"] == pytest.approx(1.2e6)
+
+
+class TestSweepErrors:
+    def test_bad_paths_and_types_are_422_naming_each(self, client: TestClient) -> None:
+        r = client.post(
+            "/v1/sweeps",
+            json={
+                "base": power_request(),
+                "parameters": [
+                    {"path": "sites/nope/power_mw", "values": [1]},
+                    {"path": "hardware/a/unit_price_usd", "values": ["cheap"]},
+                    {"path": "budget/capex_usd", "scale": [2]},
+                ],
+            },
+        )
+        errs = problem(r)
+        assert "no entry of sites has id 'nope'" in errs["/parameters/0/path"]
+        assert "hardware/a/unit_price_usd: /hardware/0/unit_price_usd" in errs["/parameters/1/values/0"]
+        assert "null or absent" in errs["/parameters/2/scale"]
+
+    def test_the_scenario_cap_is_a_422(self, client: TestClient) -> None:
+        mgr = jobs_of(client.app.state.capplan)  # type: ignore[attr-defined]
+        old, mgr.max_scenarios = mgr.max_scenarios, 3
+        try:
+            r = client.post(
+                "/v1/sweeps",
+                json={
+                    "base": power_request(),
+                    "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13, 14]}],
+                },
+            )
+        finally:
+            mgr.max_scenarios = old
+        assert problem(r) == {"/parameters": "the grid sweep would run 4 scenarios, more than the cap of 3"}
+
+    def test_structure_and_base_errors(self, client: TestClient) -> None:
+        base = power_request()
+        base["sites"][0]["pue"] = 0.5
+        errs = problem(
+            client.post("/v1/sweeps", json={"base": base, "parameters": [{"path": "name", "values": ["x"]}]})
+        )
+        assert list(errs) == ["/base/sites/0/pue"]
+        errs = problem(
+            client.post("/v1/sweeps", json={"base": power_request(), "parameters": [], "extra": 1})
+        )
+        assert "/parameters" in errs and "/extra" in errs
+
+    def test_unknown_ids_are_404(self, client: TestClient) -> None:
+        assert client.get("/v1/sweeps/nope").status_code == 404
+        assert client.delete("/v1/sweeps/nope").status_code == 404
+        fid = client.post("/v1/frontiers", json={"base": frontier_request(), "points": 3}).json()["id"]
+        assert client.get(f"/v1/sweeps/{fid}").status_code == 404  # a frontier is not a sweep
+
+
+class TestFrontierRoutes:
+    def test_curve_knee_and_endpoints_equal_separate_solves(self, client: TestClient) -> None:
+        base = frontier_request()
+        r = client.post("/v1/frontiers", json={"base": base, "points": 9})
+        assert r.status_code == 202 and r.headers["location"] == f"/v1/frontiers/{r.json()['id']}"
+        body = wait(client, r.headers["location"])
+        assert body["status"] == "done" and body["done"] == 9
+        rows = body["rows"]
+        costs = [x["npv_cost_usd"] for x in rows]
+        assert all(b >= a - 1e-6 for a, b in zip(costs, costs[1:], strict=False))
+        for x in rows:
+            f = x["served_fraction"]
+            assert x["npv_cost_usd"] == pytest.approx(
+                1e6 * f if f <= 0.5 else 5e5 + 4e6 * (f - 0.5), rel=1e-6
+            )
+        assert body["knee_index"] == 5 and rows[5]["knee"]
+        low_req, high_req = copy.deepcopy(base), copy.deepcopy(base)
+        high_req["objective"] = {"kind": "max_served"}
+        low, high = plan(low_req), plan(high_req)
+        assert rows[0]["npv_cost_usd"] == pytest.approx(low.summary.npv_cost_usd, abs=1e-6)
+        assert rows[-1]["served_fraction"] == pytest.approx(high.summary.served_fraction, rel=1e-9)
+        assert rows[-1]["npv_cost_usd"] == pytest.approx(high.summary.npv_cost_usd, rel=1e-6)
+        assert body["low_served_fraction"] == rows[0]["served_fraction"]
+        point = client.get(f"/v1/plans/{rows[3]['plan_id']}").json()
+        assert "min_total_served" in point["binding"]
+
+    def test_bad_points_are_422(self, client: TestClient) -> None:
+        errs = problem(client.post("/v1/frontiers", json={"base": frontier_request(), "points": 1}))
+        assert list(errs) == ["/points"]
+
+
+class TestDiffRoute:
+    def test_diff_of_two_scenario_plans(self, client: TestClient) -> None:
+        body = wait(
+            client,
+            client.post(
+                "/v1/sweeps",
+                json={
+                    "base": power_request(),
+                    "parameters": [{"path": "sites/s/power_mw", "values": [15, 25]}],
+                },
+            ).headers["location"],
+        )
+        a, b = (x["plan_id"] for x in body["rows"])
+        d = client.get(f"/v1/plans/{a}/diff/{b}")
+        assert d.status_code == 200
+        out = d.json()
+        assert (out["a"], out["b"]) == (a, b)
+        assert out["objective"]["delta"] == pytest.approx(-1e6)
+        assert out["binding_removed"] == ["power s 2026-01"]
+        assert out["units_acquired"]["a"] == pytest.approx({"a": 5, "b": 10, "delta": 5})
+
+    def test_unknown_plan_is_404(self, client: TestClient) -> None:
+        r = client.get("/v1/plans/nope/diff/nada")
+        assert r.status_code == 404 and "nope" in r.json()["detail"]
+
+
+# ----------------------------------------------------------------------------- cancel
+
+
+def _slow_worker(task: ScenarioTask) -> ScenarioOutcome:
+    """Scenario 0 is quick; the others take far longer than any test waits."""
+    if task.index != 0:
+        time.sleep(600)
+    return solve_scenario(task)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
+
+
+class TestDeleteSweep:
+    def test_delete_stops_the_running_scenarios_workers(self, client: TestClient) -> None:
+        state = client.app.state.capplan  # type: ignore[attr-defined]
+        mgr = jobs_of(state)
+        mgr.worker = _slow_worker
+        try:
+            r = client.post(
+                "/v1/sweeps",
+                json={
+                    "base": power_request(),
+                    "parameters": [{"path": "sites/s/power_mw", "values": [12, 13, 14]}],
+                },
+            )
+            loc = r.headers["location"]
+            deadline = time.monotonic() + 120
+            while True:
+                body = client.get(loc).json()
+                if body["done"] == 1 and state.runner.running() == 2:
+                    break
+                assert time.monotonic() < deadline, "the slow scenarios never started"
+                time.sleep(0.1)
+            # the processes running the two slow scenarios (the runner's own bookkeeping)
+            busy = [w.process.pid for w in state.runner._workers if w.job is not None]
+            assert len(busy) == 2 and all(_alive(p) for p in busy)
+            assert client.delete(loc).status_code == 204
+            deadline = time.monotonic() + 60
+            while (any(_alive(p) for p in busy) or state.runner.running()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not [p for p in busy if _alive(p)], "workers still running after DELETE"
+            assert state.runner.running() == 0
+            assert client.get(loc).status_code == 404
+            quick = body["rows"][0]["plan_id"]
+            assert client.get(f"/v1/plans/{quick}").status_code == 200  # finished plans stay
+        finally:
+            mgr.worker = solve_scenario
+        # the runner replaced the killed workers: the service still solves
+        after = wait(
+            client,
+            client.post(
+                "/v1/sweeps",
+                json={"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [16]}]},
+            ).headers["location"],
+        )
+        assert after["rows"][0]["objective"] == pytest.approx(1.8e6)
+
+
+# ----------------------------------------------------------------------------- persistence
+
+
+class TestResume:
+    def test_a_sweep_left_running_resumes_at_the_next_start(self, tmp_path: Path) -> None:
+        cfg = settings(tmp_path)
+        body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [12, 14, 16]}]}
+        sweep = prepare_sweep(body)
+        store = Store(cfg.database_url)
+        store.create_all()
+        # a previous process ran scenario 1 and stopped
+        done_row = {
+            "index": 1,
+            "values": {"sites/s/power_mw": 14},
+            "plan_id": "earlier",
+            "status": "optimal",
+            "objective": 2.2e6,
+        }
+        store.insert_job(
+            job_id="j1", tenant="default", kind="sweep", request=sweep.body(), total=3, status="running"
+        )
+        store.update_job("j1", rows=[done_row], done=1)
+        store.dispose()
+        with TestClient(create_app(cfg)) as c:
+            out = wait(c, "/v1/sweeps/j1")
+        assert out["status"] == "done" and out["done"] == 3
+        assert [r["index"] for r in out["rows"]] == [0, 1, 2]
+        assert out["rows"][1]["plan_id"] == "earlier"  # not solved again
+        assert [r["objective"] for r in out["rows"]] == pytest.approx([2.6e6, 2.2e6, 1.8e6])
