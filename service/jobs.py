@@ -108,10 +108,21 @@ class JobRunner(Protocol):
 # ----------------------------------------------------------------------------- worker side
 
 
-def _watch_parent(parent_pid: int) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_parent(service_pid: int) -> None:
+    first_parent = os.getppid()  # the fork server, or the service itself under spawn
     while True:
         time.sleep(0.5)
-        if os.getppid() != parent_pid:
+        if os.getppid() != first_parent or not _alive(service_pid):
             # The service is gone (e.g. kill -9): take the whole group (CBC children too).
             with contextlib.suppress(OSError):
                 os.killpg(os.getpgrp(), signal.SIGKILL)
@@ -362,17 +373,18 @@ class LocalProcessRunner:
             return
         self._workers[idx] = self._spawn()
 
-    def _handle_message(self, w: _Worker) -> None:
+    def _handle_message(self, w: _Worker) -> bool:
+        """Read one message of ``w``; False at end of stream (the sentinel tells the rest)."""
         try:
             msg = w.conn.recv()
         except (EOFError, OSError):
-            return  # the sentinel tells the rest
+            return False
         if msg[0] == "ready":
             w.ready = True
-            return
+            return True
         _, job_id, ok, value, seconds = msg
         if w.job is None or w.job.job_id != job_id:
-            return
+            return True
         if ok:
             self._finish(w, JobResult("done", value=value, seconds=seconds))
         else:
@@ -384,6 +396,7 @@ class LocalProcessRunner:
             w.process.join(5)
             self._kill(w)
             self._replace(w)
+        return True
 
     def _handle_death(self, w: _Worker) -> None:
         code = w.process.exitcode
@@ -495,16 +508,15 @@ class LocalProcessRunner:
                         continue
                     if what == "conn":
                         while w in self._workers and not w.conn.closed and w.conn.poll():
-                            self._handle_message(w)
+                            if not self._handle_message(w):
+                                break
                     elif w not in dead:
                         dead.append(w)
                 for w in dead:
                     if w in self._workers:
                         # A result may have arrived just before the exit.
-                        while not w.conn.closed and w.conn.poll():
-                            try:
-                                self._handle_message(w)
-                            except (EOFError, OSError):
+                        while w in self._workers and not w.conn.closed and w.conn.poll():
+                            if not self._handle_message(w):
                                 break
                         if w in self._workers:
                             self._handle_death(w)

@@ -1,0 +1,183 @@
+"""Requests, settings and worker functions shared by the service tests.
+
+Functions given to a job runner must be top-level (they are pickled by reference and run
+in worker processes), so they live here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+
+UNIT_PRICE = 1000.0
+TOKENS_PER_UNIT = 1000.0
+UNIT_KW = 10.0
+
+
+def small_request(demand: float = 5000.0, power_mw: float = 10.0, **extra: Any) -> dict[str, Any]:
+    """One site, one hardware, one workload, two quarters, no residual value.
+
+    Hand solution: demand/1000 units at $1000 each, so NPV cost = demand dollars; each
+    unit draws 10 kW (infeasible when power_mw < units·0.01).
+    """
+    req: dict[str, Any] = {
+        "name": "tiny",
+        "horizon": {"periods": 2},
+        "economics": {"residual_value": False},
+        "sites": [{"id": "s1", "power_mw": power_mw}],
+        "hardware": [
+            {
+                "id": "h1",
+                "vendor": "v",
+                "it_power_kw": UNIT_KW,
+                "unit_price_usd": UNIT_PRICE,
+                "performance": {
+                    "m": {"points": [{"tokens_per_s_per_user": 10, "tokens_per_s_per_unit": TOKENS_PER_UNIT}]}
+                },
+            }
+        ],
+        "workloads": [
+            {"id": "w", "model": "m", "min_tokens_per_s_per_user": 10, "demand_tokens_per_s": demand}
+        ],
+    }
+    req.update(extra)
+    return req
+
+
+def slow_request(time_limit_s: float, tag: int = 0) -> dict[str, Any]:
+    """An integer plan that HiGHS cannot prove optimal quickly (mip_gap 0): it runs to its limit.
+
+    3 sites with tight, growing power; 6 hardware options with replica sizes 1-3; 4
+    workloads; 12 monthly periods (~1,100 variables).  ``tag`` changes the name (and so the hash).
+    """
+    periods = 12
+    return {
+        "name": f"slow-{tag}",
+        "horizon": {"periods": periods, "period_months": 1},
+        "sites": [
+            {
+                "id": f"s{i}",
+                "power_mw": [0.37 + 0.05 * i + 0.01 * t for t in range(periods)],
+                "energy_usd_per_mwh": 50 + i,
+            }
+            for i in range(3)
+        ],
+        "hardware": [
+            {
+                "id": f"h{j}",
+                "vendor": f"v{j % 3}",
+                "it_power_kw": 7 + j * 1.3,
+                "unit_price_usd": 1000 + 37 * j,
+                "performance": {
+                    f"m{k}": {
+                        "units_per_replica": 1 + (j + k) % 3,
+                        "points": [
+                            {"tokens_per_s_per_user": 10, "tokens_per_s_per_unit": 1000 + 13 * j + 7 * k}
+                        ],
+                    }
+                    for k in range(4)
+                },
+            }
+            for j in range(6)
+        ],
+        "workloads": [
+            {
+                "id": f"w{k}",
+                "model": f"m{k}",
+                "min_tokens_per_s_per_user": 10,
+                "min_service_fraction": 0.5,
+                "unmet_penalty_usd_per_million_tokens": 3,
+                "demand_tokens_per_s": [3000 + 1111 * k + 97 * t for t in range(periods)],
+            }
+            for k in range(4)
+        ],
+        "policy": {"max_vendor_share": {"v0": 0.5}},
+        "solver": {"integer": True, "time_limit_s": time_limit_s, "mip_gap": 0},
+    }
+
+
+def make_settings(tmp: Path, **kw: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp / 'capplan.db'}",
+        "workers": 2,
+        "log_json": False,
+        "log_level": "warning",
+    }
+    values.update(kw)
+    return Settings(**values)
+
+
+# ----------------------------------------------------------------------------- worker functions
+
+
+def echo(payload: Any) -> Any:
+    return {"echo": payload}
+
+
+def add(payload: dict[str, float]) -> float:
+    return payload["a"] + payload["b"]
+
+
+def sleep_then(payload: dict[str, Any]) -> Any:
+    time.sleep(float(payload["seconds"]))
+    return payload.get("value")
+
+
+def raise_value_error(payload: Any) -> Any:
+    raise ValueError("bad thing")
+
+
+def die(payload: Any) -> Any:
+    """Kill the worker the hard way, as a segfaulting solver would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)
+
+
+def worker_pid(payload: Any) -> int:
+    return os.getpid()
+
+
+@contextlib.contextmanager
+def app_client(tmp: Path, **settings: Any) -> Iterator[TestClient]:
+    """A TestClient over a fresh app (lifespan run), once its workers are ready."""
+    with TestClient(create_app(make_settings(tmp, **settings))) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/readyz").json()
+            time.sleep(0.05)
+        yield client
+
+
+def wait_finished(client: TestClient, location: str, timeout: float = 120.0, **kw: Any) -> dict[str, Any]:
+    """Poll a plan until it leaves queued/running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(location, **kw).json()
+        if body["status"] not in ("queued", "running"):
+            return dict(body)
+        assert time.monotonic() < deadline, f"{location} still {body['status']}"
+        time.sleep(0.05)
+
+
+def wait_status(client: TestClient, location: str, status: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get(location).json()["status"] != status:
+        assert time.monotonic() < deadline, f"{location} never became {status}"
+        time.sleep(0.02)
+
+
+def wait_ready(runner: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not runner.ready()[0]:
+        assert time.monotonic() < deadline, runner.ready()[1]
+        time.sleep(0.05)

@@ -1,0 +1,148 @@
+"""The local job runner: results, errors, the watchdog, crashes, cancel, the queue limit, shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from service.jobs import JobResult, LocalProcessRunner, QueueFullError
+from tests.service import svc_helpers as h
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[LocalProcessRunner]:
+    r = LocalProcessRunner(2, queue_limit=2, grace_s=0.5, preload=())
+    r.start()
+    h.wait_ready(r)
+    yield r
+    r.shutdown(5)
+
+
+def result(fut: object, timeout: float = 60) -> JobResult:
+    res = fut.result(timeout)  # type: ignore[attr-defined]
+    assert isinstance(res, JobResult)
+    return res
+
+
+class TestRunnerResults:
+    def test_returns_the_function_value(self, runner: LocalProcessRunner) -> None:
+        res = result(runner.submit("a1", h.add, {"a": 2.5, "b": 4}, time_limit_s=30))
+        assert (res.status, res.value) == ("done", 6.5)
+
+    def test_payload_round_trips(self, runner: LocalProcessRunner) -> None:
+        payload = {"x": [1, 2, {"y": "z"}], "n": None}
+        assert result(runner.submit("a2", h.echo, payload, time_limit_s=30)).value == {"echo": payload}
+
+    def test_exception_becomes_error_result(self, runner: LocalProcessRunner) -> None:
+        res = result(runner.submit("a3", h.raise_value_error, None, time_limit_s=30))
+        assert res.status == "error"
+        assert res.error == "ValueError: bad thing"
+
+    def test_runs_in_another_process(self, runner: LocalProcessRunner) -> None:
+        import os
+
+        assert result(runner.submit("a4", h.worker_pid, None, time_limit_s=30)).value != os.getpid()
+
+    def test_on_start_is_called(self, runner: LocalProcessRunner) -> None:
+        seen: list[str] = []
+        fut = runner.submit("a5", h.add, {"a": 1, "b": 1}, time_limit_s=30, on_start=lambda: seen.append("s"))
+        assert result(fut).value == 2
+        assert seen == ["s"]
+
+    def test_duplicate_job_id_rejected(self, runner: LocalProcessRunner) -> None:
+        fut = runner.submit("dup", h.sleep_then, {"seconds": 0.5}, time_limit_s=30)
+        with pytest.raises(ValueError, match="already"):
+            runner.submit("dup", h.add, {"a": 1, "b": 1}, time_limit_s=30)
+        assert result(fut).status == "done"
+
+
+class TestWatchdog:
+    def test_overrunning_job_is_killed_and_worker_replaced(self, runner: LocalProcessRunner) -> None:
+        res = result(runner.submit("slow", h.sleep_then, {"seconds": 60}, time_limit_s=0.5))
+        assert res.status == "timeout"
+        assert "time limit of 0.5 s" in (res.error or "")
+        # The pool is whole again: two jobs can still run.
+        futs = [runner.submit(f"after-{i}", h.add, {"a": i, "b": 1}, time_limit_s=30) for i in range(2)]
+        assert [result(f).value for f in futs] == [1, 2]
+
+
+class TestCrash:
+    def test_dead_worker_reports_crash_and_is_replaced(self, runner: LocalProcessRunner) -> None:
+        before = runner.crashes
+        res = result(runner.submit("boom", h.die, None, time_limit_s=30))
+        assert res.status == "crashed"
+        assert "signal 9" in (res.error or "")
+        assert runner.crashes == before + 1
+        assert result(runner.submit("alive", h.add, {"a": 1, "b": 2}, time_limit_s=30)).value == 3
+
+
+class TestCancel:
+    def test_cancel_running_job(self, runner: LocalProcessRunner) -> None:
+        import time
+
+        fut = runner.submit("c1", h.sleep_then, {"seconds": 60}, time_limit_s=120)
+        deadline = time.monotonic() + 30
+        while runner.running() == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert runner.cancel("c1")
+        assert result(fut).status == "cancelled"
+
+    def test_cancel_unknown_job(self, runner: LocalProcessRunner) -> None:
+        assert runner.cancel("nope") is False
+
+
+class TestQueueLimit:
+    def test_queue_full_raises_with_retry_after(self) -> None:
+        r = LocalProcessRunner(1, queue_limit=1, grace_s=0.5, preload=())
+        r.start()
+        try:
+            h.wait_ready(r)
+            futs = [r.submit("q0", h.sleep_then, {"seconds": 30}, time_limit_s=60)]
+            accepted = 1
+            with pytest.raises(QueueFullError) as info:
+                for i in range(1, 5):
+                    futs.append(r.submit(f"q{i}", h.sleep_then, {"seconds": 30}, time_limit_s=60))
+                    accepted += 1
+            # one running (or about to) + one waiting; the idle worker counts as room at most once
+            assert accepted <= 2
+            assert info.value.retry_after_s >= 1
+            forced = r.submit("forced", h.add, {"a": 1, "b": 1}, time_limit_s=60, force=True)
+            # a cancelled queued job frees its place at once
+            assert r.cancel(f"q{accepted - 1}")
+            assert r.cancel("forced")
+            assert result(forced).status == "cancelled"
+        finally:
+            r.shutdown(0)
+        for f in futs:
+            assert result(f).status in ("interrupted", "cancelled")
+
+
+class TestShutdown:
+    def test_running_job_finishes_within_grace(self) -> None:
+        r = LocalProcessRunner(1, queue_limit=4, preload=())
+        r.start()
+        h.wait_ready(r)
+        running = r.submit("s1", h.sleep_then, {"seconds": 0.5, "value": 7}, time_limit_s=30)
+        waiting = r.submit("s2", h.sleep_then, {"seconds": 0.5, "value": 8}, time_limit_s=30)
+        import time
+
+        while r.running() == 0:
+            time.sleep(0.02)
+        r.shutdown(30)
+        assert result(running).value == 7
+        assert result(waiting).status == "interrupted"
+        assert r.submit("late", h.add, {"a": 1, "b": 1}, time_limit_s=1).result(5).status == "interrupted"
+
+    def test_running_job_past_grace_is_interrupted(self) -> None:
+        r = LocalProcessRunner(1, queue_limit=4, preload=())
+        r.start()
+        h.wait_ready(r)
+        fut = r.submit("s3", h.sleep_then, {"seconds": 60}, time_limit_s=120)
+        import time
+
+        while r.running() == 0:
+            time.sleep(0.02)
+        r.shutdown(0.2)
+        assert result(fut).status == "interrupted"

@@ -1,0 +1,286 @@
+"""``/v1/plans``: solve (sync and async), reuse, idempotency, list, read, cancel/delete.
+
+Plan figures are checked against the hand solution of ``small_request`` (demand/1000 units
+at $1000 each, 10 kW a unit, no residual value): NPV cost = demand dollars.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.errors import PROBLEM_BASE, PROBLEM_JSON
+from tests.service import svc_helpers as h
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with h.app_client(tmp_path_factory.mktemp("plans")) as c:
+        yield c
+
+
+def problem(r: object, status: int, slug: str) -> dict[str, object]:
+    assert r.status_code == status, r.text  # type: ignore[attr-defined]
+    assert r.headers["content-type"] == PROBLEM_JSON  # type: ignore[attr-defined]
+    body = r.json()  # type: ignore[attr-defined]
+    assert body["type"] == PROBLEM_BASE + slug
+    assert body["status"] == status
+    assert body["request_id"] == r.headers["x-request-id"]  # type: ignore[attr-defined]
+    return dict(body)
+
+
+def _no_constants(token: str) -> None:
+    raise AssertionError(f"{token} in a response")
+
+
+class TestCreatePlan:
+    def test_sync_solve_returns_hand_solved_plan(self, client: TestClient) -> None:
+        r = client.post("/v1/plans", json=h.small_request(demand=7000))
+        assert r.status_code == 201, r.text
+        plan = r.json()
+        assert r.headers["location"] == f"/v1/plans/{plan['id']}"
+        assert plan["status"] == "optimal"
+        assert plan["summary"]["units_acquired"] == {"h1": pytest.approx(7.0)}
+        assert plan["objective"]["value"] == pytest.approx(7000.0)
+        assert plan["summary"]["npv_cost_usd"] == pytest.approx(7 * h.UNIT_PRICE)
+        assert client.get(r.headers["location"]).json() == plan
+
+    def test_infeasible_request_is_a_plan_with_diagnosis(self, client: TestClient) -> None:
+        # 5 units of 10 kW need 0.05 MW; the site has 0.01 MW: 0.04 MW short in both quarters,
+        # or (the other way out) the one unit it can power serves 4,000 tokens/s too few.
+        r = client.post("/v1/plans", json=h.small_request(demand=5000, power_mw=0.01))
+        assert r.status_code == 201, r.text
+        plan = r.json()
+        assert plan["status"] == "infeasible"
+        found = {(d["limit"], d["period"]): d["amount"] for d in plan["diagnosis"]}
+        assert found[("power", "2026-01")] == pytest.approx(0.04)
+        assert found[("power", "2026-04")] == pytest.approx(0.04)
+        assert {k[0] for k in found} <= {"power", "min_service"}
+        for period in ("2026-01", "2026-04"):
+            assert found.get(("min_service", period), 4000.0) == pytest.approx(4000.0)
+
+    def test_async_answers_202_then_the_plan_finishes(self, client: TestClient) -> None:
+        r = client.post("/v1/plans", json=h.small_request(demand=3000), headers={"Prefer": "respond-async"})
+        assert r.status_code == 202, r.text
+        assert r.headers["preference-applied"] == "respond-async"
+        assert r.json()["status"] == "queued"
+        done = h.wait_finished(client, r.headers["location"])
+        assert done["status"] == "optimal"
+        assert done["objective"]["value"] == pytest.approx(3000.0)
+
+    def test_identical_request_returns_the_stored_plan(self, client: TestClient) -> None:
+        req = h.small_request(demand=4000)
+        first = client.post("/v1/plans", json=req)
+        assert first.status_code == 201
+        # key order and explicit defaults do not change the request: same hash
+        same = dict(reversed(list(req.items())))
+        same["objective"] = {"kind": "min_cost"}
+        again = client.post("/v1/plans", json=same)
+        assert again.status_code == 200
+        assert again.json()["id"] == first.json()["id"]
+        fresh = client.post("/v1/plans", json=req, headers={"Cache-Control": "no-cache"})
+        assert fresh.status_code == 201
+        assert fresh.json()["id"] != first.json()["id"]
+        assert fresh.json()["objective"]["value"] == pytest.approx(4000.0)
+
+    def test_idempotency_key_makes_retries_safe(self, client: TestClient) -> None:
+        key = {"Idempotency-Key": "retry-me-1"}
+        first = client.post("/v1/plans", json=h.small_request(demand=6000), headers=key)
+        assert first.status_code == 201
+        retry = client.post("/v1/plans", json=h.small_request(demand=6000), headers=key)
+        assert retry.status_code == 200
+        assert retry.json()["id"] == first.json()["id"]
+        body = problem(
+            client.post("/v1/plans", json=h.small_request(demand=6001), headers=key), 409, "conflict"
+        )
+        assert body["plan_id"] == first.json()["id"]
+
+    def test_invalid_request_names_every_field(self, client: TestClient) -> None:
+        req = h.small_request()
+        del req["horizon"]
+        req["sites"][0]["power_mw"] = -1
+        req["sites"][0]["colour"] = "blue"
+        body = problem(client.post("/v1/plans", json=req), 422, "invalid-request")
+        paths = {e["path"] for e in body["errors"]}  # type: ignore[attr-defined]
+        assert paths == {"/horizon", "/sites/0/power_mw", "/sites/0/colour"}
+
+    def test_cross_field_rules_are_checked(self, client: TestClient) -> None:
+        req = h.small_request()
+        req["workloads"][0]["model"] = "unknown-model"
+        body = problem(client.post("/v1/plans", json=req), 422, "invalid-request")
+        assert [e["path"] for e in body["errors"]] == ["/workloads/0/model"]  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
+    def test_non_finite_numbers_are_422_naming_the_field(self, client: TestClient, token: str) -> None:
+        text = json.dumps(h.small_request()).replace('"power_mw": 10.0', f'"power_mw": {token}')
+        assert token in text
+        r = client.post("/v1/plans", content=text, headers={"content-type": "application/json"})
+        body = problem(r, 422, "invalid-request")
+        assert [e["path"] for e in body["errors"]] == ["/sites/0/power_mw"]  # type: ignore[attr-defined]
+        json.loads(r.text, parse_constant=_no_constants)  # the value is never echoed back
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [(b"", "empty"), (b"{", "not valid JSON"), (b"[1, 2]", "JSON object"), (b"\xff\xfe", "UTF-8")],
+    )
+    def test_malformed_body(self, client: TestClient, content: bytes, message: str) -> None:
+        r = client.post("/v1/plans", content=content, headers={"content-type": "application/json"})
+        body = problem(r, 422, "invalid-request")
+        assert body["errors"][0]["path"] == "/"  # type: ignore[index]
+        assert message in body["errors"][0]["message"]  # type: ignore[index]
+
+    def test_deeply_nested_body(self, client: TestClient) -> None:
+        r = client.post("/v1/plans", content=b"[" * 100_000, headers={"content-type": "application/json"})
+        problem(r, 422, "invalid-request")
+
+    def test_non_json_content_type_is_415(self, client: TestClient) -> None:
+        r = client.post("/v1/plans", content=b"name=x", headers={"content-type": "text/plain"})
+        problem(r, 415, "unsupported-media-type")
+
+    def test_bad_idempotency_key_is_422(self, client: TestClient) -> None:
+        r = client.post("/v1/plans", json=h.small_request(), headers={"Idempotency-Key": "x" * 300})
+        body = problem(r, 422, "invalid-request")
+        assert body["errors"][0]["path"] == "header:Idempotency-Key"  # type: ignore[index]
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    # small_request builds 6 variables: 2 purchases, 2 allocations, 2 served.
+    with h.app_client(tmp_path_factory.mktemp("limits"), max_variables=5, max_body_bytes=4096) as c:
+        yield c
+
+
+class TestLimits:
+    def test_model_too_large_is_422_before_solving(self, limited: TestClient) -> None:
+        body = problem(limited.post("/v1/plans", json=h.small_request()), 422, "model-too-large")
+        assert (body["variables"], body["limit"]) == (6, 5)
+        assert limited.get("/v1/plans").json()["items"] == []  # nothing stored, nothing solved
+
+    def test_body_over_limit_by_content_length_is_413(self, limited: TestClient) -> None:
+        r = limited.post("/v1/plans", content=b" " * 5000, headers={"content-type": "application/json"})
+        problem(r, 413, "payload-too-large")
+
+    def test_streamed_body_over_limit_is_413(self, limited: TestClient) -> None:
+        def chunks() -> Iterator[bytes]:
+            for _ in range(10):
+                yield b" " * 1000
+
+        r = limited.post("/v1/plans", content=chunks(), headers={"content-type": "application/json"})
+        assert "content-length" not in r.request.headers
+        problem(r, 413, "payload-too-large")
+
+
+class TestTimeLimits:
+    def test_requested_time_limit_is_capped(self, tmp_path: Path) -> None:
+        with h.app_client(tmp_path, max_time_limit_s=7) as c:
+            req = h.small_request(solver={"time_limit_s": 100})
+            r = c.post("/v1/plans", json=req)
+            assert r.status_code == 201
+            assert any("capped at 7 s" in w for w in r.json()["warnings"])
+            v = c.post("/v1/validate", json=req)
+            assert v.json()["time_limit_s"] == 7
+
+    def test_watchdog_records_time_limit_with_reason(self, tmp_path: Path) -> None:
+        # No grace: the watchdog stops the solve at its 1 s limit, before HiGHS reports.
+        with h.app_client(tmp_path, solve_grace_s=0, workers=1) as c:
+            r = c.post("/v1/plans", json=h.slow_request(time_limit_s=1))
+            assert r.status_code == 201, r.text
+            plan = r.json()
+            assert plan["status"] == "time_limit"
+            assert "watchdog" in plan["solver"]["detail"]
+            assert plan["warnings"] == [plan["solver"]["detail"]]
+            item = c.get("/v1/plans").json()["items"][0]
+            assert (item["id"], item["status"]) == (plan["id"], "time_limit")
+            assert "watchdog" in item["error"]
+            # a time-limited plan is not reused: the same request is solved again
+            again = c.post("/v1/plans", json=h.slow_request(time_limit_s=1))
+            assert again.json()["id"] != plan["id"]
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, list[str]]]:
+    with h.app_client(tmp_path_factory.mktemp("list")) as c:
+        ids = []
+        for demand, power in ((1000, 10), (2000, 0.001), (3000, 10)):
+            r = c.post("/v1/plans", json=h.small_request(demand=demand, power_mw=power))
+            assert r.status_code == 201
+            ids.append(r.json()["id"])
+        yield c, ids
+
+
+class TestListPlans:
+    def test_newest_first_in_pages(self, listed: tuple[TestClient, list[str]]) -> None:
+        c, ids = listed
+        page = c.get("/v1/plans", params={"limit": 2}).json()
+        assert [i["id"] for i in page["items"]] == [ids[2], ids[1]]
+        assert page["next"] is not None
+        rest = c.get(page["next"]).json()
+        assert [i["id"] for i in rest["items"]] == [ids[0]]
+        assert rest["next"] is None
+
+    def test_items_summarise_the_plans(self, listed: tuple[TestClient, list[str]]) -> None:
+        c, ids = listed
+        items = {i["id"]: i for i in c.get("/v1/plans").json()["items"]}
+        assert items[ids[0]]["objective_value"] == pytest.approx(1000.0)
+        assert items[ids[1]]["status"] == "infeasible"
+        assert items[ids[1]]["objective_value"] is None
+        assert items[ids[2]]["href"] == f"/v1/plans/{ids[2]}"
+        assert all(i["finished_at"] >= i["created_at"] for i in items.values())
+
+    def test_filter_by_status(self, listed: tuple[TestClient, list[str]]) -> None:
+        c, ids = listed
+        infeasible = c.get("/v1/plans", params={"status": "infeasible"}).json()["items"]
+        assert [i["id"] for i in infeasible] == [ids[1]]
+        both = c.get(
+            "/v1/plans", params=[("status", "infeasible"), ("status", "optimal"), ("limit", 1)]
+        ).json()
+        assert [i["id"] for i in both["items"]] == [ids[2]]
+        assert "status=infeasible" in both["next"] and "status=optimal" in both["next"]
+        assert [i["id"] for i in c.get(both["next"]).json()["items"]] == [ids[1]]
+
+    def test_bad_parameters_are_422(self, listed: tuple[TestClient, list[str]]) -> None:
+        c, _ = listed
+        body = problem(c.get("/v1/plans", params={"limit": 0}), 422, "invalid-request")
+        assert body["errors"][0]["path"] == "query:limit"  # type: ignore[index]
+        body = problem(c.get("/v1/plans", params={"cursor": "garbage"}), 422, "invalid-request")
+        assert body["errors"][0]["path"] == "query:cursor"  # type: ignore[index]
+        problem(c.get("/v1/plans", params={"status": "nonsense"}), 422, "invalid-request")
+
+
+class TestGetPlan:
+    def test_unknown_plan_is_404(self, client: TestClient) -> None:
+        problem(client.get("/v1/plans/does-not-exist"), 404, "not-found")
+
+
+class TestDeletePlan:
+    def test_delete_finished_plan(self, client: TestClient) -> None:
+        r = client.post("/v1/plans", json=h.small_request(demand=8000))
+        loc = r.headers["location"]
+        assert client.delete(loc).status_code == 204
+        problem(client.get(loc), 404, "not-found")
+        problem(client.delete(loc), 404, "not-found")
+
+    def test_delete_cancels_a_running_solve(self, tmp_path: Path) -> None:
+        with h.app_client(tmp_path, workers=1) as c:
+            r = c.post("/v1/plans", json=h.slow_request(time_limit_s=60), headers={"Prefer": "respond-async"})
+            loc = r.headers["location"]
+            h.wait_status(c, loc, "running")
+            assert c.delete(loc).status_code == 204
+            problem(c.get(loc), 404, "not-found")
+            # the only worker is free again: a small solve goes through at once
+            assert c.post("/v1/plans", json=h.small_request(demand=1000)).json()["status"] == "optimal"
+
+    def test_delete_cancels_a_queued_solve(self, tmp_path: Path) -> None:
+        with h.app_client(tmp_path, workers=1) as c:
+            async_ = {"Prefer": "respond-async"}
+            first = c.post("/v1/plans", json=h.slow_request(time_limit_s=60, tag=1), headers=async_)
+            h.wait_status(c, first.headers["location"], "running")
+            second = c.post("/v1/plans", json=h.slow_request(time_limit_s=60, tag=2), headers=async_)
+            assert c.get(second.headers["location"]).json()["status"] == "queued"
+            assert c.delete(second.headers["location"]).status_code == 204
+            assert c.delete(first.headers["location"]).status_code == 204
+            assert c.get("/v1/plans").json()["items"] == []
