@@ -35,6 +35,7 @@ import itertools
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import types
 import typing
@@ -550,6 +551,11 @@ Mapper = Callable[[Worker, Sequence[ScenarioTask]], Iterable[ScenarioOutcome]]
 :class:`ProcessMapper`, or a job runner's equivalent)."""
 
 
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessMapper:
     """A ``map`` over a spawn process pool, yielding results as they complete.
 
@@ -586,7 +592,9 @@ class ProcessMapper:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_ignore_sigint,
                 )
             return self._executor
 
