@@ -1,4 +1,4 @@
-"""Explain an infeasible request with an elastic re-solve.
+"""Explain an infeasible request with elastic re-solves.
 
 Every hard limit that a planner can move gets a non-negative slack column e:
 
@@ -9,9 +9,19 @@ Every hard limit that a planner can move gets a non-negative slack column e:
 * vendor_max / vendor_min:  share rows ± e       (kW of IT power beyond the share)
 * served_total:      Σ served + e >= fraction·Σ D  (when the policy sets it)
 
-and the model minimises Σ e / scale, where scale = max(|rhs|, floor of the family), so a
-relaxation is weighed relative to the size of the limit it moves.  Every slack above a
-small tolerance becomes a :class:`DiagnosisEntry` in the limit's own unit.
+Each elastic model minimises Σ e / scale, where scale = max(|rhs|, floor of the family), so
+a relaxation is weighed relative to the size of the limit it moves.  Dropping service is
+always *a* way out, and relative to demand it is usually the smallest, so a single elastic
+model would nearly always answer "serve less".  A planner wants both answers, so two
+options are solved and reported:
+
+1. ``add_capacity``: min service stays hard; power, budget, supply and vendor shares give —
+   what it takes to serve the demand;
+2. ``reduce_service``: only min service (and served_total) give — what the limits allow.
+
+When neither option alone is feasible (an existing fleet over its site's power, say, while
+demand cannot be met either), one model with every slack (``relax_all``) is reported.
+Every slack above a small tolerance becomes a :class:`DiagnosisEntry` in its own unit.
 """
 
 from __future__ import annotations
@@ -32,31 +42,56 @@ _FLOORS = {
     "vendor_min": 1.0,
     "served_total": 1.0,
 }
+_SERVICE = ("min_service", "served_total")
+_CAPACITY = ("power", "budget", "budget_period", "supply", "vendor_max", "vendor_min")
+_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("add_capacity", _CAPACITY),
+    ("reduce_service", _SERVICE),
+)
 _TOL = 1e-6
 
 
 def diagnose(
     m0: Built, time_limit_s: float = 60.0, backend: str = "highs"
 ) -> tuple[list[DiagnosisEntry], str]:
-    """Elastic re-solve of the (continuous) model of ``m0``; returns entries and a note."""
+    """Elastic re-solves of the (continuous) model of ``m0``; returns entries and a note."""
+    entries: list[DiagnosisEntry] = []
+    for option, families in _OPTIONS:
+        found = _elastic(m0, option, families, time_limit_s, backend)
+        if found is not None:
+            entries += found
+    if entries:
+        return entries, ""
+    found = _elastic(m0, "relax_all", _CAPACITY + _SERVICE, time_limit_s, backend)
+    if found is None:
+        return [], "the elastic re-solve found no relaxation of the movable limits that helps"
+    return found, ""
+
+
+def _elastic(
+    m0: Built, option: str, families: tuple[str, ...], time_limit_s: float, backend: str
+) -> list[DiagnosisEntry] | None:
+    """Entries of one elastic model that relaxes ``families``; None when it is infeasible."""
     m = build_model(m0.data, integer=False)
     slacks: list[tuple[str, tuple[int, ...], pulp.LpVariable]] = []
     objective: list[tuple[pulp.LpVariable, float]] = []
-    for family, floor in _FLOORS.items():
+    for family in families:
         for key, c in m.con.get(family, {}).items():
             e = m.new_var("elastic_" + family, key)
             c.expr[e] = 1.0 if c.sense == GE else -1.0
             slacks.append((family, key, e))
-            objective.append((e, 1.0 / max(abs(c.constant), floor)))
+            objective.append((e, 1.0 / max(abs(c.constant), _FLOORS[family])))
+    if not slacks:
+        return None
     m.prob.setObjective(pulp.LpAffineExpression(objective))
     out = solve_model(m, backend=backend, time_limit_s=time_limit_s)
     if out.status not in ("optimal", "feasible"):
-        return [], f"the elastic re-solve ended {out.status}: no relaxation of the movable limits helps"
+        return None
     return [
-        _entry(m, fam, key, e.varValue or 0.0)
+        _entry(m, fam, key, e.varValue or 0.0).model_copy(update={"option": option})
         for fam, key, e in slacks
         if (e.varValue or 0.0) > _TOL * max(1.0, abs(m.con[fam][key].constant))
-    ], ""
+    ]
 
 
 def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> DiagnosisEntry:

@@ -59,9 +59,10 @@ def plan(
     warnings = list(data.warnings)
 
     def remaining() -> float:
-        return max(1.0, limit - (time.perf_counter() - t_start))
+        """Time left for a later stage (never less than a second, or the whole limit if shorter)."""
+        return max(min(1.0, limit), limit - (time.perf_counter() - t_start))
 
-    out = solve_model(m, opts.backend, remaining(), opts.mip_gap)
+    out = solve_model(m, opts.backend, limit, opts.mip_gap)
     solve_s = out.seconds
     kind = req.objective.kind
     value: float | None = None

@@ -311,6 +311,12 @@ class ShadowPrices(Out):
 
 
 class DiagnosisEntry(Out):
+    option: Literal["add_capacity", "reduce_service", "relax_all"] = Field(
+        "relax_all",
+        description="Which way out this entry belongs to: 'add_capacity' (meet the minimum "
+        "service by moving power, budget, supply or vendor-share limits), 'reduce_service' "
+        "(keep the limits, serve less), or 'relax_all' (only both together work).",
+    )
     limit: Literal[
         "min_service", "power", "budget", "budget_period", "supply", "vendor_share", "served_total"
     ]

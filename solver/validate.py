@@ -36,6 +36,8 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     for err in exc.errors(include_input=False, include_url=False):
         path = _clean_loc(err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if msg.startswith("catalog: "):  # raised by Hardware's catalog resolution
+            path, msg = path + "/catalog", msg.removeprefix("catalog: ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not part of the request contract)"
         merged.setdefault(path, [])

@@ -131,7 +131,7 @@ class TestRequestsFromTheCatalog:
     def test_unknown_entry_is_an_error_naming_the_item(self) -> None:
         with pytest.raises(RequestInvalid) as err:
             parse_request({**self.BASE, "hardware": [{"catalog": "cerebras-cs9"}]})
-        assert err.value.errors[0].path == "/hardware/0"
+        assert err.value.errors[0].path == "/hardware/0/catalog"
         assert "cerebras-cs9" in err.value.errors[0].message
 
 

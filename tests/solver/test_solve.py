@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from solver import Plan
 from tests.helpers.requests import Json, hardware, request, site, solve, workload
 
 BACKENDS = ("highs", "cbc")
@@ -120,29 +121,58 @@ class TestDiagnosis:
         assert d.amount == pytest.approx(2.5, rel=1e-7)
         assert d.message == "site tx-1 needs 2.5 MW more in 2026-04"
 
+    @staticmethod
+    def options(p: Plan) -> dict[str, list[tuple[str, str | None, str | None, float]]]:
+        """Diagnosis entries by option: (limit, site/workload/hardware, period, amount)."""
+        out: dict[str, list[tuple[str, str | None, str | None, float]]] = {}
+        for d in p.diagnosis:
+            where = d.site or d.workload or d.hardware or d.vendor
+            out.setdefault(d.option, []).append((d.limit, where, d.period, d.amount))
+        return out
+
     def test_power_short_with_pue(self) -> None:
-        # 100 units x 1 kW x 1.25 = 0.125 MW needed, 0.05 MW there (relaxing 0.075 MW of a
-        # 1 MW floor is smaller than dropping 60 % of the demand).
+        # 100 units x 1 kW x 1.25 = 0.125 MW needed, 0.05 MW there.  Either 0.075 MW more,
+        # or serve what 40 units (0.05 MW / 1.25 kW) can: 40,000 of 100,000 tokens/s.
         p = solve(request(sites=[site(power=0.05, pue=1.25)]))
-        assert [(d.limit, d.site) for d in p.diagnosis] == [("power", "s")]
-        assert p.diagnosis[0].amount == pytest.approx(0.075, rel=1e-7)
+        opts = self.options(p)
+        assert opts["add_capacity"] == [("power", "s", "2026-01", pytest.approx(0.075, rel=1e-7))]
+        assert opts["reduce_service"] == [("min_service", "w", "2026-01", pytest.approx(60_000, rel=1e-7))]
+        assert p.diagnosis[0].message == "site s needs 0.075 MW more in 2026-01"
 
     def test_budget_short(self) -> None:
-        # 100 units at $100 against $9,000: $1,000 more.
+        # 100 units at $100 against $9,000: $1,000 more, or 90 units serve 90,000 of 100,000 tokens/s.
         p = solve(request(budget={"capex_usd": 9000}))
-        assert [(d.limit, d.unit) for d in p.diagnosis] == [("budget", "USD")]
-        assert p.diagnosis[0].amount == pytest.approx(1000, rel=1e-7)
+        opts = self.options(p)
+        assert opts["add_capacity"] == [("budget", None, None, pytest.approx(1000, rel=1e-7))]
+        assert opts["reduce_service"] == [("min_service", "w", "2026-01", pytest.approx(10_000, rel=1e-7))]
+        assert p.diagnosis[0].unit == "USD"
 
     def test_per_period_budget_short(self) -> None:
+        # $9,500 buys 95 units in the first quarter: $500 more, or 5,000 tokens/s short then
+        # (the second quarter buys the other 5 units from its ample budget).
         p = solve(request(periods=2, budget={"capex_per_period_usd": [9500, 1e9]}))
-        assert [(d.limit, d.period) for d in p.diagnosis] == [("budget_period", "2026-01")]
-        assert p.diagnosis[0].amount == pytest.approx(500, rel=1e-7)
+        opts = self.options(p)
+        assert opts["add_capacity"] == [("budget_period", None, "2026-01", pytest.approx(500, rel=1e-7))]
+        assert opts["reduce_service"] == [("min_service", "w", "2026-01", pytest.approx(5_000, rel=1e-7))]
 
     def test_min_service_short(self) -> None:
-        # Only 60 units can be bought: 40,000 tokens/s cannot be served.
+        # Only 60 units can be bought: 40 more units of supply, or 40,000 tokens/s unserved.
         p = solve(request(hardware_=[hardware(max_units_per_period=60)]))
-        assert [(d.limit, d.workload, d.period) for d in p.diagnosis] == [("min_service", "w", "2026-01")]
-        assert p.diagnosis[0].amount == pytest.approx(40_000, rel=1e-7)
+        opts = self.options(p)
+        assert opts["add_capacity"] == [("supply", "h", "2026-01", pytest.approx(40, rel=1e-7))]
+        assert opts["reduce_service"] == [("min_service", "w", "2026-01", pytest.approx(40_000, rel=1e-7))]
+
+    def test_power_short_where_no_service_cut_helps_has_one_option(self) -> None:
+        # An existing fleet over the site's power: serving less cannot help.
+        p = solve(
+            request(
+                periods=1,
+                sites=[site("tx-1", power=5, existing=[{"hardware": "h", "units": 10_000}])],
+                hardware_=[hardware(kw=1, points=((10.0, 1e4),))],
+                workloads=[workload(demand=1e6, min_service_fraction=0)],
+            )
+        )
+        assert self.options(p) == {"add_capacity": [("power", "tx-1", "2026-01", pytest.approx(5, rel=1e-7))]}
 
     def test_integer_request_is_diagnosed_on_the_relaxation(self) -> None:
         p = solve(request(budget={"capex_usd": 9000}), integer=True)
