@@ -53,6 +53,15 @@ class Outcome:
     plan_json: str | None = None
 
 
+@dataclass(frozen=True)
+class Created:
+    """What ``create`` did: the stored row, whether it is new, and how to wait for it."""
+
+    row: PlanRow
+    created: bool
+    waiter: Future[Outcome] | None
+
+
 def encode_cursor(row: PlanRow) -> str:
     raw = f"{row.created_at.isoformat()}|{row.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -98,19 +107,17 @@ class PlanService:
 
     # -- creating ------------------------------------------------------------------------
 
-    def create(
-        self, tenant: str, prep: Prepared, *, idempotency_key: str | None, use_cache: bool
-    ) -> tuple[PlanRow, bool]:
-        """Store and queue a plan, or return the stored one; (row, created)."""
+    def create(self, tenant: str, prep: Prepared, *, idempotency_key: str | None, use_cache: bool) -> Created:
+        """Store and queue a plan, or return the stored one."""
         if idempotency_key is not None:
             existing = self.store.find_by_idempotency_key(tenant, idempotency_key)
             if existing is not None:
-                return self._same_key(existing, prep), False
+                return Created(self._same_key(existing, prep), False, self.waiter(existing.id))
         elif use_cache:
             cached = self.store.find_cached(tenant, prep.hash, CACHEABLE)
             if cached is not None:
                 self.metrics.cache_hits.inc()
-                return cached, False
+                return Created(cached, False, self.waiter(cached.id))
         now = utcnow()
         plan_id = uuid.uuid4().hex
         row = PlanRow(
@@ -135,13 +142,13 @@ class PlanService:
             existing = self.store.find_by_idempotency_key(tenant, idempotency_key or "")
             if existing is None:
                 raise
-            return self._same_key(existing, prep), False
+            return Created(self._same_key(existing, prep), False, self.waiter(existing.id))
         try:
-            self._submit(plan_id, prep.request_dict, prep.time_limit_s, force=False)
+            waiter = self._submit(plan_id, prep.request_dict, prep.time_limit_s, force=False)
         except QueueFullError as exc:
             self.store.delete_plan(tenant, plan_id)
             raise self._queue_full(exc.retry_after_s) from None
-        return row, True
+        return Created(row, True, waiter)
 
     def _same_key(self, existing: PlanRow, prep: Prepared) -> PlanRow:
         if existing.request_hash != prep.hash:
@@ -159,7 +166,7 @@ class PlanService:
             retry_after_s=retry_after,
         )
 
-    def _submit(self, plan_id: str, request: dict[str, Any], limit: float, *, force: bool) -> None:
+    def _submit(self, plan_id: str, request: dict[str, Any], limit: float, *, force: bool) -> Future[Outcome]:
         waiter: Future[Outcome] = Future()
         with self._lock:
             self._waiters[plan_id] = waiter
@@ -183,6 +190,7 @@ class PlanService:
                 self._waiters.pop(plan_id, None)
             raise
         fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
+        return waiter
 
     def _on_start(self, plan_id: str, request: dict[str, Any]) -> None:
         self.store.mark_running(plan_id, stub_plan(plan_id, request, "running").model_dump_json())

@@ -82,25 +82,25 @@ async def create_plan(
     key = _check_key(idempotency_key)
     body = await read_json_body(request)
     prep = await run_sync(state.plans.prepare, body)
-    row, created = await run_sync(
+    made = await run_sync(
         lambda: state.plans.create(tenant, prep, idempotency_key=key, use_cache=not _no_cache(cache_control))
     )
+    row, created = made.row, made.created
     location = f"/v1/plans/{row.id}"
     headers = {"Location": location}
     if row.status not in UNFINISHED:
         return _plan_response(row, 201 if created else 200, headers)
-    if _wants_async(prefer):
-        headers["Preference-Applied"] = "respond-async"
-        return _plan_response(row, 202, headers)
-    waiter = state.plans.waiter(row.id)
-    if waiter is None:  # queued by another process: answer with its current state
-        fresh = await run_sync(state.store.get_plan, tenant, row.id)
+    if _wants_async(prefer) or made.waiter is None:
+        # (no waiter: the solve is being recorded right now, or belongs to another process)
+        if _wants_async(prefer):
+            headers["Preference-Applied"] = "respond-async"
+        fresh = row if created else await run_sync(state.store.get_plan, tenant, row.id)
         if fresh is None:
             raise NotFound("the plan was deleted")
-        return _plan_response(
-            fresh, 201 if created else 200 if fresh.status not in UNFINISHED else 202, headers
-        )
-    outcome: Outcome = await asyncio.wrap_future(waiter)
+        if fresh.status not in UNFINISHED:
+            return _plan_response(fresh, 200, headers)
+        return _plan_response(fresh, 202, headers)
+    outcome: Outcome = await asyncio.wrap_future(made.waiter)
     if outcome.kind == "finished" and outcome.plan_json is not None:
         return _plan_response(outcome.plan_json, 201 if created else 200, headers)
     if outcome.kind == "cancelled":

@@ -181,3 +181,68 @@ def wait_ready(runner: Any, timeout: float = 60.0) -> None:
     while not runner.ready()[0]:
         assert time.monotonic() < deadline, runner.ready()[1]
         time.sleep(0.05)
+
+
+class ManualRunner:
+    """A JobRunner whose jobs finish when the test says so (service-level outcomes)."""
+
+    def __init__(self, ready: bool = True) -> None:
+        self.is_ready = ready
+        self.jobs: dict[str, tuple[Any, Any, Any]] = {}
+        self.futures: dict[str, Any] = {}
+        self.stopped = False
+
+    def start(self) -> None:
+        pass
+
+    def submit(
+        self,
+        job_id: str,
+        fn: Any,
+        payload: Any,
+        *,
+        time_limit_s: float,
+        on_start: Any = None,
+        force: bool = False,
+    ) -> Any:
+        from concurrent.futures import Future
+
+        fut: Future[Any] = Future()
+        self.jobs[job_id] = (fn, payload, on_start)
+        self.futures[job_id] = fut
+        return fut
+
+    def finish(self, job_id: str, result: Any, run: bool = False) -> None:
+        fn, payload, on_start = self.jobs[job_id]
+        if on_start is not None:
+            on_start()
+        if run:
+            from service.jobs import JobResult
+
+            result = JobResult("done", value=fn(payload), seconds=0.01)
+        self.futures.pop(job_id).set_result(result)
+
+    def cancel(self, job_id: str) -> bool:
+        from service.jobs import JobResult
+
+        fut = self.futures.pop(job_id, None)
+        if fut is None:
+            return False
+        fut.set_result(JobResult("cancelled"))
+        return True
+
+    def queue_depth(self) -> int:
+        return len(self.futures)
+
+    def running(self) -> int:
+        return 0
+
+    def ready(self) -> tuple[bool, str]:
+        return (self.is_ready, "manual runner" if self.is_ready else "manual runner not ready")
+
+    def shutdown(self, grace_s: float) -> None:
+        from service.jobs import JobResult
+
+        self.stopped = True
+        for job_id in list(self.futures):
+            self.futures.pop(job_id).set_result(JobResult("interrupted", error="stopped"))

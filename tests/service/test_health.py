@@ -1,0 +1,156 @@
+"""``/healthz``, ``/readyz``, ``/metrics``, request ids, and the problem+json of generic errors."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.errors import PROBLEM_BASE, PROBLEM_JSON
+from tests.service import svc_helpers as h
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with h.app_client(tmp_path_factory.mktemp("health")) as c:
+        yield c
+
+
+class TestHealthz:
+    def test_ok(self, client: TestClient) -> None:
+        r = client.get("/healthz")
+        assert (r.status_code, r.json()) == (200, {"status": "ok"})
+
+    def test_request_id_is_echoed(self, client: TestClient) -> None:
+        assert (
+            client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+        )
+
+    def test_request_id_is_made_when_missing_or_malformed(self, client: TestClient) -> None:
+        made = client.get("/healthz").headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", made)
+        replaced = client.get("/healthz", headers={"X-Request-ID": 'has spaces and "quotes"'})
+        assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
+
+
+class TestReadyz:
+    def test_ready_reports_database_and_workers(self, client: TestClient) -> None:
+        body = client.get("/readyz").json()
+        assert body["status"] == "ready"
+        assert body["database"] == "ok"
+        assert body["workers"].endswith("of 2 workers ready")
+
+    def test_not_ready_is_503_problem(self, tmp_path: Path) -> None:
+        app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner(ready=False))
+        with TestClient(app) as c:
+            r = c.get("/readyz")
+            assert r.status_code == 503
+            assert r.headers["content-type"] == PROBLEM_JSON
+            assert r.json()["workers"] == "manual runner not ready"
+            assert c.get("/healthz").status_code == 200
+
+
+class TestMetrics:
+    def test_counts_requests_and_solves(self, client: TestClient) -> None:
+        assert client.post("/v1/plans", json=h.small_request(demand=1234)).status_code == 201
+        text = client.get("/metrics").text
+        assert 'capplan_http_requests_total{method="POST",route="/v1/plans",status="201"}' in text
+        assert re.search(r'capplan_solves_total\{status="optimal"\} [1-9]', text)
+        assert re.search(r"capplan_solve_seconds_count [1-9]", text)
+        assert "capplan_queue_depth 0.0" in text
+        assert 'capplan_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/healthz"}' in text
+
+
+class TestErrors:
+    def test_unknown_route_is_404_problem(self, client: TestClient) -> None:
+        r = client.get("/v2/nothing")
+        assert r.status_code == 404
+        assert r.headers["content-type"] == PROBLEM_JSON
+        assert r.json()["type"] == PROBLEM_BASE + "not-found"
+
+    def test_wrong_method_is_405_problem(self, client: TestClient) -> None:
+        r = client.put("/v1/plans")
+        assert r.status_code == 405
+        assert r.json()["type"] == PROBLEM_BASE + "method-not-allowed"
+
+    def test_unexpected_error_is_500_without_internals(self, tmp_path: Path) -> None:
+        app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
+
+        @app.get("/boom")
+        def boom() -> None:
+            raise RuntimeError("secret internals /etc/passwd")
+
+        with TestClient(app, raise_server_exceptions=False) as c:
+            r = c.get("/boom", headers={"X-Request-ID": "trace-me"})
+        assert r.status_code == 500
+        assert r.headers["content-type"] == PROBLEM_JSON
+        assert r.json()["type"] == PROBLEM_BASE + "internal-error"
+        assert r.json()["request_id"] == "trace-me"
+        assert "secret" not in r.text and "RuntimeError" not in r.text
+
+
+class TestOutcomes:
+    """How the service records what the runner reports (a runner driven by the test)."""
+
+    @pytest.fixture
+    def manual(self, tmp_path: Path) -> Iterator[tuple[TestClient, h.ManualRunner]]:
+        runner = h.ManualRunner()
+        with TestClient(create_app(h.make_settings(tmp_path), runner=runner)) as c:
+            yield c, runner
+
+    def post_async(self, c: TestClient, demand: float) -> str:
+        r = c.post("/v1/plans", json=h.small_request(demand=demand), headers={"Prefer": "respond-async"})
+        assert r.status_code == 202
+        return str(r.headers["location"])
+
+    def test_crashed_worker_gives_failed_plan_with_reason(
+        self, manual: tuple[TestClient, h.ManualRunner]
+    ) -> None:
+        from service.jobs import JobResult
+
+        c, runner = manual
+        loc = self.post_async(c, 1000)
+        runner.finish(
+            loc.rsplit("/", 1)[1], JobResult("crashed", error="the solver process died (signal 11)")
+        )
+        plan = c.get(loc).json()
+        assert plan["status"] == "failed"
+        assert plan["solver"]["detail"] == "the solver process died (signal 11)"
+        assert c.get("/v1/plans").json()["items"][0]["error"] == "the solver process died (signal 11)"
+
+    def test_running_state_is_visible(self, manual: tuple[TestClient, h.ManualRunner]) -> None:
+        c, runner = manual
+        loc = self.post_async(c, 1000)
+        plan_id = loc.rsplit("/", 1)[1]
+        fn, payload, on_start = runner.jobs[plan_id]
+        on_start()
+        assert c.get(loc).json()["status"] == "running"
+        assert c.get("/v1/plans").json()["items"][0]["started_at"] is not None
+        runner.finish(plan_id, None, run=True)
+        assert c.get(loc).json()["objective"]["value"] == pytest.approx(1000.0)
+
+    def test_sync_post_during_shutdown_is_503_and_plan_stays_queued(self, tmp_path: Path) -> None:
+        runner = h.ManualRunner()
+        settings = h.make_settings(tmp_path)
+        with TestClient(create_app(settings, runner=runner)) as c:
+            import threading
+
+            out: dict[str, object] = {}
+            t = threading.Thread(target=lambda: out.update(r=c.post("/v1/plans", json=h.small_request())))
+            t.start()
+            while not runner.futures:
+                time.sleep(0.01)
+            runner.shutdown(0)
+            t.join(30)
+        r = out["r"]
+        assert r.status_code == 503  # type: ignore[attr-defined]
+        assert r.headers["location"].startswith("/v1/plans/")  # type: ignore[attr-defined]
+        # The next start solves it (a real runner this time).
+        with h.app_client(tmp_path) as c2:
+            done = h.wait_finished(c2, r.headers["location"])  # type: ignore[attr-defined]
+            assert done["objective"]["value"] == pytest.approx(5000.0)

@@ -1,0 +1,63 @@
+"""``POST /v1/validate``: derived throughput, eligibility and model size, no solve."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.errors import PROBLEM_BASE
+from tests.service import svc_helpers as h
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with h.app_client(tmp_path_factory.mktemp("validate"), max_variables=1000) as c:
+        yield c
+
+
+def two_point_request() -> dict[str, object]:
+    req = h.small_request()
+    req["sites"].append({"id": "s2", "power_mw": 5, "allowed_hardware": []})  # type: ignore[attr-defined]
+    req["hardware"][0]["performance"]["m"]["points"] = [  # type: ignore[index]
+        {"tokens_per_s_per_user": 10, "tokens_per_s_per_unit": 1000},
+        {"tokens_per_s_per_user": 50, "tokens_per_s_per_unit": 200},
+    ]
+    req["workloads"][0]["min_tokens_per_s_per_user"] = 20  # type: ignore[index]
+    return req
+
+
+class TestValidate:
+    def test_reports_interpolated_throughput_and_eligibility(self, client: TestClient) -> None:
+        r = client.post("/v1/validate", json=two_point_request())
+        assert r.status_code == 200, r.text
+        body = r.json()
+        # 20 tok/s/user lies a quarter of the way from 10 to 50: 1000 - 0.25 * 800 = 800.
+        [pair] = body["throughput"]
+        assert pair["tokens_per_s_per_unit"] == pytest.approx(800.0)
+        assert pair["eligible_sites"] == ["s1"]
+        assert body["periods"] == ["2026-01", "2026-04"]
+        # 2 purchases + 2 allocations (s1 only) + 2 served
+        assert body["model_size"]["variables"] == 6
+        assert body["model_size"]["constraints"] > 0
+        assert body["max_variables"] == 1000
+        assert client.get("/v1/plans").json()["items"] == []  # nothing solved or stored
+
+    def test_invalid_request_is_422_with_paths(self, client: TestClient) -> None:
+        req = h.small_request()
+        req["horizon"]["periods"] = 0
+        r = client.post("/v1/validate", json=req)
+        assert r.status_code == 422
+        assert [e["path"] for e in r.json()["errors"]] == ["/horizon/periods"]
+
+    def test_too_large_is_422_like_a_solve(self, client: TestClient) -> None:
+        req = h.small_request()
+        req["horizon"]["periods"] = 240  # 240 purchases + 240 allocations + 240 served = 720 ≤ 1000
+        assert client.post("/v1/validate", json=req).status_code == 200
+        req["sites"].append({"id": "s2", "power_mw": 1})  # +240 allocations = 960
+        req["sites"].append({"id": "s3", "power_mw": 1})  # +240 = 1200 > 1000
+        r = client.post("/v1/validate", json=req)
+        assert r.status_code == 422
+        assert r.json()["type"] == PROBLEM_BASE + "model-too-large"
+        assert (r.json()["variables"], r.json()["limit"]) == (240 * 7, 1000)
