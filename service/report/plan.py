@@ -18,7 +18,7 @@ from html import escape
 from service.report import fmt
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import INK, PALETTE, Chart, Formatter, Marker, Series, heatmap, shade, vendor_colour
-from solver.schema import Plan, PlanRequest
+from solver.schema import DiagnosisEntry, Plan, PlanRequest
 
 SOLVED = ("optimal", "feasible")
 
@@ -44,6 +44,7 @@ LIMIT_WORDS = {
     "budget_period": "Per-period capex budget",
     "supply": "Hardware supply",
     "vendor_share": "Vendor share",
+    "served_total": "Total served fraction",
 }
 
 
@@ -65,6 +66,7 @@ class Context:
     full_vest_spend_usd: dict[str, float]
     horizon_label: str = ""
     end_discount: float | None = None
+    labels: tuple[str, ...] = ()
 
     @classmethod
     def from_request(cls, req: PlanRequest | None) -> Context | None:
@@ -77,6 +79,7 @@ class Context:
                 c.vendor: c.warrants.full_vest_spend_usd for c in req.contracts if c.warrants is not None
             },
             horizon_label=f"{req.horizon.periods} × {req.horizon.period_months}-month periods",
+            labels=tuple(req.horizon.labels()),
             end_discount=(1 + req.economics.discount_rate)
             ** (-req.horizon.periods * req.horizon.period_months / 12),
         )
@@ -162,7 +165,7 @@ def _runs(periods: list[str], order: list[str]) -> str:
         a, b = order[idx[i]], order[idx[j]]
         chunks.append(a if i == j else (f"{a}, {b}" if j == i + 1 else f"{a} \u2013 {b}"))
         i = j + 1
-    extra = [p for p in periods if p not in pos]
+    extra = sorted(p for p in periods if p not in pos)
     return ", ".join(chunks + extra)
 
 
@@ -261,27 +264,80 @@ def _where(d: object) -> str:
     return ", ".join(str(p) for p in parts) or "\u2014"
 
 
-def _diagnosis(plan: Plan) -> str:
+OPTIONS = {
+    "add_capacity": (
+        "Way out: add capacity",
+        "Keep the minimum service and move these limits (what it takes to serve the demand):",
+    ),
+    "reduce_service": (
+        "Way out: serve less",
+        "Keep every limit and serve this much less (what the limits allow):",
+    ),
+    "relax_all": (
+        "Way out: relax both",
+        "Neither adding capacity nor serving less works alone; together, these relaxations do:",
+    ),
+}
+
+
+def _diagnosis_groups(entries: Sequence[DiagnosisEntry], labels: Sequence[str]) -> list[str]:
+    """One sentence per limit and subject: the largest relaxation and the periods it spans
+    (consecutive periods as a range only when the horizon's labels are known)."""
+    groups: dict[tuple[str, str, str], list[DiagnosisEntry]] = defaultdict(list)
+    for d in entries:
+        groups[(d.limit, _where(d), d.unit)].append(d)
+    out = []
+    for (limit, where, unit), ds in groups.items():
+        periods = [d.period for d in ds if d.period]
+        if len(ds) == 1:
+            out.append(_e(ds[0].message))
+            continue
+        top = max(ds, key=lambda d: d.amount)
+        when = _e(_runs(periods, list(labels)))
+        out.append(
+            f"<b>{_e(LIMIT_WORDS.get(limit, limit))}</b> ({_e(where)}): up to "
+            f"{_e(fmt.quantity(top.amount, unit))} in {_count(len(ds))} ({when})"
+        )
+    return out
+
+
+def _diagnosis(plan: Plan, ctx: Context | None) -> str:
     if plan.diagnosis:
-        items = "".join(f"<li>{_e(d.message)}</li>" for d in plan.diagnosis)
-        rows = [
-            [
-                _e(LIMIT_WORDS.get(d.limit, d.limit)),
-                _e(_where(d)),
-                _e(d.period or "horizon"),
-                _num(d.amount, fmt.quantity(d.amount, d.unit)),
+        blocks = []
+        options = list(dict.fromkeys(d.option for d in plan.diagnosis))
+        for option in options:
+            entries = [d for d in plan.diagnosis if d.option == option]
+            title, lead = OPTIONS.get(option, (option.replace("_", " "), ""))
+            labels = ctx.labels if ctx is not None else ()
+            words = "".join(f"<li>{w}</li>" for w in _diagnosis_groups(entries, labels))
+            rows = [
+                [
+                    _e(LIMIT_WORDS.get(d.limit, d.limit)),
+                    _e(_where(d)),
+                    _e(d.period or "horizon"),
+                    _num(d.amount, fmt.quantity(d.amount, d.unit)),
+                    _e(d.message),
+                ]
+                for d in entries
             ]
-            for d in plan.diagnosis
-        ]
+            blocks.append(
+                f'<div class="option" data-option="{_e(option)}"><h3 class="sub">{_e(title)}</h3>'
+                f'<p>{_e(lead)}</p><ul class="binding">{words}</ul>'
+                + table(
+                    ["limit", "where", "when", "relaxation", "in words"],
+                    rows,
+                    [False, False, False, True, False],
+                    cls="diagnosis",
+                )
+                + "</div>"
+            )
+        n = len(options)
+        ways = "one way out" if n == 1 else f"{n} ways out"
         body = (
             '<div class="callout"><h2>No plan exists \u2014 what would have to give</h2>'
-            f"<p>The request is <b>{_e(plan.status)}</b>: no plan meets every limit. Relaxing the limits "
-            "below by the amounts shown (the smallest relaxation found by an elastic re-solve, each "
-            "weighed relative to its limit) makes it feasible:</p>"
-            f'<ol class="diagnosis">{items}</ol></div>'
-            + table(
-                ["limit", "where", "when", "relaxation"], rows, [False, False, False, True], cls="diagnosis"
-            )
+            f"<p>The request is <b>{_e(plan.status)}</b>: no plan meets every limit. An elastic re-solve "
+            f"found {ways}, each the smallest relaxation of the limits it may move (weighed relative "
+            "to each limit's size):</p></div>" + "".join(blocks)
         )
     else:
         body = (
@@ -935,7 +991,7 @@ def render_plan_report(
             _contracts(plan, ctx),
         ]
     elif plan.status == "infeasible":
-        parts.append(_diagnosis(plan))
+        parts.append(_diagnosis(plan, ctx))
     else:
         parts.append(_unsolved(plan))
     parts.append(_footer(plan))

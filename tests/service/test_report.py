@@ -294,6 +294,44 @@ class TestInfeasible:
         assert fmt.usd(budget.amount) in html
         assert f'data-value="{budget.amount!r}"' in html
 
+    def test_each_way_out_in_its_own_block_periods_as_ranges(self) -> None:
+        def entry(option: str, limit: str, period: str | None, amount: float, **where: str) -> DiagnosisEntry:
+            unit = {"power": "MW", "min_service": "tokens/s", "budget": "USD"}[limit]
+            return DiagnosisEntry(
+                option=option,  # type: ignore[arg-type]
+                limit=limit,  # type: ignore[arg-type]
+                period=period,
+                amount=amount,
+                unit=unit,
+                message=f"{limit} {period} {amount}",
+                **where,
+            )
+
+        p = Plan(
+            status="infeasible",
+            objective=ObjectiveOut(kind="min_cost"),
+            solver=SolverOut(backend="highs", integer=False),
+            diagnosis=[
+                entry("add_capacity", "power", "2026-01", 10.0, site="s"),
+                entry("add_capacity", "power", "2026-04", 30.0, site="s"),
+                entry("add_capacity", "power", "2026-07", 20.0, site="s"),
+                entry("add_capacity", "power", "2027-01", 5.0, site="s"),
+                entry("add_capacity", "budget", None, 2.5e8),
+                entry("reduce_service", "min_service", "2026-04", 4.0e7, workload="chat"),
+            ],
+        )
+        req = parse_request(demo_request())  # its horizon: 2026-01 … 2027-10, quarterly
+        html = render_plan_report(p, req, generated_at=WHEN)
+        text = read_page(html).text
+        assert html.index('data-option="add_capacity"') < html.index('data-option="reduce_service"')
+        assert "2 ways out" in text
+        assert "Site power (s): up to 30.0 MW in 4 periods (2026-01 – 2026-07, 2027-01)" in text
+        assert "budget None 250000000.0" in text  # a single entry keeps its own message
+        assert "$250.0 M" in text
+        # without the horizon, periods are listed, never guessed into ranges
+        bare = read_page(render_plan_report(p, generated_at=WHEN)).text
+        assert "in 4 periods (2026-01, 2026-04, 2026-07, 2027-01)" in bare
+
     def test_no_relaxation_found(self) -> None:
         p = Plan(
             status="infeasible",

@@ -1,0 +1,151 @@
+"""``capplan report`` and ``capplan export`` (service.cli_report), run in-process."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.cli import main
+from service.report import TABLES
+from solver import plan
+from tests.service.report_cases import demo_request, infeasible_request, read_page
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("report-cli")
+    req = demo_request()
+    p = plan(req)
+    out = {
+        "request": d / "request.json",
+        "plan": d / "plan.json",
+        "bundle": d / "bundle.json",
+        "infeasible": d / "infeasible.json",
+    }
+    out["request"].write_text(json.dumps(req))
+    out["plan"].write_text(p.model_dump_json())
+    out["bundle"].write_text(json.dumps({"plan": p.model_dump(mode="json"), "request": req}))
+    out["infeasible"].write_text(json.dumps(infeasible_request()))
+    return out
+
+
+def run(*argv: str) -> int:
+    return main(list(argv))
+
+
+class TestReport:
+    def test_from_a_request(
+        self, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        out = tmp_path / "sub" / "r.html"
+        assert run("report", str(files["request"]), "-o", str(out)) == 0
+        assert "wrote" in capsys.readouterr().err
+        page = read_page(out.read_text())
+        assert page.fields["status"].text == "optimal"
+        assert "chart-fleet-mw" in page.svgs  # the request is known
+
+    def test_from_a_saved_plan_with_and_without_its_request(
+        self, files: dict[str, Path], tmp_path: Path
+    ) -> None:
+        saved = json.loads(files["plan"].read_text())
+        bare, withreq, bundle = tmp_path / "a.html", tmp_path / "b.html", tmp_path / "c.html"
+        assert run("report", str(files["plan"]), "-o", str(bare)) == 0
+        assert run("report", str(files["plan"]), "--request", str(files["request"]), "-o", str(withreq)) == 0
+        assert run("report", str(files["bundle"]), "-o", str(bundle)) == 0
+        for path, has_mw in ((bare, False), (withreq, True), (bundle, True)):
+            page = read_page(path.read_text())
+            assert (
+                float(page.fields["summary.npv_cost_usd"].attrs["data-value"])
+                == saved["summary"]["npv_cost_usd"]
+            )
+            assert ("chart-fleet-mw" in page.svgs) is has_mw
+
+    def test_to_stdout(self, files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+        assert run("report", str(files["plan"]), "-o", "-") == 0
+        assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
+
+    def test_infeasible_request(self, files: dict[str, Path], tmp_path: Path) -> None:
+        out = tmp_path / "bad.html"
+        assert run("report", str(files["infeasible"]), "-o", str(out)) == 0  # a plan was produced
+        assert read_page(out.read_text()).sections[0] == "diagnosis"
+
+    def test_sweep_and_frontier_results(self, tmp_path: Path) -> None:
+        rows: list[dict[str, Any]] = [
+            {"index": 0, "values": {"budget/capex_usd": 1e9}, "parameter": None, "plan_id": "p0",
+             "status": "optimal", "npv_cost_usd": 100.0, "served_fraction": 1.0},
+            {"index": 1, "values": {"budget/capex_usd": 2e9}, "parameter": "budget/capex_usd", "plan_id": "p1",
+             "status": "optimal", "npv_cost_usd": 90.0, "served_fraction": 1.0},
+        ]  # fmt: skip
+        sweep = tmp_path / "sweep.json"
+        sweep.write_text(json.dumps({"mode": "one_at_a_time", "total": 2, "done": 2, "rows": rows}))
+        out = tmp_path / "sweep.html"
+        assert run("report", str(sweep), "-o", str(out), "--plan-link", "https://h/v1/plans/{id}/report") == 0
+        html = out.read_text()
+        assert "chart-tornado-npv_cost_usd" in read_page(html).svgs
+        assert 'href="https://h/v1/plans/p1/report"' in html
+        frontier = tmp_path / "frontier.json"
+        frows = [
+            dict(r, target_served_fraction=0.5 + 0.25 * i, served_fraction=0.5 + 0.25 * i)
+            for i, r in enumerate(rows)
+        ]
+        frontier.write_text(json.dumps({"points": 2, "total": 2, "done": 2, "rows": frows}))
+        assert run("report", str(frontier), "-o", str(out)) == 0
+        assert read_page(out.read_text()).svgs == ["chart-frontier"]
+
+    def test_plan_link_needs_the_id_placeholder(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        sweep = tmp_path / "sweep.json"
+        sweep.write_text(json.dumps({"rows": []}))
+        assert run("report", str(sweep), "--plan-link", "https://h/x", "-o", str(tmp_path / "o.html")) == 2
+        assert "--plan-link" in capsys.readouterr().err
+
+    def test_neither_plan_nor_request(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        odd = tmp_path / "odd.json"
+        odd.write_text(json.dumps({"hello": 1}))
+        assert run("report", str(odd), "-o", str(tmp_path / "o.html")) == 2
+        assert "neither a request, a plan" in capsys.readouterr().err
+
+    def test_invalid_request_names_the_field(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        req = demo_request()
+        req["sites"][0]["pue"] = 0.5
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(req))
+        assert run("report", str(bad), "-o", str(tmp_path / "o.html")) == 2
+        assert "/sites/0/pue" in capsys.readouterr().err
+        assert not (tmp_path / "o.html").exists()
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        assert run("report", str(tmp_path / "nope.json")) == 1
+
+
+class TestExport:
+    def test_writes_every_table_that_adds_up(self, files: dict[str, Path], tmp_path: Path) -> None:
+        out = tmp_path / "tables"
+        assert run("export", str(files["plan"]), "--dir", str(out)) == 0
+        assert sorted(p.name for p in out.iterdir()) == sorted(f"{t}.csv" for t in TABLES)
+        saved = json.loads(files["plan"].read_text())
+        with (out / "fleet.csv").open(newline="") as fh:
+            units: dict[str, float] = {}
+            for row in csv.DictReader(fh):
+                units[row["hardware"]] = units.get(row["hardware"], 0.0) + float(row["acquired"])
+        assert {h: u for h, u in units.items() if u} == pytest.approx(
+            saved["summary"]["units_acquired"], rel=1e-12
+        )
+        with (out / "periods.csv").open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert sum(float(r["capex_usd"]) for r in rows) == pytest.approx(
+            saved["summary"]["capex_usd"], rel=1e-12
+        )
+        assert (out / "periods.csv").read_bytes().count(b"\r\n") == len(rows) + 1
+
+    def test_a_request_is_solved_first(self, files: dict[str, Path], tmp_path: Path) -> None:
+        assert run("export", str(files["infeasible"]), "--dir", str(tmp_path)) == 0
+        for t in TABLES:
+            assert len((tmp_path / f"{t}.csv").read_text().splitlines()) == 1  # infeasible: headers only
