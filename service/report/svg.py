@@ -530,8 +530,8 @@ def curve(
         k = points[knee]
         parts.append(
             f'<circle class="knee" cx="{x(k.x):.1f}" cy="{y(k.y):.1f}" r="12" fill="none" '
-            f'stroke="#e15759" stroke-width="2.5"/><text x="{x(k.x) + 16:.1f}" y="{y(k.y) - 14:.1f}" '
-            f'fill="#e15759" font-weight="600">knee</text>'
+            f'stroke="#e15759" stroke-width="2.5"/><text x="{x(k.x) - 16:.1f}" y="{y(k.y) - 14:.1f}" '
+            f'text-anchor="end" fill="#e15759" font-weight="600">knee</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

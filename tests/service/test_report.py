@@ -344,6 +344,40 @@ class TestInfeasible:
         assert "no relaxation of the movable limits" in page.text
 
 
+class TestOtherObjectives:
+    @pytest.mark.parametrize(
+        ("kind", "integer"), [("max_served", False), ("max_profit", False), ("min_cost", True)]
+    )
+    def test_renders_every_chart_and_names_the_price_unit(self, kind: str, integer: bool) -> None:
+        req = demo_request()
+        req["objective"] = {"kind": kind}
+        if integer:  # a short horizon without the contract keeps the MIP instant
+            req["solver"] = {"integer": True, "mip_gap": 0.01}
+            req["horizon"]["periods"] = 3
+            req["sites"][1]["power_mw"] = [10, 10, 15]
+            req["workloads"][1]["demand_tokens_per_s"] = [0, 0, 1e7]
+            req["contracts"] = []
+        for w in req["workloads"]:
+            w["value_usd_per_million_tokens"] = 0.5
+        p = plan(req)
+        assert p.status == "optimal"
+        html = render_plan_report(p, parse_request(req), generated_at=WHEN)
+        page = read_page(html)
+        charts = expected_charts(p, with_request=True)
+        if not p.contracts:
+            charts.discard("chart-contracts")
+        assert set(page.svgs) == charts
+        if kind != "min_cost":
+            el = page.fields["objective.value"]
+            assert float(el.attrs["data-value"]) == p.objective.value
+        assert p.shadow_prices is not None
+        if kind == "max_served":
+            assert "weighted million tokens of objective per MW" in page.text
+        if integer:
+            assert p.shadow_prices.basis == "integer_fixed"
+            assert "not true shadow prices" in page.text
+
+
 class TestUnsolved:
     @pytest.mark.parametrize("status", ["time_limit", "failed", "unbounded", "queued"])
     def test_says_there_is_no_plan(self, status: str) -> None:
