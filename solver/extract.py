@@ -326,7 +326,8 @@ def extract_binding(m: Built) -> list[str]:
         if tight("budget_period", (t,)):
             out.append(f"budget {data.labels[t]}")
     for h, t in m.con.get("supply", {}):
-        if tight("supply", (h, t)):
+        cap = data.supply[h]
+        if cap is not None and cap[t] > 0 and tight("supply", (h, t)):  # a zero cap: "not offered"
             out.append(f"supply {req.hardware[h].id} {data.labels[t]}")
     for family, word in (("vendor_max", "max"), ("vendor_min", "min")):
         for v, t in m.con.get(family, {}):
