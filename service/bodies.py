@@ -92,14 +92,17 @@ _BODY_MODELS: dict[str, type[BaseModel]] = {}
 _SCHEMA_PATCHES: list[Callable[[dict[str, Any]], None]] = []
 
 
-def json_body(model: type[BaseModel], description: str = "") -> dict[str, Any]:
-    """``openapi_extra`` of a route whose body is ``model`` as JSON."""
+def json_body(model: type[BaseModel], description: str = "", example: Any = None) -> dict[str, Any]:
+    """``openapi_extra`` of a route whose body is ``model`` as JSON (with an optional example)."""
     _BODY_MODELS[model.__name__] = model
+    media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    if example is not None:
+        media["example"] = example
     return {
         "requestBody": {
             "required": True,
             "description": description,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+            "content": {"application/json": media},
         }
     }
 

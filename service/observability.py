@@ -97,6 +97,9 @@ class Metrics:
         self.cache_hits = Counter("capplan_plan_cache_hits", "POSTs answered from a stored plan", registry=r)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _route_label(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -158,6 +161,8 @@ class RequestMiddleware:
             elapsed = time.perf_counter() - t0
             route = _route_label(scope)
             method = scope.get("method", "")
+            if method not in _METHODS:
+                method = "other"  # bounded label values, whatever clients send
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
             access_log.info(

@@ -75,3 +75,31 @@ class Readiness(Out):
     workers: str
     queue_depth: int
     running: int
+
+
+EXAMPLE_REQUEST: dict[str, Any] = {
+    "name": "one site, one accelerator, one workload",
+    "horizon": {"start": "2026-01", "periods": 4, "period_months": 3},
+    "economics": {"discount_rate": 0.08},
+    "sites": [{"id": "tx-1", "power_mw": 20, "pue": 1.25, "energy_usd_per_mwh": 60}],
+    "hardware": [
+        {
+            "id": "gpu-8x",
+            "vendor": "nvidia",
+            "unit_price_usd": 300000,
+            "it_power_kw": 10.2,
+            "performance": {
+                "llama-70b": {
+                    "points": [
+                        {"tokens_per_s_per_user": 20, "tokens_per_s_per_unit": 20000},
+                        {"tokens_per_s_per_user": 50, "tokens_per_s_per_unit": 9000},
+                    ]
+                }
+            },
+        }
+    ],
+    "workloads": [
+        {"id": "chat", "model": "llama-70b", "min_tokens_per_s_per_user": 30, "demand_tokens_per_s": 500000}
+    ],
+}
+"""A small valid request (OpenAPI example; Schemathesis starts from it)."""

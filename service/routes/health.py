@@ -46,7 +46,8 @@ async def readyz(state: StateDep) -> Readiness:
         200: {
             "description": "Prometheus text format",
             "content": {"text/plain": {"schema": {"type": "string"}}},
-        }
+        },
+        **problems(),
     },
 )
 async def metrics(request: Request, state: StateDep) -> Response:

@@ -12,7 +12,7 @@ from service.bodies import json_body, read_json_body
 from service.deps import StateDep, TenantDep, run_sync
 from service.errors import Conflict, InvalidRequest, NotFound, Unavailable, problems
 from service.plans import Outcome, decode_cursor, encode_cursor
-from service.schemas import PlanListItem, PlanPage
+from service.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
 from service.store import UNFINISHED, PlanRow
 from solver import FieldError, Plan, PlanRequest
 from solver.schema import PlanStatus
@@ -55,7 +55,7 @@ def _check_key(key: str | None) -> str | None:
     summary="Solve a plan request",
     status_code=201,
     response_model=Plan,
-    openapi_extra=json_body(PlanRequest, "A PlanRequest (see docs/api.md and DESIGN.md)."),
+    openapi_extra=json_body(PlanRequest, "A PlanRequest (see docs/api.md and DESIGN.md).", EXAMPLE_REQUEST),
     responses={
         200: {"description": "The stored plan of an identical request (or of this Idempotency-Key)."},
         201: {"description": "Solved: the new plan (whatever its status, infeasible included)."},

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from service.bodies import json_body, read_json_body
 from service.deps import StateDep, TenantDep, run_sync
 from service.errors import problems
-from service.schemas import ValidationReport
+from service.schemas import EXAMPLE_REQUEST, ValidationReport
 from solver import PlanRequest
 from solver.inspect import describe_request
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["plans"])
     "/validate",
     summary="Check a plan request without solving it",
     response_model=ValidationReport,
-    openapi_extra=json_body(PlanRequest, "A PlanRequest."),
+    openapi_extra=json_body(PlanRequest, "A PlanRequest.", EXAMPLE_REQUEST),
     responses=problems(401, 413, 415, 422),
 )
 async def validate(request: Request, state: StateDep, tenant: TenantDep) -> ValidationReport:
