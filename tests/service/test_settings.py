@@ -1,0 +1,49 @@
+"""Settings from CAPPLAN_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import DEFAULT_MAX_BODY_BYTES, Settings
+
+
+class TestSettings:
+    def test_defaults(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for var in ("CAPPLAN_DATABASE_URL", "CAPPLAN_DATA_DIR", "CAPPLAN_API_KEYS", "CAPPLAN_PORT"):
+            monkeypatch.delenv(var, raising=False)
+        s = Settings()
+        assert s.database_url == "sqlite:///capplan.db"
+        assert s.port == 8000
+        assert s.max_body_bytes == DEFAULT_MAX_BODY_BYTES == 5 * 1024 * 1024
+        assert s.api_keys == {}
+        assert s.workers >= 1
+
+    def test_environment(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch.setenv("CAPPLAN_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("CAPPLAN_API_KEYS", " k1=alice , k2=bob,")
+        monkeypatch.setenv("CAPPLAN_PORT", "9123")
+        monkeypatch.setenv("CAPPLAN_WORKERS", "3")
+        monkeypatch.setenv("CAPPLAN_LOG_LEVEL", "WARNING")
+        s = Settings()
+        assert s.database_url == f"sqlite:///{tmp_path / 'capplan.db'}"
+        assert s.api_keys == {"k1": "alice", "k2": "bob"}
+        assert (s.port, s.workers, s.log_level) == (9123, 3, "warning")
+
+    def test_explicit_database_url_wins(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch.setenv("CAPPLAN_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("CAPPLAN_DATABASE_URL", "postgresql+psycopg://u@h/db")
+        assert Settings().database_url == "postgresql+psycopg://u@h/db"
+
+    @pytest.mark.parametrize("bad", ["keyonly", "=tenant", "key=", "a=b,c"])
+    def test_malformed_api_keys_are_refused(self, monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+        monkeypatch.setenv("CAPPLAN_API_KEYS", bad)
+        with pytest.raises(ValidationError, match="key=tenant"):
+            Settings()
+
+    def test_bounds(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CAPPLAN_WORKERS", "0")
+        with pytest.raises(ValidationError, match="workers"):
+            Settings()
