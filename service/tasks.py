@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic_core import to_json
+
 from solver.schema import ObjectiveOut, Plan, SolverOut
 
 
@@ -67,11 +69,10 @@ def solve_plan(payload: dict[str, Any]) -> dict[str, Any]:
         result.warnings.append(
             f"time limit capped at {cap:g} s by the service (the request asked {asked:g} s)"
         )
-    if _non_finite(result.model_dump()):
+    text = result.model_dump_json()  # NaN and Infinity would come out as null: look for them first
+    raw = to_json(result, inf_nan_mode="constants")
+    if (b"NaN" in raw or b"Infinity" in raw) and _non_finite(result.model_dump()):
         detail = "numerical trouble: the solution holds non-finite values (check very large inputs)"
         result = stub_plan(payload["plan_id"], request, "failed", detail, [detail])
-    return {
-        "status": result.status,
-        "objective_value": result.objective.value,
-        "plan_json": result.model_dump_json(),
-    }
+        text = result.model_dump_json()
+    return {"status": result.status, "objective_value": result.objective.value, "plan_json": text}

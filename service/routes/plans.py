@@ -81,9 +81,11 @@ async def create_plan(
     """Validate, then solve (or reuse the stored plan of an identical request)."""
     key = _check_key(idempotency_key)
     body = await read_json_body(request)
-    prep = await run_sync(state.plans.prepare, body)
-    made = await run_sync(
-        lambda: state.plans.create(tenant, prep, idempotency_key=key, use_cache=not _no_cache(cache_control))
+    use_cache = not _no_cache(cache_control)
+    made = await run_sync(  # one hop off the event loop: validation, size check, store, queue
+        lambda: state.plans.create(
+            tenant, state.plans.prepare(body), idempotency_key=key, use_cache=use_cache
+        )
     )
     row, created = made.row, made.created
     location = f"/v1/plans/{row.id}"
