@@ -183,10 +183,11 @@ class Store:
 
     def insert_plan(self, row: PlanRow) -> None:
         """Insert a new plan; DuplicateIdempotencyKey if its key is taken."""
-        values = {c.key: getattr(row, c.key) for c in PlanRow.__table__.columns}
+        table = Base.metadata.tables["plans"]
+        values = {c.key: getattr(row, c.key) for c in table.columns}
         try:
             with self.engine.begin() as conn:  # Core insert: a fraction of the ORM's cost
-                conn.execute(insert(PlanRow.__table__), values)
+                conn.execute(insert(table), values)
         except IntegrityError as exc:
             if row.idempotency_key is not None:
                 raise DuplicateIdempotencyKey(row.idempotency_key) from exc
