@@ -276,4 +276,12 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
             "description": _DESCRIPTIONS.get(code, "Problem (problem+json)"),
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
         }
+        if code in _HEADERS:
+            out[code]["headers"] = _HEADERS[code]
     return out
+
+
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "Bearer challenge (RFC 6750)", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}},
+}

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 JSON = "application/json"
 _PLAN_CONTENT = {JSON: {"schema": {"$ref": "#/components/schemas/Plan"}}}
+_LOCATION = {"description": "Path of the plan", "schema": {"type": "string"}}
 
 
 def _plan_response(
@@ -57,11 +58,19 @@ def _check_key(key: str | None) -> str | None:
     response_model=Plan,
     openapi_extra=json_body(PlanRequest, "A PlanRequest (see docs/api.md and DESIGN.md).", EXAMPLE_REQUEST),
     responses={
-        200: {"description": "The stored plan of an identical request (or of this Idempotency-Key)."},
-        201: {"description": "Solved: the new plan (whatever its status, infeasible included)."},
+        200: {
+            "description": "The stored plan of an identical request (or of this Idempotency-Key).",
+            "content": _PLAN_CONTENT,
+            "headers": {"Location": _LOCATION},
+        },
+        201: {
+            "description": "Solved: the new plan (whatever its status, infeasible included).",
+            "headers": {"Location": _LOCATION},
+        },
         202: {
             "description": "Accepted (`Prefer: respond-async`): the plan, queued; poll `Location`.",
             "content": _PLAN_CONTENT,
+            "headers": {"Location": _LOCATION},
         },
         **problems(401, 409, 413, 415, 422, 429, 503),
     },

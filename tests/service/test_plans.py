@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
+from solver import Plan
 from tests.service import svc_helpers as h
 
 
@@ -48,6 +49,7 @@ class TestCreatePlan:
         assert plan["objective"]["value"] == pytest.approx(7000.0)
         assert plan["summary"]["npv_cost_usd"] == pytest.approx(7 * h.UNIT_PRICE)
         assert client.get(r.headers["location"]).json() == plan
+        assert Plan.model_validate(plan).summary.units_acquired == {"h1": pytest.approx(7.0)}
 
     def test_infeasible_request_is_a_plan_with_diagnosis(self, client: TestClient) -> None:
         # 5 units of 10 kW need 0.05 MW; the site has 0.01 MW: 0.04 MW short in both quarters,
