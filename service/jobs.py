@@ -346,7 +346,7 @@ class LocalProcessRunner:
 
     def _kill(self, w: _Worker) -> None:
         pid = w.process.pid
-        if pid is not None:
+        if pid is not None and w.process.exitcode is None:  # never signal a reaped (reusable) pid
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
