@@ -146,3 +146,17 @@ class TestShutdown:
             time.sleep(0.02)
         r.shutdown(0.2)
         assert result(fut).status == "interrupted"
+
+
+class TestRecycling:
+    def test_worker_is_replaced_after_its_job_quota(self) -> None:
+        r = LocalProcessRunner(1, queue_limit=10, max_jobs_per_worker=2, preload=())
+        r.start()
+        try:
+            h.wait_ready(r)
+            pids = [result(r.submit(f"p{i}", h.worker_pid, None, time_limit_s=30)).value for i in range(5)]
+        finally:
+            r.shutdown(5)
+        # jobs 1-2 on the first process, 3-4 on the second, 5 on the third
+        assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+        assert r.crashes == 0
