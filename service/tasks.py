@@ -76,3 +76,11 @@ def solve_plan(payload: dict[str, Any]) -> dict[str, Any]:
         result = stub_plan(payload["plan_id"], request, "failed", detail, [detail])
         text = result.model_dump_json()
     return {"status": result.status, "objective_value": result.objective.value, "plan_json": text}
+
+
+def describe(request: dict[str, Any]) -> dict[str, Any]:
+    """``solver.inspect.describe_request`` of a (valid) request, in a worker process."""
+    from solver import parse_request
+    from solver.inspect import describe_request
+
+    return describe_request(parse_request(request))

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from service.bodies import json_body, read_json_body
-from service.deps import StateDep, TenantDep, run_sync
-from service.errors import problems
+from service.deps import AppState, StateDep, TenantDep, run_sync
+from service.errors import QueueFull, Unavailable, problems
+from service.jobs import QueueFullError
 from service.schemas import EXAMPLE_REQUEST, ValidationReport
+from service.tasks import describe
 from solver import PlanRequest
 from solver.inspect import describe_request
+
+IN_PROCESS_BUILD_MAX_VARIABLES = 20_000
+"""Up to this size the model is built in the API process (milliseconds); beyond, in a worker."""
 
 router = APIRouter(prefix="/v1", tags=["plans"])
 
@@ -21,7 +28,7 @@ router = APIRouter(prefix="/v1", tags=["plans"])
     summary="Check a plan request without solving it",
     response_model=ValidationReport,
     openapi_extra=json_body(PlanRequest, "A PlanRequest.", EXAMPLE_REQUEST),
-    responses=problems(401, 413, 415, 422),
+    responses=problems(401, 413, 415, 422, 429, 503),
 )
 async def validate(request: Request, state: StateDep, tenant: TenantDep) -> ValidationReport:
     """Derived throughput and eligibility per hardware/workload pair, and the model's size.
@@ -30,12 +37,31 @@ async def validate(request: Request, state: StateDep, tenant: TenantDep) -> Vali
     or 422 ``model-too-large`` when the model exceeds the service's limit.
     """
     body = await read_json_body(request)
+    prep = await run_sync(state.plans.prepare, body)  # validation and the size limit, as for a solve
+    if prep.variables <= IN_PROCESS_BUILD_MAX_VARIABLES:
+        info = await run_sync(describe_request, prep.request)
+    else:  # building a large model is CPU work: a worker process does it, not the API process
+        info = await _describe_in_worker(state, prep.request_dict)
+    info["max_variables"] = state.settings.max_variables
+    info["time_limit_s"] = prep.time_limit_s
+    return ValidationReport.model_validate(info)
 
-    def check() -> dict[str, Any]:
-        prep = state.plans.prepare(body)  # validation and the size limit, as for a solve
-        info = describe_request(prep.request)
-        info["max_variables"] = state.settings.max_variables
-        info["time_limit_s"] = prep.time_limit_s
-        return info
 
-    return ValidationReport.model_validate(await run_sync(check))
+async def _describe_in_worker(state: AppState, request: dict[str, Any]) -> dict[str, Any]:
+    job_id = f"describe-{uuid.uuid4().hex}"
+    try:
+        fut = state.runner.submit(job_id, describe, request, time_limit_s=state.settings.max_time_limit_s)
+    except QueueFullError as exc:
+        raise QueueFull(
+            f"{state.runner.queue_depth()} jobs are waiting; retry in about {exc.retry_after_s} s",
+            headers={"Retry-After": str(exc.retry_after_s)},
+            retry_after_s=exc.retry_after_s,
+        ) from None
+    try:
+        result = await asyncio.wrap_future(fut)
+    finally:
+        if not fut.done():  # the client went away: do not leave the build running
+            state.runner.cancel(job_id)
+    if result.status != "done":
+        raise Unavailable(f"the model could not be described: {result.error or result.status}")
+    return dict(result.value)

@@ -44,6 +44,15 @@ class TestValidate:
         assert body["max_variables"] == 1000
         assert client.get("/v1/plans").json()["items"] == []  # nothing solved or stored
 
+    def test_large_models_are_described_by_a_worker(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        in_api = client.post("/v1/validate", json=two_point_request()).json()
+        monkeypatch.setattr("service.routes.validate.IN_PROCESS_BUILD_MAX_VARIABLES", 0)
+        in_worker = client.post("/v1/validate", json=two_point_request())
+        assert in_worker.status_code == 200
+        assert in_worker.json() == in_api
+
     def test_invalid_request_is_422_with_paths(self, client: TestClient) -> None:
         req = h.small_request()
         req["horizon"]["periods"] = 0
