@@ -31,7 +31,8 @@ log = logging.getLogger("capplan.service")
 
 OPTIONAL_ROUTERS = ("service.routes.sweeps", "service.routes.reports")
 """Route modules written separately; each exposes ``router`` and may expose
-``async def on_startup(state: AppState)`` (e.g. to resume its jobs).  Missing ones are skipped."""
+``async def on_startup(state: AppState)`` (e.g. to resume its jobs) and
+``async def on_shutdown(state: AppState)`` (called before the runner stops).  Missing ones are skipped."""
 
 
 def _optional_modules() -> list[Any]:
@@ -97,6 +98,10 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
             yield
         finally:
             log.info("capplan service stopping")
+            for mod in extensions:
+                stop = getattr(mod, "on_shutdown", None)
+                if stop is not None:
+                    await stop(state)
             await anyio.to_thread.run_sync(jobs.shutdown, settings.shutdown_grace_s)
             app.state.capplan = None
             store.dispose()
