@@ -171,6 +171,7 @@ class RequestMiddleware:
                 scope.get("path", ""),
                 status,
                 extra={
+                    "request_id": rid,
                     "method": method,
                     "path": scope.get("path", ""),
                     "route": route,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
+from service.observability import JsonFormatter
 from tests.service import svc_helpers as h
 
 
@@ -36,6 +39,20 @@ class TestHealthz:
         assert re.fullmatch(r"[0-9a-f]{32}", made)
         replaced = client.get("/healthz", headers={"X-Request-ID": 'has spaces and "quotes"'})
         assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
+
+
+class TestLogging:
+    def test_access_log_is_structured_json_with_the_request_id(
+        self, client: TestClient, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.INFO, logger="capplan.access"):
+            client.get("/v1/plans/nope", headers={"X-Request-ID": "log-me-1"})
+        [record] = [r for r in caplog.records if getattr(r, "request_id", None) == "log-me-1"]
+        line = json.loads(JsonFormatter().format(record))
+        assert line["request_id"] == "log-me-1"
+        assert (line["method"], line["route"], line["status"]) == ("GET", "/v1/plans/{plan_id}", 404)
+        assert line["level"] == "info" and line["logger"] == "capplan.access"
+        assert line["duration_ms"] >= 0
 
 
 class TestReadyz:
