@@ -14,7 +14,11 @@ DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
 def _default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    """CPUs this process may use (its affinity mask on Linux), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class Settings(BaseSettings):
