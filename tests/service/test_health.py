@@ -151,6 +151,48 @@ class TestOutcomes:
         runner.finish(plan_id, None, run=True)
         assert c.get(loc).json()["objective"]["value"] == pytest.approx(1000.0)
 
+    def test_identical_request_waits_for_the_running_plan(
+        self, manual: tuple[TestClient, h.ManualRunner]
+    ) -> None:
+        import threading
+
+        c, runner = manual
+        loc = self.post_async(c, 2000)
+        out: dict[str, object] = {}
+        t = threading.Thread(
+            target=lambda: out.update(r=c.post("/v1/plans", json=h.small_request(demand=2000)))
+        )
+        t.start()
+        time.sleep(0.2)
+        assert t.is_alive()  # waiting for the same plan, not solving it again
+        assert len(runner.jobs) == 1
+        runner.finish(loc.rsplit("/", 1)[1], None, run=True)
+        t.join(30)
+        r = out["r"]
+        assert r.status_code == 200  # type: ignore[attr-defined]
+        assert r.headers["location"] == loc  # type: ignore[attr-defined]
+        assert r.json()["objective"]["value"] == pytest.approx(2000.0)  # type: ignore[attr-defined]
+
+    def test_plan_deleted_while_a_sync_post_waits_is_409(
+        self, manual: tuple[TestClient, h.ManualRunner]
+    ) -> None:
+        import threading
+
+        c, runner = manual
+        out: dict[str, object] = {}
+        t = threading.Thread(
+            target=lambda: out.update(r=c.post("/v1/plans", json=h.small_request(demand=900)))
+        )
+        t.start()
+        while not runner.futures:
+            time.sleep(0.01)
+        [plan_id] = list(runner.futures)
+        assert c.delete(f"/v1/plans/{plan_id}").status_code == 204
+        t.join(30)
+        r = out["r"]
+        assert r.status_code == 409  # type: ignore[attr-defined]
+        assert r.json()["plan_id"] == plan_id  # type: ignore[attr-defined]
+
     def test_sync_post_during_shutdown_is_503_and_plan_stays_queued(self, tmp_path: Path) -> None:
         runner = h.ManualRunner()
         settings = h.make_settings(tmp_path)
