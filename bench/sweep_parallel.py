@@ -9,7 +9,9 @@ sweep is a 5 × 8 grid over a site's power and the Cerebras CS-3 price.  Printed
 * in-process sweep: ``run_sweep`` with the builtin ``map`` (validation, row building);
 * process pool, 1 worker and all workers (spawn, what ``capplan sweep`` uses).
 
-Goal (issue 5): all workers ≥ 1.8× faster than 1 worker on 2 cores.
+Goal (issue 5): all workers ≥ 1.8× faster than 1 worker on 2 cores.  Each configuration
+runs ``REPEAT`` times (interleaved) and the fastest run counts, since the machine may be
+shared; the load average at the start is printed with the table.
 
     python bench/sweep_parallel.py                 # 6 sites, 36 monthly periods
     python bench/sweep_parallel.py 8 48            # sites, periods
@@ -34,6 +36,7 @@ HARDWARE = (
     "amd-mi355x-8x",
     "amd-mi300x-8x",
 )
+REPEAT = 2
 WORKLOADS = (
     ("llama-70b", 30),
     ("llama-70b", 120),
@@ -103,17 +106,21 @@ def main() -> None:
     )
 
     t0 = time.perf_counter()
-    bare = [plan(sc.request) for sc in sweep.scenarios]
-    bare_s = time.perf_counter() - t0
-    variables = bare[0].solver.variables
-
-    t0 = time.perf_counter()
     prepare_sweep(body)
     prepare_s = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
     serial = run_sweep(sweep)
-    serial_s = time.perf_counter() - t0
+    variables = plan(sweep.scenarios[0].request).solver.variables
+
+    def bare() -> float:
+        t = time.perf_counter()
+        for sc in sweep.scenarios:
+            plan(sc.request)
+        return time.perf_counter() - t
+
+    def in_process() -> float:
+        t = time.perf_counter()
+        run_sweep(sweep)
+        return time.perf_counter() - t
 
     def pooled(workers: int) -> float:
         t = time.perf_counter()
@@ -125,11 +132,18 @@ def main() -> None:
             assert abs((a.objective or 0) - (b.objective or 0)) <= 1e-6 * max(1.0, abs(b.objective or 0))
         return secs
 
-    one_s = pooled(1)
-    all_s = pooled(cores)
+    runs: dict[str, list[float]] = {"bare": [], "map": [], "one": [], "all": []}
+    load = os.getloadavg()[0]
+    for _ in range(REPEAT):
+        runs["bare"].append(bare())
+        runs["map"].append(in_process())
+        runs["one"].append(pooled(1))
+        runs["all"].append(pooled(cores))
+    bare_s, serial_s, one_s, all_s = (min(runs[k]) for k in ("bare", "map", "one", "all"))
 
     print(
-        f"{variables:,} variables per scenario; {cores} cores; prepare_sweep (validation of all) {prepare_s:.2f} s"
+        f"{variables:,} variables per scenario; {cores} cores; prepare_sweep (validation of all) "
+        f"{prepare_s:.2f} s; best of {REPEAT}; load average {load:.2f} at the start"
     )
     print()
     print(
