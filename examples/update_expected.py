@@ -64,6 +64,7 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
     ],
     "cerebras-750mw-throughput-half.json": [
         ("short_2028_10", "diagnosis/workload=agentic-fast,period=2028-10/amount", MTOK_S),
+        ("hosted_mw_2028_10", "diagnosis/site=cerebras-hosted,period=2028-10/amount", MW),
     ],
     "gpu-only-baseline.json": [
         ("npv", "summary/npv_cost_usd", USD_B),
@@ -90,6 +91,8 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
     "infeasible-power.json": [
         ("short_2027_07", "diagnosis/site=ga-1,period=2027-07/amount", MW2),
         ("short_2027_10", "diagnosis/site=ga-1,period=2027-10/amount", MW2),
+        ("unserved_2027_07", "diagnosis/workload=reasoning,period=2027-07/amount", MTOK_S),
+        ("unserved_2027_10", "diagnosis/workload=reasoning,period=2027-10/amount", MTOK_S),
     ],
     "max-served-budget.json": [
         ("objective", "objective/value", BILLIONS),

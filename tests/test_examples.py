@@ -240,6 +240,26 @@ class TestThroughputSensitivity:
         assert demand > most
         assert last.amount >= demand - most - 1e-6 * demand
 
+    def test_half_throughput_needs_the_fast_tiers_power_at_the_hosted_site(self) -> None:
+        req, p = (
+            request_of("cerebras-750mw-throughput-half.json"),
+            solved("cerebras-750mw-throughput-half.json"),
+        )
+        hosted = next(h for h in req["hardware"] if h["catalog"] == "cerebras-cs3-hosted")
+        kw = catalog_hardware("cerebras-cs3-hosted")["it_power_kw"]  # type: ignore[index]
+        mw = 0.0
+        for wid, model in (("agentic-fast", "llama-70b"), ("code-fast", "llama-3.1-8b")):
+            wl = next(w for w in req["workloads"] if w["id"] == wid)
+            demand = wl["demand_tokens_per_s"] * (1 + wl["demand_growth_per_year"]) ** (11 / 4)
+            per_unit = hosted["performance"][model]["points"][0]["tokens_per_s_per_unit"]
+            mw += demand * (1 + req["policy"]["reserve_margin"]) / per_unit * kw / 1000
+        more = next(
+            d
+            for d in p.diagnosis
+            if d.option == "add_capacity" and (d.site, d.period) == ("cerebras-hosted", "2028-10")
+        )
+        assert close(more.amount, mw - 750.0)
+
     def test_double_throughput_costs_less_with_fewer_gpus(self) -> None:
         base, double = solved(self.BASE), solved("cerebras-750mw-throughput-double.json")
         assert double.summary.npv_cost_usd < base.summary.npv_cost_usd
@@ -282,6 +302,22 @@ class TestInfeasiblePower:
             short = with_power(short, "ga-1", t, d.amount * 0.99)
         assert plan(fixed).status == "optimal"
         assert plan(short).status == "infeasible"
+
+    def test_serving_what_the_diagnosis_says_makes_it_feasible(self) -> None:
+        req, p = request_of(self.NAME), solved(self.NAME)
+        cut = [d for d in p.diagnosis if d.option == "reduce_service"]
+        assert cut and all(d.limit == "min_service" for d in cut)
+        n = req["horizon"]["periods"]
+        labels = [f"{2026 + t // 4}-{3 * (t % 4) + 1:02d}" for t in range(n)]
+        less = copy.deepcopy(req)
+        for w in less["workloads"]:  # demand as explicit per-period lists, growth applied
+            g = w.pop("demand_growth_per_year")
+            w["demand_tokens_per_s"] = [w["demand_tokens_per_s"] * (1 + g) ** (t / 4) for t in range(n)]
+        for d in cut:
+            w = next(x for x in less["workloads"] if x["id"] == d.workload)
+            assert d.period is not None
+            w["demand_tokens_per_s"][labels.index(d.period)] -= d.amount * (1 + 1e-6)
+        assert plan(less).status == "optimal"
 
 
 class TestBrownfieldH100:
@@ -398,3 +434,16 @@ class TestClient:
         code = self.load().main([str(EXAMPLES / "small-integer.json")], client=client)
         assert code == 2
         assert "/sites/0/power_mw" in capsys.readouterr().err
+
+    def test_against_the_real_service(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        from tests.service.svc_helpers import app_client
+
+        mod = self.load()
+        with app_client(tmp_path, workers=1) as client:
+            assert mod.main([str(EXAMPLES / "small-integer.json")], client=client) == 0
+            npv = EXPECTED["small-integer.json"]["quotes"]["npv"]["value"]
+            assert f"NPV cost ${npv:,.0f}" in capsys.readouterr().out
+            queued = mod.submit(client, request_of("infeasible-power.json"), wait_async=True, poll_s=0.1)
+            assert queued["status"] == "infeasible"
+            local = solved("infeasible-power.json").model_dump(mode="json")["diagnosis"]
+            assert [d["message"] for d in queued["diagnosis"]] == [d["message"] for d in local]
