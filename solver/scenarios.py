@@ -700,26 +700,29 @@ def _run(
     opts: RunOptions,
     done0: int,
     total: int,
-) -> tuple[dict[int, ScenarioRow], dict[int, Plan | None], bool]:
+) -> tuple[dict[int, ScenarioRow], bool]:
+    """Map the tasks, build their rows, report each; (rows by index, cancelled).
+
+    Plans are handed to ``on_result`` and not kept: a long sweep holds rows only.
+    """
     rows: dict[int, ScenarioRow] = {}
-    plans: dict[int, Plan | None] = {}
     if not tasks:
-        return rows, plans, False
+        return rows, False
     results = opts.mapper(opts.worker, tasks)
     try:
         for out in results:
             row = make_row(out)
             rows[out.index] = row
-            plans[out.index] = out.plan
             if opts.on_result is not None:
                 opts.on_result(row, out.plan, requests[out.index], done0 + len(rows), total)
+            del out
             if opts.cancelled() and len(rows) < len(tasks):
-                return rows, plans, True
+                return rows, True
     finally:
         close = getattr(results, "close", None)
         if close is not None:
             close()  # a generator mapper stops its workers here
-    return rows, plans, len(rows) < len(tasks)  # a mapper that ends early was cancelled
+    return rows, len(rows) < len(tasks)  # a mapper that ends early was cancelled
 
 
 def run_sweep(sweep: PreparedSweep, opts: RunOptions | None = None) -> SweepResult:
@@ -741,7 +744,7 @@ def run_sweep(sweep: PreparedSweep, opts: RunOptions | None = None) -> SweepResu
         return row
 
     requests = {sc.index: sc.request for sc in sweep.scenarios}
-    rows, _, cancelled = _run(tasks, requests, make_row, opts, 0, len(tasks))
+    rows, cancelled = _run(tasks, requests, make_row, opts, 0, len(tasks))
     result = SweepResult(
         mode=sweep.mode,
         total=len(tasks),
@@ -870,7 +873,7 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
             for k, r in sorted(reqs.items())
         ]
 
-    rows, _, cancelled = _run(tasks_for(ends), ends, make_row, opts, 0, total)
+    rows, cancelled = _run(tasks_for(ends), ends, make_row, opts, 0, total)
     frows: dict[int, FrontierRow] = {k: typing.cast(FrontierRow, r) for k, r in rows.items()}
     result.done = len(frows)
     lo_row, hi_row = frows.get(0), frows.get(total - 1)
@@ -900,7 +903,7 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
         targets[k] = f
         values[k] = {"objective/kind": "min_cost", "policy/min_total_served_fraction": f}
         inner[k] = fr.request("min_cost", f)
-    rows2, _, cancelled = _run(tasks_for(inner), inner, make_row, opts, 2, total)
+    rows2, cancelled = _run(tasks_for(inner), inner, make_row, opts, 2, total)
     frows.update({k: typing.cast(FrontierRow, r) for k, r in rows2.items()})
     result.done = len(frows)
     result.cancelled = cancelled
