@@ -38,7 +38,12 @@ def format_plan(p: Plan) -> str:
 
     console = Console(record=True, width=110, force_terminal=False, file=io.StringIO())
     s = p.summary
-    value = "-" if p.objective.value is None else f"{p.objective.value:,.6g}"
+    if p.objective.value is None:
+        value = "-"
+    elif p.objective.kind == "max_served":
+        value = f"{p.objective.value:,.0f} weighted million tokens"
+    else:
+        value = f"${p.objective.value:,.0f}"
     console.print(f"[bold]{p.name}[/bold]  status: {p.status}  objective ({p.objective.kind}): {value}")
     if p.status in ("optimal", "feasible"):
         cpm = "-" if s.cost_per_million_tokens_usd is None else f"${s.cost_per_million_tokens_usd:,.4f}"
