@@ -127,6 +127,7 @@ class RunnerMapper:
         self.time_limit_s = time_limit_s
         self.window = max(1, window)
         self.cancelled = threading.Event()
+        self.stopping = threading.Event()
         self.interrupted = False
         self._lock = threading.Lock()
         self._inflight: set[str] = set()
@@ -161,7 +162,10 @@ class RunnerMapper:
         running = 0
         try:
             while (pending or running) and not self.cancelled.is_set():
-                while pending and running < self.window:
+                if self.stopping.is_set() and not running:
+                    self.interrupted = True  # the service stops: the rest resumes at the next start
+                    return
+                while pending and running < self.window and not self.stopping.is_set():
                     if not self._submit(fn, pending[0], done):
                         return
                     pending.popleft()
@@ -372,6 +376,13 @@ class ScenarioJobs:
             active.mapper.cancel()
         return self.store.delete_job(tenant, job_id)
 
+    def stop(self) -> None:
+        """The service is stopping: submit no more scenarios; those running may finish."""
+        with self._lock:
+            active = list(self._active.values())
+        for a in active:
+            a.mapper.stopping.set()
+
     def join(self, job_id: str, timeout: float) -> None:
         """Wait for a job's thread (tests)."""
         with self._lock:
@@ -416,6 +427,11 @@ def jobs_of(state: AppState) -> ScenarioJobs:
 async def on_startup(state: AppState) -> None:
     """Make the manager and resume the jobs an earlier process left unfinished."""
     await run_sync(jobs_of(state).resume)
+
+
+async def on_shutdown(state: AppState) -> None:
+    """Before the runner drains: no new scenarios (unfinished jobs resume at the next start)."""
+    jobs_of(state).stop()
 
 
 # ----------------------------------------------------------------------------- views
@@ -592,4 +608,4 @@ async def diff(a: str, b: str, state: StateDep, tenant: TenantDep) -> PlanDiff:
     return await run_sync(run)
 
 
-__all__ = ["RunnerMapper", "ScenarioJobs", "jobs_of", "on_startup", "router"]
+__all__ = ["RunnerMapper", "ScenarioJobs", "jobs_of", "on_shutdown", "on_startup", "router"]

@@ -329,3 +329,23 @@ class TestResume:
         assert [r["index"] for r in out["rows"]] == [0, 1, 2]
         assert out["rows"][1]["plan_id"] == "earlier"  # not solved again
         assert [r["objective"] for r in out["rows"]] == pytest.approx([2.6e6, 2.2e6, 1.8e6])
+
+    def test_a_sweep_stopped_by_shutdown_finishes_after_the_restart(self, tmp_path: Path) -> None:
+        cfg = settings(tmp_path).model_copy(update={"shutdown_grace_s": 0.5})
+        body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [12, 14, 16]}]}
+        with TestClient(create_app(cfg)) as c:
+            state = c.app.state.capplan  # type: ignore[attr-defined]
+            jobs_of(state).worker = _slow_worker  # scenario 0 quick, 1 and 2 never finish
+            loc = c.post("/v1/sweeps", json=body).headers["location"]
+            deadline = time.monotonic() + 120
+            while not (c.get(loc).json()["done"] == 1 and state.runner.running() == 2):
+                assert time.monotonic() < deadline, "the slow scenarios never started"
+                time.sleep(0.1)
+        store = Store(cfg.database_url)
+        job = store.get_job("default", loc.rsplit("/", 1)[1])
+        store.dispose()
+        assert job is not None and job.status == "running" and [r["index"] for r in job.rows] == [0]
+        with TestClient(create_app(cfg)) as c:
+            out = wait(c, loc)
+        assert out["status"] == "done" and [r["index"] for r in out["rows"]] == [0, 1, 2]
+        assert [r["objective"] for r in out["rows"]] == pytest.approx([2.6e6, 2.2e6, 1.8e6])
