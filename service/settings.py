@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     queue_limit: int = Field(64, ge=0, description="Most solves waiting for a worker; beyond: 429.")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, description="Largest request body; 413.")
     max_variables: int = Field(2_000_000, ge=1, description="Largest model (columns) a request may build.")
+    max_scenarios: int = Field(1000, ge=1, description="Most scenarios one sweep or frontier may run.")
     max_time_limit_s: float = Field(600.0, gt=0, description="Cap on the time limit a request asks for.")
     solve_grace_s: float = Field(
         15.0, ge=0, description="Extra time past the time limit before the watchdog kills a solve."

@@ -184,6 +184,14 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"workload {wl.id!r}: no hardware reaches {wl.min_tokens_per_s_per_user:g} "
                 f"tokens/s per user on {wl.model!r}; it cannot be served"
             )
+    for w, wl in enumerate(req.workloads):
+        first = _first_servable_period(data, w)
+        if 0 < first < n and wl.min_service_fraction > 0 and any(data.demand[w][t] > 0 for t in range(first)):
+            data.warnings.append(
+                f"workload {wl.id!r}: nothing that can serve it is installed before "
+                f"{data.labels[first]} (no existing fleet; the earliest eligible hardware arrives "
+                f"after its lead time), so its minimum service cannot be met before then"
+            )
     for h, hw in enumerate(req.hardware):
         if data.lead[h] >= n:
             data.warnings.append(
@@ -191,6 +199,20 @@ def prepare(req: PlanRequest) -> ModelData:
                 "horizon; none can be bought"
             )
     return data
+
+
+def _first_servable_period(data: ModelData, w: int) -> int:
+    """First period in which some unit able to serve workload w can be installed."""
+    first = data.n
+    for s, h, w2 in data.eligible:
+        if w2 != w:
+            continue
+        ex = data.existing.get((s, h))
+        if ex and ex[0] > 0:
+            return 0
+        if data.lead[h] < first:
+            first = data.lead[h]
+    return first
 
 
 @dataclass

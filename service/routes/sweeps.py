@@ -41,7 +41,6 @@ from solver import ModelTooLarge, Plan, parse_request
 from solver.diff import PlanDiff, diff_plans
 from solver.model import count_variables, prepare
 from solver.scenarios import (
-    DEFAULT_MAX_SCENARIOS,
     FrontierRow,
     FrontierSpec,
     Mode,
@@ -217,7 +216,7 @@ class ScenarioJobs:
         self.store = state.store
         self.runner = state.runner
         self.settings = state.settings
-        self.max_scenarios = int(getattr(state.settings, "max_scenarios", DEFAULT_MAX_SCENARIOS))
+        self.max_scenarios = state.settings.max_scenarios
         self.window = max(1, state.settings.workers)
         self.worker: Worker = solve_scenario
         self._lock = threading.Lock()

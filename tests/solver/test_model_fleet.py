@@ -31,6 +31,24 @@ class TestLeadTimes:
             request(periods=2, hardware_=[hardware(lead_time_periods=1)], workloads=[workload(demand=1e5)])
         )
         assert p.status == "infeasible"
+        # the plan says why before any diagnosis: nothing can be installed before 2027-01
+        assert any("nothing that can serve it is installed before 2027-01" in w for w in p.warnings)
+        # and only serving less helps: the whole first-quarter demand
+        assert [(d.option, d.limit, d.period, d.amount) for d in p.diagnosis] == [
+            ("reduce_service", "min_service", "2026-01", pytest.approx(1e5, rel=REL))
+        ]
+
+    def test_no_lead_time_warning_when_an_existing_fleet_serves_the_first_period(self) -> None:
+        p = solve(
+            request(
+                periods=2,
+                sites=[site(existing=[{"hardware": "h", "units": 100}])],
+                hardware_=[hardware(lead_time_periods=1)],
+                workloads=[workload(demand=1e5)],
+            )
+        )
+        assert p.status == "optimal"
+        assert not any("installed before" in w for w in p.warnings)
 
     def test_no_purchase_arriving_past_the_horizon(self) -> None:
         # 3 periods, lead 2: only t=0 purchases arrive in time.  A purchase in t=2 would
