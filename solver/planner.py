@@ -62,8 +62,15 @@ def plan(
         """Time left for a later stage (never less than a second, or the whole limit if shorter)."""
         return max(min(1.0, limit), limit - (time.perf_counter() - t_start))
 
-    out = solve_model(m, opts.backend, limit, opts.mip_gap)
+    backend = opts.backend
+    out = solve_model(m, backend, limit, opts.mip_gap)
     solve_s = out.seconds
+    if out.status == "failed" and backend == "highs":
+        # CBC is the fallback backend: a HiGHS error is retried there before giving up
+        warnings.append(f"HiGHS failed ({out.detail}); the plan was solved with CBC instead")
+        backend = "cbc"
+        out = solve_model(m, backend, remaining(), opts.mip_gap)
+        solve_s += out.seconds
     kind = req.objective.kind
     value: float | None = None
     prices: ShadowPrices | None = None
@@ -72,20 +79,20 @@ def plan(
         if kind == "max_served":
             if out.has_duals:
                 prices = extract_shadow_prices(m, "lp")
-            stage2 = _second_stage(m, value, opts.backend, remaining(), opts.mip_gap)
+            stage2 = _second_stage(m, value, backend, remaining(), opts.mip_gap)
             solve_s += stage2.seconds
             if stage2.status not in ("optimal", "feasible"):
                 warnings.append(f"cost minimisation at the most served ended {stage2.status}")
                 _drop_served_floor(m)
                 set_objective(m, stage=1)
-                out = solve_model(m, opts.backend, remaining(), opts.mip_gap)  # restore stage one
+                out = solve_model(m, backend, remaining(), opts.mip_gap)  # restore stage one
             elif stage2.status == "feasible":
                 out = stage2
         elif out.has_duals:
             prices = extract_shadow_prices(m, "lp")
         if opts.integer:
             snapshot = _Snapshot(m)
-            prices = _integer_fixed_prices(m, opts.backend, remaining())
+            prices = _integer_fixed_prices(m, backend, remaining())
             snapshot.restore()
             if prices is not None:
                 warnings.append(
@@ -101,7 +108,7 @@ def plan(
         status=out.status,  # type: ignore[arg-type]
         objective=ObjectiveOut(kind=kind, value=value),
         solver=SolverOut(
-            backend=opts.backend,
+            backend=backend,
             integer=opts.integer,
             seconds=solve_s,
             build_seconds=build_s,
@@ -122,7 +129,7 @@ def plan(
         plan_out.shadow_prices = prices
         plan_out.binding = extract_binding(m)
     elif out.status == "infeasible":
-        entries, note = diagnose(m, time_limit_s=remaining(), backend=opts.backend)
+        entries, note = diagnose(m, time_limit_s=remaining(), backend=backend)
         plan_out.diagnosis = entries
         if opts.integer:
             plan_out.warnings.append("diagnosis made on the continuous relaxation")

@@ -179,3 +179,28 @@ class TestDiagnosis:
         assert p.status == "infeasible"
         assert p.diagnosis[0].amount == pytest.approx(1000, rel=1e-7)
         assert any("continuous relaxation" in w for w in p.warnings)
+
+
+class TestCbcFallback:
+    def test_a_highs_failure_is_retried_on_cbc(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import solver.solve as solve_mod
+
+        def broken(m: object, limit: float, mip_gap: float) -> solve_mod.SolveOutcome:
+            return solve_mod.SolveOutcome("failed", "HiGHS: kSolveError", None, 0.0)
+
+        monkeypatch.setattr(solve_mod, "_solve_highs", broken)
+        p = solve(request())
+        # the micro-instance of the issue: 100 units at $100, 5-year life, residual 80 %
+        assert (p.status, p.solver.backend) == ("optimal", "cbc")
+        assert p.objective.value == pytest.approx(2000, rel=1e-9)
+        assert any("solved with CBC instead" in w for w in p.warnings)
+
+    def test_no_fallback_when_cbc_was_asked_for(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import solver.solve as solve_mod
+
+        def broken(m: object, limit: float, mip_gap: float) -> solve_mod.SolveOutcome:
+            return solve_mod.SolveOutcome("failed", "CBC: error", None, 0.0)
+
+        monkeypatch.setattr(solve_mod, "_solve_cbc", broken)
+        p = solve(request(), backend="cbc")
+        assert (p.status, p.solver.backend) == ("failed", "cbc")
