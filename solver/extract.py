@@ -94,7 +94,7 @@ def extract_periods(m: Built, x: Values) -> list[PeriodOut]:
         sites, fleet = [], []
         for s, site in enumerate(req.sites):
             used = 0.0
-            for h in data.allowed[s]:
+            for h in data.present[s]:
                 inst = installed(m, x, s, h, t)
                 acquired = x.buy.get((s, h, t), 0.0)
                 if inst or acquired:

@@ -60,7 +60,8 @@ class ModelData:
     supply: list[list[float] | None]  # [h][t] units
     capex_cap: list[float] | None  # [t]
     tput: list[list[float]]  # [h][w] tokens/s per unit
-    allowed: list[list[int]]  # [s] -> hardware indices
+    allowed: list[list[int]]  # [s] -> hardware that may be bought and allocated at s
+    present: list[list[int]]  # [s] -> allowed hardware plus any existing there (power, cost)
     eligible: list[tuple[int, int, int]]  # (s, h, w) with tput > 0 and h allowed at s
     life: list[int]  # [h] periods
     lead: list[int]  # [h] periods
@@ -114,6 +115,7 @@ def prepare(req: PlanRequest) -> ModelData:
             demand.append([wl.demand_tokens_per_s * (1 + g) ** (t * p) for t in range(n)])
     tput = [[throughput(hw, wl) for wl in req.workloads] for hw in req.hardware]
     allowed: list[list[int]] = []
+    present: list[list[int]] = []
     eligible: list[tuple[int, int, int]] = []
     existing: dict[tuple[int, int], list[float]] = {}
     opex_unit: dict[tuple[int, int], float] = {}
@@ -130,6 +132,9 @@ def prepare(req: PlanRequest) -> ModelData:
             for w in range(len(req.workloads)):
                 if tput[h][w] > 0:
                     eligible.append((s, h, w))
+        here = sorted(set(hs) | {hw_index[e.hardware] for e in site.existing})
+        present.append(here)
+        for h in here:
             hw = req.hardware[h]
             parts = {
                 "maintenance": hw.unit_price_usd * hw.maintenance_fraction_per_year * p,
@@ -167,6 +172,7 @@ def prepare(req: PlanRequest) -> ModelData:
         capex_cap=_per_period(req.budget.capex_per_period_usd, n),
         tput=tput,
         allowed=allowed,
+        present=present,
         eligible=eligible,
         life=[_periods(h.lifetime_years, pm) for h in req.hardware],
         lead=[h.lead_time_periods for h in req.hardware],
@@ -192,6 +198,13 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"{data.labels[first]} (no existing fleet; the earliest eligible hardware arrives "
                 f"after its lead time), so its minimum service cannot be met before then"
             )
+    for s, site in enumerate(req.sites):
+        for e in site.existing:
+            if hw_index[e.hardware] not in data.allowed[s]:
+                data.warnings.append(
+                    f"site {site.id!r}: existing {e.hardware!r} units are not in allowed_hardware; "
+                    "they draw power and cost money until they retire but serve no workload"
+                )
     for h, hw in enumerate(req.hardware):
         if data.lead[h] >= n:
             data.warnings.append(
@@ -401,12 +414,12 @@ def add_power_constraints(m: Built) -> None:
     req = data.req
     expand = m.var.get("expand", {})
     for s, site in enumerate(req.sites):
-        if not data.allowed[s]:
+        if not data.present[s]:
             continue
         for t in range(data.n):
             terms: list[tuple[pulp.LpVariable, float]] = []
             fixed = 0.0
-            for h in data.allowed[s]:
+            for h in data.present[s]:
                 mw = req.hardware[h].it_power_kw * site.pue / 1000
                 if mw == 0:
                     continue
@@ -474,7 +487,7 @@ def _it_kw_terms(m: Built, t: int, weight: list[float]) -> tuple[list[tuple[pulp
     req = m.data.req
     terms: list[tuple[pulp.LpVariable, float]] = []
     fixed = 0.0
-    for s, hs in enumerate(m.data.allowed):
+    for s, hs in enumerate(m.data.present):
         for h in hs:
             c = weight[h] * req.hardware[h].it_power_kw
             if c == 0:

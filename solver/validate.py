@@ -101,7 +101,6 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
     _check_len(req.budget.capex_per_period_usd, n, "/budget/capex_per_period_usd", errors)
     for i, s in enumerate(req.sites):
         _check_len(s.power_mw, n, f"/sites/{i}/power_mw", errors)
-        allowed = set(s.allowed_hardware) if s.allowed_hardware is not None else hw_ids
         for j, h in enumerate(s.allowed_hardware or []):
             if h not in hw_ids:
                 errors.append(FieldError(f"/sites/{i}/allowed_hardware/{j}", f"unknown hardware {h!r}"))
@@ -109,8 +108,6 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
             path = f"/sites/{i}/existing/{j}/hardware"
             if e.hardware not in hw_ids:
                 errors.append(FieldError(path, f"unknown hardware {e.hardware!r}"))
-            elif e.hardware not in allowed:
-                errors.append(FieldError(path, f"hardware {e.hardware!r} is not allowed at site {s.id!r}"))
     for i, hw in enumerate(req.hardware):
         _check_len(hw.max_units_per_period, n, f"/hardware/{i}/max_units_per_period", errors)
     for i, w in enumerate(req.workloads):

@@ -199,6 +199,8 @@ class _Check:
         }
         self.demand = demand_of(req)
         self.existing = existing_units(req)
+        # what can stand at a site: allowed hardware, plus existing units of any hardware
+        self.present = {s.id: self.allowed[s.id] | {e.hardware for e in s.existing} for s in req.sites}
         self.power = {s.id: per_period(s.power_mw, n) or [] for s in req.sites}
         self.supply = {h.id: per_period(h.max_units_per_period, n) for h in req.hardware}
         self.cap_t = per_period(req.budget.capex_per_period_usd, n)
@@ -239,8 +241,12 @@ class _Check:
                 where = f"{labels[t]} {row.site}/{row.hardware}"
                 if key in self.rows:
                     raise PlanMismatch(f"{where}: two fleet rows")
-                if row.hardware not in self.allowed[row.site]:
-                    raise PlanMismatch(f"{where}: hardware not allowed at the site")
+                if row.hardware not in self.allowed[row.site] and (
+                    row.acquired > ATOL or any(a > ATOL for a in row.allocated.values())
+                ):
+                    # existing units of hardware not allowed at a site may stand there
+                    # (they draw power and cost money) but are never bought or allocated
+                    raise PlanMismatch(f"{where}: hardware not allowed at the site is bought or used")
                 self.rows[key] = row
                 at_most(f"{where} acquired >= 0", 0.0, row.acquired)
                 self.acq[(row.site, row.hardware)][t] += row.acquired
@@ -262,7 +268,7 @@ class _Check:
         """installed = existing + purchases in service; allocation <= installed, eligible only."""
         n = self.n
         for s in self.req.sites:
-            for h in sorted(self.allowed[s.id]):
+            for h in sorted(self.present[s.id]):
                 ex = self.existing.get((s.id, h), self.zeros())
                 a = self.acq.get((s.id, h), self.zeros())
                 lead, life = self.lead[h], self.life[h]
@@ -337,7 +343,7 @@ class _Check:
                 sp = next(x for x in per.sites if x.id == s.id)
                 used = sum(
                     self.installed(s.id, h, t) * self.hws[h].it_power_kw * s.pue / 1000
-                    for h in self.allowed[s.id]
+                    for h in self.present[s.id]
                 )
                 online = sum(self.expand[s.id][tau] for tau in range(n) if tau + ex_lead <= t)
                 avail = self.power[s.id][t] + online
@@ -474,7 +480,7 @@ class _Check:
             peak = max(
                 sum(
                     self.installed(s.id, h, t) * self.hws[h].it_power_kw * s.pue / 1000
-                    for h in self.allowed[s.id]
+                    for h in self.present[s.id]
                 )
                 for t in range(n)
             )

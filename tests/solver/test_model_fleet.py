@@ -146,6 +146,24 @@ class TestExistingFleet:
         assert p.status == "infeasible"
 
 
+class TestExistingNotAllowed:
+    def test_draws_power_and_costs_but_serves_nothing(self) -> None:
+        # 1,000 existing g (1 kW, $100, 10 %/yr maintenance) at a site that allows only h.
+        # h serves the 100,000 tokens/s with 100 units: $10,000 - $8,000 residual = $2,000.
+        # The g fleet costs 1,000 x $100 x 0.1 = $10,000 of maintenance, draws 1 MW, and
+        # serves nothing.  Objective $12,000; with 0.05 MW of power the site is infeasible
+        # (g alone needs 1 MW).
+        hws = [hardware("h"), hardware("g", maintenance_fraction_per_year=0.1)]
+        s = site(allowed_hardware=["h"], existing=[{"hardware": "g", "units": 1000}])
+        p = solve(request(sites=[s], hardware_=hws))
+        assert p.objective.value == pytest.approx(12_000, rel=REL)
+        g = next(f for f in p.periods[0].fleet if f.hardware == "g")
+        assert (g.installed, g.acquired, g.allocated) == (1000, 0, {})
+        assert p.periods[0].sites[0].power_used_mw == pytest.approx(1.0 + 0.1, rel=REL)
+        tight = solve(request(sites=[{**s, "power_mw": 0.5}], hardware_=hws))
+        assert tight.status == "infeasible"
+
+
 class TestThroughput:
     CURVE = ((10.0, 1000.0), (20.0, 500.0))
 

@@ -255,10 +255,14 @@ class TestReferences:
         errs = errors_of(request(sites=[site(existing=[{"hardware": "zz", "units": 1}])]))
         assert "zz" in errs["/sites/0/existing/0/hardware"]
 
-    def test_existing_hardware_not_allowed_at_the_site(self) -> None:
+    def test_existing_hardware_not_allowed_at_the_site_is_accepted_with_a_warning(self) -> None:
+        # DESIGN.md: existing units count in the installed fleet; only eligible (allowed)
+        # pairs are allocated.  Such a fleet is legal, and the plan warns about it.
         hws = [hardware("h"), hardware("g")]
         s = site(allowed_hardware=["h"], existing=[{"hardware": "g", "units": 1}])
-        assert "/sites/0/existing/0/hardware" in errors_of(request(sites=[s], hardware_=hws))
+        p = plan(request(sites=[s], hardware_=hws))
+        assert p.status == "optimal"
+        assert any("not in allowed_hardware" in w for w in p.warnings)
 
     def test_unknown_catalog_entry(self) -> None:
         errs = errors_of(request(hardware_=[{"catalog": "no-such-system"}]))
