@@ -827,7 +827,7 @@ def prepare_frontier(data: FrontierSpec | Mapping[str, Any]) -> PreparedFrontier
     return fr
 
 
-def _knee(xs: Sequence[float], ys: Sequence[float]) -> int | None:
+def knee_of(xs: Sequence[float], ys: Sequence[float]) -> int | None:
     """Index of the point farthest below the chord between the ends (both axes scaled to
     [0, 1]); None when the curve is straight within 1e-6."""
     if len(xs) < 3:
@@ -918,7 +918,7 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
                 typing.cast(float, cur.npv_cost_usd) - typing.cast(float, prev.npv_cost_usd)
             ) / dserved
     if not cancelled:
-        knee = _knee(
+        knee = knee_of(
             [typing.cast(float, r.served_fraction) for r in ok],
             [typing.cast(float, r.npv_cost_usd) for r in ok],
         )

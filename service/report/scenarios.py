@@ -22,6 +22,7 @@ from typing import Any
 from service.report import fmt
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import CurvePoint, TornadoBar, curve, tornado
+from solver.scenarios import knee_of
 
 Row = Mapping[str, Any]
 PlanHref = Callable[[str], str | None]
@@ -266,21 +267,6 @@ def render_sweep_report(
 # ----------------------------------------------------------------------------- frontier
 
 
-def knee_index(xs: Sequence[float], ys: Sequence[float]) -> int | None:
-    """The point farthest below the chord between the ends, both axes scaled to [0, 1]."""
-    if len(xs) < 3:
-        return None
-    dx, dy = xs[-1] - xs[0], ys[-1] - ys[0]
-    if dx <= 0 or abs(dy) <= 1e-12 * max(1.0, abs(ys[0])):
-        return None
-    best, arg = 1e-6, None
-    for k in range(1, len(xs) - 1):
-        gap = (xs[k] - xs[0]) / dx - (ys[k] - ys[0]) / dy
-        if gap > best:
-            best, arg = gap, k
-    return arg
-
-
 def render_frontier_report(
     frontier: Mapping[str, Any],
     *,
@@ -303,7 +289,7 @@ def render_frontier_report(
     ys = [float(r["npv_cost_usd"]) for r in ok]
     knee = next((i for i, r in enumerate(ok) if r.get("knee")), None)
     if knee is None and not any("knee" in r for r in ok):
-        knee = knee_index(xs, ys)
+        knee = knee_of(xs, ys)  # rows from elsewhere: the library's own rule
     if ok:
         pts = [
             CurvePoint(
