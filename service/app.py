@@ -1,9 +1,14 @@
 """The FastAPI application: ``create_app(settings)`` (``capplan serve`` runs it as a factory).
 
-Start-up opens the store (creating tables), starts the job runner, and queues again every
-plan a previous process left queued or running (even after ``kill -9``).  Shutdown stops
-taking solves, lets running ones finish for ``CAPPLAN_SHUTDOWN_GRACE_S`` and re-queues the
-rest in the database, so nothing accepted is lost.
+Start-up opens the store (creating or upgrading tables), starts the job runner
+(``CAPPLAN_RUNNER``: local processes or a Ray cluster), and takes over every unfinished plan
+and job that no live replica holds: rows without an owner, rows whose lease expired, and
+rows of this replica id (an earlier process of the same id, e.g. after ``kill -9``).  A
+:class:`~service.leases.LeaseKeeper` then renews this replica's leases and keeps taking over
+the work of replicas that go silent, so several replicas can share one PostgreSQL database.
+Shutdown stops taking solves, lets running ones finish for ``CAPPLAN_SHUTDOWN_GRACE_S``,
+re-queues the rest in the database and releases this replica's leases, so nothing accepted
+is lost and another replica may continue at once.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from fastapi import FastAPI
 from service.bodies import add_schema_patch, install_openapi
 from service.deps import AppState
 from service.errors import ProblemDetail, add_exception_handlers
-from service.jobs import JobRunner, LocalProcessRunner
+from service.jobs import JobRunner
+from service.leases import LeaseKeeper
 from service.observability import Metrics, RequestMiddleware, configure_logging
 from service.plans import PlanService
 from service.routes import catalog, health, plans, validate
+from service.runners import make_runner
 from service.settings import Settings, get_settings
 from service.store import Store
 
@@ -32,7 +39,9 @@ log = logging.getLogger("capplan.service")
 OPTIONAL_ROUTERS = ("service.routes.sweeps", "service.routes.reports")
 """Route modules written separately; each exposes ``router`` and may expose
 ``async def on_startup(state: AppState)`` (e.g. to resume its jobs) and
-``async def on_shutdown(state: AppState)`` (called before the runner stops).  Missing ones are skipped."""
+``async def on_shutdown(state: AppState)`` (called before the runner stops) and
+``def on_lease_tick(state: AppState)`` (called from the lease thread every ``lease_s / 3``
+seconds: take over the jobs of replicas that went silent).  Missing ones are skipped."""
 
 
 def _optional_modules() -> list[Any]:
@@ -73,14 +82,14 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.database_url, schema=settings.database_schema)
-        await anyio.to_thread.run_sync(store.create_all)
-        jobs = runner or LocalProcessRunner(
-            settings.workers,
-            queue_limit=settings.queue_limit,
-            grace_s=settings.solve_grace_s,
-            max_jobs_per_worker=settings.worker_max_jobs,
+        store = Store(
+            settings.database_url,
+            schema=settings.database_schema,
+            owner=settings.replica_id,
+            lease_s=settings.lease_s,
         )
+        await anyio.to_thread.run_sync(store.create_all)
+        jobs = runner or make_runner(settings)
         jobs.start()
         service = PlanService(store=store, runner=jobs, settings=settings, metrics=metrics)
         state = AppState(settings=settings, metrics=metrics, store=store, runner=jobs, plans=service)
@@ -89,20 +98,34 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
             hook = getattr(mod, "on_startup", None)
             if hook is not None:
                 await hook(state)
+        keeper = LeaseKeeper(state, [m.on_lease_tick for m in extensions if hasattr(m, "on_lease_tick")])
+        keeper.start()
         app.state.capplan = state
         log.info(
             "capplan service started",
-            extra={"workers": settings.workers, "requeued": requeued, "database": store.engine.dialect.name},
+            extra={
+                "workers": settings.workers,
+                "runner": settings.runner,
+                "replica": settings.replica_id,
+                "requeued": requeued,
+                "database": store.engine.dialect.name,
+            },
         )
         try:
             yield
         finally:
             log.info("capplan service stopping")
+            keeper.drain()  # keep renewing while running solves finish, take nothing new
             for mod in extensions:
                 stop = getattr(mod, "on_shutdown", None)
                 if stop is not None:
                     await stop(state)
             await anyio.to_thread.run_sync(jobs.shutdown, settings.shutdown_grace_s)
+            keeper.stop()
+            try:
+                await anyio.to_thread.run_sync(store.release_all)
+            except Exception:  # noqa: BLE001 - the leases then expire on their own
+                log.exception("could not release this replica's leases")
             app.state.capplan = None
             store.dispose()
 

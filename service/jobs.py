@@ -4,7 +4,8 @@ Routes and the plan service only see :class:`JobRunner`: ``submit`` a picklable 
 function with a JSON payload and a time limit, get a :class:`concurrent.futures.Future` of a
 :class:`JobResult`; ``cancel``; ask for queue depth and readiness; ``shutdown``.  A
 distributed backend (Ray: ``ray.remote(fn).options(num_cpus=1, max_retries=0)``, cancel with
-``ray.cancel(force=True)``) can implement the same protocol without touching the routes.
+``ray.cancel(force=True)``) implements the same protocol without touching the routes: see
+:mod:`service.runners.ray_runner`; ``CAPPLAN_RUNNER`` picks one (:func:`service.runners.make_runner`).
 
 :class:`LocalProcessRunner` keeps ``workers`` long-lived processes (forkserver on Linux,
 spawn elsewhere; each is its own process group so that a kill also takes a CBC child), one
@@ -48,6 +49,8 @@ class JobResult:
     value: Any = None
     error: str | None = None
     seconds: float = 0.0
+    worker: str = ""
+    """Where it ran, when the runner knows (the Ray runner: ``ray:<node id>``)."""
 
 
 class QueueFullError(Exception):

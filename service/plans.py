@@ -3,6 +3,11 @@
 Synchronous methods touch the database or do CPU work: routes call them in a worker thread.
 Results of the runner are recorded from the runner's thread, before anyone waiting on the
 plan is woken, so that a GET right after a synchronous POST sees the finished plan.
+
+Several replicas may share one database.  A replica owns the plans it accepted (a lease it
+renews); :meth:`PlanService.recover` takes over plans whose owner went silent, and
+:meth:`PlanService.fence` stops local solves of plans this replica no longer holds (taken
+over after a long stall, or deleted through another replica).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -23,7 +29,16 @@ from service.errors import Conflict, InvalidRequest, QueueFull
 from service.jobs import JobResult, JobRunner, QueueFullError
 from service.observability import Metrics
 from service.settings import Settings
-from service.store import UNFINISHED, Cursor, DuplicateIdempotencyKey, PlanRow, Store, canonical_json, utcnow
+from service.store import (
+    UNFINISHED,
+    Cursor,
+    DuplicateIdempotencyKey,
+    DuplicateRequest,
+    PlanRow,
+    Store,
+    canonical_json,
+    utcnow,
+)
 from service.tasks import solve_plan, stub_plan
 from solver import FieldError, ModelTooLarge, PlanRequest, parse_request
 from solver.model import count_variables, prepare
@@ -49,7 +64,8 @@ class Prepared:
 class Outcome:
     """How a solve ended for those waiting on it."""
 
-    kind: Literal["finished", "interrupted", "cancelled"]
+    kind: Literal["finished", "interrupted", "cancelled", "moved"]
+    """moved: this replica stopped its solve because another one holds the plan now."""
     plan_json: str | None = None
 
 
@@ -89,6 +105,8 @@ class PlanService:
         self.metrics = metrics
         self._lock = threading.Lock()
         self._waiters: dict[str, Future[Outcome]] = {}
+        self._since: dict[str, float] = {}  # plan id -> time.monotonic() of its submission
+        self._moved: set[str] = set()  # plans cancelled here because another replica holds them
 
     # -- checking ------------------------------------------------------------------------
 
@@ -109,6 +127,15 @@ class PlanService:
 
     def create(self, tenant: str, prep: Prepared, *, idempotency_key: str | None, use_cache: bool) -> Created:
         """Store and queue a plan, or return the stored one."""
+        for _ in range(3):  # an identical request that won the race may have ended meanwhile: again
+            made = self._create_once(tenant, prep, idempotency_key=idempotency_key, use_cache=use_cache)
+            if made is not None:
+                return made
+        raise RuntimeError("could not store the plan: identical requests kept winning the race")
+
+    def _create_once(
+        self, tenant: str, prep: Prepared, *, idempotency_key: str | None, use_cache: bool
+    ) -> Created | None:
         if idempotency_key is not None:
             existing = self.store.find_by_idempotency_key(tenant, idempotency_key)
             if existing is not None:
@@ -135,6 +162,10 @@ class PlanService:
             attempts=0,
             created_at=now,
             updated_at=now,
+            owner=self.store.owner,
+            lease_expires_at=self.store.lease_until() if self.store.owner is not None else None,
+            # an unfinished plan other identical requests may reuse: one per tenant and hash
+            inflight_hash=prep.hash if idempotency_key is None and use_cache else None,
         )
         try:
             self.store.insert_plan(row)
@@ -143,6 +174,12 @@ class PlanService:
             if existing is None:
                 raise
             return Created(self._same_key(existing, prep), False, self.waiter(existing.id))
+        except DuplicateRequest:  # an identical request (maybe on another replica) won the race
+            cached = self.store.find_cached(tenant, prep.hash, CACHEABLE)
+            if cached is None:
+                return None
+            self.metrics.cache_hits.inc()
+            return Created(cached, False, self.waiter(cached.id))
         try:
             waiter = self._submit(plan_id, prep.request_dict, prep.time_limit_s, force=False)
         except QueueFullError as exc:
@@ -170,6 +207,7 @@ class PlanService:
         waiter: Future[Outcome] = Future()
         with self._lock:
             self._waiters[plan_id] = waiter
+            self._since[plan_id] = time.monotonic()
         payload = {
             "plan_id": plan_id,
             "request": request,
@@ -188,6 +226,7 @@ class PlanService:
         except BaseException:
             with self._lock:
                 self._waiters.pop(plan_id, None)
+                self._since.pop(plan_id, None)
             raise
         fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
         return waiter
@@ -205,6 +244,7 @@ class PlanService:
         finally:
             with self._lock:
                 waiter = self._waiters.pop(plan_id, None)
+                self._since.pop(plan_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(outcome)
 
@@ -213,7 +253,10 @@ class PlanService:
             self.store.requeue_plan(plan_id, stub_plan(plan_id, request, "queued").model_dump_json())
             return Outcome("interrupted")
         if result.status == "cancelled":
-            return Outcome("cancelled")
+            with self._lock:
+                moved = plan_id in self._moved
+                self._moved.discard(plan_id)
+            return Outcome("moved" if moved else "cancelled")
         if result.status == "done":
             value = result.value
             status, plan_json = value["status"], value["plan_json"]
@@ -238,29 +281,75 @@ class PlanService:
 
     # -- recovery, deletion --------------------------------------------------------------
 
-    def recover(self) -> int:
-        """Queue again every plan left queued or running by an earlier process."""
+    def recover(self, *, startup: bool = True) -> int:
+        """Take over and queue the plans no live replica holds; how many were queued.
+
+        Claims unfinished plans whose owner is unset or whose lease expired (at ``startup``
+        also those of this replica id: an earlier process of the same id is gone).  A plan
+        already started ``max_attempts`` times is marked failed instead.
+        """
         n = 0
-        for row in self.store.unfinished_plans():
-            request = json.loads(row.request)
-            if row.attempts >= self.settings.max_attempts:
-                reason = (
-                    f"abandoned after {row.attempts} attempts: the service stopped during each one "
-                    "(a solve that crashes the service, or repeated restarts)"
-                )
-                plan_json = stub_plan(row.id, request, "failed", reason, [reason]).model_dump_json()
-                self.store.finish_plan(row.id, "failed", plan_json, error=reason)
-                continue
-            self.store.requeue_plan(row.id, stub_plan(row.id, request, "queued").model_dump_json())
-            limit = min(
-                float(request.get("solver", {}).get("time_limit_s", 60.0)),
-                self.settings.max_time_limit_s,
-                LIBRARY_MAX_TIME_LIMIT_S,
-            )
-            self._submit(row.id, request, limit, force=True)
-            n += 1
+        while True:  # (own rows stay claimable at start-up: take them all in one go)
+            limit = 1_000_000 if startup else 100
+            rows = self.store.claim_plans(limit=limit, include_own=startup)
+            for row in rows:
+                n += self._resume(row)
+            if len(rows) < limit:
+                break
         if n:
             log.info("re-queued %d unfinished plans", n)
+        return n
+
+    def _resume(self, row: PlanRow) -> int:
+        with self._lock:
+            if row.id in self._waiters:  # already running here
+                return 0
+        request = json.loads(row.request)
+        if row.attempts >= self.settings.max_attempts:
+            reason = (
+                f"abandoned after {row.attempts} attempts: the service stopped during each one "
+                "(a solve that crashes the service, or repeated restarts)"
+            )
+            plan_json = stub_plan(row.id, request, "failed", reason, [reason]).model_dump_json()
+            self.store.finish_plan(row.id, "failed", plan_json, error=reason)
+            return 0
+        queued = stub_plan(row.id, request, "queued").model_dump_json()
+        if not self.store.requeue_plan(row.id, queued, release=False):
+            return 0  # deleted meanwhile
+        limit = min(
+            float(request.get("solver", {}).get("time_limit_s", 60.0)),
+            self.settings.max_time_limit_s,
+            LIBRARY_MAX_TIME_LIMIT_S,
+        )
+        self._submit(row.id, request, limit, force=True)
+        return 1
+
+    def fence(self, owned: set[str], renewed_at: float) -> int:
+        """Stop local solves of plans this replica no longer holds; how many were stopped.
+
+        ``owned``: the unfinished plans the store says this replica holds, as read by a lease
+        renewal that began at ``renewed_at`` (``time.monotonic()``); plans submitted after
+        that are left alone.
+        """
+        with self._lock:
+            candidates = [p for p, t in self._since.items() if t < renewed_at and p not in owned]
+        if not candidates:
+            return 0
+        held = self.store.plan_holders(candidates)
+        n = 0
+        for plan_id in candidates:
+            status_owner = held.get(plan_id)
+            if status_owner is not None and (
+                status_owner[0] not in UNFINISHED or status_owner[1] == self.store.owner
+            ):
+                continue  # finished (its result is being recorded) or still ours
+            log.warning("plan %s is no longer held by this replica: stopping its solve here", plan_id)
+            with self._lock:
+                self._moved.add(plan_id)
+            if not self.runner.cancel(plan_id):
+                with self._lock:
+                    self._moved.discard(plan_id)
+            n += 1
         return n
 
     def delete(self, tenant: str, plan_id: str) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,6 +55,30 @@ class Settings(BaseSettings):
         3, ge=1, description="Start-ups that may re-run an unfinished solve before it is marked failed."
     )
     worker_max_jobs: int = Field(200, ge=1, description="Jobs a worker process runs before it is recycled.")
+    runner: Literal["local", "ray"] = Field(
+        "local", description="Where solves run: local worker processes, or a Ray cluster (the ray extra)."
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster to join ('auto', 'head-host:6379'); unset: start a private one-machine Ray.",
+    )
+    ray_namespace: str = Field("capplan", min_length=1, description="Ray namespace of the service's tasks.")
+    ray_max_batch: int = Field(
+        16, ge=1, le=1000, description="Most small sweep scenarios one Ray task solves in a row."
+    )
+    replica_id: str = Field(
+        "",
+        max_length=128,
+        description="This API process's name in plan and job leases; must be unique among running "
+        "replicas. Default: 'local' on SQLite (one process per file), host-pid-random otherwise.",
+    )
+    lease_s: float = Field(
+        30.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long a replica's claim on a queued/running plan or job lasts without renewal "
+        "(renewed every lease_s/3); another replica takes over the work of one silent for longer.",
+    )
     api_keys: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description="'key=tenant,key2=tenant2'. When set, every /v1 route needs 'Authorization: Bearer <key>'.",
@@ -88,6 +114,11 @@ class Settings(BaseSettings):
         if not self.database_url:
             folder = self.data_dir if self.data_dir is not None else Path(".")
             self.database_url = f"sqlite:///{folder / 'capplan.db'}"
+        if not self.replica_id:
+            if self.database_url.startswith("sqlite"):
+                self.replica_id = "local"
+            else:
+                self.replica_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         return self
 
 

@@ -15,6 +15,16 @@ jobs
     id, tenant, kind ('sweep', 'frontier' …), status (queued|running|done|failed),
     request (JSON), total, done, rows (JSON list), error, created_at, updated_at,
     started_at, finished_at.  Generic on purpose: the scenario runner owns its meaning.
+
+Both tables also carry ``owner`` (the replica id of the API process responsible for an
+unfinished row) and ``lease_expires_at``.  Several replicas may share one PostgreSQL
+database: a replica owns what it accepted, renews its leases (:meth:`Store.renew_leases`),
+and takes over rows whose owner let its lease expire (:meth:`Store.claim_plans`,
+:meth:`Store.claim_jobs`: ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, a conditional
+``UPDATE`` on SQLite), so no plan is solved by two replicas and none stays ``running``
+after its replica died.  A store made with ``owner=`` writes only rows it owns.
+``plans.inflight_hash`` is the request hash while a plan that may be reused is unfinished,
+unique per tenant: two replicas given the same request at once store one plan.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +49,7 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -86,6 +97,7 @@ class PlanRow(Base):
         Index("ix_plans_tenant_created", "tenant", "created_at"),
         Index("ix_plans_tenant_hash", "tenant", "request_hash"),
         Index("ix_plans_status", "status"),
+        Index("uq_plans_tenant_inflight_hash", "tenant", "inflight_hash", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -104,6 +116,9 @@ class PlanRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
+    inflight_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
 
 class JobRow(Base):
@@ -126,10 +141,31 @@ class JobRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
+
+
+LEASE_COLUMNS = {
+    "plans": ("owner", "lease_expires_at", "inflight_hash"),
+    "jobs": ("owner", "lease_expires_at"),
+}
+"""Columns added after the first release: :meth:`Store.create_all` adds them to older tables."""
 
 
 class DuplicateIdempotencyKey(Exception):
     """Another plan of the tenant already holds this Idempotency-Key."""
+
+
+class DuplicateRequest(Exception):
+    """An unfinished plan of the tenant already has this request hash (``inflight_hash``)."""
+
+
+@dataclass
+class Owned:
+    """Unfinished rows a replica holds after renewing its leases."""
+
+    plans: set[str] = field(default_factory=set)
+    jobs: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -148,7 +184,17 @@ def canonical_json(obj: Any) -> str:
 class Store:
     """All database access of the service."""
 
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        echo: bool = False,
+        owner: str | None = None,
+        lease_s: float = 30.0,
+    ) -> None:
+        self.owner = owner
+        self.lease_s = lease_s
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -167,9 +213,123 @@ class Store:
     # -- lifecycle ---------------------------------------------------------------------
 
     def create_all(self) -> None:
-        """Create missing tables (idempotent)."""
+        """Create missing tables, columns and indexes (idempotent; safe with several replicas)."""
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # replicas starting together take turns
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK})
             Base.metadata.create_all(conn)
+            self._add_missing_columns(conn)
+
+    def _add_missing_columns(self, conn: Any) -> None:
+        prep = conn.dialect.identifier_preparer
+        insp = inspect(conn)
+        for name, columns in LEASE_COLUMNS.items():
+            table = Base.metadata.tables[name]
+            qualified = (
+                prep.quote(name) if self.schema is None else f"{prep.quote(self.schema)}.{prep.quote(name)}"
+            )
+            present = {c["name"] for c in insp.get_columns(name, schema=self.schema)}
+            for col in columns:
+                if col not in present:
+                    kind = table.c[col].type.compile(dialect=conn.dialect)
+                    conn.execute(text(f"ALTER TABLE {qualified} ADD COLUMN {prep.quote(col)} {kind}"))
+            for index in table.indexes:
+                if index.unique:
+                    cols = ", ".join(prep.quote(c.name) for c in index.columns)
+                    conn.execute(
+                        text(
+                            f"CREATE UNIQUE INDEX IF NOT EXISTS {prep.quote(str(index.name))} ON {qualified} ({cols})"
+                        )
+                    )
+
+    # -- leases --------------------------------------------------------------------------
+
+    def lease_until(self) -> dt.datetime:
+        return utcnow() + dt.timedelta(seconds=self.lease_s)
+
+    def _mine(self, model: type[PlanRow] | type[JobRow]) -> list[Any]:
+        """The ownership condition of writes (none for a store without an owner)."""
+        return [] if self.owner is None else [model.owner == self.owner]
+
+    def _claimable(self, model: type[PlanRow] | type[JobRow], now: dt.datetime, include_own: bool) -> Any:
+        free = or_(model.owner.is_(None), model.lease_expires_at.is_(None), model.lease_expires_at < now)
+        if include_own and self.owner is not None:
+            free = or_(free, model.owner == self.owner)
+        return free
+
+    def _claim(
+        self, model: type[PlanRow] | type[JobRow], limit: int, include_own: bool, **values: Any
+    ) -> list[Any]:
+        if self.owner is None:
+            raise RuntimeError("a store without an owner cannot claim rows")
+        now = utcnow()
+        until = now + dt.timedelta(seconds=self.lease_s)
+        free = self._claimable(model, now, include_own)
+        with self._session() as s:
+            q = (
+                select(model.id)
+                .where(model.status.in_(UNFINISHED), free)
+                .order_by(model.created_at, model.id)
+                .limit(limit)
+            )
+            if not self.is_sqlite:
+                q = q.with_for_update(skip_locked=True)  # rows another replica is claiming: skipped
+            ids = list(s.scalars(q))
+            if not ids:
+                return []
+            # The same condition again: on SQLite another process may have claimed in between.
+            s.execute(
+                update(model)
+                .where(model.id.in_(ids), model.status.in_(UNFINISHED), free)
+                .values(owner=self.owner, lease_expires_at=until, updated_at=now, **values)
+            )
+            s.commit()
+            got = select(model).where(
+                model.id.in_(ids), model.owner == self.owner, model.lease_expires_at == until
+            )
+            return list(s.scalars(got.order_by(model.created_at, model.id)))
+
+    def claim_plans(self, *, limit: int = 100, include_own: bool = False) -> list[PlanRow]:
+        """Take over unfinished plans nobody holds (owner unset or lease expired), oldest first.
+
+        ``include_own`` also takes this replica id's own rows: at start-up they belong to an
+        earlier process of the same id, which is gone.  Claimed plans become ``queued``.
+        """
+        return self._claim(PlanRow, limit, include_own, status="queued", started_at=None)
+
+    def claim_jobs(self, *, limit: int = 100, include_own: bool = False) -> list[JobRow]:
+        """Take over unfinished jobs nobody holds, as :meth:`claim_plans` (status unchanged)."""
+        return self._claim(JobRow, limit, include_own)
+
+    def renew_leases(self) -> Owned:
+        """Extend this replica's leases; the unfinished plans and jobs it still holds."""
+        if self.owner is None:
+            return Owned()
+        until = self.lease_until()
+        out = Owned()
+        with self._session() as s:
+            for model, ids in ((PlanRow, out.plans), (JobRow, out.jobs)):
+                mine = (model.owner == self.owner, model.status.in_(UNFINISHED))
+                s.execute(update(model).where(*mine).values(lease_expires_at=until))
+                ids.update(s.scalars(select(model.id).where(*mine)))
+            s.commit()
+        return out
+
+    def release_all(self) -> int:
+        """Give up this replica's unfinished rows (a clean shutdown): others may take them at once."""
+        if self.owner is None:
+            return 0
+        n = 0
+        with self._session() as s:
+            for model in (PlanRow, JobRow):
+                res = s.execute(
+                    update(model)
+                    .where(model.owner == self.owner, model.status.in_(UNFINISHED))
+                    .values(owner=None, lease_expires_at=None)
+                )
+                n += int(getattr(res, "rowcount", 0) or 0)
+            s.commit()
+        return n
 
     def ping(self) -> None:
         """Raise if the database does not answer."""
@@ -182,15 +342,21 @@ class Store:
     # -- plans -------------------------------------------------------------------------
 
     def insert_plan(self, row: PlanRow) -> None:
-        """Insert a new plan; DuplicateIdempotencyKey if its key is taken."""
+        """Insert a new plan; DuplicateIdempotencyKey if its key is taken, DuplicateRequest if
+        an unfinished plan of the tenant has its ``inflight_hash``."""
         table = Base.metadata.tables["plans"]
         values = {c.key: getattr(row, c.key) for c in table.columns}
         try:
             with self.engine.begin() as conn:  # Core insert: a fraction of the ORM's cost
                 conn.execute(insert(table), values)
         except IntegrityError as exc:
-            if row.idempotency_key is not None:
+            key_taken = row.idempotency_key is not None and (
+                row.inflight_hash is None or self.find_by_idempotency_key(row.tenant, row.idempotency_key)
+            )
+            if key_taken:
                 raise DuplicateIdempotencyKey(row.idempotency_key) from exc
+            if row.inflight_hash is not None:
+                raise DuplicateRequest(row.inflight_hash) from exc
             raise
 
     def get_plan(self, tenant: str, plan_id: str) -> PlanRow | None:
@@ -242,12 +408,12 @@ class Store:
             return list(s.scalars(q))
 
     def mark_running(self, plan_id: str, plan_json: str) -> bool:
-        """queued → running (counts an attempt); False if the plan is gone or not queued."""
+        """queued → running (counts an attempt); False if the plan is gone, not queued or not ours."""
         now = utcnow()
         with self._session() as s:
             res = s.execute(
                 update(PlanRow)
-                .where(PlanRow.id == plan_id, PlanRow.status == "queued")
+                .where(PlanRow.id == plan_id, PlanRow.status == "queued", *self._mine(PlanRow))
                 .values(
                     status="running",
                     plan=plan_json,
@@ -268,12 +434,12 @@ class Store:
         objective_value: float | None = None,
         error: str | None = None,
     ) -> bool:
-        """Record a finished solve; False if the plan was deleted meanwhile."""
+        """Record a finished solve; False if the plan was deleted (or taken over) meanwhile."""
         now = utcnow()
         with self._session() as s:
             res = s.execute(
                 update(PlanRow)
-                .where(PlanRow.id == plan_id, PlanRow.status.in_(UNFINISHED))
+                .where(PlanRow.id == plan_id, PlanRow.status.in_(UNFINISHED), *self._mine(PlanRow))
                 .values(
                     status=status,
                     plan=plan_json,
@@ -281,21 +447,37 @@ class Store:
                     error=error,
                     finished_at=now,
                     updated_at=now,
+                    lease_expires_at=None,
+                    inflight_hash=None,
                 )
             )
             s.commit()
             return bool(getattr(res, "rowcount", 0))
 
-    def requeue_plan(self, plan_id: str, plan_json: str) -> bool:
-        """running/queued → queued (shutdown or recovery)."""
+    def requeue_plan(self, plan_id: str, plan_json: str, *, release: bool = True) -> bool:
+        """running/queued → queued (shutdown or recovery); ``release`` gives up the lease too."""
+        values: dict[str, Any] = {
+            "status": "queued",
+            "plan": plan_json,
+            "started_at": None,
+            "updated_at": utcnow(),
+        }
+        if release:
+            values.update(owner=None, lease_expires_at=None)
         with self._session() as s:
             res = s.execute(
                 update(PlanRow)
-                .where(PlanRow.id == plan_id, PlanRow.status.in_(UNFINISHED))
-                .values(status="queued", plan=plan_json, started_at=None, updated_at=utcnow())
+                .where(PlanRow.id == plan_id, PlanRow.status.in_(UNFINISHED), *self._mine(PlanRow))
+                .values(**values)
             )
             s.commit()
             return bool(getattr(res, "rowcount", 0))
+
+    def plan_holders(self, plan_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """Status and owner of each of these plans that exists."""
+        with self._session() as s:
+            q = select(PlanRow.id, PlanRow.status, PlanRow.owner).where(PlanRow.id.in_(list(plan_ids)))
+            return {r.id: (r.status, r.owner) for r in s.execute(q)}
 
     def delete_plan(self, tenant: str, plan_id: str) -> bool:
         with self._session() as s:
@@ -334,6 +516,8 @@ class Store:
             error=None,
             created_at=now,
             updated_at=now,
+            owner=self.owner,
+            lease_expires_at=self.lease_until() if self.owner is not None else None,
         )
         with self._session() as s:
             s.add(row)
@@ -355,16 +539,23 @@ class Store:
             raise ValueError(f"unknown job columns: {sorted(unknown)}")
         values["updated_at"] = utcnow()
         with self._session() as s:
-            res = s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
+            res = s.execute(update(JobRow).where(JobRow.id == job_id, *self._mine(JobRow)).values(**values))
             s.commit()
             return bool(getattr(res, "rowcount", 0))
 
     def append_job_row(self, job_id: str, row: Any) -> bool:
-        """Add one result row and count it done (read-modify-write in one transaction)."""
+        """Add one result row and count it done (read-modify-write in one transaction).
+
+        False if the job is gone or (for a store with an owner) held by another replica.  A
+        row whose ``index`` is already there replaces nothing: the first result stays.
+        """
         with self._session() as s:
             job = s.get(JobRow, job_id, with_for_update=not self.is_sqlite)
-            if job is None:
+            if job is None or (self.owner is not None and job.owner != self.owner):
                 return False
+            index = row.get("index") if isinstance(row, dict) else None
+            if index is not None and any(r.get("index") == index for r in job.rows or []):
+                return True
             job.rows = [*(job.rows or []), row]
             job.done = len(job.rows)
             job.updated_at = utcnow()
@@ -400,6 +591,10 @@ class Store:
             if kind is not None:
                 q = q.where(JobRow.kind == kind)
             return list(s.scalars(q.order_by(JobRow.created_at, JobRow.id)))
+
+
+_DDL_LOCK = 0x63617070_6C616E
+"""PostgreSQL advisory-lock key held while tables are created or upgraded."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

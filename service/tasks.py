@@ -7,6 +7,7 @@ Everything here takes and returns plain JSON-able data so that any :class:`~serv
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from pydantic_core import to_json
@@ -64,6 +65,9 @@ def solve_plan(payload: dict[str, Any]) -> dict[str, Any]:
         max_variables=payload.get("max_variables"),
         max_time_limit_s=cap,
     )
+    where = os.environ.get("CAPPLAN_WORKER_NAME")  # set by the Ray runner's tasks
+    if where:
+        result.solver.worker = where
     asked = float((request.get("solver") or {}).get("time_limit_s", 60.0))
     if cap is not None and asked > cap:
         result.warnings.append(
@@ -76,6 +80,19 @@ def solve_plan(payload: dict[str, Any]) -> dict[str, Any]:
         result = stub_plan(payload["plan_id"], request, "failed", detail, [detail])
         text = result.model_dump_json()
     return {"status": result.status, "objective_value": result.objective.value, "plan_json": text}
+
+
+def run_batch(payload: dict[str, Any]) -> list[tuple[bool, Any]]:
+    """``payload["fn"](item)`` for each of ``payload["items"]`` in turn (small sweep scenarios
+    batched into one task): ``(True, value)``, or ``(False, "Error: message")`` if it raised."""
+    fn = payload["fn"]
+    out: list[tuple[bool, Any]] = []
+    for item in payload["items"]:
+        try:
+            out.append((True, fn(item)))
+        except Exception as exc:  # noqa: BLE001 - one scenario's failure is its own row
+            out.append((False, f"{type(exc).__name__}: {exc}"))
+    return out
 
 
 def describe(request: dict[str, Any]) -> dict[str, Any]:

@@ -348,6 +348,9 @@ class SolverOut(Out):
     constraints: int = 0
     mip_gap: float | None = None
     detail: str = ""
+    worker: str | None = Field(
+        None, description="Where the solve ran, when the service knows (Ray: 'ray:<node id>')."
+    )
 
 
 class Plan(Out):

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from service.bodies import json_body, read_json_body
-from service.deps import StateDep, TenantDep, run_sync
+from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import Conflict, InvalidRequest, NotFound, Unavailable, problems
 from service.plans import Outcome, decode_cursor, encode_cursor
 from service.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
@@ -101,17 +101,21 @@ async def create_plan(
     headers = {"Location": location}
     if row.status not in UNFINISHED:
         return _plan_response(row, 201 if created else 200, headers)
-    if _wants_async(prefer) or made.waiter is None:
-        # (no waiter: the solve is being recorded right now, or belongs to another process)
-        if _wants_async(prefer):
-            headers["Preference-Applied"] = "respond-async"
+    if _wants_async(prefer):
+        headers["Preference-Applied"] = "respond-async"
         fresh = row if created else await run_sync(state.store.get_plan, tenant, row.id)
         if fresh is None:
             raise NotFound("the plan was deleted")
         if fresh.status not in UNFINISHED:
             return _plan_response(fresh, 200, headers)
         return _plan_response(fresh, 202, headers)
-    outcome: Outcome = await asyncio.wrap_future(made.waiter)
+    outcome = Outcome("moved") if made.waiter is None else await asyncio.wrap_future(made.waiter)
+    if outcome.kind == "moved":
+        # Solved by another replica (or being recorded right now): wait for it in the database.
+        done = await _finished_in_db(state, tenant, row.id)
+        if done is None:
+            raise Conflict("the plan was deleted before its solve finished", plan_id=row.id)
+        return _plan_response(done, 201 if created else 200, headers)
     if outcome.kind == "finished" and outcome.plan_json is not None:
         return _plan_response(outcome.plan_json, 201 if created else 200, headers)
     if outcome.kind == "cancelled":
@@ -121,6 +125,17 @@ async def create_plan(
         headers={"Location": location, "Retry-After": "10"},
         plan_id=row.id,
     )
+
+
+async def _finished_in_db(state: AppState, tenant: str, plan_id: str) -> PlanRow | None:
+    """Poll the store until the plan has finished (None: it was deleted)."""
+    delay = 0.05
+    while True:
+        row = await run_sync(state.store.get_plan, tenant, plan_id)
+        if row is None or row.status not in UNFINISHED:
+            return row
+        await asyncio.sleep(delay)
+        delay = min(0.5, delay * 1.5)
 
 
 @router.get(

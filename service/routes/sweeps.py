@@ -25,7 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
@@ -36,7 +36,7 @@ from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import Conflict, NotFound, problems
 from service.jobs import JobResult, QueueFullError
 from service.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
-from service.tasks import stub_plan
+from service.tasks import run_batch, stub_plan
 from solver import ModelTooLarge, Plan, parse_request
 from solver.diff import PlanDiff, diff_plans
 from solver.model import count_variables, prepare
@@ -115,10 +115,12 @@ class FrontierJob(_Out):
 class RunnerMapper:
     """A :data:`solver.scenarios.Mapper` over the service's job runner.
 
-    Keeps at most ``window`` scenarios of this job queued or running; waits (without
+    Keeps at most ``window`` jobs of this sweep queued or running; waits (without
     failing) while the runner's queue is full.  A scenario the watchdog stops, or whose
     worker dies, comes back with a stub plan (``time_limit`` / ``failed``).  ``cancel()``
-    cancels every scenario in flight (the runner kills their processes).
+    cancels every scenario in flight (the runner kills their processes).  A runner with a
+    ``batch_size(tasks, variables)`` method (Ray) gets small scenarios in batches: one job
+    runs several in a row (:func:`service.tasks.run_batch`), its time limit their sum.
     """
 
     def __init__(self, runner: Any, time_limit_s: Callable[[ScenarioTask], float], window: int) -> None:
@@ -139,25 +141,39 @@ class RunnerMapper:
             self.runner.cancel(job_id)
 
     def _submit(
-        self, fn: Worker, task: ScenarioTask, done: queue.Queue[tuple[ScenarioTask, JobResult]]
+        self, fn: Worker, unit: list[ScenarioTask], done: queue.Queue[tuple[list[ScenarioTask], JobResult]]
     ) -> bool:
+        task = unit[0]
+        job_fn: Callable[[Any], Any]
+        payload: Any
+        if len(unit) == 1:
+            job_id, job_fn, payload, limit = task.plan_id, fn, task, self.time_limit_s(task)
+        else:
+            job_id, job_fn = f"batch-{task.plan_id}", run_batch
+            payload, limit = {"fn": fn, "items": unit}, sum(self.time_limit_s(t) for t in unit)
         while not self.cancelled.is_set():
             try:
-                fut: Future[JobResult] = self.runner.submit(
-                    task.plan_id, fn, task, time_limit_s=self.time_limit_s(task)
-                )
+                fut: Future[JobResult] = self.runner.submit(job_id, job_fn, payload, time_limit_s=limit)
             except QueueFullError as exc:
                 self.cancelled.wait(min(2.0, max(0.2, exc.retry_after_s / 10)))
                 continue
             with self._lock:
-                self._inflight.add(task.plan_id)
-            fut.add_done_callback(lambda f, t=task: done.put((t, f.result())))  # type: ignore[misc]
+                self._inflight.add(job_id)
+            fut.add_done_callback(lambda f, u=unit: done.put((u, f.result())))  # type: ignore[misc]
             return True
         return False
 
+    def _batch_size(self, tasks: Sequence[ScenarioTask]) -> int:
+        size_of = getattr(self.runner, "batch_size", None)
+        if size_of is None or len(tasks) < 2:
+            return 1
+        variables = count_variables(prepare(parse_request(tasks[0].request)))
+        return max(1, int(size_of(len(tasks), variables)))
+
     def __call__(self, fn: Worker, tasks: Sequence[ScenarioTask]) -> Iterator[ScenarioOutcome]:
-        pending = deque(tasks)
-        done: queue.Queue[tuple[ScenarioTask, JobResult]] = queue.Queue()
+        size = self._batch_size(tasks)
+        pending = deque(list(tasks[i : i + size]) for i in range(0, len(tasks), size))
+        done: queue.Queue[tuple[list[ScenarioTask], JobResult]] = queue.Queue()
         running = 0
         try:
             while (pending or running) and not self.cancelled.is_set():
@@ -170,16 +186,26 @@ class RunnerMapper:
                     pending.popleft()
                     running += 1
                 try:
-                    task, res = done.get(timeout=0.5)
+                    unit, res = done.get(timeout=0.5)
                 except queue.Empty:
                     continue
                 running -= 1
                 with self._lock:
-                    self._inflight.discard(task.plan_id)
+                    self._inflight.discard(unit[0].plan_id if len(unit) == 1 else f"batch-{unit[0].plan_id}")
                 if res.status in ("cancelled", "interrupted"):
                     self.interrupted = res.status == "interrupted"
                     return
-                yield _outcome(task, res)
+                if len(unit) == 1:
+                    yield _outcome(unit[0], res)
+                    continue
+                results = res.value if res.status == "done" else [(False, None)] * len(unit)
+                for task, (ok, value) in zip(unit, results, strict=True):
+                    if ok:
+                        yield _outcome(task, replace(res, value=value))
+                    elif res.status == "done":  # the scenario raised inside its batch
+                        yield _outcome(task, replace(res, status="error", value=None, error=value))
+                    else:
+                        yield _outcome(task, res)
         finally:
             with self._lock:
                 left = list(self._inflight)
@@ -190,6 +216,8 @@ class RunnerMapper:
 
 def _outcome(task: ScenarioTask, res: JobResult) -> ScenarioOutcome:
     if res.status == "done" and isinstance(res.value, ScenarioOutcome):
+        if res.worker and res.value.plan is not None:
+            res.value.plan.solver.worker = res.worker  # where it ran (Ray: the node id)
         return res.value
     status = "time_limit" if res.status == "timeout" else "failed"
     reason = res.error or res.status
@@ -252,12 +280,18 @@ class ScenarioJobs:
         self._start(row, lambda active: self._run_frontier(row.id, active, fr))
         return row
 
+    def _window(self) -> int:
+        """Jobs of one sweep in flight at once: the runner's parallel slots (Ray: the cluster's
+        CPUs, which may change), else ``workers``."""
+        slots = getattr(self.runner, "slots", None)
+        return max(1, int(slots()) if callable(slots) else self.window)
+
     def _time_limit(self, task: ScenarioTask) -> float:
         asked = float((task.request.get("solver") or {}).get("time_limit_s", 60.0))
         return min(asked, self.settings.max_time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
 
     def _start(self, row: JobRow, body: Callable[[_Active], None]) -> None:
-        active = _Active(row.tenant, RunnerMapper(self.runner, self._time_limit, self.window))
+        active = _Active(row.tenant, RunnerMapper(self.runner, self._time_limit, self._window()))
         with self._lock:
             self._active[row.id] = active
 
@@ -336,10 +370,14 @@ class ScenarioJobs:
 
     # -- resuming, cancelling ------------------------------------------------------------
 
-    def resume(self) -> int:
-        """Run again the jobs a stopped service left queued or running."""
+    def resume(self, startup: bool = True) -> int:
+        """Run again the unfinished jobs no live replica holds (claimed through the store's
+        leases: a stopped or dead replica's, and at ``startup`` this replica id's own)."""
         n = 0
-        for row in self.store.unfinished_jobs():
+        for row in self.store.claim_jobs(include_own=startup):
+            with self._lock:
+                if row.id in self._active:
+                    continue
             if row.kind not in ("sweep", "frontier"):
                 continue
             try:
@@ -426,6 +464,11 @@ def jobs_of(state: AppState) -> ScenarioJobs:
 async def on_startup(state: AppState) -> None:
     """Make the manager and resume the jobs an earlier process left unfinished."""
     await run_sync(jobs_of(state).resume)
+
+
+def on_lease_tick(state: AppState) -> None:
+    """From the lease thread: take over the jobs of replicas that went silent."""
+    jobs_of(state).resume(startup=False)
 
 
 async def on_shutdown(state: AppState) -> None:
@@ -607,4 +650,4 @@ async def diff(a: str, b: str, state: StateDep, tenant: TenantDep) -> PlanDiff:
     return await run_sync(run)
 
 
-__all__ = ["RunnerMapper", "ScenarioJobs", "jobs_of", "on_shutdown", "on_startup", "router"]
+__all__ = ["RunnerMapper", "ScenarioJobs", "jobs_of", "on_lease_tick", "on_shutdown", "on_startup", "router"]
