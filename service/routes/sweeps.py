@@ -175,16 +175,23 @@ class RunnerMapper:
         pending = deque(list(tasks[i : i + size]) for i in range(0, len(tasks), size))
         done: queue.Queue[tuple[list[ScenarioTask], JobResult]] = queue.Queue()
         running = 0
+
+        def top_up() -> bool:
+            nonlocal running
+            while pending and running < self.window and not self.stopping.is_set():
+                if not self._submit(fn, pending[0], done):
+                    return False
+                pending.popleft()
+                running += 1
+            return True
+
         try:
             while (pending or running) and not self.cancelled.is_set():
                 if self.stopping.is_set() and not running:
                     self.interrupted = True  # the service stops: the rest resumes at the next start
                     return
-                while pending and running < self.window and not self.stopping.is_set():
-                    if not self._submit(fn, pending[0], done):
-                        return
-                    pending.popleft()
-                    running += 1
+                if not top_up():
+                    return
                 try:
                     unit, res = done.get(timeout=0.5)
                 except queue.Empty:
@@ -194,6 +201,8 @@ class RunnerMapper:
                     self._inflight.discard(unit[0].plan_id if len(unit) == 1 else f"batch-{unit[0].plan_id}")
                 if res.status in ("cancelled", "interrupted"):
                     self.interrupted = res.status == "interrupted"
+                    return
+                if not top_up():  # the next job runs while these results are recorded
                     return
                 if len(unit) == 1:
                     yield _outcome(unit[0], res)

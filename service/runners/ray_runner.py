@@ -67,6 +67,7 @@ BATCH_TARGET_VARIABLES = 20_000
 """A batch of scenarios holds about this many LP columns in all (tiny models: many per task)."""
 
 _POLL_S = 0.05
+_INIT_LOCK = threading.Lock()
 _STARTS_EVERY_S = 0.1
 _CLUSTER_EVERY_S = 2.0
 
@@ -296,20 +297,21 @@ class RayRunner:
         return int(min(300, max(1, math.ceil(per_slot))))
 
     def _connect(self) -> None:
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {
-                "namespace": self.namespace,
-                "log_to_driver": False,
-                "configure_logging": False,
-            }
-            if self.address:
-                kwargs["address"] = self.address
-            else:  # a private one-machine Ray
-                kwargs["include_dashboard"] = False
-                if self.local_cpus is not None:
-                    kwargs["num_cpus"] = self.local_cpus
-            ray.init(**kwargs)
-            self._owns_ray = True
+        with _INIT_LOCK:  # several runners of one process share its one Ray connection
+            if not ray.is_initialized():
+                kwargs: dict[str, Any] = {
+                    "namespace": self.namespace,
+                    "log_to_driver": False,
+                    "configure_logging": False,
+                }
+                if self.address:
+                    kwargs["address"] = self.address
+                else:  # a private one-machine Ray
+                    kwargs["include_dashboard"] = False
+                    if self.local_cpus is not None:
+                        kwargs["num_cpus"] = self.local_cpus
+                ray.init(**kwargs)
+                self._owns_ray = True
         self._remote = ray.remote(run_task)
         self._new_start_log()
         self._refresh_cluster()
