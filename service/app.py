@@ -41,7 +41,8 @@ OPTIONAL_ROUTERS = ("service.routes.sweeps", "service.routes.reports")
 ``async def on_startup(state: AppState)`` (e.g. to resume its jobs) and
 ``async def on_shutdown(state: AppState)`` (called before the runner stops) and
 ``def on_lease_tick(state: AppState)`` (called from the lease thread every ``lease_s / 3``
-seconds: take over the jobs of replicas that went silent).  Missing ones are skipped."""
+seconds: take over the jobs of replicas that went silent) and ``def local_jobs(state) ->
+set[str]`` (the jobs it runs in this process).  Missing ones are skipped."""
 
 
 def _optional_modules() -> list[Any]:
@@ -98,7 +99,11 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
             hook = getattr(mod, "on_startup", None)
             if hook is not None:
                 await hook(state)
-        keeper = LeaseKeeper(state, [m.on_lease_tick for m in extensions if hasattr(m, "on_lease_tick")])
+        keeper = LeaseKeeper(
+            state,
+            [m.on_lease_tick for m in extensions if hasattr(m, "on_lease_tick")],
+            [m.local_jobs for m in extensions if hasattr(m, "local_jobs")],
+        )
         keeper.start()
         app.state.capplan = state
         log.info(

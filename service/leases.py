@@ -6,7 +6,10 @@ expiry.  A :class:`LeaseKeeper` thread, every ``lease_s / 3`` seconds:
 1. renews the leases of every unfinished row this replica owns (one ``UPDATE`` per table);
 2. *fences*: stops local solves of plans it no longer holds (deleted through another
    replica, or taken over after this one stalled past its lease);
-3. claims unfinished plans and jobs that nobody holds — an owner that died (``kill -9``, a
+3. releases *orphans*: rows it holds but runs nothing for, two rounds in a row (a result it
+   could not record during a database outage, a job thread that died) — so they are claimed
+   and run again instead of staying ``running`` under a live owner;
+4. claims unfinished plans and jobs that nobody holds — an owner that died (``kill -9``, a
    lost machine) stops renewing, and within ``lease_s`` another replica queues its plans
    again and resumes its sweeps.  Claims are atomic (``SELECT … FOR UPDATE SKIP LOCKED`` on
    PostgreSQL, a conditional ``UPDATE`` everywhere), so exactly one replica takes each row.
@@ -28,12 +31,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("capplan.leases")
 
 Hook = Callable[["AppState"], object]
+LocalJobs = Callable[["AppState"], set[str]]
 
 
 class LeaseKeeper:
-    def __init__(self, state: AppState, takeover_hooks: Sequence[Hook] = ()) -> None:
+    def __init__(
+        self, state: AppState, takeover_hooks: Sequence[Hook] = (), local_jobs: Sequence[LocalJobs] = ()
+    ) -> None:
         self.state = state
         self.hooks = list(takeover_hooks)
+        self.local_jobs = list(local_jobs)
+        self._suspects: tuple[set[str], set[str]] = (set(), set())
         self.interval_s = max(0.2, state.settings.lease_s / 3)
         self._stop = threading.Event()
         self._draining = threading.Event()
@@ -57,10 +65,24 @@ class LeaseKeeper:
         """One round: renew, fence, take over."""
         state = self.state
         began = time.monotonic()
+        local_plans = state.plans.local_ids()
+        local_jobs: set[str] = set().union(*(f(state) for f in self.local_jobs))
         owned = state.store.renew_leases()
         state.plans.fence(owned.plans, began)
         if self._draining.is_set():
             return
+        # held here, run nowhere: released once seen in two rounds (a new plan is submitted
+        # within milliseconds of being stored, far less than a round)
+        suspects = (owned.plans - local_plans, owned.jobs - local_jobs)
+        orphans = (suspects[0] & self._suspects[0], suspects[1] & self._suspects[1])
+        self._suspects = suspects
+        if orphans[0] or orphans[1]:
+            log.warning(
+                "releasing %d plans and %d jobs held by this replica but run nowhere",
+                len(orphans[0]),
+                len(orphans[1]),
+            )
+            state.store.release(plans=orphans[0], jobs=orphans[1])
         state.plans.recover(startup=False)
         for hook in self.hooks:
             hook(state)

@@ -324,6 +324,11 @@ class PlanService:
         self._submit(row.id, request, limit, force=True)
         return 1
 
+    def local_ids(self) -> set[str]:
+        """Plans this replica is solving (submitted to its runner, result not yet recorded)."""
+        with self._lock:
+            return set(self._waiters)
+
     def fence(self, owned: set[str], renewed_at: float) -> int:
         """Stop local solves of plans this replica no longer holds; how many were stopped.
 

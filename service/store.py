@@ -317,16 +317,22 @@ class Store:
 
     def release_all(self) -> int:
         """Give up this replica's unfinished rows (a clean shutdown): others may take them at once."""
+        return self.release()
+
+    def release(self, plans: Iterable[str] | None = None, jobs: Iterable[str] | None = None) -> int:
+        """Give up these (default: all) of this replica's unfinished plans and jobs."""
         if self.owner is None:
             return 0
         n = 0
         with self._session() as s:
-            for model in (PlanRow, JobRow):
-                res = s.execute(
-                    update(model)
-                    .where(model.owner == self.owner, model.status.in_(UNFINISHED))
-                    .values(owner=None, lease_expires_at=None)
-                )
+            for model, ids in ((PlanRow, plans), (JobRow, jobs)):
+                which = [model.owner == self.owner, model.status.in_(UNFINISHED)]
+                if ids is not None:
+                    ids = list(ids)
+                    if not ids:
+                        continue
+                    which.append(model.id.in_(ids))
+                res = s.execute(update(model).where(*which).values(owner=None, lease_expires_at=None))
                 n += int(getattr(res, "rowcount", 0) or 0)
             s.commit()
         return n

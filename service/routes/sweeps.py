@@ -429,6 +429,10 @@ class ScenarioJobs:
         for a in active:
             a.mapper.stopping.set()
 
+    def active_ids(self) -> set[str]:
+        with self._lock:
+            return set(self._active)
+
     def join(self, job_id: str, timeout: float) -> None:
         """Wait for a job's thread (tests)."""
         with self._lock:
@@ -473,6 +477,11 @@ def jobs_of(state: AppState) -> ScenarioJobs:
 async def on_startup(state: AppState) -> None:
     """Make the manager and resume the jobs an earlier process left unfinished."""
     await run_sync(jobs_of(state).resume)
+
+
+def local_jobs(state: AppState) -> set[str]:
+    """The jobs this replica is running (for the lease keeper's orphan check)."""
+    return jobs_of(state).active_ids()
 
 
 def on_lease_tick(state: AppState) -> None:
@@ -659,4 +668,13 @@ async def diff(a: str, b: str, state: StateDep, tenant: TenantDep) -> PlanDiff:
     return await run_sync(run)
 
 
-__all__ = ["RunnerMapper", "ScenarioJobs", "jobs_of", "on_lease_tick", "on_shutdown", "on_startup", "router"]
+__all__ = [
+    "RunnerMapper",
+    "ScenarioJobs",
+    "jobs_of",
+    "local_jobs",
+    "on_lease_tick",
+    "on_shutdown",
+    "on_startup",
+    "router",
+]

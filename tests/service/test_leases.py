@@ -311,6 +311,40 @@ class TestFencing:
             assert r.json()["id"] in runner.futures
 
 
+class TestOrphans:
+    def test_a_plan_held_here_but_run_nowhere_is_run_again(self, tmp_path: Path) -> None:
+        from service.leases import LeaseKeeper
+
+        runner = h.ManualRunner()
+        app = create_app(h.make_settings(tmp_path, replica_id="a", lease_s=600), runner=runner)
+        with TestClient(app) as c:
+            state = app.state.capplan
+            # as after a result that could not be recorded (database outage): ours, running, idle
+            body = state.plans.prepare(h.small_request(demand=4200))
+            state.store.insert_plan(
+                plan_row(
+                    "orphan",
+                    status="running",
+                    owner="a",
+                    lease=FUTURE,
+                    tenant="default",
+                    request=body.canonical,
+                    request_hash=body.hash,
+                    attempts=1,
+                )
+            )
+            keeper = LeaseKeeper(state)
+            keeper.tick()
+            assert "orphan" not in runner.futures  # one round: maybe just being submitted
+            keeper.tick()
+            assert "orphan" in runner.futures  # two rounds: released, claimed, queued again
+            runner.finish("orphan", None, run=True)
+            got = c.get("/v1/plans/orphan").json()
+            assert got["status"] == "optimal" and got["objective"]["value"] == pytest.approx(4200.0)
+            row = state.store.get_plan("default", "orphan")
+            assert row is not None and (row.owner, row.attempts) == ("a", 2)
+
+
 @pytest.mark.slow
 class TestLocalReplicas:
     def test_a_killed_replica_s_plans_are_finished_by_the_other(self, tmp_path: Path) -> None:
