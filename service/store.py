@@ -45,6 +45,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     create_engine,
     delete,
     event,
@@ -253,9 +254,11 @@ class Store:
 
     def _claimable(self, model: type[PlanRow] | type[JobRow], now: dt.datetime, include_own: bool) -> Any:
         free = or_(model.owner.is_(None), model.lease_expires_at.is_(None), model.lease_expires_at < now)
-        if include_own and self.owner is not None:
-            free = or_(free, model.owner == self.owner)
-        return free
+        if include_own:  # at start-up: this id's rows belong to an earlier, dead process
+            return or_(free, model.owner == self.owner)
+        # Not our own rows, even with a lapsed lease (a renewal that failed during a database
+        # outage): we may still be solving them; the orphan check releases those we are not.
+        return and_(free, or_(model.owner.is_(None), model.owner != self.owner))
 
     def _claim(
         self, model: type[PlanRow] | type[JobRow], limit: int, include_own: bool, **values: Any

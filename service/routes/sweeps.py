@@ -172,7 +172,9 @@ class RunnerMapper:
 
     def __call__(self, fn: Worker, tasks: Sequence[ScenarioTask]) -> Iterator[ScenarioOutcome]:
         size = self._batch_size(tasks)
-        pending = deque(list(tasks[i : i + size]) for i in range(0, len(tasks), size))
+        k = -(-len(tasks) // size)  # batches, of sizes differing by at most one
+        cut = [round(i * len(tasks) / k) for i in range(k + 1)] if tasks else [0]
+        pending = deque(list(tasks[cut[i] : cut[i + 1]]) for i in range(len(cut) - 1))
         done: queue.Queue[tuple[list[ScenarioTask], JobResult]] = queue.Queue()
         running = 0
 

@@ -241,13 +241,19 @@ class RayRunner:
     def batch_size(self, tasks: int, variables: int) -> int:
         """How many of ``tasks`` scenarios (of about ``variables`` columns each) one task solves.
 
-        At most ``max_batch``; about :data:`BATCH_TARGET_VARIABLES` columns per task; and
-        small enough that every CPU gets about four tasks (balance, progress, and less
-        lost with a node).
+        At most ``max_batch``; about :data:`BATCH_TARGET_VARIABLES` columns per task; small
+        enough that every CPU gets about four tasks (balance, progress, and less lost with a
+        node); and, if a size at most a third smaller allows it, a number of tasks that is a
+        multiple of the CPUs, so that the last round keeps every CPU busy.
         """
-        by_spread = math.ceil(tasks / (4 * self.slots()))
+        slots = self.slots()
+        by_spread = math.ceil(tasks / (4 * slots))
         by_size = max(1, BATCH_TARGET_VARIABLES // max(1, variables))
-        return max(1, min(self.max_batch, by_spread, by_size))
+        size = max(1, min(self.max_batch, by_spread, by_size))
+        for smaller in range(size, max(1, size * 2 // 3) - 1, -1):
+            if math.ceil(tasks / smaller) % slots == 0:
+                return smaller
+        return size
 
     def ready(self) -> tuple[bool, str]:
         with self._lock:
@@ -435,8 +441,10 @@ class RayRunner:
         seconds = time.monotonic() - job.started if job.started is not None else 0.0
         try:
             ok, value, run_s, node = ray.get(ref)
-        except TaskCancelledError:
-            return  # cancel() or the watchdog resolved it already
+        except TaskCancelledError:  # not by cancel() or the watchdog: they unregister the job first
+            self._fire_start(job)
+            self._finish(job, JobResult("crashed", error="the Ray task was cancelled outside capplan"))
+            return
         except (NodeDiedError, ObjectLostError) as exc:
             self.node_losses += 1
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

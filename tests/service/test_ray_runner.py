@@ -190,9 +190,12 @@ class TestRayRunner:
 
 class TestBatchSize:
     def test_small_scenarios_are_batched_big_ones_are_not(self, runner: Any) -> None:
-        # 2 CPUs: about four tasks per CPU; at most 20,000 columns per task; at most max_batch
-        assert runner.batch_size(40, 10) == 5  # ceil(40 / 8)
-        assert runner.batch_size(1000, 10) == 16  # max_batch
+        # 2 CPUs: about four tasks per CPU; at most 20,000 columns per task; at most max_batch;
+        # an even number of tasks when a size down to a third smaller gives one
+        assert runner.batch_size(40, 10) == 5  # ceil(40 / 8), 8 tasks
+        assert runner.batch_size(1000, 10) == 14  # max_batch 16: 63 tasks; 15: 67; 14: 72
         assert runner.batch_size(1000, 7000) == 2  # 20000 // 7000
+        assert runner.batch_size(30, 3000) == 4  # ceil(30 / 8): 8 tasks
+        assert runner.batch_size(50, 3000) == 5  # 20000 // 3000 = 6 gives 9 tasks, 5 gives 10
         assert runner.batch_size(1000, 50_000) == 1
         assert runner.batch_size(3, 10) == 1
