@@ -137,15 +137,23 @@ def main() -> None:
             )
         return secs
 
-    def local(workers: int) -> float:
+    def local(workers: int, noop: bool = False) -> float:
         runner = LocalProcessRunner(workers, queue_limit=10_000)
         runner.start()
         try:
             while not runner.ready()[0] or runner.ready()[1] != f"{workers} of {workers} workers ready":
                 time.sleep(0.05)
-            return through(runner, workers)
+            return round_trip(runner) if noop else through(runner, workers)
         finally:
             runner.shutdown(5)
+
+    def round_trip(runner: Any, jobs: int = 100) -> float:
+        """Seconds per job of a job that does nothing, one at a time: the runner's own cost."""
+        t = time.perf_counter()
+        for i in range(jobs):
+            # abs(i) == i: a builtin, picklable by reference for every runner, that does nothing
+            assert runner.submit(f"noop-{i}", abs, i, time_limit_s=60).result(60).value == i
+        return (time.perf_counter() - t) / jobs
 
     runs: dict[str, list[float]] = {}
     nodes_seen: dict[str, int] = {}
@@ -169,6 +177,8 @@ def main() -> None:
                 runs.setdefault("bare", []).append(bare())
                 runs.setdefault("local1", []).append(local(1))
                 runs.setdefault("local2", []).append(local(2))
+                runs.setdefault("noop-local", []).append(local(1, noop=True))
+                runs.setdefault("noop-ray", []).append(round_trip(ray_runner))
                 ray_run("ray1", ray_runner)
                 ray_run("ray1-unbatched", unbatched)
             cluster.add_worker(1)
@@ -215,6 +225,10 @@ def main() -> None:
         over = "-" if key == "bare" else f"{(secs * cpus - bare_s) / n * 1000:+.1f} ms CPU"
         print(f"| {label} | {cpus} | {secs:.2f} | {n / secs:.1f} | {vs} | {over} |")
     print()
+    print(
+        f"a job that does nothing, one at a time: local pool {best['noop-local'] * 1000:.1f} ms, "
+        f"Ray {best['noop-ray'] * 1000:.1f} ms (submit, run, result back)"
+    )
     print(
         "overhead = (wall × CPUs − bare) / scenarios: what each scenario costs beyond its solve, "
         "in CPU time (dispatch, pickling, the driver's share of the cores)"
