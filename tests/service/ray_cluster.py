@@ -135,6 +135,7 @@ class RayCluster:
     token: str = TOKEN
     nodes: list[Node] = field(default_factory=list)
     isolation: str = "processes"
+    isolation_note: str = ""
     gcs_port: int = 0
     head_ip: str = "127.0.0.1"
     _links: list[tuple[str, str]] = field(default_factory=list)  # (netns, host veth)
@@ -169,7 +170,12 @@ class RayCluster:
                 self._subnet = (200 + secrets.randbelow(50), secrets.randbelow(250))
         if self.isolation == "netns":
             # The first veth pair gives the head an address the namespaced workers can reach.
-            self.head_ip = self._link(0)
+            try:
+                self.head_ip = self._link(0)
+            except (subprocess.SubprocessError, OSError) as exc:
+                self.isolation_note = f"network namespace set-up failed ({exc}): plain processes"
+                self._unlink()
+                self.isolation, self.head_ip = "processes", "127.0.0.1"
         self.gcs_port = free_port()
         head_dir = self.root / "head"
         args = [
@@ -219,13 +225,13 @@ class RayCluster:
         if index == 0:
             ns = f"capns{uuid.uuid4().hex[:6]}"
             host_if, ns_if = f"vh{ns[5:]}", f"vn{ns[5:]}"
+            self._links.append((ns, host_if))  # first: a failure below is cleaned up too
             run = (
                 ["ip", "netns", "add", ns],
                 ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if],
             )
             for cmd in run:
                 subprocess.run(cmd, check=True, capture_output=True, timeout=10)
-            self._links.append((ns, host_if))
             for cmd in (
                 ["ip", "link", "set", ns_if, "netns", ns],
                 ["ip", "addr", "add", f"{host_ip}/24", "dev", host_if],
@@ -341,6 +347,9 @@ class RayCluster:
             for node in self.nodes:
                 self.kill_node(node)
             time.sleep(0.2)
+        self._unlink()
+
+    def _unlink(self) -> None:
         for ns, host_if in self._links:
             subprocess.run(["ip", "link", "del", host_if], capture_output=True, timeout=10)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
@@ -367,7 +376,11 @@ def _node_id_from_session(tmp: Path) -> str:
 
 @contextlib.contextmanager
 def ray_cluster(workers: int = 1, *, cpus_per_node: int = 1, isolate: bool = True) -> Iterator[RayCluster]:
-    """A started cluster in a short temp dir (Ray's socket paths must stay under 108 bytes)."""
+    """A started cluster in a short temp dir (Ray's socket paths must stay under 108 bytes).
+
+    ``CAPPLAN_TEST_RAY_NETNS=0`` in the environment keeps every node a plain process.
+    """
+    isolate = isolate and os.environ.get("CAPPLAN_TEST_RAY_NETNS", "1") != "0"
     base = Path(tempfile.mkdtemp(prefix="capray-", dir="/tmp"))
     cluster = RayCluster(base, cpus_per_node=cpus_per_node, isolate=isolate)
     try:
