@@ -5,11 +5,11 @@ Starts a real ``capplan serve`` (2 workers, a temporary SQLite file) and measure
 1. ``POST /v1/plans`` (synchronous, ``Cache-Control: no-cache`` so every call really solves)
    against the same ``plan()`` called in-process: p50 and p99 latency, and the ratio of the
    p50s (the service overhead; goal ≤ 1.3×) — for the 750 MW example and larger synthetic
-   requests;
+   requests; the two are alternated call by call;
 2. ``GET /healthz`` latency while both workers are busy with long solves (goal p99 ≤ 50 ms).
 
-    python bench/service_latency.py            # default: 40 runs per request
-    python bench/service_latency.py --runs 100
+    python bench/service_latency.py            # default: 100 runs per request
+    python bench/service_latency.py --runs 300
 """
 
 from __future__ import annotations
@@ -93,29 +93,28 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.1)
 
 
-def _in_process(req: dict[str, Any], runs: int) -> list[float]:
-    plan(req)  # warm-up (imports, first HiGHS instance)
-    out = []
+def _paired(client: httpx.Client, req: dict[str, Any], runs: int) -> tuple[list[float], list[float]]:
+    """``runs`` in-process ``plan()`` calls and ``runs`` POSTs, alternated.
+
+    Alternating keeps slow drifts of a shared machine (other tenants, CPU frequency) from
+    landing on one side of the ratio only.
+    """
+    body = json.dumps(req).encode()
+    headers = {"content-type": "application/json", "cache-control": "no-cache"}
+    plan(req)  # warm-up: imports, first HiGHS instance; both workers
+    for _ in range(2):
+        client.post("/v1/plans", content=body, headers=headers).raise_for_status()
+    local, http = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
         plan(req)
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def _over_http(client: httpx.Client, req: dict[str, Any], runs: int) -> list[float]:
-    body = json.dumps(req).encode()
-    headers = {"content-type": "application/json", "cache-control": "no-cache"}
-    for _ in range(2):  # warm-up: both workers
-        client.post("/v1/plans", content=body, headers=headers).raise_for_status()
-    out = []
-    for _ in range(runs):
+        local.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         r = client.post("/v1/plans", content=body, headers=headers)
-        out.append(time.perf_counter() - t0)
+        http.append(time.perf_counter() - t0)
         if r.status_code != 201:
             raise SystemExit(f"POST answered {r.status_code}: {r.text[:300]}")
-    return out
+    return local, http
 
 
 def _healthz_while_busy(client: httpx.Client, samples: int) -> tuple[list[float], int]:
@@ -144,7 +143,7 @@ def _healthz_while_busy(client: httpx.Client, samples: int) -> tuple[list[float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--healthz", type=int, default=300)
     args = parser.parse_args()
 
@@ -160,8 +159,7 @@ def main() -> None:
                 rows = []
                 for name, req in requests:
                     variables = plan(req).solver.variables
-                    local = _in_process(req, args.runs)
-                    http = _over_http(client, req, args.runs)
+                    local, http = _paired(client, req, args.runs)
                     rows.append((name, variables, local, http))
                 health, running = _healthz_while_busy(client, args.healthz)
         finally:

@@ -31,7 +31,8 @@ class AppState:
     plans: PlanService
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """(``async``: FastAPI runs plain-``def`` dependencies in a worker thread, a hop per request.)"""
     state = getattr(request.app.state, "capplan", None)
     if not isinstance(state, AppState):
         raise Unavailable("the service is starting or stopping")
@@ -43,7 +44,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 _bearer = HTTPBearer(auto_error=False, description="An API key of CAPPLAN_API_KEYS (when keys are set).")
 
 
-def get_tenant(
+async def get_tenant(
     request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -46,6 +46,9 @@ from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
 
 log = logging.getLogger("capplan.plans")
 
+STORE_WAIT_S = 60.0
+"""How long the runner's hooks wait for the row of a just-submitted plan (normally < 1 ms)."""
+
 CACHEABLE = ("queued", "running", "optimal", "feasible", "infeasible", "unbounded")
 """Statuses of a stored plan that an identical request may reuse (not failed/time_limit)."""
 
@@ -107,6 +110,8 @@ class PlanService:
         self._waiters: dict[str, Future[Outcome]] = {}
         self._since: dict[str, float] = {}  # plan id -> time.monotonic() of its submission
         self._moved: set[str] = set()  # plans cancelled here because another replica holds them
+        self._stored: dict[str, threading.Event] = {}  # submitted plans whose row is being written
+        self._abandoned: set[str] = set()  # submitted plans whose row could not be written
 
     # -- checking ------------------------------------------------------------------------
 
@@ -167,25 +172,53 @@ class PlanService:
             # an unfinished plan other identical requests may reuse: one per tenant and hash
             inflight_hash=prep.hash if idempotency_key is None and use_cache else None,
         )
+        # The solve starts first and the row is written meanwhile (off the critical path of a
+        # short solve).  Nobody has been told of the plan before the row is committed: a
+        # synchronous POST answers after the solve, an asynchronous one after this returns.
+        # Until then the runner's hooks wait for the row (_await_row).
+        stored = threading.Event()
+        try:
+            waiter = self._submit(plan_id, prep.request_dict, prep.time_limit_s, force=False, stored=stored)
+        except QueueFullError as exc:
+            raise self._queue_full(exc.retry_after_s) from None
         try:
             self.store.insert_plan(row)
-        except DuplicateIdempotencyKey:  # a concurrent retry won the race
-            existing = self.store.find_by_idempotency_key(tenant, idempotency_key or "")
-            if existing is None:
-                raise
-            return Created(self._same_key(existing, prep), False, self.waiter(existing.id))
-        except DuplicateRequest:  # an identical request (maybe on another replica) won the race
-            cached = self.store.find_cached(tenant, prep.hash, CACHEABLE)
-            if cached is None:
-                return None
-            self.metrics.cache_hits.inc()
-            return Created(cached, False, self.waiter(cached.id))
-        try:
-            waiter = self._submit(plan_id, prep.request_dict, prep.time_limit_s, force=False)
-        except QueueFullError as exc:
-            self.store.delete_plan(tenant, plan_id)
-            raise self._queue_full(exc.retry_after_s) from None
+        except BaseException as exc:
+            self._abandon(plan_id, stored)
+            if isinstance(exc, DuplicateIdempotencyKey):  # a concurrent retry won the race
+                existing = self.store.find_by_idempotency_key(tenant, idempotency_key or "")
+                if existing is None:
+                    raise
+                return Created(self._same_key(existing, prep), False, self.waiter(existing.id))
+            if isinstance(exc, DuplicateRequest):  # an identical request (maybe elsewhere) won
+                cached = self.store.find_cached(tenant, prep.hash, CACHEABLE)
+                if cached is None:
+                    return None
+                self.metrics.cache_hits.inc()
+                return Created(cached, False, self.waiter(cached.id))
+            raise
+        with self._lock:
+            self._since[plan_id] = time.monotonic()  # fence() may judge it from now on
+            self._stored.pop(plan_id, None)
+        stored.set()
         return Created(row, True, waiter)
+
+    def _abandon(self, plan_id: str, stored: threading.Event) -> None:
+        """The row of a submitted solve could not be written: stop the solve, record nothing."""
+        with self._lock:
+            self._abandoned.add(plan_id)
+            self._stored.pop(plan_id, None)
+        stored.set()
+        self.runner.cancel(plan_id)
+
+    def _await_row(self, plan_id: str) -> bool:
+        """Wait until the row of a just-submitted plan is written; False if it never will be."""
+        with self._lock:
+            stored = self._stored.get(plan_id)
+        if stored is not None and not stored.wait(STORE_WAIT_S):
+            log.error("plan %s: its row was not written within %g s", plan_id, STORE_WAIT_S)
+        with self._lock:
+            return plan_id not in self._abandoned
 
     def _same_key(self, existing: PlanRow, prep: Prepared) -> PlanRow:
         if existing.request_hash != prep.hash:
@@ -203,11 +236,23 @@ class PlanService:
             retry_after_s=retry_after,
         )
 
-    def _submit(self, plan_id: str, request: dict[str, Any], limit: float, *, force: bool) -> Future[Outcome]:
+    def _submit(
+        self,
+        plan_id: str,
+        request: dict[str, Any],
+        limit: float,
+        *,
+        force: bool,
+        stored: threading.Event | None = None,
+    ) -> Future[Outcome]:
+        """Hand a plan to the runner; ``stored``: set once its row is written (new plans)."""
         waiter: Future[Outcome] = Future()
         with self._lock:
             self._waiters[plan_id] = waiter
-            self._since[plan_id] = time.monotonic()
+            if stored is None:
+                self._since[plan_id] = time.monotonic()
+            else:
+                self._stored[plan_id] = stored
         payload = {
             "plan_id": plan_id,
             "request": request,
@@ -227,17 +272,22 @@ class PlanService:
             with self._lock:
                 self._waiters.pop(plan_id, None)
                 self._since.pop(plan_id, None)
+                self._stored.pop(plan_id, None)
             raise
         fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
         return waiter
 
     def _on_start(self, plan_id: str, request: dict[str, Any]) -> None:
-        self.store.mark_running(plan_id, stub_plan(plan_id, request, "running").model_dump_json())
+        if self._await_row(plan_id):
+            self.store.mark_running(plan_id, stub_plan(plan_id, request, "running").model_dump_json())
 
     def _on_done(self, plan_id: str, request: dict[str, Any], result: JobResult) -> None:
         outcome = Outcome("finished")
         try:
-            outcome = self._record(plan_id, request, result)
+            if self._await_row(plan_id):
+                outcome = self._record(plan_id, request, result)
+            else:
+                outcome = Outcome("cancelled")
         except Exception:  # noqa: BLE001 - keep the runner alive; the plan stays unfinished
             log.exception("could not record the result of plan %s", plan_id)
             outcome = Outcome("interrupted")
@@ -245,6 +295,7 @@ class PlanService:
             with self._lock:
                 waiter = self._waiters.pop(plan_id, None)
                 self._since.pop(plan_id, None)
+                self._abandoned.discard(plan_id)
             if waiter is not None and not waiter.done():
                 waiter.set_result(outcome)
 

@@ -146,6 +146,9 @@ class JobRow(Base):
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
 
 
+PLANS = Base.metadata.tables["plans"]
+"""The plans table, for Core statements (cheaper than the ORM on the per-solve paths)."""
+
 LEASE_COLUMNS = {
     "plans": ("owner", "lease_expires_at", "inflight_hash"),
     "jobs": ("owner", "lease_expires_at"),
@@ -353,11 +356,10 @@ class Store:
     def insert_plan(self, row: PlanRow) -> None:
         """Insert a new plan; DuplicateIdempotencyKey if its key is taken, DuplicateRequest if
         an unfinished plan of the tenant has its ``inflight_hash``."""
-        table = Base.metadata.tables["plans"]
-        values = {c.key: getattr(row, c.key) for c in table.columns}
+        values = {c.key: getattr(row, c.key) for c in PLANS.columns}
         try:
             with self.engine.begin() as conn:  # Core insert: a fraction of the ORM's cost
-                conn.execute(insert(table), values)
+                conn.execute(insert(PLANS), values)
         except IntegrityError as exc:
             key_taken = row.idempotency_key is not None and (
                 row.inflight_hash is None or self.find_by_idempotency_key(row.tenant, row.idempotency_key)
@@ -416,23 +418,27 @@ class Store:
             q = q.order_by(PlanRow.created_at.desc(), PlanRow.id.desc()).limit(limit)
             return list(s.scalars(q))
 
+    def _update_plan(self, plan_id: str, *where: Any, **values: Any) -> bool:
+        """One UPDATE of a plan this store may write (Core, no ORM session: about half the
+        cost, and these writes sit on the path of every solve); False if no row matched."""
+        mine = [] if self.owner is None else [PLANS.c.owner == self.owner]
+        with self.engine.begin() as conn:
+            res = conn.execute(update(PLANS).where(PLANS.c.id == plan_id, *where, *mine).values(**values))
+            return bool(getattr(res, "rowcount", 0))
+
     def mark_running(self, plan_id: str, plan_json: str) -> bool:
         """queued → running (counts an attempt); False if the plan is gone, not queued or not ours."""
         now = utcnow()
-        with self._session() as s:
-            res = s.execute(
-                update(PlanRow)
-                .where(PlanRow.id == plan_id, PlanRow.status == "queued", *self._mine(PlanRow))
-                .values(
-                    status="running",
-                    plan=plan_json,
-                    started_at=now,
-                    updated_at=now,
-                    attempts=PlanRow.attempts + 1,
-                )
-            )
-            s.commit()
-            return bool(getattr(res, "rowcount", 0))
+        status = PLANS.c.status
+        return self._update_plan(
+            plan_id,
+            status == "queued",
+            status="running",
+            plan=plan_json,
+            started_at=now,
+            updated_at=now,
+            attempts=PLANS.c.attempts + 1,
+        )
 
     def finish_plan(
         self,
@@ -445,23 +451,18 @@ class Store:
     ) -> bool:
         """Record a finished solve; False if the plan was deleted (or taken over) meanwhile."""
         now = utcnow()
-        with self._session() as s:
-            res = s.execute(
-                update(PlanRow)
-                .where(PlanRow.id == plan_id, PlanRow.status.in_(UNFINISHED), *self._mine(PlanRow))
-                .values(
-                    status=status,
-                    plan=plan_json,
-                    objective_value=objective_value,
-                    error=error,
-                    finished_at=now,
-                    updated_at=now,
-                    lease_expires_at=None,
-                    inflight_hash=None,
-                )
-            )
-            s.commit()
-            return bool(getattr(res, "rowcount", 0))
+        return self._update_plan(
+            plan_id,
+            PLANS.c.status.in_(UNFINISHED),
+            status=status,
+            plan=plan_json,
+            objective_value=objective_value,
+            error=error,
+            finished_at=now,
+            updated_at=now,
+            lease_expires_at=None,
+            inflight_hash=None,
+        )
 
     def requeue_plan(self, plan_id: str, plan_json: str, *, release: bool = True) -> bool:
         """running/queued → queued (shutdown or recovery); ``release`` gives up the lease too."""
@@ -473,14 +474,7 @@ class Store:
         }
         if release:
             values.update(owner=None, lease_expires_at=None)
-        with self._session() as s:
-            res = s.execute(
-                update(PlanRow)
-                .where(PlanRow.id == plan_id, PlanRow.status.in_(UNFINISHED), *self._mine(PlanRow))
-                .values(**values)
-            )
-            s.commit()
-            return bool(getattr(res, "rowcount", 0))
+        return self._update_plan(plan_id, PLANS.c.status.in_(UNFINISHED), **values)
 
     def plan_holders(self, plan_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
         """Status and owner of each of these plans that exists."""

@@ -73,13 +73,14 @@ def solve_plan(payload: dict[str, Any]) -> dict[str, Any]:
         result.warnings.append(
             f"time limit capped at {cap:g} s by the service (the request asked {asked:g} s)"
         )
-    text = result.model_dump_json()  # NaN and Infinity would come out as null: look for them first
+    # One serialisation that spells NaN and Infinity out (model_dump_json would write null):
+    # without them the text is exactly model_dump_json's.
     raw = to_json(result, inf_nan_mode="constants")
     if (b"NaN" in raw or b"Infinity" in raw) and _non_finite(result.model_dump()):
         detail = "numerical trouble: the solution holds non-finite values (check very large inputs)"
         result = stub_plan(payload["plan_id"], request, "failed", detail, [detail])
-        text = result.model_dump_json()
-    return {"status": result.status, "objective_value": result.objective.value, "plan_json": text}
+        raw = to_json(result)
+    return {"status": result.status, "objective_value": result.objective.value, "plan_json": raw.decode()}
 
 
 def run_batch(payload: dict[str, Any]) -> list[tuple[bool, Any]]:
