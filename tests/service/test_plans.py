@@ -7,13 +7,18 @@ at $1000 each, 10 kW a unit, no residual value): NPV cost = demand dollars.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from service.app import create_app
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
+from service.store import PlanRow
 from solver import Plan
 from tests.service import svc_helpers as h
 
@@ -286,3 +291,90 @@ class TestDeletePlan:
             assert c.delete(second.headers["location"]).status_code == 204
             assert c.delete(first.headers["location"]).status_code == 204
             assert c.get("/v1/plans").json()["items"] == []
+
+
+class _EagerRunner(h.ManualRunner):
+    """Starts and finishes every job on its own thread at once, whatever the store is doing."""
+
+    def submit(self, job_id: str, fn: Any, payload: Any, **kw: Any) -> Any:
+        fut = super().submit(job_id, fn, payload, **kw)
+        threading.Thread(target=self.finish, args=(job_id, None), kwargs={"run": True}).start()
+        return fut
+
+
+class TestRowWrittenDuringSolve:
+    """The solve starts before the plan's row is written; the runner's hooks wait for the row."""
+
+    def test_a_solve_that_ends_before_its_row_is_written_is_recorded(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        app = create_app(h.make_settings(tmp_path), runner=_EagerRunner())
+        with TestClient(app) as c:
+            store = app.state.capplan.store
+            insert = store.insert_plan
+
+            def slow_insert(row: PlanRow) -> None:
+                time.sleep(0.3)  # the solve has long finished by now
+                insert(row)
+
+            monkeypatch.setattr(store, "insert_plan", slow_insert)
+            r = c.post("/v1/plans", json=h.small_request(demand=6000))
+            assert r.status_code == 201 and r.json()["status"] == "optimal"
+            row = store.get_plan("default", r.json()["id"])
+            assert row is not None
+            assert (row.status, row.attempts, row.objective_value) == ("optimal", 1, pytest.approx(6000.0))
+            assert row.started_at is not None and row.inflight_hash is None
+            assert app.state.capplan.plans.local_ids() == set()
+
+    def test_a_row_that_cannot_be_written_stops_its_solve(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        runner = h.ManualRunner()
+        app = create_app(h.make_settings(tmp_path), runner=runner)
+        with TestClient(app) as c:
+            state = app.state.capplan
+
+            def broken(row: PlanRow) -> None:
+                raise OSError("disk full")
+
+            monkeypatch.setattr(state.store, "insert_plan", broken)
+            prep = state.plans.prepare(h.small_request(demand=6100))
+            with pytest.raises(OSError, match="disk full"):
+                state.plans.create("default", prep, idempotency_key=None, use_cache=True)
+            (job_id,) = runner.jobs
+            assert job_id not in runner.futures  # cancelled
+            assert state.plans.local_ids() == set()
+            assert c.get("/v1/plans").json()["items"] == []
+
+    def test_an_identical_request_that_wins_the_race_is_reused(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        runner = h.ManualRunner()
+        app = create_app(h.make_settings(tmp_path), runner=runner)
+        with TestClient(app) as c:
+            state = app.state.capplan
+            first = c.post(
+                "/v1/plans", json=h.small_request(demand=6200), headers={"Prefer": "respond-async"}
+            )
+            assert first.status_code == 202
+            find_cached = state.store.find_cached
+            calls = []
+
+            def miss_once(*a: Any, **kw: Any) -> Any:  # the other request was stored just after our look
+                calls.append(a)
+                return None if len(calls) == 1 else find_cached(*a, **kw)
+
+            monkeypatch.setattr(state.store, "find_cached", miss_once)
+            made = state.plans.create(
+                "default",
+                state.plans.prepare(h.small_request(demand=6200)),
+                idempotency_key=None,
+                use_cache=True,
+            )
+            assert not made.created and made.row.id == first.json()["id"]
+            (lost,) = set(runner.jobs) - {first.json()["id"]}
+            assert lost not in runner.futures  # our solve was stopped
+            assert state.plans.local_ids() == {first.json()["id"]}
+            runner.finish(first.json()["id"], None, run=True)
+            assert made.waiter is not None and made.waiter.result(10).kind == "finished"
+            assert [p["id"] for p in c.get("/v1/plans").json()["items"]] == [first.json()["id"]]
