@@ -13,8 +13,10 @@ plans
     created_at, updated_at, started_at, finished_at.
 jobs
     id, tenant, kind ('sweep', 'frontier' …), status (queued|running|done|failed),
-    request (JSON), total, done, rows (JSON list), error, created_at, updated_at,
+    request (JSON), total, done, rows (empty: see job_rows), error, created_at, updated_at,
     started_at, finished_at.  Generic on purpose: the scenario runner owns its meaning.
+job_rows
+    job_id, idx, row (JSON): a job's result rows, one per scenario, appended one at a time.
 
 Both tables also carry ``owner`` (the replica id of the API process responsible for an
 unfinished row) and ``lease_expires_at``.  Several replicas may share one PostgreSQL
@@ -49,6 +51,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     inspect,
     or_,
@@ -59,6 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, defer, mapped_column, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 UNFINISHED = ("queued", "running")
 
@@ -146,8 +150,25 @@ class JobRow(Base):
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
 
 
+class JobRowItem(Base):
+    """One result row of a job (a sweep scenario, a frontier point), keyed by its index.
+
+    A table of its own so that recording a row is one ``INSERT``, not a rewrite of every row
+    so far (``jobs.rows`` held them as one JSON list up to 1.0; :meth:`Store.create_all` moves
+    such lists here, and the column is left empty).
+    """
+
+    __tablename__ = "job_rows"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row: Mapped[Any] = mapped_column(JSON)
+
+
 PLANS = Base.metadata.tables["plans"]
 """The plans table, for Core statements (cheaper than the ORM on the per-solve paths)."""
+JOBS = Base.metadata.tables["jobs"]
+JOB_ROWS = Base.metadata.tables["job_rows"]
 
 LEASE_COLUMNS = {
     "plans": ("owner", "lease_expires_at", "inflight_hash"),
@@ -223,6 +244,7 @@ class Store:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK})
             Base.metadata.create_all(conn)
             self._add_missing_columns(conn)
+            self._move_legacy_rows(conn)
 
     def _add_missing_columns(self, conn: Any) -> None:
         prep = conn.dialect.identifier_preparer
@@ -245,6 +267,23 @@ class Store:
                             f"CREATE UNIQUE INDEX IF NOT EXISTS {prep.quote(str(index.name))} ON {qualified} ({cols})"
                         )
                     )
+
+    def _move_legacy_rows(self, conn: Any) -> None:
+        """Rows that an earlier version kept in ``jobs.rows`` go to ``job_rows`` (once)."""
+        legacy = conn.execute(select(JOBS.c.id, JOBS.c.rows).where(JOBS.c.rows.is_not(None))).all()
+        for job_id, rows in legacy:
+            if not rows:
+                continue
+            taken = set(conn.scalars(select(JOB_ROWS.c.idx).where(JOB_ROWS.c.job_id == job_id)))
+            items = []
+            for pos, item in enumerate(rows):
+                idx = _row_index(item, pos)
+                if idx not in taken:
+                    taken.add(idx)
+                    items.append({"job_id": job_id, "idx": idx, "row": item})
+            if items:
+                conn.execute(insert(JOB_ROWS), items)
+            conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(rows=[]))
 
     # -- leases --------------------------------------------------------------------------
 
@@ -305,7 +344,7 @@ class Store:
 
     def claim_jobs(self, *, limit: int = 100, include_own: bool = False) -> list[JobRow]:
         """Take over unfinished jobs nobody holds, as :meth:`claim_plans` (status unchanged)."""
-        return self._claim(JobRow, limit, include_own)
+        return self._with_rows(self._claim(JobRow, limit, include_own))
 
     def renew_leases(self) -> Owned:
         """Extend this replica's leases; the unfinished plans and jobs it still holds."""
@@ -528,42 +567,66 @@ class Store:
         return row
 
     def get_job(self, tenant: str, job_id: str, kind: str | None = None) -> JobRow | None:
+        """The job, its ``rows`` read from ``job_rows`` in index order."""
         with self._session() as s:
             q = select(JobRow).where(JobRow.id == job_id, JobRow.tenant == tenant)
             if kind is not None:
                 q = q.where(JobRow.kind == kind)
-            return s.scalars(q).first()
+            job = s.scalars(q).first()
+        return None if job is None else self._with_rows([job])[0]
 
     def update_job(self, job_id: str, **values: Any) -> bool:
-        """Set columns of a job (status, total, done, rows, error, started_at, finished_at)."""
+        """Set columns of a job (status, total, done, error, started_at, finished_at, request);
+        ``rows=[...]`` replaces its result rows."""
         allowed = {"status", "total", "done", "rows", "error", "started_at", "finished_at", "request"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown job columns: {sorted(unknown)}")
+        rows = values.pop("rows", None)
         values["updated_at"] = utcnow()
-        with self._session() as s:
-            res = s.execute(update(JobRow).where(JobRow.id == job_id, *self._mine(JobRow)).values(**values))
-            s.commit()
-            return bool(getattr(res, "rowcount", 0))
+        mine = [] if self.owner is None else [JOBS.c.owner == self.owner]
+        with self.engine.begin() as conn:
+            res = conn.execute(update(JOBS).where(JOBS.c.id == job_id, *mine).values(**values))
+            found = bool(getattr(res, "rowcount", 0))
+            if found and rows is not None:
+                conn.execute(delete(JOB_ROWS).where(JOB_ROWS.c.job_id == job_id))
+                items = {_row_index(r, pos): r for pos, r in reversed(list(enumerate(rows)))}
+                if items:
+                    conn.execute(
+                        insert(JOB_ROWS), [{"job_id": job_id, "idx": i, "row": r} for i, r in items.items()]
+                    )
+            return found
 
     def append_job_row(self, job_id: str, row: Any) -> bool:
-        """Add one result row and count it done (read-modify-write in one transaction).
+        """Add one result row (keyed by its ``index``; without one, the next free position)
+        and count it done: one ``INSERT`` and one ``UPDATE``, whatever the number of rows so far.
 
         False if the job is gone or (for a store with an owner) held by another replica.  A
         row whose ``index`` is already there replaces nothing: the first result stays.
         """
-        with self._session() as s:
-            job = s.get(JobRow, job_id, with_for_update=not self.is_sqlite)
-            if job is None or (self.owner is not None and job.owner != self.owner):
-                return False
-            index = row.get("index") if isinstance(row, dict) else None
-            if index is not None and any(r.get("index") == index for r in job.rows or []):
-                return True
-            job.rows = [*(job.rows or []), row]
-            job.done = len(job.rows)
-            job.updated_at = utcnow()
-            s.commit()
+        try:
+            with self.engine.begin() as conn:
+                q = select(JOBS.c.owner).where(JOBS.c.id == job_id)
+                if not self.is_sqlite:
+                    q = q.with_for_update()  # serialises appends with claims and renewals
+                found = conn.execute(q).first()
+                if found is None or (self.owner is not None and found.owner != self.owner):
+                    return False
+                idx = _row_index(row, None)
+                if idx is None:
+                    last = conn.scalar(select(func.max(JOB_ROWS.c.idx)).where(JOB_ROWS.c.job_id == job_id))
+                    idx = 0 if last is None else int(last) + 1
+                else:
+                    there = select(JOB_ROWS.c.idx).where(JOB_ROWS.c.job_id == job_id, JOB_ROWS.c.idx == idx)
+                    if conn.execute(there).first() is not None:
+                        return True
+                conn.execute(insert(JOB_ROWS), {"job_id": job_id, "idx": idx, "row": row})
+                conn.execute(
+                    update(JOBS).where(JOBS.c.id == job_id).values(done=JOBS.c.done + 1, updated_at=utcnow())
+                )
+        except IntegrityError:  # the same index recorded at the same moment: the first stays
             return True
+        return True
 
     def list_jobs(
         self, tenant: str, *, kind: str | None = None, limit: int = 20, before: Cursor | None = None
@@ -580,20 +643,47 @@ class Store:
                     )
                 )
             q = q.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
-            return list(s.scalars(q))
+            jobs = list(s.scalars(q))
+        return self._with_rows(jobs)
 
     def delete_job(self, tenant: str, job_id: str) -> bool:
-        with self._session() as s:
-            res = s.execute(delete(JobRow).where(JobRow.id == job_id, JobRow.tenant == tenant))
-            s.commit()
-            return bool(getattr(res, "rowcount", 0))
+        with self.engine.begin() as conn:
+            res = conn.execute(delete(JOBS).where(JOBS.c.id == job_id, JOBS.c.tenant == tenant))
+            found = bool(getattr(res, "rowcount", 0))
+            if found:
+                conn.execute(delete(JOB_ROWS).where(JOB_ROWS.c.job_id == job_id))
+            return found
 
     def unfinished_jobs(self, kind: str | None = None) -> list[JobRow]:
         with self._session() as s:
             q = select(JobRow).where(JobRow.status.in_(UNFINISHED))
             if kind is not None:
                 q = q.where(JobRow.kind == kind)
-            return list(s.scalars(q.order_by(JobRow.created_at, JobRow.id)))
+            jobs = list(s.scalars(q.order_by(JobRow.created_at, JobRow.id)))
+        return self._with_rows(jobs)
+
+    def _with_rows(self, jobs: list[JobRow]) -> list[JobRow]:
+        """Give each (detached) job its result rows from ``job_rows``, in index order."""
+        if not jobs:
+            return jobs
+        by_id: dict[str, list[Any]] = {j.id: [] for j in jobs}
+        with self.engine.connect() as conn:
+            q = (
+                select(JOB_ROWS.c.job_id, JOB_ROWS.c.row)
+                .where(JOB_ROWS.c.job_id.in_(list(by_id)))
+                .order_by(JOB_ROWS.c.job_id, JOB_ROWS.c.idx)
+            )
+            for job_id, item in conn.execute(q):
+                by_id[job_id].append(item)
+        for j in jobs:
+            set_committed_value(j, "rows", by_id[j.id])
+        return jobs
+
+
+def _row_index(row: Any, default: int | None) -> int | None:
+    """A result row's place: its integer ``index`` if it has one."""
+    idx = row.get("index") if isinstance(row, dict) else None
+    return idx if isinstance(idx, int) and not isinstance(idx, bool) else default
 
 
 _DDL_LOCK = 0x63617070_6C616E

@@ -358,10 +358,9 @@ class ScenarioJobs:
     def _run_sweep(self, job_id: str, active: _Active, sweep: PreparedSweep) -> None:
         self.store.update_job(job_id, status="running", started_at=utcnow())
         result = run_sweep(sweep, self._options(job_id, active))
-        job = self.store.get_job(active.tenant, job_id)
-        rows = sorted(job.rows or [], key=lambda r: r["index"]) if job is not None else []
+        job = self.store.get_job(active.tenant, job_id)  # its rows were recorded one by one
         interrupted = active.mapper.interrupted or (result.cancelled and not active.deleted.is_set())
-        self._finish(job_id, active, interrupted, status="done", rows=rows, done=len(rows))
+        self._finish(job_id, active, interrupted, status="done", done=len(job.rows) if job else 0)
 
     def _run_frontier(self, job_id: str, active: _Active, fr: PreparedFrontier) -> None:
         self.store.update_job(job_id, status="running", started_at=utcnow(), rows=[], done=0)

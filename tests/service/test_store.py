@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
-from service.store import Cursor, DuplicateIdempotencyKey, PlanRow, Store, utcnow
+from service.store import JOB_ROWS, Cursor, DuplicateIdempotencyKey, PlanRow, Store, utcnow
 from tests.service import svc_helpers as h
 
 PG_URL = os.environ.get("CAPPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -182,6 +182,58 @@ class TestJobsTable:
         assert not store.append_job_row("missing", {})
         assert store.delete_job("t", "j1")
         assert store.get_job("t", "j1") is None
+
+
+class TestJobRows:
+    """A job's result rows live in ``job_rows``: one INSERT per row, read back in index order."""
+
+    def test_rows_come_back_in_index_order_and_a_repeated_index_keeps_the_first(self, store: Store) -> None:
+        store.insert_job(job_id="j", tenant="t", kind="sweep", request={}, total=4)
+        for idx, v in ((2, "c"), (0, "a"), (3, "d"), (0, "again"), (1, "b")):
+            assert store.append_job_row("j", {"index": idx, "v": v})
+        job = store.get_job("t", "j")
+        assert job is not None
+        assert [r["v"] for r in job.rows] == ["a", "b", "c", "d"]
+        assert job.done == 4
+        assert [r["v"] for r in store.list_jobs("t")[0].rows] == ["a", "b", "c", "d"]
+        assert [r["v"] for r in store.unfinished_jobs()[0].rows] == ["a", "b", "c", "d"]
+
+    def test_update_replaces_the_rows_and_delete_removes_them(self, store: Store) -> None:
+        store.insert_job(job_id="j", tenant="t", kind="frontier", request={}, total=2)
+        store.insert_job(job_id="k", tenant="t", kind="frontier", request={}, total=1)
+        assert store.append_job_row("j", {"index": 0, "v": "old"})
+        assert store.append_job_row("k", {"index": 0, "v": "k"})
+        assert store.update_job("j", rows=[{"index": 1, "v": "y"}, {"index": 0, "v": "x"}], done=2)
+        job = store.get_job("t", "j")
+        assert job is not None and [r["v"] for r in job.rows] == ["x", "y"] and job.done == 2
+        assert not store.update_job("missing", rows=[{"index": 0}])
+        assert store.delete_job("t", "j")
+        with store.engine.connect() as conn:
+            left = conn.execute(select(JOB_ROWS.c.job_id, JOB_ROWS.c.idx)).all()
+        assert [tuple(r) for r in left] == [("k", 0)]
+
+    def test_rows_an_earlier_version_kept_in_the_jobs_table_are_moved(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+        old = Store(url)
+        old.create_all()
+        old.insert_job(job_id="j", tenant="t", kind="sweep", request={}, total=3)
+        with old.engine.begin() as conn:  # as 1.0 wrote them: one JSON list on the job
+            conn.execute(
+                text("UPDATE jobs SET rows = :rows, done = 2 WHERE id = 'j'"),
+                {"rows": '[{"index": 1, "v": "b"}, {"index": 0, "v": "a"}]'},
+            )
+        old.dispose()
+        new = Store(url)
+        new.create_all()
+        job = new.get_job("t", "j")
+        assert job is not None and [r["v"] for r in job.rows] == ["a", "b"]
+        assert new.append_job_row("j", {"index": 2, "v": "c"})
+        with new.engine.connect() as conn:
+            assert conn.execute(text("SELECT rows FROM jobs")).scalar() == "[]"
+        new.create_all()  # again: nothing moves twice
+        job = new.get_job("t", "j")
+        assert job is not None and [r["v"] for r in job.rows] == ["a", "b", "c"] and job.done == 3
+        new.dispose()
 
 
 class TestDurability:
