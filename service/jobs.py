@@ -61,6 +61,31 @@ class QueueFullError(Exception):
         self.retry_after_s = retry_after_s
 
 
+def refuse(
+    *,
+    stopping: bool,
+    known: bool,
+    job_id: str,
+    force: bool,
+    waiting: int,
+    room: int,
+    retry_after: Callable[[], int],
+) -> JobResult | None:
+    """The admission rule every runner applies to ``submit``, under its own lock.
+
+    A stopping runner answers at once with an ``interrupted`` result (returned); a job id it
+    already holds is a ``ValueError``; ``waiting`` jobs beyond ``room`` (queue limit plus idle
+    slots) are a :class:`QueueFullError`, unless ``force``.  None: admitted.
+    """
+    if stopping:
+        return JobResult("interrupted", error="the service is shutting down")
+    if known:
+        raise ValueError(f"job {job_id} is already queued or running")
+    if not force and waiting >= room:
+        raise QueueFullError(retry_after())
+    return None
+
+
 class JobRunner(Protocol):
     """What the service needs from a place that runs solves."""
 
@@ -256,14 +281,18 @@ class LocalProcessRunner:
     ) -> Future[JobResult]:
         fut: Future[JobResult] = Future()
         with self._lock:
-            if self._stopping:
-                fut.set_result(JobResult("interrupted", error="the service is shutting down"))
+            refused = refuse(
+                stopping=self._stopping,
+                known=job_id in self._jobs,
+                job_id=job_id,
+                force=force,
+                waiting=len(self._pending),
+                room=self.queue_limit + sum(1 for w in self._workers if w.job is None),
+                retry_after=self._retry_after,
+            )
+            if refused is not None:
+                fut.set_result(refused)
                 return fut
-            if job_id in self._jobs:
-                raise ValueError(f"job {job_id} is already queued or running")
-            idle = sum(1 for w in self._workers if w.job is None)
-            if not force and len(self._pending) >= self.queue_limit + idle:
-                raise QueueFullError(self._retry_after())
             job = _Job(job_id, fn, payload, time_limit_s, on_start, fut)
             self._pending.append(job)
             self._jobs[job_id] = job

@@ -56,7 +56,7 @@ from ray.exceptions import (
 )
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from service.jobs import JobResult, QueueFullError
+from service.jobs import JobResult, refuse
 
 log = logging.getLogger("capplan.jobs.ray")
 
@@ -189,14 +189,18 @@ class RayRunner:
     ) -> Future[JobResult]:
         fut: Future[JobResult] = Future()
         with self._lock:
-            if self._stopping:
-                fut.set_result(JobResult("interrupted", error="the service is shutting down"))
+            refused = refuse(
+                stopping=self._stopping,
+                known=job_id in self._jobs,
+                job_id=job_id,
+                force=force,
+                waiting=self._queued_locked(),
+                room=self.queue_limit + max(0, int(self._cpus) - self._running_locked()),
+                retry_after=self._retry_after,
+            )
+            if refused is not None:
+                fut.set_result(refused)
                 return fut
-            if job_id in self._jobs:
-                raise ValueError(f"job {job_id} is already queued or running")
-            idle = max(0, int(self._cpus) - self._running_locked())
-            if not force and self._queued_locked() >= self.queue_limit + idle:
-                raise QueueFullError(self._retry_after())
             job = _Job(job_id, fn, payload, time_limit_s, on_start, fut)
             self._jobs[job_id] = job
             if not self._connected:

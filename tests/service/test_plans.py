@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.deps import AppState
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.store import PlanRow
 from solver import Plan
@@ -302,6 +304,14 @@ class _EagerRunner(h.ManualRunner):
         return fut
 
 
+@contextmanager
+def _manual_app(tmp_path: Path) -> Iterator[tuple[h.ManualRunner, TestClient, AppState]]:
+    runner = h.ManualRunner()
+    app = create_app(h.make_settings(tmp_path), runner=runner)
+    with TestClient(app) as c:
+        yield runner, c, app.state.capplan
+
+
 class TestRowWrittenDuringSolve:
     """The solve starts before the plan's row is written; the runner's hooks wait for the row."""
 
@@ -329,10 +339,7 @@ class TestRowWrittenDuringSolve:
     def test_a_row_that_cannot_be_written_stops_its_solve(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        runner = h.ManualRunner()
-        app = create_app(h.make_settings(tmp_path), runner=runner)
-        with TestClient(app) as c:
-            state = app.state.capplan
+        with _manual_app(tmp_path) as (runner, c, state):
 
             def broken(row: PlanRow) -> None:
                 raise OSError("disk full")
@@ -349,10 +356,7 @@ class TestRowWrittenDuringSolve:
     def test_an_identical_request_that_wins_the_race_is_reused(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        runner = h.ManualRunner()
-        app = create_app(h.make_settings(tmp_path), runner=runner)
-        with TestClient(app) as c:
-            state = app.state.capplan
+        with _manual_app(tmp_path) as (runner, c, state):
             first = c.post(
                 "/v1/plans", json=h.small_request(demand=6200), headers={"Prefer": "respond-async"}
             )
