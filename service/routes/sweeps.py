@@ -546,6 +546,21 @@ def _json(model: BaseModel, status_code: int, location: str | None = None) -> Re
     return Response(model.model_dump_json(), status_code=status_code, media_type=JSON, headers=headers)
 
 
+async def _job(state: AppState, tenant: str, job_id: str, kind: str) -> JobRow:
+    """The tenant's sweep or frontier, or a 404."""
+    row = await run_sync(state.store.get_job, tenant, job_id, kind)
+    if row is None:
+        raise NotFound(f"no {kind} {job_id!r}")
+    return row
+
+
+async def _delete_job(state: AppState, tenant: str, job_id: str, kind: str) -> Response:
+    """Stop and remove the tenant's sweep or frontier (204), or a 404."""
+    if not await run_sync(jobs_of(state).delete, tenant, job_id, kind):
+        raise NotFound(f"no {kind} {job_id!r}")
+    return Response(status_code=204)
+
+
 # ----------------------------------------------------------------------------- routes
 
 
@@ -576,10 +591,7 @@ async def create_sweep(request: Request, state: StateDep, tenant: TenantDep) -> 
 )
 async def get_sweep(sweep_id: str, state: StateDep, tenant: TenantDep) -> Response:
     """Status, progress (``total``, ``done``) and the rows of the finished scenarios."""
-    row = await run_sync(state.store.get_job, tenant, sweep_id, "sweep")
-    if row is None:
-        raise NotFound(f"no sweep {sweep_id!r}")
-    return _json(_sweep_view(row), 200)
+    return _json(_sweep_view(await _job(state, tenant, sweep_id, "sweep")), 200)
 
 
 @router.delete(
@@ -591,9 +603,7 @@ async def get_sweep(sweep_id: str, state: StateDep, tenant: TenantDep) -> Respon
 )
 async def delete_sweep(sweep_id: str, state: StateDep, tenant: TenantDep) -> Response:
     """Stop its scenarios (running ones are killed) and remove it; finished plans stay."""
-    if not await run_sync(jobs_of(state).delete, tenant, sweep_id, "sweep"):
-        raise NotFound(f"no sweep {sweep_id!r}")
-    return Response(status_code=204)
+    return await _delete_job(state, tenant, sweep_id, "sweep")
 
 
 @router.post(
@@ -622,10 +632,7 @@ async def create_frontier(request: Request, state: StateDep, tenant: TenantDep) 
 )
 async def get_frontier(frontier_id: str, state: StateDep, tenant: TenantDep) -> Response:
     """Status, progress and the points so far (the knee is marked once done)."""
-    row = await run_sync(state.store.get_job, tenant, frontier_id, "frontier")
-    if row is None:
-        raise NotFound(f"no frontier {frontier_id!r}")
-    return _json(_frontier_view(row), 200)
+    return _json(_frontier_view(await _job(state, tenant, frontier_id, "frontier")), 200)
 
 
 @router.delete(
@@ -637,9 +644,7 @@ async def get_frontier(frontier_id: str, state: StateDep, tenant: TenantDep) -> 
 )
 async def delete_frontier(frontier_id: str, state: StateDep, tenant: TenantDep) -> Response:
     """Stop its solves (running ones are killed) and remove it; finished plans stay."""
-    if not await run_sync(jobs_of(state).delete, tenant, frontier_id, "frontier"):
-        raise NotFound(f"no frontier {frontier_id!r}")
-    return Response(status_code=204)
+    return await _delete_job(state, tenant, frontier_id, "frontier")
 
 
 @router.get(
