@@ -31,63 +31,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.service.ray_cluster import ray_cluster, ray_missing, use_in_this_process  # noqa: E402
+from tests.service.ray_cluster import (  # noqa: E402
+    medium_request,
+    ray_cluster,
+    ray_missing,
+    use_in_this_process,
+)
 
 REPEAT = 2
 SCENARIOS = 200
 
 
-def base_request(periods: int) -> dict[str, Any]:
-    return {
-        "name": "ray sweep bench",
-        "horizon": {"periods": periods, "period_months": 1},
-        "economics": {"discount_rate": 0.05},
-        "sites": [
-            {
-                "id": f"s{i}",
-                "power_mw": [2.0 + 0.4 * i + 0.05 * t for t in range(periods)],
-                "energy_usd_per_mwh": 40 + 5 * i,
-            }
-            for i in range(3)
-        ],
-        "hardware": [
-            {
-                "id": f"h{j}",
-                "vendor": f"v{j % 2}",
-                "it_power_kw": 8 + 2 * j,
-                "unit_price_usd": 1000.0 * (1 + 0.1 * j),
-                "lifetime_years": 3,
-                "performance": {
-                    f"m{k}": {
-                        "points": [
-                            {"tokens_per_s_per_user": 10, "tokens_per_s_per_unit": 900 + 50 * j + 20 * k},
-                            {"tokens_per_s_per_user": 40, "tokens_per_s_per_unit": 300 + 30 * j + 10 * k},
-                        ]
-                    }
-                    for k in range(3)
-                },
-            }
-            for j in range(5)
-        ],
-        "workloads": [
-            {
-                "id": f"w{k}",
-                "model": f"m{k}",
-                "min_tokens_per_s_per_user": 10 + 10 * k,
-                "demand_tokens_per_s": 40000 + 15000 * k,
-                "demand_growth_per_year": 0.3,
-                "min_service_fraction": 0.5,
-                "unmet_penalty_usd_per_million_tokens": 5,
-            }
-            for k in range(3)
-        ],
-        "policy": {"max_vendor_share": {"v0": 0.7}},
-    }
-
-
 def sweep_body(periods: int) -> dict[str, Any]:
     return {
-        "base": base_request(periods),
+        "base": {**medium_request(periods), "name": "ray sweep bench"},
         "parameters": [
             {"path": "workloads/w0/demand_tokens_per_s", "values": [20000.0 + 2500.0 * k for k in range(20)]},
             {"path": "hardware/h0/unit_price_usd", "scale": [0.6 + 0.1 * k for k in range(10)]},

@@ -466,3 +466,55 @@ def replicas(
                 with contextlib.suppress(OSError):
                     os.killpg(r.proc.pid, signal.SIGKILL)
                 r.proc.wait(10)
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def medium_request(periods: int = 96) -> dict[str, Any]:
+    """3 sites, 5 hardware options, 3 workloads, monthly periods: ~6,000 columns, ~0.3 s."""
+    return {
+        "name": "medium",
+        "horizon": {"periods": periods, "period_months": 1},
+        "economics": {"discount_rate": 0.05},
+        "sites": [
+            {
+                "id": f"s{i}",
+                "power_mw": [2.0 + 0.4 * i + 0.05 * t for t in range(periods)],
+                "energy_usd_per_mwh": 40 + 5 * i,
+            }
+            for i in range(3)
+        ],
+        "hardware": [
+            {
+                "id": f"h{j}",
+                "vendor": f"v{j % 2}",
+                "it_power_kw": 8 + 2 * j,
+                "unit_price_usd": 1000.0 * (1 + 0.1 * j),
+                "lifetime_years": 3,
+                "performance": {
+                    f"m{k}": {
+                        "points": [
+                            {"tokens_per_s_per_user": 10, "tokens_per_s_per_unit": 900 + 50 * j + 20 * k},
+                            {"tokens_per_s_per_user": 40, "tokens_per_s_per_unit": 300 + 30 * j + 10 * k},
+                        ]
+                    }
+                    for k in range(3)
+                },
+            }
+            for j in range(5)
+        ],
+        "workloads": [
+            {
+                "id": f"w{k}",
+                "model": f"m{k}",
+                "min_tokens_per_s_per_user": 10 + 10 * k,
+                "demand_tokens_per_s": 40000 + 15000 * k,
+                "demand_growth_per_year": 0.3,
+                "min_service_fraction": 0.5,
+                "unmet_penalty_usd_per_million_tokens": 5,
+            }
+            for k in range(3)
+        ],
+        "policy": {"max_vendor_share": {"v0": 0.7}},
+    }
