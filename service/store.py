@@ -447,15 +447,7 @@ class Store:
             q = q.where(PlanRow.tenant == tenant)
             if statuses:
                 q = q.where(PlanRow.status.in_(list(statuses)))
-            if before is not None:
-                q = q.where(
-                    or_(
-                        PlanRow.created_at < before.created_at,
-                        (PlanRow.created_at == before.created_at) & (PlanRow.id < before.id),
-                    )
-                )
-            q = q.order_by(PlanRow.created_at.desc(), PlanRow.id.desc()).limit(limit)
-            return list(s.scalars(q))
+            return list(s.scalars(_newest_first(q, PlanRow, before, limit)))
 
     def _update_plan(self, plan_id: str, *where: Any, **values: Any) -> bool:
         """One UPDATE of a plan this store may write (Core, no ORM session: about half the
@@ -635,15 +627,7 @@ class Store:
             q = select(JobRow).where(JobRow.tenant == tenant)
             if kind is not None:
                 q = q.where(JobRow.kind == kind)
-            if before is not None:
-                q = q.where(
-                    or_(
-                        JobRow.created_at < before.created_at,
-                        (JobRow.created_at == before.created_at) & (JobRow.id < before.id),
-                    )
-                )
-            q = q.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
-            jobs = list(s.scalars(q))
+            jobs = list(s.scalars(_newest_first(q, JobRow, before, limit)))
         return self._with_rows(jobs)
 
     def delete_job(self, tenant: str, job_id: str) -> bool:
@@ -678,6 +662,18 @@ class Store:
         for j in jobs:
             set_committed_value(j, "rows", by_id[j.id])
         return jobs
+
+
+def _newest_first(q: Any, model: type[PlanRow] | type[JobRow], before: Cursor | None, limit: int) -> Any:
+    """A page of ``q``, newest first: strictly after ``before`` (keyset pagination)."""
+    if before is not None:
+        q = q.where(
+            or_(
+                model.created_at < before.created_at,
+                (model.created_at == before.created_at) & (model.id < before.id),
+            )
+        )
+    return q.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
 
 
 def _row_index(row: Any, default: int | None) -> int | None:
