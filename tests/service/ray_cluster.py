@@ -90,9 +90,20 @@ def pg_schema() -> Iterator[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (all held open while they are chosen: separate calls may be
+    given the same port again, and Ray refuses a command line that names one port twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
+_AGENT_PORTS = ("dashboard-agent-listen", "dashboard-agent-grpc", "runtime-env-agent", "metrics-export")
 
 
 def _ray_cmd() -> str:
@@ -176,18 +187,13 @@ class RayCluster:
                 self.isolation_note = f"network namespace set-up failed ({exc}): plain processes"
                 self._unlink()
                 self.isolation, self.head_ip = "processes", "127.0.0.1"
-        self.gcs_port = free_port()
+        self.gcs_port, *ports = free_ports(8)
         head_dir = self.root / "head"
+        names = ("node-manager", "object-manager", "dashboard", *_AGENT_PORTS)
         args = [
             "--head",
             f"--port={self.gcs_port}",
-            f"--node-manager-port={free_port()}",
-            f"--object-manager-port={free_port()}",
-            f"--dashboard-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}",
-            f"--dashboard-agent-grpc-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}",
-            f"--metrics-export-port={free_port()}",
+            *(f"--{n}-port={p}" for n, p in zip(names, ports, strict=True)),
             "--include-dashboard=false",
         ]
         self._ray_start("head", head_dir, self.head_ip, args, netns=None)
@@ -206,14 +212,11 @@ class RayCluster:
             ip = f"10.{self._subnet[0]}.{self._subnet[1]}.2"
             node = self._ray_start(name, tmp, ip, [f"--address={self.address}"], netns=netns)
         else:
+            names = ("node-manager", "object-manager", *_AGENT_PORTS)
+            ports = free_ports(len(names))
             args = [
                 f"--address={self.address}",
-                f"--node-manager-port={free_port()}",
-                f"--object-manager-port={free_port()}",
-                f"--dashboard-agent-listen-port={free_port()}",
-                f"--dashboard-agent-grpc-port={free_port()}",
-                f"--runtime-env-agent-port={free_port()}",
-                f"--metrics-export-port={free_port()}",
+                *(f"--{n}-port={p}" for n, p in zip(names, ports, strict=True)),
             ]
             node = self._ray_start(name, tmp, "127.0.0.1", args, netns=None)
         return node
