@@ -72,7 +72,7 @@ def _elastic(
     m0: Built, option: str, families: tuple[str, ...], time_limit_s: float, backend: str
 ) -> list[DiagnosisEntry] | None:
     """Entries of one elastic model that relaxes ``families``; None when it is infeasible."""
-    m = build_model(m0.data, integer=False)
+    m = build_model(m0.data, integer=False, discounts=False)  # rebates do not decide feasibility
     slacks: list[tuple[str, tuple[int, ...], pulp.LpVariable]] = []
     objective: list[tuple[pulp.LpVariable, float]] = []
     for family in families:

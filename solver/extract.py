@@ -21,6 +21,7 @@ from collections import defaultdict
 from solver.model import Built
 from solver.schema import (
     ContractOut,
+    DiscountTier,
     FleetRow,
     HardwarePrice,
     PeriodOut,
@@ -187,6 +188,7 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
             w = c.warrants
             eq = w.equity_fraction_max * min(1.0, spend / w.full_vest_spend_usd)
             value = eq * w.company_valuation_usd
+        rebate, reached = discount(c.discount_tiers, spend)
         out.append(
             ContractOut(
                 vendor=c.vendor,
@@ -195,9 +197,28 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
                 shortfall_usd=shortfall,
                 equity_fraction=eq,
                 equity_value_usd=value,
+                discount_usd=rebate,
+                discount_tiers_reached=reached,
             )
         )
     return out
+
+
+def discount(tiers: list[DiscountTier], spend: float) -> tuple[float, int]:
+    """The rebate of incremental discount tiers on ``spend``, and how many tiers it passed.
+
+    Spend between a tier's threshold and the next one's earns that tier's discount; spend
+    exactly at a threshold (within round-off of the fleet sums) has reached it.
+    """
+    rebate, reached = 0.0, 0
+    for k, tier in enumerate(tiers):
+        low = tier.above_spend_usd
+        if spend < low * (1 - 1e-9):
+            break
+        reached += 1
+        high = tiers[k + 1].above_spend_usd if k + 1 < len(tiers) else float("inf")
+        rebate += tier.discount * max(0.0, min(spend, high) - low)
+    return rebate, reached
 
 
 def extract_summary(m: Built, x: Values, periods: list[PeriodOut], contracts: list[ContractOut]) -> Summary:
@@ -209,8 +230,9 @@ def extract_summary(m: Built, x: Values, periods: list[PeriodOut], contracts: li
     residual = residual_value(m, x)
     shortfall = sum(c.shortfall_usd for c in contracts)
     warrant = sum(c.equity_value_usd for c in contracts)
+    rebate = sum(c.discount_usd for c in contracts)
     npv = sum(p.discount_factor * (p.capex_usd + p.opex_usd) for p in periods)
-    npv += data.d_end * (shortfall - warrant - residual)
+    npv += data.d_end * (shortfall - warrant - rebate - residual)
     mt = data.seconds / 1e6
     served = sum(w.served_tokens_per_s * mt for p in periods for w in p.workloads)
     demand = sum(w.demand_tokens_per_s * mt for p in periods for w in p.workloads)
@@ -233,6 +255,7 @@ def extract_summary(m: Built, x: Values, periods: list[PeriodOut], contracts: li
         residual_value_usd=residual,
         contract_shortfall_usd=shortfall,
         warrant_value_usd=warrant,
+        contract_discount_usd=rebate,
         served_fraction=served / demand if demand > 0 else 1.0,
         served_million_tokens=served,
         demand_million_tokens=demand,

@@ -235,6 +235,7 @@ class Built:
     data: ModelData
     integer: bool
     prob: pulp.LpProblem
+    discounts: bool = True  # model the contracts' discount tiers (binaries); off for diagnosis
     columns: list[pulp.LpVariable] = field(default_factory=list)
     rows: list[pulp.LpConstraint] = field(default_factory=list)
     var: dict[str, dict[Key, pulp.LpVariable]] = field(default_factory=dict)
@@ -274,6 +275,11 @@ class Built:
         self.rows.append(c)
         self.con.setdefault(family, {})[key] = c
         return c
+
+    @property
+    def has_integers(self) -> bool:
+        """Whether any column is integer (integer mode, or discount-tier binaries)."""
+        return any(v.cat == pulp.LpInteger for v in self.columns)
 
     def inst_terms(self, s: int, h: int, t: int) -> list[tuple[pulp.LpVariable, float]]:
         """Purchase variables whose units are installed at (s, h) in t, with coefficient 1."""
@@ -337,6 +343,23 @@ def add_contract_variables(m: Built) -> None:
             m.new_var("shortfall", (v,))
         if c.warrants is not None:
             m.new_var("equity", (v,), 0.0, c.warrants.equity_fraction_max)
+
+
+def add_discount_variables(m: Built) -> None:
+    """tier[v,k] in [0, W_k] ($ of spend with v inside discount tier k) and reached[v,k] in
+    {0, 1} (the spend passed tier k's threshold), for contracts with discount tiers.
+
+    W_k = T_{k+1} − T_k, and for the last tier M_v − T_k with M_v a bound on the spend
+    (:func:`spend_bound`); a tier whose threshold lies beyond M_v is left out (unreachable).
+    """
+    if not m.discounts:
+        return
+    for c in m.data.req.contracts:
+        v = m.data.vendors.index(c.vendor)
+        for k, width in enumerate(tier_widths(m, v)):
+            m.new_var("tier", (v, k), 0.0, width)
+            b = m.new_var("reached", (v, k), 0.0, 1.0)
+            b.cat = pulp.LpInteger
 
 
 # ---------------------------------------------------------------------- constraints
@@ -565,12 +588,102 @@ def add_contract_constraints(m: Built) -> None:
             )
 
 
+def spend_bound(m: Built, v: int) -> float:
+    """An upper bound M_v on the nominal spend with vendor v that every feasible plan obeys.
+
+    Units of h installed at s never exceed U = (max_t P[s,t] + expansion max_mw)·1000/(kW_h·PUE_s)
+    (the power row), nor Σ_t supply[h][t] bought in all; purchases made within one lifetime of
+    each other are all in service together, so at most ⌈(purchase periods)/life_h⌉·U units are
+    bought at s.  Each costs at most max_τ (price + recurring fees over its service window).
+    """
+    data = m.data
+    req = data.req
+    _, fixed = spend_terms(m, v)
+    total = fixed
+    for h, hw in enumerate(req.hardware):
+        if data.vendor_of[h] != v:
+            continue
+        periods = data.buy_periods(h)
+        if not periods:
+            continue
+        unit = max(
+            hw.unit_price_usd + hw.recurring_usd_per_unit_hour * data.hours * len(data.window(h, tau))
+            for tau in periods
+        )
+        by_power = 0.0
+        for s, site in enumerate(req.sites):
+            if h not in data.allowed[s]:
+                continue
+            mw = hw.it_power_kw * site.pue / 1000
+            if mw <= 0:
+                by_power = math.inf
+                break
+            extra = site.expansion.max_mw if site.expansion is not None else 0.0
+            cap = (max(data.power[s]) + extra) / mw
+            by_power += math.ceil(len(periods) / data.life[h]) * cap
+        supply = data.supply[h]
+        by_supply = math.inf if supply is None else sum(supply[t] for t in periods)
+        total += unit * min(by_power, by_supply)
+    return total
+
+
+def tier_widths(m: Built, v: int) -> list[float]:
+    """W_k of the discount tiers of v's contract that the spend can reach (see spend_bound)."""
+    contract = next(c for c in m.data.req.contracts if c.vendor == m.data.vendors[v])
+    tiers = contract.discount_tiers
+    if not tiers:
+        return []
+    bound = spend_bound(m, v)
+    widths = []
+    for k, tier in enumerate(tiers):
+        top = tiers[k + 1].above_spend_usd if k + 1 < len(tiers) else bound
+        if tier.above_spend_usd >= bound:
+            break
+        widths.append(min(top, bound) - tier.above_spend_usd)
+    return widths
+
+
+def add_discount_constraints(m: Built) -> None:
+    """Discount tiers (incremental), with T_k the thresholds and reached[v,·] binaries:
+
+    * tier[v,k] <= W_k·reached[v,k]           (no spend counted in a tier not reached)
+    * tier[v,k] >= W_k·reached[v,k+1]         (a tier is full before the next one is reached)
+    * T_0·reached[v,0] + Σ_k tier[v,k] <= S_v (``discount_spend``: tiers hold no more than spent)
+
+    The rebate Σ_k discount_k·tier[v,k] is credited in the cost; since the solver wants it large,
+    these bounds make it exactly Σ_k discount_k·clamp(S_v − T_k, 0, W_k).  Duals: not published
+    (with the binaries fixed, ``discount_spend``'s is the rebate per extra dollar of spend).
+    """
+    data = m.data
+    tier, reached = m.var.get("tier", {}), m.var.get("reached", {})
+    for c in data.req.contracts:
+        v = data.vendors.index(c.vendor)
+        widths = [tier[(v, k)].upBound or 0.0 for k in range(len(c.discount_tiers)) if (v, k) in tier]
+        if not widths:
+            continue
+        for k, width in enumerate(widths):
+            m.new_row("tier_open", (v, k), [(tier[(v, k)], 1.0), (reached[(v, k)], -width)], LE, 0.0)
+            if k + 1 < len(widths):
+                m.new_row("tier_fill", (v, k), [(tier[(v, k)], 1.0), (reached[(v, k + 1)], -width)], GE, 0.0)
+        terms, fixed = spend_terms(m, v)
+        m.new_row(
+            "discount_spend",
+            (v,),
+            [(reached[(v, 0)], c.discount_tiers[0].above_spend_usd)]
+            + [(tier[(v, k)], 1.0) for k in range(len(widths))]
+            + [(b, -x) for b, x in terms],
+            LE,
+            fixed,
+        )
+
+
 # ------------------------------------------------------------------------ objective
 
 
 def build_cost(m: Built) -> pulp.LpAffineExpression:
     """NPV cost: Σ_t d_t·(capex_t + opex_t) − d_N·residual + d_N·Σ_v (shortfall_v −
-    valuation_v·equity_v), with opex from installed units (existing ones as a constant)."""
+    valuation_v·equity_v − Σ_k discount_k·tier[v,k]), with opex from installed units
+    (existing ones as a constant)."""
     data = m.data
     req = data.req
     coef: dict[int, float] = {}
@@ -593,9 +706,14 @@ def build_cost(m: Built) -> pulp.LpAffineExpression:
     for (_v,), x in m.var.get("shortfall", {}).items():
         cols[x.hash], coef[x.hash] = x, data.d_end
     for c_ in req.contracts:
+        v = data.vendors.index(c_.vendor)
         if c_.warrants is not None:
-            x = m.var["equity"][(data.vendors.index(c_.vendor),)]
+            x = m.var["equity"][(v,)]
             cols[x.hash], coef[x.hash] = x, -data.d_end * c_.warrants.company_valuation_usd
+        for k, tier in enumerate(c_.discount_tiers):
+            x = m.var.get("tier", {}).get((v, k))
+            if x is not None:
+                cols[x.hash], coef[x.hash] = x, -data.d_end * tier.discount
     return pulp.LpAffineExpression([(cols[k], coef[k]) for k in cols], constant=const)
 
 
@@ -640,14 +758,19 @@ def set_objective(m: Built, stage: int = 1) -> None:
     m.prob.setObjective(expr)
 
 
-def build_model(data: ModelData, integer: bool = False) -> Built:
-    """Assemble the LP: variable families, constraint families, then the objective."""
-    m = Built(data=data, integer=integer, prob=pulp.LpProblem("capplan", pulp.LpMinimize))
+def build_model(data: ModelData, integer: bool = False, discounts: bool = True) -> Built:
+    """Assemble the LP (a MILP in integer mode or with discount tiers): variable families,
+    constraint families, then the objective.  ``discounts=False`` leaves the tiers out (they
+    only credit money, so feasibility does not depend on them)."""
+    m = Built(
+        data=data, integer=integer, prob=pulp.LpProblem("capplan", pulp.LpMinimize), discounts=discounts
+    )
     add_buy_variables(m)
     add_alloc_variables(m)
     add_served_variables(m)
     add_expansion_variables(m)
     add_contract_variables(m)
+    add_discount_variables(m)
 
     add_allocation_constraints(m)
     add_demand_constraints(m)
@@ -657,6 +780,7 @@ def build_model(data: ModelData, integer: bool = False) -> Built:
     add_budget_constraints(m)
     add_vendor_share_constraints(m)
     add_contract_constraints(m)
+    add_discount_constraints(m)
 
     m.cost = build_cost(m)
     m.served_value = build_served_value(m)
@@ -670,7 +794,8 @@ def build_model(data: ModelData, integer: bool = False) -> Built:
 
 
 def count_variables(data: ModelData) -> int:
-    """Number of columns ``build_model`` would create, without building anything."""
+    """Number of columns ``build_model`` would create, without building anything (discount
+    tiers beyond any reachable spend are counted although they are left out)."""
     nbuy = sum(len(data.buy_periods(h)) for hs in data.allowed for h in hs)
     nalloc = len(data.eligible) * data.n
     nserved = len(data.req.workloads) * data.n
@@ -679,4 +804,5 @@ def count_variables(data: ModelData) -> int:
         for s, site in enumerate(data.req.sites)
         if site.expansion is not None and site.expansion.max_mw > 0
     )
-    return nbuy + nalloc + nserved + nexp + 2 * len(data.req.contracts)
+    ntiers = sum(len(c.discount_tiers) for c in data.req.contracts)
+    return nbuy + nalloc + nserved + nexp + 2 * len(data.req.contracts) + 2 * ntiers

@@ -90,7 +90,7 @@ def plan(
                 out = stage2
         elif out.has_duals:
             prices = extract_shadow_prices(m, "lp")
-        if opts.integer:
+        if m.has_integers:
             snapshot = _Snapshot(m)
             prices = _integer_fixed_prices(m, backend, remaining())
             snapshot.restore()
@@ -98,6 +98,11 @@ def plan(
                 warnings.append(
                     "integer plan: shadow prices are marginal values of the LP with the integer "
                     "decisions fixed at their optimum (basis 'integer_fixed')"
+                )
+            if not opts.integer:
+                warnings.append(
+                    "contract discount tiers make this a mixed-integer program (one binary per "
+                    "tier): solved by branch and bound within mip_gap"
                 )
         if out.status == "feasible":
             gap = f" (relative MIP gap {out.mip_gap:.3g})" if out.mip_gap is not None else ""

@@ -178,10 +178,31 @@ class Warrants(Strict):
     company_valuation_usd: NonNeg
 
 
+class DiscountTier(Strict):
+    """An incremental volume discount: a rebate on the spend above a threshold."""
+
+    above_spend_usd: float = Field(
+        ..., gt=0, description="Nominal spend with the vendor over the horizon above which this tier starts."
+    )
+    discount: float = Field(
+        ...,
+        gt=0,
+        lt=1,
+        description="Fraction of the spend between this tier's threshold and the next one's (or "
+        "without end, for the last tier) that the vendor rebates at the horizon end.",
+    )
+
+
 class Contract(Strict):
     vendor: str = Field(..., min_length=1)
     min_spend_usd: NonNeg = Field(0.0, description="Take-or-pay commitment over the horizon.")
     warrants: Warrants | None = None
+    discount_tiers: list[DiscountTier] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Incremental volume discounts, thresholds strictly increasing. They make the "
+        "plan a mixed-integer program (one binary per tier).",
+    )
 
 
 class SolverOptions(Strict):
@@ -226,6 +247,7 @@ class Summary(Out):
     residual_value_usd: float = Field(0.0, description="Nominal residual value at the end.")
     contract_shortfall_usd: float = 0.0
     warrant_value_usd: float = 0.0
+    contract_discount_usd: float = Field(0.0, description="Volume-discount rebates earned (nominal).")
     served_fraction: float = 0.0
     served_million_tokens: float = 0.0
     demand_million_tokens: float = 0.0
@@ -337,6 +359,8 @@ class ContractOut(Out):
     shortfall_usd: float
     equity_fraction: float
     equity_value_usd: float
+    discount_usd: float = Field(0.0, description="Volume-discount rebate earned on spend_usd (nominal).")
+    discount_tiers_reached: int = Field(0, description="How many discount tiers the spend passed.")
 
 
 class SolverOut(Out):

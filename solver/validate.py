@@ -137,4 +137,26 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
     for i, c in enumerate(req.contracts):
         if c.vendor not in vendors:
             errors.append(FieldError(f"/contracts/{i}/vendor", f"no hardware from vendor {c.vendor!r}"))
+        for k in range(1, len(c.discount_tiers)):
+            if c.discount_tiers[k].above_spend_usd <= c.discount_tiers[k - 1].above_spend_usd:
+                errors.append(
+                    FieldError(
+                        f"/contracts/{i}/discount_tiers/{k}/above_spend_usd",
+                        "thresholds must increase strictly from one tier to the next",
+                    )
+                )
+        if c.discount_tiers and c.vendor in vendors:
+            unbounded = [
+                h.id
+                for h in req.hardware
+                if h.vendor == c.vendor and h.it_power_kw <= 0 and h.max_units_per_period is None
+            ]
+            if unbounded:
+                errors.append(
+                    FieldError(
+                        f"/contracts/{i}/discount_tiers",
+                        f"spend with {c.vendor!r} must be bounded for discount tiers: give "
+                        f"{', '.join(repr(u) for u in unbounded)} it_power_kw > 0 or max_units_per_period",
+                    )
+                )
     return errors

@@ -720,6 +720,8 @@ def _cost(plan: Plan, ctx: Context | None) -> str:
         ends.append(("Contract shortfall (take-or-pay)", s.contract_shortfall_usd))
     if s.warrant_value_usd:
         ends.append(("Warrant equity (credit)", -s.warrant_value_usd))
+    if s.contract_discount_usd:
+        ends.append(("Volume discounts (rebate)", -s.contract_discount_usd))
     for label, nominal in ends:
         rows.append(row(label, "at the end", nominal, None if d_end is None else d_end * nominal))
     headers = ["component", "kind", "nominal total"] + (["present value"] if with_npv else [])
@@ -888,6 +890,8 @@ def _contracts(plan: Plan, ctx: Context | None) -> str:
                 _num(c.shortfall_usd, fmt.usd(c.shortfall_usd)),
                 _num(c.equity_fraction, fmt.pct(c.equity_fraction, 2)),
                 _num(c.equity_value_usd, fmt.usd(c.equity_value_usd)),
+                _num(c.discount_usd, fmt.usd(c.discount_usd)),
+                _num(c.discount_tiers_reached, str(c.discount_tiers_reached)),
             ]
         )
         bars.append((c.vendor, c.spend_usd, c.min_spend_usd, vest))
@@ -903,9 +907,9 @@ def _contracts(plan: Plan, ctx: Context | None) -> str:
         ),
     )
     tab = table(
-        ["vendor", "commitment", "spend", "shortfall", "equity earned", "equity value"],
+        ["vendor", "commitment", "spend", "shortfall", "equity earned", "equity value", "rebate", "tiers"],
         rows,
-        [False, True, True, True, True, True],
+        [False, True, True, True, True, True, True, True],
         cls="contracts",
     )
     return section("contracts", "Contract status", fig + tab)

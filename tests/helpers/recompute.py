@@ -187,6 +187,8 @@ class _Check:
         self.d_end = (1 + r) ** (-n * self.p)
         self.labels = labels_of(hz.start, n, self.pm)
         self.integer = req.solver.integer
+        # a MILP: integer units, or discount-tier binaries (prices then on the fixed LP)
+        self.mip = self.integer or any(c.discount_tiers for c in req.contracts)
         self.hws = {h.id: h for h in req.hardware}
         self.sites = {s.id: s for s in req.sites}
         self.wls = {w.id: w for w in req.workloads}
@@ -217,6 +219,7 @@ class _Check:
         self.residual = 0.0
         self.shortfall = 0.0
         self.warrant = 0.0
+        self.rebate = 0.0
         self.cost_scale = 0.0
 
     def zeros(self) -> list[float]:
@@ -443,8 +446,22 @@ class _Check:
             close(f"contract {c.vendor} shortfall", co.shortfall_usd, short, c.min_spend_usd)
             close(f"contract {c.vendor} equity fraction", co.equity_fraction, eq)
             close(f"contract {c.vendor} equity value", co.equity_value_usd, value)
+            # incremental tiers, written independently of solver.extract.discount: the rebate
+            # is Σ_k discount_k·(spend in [T_k, T_{k+1}))
+            bounds = [t.above_spend_usd for t in c.discount_tiers] + [math.inf]
+            rebate = sum(
+                t.discount * max(0.0, min(spend, bounds[k + 1]) - bounds[k])
+                for k, t in enumerate(c.discount_tiers)
+            )
+            reached = sum(1 for b in bounds[:-1] if spend >= b * (1 - 1e-9))
+            close(f"contract {c.vendor} discount", co.discount_usd, rebate, max(spend, 1.0))
+            if co.discount_tiers_reached != reached:
+                raise PlanMismatch(
+                    f"contract {c.vendor}: {co.discount_tiers_reached} tiers reached, not {reached}"
+                )
             self.shortfall += short
             self.warrant += value
+            self.rebate += rebate
         if req.budget.capex_usd is not None:
             at_most("capex + shortfall <= budget", sum(self.capex_t) + self.shortfall, req.budget.capex_usd)
 
@@ -453,13 +470,16 @@ class _Check:
         """NPV, totals, $/M tokens (levelised), served fraction, peak power, units, vendor mix."""
         sm, n, d, mt = self.plan.summary, self.n, self.d, self.mt
         gross = sum(d[t] * (self.capex_t[t] + self.opex_t[t]) for t in range(n))
-        npv = gross + self.d_end * (self.shortfall - self.warrant - self.residual)
-        self.cost_scale = scale = gross + self.d_end * (self.shortfall + self.warrant + self.residual)
+        npv = gross + self.d_end * (self.shortfall - self.warrant - self.rebate - self.residual)
+        self.cost_scale = scale = gross + self.d_end * (
+            self.shortfall + self.warrant + self.rebate + self.residual
+        )
         close("summary capex", sm.capex_usd, sum(self.capex_t))
         close("summary opex", sm.opex_usd, sum(self.opex_t))
         close("summary residual", sm.residual_value_usd, self.residual)
         close("summary contract shortfall", sm.contract_shortfall_usd, self.shortfall)
         close("summary warrant value", sm.warrant_value_usd, self.warrant)
+        close("summary contract discount", sm.contract_discount_usd, self.rebate, self.cost_scale)
         close("summary NPV cost", sm.npv_cost_usd, npv, scale)
         periods = self.plan.periods
         served = sum(w.served_tokens_per_s * mt for per in periods for w in per.workloads)
@@ -519,7 +539,7 @@ class _Check:
         plan, req = self.plan, self.req
         prices = plan.shadow_prices
         if prices is not None:
-            assert prices.basis == ("integer_fixed" if self.integer else "lp")
+            assert prices.basis == ("integer_fixed" if self.mip else "lp")
             unit = "weighted_million_tokens" if req.objective.kind == "max_served" else "usd"
             assert prices.objective_unit == unit
             for sp in prices.power_usd_per_mw:
@@ -529,7 +549,7 @@ class _Check:
             for pp in prices.budget_per_period_per_usd:
                 assert pp.value >= 0, f"negative per-period budget price {pp}"
             assert prices.budget_per_usd is None or prices.budget_per_usd >= 0
-        elif not self.integer and plan.status == "optimal":
+        elif not self.mip and plan.status == "optimal":
             raise PlanMismatch("an optimal LP plan has no shadow prices")
         label_t = {lab: t for t, lab in enumerate(self.labels)}
         for b in plan.binding:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.requests import fleet, hardware, request, site, solve
+from tests.helpers.requests import fleet, hardware, request, site, solve, workload
 
 REL = 1e-7
 
@@ -125,3 +125,108 @@ class TestWarrants:
         assert fleet(p)[0] == pytest.approx(150, rel=REL)
         assert p.contracts[0].equity_fraction == pytest.approx(0.0075, rel=REL)
         assert p.objective.value == pytest.approx(3000 - 750, rel=REL)
+
+
+def tiers(*pairs: tuple[float, float], vendor: str = "v", **extra: object) -> list[dict]:
+    t = [{"above_spend_usd": a, "discount": d} for a, d in pairs]
+    return [{"vendor": vendor, "discount_tiers": t, **extra}]
+
+
+MIXED = [hardware("ha", vendor="a"), hardware("hb", vendor="b", price=95)]
+"""a: $100 ($20 net of residual); b: $95 ($19 net). Without a discount b wins."""
+
+
+class TestDiscountTiers:
+    """Incremental tiers: spend between T_k and T_{k+1} earns discount_k, rebated at d_N."""
+
+    def test_rebate_on_the_spend_above_each_threshold(self) -> None:
+        # 100 units spend $10,000: 10 % of 5,000..8,000 + 15 % of 8,000..10,000 = 300 + 300.
+        # An extra unit costs $20 net and earns $15: buy only the 100 needed.  2,000 − 600.
+        p = solve(request(contracts=tiers((5000, 0.1), (8000, 0.15))))
+        assert fleet(p)[0] == pytest.approx(100, rel=REL)
+        c = p.contracts[0]
+        assert (c.discount_usd, c.discount_tiers_reached) == (pytest.approx(600, rel=REL), 2)
+        assert p.summary.contract_discount_usd == pytest.approx(600, rel=REL)
+        assert p.objective.value == pytest.approx(1400, rel=REL)
+        assert p.solver.integer is False
+        assert any("mixed-integer" in w for w in p.warnings)
+
+    def test_a_tier_out_of_reach_changes_nothing(self) -> None:
+        # Reaching $15,000 takes 50 idle units ($1,000) and earns nothing at the threshold.
+        p = solve(request(contracts=tiers((15_000, 0.2))))
+        assert fleet(p)[0] == pytest.approx(100, rel=REL)
+        assert (p.contracts[0].discount_usd, p.contracts[0].discount_tiers_reached) == (0, 0)
+        assert p.objective.value == pytest.approx(2000, rel=REL)
+
+    @pytest.mark.parametrize("backend", ["highs", "cbc"])
+    def test_a_volume_discount_moves_the_whole_fleet(self, backend: str) -> None:
+        # k units of a: 20k + 19(100 − k) − 0.1·max(0, 100k − 5,000) = 2,400 − 9k above k = 50,
+        # 1,900 + k below: all 100 from a, $1,500.  (The LP relaxation of the tier would
+        # credit 10 % of every dollar: 2,000 − 1,000; a plan at 1,000 would be wrong.)
+        p = solve(request(hardware_=MIXED, contracts=tiers((5000, 0.1), vendor="a")), backend=backend)
+        assert fleet(p, hw="ha")[0] == pytest.approx(100, rel=REL)
+        assert fleet(p, hw="hb")[0] == pytest.approx(0, abs=1e-6)
+        assert p.objective.value == pytest.approx(1500, rel=REL)
+
+    def test_a_threshold_too_high_leaves_the_cheaper_vendor(self) -> None:
+        # a reaches $15,000 only with 50 idle units: b for everything, $1,900.
+        p = solve(request(hardware_=MIXED, contracts=tiers((15_000, 0.1), vendor="a")))
+        assert fleet(p, hw="hb")[0] == pytest.approx(100, rel=REL)
+        assert p.objective.value == pytest.approx(1900, rel=REL)
+
+    def test_in_integer_mode_too(self) -> None:
+        p = solve(request(hardware_=MIXED, contracts=tiers((5000, 0.1), vendor="a")), integer=True)
+        assert fleet(p, hw="ha")[0] == 100
+        assert p.objective.value == pytest.approx(1500, rel=REL)
+
+    def test_the_rebate_is_discounted_at_the_horizon_end(self) -> None:
+        # r = 10 %: capex 10,000 now; residual 8,000 and rebate 600 at d_1 = 1/1.1.
+        p = solve(request(contracts=tiers((5000, 0.1), (8000, 0.15)), economics={"discount_rate": 0.1}))
+        assert p.objective.value == pytest.approx(10_000 - 8000 / 1.1 - 600 / 1.1, rel=REL)
+
+    def test_commitments_warrants_and_budget_count_the_spend_before_rebate(self) -> None:
+        # $10,000 committed, 100 units spend exactly that: no shortfall although $500 comes
+        # back; warrants vest on $10,000; a $10,000 capex budget is met (the rebate comes later).
+        w = {"equity_fraction_max": 0.01, "full_vest_spend_usd": 20_000, "company_valuation_usd": 1e5}
+        c = tiers((5000, 0.1), min_spend_usd=10_000, warrants=w)
+        p = solve(request(contracts=c, budget={"capex_usd": 10_000}))
+        assert p.status == "optimal"
+        assert p.contracts[0].shortfall_usd == 0
+        assert p.contracts[0].equity_value_usd == pytest.approx(500, rel=REL)
+        assert p.contracts[0].discount_usd == pytest.approx(500, rel=REL)
+        assert p.objective.value == pytest.approx(2000 - 500 - 500, rel=REL)
+
+    def test_budget_price_matches_a_re_solve(self) -> None:
+        # The budget binds (50 of 100 units): its price is published on the LP with the tier
+        # binaries fixed ('integer_fixed'); a re-solve with $1 more agrees while no tier moves.
+        wl = [workload(min_service_fraction=0, unmet_penalty_usd_per_million_tokens=0.001)]
+        base = request(workloads=wl, contracts=tiers((2000, 0.1)), budget={"capex_usd": 5000})
+        p = solve(base)
+        assert p.shadow_prices is not None and p.shadow_prices.basis == "integer_fixed"
+        assert p.contracts[0].discount_tiers_reached == 1
+        more = solve({**base, "budget": {"capex_usd": 5001}})
+        assert more.contracts[0].discount_tiers_reached == 1
+        assert p.objective.value is not None and more.objective.value is not None
+        fd = p.objective.value - more.objective.value
+        assert p.shadow_prices.budget_per_usd == pytest.approx(fd, rel=1e-6)
+        assert fd > 0
+
+    def test_the_last_tier_is_not_cut_short_when_power_binds(self) -> None:
+        # 0.1 MW holds exactly the 100 units needed; a 1-year life over 8 quarters means two
+        # generations: 200 units, $20,000 — exactly the spend bound that sizes the last tier.
+        # 10 % above $15,000: $500, credited in full (check_plan compares the objective with
+        # the rebate recomputed from the spend).
+        hw = [hardware(life=1.0)]
+        p = solve(
+            request(
+                sites=[site(power=0.1)],
+                hardware_=hw,
+                periods=8,
+                period_months=3,
+                contracts=tiers((15_000, 0.1)),
+            )
+        )
+        assert sum(per.fleet[0].acquired for per in p.periods) == pytest.approx(200, rel=REL)
+        assert p.contracts[0].spend_usd == pytest.approx(20_000, rel=REL)
+        assert p.contracts[0].discount_usd == pytest.approx(500, rel=REL)
+        assert "power s 2026-01" in p.binding

@@ -72,11 +72,43 @@ class TestUnknownFields:
         assert path in errs
         assert "unknown field" in errs[path]
 
-    def test_discount_tiers_are_not_silently_ignored(self) -> None:
-        errs = errors_of(
-            request(contracts=[{"vendor": "v", "discount_tiers": [{"above_usd": 1, "discount": 0.1}]}])
+
+class TestDiscountTiers:
+    @staticmethod
+    def tiers(*pairs: tuple[float, float], vendor: str = "v") -> list[Json]:
+        t = [{"above_spend_usd": a, "discount": d} for a, d in pairs]
+        return [{"vendor": vendor, "discount_tiers": t}]
+
+    def test_thresholds_must_increase(self) -> None:
+        errs = errors_of(request(contracts=self.tiers((5000, 0.1), (5000, 0.2), (9000, 0.2), (8000, 0.3))))
+        assert set(errs) == {
+            "/contracts/0/discount_tiers/1/above_spend_usd",
+            "/contracts/0/discount_tiers/3/above_spend_usd",
+        }
+        assert "increase strictly" in errs["/contracts/0/discount_tiers/1/above_spend_usd"]
+
+    @pytest.mark.parametrize(
+        ("field", "value"), [("discount", 0.0), ("discount", 1.0), ("above_spend_usd", 0)]
+    )
+    def test_out_of_range(self, field: str, value: float) -> None:
+        c = self.tiers((5000, 0.1))
+        c[0]["discount_tiers"][0][field] = value
+        assert f"/contracts/0/discount_tiers/0/{field}" in errors_of(request(contracts=c))
+
+    def test_misspelt_field_is_named(self) -> None:
+        c = [{"vendor": "v", "discount_tiers": [{"above_usd": 1, "discount": 0.1}]}]
+        errs = errors_of(request(contracts=c))
+        assert "unknown field" in errs["/contracts/0/discount_tiers/0/above_usd"]
+        assert "/contracts/0/discount_tiers/0/above_spend_usd" in errs
+
+    def test_spend_must_be_bounded(self) -> None:
+        # no power drawn and no supply cap: nothing bounds what could be spent with v
+        errs = errors_of(request(hardware_=[hardware(kw=0)], contracts=self.tiers((5000, 0.1))))
+        assert "'h'" in errs["/contracts/0/discount_tiers"]
+        capped = request(
+            hardware_=[hardware(kw=0, max_units_per_period=500)], contracts=self.tiers((5000, 0.1))
         )
-        assert "/contracts/0/discount_tiers" in errs
+        assert parse_request(capped).contracts[0].discount_tiers[0].discount == 0.1
 
 
 class TestFiniteNumbers:
