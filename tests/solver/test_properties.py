@@ -175,6 +175,12 @@ def requests(draw: st.DrawFn) -> Json:
                 "full_vest_spend_usd": g.num(1e3, 5e4),
                 "company_valuation_usd": g.num(0, 1e7),
             }
+        if g.coin(0.5):  # volume discounts: a MILP, solved to a zero gap so comparisons stay exact
+            first = g.num(1e3, 3e4)
+            c["discount_tiers"] = [{"above_spend_usd": first, "discount": g.pick([0.05, 0.1, 0.3])}]
+            if g.coin():
+                c["discount_tiers"].append({"above_spend_usd": first + g.num(1e3, 3e4), "discount": 0.15})
+            req["solver"] = {"mip_gap": 0}
         req["contracts"] = [c]
     return req
 
@@ -256,6 +262,8 @@ def scale_money(req: Json, k: float) -> Json:
         times(out["budget"], "capex_per_period_usd")
     for c in out.get("contracts", []):
         times(c, "min_spend_usd")
+        for t in c.get("discount_tiers", []):
+            times(t, "above_spend_usd")
         if "warrants" in c:
             times(c["warrants"], "full_vest_spend_usd")
             times(c["warrants"], "company_valuation_usd")
@@ -275,6 +283,7 @@ def test_scaling_money_scales_the_cost(req: Json, k: float) -> None:
     # the cost scale: gross figures, not the (possibly cancelling) NPV alone
     mag = base.summary.capex_usd + base.summary.opex_usd + base.summary.residual_value_usd
     mag += base.summary.contract_shortfall_usd + base.summary.warrant_value_usd
+    mag += base.summary.contract_discount_usd
     if kind == "max_served":
         assert _value(scaled) == pytest.approx(_value(base), rel=1e-6, abs=1e-6)
         assert cost_k == pytest.approx(k * cost, rel=1e-5, abs=1e-5 * k * max(1.0, mag))
