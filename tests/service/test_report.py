@@ -17,7 +17,7 @@ import pytest
 from service.report import binding_in_words, fmt, render_plan_report
 from service.report.plan import end_discount
 from solver import Plan, parse_request, plan
-from solver.schema import DiagnosisEntry, ObjectiveOut, SolverOut
+from solver.schema import DiagnosisEntry, DiscountTier, ObjectiveOut, SolverOut
 from tests.service.report_cases import (
     bar_heights,
     demo_request,
@@ -268,6 +268,19 @@ class TestCostTable:
         assert end_discount(p, None) == pytest.approx(1.08 ** (-n * years), rel=1e-12)
         html = render_plan_report(p, generated_at=WHEN)
         assert sum(self._npv_column(html)) == pytest.approx(p.summary.npv_cost_usd, rel=1e-9)
+
+    def test_a_volume_discount_is_a_credit_row_and_a_contract_column(self, demo: tuple[Plan, object]) -> None:
+        _, req = demo
+        tiered = req.model_copy(deep=True)  # type: ignore[attr-defined]
+        tiered.contracts[0].discount_tiers = [DiscountTier(above_spend_usd=1e8, discount=0.05)]
+        p = plan(tiered)
+        assert p.summary.contract_discount_usd > 0
+        html = render_plan_report(p, tiered, generated_at=WHEN)
+        assert sum(self._npv_column(html)) == pytest.approx(p.summary.npv_cost_usd, rel=1e-9)
+        assert "Volume discounts (rebate)" in html
+        contracts = html[html.index('class="contracts"') :]
+        assert f'data-value="{-p.summary.contract_discount_usd!r}"' in html
+        assert f'data-value="{p.contracts[0].discount_usd!r}"' in contracts
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,17 @@ class TestSolve:
         assert "2,000" in out  # objective and NPV cost of the example
         assert err == ""
 
+    def test_contract_line_shows_the_rebate(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        # 100 units spend $10,000: 10 % above $5,000
+        tiers = [{"above_spend_usd": 5000, "discount": 0.1}]
+        assert (
+            main(["solve", write(tmp_path, request(contracts=[{"vendor": "v", "discount_tiers": tiers}]))])
+            == 0
+        )
+        out, _ = capfd.readouterr()
+        assert "contract v: spend $10,000 of $0" in out
+        assert "rebate $500 (1 discount tiers reached)" in out
+
     def test_json_is_the_plan_and_nothing_else(
         self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
     ) -> None:
