@@ -23,6 +23,7 @@ cores for everything: both Ray nodes, the driver (this process) and Ray's own da
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -54,7 +55,9 @@ def sweep_body(periods: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    periods = int(sys.argv[1]) if len(sys.argv) > 1 else 36
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("periods", nargs="?", type=int, default=36, help="monthly periods per scenario")
+    periods = parser.parse_args().periods
     reason = ray_missing()
     if reason:
         sys.exit(f"cannot run: {reason}")
