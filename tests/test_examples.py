@@ -210,6 +210,29 @@ class TestCerebras750MW:
         assert close(objective(with_power(req, "tx-1", 11, -1.0)) - base, price)
 
 
+class TestLeadTimeQuestion:
+    """The README's answer to "what is a quarter of GB300 lead time worth?" (a sweep)."""
+
+    def test_each_quarter_costs_what_the_readme_says(self) -> None:
+        base = request_of("cerebras-750mw.json")
+        npv = []
+        for lead in range(4):
+            req = copy.deepcopy(base)
+            hw = next(h for h in req["hardware"] if (h.get("id") or h.get("catalog")) == "nvidia-gb300-nvl72")
+            hw["lead_time_periods"] = lead
+            p = plan(req)
+            check_plan(req, p)
+            npv.append(p.summary.npv_cost_usd)
+        assert close(npv[1], solved("cerebras-750mw.json").summary.npv_cost_usd)  # the catalog's 1
+        section = readme_section("cerebras-750mw.json")
+        deltas = [b - a for a, b in zip(npv, npv[1:], strict=False)]
+        assert all(d > 0 for d in deltas)
+        quoted = [f"${v / 1e9:,.2f}B" for v in npv] + [f"${d / 1e6:,.0f}M" for d in deltas]
+        quoted.append(f"${min(deltas) / 3e6:,.0f}M–${max(deltas) / 3e6:,.0f}M")
+        for text in quoted:
+            assert text in section, text
+
+
 class TestThroughputSensitivity:
     BASE = "cerebras-750mw.json"
 
