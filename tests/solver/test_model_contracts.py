@@ -151,6 +151,13 @@ class TestDiscountTiers:
         assert p.solver.integer is False
         assert any("mixed-integer" in w for w in p.warnings)
 
+    def test_falling_discounts_still_fill_the_tiers_in_order(self) -> None:
+        # 15 % of 5,000..8,000 and 5 % above: 450 + 100.  (With the binaries relaxed the
+        # threshold would hardly be subtracted: 450 + 5 % of ~7,000.)
+        p = solve(request(contracts=tiers((5000, 0.15), (8000, 0.05))))
+        assert p.contracts[0].discount_usd == pytest.approx(550, rel=REL)
+        assert p.objective.value == pytest.approx(1450, rel=REL)
+
     def test_a_tier_out_of_reach_changes_nothing(self) -> None:
         # Reaching $15,000 takes 50 idle units ($1,000) and earns nothing at the threshold.
         p = solve(request(contracts=tiers((15_000, 0.2))))
