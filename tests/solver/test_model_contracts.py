@@ -152,8 +152,7 @@ class TestDiscountTiers:
         assert any("mixed-integer" in w for w in p.warnings)
 
     def test_falling_discounts_still_fill_the_tiers_in_order(self) -> None:
-        # 15 % of 5,000..8,000 and 5 % above: 450 + 100.  (With the binaries relaxed the
-        # threshold would hardly be subtracted: 450 + 5 % of ~7,000.)
+        # 15 % of 5,000..8,000 and 5 % above: 450 + 100 (each tier its own rate, in order).
         p = solve(request(contracts=tiers((5000, 0.15), (8000, 0.05))))
         assert p.contracts[0].discount_usd == pytest.approx(550, rel=REL)
         assert p.objective.value == pytest.approx(1450, rel=REL)
