@@ -46,9 +46,6 @@ from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
 
 log = logging.getLogger("capplan.plans")
 
-STORE_WAIT_S = 60.0
-"""How long the runner's hooks wait for the row of a just-submitted plan (normally < 1 ms)."""
-
 CACHEABLE = ("queued", "running", "optimal", "feasible", "infeasible", "unbounded")
 """Statuses of a stored plan that an identical request may reuse (not failed/time_limit)."""
 
@@ -110,7 +107,12 @@ class PlanService:
         self._waiters: dict[str, Future[Outcome]] = {}
         self._since: dict[str, float] = {}  # plan id -> time.monotonic() of its submission
         self._moved: set[str] = set()  # plans cancelled here because another replica holds them
-        self._stored: dict[str, threading.Event] = {}  # submitted plans whose row is being written
+        # submitted plans whose row is still being written (from before the runner sees them),
+        # their runner futures (results are recorded once the row exists), and those a worker
+        # has already started
+        self._row_pending: set[str] = set()
+        self._unwritten: dict[str, Future[JobResult]] = {}
+        self._started_early: set[str] = set()
         self._abandoned: set[str] = set()  # submitted plans whose row could not be written
 
     # -- checking ------------------------------------------------------------------------
@@ -175,16 +177,17 @@ class PlanService:
         # The solve starts first and the row is written meanwhile (off the critical path of a
         # short solve).  Nobody has been told of the plan before the row is committed: a
         # synchronous POST answers after the solve, an asynchronous one after this returns.
-        # Until then the runner's hooks wait for the row (_await_row).
-        stored = threading.Event()
+        # Until then the runner's start is noted, not written, and its result waits (_row_written).
         try:
-            waiter = self._submit(plan_id, prep.request_dict, prep.time_limit_s, force=False, stored=stored)
+            waiter = self._submit(
+                plan_id, prep.request_dict, prep.time_limit_s, force=False, row_written=False
+            )
         except QueueFullError as exc:
             raise self._queue_full(exc.retry_after_s) from None
         try:
             self.store.insert_plan(row)
         except BaseException as exc:
-            self._abandon(plan_id, stored)
+            self._row_failed(plan_id, prep.request_dict)
             if isinstance(exc, DuplicateIdempotencyKey):  # a concurrent retry won the race
                 existing = self.store.find_by_idempotency_key(tenant, idempotency_key or "")
                 if existing is None:
@@ -197,28 +200,35 @@ class PlanService:
                 self.metrics.cache_hits.inc()
                 return Created(cached, False, self.waiter(cached.id))
             raise
-        with self._lock:
-            self._since[plan_id] = time.monotonic()  # fence() may judge it from now on
-            self._stored.pop(plan_id, None)
-        stored.set()
+        self._row_written(plan_id, prep.request_dict)
         return Created(row, True, waiter)
 
-    def _abandon(self, plan_id: str, stored: threading.Event) -> None:
-        """The row of a submitted solve could not be written: stop the solve, record nothing."""
+    def _row_written(self, plan_id: str, request: dict[str, Any]) -> None:
+        """The row of a submitted plan exists: write a start noted meanwhile, then let the
+        result be recorded (at once, if the solve has already ended)."""
         with self._lock:
-            self._abandoned.add(plan_id)
-            self._stored.pop(plan_id, None)
-        stored.set()
-        self.runner.cancel(plan_id)
+            self._row_pending.discard(plan_id)
+            fut = self._unwritten.pop(plan_id)
+            started = plan_id in self._started_early
+            self._started_early.discard(plan_id)
+            self._since[plan_id] = time.monotonic()  # fence() may judge it from now on
+        try:
+            if started:
+                self._on_start(plan_id, request)
+        except Exception:  # noqa: BLE001 - as a failing start hook in the runner: logged, solve goes on
+            log.exception("could not mark plan %s running", plan_id)
+        finally:
+            fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
 
-    def _await_row(self, plan_id: str) -> bool:
-        """Wait until the row of a just-submitted plan is written; False if it never will be."""
+    def _row_failed(self, plan_id: str, request: dict[str, Any]) -> None:
+        """The row of a submitted plan could not be written: stop the solve, record nothing."""
         with self._lock:
-            stored = self._stored.get(plan_id)
-        if stored is not None and not stored.wait(STORE_WAIT_S):
-            log.error("plan %s: its row was not written within %g s", plan_id, STORE_WAIT_S)
-        with self._lock:
-            return plan_id not in self._abandoned
+            self._row_pending.discard(plan_id)
+            fut = self._unwritten.pop(plan_id)
+            self._started_early.discard(plan_id)
+            self._abandoned.add(plan_id)
+        self.runner.cancel(plan_id)
+        fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
 
     def _same_key(self, existing: PlanRow, prep: Prepared) -> PlanRow:
         if existing.request_hash != prep.hash:
@@ -243,16 +253,17 @@ class PlanService:
         limit: float,
         *,
         force: bool,
-        stored: threading.Event | None = None,
+        row_written: bool = True,
     ) -> Future[Outcome]:
-        """Hand a plan to the runner; ``stored``: set once its row is written (new plans)."""
+        """Hand a plan to the runner.  Without its row yet (``row_written=False``), the caller
+        must then call :meth:`_row_written` or :meth:`_row_failed`."""
         waiter: Future[Outcome] = Future()
         with self._lock:
             self._waiters[plan_id] = waiter
-            if stored is None:
+            if row_written:
                 self._since[plan_id] = time.monotonic()
             else:
-                self._stored[plan_id] = stored
+                self._row_pending.add(plan_id)  # before the runner can start it
         payload = {
             "plan_id": plan_id,
             "request": request,
@@ -272,22 +283,30 @@ class PlanService:
             with self._lock:
                 self._waiters.pop(plan_id, None)
                 self._since.pop(plan_id, None)
-                self._stored.pop(plan_id, None)
+                self._row_pending.discard(plan_id)
             raise
-        fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
+        if row_written:
+            fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
+        else:
+            with self._lock:
+                self._unwritten[plan_id] = fut
         return waiter
 
     def _on_start(self, plan_id: str, request: dict[str, Any]) -> None:
-        if self._await_row(plan_id):
-            self.store.mark_running(plan_id, stub_plan(plan_id, request, "running").model_dump_json())
+        with self._lock:
+            if plan_id in self._row_pending:  # no row yet: _row_written writes the start
+                self._started_early.add(plan_id)
+                return
+            if plan_id in self._abandoned:
+                return
+        self.store.mark_running(plan_id, stub_plan(plan_id, request, "running").model_dump_json())
 
     def _on_done(self, plan_id: str, request: dict[str, Any], result: JobResult) -> None:
         outcome = Outcome("finished")
         try:
-            if self._await_row(plan_id):
-                outcome = self._record(plan_id, request, result)
-            else:
-                outcome = Outcome("cancelled")
+            with self._lock:
+                abandoned = plan_id in self._abandoned
+            outcome = Outcome("cancelled") if abandoned else self._record(plan_id, request, result)
         except Exception:  # noqa: BLE001 - keep the runner alive; the plan stays unfinished
             log.exception("could not record the result of plan %s", plan_id)
             outcome = Outcome("interrupted")

@@ -312,8 +312,51 @@ def _manual_app(tmp_path: Path) -> Iterator[tuple[h.ManualRunner, TestClient, Ap
         yield runner, c, app.state.capplan
 
 
+class _StartsAtOnceRunner(h.ManualRunner):
+    """A worker picks every job up inside ``submit`` (before the plan's row can exist)."""
+
+    def submit(self, job_id: str, fn: Any, payload: Any, **kw: Any) -> Any:
+        fut = super().submit(job_id, fn, payload, **kw)
+        if kw.get("on_start") is not None:
+            kw["on_start"]()
+        return fut
+
+
+class _StoppingRunner(h.ManualRunner):
+    """Answers every submission at once with 'interrupted', as a runner that is shutting down."""
+
+    def submit(self, job_id: str, fn: Any, payload: Any, **kw: Any) -> Any:
+        from service.jobs import JobResult
+
+        fut = super().submit(job_id, fn, payload, **kw)
+        self.futures.pop(job_id).set_result(JobResult("interrupted", error="stopping"))
+        return fut
+
+
 class TestRowWrittenDuringSolve:
-    """The solve starts before the plan's row is written; the runner's hooks wait for the row."""
+    """The solve starts before the plan's row is written: a start is written, and a result
+    recorded, once the row exists."""
+
+    def test_a_start_before_the_row_exists_is_written_after_it(self, tmp_path: Path) -> None:
+        runner = _StartsAtOnceRunner()
+        app = create_app(h.make_settings(tmp_path), runner=runner)
+        with TestClient(app) as c:
+            r = c.post("/v1/plans", json=h.small_request(demand=6300), headers={"Prefer": "respond-async"})
+            assert r.status_code == 202
+            row = app.state.capplan.store.get_plan("default", r.json()["id"])
+            assert row is not None and (row.status, row.attempts) == ("running", 1)
+            runner.finish(r.json()["id"], None, run=True)
+            assert c.get(r.headers["location"]).json()["status"] == "optimal"
+
+    def test_a_runner_that_is_stopping_leaves_the_plan_queued_at_once(self, tmp_path: Path) -> None:
+        app = create_app(h.make_settings(tmp_path), runner=_StoppingRunner())
+        with TestClient(app) as c:
+            t0 = time.monotonic()
+            r = c.post("/v1/plans", json=h.small_request(demand=6400))
+            assert time.monotonic() - t0 < 10  # the result is recorded without waiting on itself
+            assert r.status_code == 503 and r.headers["retry-after"] == "10"
+            row = app.state.capplan.store.get_plan("default", r.json()["plan_id"])
+            assert row is not None and (row.status, row.attempts) == ("queued", 0)
 
     def test_a_solve_that_ends_before_its_row_is_written_is_recorded(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
