@@ -111,6 +111,7 @@ _SUMMARY_FIELDS = (
     "residual_value_usd",
     "contract_shortfall_usd",
     "warrant_value_usd",
+    "contract_discount_usd",
     "served_fraction",
     "served_million_tokens",
     "demand_million_tokens",

@@ -43,6 +43,17 @@ class TestUnitsAndCosts:
         assert d.binding_added == [] and d.binding_removed == [] and d.shadow_prices == []
         assert d.changed
 
+    def test_volume_discount_rebates_are_compared(self) -> None:
+        # 10 % back above $1e6: spend 2e6 at 15 MW (5 a + 5 b), 1.4e6 at 18 MW (8 a + 2 b)
+        tiers = [{"vendor": "v", "discount_tiers": [{"above_spend_usd": 1e6, "discount": 0.1}]}]
+        d = diff_plans(
+            plan({**with_power(15), "contracts": tiers}), plan({**with_power(18), "contracts": tiers})
+        )
+        assert d.summary["contract_discount_usd"].model_dump() == pytest.approx(
+            {"a": 1e5, "b": 4e4, "delta": -6e4}
+        )
+        assert d.objective.delta == pytest.approx(-6e5 + 6e4)
+
     def test_units_are_matched_by_site_hardware_and_period(self) -> None:
         def two_periods(p2: float) -> dict:
             req = with_power([15, p2], periods=2)
