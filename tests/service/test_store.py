@@ -1,52 +1,32 @@
 """The store on SQLite and, for real, on the local PostgreSQL server (skipped if unreachable).
 
-PostgreSQL runs in a schema of its own per test (``capplan_test_<random>``), dropped after.
+PostgreSQL runs in a schema of its own per test (``tests.service.ray_cluster.pg_schema``), dropped after.
 Set CAPPLAN_TEST_POSTGRES_URL to use another server.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from service.store import JOB_ROWS, Cursor, DuplicateIdempotencyKey, PlanRow, Store, utcnow
 from tests.service import svc_helpers as h
-
-PG_URL = os.environ.get("CAPPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_reason() -> str | None:
-    try:
-        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip, saying why
-        return f"no PostgreSQL server at {PG_URL}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-    return None
+from tests.service.ray_cluster import PG_URL, postgres_missing
+from tests.service.ray_cluster import pg_schema as fresh_pg_schema
 
 
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
-    reason = _pg_reason()
+    """A fresh schema on the local PostgreSQL server (skipped, saying why, without one)."""
+    reason = postgres_missing()
     if reason:
         pytest.skip(reason)
-    schema = f"capplan_test_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    with fresh_pg_schema() as schema:
         yield schema
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
