@@ -31,6 +31,9 @@ from solver import Plan, plan
 from solver.catalog import catalog_hardware
 from tests.helpers.recompute import check_plan
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from update_expected import resolve  # noqa: E402 - the resolver that wrote expected.json
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 EXPECTED: dict[str, Any] = json.loads((EXAMPLES / "expected.json").read_text(encoding="utf-8"))
@@ -52,20 +55,6 @@ def solved(name: str) -> Plan:
         code = cli_main(["solve", str(EXAMPLES / name), "--json"])
     assert code == 0, f"capplan solve {name} exited {code}"
     return Plan.model_validate_json(out.getvalue())
-
-
-def resolve(doc: Any, path: str) -> Any:
-    """Value at a ``/``-separated path; ``k=v[,k=v]`` segments pick the matching list item."""
-    node = doc
-    for seg in path.split("/"):
-        if isinstance(node, list):
-            want = dict(part.split("=", 1) for part in seg.split(","))
-            hits = [x for x in node if all(str(x.get(k)) == v for k, v in want.items())]
-            assert len(hits) == 1, f"{path}: {len(hits)} items match {seg!r}"
-            node = hits[0]
-        else:
-            node = node[seg]
-    return node
 
 
 def readme_section(name: str) -> str:

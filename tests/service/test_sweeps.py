@@ -9,7 +9,6 @@ power (cost = 3e6 − 2e5·(P − 10), 10 <= P <= 20 MW, infeasible below 10) an
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,8 @@ from service.routes.sweeps import jobs_of
 from service.settings import Settings
 from service.store import Store
 from solver import plan
-from solver.scenarios import ScenarioOutcome, ScenarioTask, prepare_sweep, solve_scenario
+from solver.scenarios import prepare_sweep, solve_scenario
+from tests.helpers.workers import alive, slow_worker
 from tests.solver.test_scenarios import frontier_request, power_request
 
 FINISHED = ("done", "failed")
@@ -235,30 +235,11 @@ class TestDiffRoute:
 # ----------------------------------------------------------------------------- cancel
 
 
-def _slow_worker(task: ScenarioTask) -> ScenarioOutcome:
-    """Scenario 0 is quick; the others take far longer than any test waits."""
-    if task.index != 0:
-        time.sleep(600)
-    return solve_scenario(task)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return False
-
-
 class TestDeleteSweep:
     def test_delete_stops_the_running_scenarios_workers(self, client: TestClient) -> None:
         state = client.app.state.capplan  # type: ignore[attr-defined]
         mgr = jobs_of(state)
-        mgr.worker = _slow_worker
+        mgr.worker = slow_worker
         try:
             r = client.post(
                 "/v1/sweeps",
@@ -277,12 +258,12 @@ class TestDeleteSweep:
                 time.sleep(0.1)
             # the processes running the two slow scenarios (the runner's own bookkeeping)
             busy = [w.process.pid for w in state.runner._workers if w.job is not None]
-            assert len(busy) == 2 and all(_alive(p) for p in busy)
+            assert len(busy) == 2 and all(alive(p) for p in busy)
             assert client.delete(loc).status_code == 204
             deadline = time.monotonic() + 60
-            while (any(_alive(p) for p in busy) or state.runner.running()) and time.monotonic() < deadline:
+            while (any(alive(p) for p in busy) or state.runner.running()) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert not [p for p in busy if _alive(p)], "workers still running after DELETE"
+            assert not [p for p in busy if alive(p)], "workers still running after DELETE"
             assert state.runner.running() == 0
             assert client.get(loc).status_code == 404
             quick = body["rows"][0]["plan_id"]
@@ -335,7 +316,7 @@ class TestResume:
         body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [12, 14, 16]}]}
         with TestClient(create_app(cfg)) as c:
             state = c.app.state.capplan  # type: ignore[attr-defined]
-            jobs_of(state).worker = _slow_worker  # scenario 0 quick, 1 and 2 never finish
+            jobs_of(state).worker = slow_worker  # scenario 0 quick, 1 and 2 never finish
             loc = c.post("/v1/sweeps", json=body).headers["location"]
             deadline = time.monotonic() + 120
             while not (c.get(loc).json()["done"] == 1 and state.runner.running() == 2):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import threading
 import time
 from typing import Any
@@ -22,15 +21,13 @@ from solver.scenarios import (
     PathError,
     ProcessMapper,
     RunOptions,
-    ScenarioOutcome,
-    ScenarioTask,
     prepare_frontier,
     prepare_sweep,
     resolve_path,
     run_frontier,
     run_sweep,
-    solve_scenario,
 )
+from tests.helpers.workers import alive, slow_worker
 
 Json = dict[str, Any]
 SECONDS_PER_YEAR = 8760 * 3600
@@ -512,25 +509,6 @@ class TestFrontier:
 # ----------------------------------------------------------------------------- execution
 
 
-def _slow_worker(task: ScenarioTask) -> ScenarioOutcome:
-    """Scenario 0 is quick; every other one takes far longer than any test waits."""
-    if task.index != 0:
-        time.sleep(600)
-    return solve_scenario(task)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (exited, not yet reaped) counts as stopped
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return False
-
-
 class TestExecution:
     def test_process_pool_rows_equal_in_process_rows(self) -> None:
         body = {
@@ -581,7 +559,7 @@ class TestExecution:
         first = threading.Event()
         out: dict[str, Any] = {}
         with ProcessMapper(2) as pm:
-            opts = RunOptions(mapper=pm, worker=_slow_worker, on_result=lambda *a: first.set())
+            opts = RunOptions(mapper=pm, worker=slow_worker, on_result=lambda *a: first.set())
 
             def go() -> None:
                 out["result"] = run_sweep(sweep, opts)
@@ -590,14 +568,14 @@ class TestExecution:
             th.start()
             assert first.wait(120), "the quick scenario never finished"
             pids = pm.pids()
-            assert pids and any(_alive(p) for p in pids)
+            assert pids and any(alive(p) for p in pids)
             pm.cancel()
             th.join(60)
             assert not th.is_alive(), "the sweep did not stop after cancel()"
         assert out["result"].cancelled
         assert out["result"].done == 1
         deadline = time.monotonic() + 30
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [p for p in pids if _alive(p)], "workers still running after cancel"
+        assert not [p for p in pids if alive(p)], "workers still running after cancel"
         assert math.isfinite(out["result"].rows[0].objective or math.nan)
