@@ -55,6 +55,7 @@ def plan(
     opts = req.solver
     limit = min(opts.time_limit_s, LIBRARY_MAX_TIME_LIMIT_S, max_time_limit_s or float("inf"))
     m = build_model(data, integer=opts.integer)
+    mixed = m.has_integers  # before _integer_fixed_prices makes those columns continuous
     build_s = time.perf_counter() - t_start
     warnings = list(data.warnings)
 
@@ -90,7 +91,7 @@ def plan(
                 out = stage2
         elif out.has_duals:
             prices = extract_shadow_prices(m, "lp")
-        if m.has_integers:
+        if mixed:
             snapshot = _Snapshot(m)
             prices = _integer_fixed_prices(m, backend, remaining())
             snapshot.restore()
@@ -120,6 +121,7 @@ def plan(
             variables=len(m.columns),
             constraints=len(m.rows),
             mip_gap=out.mip_gap,
+            mixed_integer=mixed,
             detail=out.detail,
         ),
         warnings=warnings,

@@ -371,6 +371,11 @@ class SolverOut(Out):
     variables: int = 0
     constraints: int = 0
     mip_gap: float | None = None
+    mixed_integer: bool = Field(
+        False,
+        description="The model had integer columns (integer mode, or contract discount tiers): "
+        "shadow prices then come from the LP with those decisions fixed.",
+    )
     detail: str = ""
     worker: str | None = Field(
         None, description="Where the solve ran, when the service knows (Ray: 'ray:<node id>')."

@@ -188,9 +188,11 @@ class _Check:
         self.labels = labels_of(hz.start, n, self.pm)
         self.integer = req.solver.integer
         # a MILP: integer units, or discount-tier binaries (prices then on the fixed LP); tiers
-        # beyond any reachable spend are left out, and the plan then says nothing of a MILP
-        self.mip = self.integer or any("mixed-integer" in w for w in plan.warnings)
-        if self.mip and not self.integer:
+        # beyond any reachable spend are left out, and the model is then an LP
+        self.mip = plan.solver.mixed_integer
+        if self.integer:
+            assert self.mip, "an integer plan not solved as a mixed-integer program"
+        elif self.mip:
             assert any(c.discount_tiers for c in req.contracts), "a MILP without integers or tiers"
         self.hws = {h.id: h for h in req.hardware}
         self.sites = {s.id: s for s in req.sites}

@@ -148,8 +148,18 @@ class TestDiscountTiers:
         assert (c.discount_usd, c.discount_tiers_reached) == (pytest.approx(600, rel=REL), 2)
         assert p.summary.contract_discount_usd == pytest.approx(600, rel=REL)
         assert p.objective.value == pytest.approx(1400, rel=REL)
-        assert p.solver.integer is False
+        assert (p.solver.integer, p.solver.mixed_integer) == (False, True)
+        assert p.shadow_prices is not None and p.shadow_prices.basis == "integer_fixed"
         assert any("mixed-integer" in w for w in p.warnings)
+
+    def test_a_threshold_beyond_any_possible_spend_keeps_the_lp(self) -> None:
+        # 0.1 MW holds at most 100 units of $100 in the one period: spend can never pass
+        # $10,000, so a tier at $50,000 is left out and the plan is an LP with true prices.
+        p = solve(request(sites=[site(power=0.1)], contracts=tiers((50_000, 0.2))))
+        assert p.solver.mixed_integer is False
+        assert p.shadow_prices is not None and p.shadow_prices.basis == "lp"
+        assert p.objective.value == pytest.approx(2000, rel=REL)
+        assert not any("mixed-integer" in w for w in p.warnings)
 
     def test_falling_discounts_still_fill_the_tiers_in_order(self) -> None:
         # 15 % of 5,000..8,000 and 5 % above: 450 + 100 (each tier its own rate, in order).
