@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from service.errors import InvalidRequest, UnsupportedMediaType
 from solver import FieldError
+from solver.errors import pointer_token
 
 
 class _NonFinite:
@@ -38,16 +39,12 @@ def _parse_float(token: str) -> float | _NonFinite:
     return value if math.isfinite(value) else _BAD
 
 
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def _find_bad(obj: Any, path: str) -> Iterator[str]:
     if obj is _BAD:
         yield path or "/"
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            yield from _find_bad(v, f"{path}/{_escape(str(k))}")
+            yield from _find_bad(v, f"{path}/{pointer_token(k)}")
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
             yield from _find_bad(v, f"{path}/{i}")
@@ -74,16 +71,27 @@ def parse_strict_json(body: bytes) -> Any:
     if bad:
         msg = "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number"
         raise InvalidRequest([FieldError(p, msg) for p in bad])
+    if not isinstance(data, dict):  # a JSON string holding a request is not a request
+        raise InvalidRequest([FieldError("/", "the request body must be a JSON object")])
     return data
 
 
 async def read_json_body(request: Request) -> Any:
     """The request's JSON body (size limit enforced by the request middleware)."""
     ctype = request.headers.get("content-type")
-    if ctype:
-        main = ctype.split(";", 1)[0].strip().lower()
+    if ctype:  # none at all: read as JSON (docs/api.md)
+        main, _, params = ctype.partition(";")
+        main = main.strip().lower()
         if not (main == "application/json" or main.endswith("+json")):
             raise UnsupportedMediaType(f"send the body as application/json, not {main or 'nothing'}")
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            charset = value.strip().strip('"').lower()
+            if key.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+                raise UnsupportedMediaType(f"send the body as UTF-8 JSON, not charset={charset or 'nothing'}")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(f"send the body uncompressed: Content-Encoding {encoding} is not accepted")
     chunks = [chunk async for chunk in request.stream()]
     return parse_strict_json(b"".join(chunks))
 

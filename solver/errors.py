@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def pointer_token(key: object) -> str:
+    """One JSON-pointer reference token (RFC 6901): ``~`` and ``/`` escaped."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def quoted(value: object, most: int = 64) -> str:
+    """An input string as error messages quote it: repr, cut to ``most`` characters."""
+    text = str(value)
+    return repr(text if len(text) <= most else text[:most] + "...")
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One problem with a request: where (a JSON pointer) and what."""

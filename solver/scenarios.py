@@ -373,7 +373,7 @@ def _spec(model: type[_Spec], data: Any) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise RequestInvalid(field_errors(exc)) from None
+        raise RequestInvalid(field_errors(exc, data)) from None
 
 
 def scenario_count(spec: SweepSpec) -> int:

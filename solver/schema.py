@@ -10,13 +10,52 @@ its JSON path.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-NonNeg = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-PerPeriod = NonNeg | list[NonNeg]
+
+
+def _zero_or_at_least(floor: float) -> Callable[[float], float]:
+    def check(v: float) -> float:
+        if 0 < v < floor:
+            raise ValueError(
+                f"must be 0 or at least {floor:g}: smaller values are below the solver's "
+                "tolerances and would be served as if they were 0"
+            )
+        return v
+
+    return check
+
+
+MAX_USD = 1e15
+"""Totals in dollars (budgets, commitments, thresholds, valuations): a thousand trillion."""
+MAX_YEARS = 100.0
+
+# The ranges below (docs/api.md, "Ranges") are far beyond any real plan.  They keep every
+# coefficient of the model within what a double-precision LP solver can tell apart, so that an
+# absurd number gets a 422 naming its field instead of a failed or silently wrong plan.
+Usd = Annotated[float, Field(ge=0, le=MAX_USD)]
+UnitUsd = Annotated[float, Field(ge=0, le=1e12)]
+"""The price of one unit, or of one MW of build-out."""
+Rate = Annotated[float, Field(ge=0, le=1e6)]
+"""$/MWh, $/kW-month, $ per million tokens."""
+Mw = Annotated[float, Field(ge=0, le=1e6)]
+Units = Annotated[float, Field(ge=0, le=1e9)]
+Years = Annotated[float, Field(ge=0, le=MAX_YEARS)]
+Tps = Annotated[float, Field(ge=0, le=1e12), AfterValidator(_zero_or_at_least(1.0))]
+"""Tokens per second of demand."""
+UnitTps = Annotated[float, Field(ge=0, le=1e8), AfterValidator(_zero_or_at_least(1e-3))]
+"""Tokens per second one unit serves."""
+UnitKw = Annotated[float, Field(ge=0, le=1e6), AfterValidator(_zero_or_at_least(1e-3))]
+"""IT power of one unit."""
+Weight = Annotated[float, Field(ge=0, le=1e6)]
+UsdPerPeriod = Usd | list[Usd]
+MwPerPeriod = Mw | list[Mw]
+UnitsPerPeriod = Units | list[Units]
+TpsPerPeriod = Tps | list[Tps]
 """A number, or a list with one value per period."""
 
 ObjectiveKind = Literal["min_cost", "max_served", "max_profit"]
@@ -28,13 +67,13 @@ FINISHED_STATUSES: frozenset[str] = frozenset(
 )
 SOLVED_STATUSES: frozenset[str] = frozenset({"optimal", "feasible"})
 
-_YM = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_YM = re.compile(r"\A(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])\Z")  # ASCII digits, years 1900-2999
 
 
 class Strict(BaseModel):
     """Base of every request model: no unknown fields, no NaN or Infinity."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True, strict=True)
 
 
 class Horizon(Strict):
@@ -46,7 +85,14 @@ class Horizon(Strict):
     @classmethod
     def _year_month(cls, v: str) -> str:
         if not _YM.match(v):
-            raise ValueError("must be an ISO year-month such as '2026-01'")
+            raise ValueError("must be an ISO year-month such as '2026-01' (years 1900-2999)")
+        return v
+
+    @field_validator("period_months", mode="before")
+    @classmethod
+    def _not_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # true == 1 would pass the Literal
+            raise ValueError("must be one of 1, 3, 6, 12 (a number, not a boolean)")
         return v
 
     def labels(self) -> list[str]:
@@ -70,43 +116,43 @@ class Objective(Strict):
 
 
 class Budget(Strict):
-    capex_usd: NonNeg | None = Field(None, description="Total nominal capex over the horizon.")
-    capex_per_period_usd: PerPeriod | None = Field(None, description="Nominal capex per period.")
+    capex_usd: Usd | None = Field(None, description="Total nominal capex over the horizon.")
+    capex_per_period_usd: UsdPerPeriod | None = Field(None, description="Nominal capex per period.")
 
 
 class Expansion(Strict):
-    max_mw: NonNeg = Field(..., description="Most MW that can be added over the horizon.")
-    usd_per_mw: NonNeg = Field(0.0, description="Build cost per MW, paid when started.")
+    max_mw: Mw = Field(..., description="Most MW that can be added over the horizon.")
+    usd_per_mw: UnitUsd = Field(0.0, description="Build cost per MW, paid when started.")
     lead_time_periods: int = Field(0, ge=0, description="Periods from start to power online.")
-    lifetime_years: float = Field(20.0, gt=0, description="Depreciation life of the build.")
+    lifetime_years: float = Field(20.0, gt=0, le=MAX_YEARS, description="Depreciation life of the build.")
 
 
 class ExistingFleet(Strict):
     hardware: str
-    units: NonNeg
-    remaining_life_years: NonNeg | None = Field(
+    units: Units
+    remaining_life_years: Years | None = Field(
         None, description="Years of service left at the start (default: the hardware lifetime)."
     )
 
 
 class Site(Strict):
     id: str = Field(..., min_length=1, max_length=64)
-    power_mw: PerPeriod = Field(..., description="Facility power envelope (MW), incl. cooling.")
+    power_mw: MwPerPeriod = Field(..., description="Facility power envelope (MW), incl. cooling.")
     pue: float = Field(1.0, ge=1, le=5)
-    energy_usd_per_mwh: NonNeg = 0.0
-    lease_usd_per_kw_month: NonNeg = Field(0.0, description="Colocation fee per IT kW-month.")
+    energy_usd_per_mwh: Rate = 0.0
+    lease_usd_per_kw_month: Rate = Field(0.0, description="Colocation fee per IT kW-month.")
     allowed_hardware: list[str] | None = None
     expansion: Expansion | None = None
     existing: list[ExistingFleet] = Field(default_factory=list)
 
 
 class SpeedPoint(Strict):
-    tokens_per_s_per_user: float = Field(..., gt=0)
-    tokens_per_s_per_unit: NonNeg
+    tokens_per_s_per_user: float = Field(..., gt=0, le=1e6)
+    tokens_per_s_per_unit: UnitTps
 
 
 class Performance(Strict):
-    units_per_replica: float = Field(1.0, gt=0, description="Units that serve one model copy.")
+    units_per_replica: float = Field(1.0, gt=0, le=1e6, description="Units that serve one model copy.")
     points: list[SpeedPoint] = Field(..., min_length=1)
 
     @field_validator("points")
@@ -123,13 +169,15 @@ class Hardware(Strict):
     vendor: str = Field(..., min_length=1, max_length=64)
     kind: Literal["wafer-scale", "gpu", "other"] = "gpu"
     description: str | None = None
-    unit_price_usd: NonNeg = Field(0.0, description="Paid when acquired (0 for a pure lease).")
-    recurring_usd_per_unit_hour: NonNeg = Field(0.0, description="Lease/hosting fee in service.")
-    maintenance_fraction_per_year: NonNeg = Field(0.0, le=1)
-    it_power_kw: NonNeg
-    lifetime_years: float = Field(5.0, gt=0, description="Service life (lease term for a lease).")
+    unit_price_usd: UnitUsd = Field(0.0, description="Paid when acquired (0 for a pure lease).")
+    recurring_usd_per_unit_hour: Rate = Field(0.0, description="Lease/hosting fee in service.")
+    maintenance_fraction_per_year: Fraction = 0.0
+    it_power_kw: UnitKw
+    lifetime_years: float = Field(
+        5.0, gt=0, le=MAX_YEARS, description="Service life (lease term for a lease)."
+    )
     lead_time_periods: int = Field(0, ge=0)
-    max_units_per_period: PerPeriod | None = None
+    max_units_per_period: UnitsPerPeriod | None = None
     performance: dict[str, Performance] = Field(default_factory=dict)
     sources: list[str] = Field(default_factory=list, description="Where the figures come from.")
 
@@ -138,11 +186,12 @@ class Hardware(Strict):
     def _from_catalog(cls, data: Any) -> Any:
         if isinstance(data, dict) and "catalog" in data:
             from solver.catalog import catalog_hardware  # local: catalog imports this module
+            from solver.errors import quoted
 
             ref = data["catalog"]
             base = catalog_hardware(ref) if isinstance(ref, str) else None
             if base is None:
-                raise ValueError(f"catalog: unknown catalog entry {ref!r}")
+                raise ValueError(f"catalog: unknown catalog entry {quoted(ref)}")
             merged = dict(base)
             merged.update({k: v for k, v in data.items() if k != "catalog"})
             return merged
@@ -152,13 +201,13 @@ class Hardware(Strict):
 class Workload(Strict):
     id: str = Field(..., min_length=1, max_length=64)
     model: str = Field(..., min_length=1)
-    min_tokens_per_s_per_user: float = Field(..., gt=0)
-    demand_tokens_per_s: PerPeriod
+    min_tokens_per_s_per_user: float = Field(..., gt=0, le=1e6)
+    demand_tokens_per_s: TpsPerPeriod
     demand_growth_per_year: float = Field(0.0, gt=-1, le=100)
     min_service_fraction: Fraction = 1.0
-    unmet_penalty_usd_per_million_tokens: NonNeg = 0.0
-    value_usd_per_million_tokens: NonNeg = 0.0
-    weight: NonNeg = 1.0
+    unmet_penalty_usd_per_million_tokens: Rate = 0.0
+    value_usd_per_million_tokens: Rate = 0.0
+    weight: Weight = 1.0
 
 
 class Policy(Strict):
@@ -174,15 +223,18 @@ class Policy(Strict):
 
 class Warrants(Strict):
     equity_fraction_max: Fraction
-    full_vest_spend_usd: float = Field(..., gt=0)
-    company_valuation_usd: NonNeg
+    full_vest_spend_usd: float = Field(..., ge=1, le=MAX_USD)
+    company_valuation_usd: Usd
 
 
 class DiscountTier(Strict):
     """An incremental volume discount: a rebate on the spend above a threshold."""
 
     above_spend_usd: float = Field(
-        ..., gt=0, description="Nominal spend with the vendor over the horizon above which this tier starts."
+        ...,
+        gt=0,
+        le=MAX_USD,
+        description="Nominal spend with the vendor over the horizon above which this tier starts.",
     )
     discount: float = Field(
         ...,
@@ -195,7 +247,7 @@ class DiscountTier(Strict):
 
 class Contract(Strict):
     vendor: str = Field(..., min_length=1)
-    min_spend_usd: NonNeg = Field(0.0, description="Take-or-pay commitment over the horizon.")
+    min_spend_usd: Usd = Field(0.0, description="Take-or-pay commitment over the horizon.")
     warrants: Warrants | None = None
     discount_tiers: list[DiscountTier] = Field(
         default_factory=list,
@@ -359,7 +411,14 @@ class ContractOut(Out):
     shortfall_usd: float
     equity_fraction: float
     equity_value_usd: float
-    discount_usd: float = Field(0.0, description="Volume-discount rebate earned on spend_usd (nominal).")
+    discount_base_usd: float = Field(
+        0.0,
+        description="The spend the discount tiers count: spend_usd minus the residual value of the "
+        "vendor's units bought in the horizon (0 without tiers).",
+    )
+    discount_usd: float = Field(
+        0.0, description="Volume-discount rebate earned on discount_base_usd (nominal)."
+    )
     discount_tiers_reached: int = Field(0, description="How many discount tiers the spend passed.")
 
 

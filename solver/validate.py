@@ -13,28 +13,40 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from solver.errors import FieldError, RequestInvalid
+from solver.errors import FieldError, RequestInvalid, pointer_token, quoted
 from solver.schema import PlanRequest
 
-_TYPE_TAGS = ("float", "int", "str", "bool", "list", "dict", "none")
 
+def _loc_pointer(loc: Iterable[Any], data: Any, err_type: str) -> str:
+    """The JSON pointer of a pydantic error location, walked against the input.
 
-def _clean_loc(loc: Iterable[Any]) -> str:
+    Pydantic puts union-member and validator tags (``float``, ``list[...]``,
+    ``function-after[...]``) among the real keys; walking the input tells them apart from a
+    field or a dict key of the same spelling, which a fixed list of tags cannot.
+    """
+    items = list(loc)
     parts: list[str] = []
-    for item in loc:
-        if isinstance(item, str) and (
-            "[" in item or item in _TYPE_TAGS or item.startswith(("function-", "constrained-"))
-        ):
-            continue  # union-member and validator tags are not JSON fields
-        parts.append(str(item))
+    cur = data
+    for pos, item in enumerate(items):
+        last = pos == len(items) - 1
+        if isinstance(cur, Mapping) and isinstance(item, str) and item in cur:
+            parts.append(pointer_token(item))
+            cur = cur[item]
+        elif isinstance(cur, list) and isinstance(item, int) and 0 <= item < len(cur):
+            parts.append(str(item))
+            cur = cur[item]
+        elif last and err_type == "missing" and isinstance(cur, Mapping):
+            parts.append(pointer_token(item))  # a required field that is not there
+        else:
+            continue  # a tag, not a place in the input
     return "/" + "/".join(parts)
 
 
-def field_errors(exc: ValidationError) -> list[FieldError]:
-    """Pydantic errors as FieldErrors; union alternatives at one path are merged."""
+def field_errors(exc: ValidationError, data: Any) -> list[FieldError]:
+    """Pydantic errors on ``data`` as FieldErrors; union alternatives at one path are merged."""
     merged: dict[str, list[str]] = {}
     for err in exc.errors(include_input=False, include_url=False):
-        path = _clean_loc(err["loc"])
+        path = _loc_pointer(err["loc"], data, err["type"])
         msg = str(err["msg"]).removeprefix("Value error, ")
         if msg.startswith("catalog: "):  # raised by Hardware's catalog resolution
             path, msg = path + "/catalog", msg.removeprefix("catalog: ")
@@ -67,7 +79,7 @@ def parse_request(data: PlanRequest | Mapping[str, Any] | str | bytes) -> PlanRe
         try:
             req = PlanRequest.model_validate(data)
         except ValidationError as exc:
-            raise RequestInvalid(field_errors(exc)) from None
+            raise RequestInvalid(field_errors(exc, data)) from None
     errors = semantic_errors(req)
     if errors:
         raise RequestInvalid(errors)
@@ -78,7 +90,7 @@ def _check_unique(kind: str, ids: list[str], errors: list[FieldError], field: st
     seen: set[str] = set()
     for i, x in enumerate(ids):
         if x in seen:
-            errors.append(FieldError(f"/{kind}/{i}/{field}", f"duplicate {field} {x!r}"))
+            errors.append(FieldError(f"/{kind}/{i}/{field}", f"duplicate {field} {quoted(x)}"))
         seen.add(x)
 
 
@@ -103,11 +115,11 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
         _check_len(s.power_mw, n, f"/sites/{i}/power_mw", errors)
         for j, h in enumerate(s.allowed_hardware or []):
             if h not in hw_ids:
-                errors.append(FieldError(f"/sites/{i}/allowed_hardware/{j}", f"unknown hardware {h!r}"))
+                errors.append(FieldError(f"/sites/{i}/allowed_hardware/{j}", f"unknown hardware {quoted(h)}"))
         for j, e in enumerate(s.existing):
             path = f"/sites/{i}/existing/{j}/hardware"
             if e.hardware not in hw_ids:
-                errors.append(FieldError(path, f"unknown hardware {e.hardware!r}"))
+                errors.append(FieldError(path, f"unknown hardware {quoted(e.hardware)}"))
     for i, hw in enumerate(req.hardware):
         _check_len(hw.max_units_per_period, n, f"/hardware/{i}/max_units_per_period", errors)
     for i, w in enumerate(req.workloads):
@@ -121,22 +133,28 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
             )
         if w.model not in models:
             errors.append(
-                FieldError(f"/workloads/{i}/model", f"no hardware entry has performance for {w.model!r}")
+                FieldError(
+                    f"/workloads/{i}/model", f"no hardware entry has performance for {quoted(w.model)}"
+                )
             )
     for kind in ("max_vendor_share", "min_vendor_share"):
         shares: dict[str, float] = getattr(req.policy, kind)
         for v in shares:
             if v not in vendors:
-                errors.append(FieldError(f"/policy/{kind}/{v}", f"no hardware from vendor {v!r}"))
+                errors.append(
+                    FieldError(f"/policy/{kind}/{pointer_token(v)}", f"no hardware from vendor {quoted(v)}")
+                )
     for v, lo in req.policy.min_vendor_share.items():
         hi = req.policy.max_vendor_share.get(v)
         if hi is not None and lo > hi:
-            errors.append(FieldError(f"/policy/min_vendor_share/{v}", f"exceeds max_vendor_share {hi}"))
+            errors.append(
+                FieldError(f"/policy/min_vendor_share/{pointer_token(v)}", f"exceeds max_vendor_share {hi}")
+            )
     if sum(req.policy.min_vendor_share.values()) > 1 + 1e-12:
         errors.append(FieldError("/policy/min_vendor_share", "shares add up to more than 1"))
     for i, c in enumerate(req.contracts):
         if c.vendor not in vendors:
-            errors.append(FieldError(f"/contracts/{i}/vendor", f"no hardware from vendor {c.vendor!r}"))
+            errors.append(FieldError(f"/contracts/{i}/vendor", f"no hardware from vendor {quoted(c.vendor)}"))
         for k in range(1, len(c.discount_tiers)):
             if c.discount_tiers[k].above_spend_usd <= c.discount_tiers[k - 1].above_spend_usd:
                 errors.append(
@@ -155,8 +173,8 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                 errors.append(
                     FieldError(
                         f"/contracts/{i}/discount_tiers",
-                        f"spend with {c.vendor!r} must be bounded for discount tiers: give "
-                        f"{', '.join(repr(u) for u in unbounded)} it_power_kw > 0 or max_units_per_period",
+                        f"spend with {quoted(c.vendor)} must be bounded for discount tiers: give "
+                        f"{', '.join(quoted(u) for u in unbounded)} it_power_kw > 0 or max_units_per_period",
                     )
                 )
     return errors

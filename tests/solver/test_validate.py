@@ -353,3 +353,155 @@ def _a_model(entry: str) -> str:
     data = catalog_hardware(entry)
     assert data is not None
     return next(iter(data["performance"]))
+
+
+class TestRanges:
+    """Every number has a range far beyond real plans (docs/api.md "Ranges"): past it, a 422
+    naming the field, where the model used to fail or answer wrongly (1e308 lifetimes, 1e-6
+    tokens/s of demand served by nothing, 1e30 tokens/s per unit)."""
+
+    @pytest.mark.parametrize(
+        ("path", "most"),
+        [
+            ("/budget/capex_usd", 1e15),
+            ("/sites/0/power_mw", 1e6),
+            ("/sites/0/energy_usd_per_mwh", 1e6),
+            ("/sites/0/lease_usd_per_kw_month", 1e6),
+            ("/hardware/0/unit_price_usd", 1e12),
+            ("/hardware/0/recurring_usd_per_unit_hour", 1e6),
+            ("/hardware/0/it_power_kw", 1e6),
+            ("/hardware/0/lifetime_years", 100),
+            ("/hardware/0/max_units_per_period", 1e9),
+            ("/hardware/0/performance/m/points/0/tokens_per_s_per_unit", 1e8),
+            ("/hardware/0/performance/m/points/0/tokens_per_s_per_user", 1e6),
+            ("/hardware/0/performance/m/units_per_replica", 1e6),
+            ("/workloads/0/demand_tokens_per_s", 1e12),
+            ("/workloads/0/min_tokens_per_s_per_user", 1e6),
+            ("/workloads/0/unmet_penalty_usd_per_million_tokens", 1e6),
+            ("/workloads/0/value_usd_per_million_tokens", 1e6),
+            ("/workloads/0/weight", 1e6),
+        ],
+    )
+    def test_above_the_range(self, path: str, most: float) -> None:
+        assert path in errors_of(changed(_set(path, most * 1.01)))
+        parse_request(changed(_set(path, most)))  # the bound itself is accepted
+
+    @pytest.mark.parametrize(
+        ("path", "floor"),
+        [
+            ("/workloads/0/demand_tokens_per_s", 1.0),
+            ("/hardware/0/it_power_kw", 1e-3),
+            ("/hardware/0/performance/m/points/0/tokens_per_s_per_unit", 1e-3),
+        ],
+    )
+    def test_zero_or_at_least_a_floor(self, path: str, floor: float) -> None:
+        assert "at least" in errors_of(changed(_set(path, floor / 2)))[path]
+        parse_request(changed(_set(path, floor)))
+        parse_request(changed(_set(path, 0)))
+
+    def test_floor_inside_a_per_period_list(self) -> None:
+        req = request(periods=2, workloads=[workload(demand=[100.0, 1e-6])])
+        assert "/workloads/0/demand_tokens_per_s/1" in errors_of(req)
+
+    def test_expansion_existing_and_contracts(self) -> None:
+        req = request(
+            sites=[
+                site(
+                    expansion={"max_mw": 2e6, "usd_per_mw": 2e12, "lifetime_years": 1e308},
+                    existing=[{"hardware": "h", "units": 2e9, "remaining_life_years": 101}],
+                )
+            ],
+            contracts=[
+                {
+                    "vendor": "v",
+                    "min_spend_usd": 2e15,
+                    "warrants": {
+                        "equity_fraction_max": 0.1,
+                        "full_vest_spend_usd": 5e-324,
+                        "company_valuation_usd": 2e15,
+                    },
+                    "discount_tiers": [{"above_spend_usd": 2e15, "discount": 0.1}],
+                }
+            ],
+        )
+        assert {
+            "/sites/0/expansion/max_mw",
+            "/sites/0/expansion/usd_per_mw",
+            "/sites/0/expansion/lifetime_years",
+            "/sites/0/existing/0/units",
+            "/sites/0/existing/0/remaining_life_years",
+            "/contracts/0/min_spend_usd",
+            "/contracts/0/warrants/full_vest_spend_usd",
+            "/contracts/0/warrants/company_valuation_usd",
+            "/contracts/0/discount_tiers/0/above_spend_usd",
+        } <= set(errors_of(req))
+
+    @pytest.mark.parametrize("start", ["２０２６-01", "2026-01\n", "0000-01", "1899-12", "3000-01"])
+    def test_start_is_an_ascii_year_month_in_range(self, start: str) -> None:
+        assert "/horizon/start" in errors_of(changed(_set("/horizon/start", start)))
+
+    def test_start_years_at_the_bounds(self) -> None:
+        for start, last in (("1900-01", "1900-01"), ("2999-12", "2999-12")):
+            assert parse_request(changed(_set("/horizon/start", start))).horizon.labels()[-1] == last
+
+
+class TestStrictTypes:
+    """JSON types are not coerced: true is not 1 MW, "100" is not $100, 0 is not false."""
+
+    @pytest.mark.parametrize(
+        ("path", "value"),
+        [
+            ("/sites/0/power_mw", True),
+            ("/budget/capex_usd", False),
+            ("/hardware/0/unit_price_usd", "100"),
+            ("/solver/integer", 0),
+            ("/economics/residual_value", 0),
+            ("/horizon/period_months", True),
+            ("/horizon/periods", 12.0),
+            ("/horizon/periods", "12"),
+        ],
+    )
+    def test_wrong_json_type(self, path: str, value: Any) -> None:
+        assert path in errors_of(changed(_set(path, value)))
+
+    def test_an_integer_is_a_number(self) -> None:
+        assert parse_request(changed(_set("/sites/0/power_mw", 7))).sites[0].power_mw == 7.0
+
+
+class TestPointers:
+    """Error paths are RFC 6901 pointers into the input, whatever its keys are called."""
+
+    @pytest.mark.parametrize(
+        ("key", "token"),
+        [
+            ("a/b", "a~1b"),
+            ("t~x", "t~0x"),
+            ("float", "float"),
+            ("list[int]", "list[int]"),
+            ("function-x", "function-x"),
+        ],
+    )
+    def test_model_keys(self, key: str, token: str) -> None:
+        hw = hardware(model=key, points=((10.0, 1000.0),))
+        hw["performance"][key]["points"] = []
+        req = request(hardware_=[hw], workloads=[workload(model=key)])
+        assert f"/hardware/0/performance/{token}/points" in errors_of(req)
+
+    def test_union_tags_are_not_keys(self) -> None:
+        assert set(errors_of(changed(_set("/sites/0/power_mw", "x")))) == {"/sites/0/power_mw"}
+        assert "/sites/0/power_mw/1" in errors_of(request(periods=2, sites=[site(power=[1.0, -1.0])]))
+
+    def test_vendor_share_key(self) -> None:
+        assert "/policy/max_vendor_share/a~1b" in errors_of(
+            request(policy={"max_vendor_share": {"a/b": 0.5}})
+        )
+        assert "/policy/max_vendor_share/a~1b" in errors_of(request(policy={"max_vendor_share": {"a/b": 2}}))
+
+    def test_missing_field(self) -> None:
+        req = request()
+        del req["workloads"][0]["model"]
+        assert "/workloads/0/model" in errors_of(req)
+
+    def test_a_long_name_is_cut_in_messages(self) -> None:
+        errs = errors_of(request(workloads=[workload(model="x" * 5000)]))
+        assert "x" * 64 + "..." in errs["/workloads/0/model"] and len(errs["/workloads/0/model"]) < 200
