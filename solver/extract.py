@@ -170,6 +170,7 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
     data = m.data
     req = data.req
     hw = {h.id: h for h in req.hardware}
+    index = {h.id: i for i, h in enumerate(req.hardware)}
     out = []
     for c in req.contracts:
         spend = 0.0
@@ -179,6 +180,17 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
                 if h.vendor == c.vendor:
                     spend += row.acquired * h.unit_price_usd
                     spend += row.installed * h.recurring_usd_per_unit_hour * data.hours
+        kept = 0.0  # residual value of the vendor's purchases: not part of the rebate base
+        for t, p in enumerate(periods):
+            for row in p.fleet:
+                h = hw[row.hardware]
+                if h.vendor == c.vendor and row.acquired:
+                    i = index[row.hardware]
+                    kept += (
+                        row.acquired
+                        * h.unit_price_usd
+                        * data.residual_fraction(t, data.lead[i], data.life[i])
+                    )
         shortfall = max(0.0, c.min_spend_usd - spend)
         if shortfall <= 1e-9 * c.min_spend_usd:
             shortfall = 0.0  # round-off of a commitment met exactly (spend summed over the fleet)
@@ -188,7 +200,8 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
             w = c.warrants
             eq = w.equity_fraction_max * min(1.0, spend / w.full_vest_spend_usd)
             value = eq * w.company_valuation_usd
-        rebate, reached = discount(c.discount_tiers, spend)
+        base = max(0.0, spend - kept)
+        rebate, reached = discount(c.discount_tiers, base)
         out.append(
             ContractOut(
                 vendor=c.vendor,
@@ -197,6 +210,7 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
                 shortfall_usd=shortfall,
                 equity_fraction=eq,
                 equity_value_usd=value,
+                discount_base_usd=base if c.discount_tiers else 0.0,
                 discount_usd=rebate,
                 discount_tiers_reached=reached,
             )

@@ -560,6 +560,27 @@ def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], 
     return terms, fixed
 
 
+def rebate_base_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+    """B_v, the spend discount tiers count: S_v minus the residual value of v's purchases.
+
+    The residual credit already counts that part of a purchase as recovered, not spent in the
+    horizon; earning a rebate on it too would pay a plan to buy units it does not need (a 15%
+    rebate on a unit that keeps 90% of its value would return 105% of its price).  On B_v
+    every purchase keeps its credit at most its price: r + d·(1 − r) <= 1.
+    """
+    data = m.data
+    terms, fixed = spend_terms(m, v)
+    price = {h: hw.unit_price_usd for h, hw in enumerate(data.req.hardware)}
+    keys = {b.hash: key for key, b in m.var.get("buy", {}).items()}
+    out = []
+    for b, c in terms:
+        _s, h, tau = keys[b.hash]
+        base = c - price[h] * data.residual_fraction(tau, data.lead[h], data.life[h])
+        if base:
+            out.append((b, base))
+    return out, fixed
+
+
 def add_contract_constraints(m: Built) -> None:
     """Take-or-pay: shortfall_v + S_v >= min_spend_v.  Warrants: equity_v <= e_max·S_v/F_v.
 
@@ -648,11 +669,13 @@ def add_discount_constraints(m: Built) -> None:
 
     * tier[v,k] <= W_k·reached[v,k]           (no spend counted in a tier not reached)
     * tier[v,k] >= W_k·reached[v,k+1]         (a tier is full before the next one is reached)
-    * T_0·reached[v,0] + Σ_k tier[v,k] <= S_v (``discount_spend``: tiers hold no more than spent)
+    * T_0·reached[v,0] + Σ_k tier[v,k] <= B_v (``discount_spend``: tiers hold no more than the
+      rebate base, the spend net of the residual value of v's purchases: :func:`rebate_base_terms`)
 
     The rebate Σ_k discount_k·tier[v,k] is credited in the cost; since the solver wants it large,
-    these bounds make it exactly Σ_k discount_k·clamp(S_v − T_k, 0, W_k).  Duals: not published
-    (with the binaries fixed, ``discount_spend``'s is the rebate per extra dollar of spend).
+    these bounds make it exactly Σ_k discount_k·clamp(B_v − T_k, 0, W_k).  W_k comes from the
+    spend bound M_v >= S_v >= B_v.  Duals: not published (with the binaries fixed,
+    ``discount_spend``'s is the rebate per extra dollar of rebate base).
     """
     data = m.data
     tier, reached = m.var.get("tier", {}), m.var.get("reached", {})
@@ -665,7 +688,7 @@ def add_discount_constraints(m: Built) -> None:
             m.new_row("tier_open", (v, k), [(tier[(v, k)], 1.0), (reached[(v, k)], -width)], LE, 0.0)
             if k + 1 < len(widths):
                 m.new_row("tier_fill", (v, k), [(tier[(v, k)], 1.0), (reached[(v, k + 1)], -width)], GE, 0.0)
-        terms, fixed = spend_terms(m, v)
+        terms, fixed = rebate_base_terms(m, v)
         m.new_row(
             "discount_spend",
             (v,),

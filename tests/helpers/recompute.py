@@ -452,13 +452,23 @@ class _Check:
             close(f"contract {c.vendor} equity fraction", co.equity_fraction, eq)
             close(f"contract {c.vendor} equity value", co.equity_value_usd, value)
             # incremental tiers, written independently of solver.extract.discount: the rebate
-            # is Σ_k discount_k·(spend in [T_k, T_{k+1}))
+            # is Σ_k discount_k·(base in [T_k, T_{k+1})), the base being the spend minus the
+            # residual value of the vendor's purchases
+            base = spend
+            if req.economics.residual_value:
+                for (_sid, h), a in self.acq.items():
+                    if self.hws[h].vendor == c.vendor:
+                        for tau in range(self.n):
+                            frac = max(0.0, 1 - (self.n - tau - self.lead[h]) / self.life[h])
+                            base -= a[tau] * self.hws[h].unit_price_usd * frac
+            base = max(0.0, base) if c.discount_tiers else 0.0
+            close(f"contract {c.vendor} discount base", co.discount_base_usd, base, max(spend, 1.0))
             bounds = [t.above_spend_usd for t in c.discount_tiers] + [math.inf]
             rebate = sum(
-                t.discount * max(0.0, min(spend, bounds[k + 1]) - bounds[k])
+                t.discount * max(0.0, min(base, bounds[k + 1]) - bounds[k])
                 for k, t in enumerate(c.discount_tiers)
             )
-            reached = sum(1 for b in bounds[:-1] if spend >= b * (1 - 1e-9))
+            reached = sum(1 for b in bounds[:-1] if base >= b * (1 - 1e-9))
             close(f"contract {c.vendor} discount", co.discount_usd, rebate, max(spend, 1.0))
             if co.discount_tiers_reached != reached:
                 raise PlanMismatch(

@@ -133,21 +133,29 @@ def tiers(*pairs: tuple[float, float], vendor: str = "v", **extra: object) -> li
 
 
 MIXED = [hardware("ha", vendor="a"), hardware("hb", vendor="b", price=95)]
-"""a: $100 ($20 net of residual); b: $95 ($19 net). Without a discount b wins."""
+"""a: $100; b: $95. Without a discount b wins."""
+
+FLAT = {"residual_value": False}
+"""Residual value off: the rebate base is the spend itself (TestRebateBase covers the rest)."""
+
+
+def flat(**kw: object) -> dict:
+    return request(economics=dict(FLAT), **kw)  # type: ignore[arg-type]
 
 
 class TestDiscountTiers:
-    """Incremental tiers: spend between T_k and T_{k+1} earns discount_k, rebated at d_N."""
+    """Incremental tiers: base between T_k and T_{k+1} earns discount_k, rebated at d_N."""
 
     def test_rebate_on_the_spend_above_each_threshold(self) -> None:
         # 100 units spend $10,000: 10 % of 5,000..8,000 + 15 % of 8,000..10,000 = 300 + 300.
-        # An extra unit costs $20 net and earns $15: buy only the 100 needed.  2,000 − 600.
-        p = solve(request(contracts=tiers((5000, 0.1), (8000, 0.15))))
+        # An extra unit costs $100 and earns $15: buy only the 100 needed.  10,000 − 600.
+        p = solve(flat(contracts=tiers((5000, 0.1), (8000, 0.15))))
         assert fleet(p)[0] == pytest.approx(100, rel=REL)
         c = p.contracts[0]
         assert (c.discount_usd, c.discount_tiers_reached) == (pytest.approx(600, rel=REL), 2)
+        assert c.discount_base_usd == pytest.approx(10_000, rel=REL)
         assert p.summary.contract_discount_usd == pytest.approx(600, rel=REL)
-        assert p.objective.value == pytest.approx(1400, rel=REL)
+        assert p.objective.value == pytest.approx(9400, rel=REL)
         assert (p.solver.integer, p.solver.mixed_integer) == (False, True)
         assert p.shadow_prices is not None and p.shadow_prices.basis == "integer_fixed"
         assert any("mixed-integer" in w for w in p.warnings)
@@ -155,68 +163,71 @@ class TestDiscountTiers:
     def test_a_threshold_beyond_any_possible_spend_keeps_the_lp(self) -> None:
         # 0.1 MW holds at most 100 units of $100 in the one period: spend can never pass
         # $10,000, so a tier at $50,000 is left out and the plan is an LP with true prices.
-        p = solve(request(sites=[site(power=0.1)], contracts=tiers((50_000, 0.2))))
+        p = solve(flat(sites=[site(power=0.1)], contracts=tiers((50_000, 0.2))))
         assert p.solver.mixed_integer is False
         assert p.shadow_prices is not None and p.shadow_prices.basis == "lp"
-        assert p.objective.value == pytest.approx(2000, rel=REL)
+        assert p.objective.value == pytest.approx(10_000, rel=REL)
         assert not any("mixed-integer" in w for w in p.warnings)
 
     def test_falling_discounts_still_fill_the_tiers_in_order(self) -> None:
         # 15 % of 5,000..8,000 and 5 % above: 450 + 100 (each tier its own rate, in order).
-        p = solve(request(contracts=tiers((5000, 0.15), (8000, 0.05))))
+        p = solve(flat(contracts=tiers((5000, 0.15), (8000, 0.05))))
         assert p.contracts[0].discount_usd == pytest.approx(550, rel=REL)
-        assert p.objective.value == pytest.approx(1450, rel=REL)
+        assert p.objective.value == pytest.approx(9450, rel=REL)
 
     def test_a_tier_out_of_reach_changes_nothing(self) -> None:
-        # Reaching $15,000 takes 50 idle units ($1,000) and earns nothing at the threshold.
-        p = solve(request(contracts=tiers((15_000, 0.2))))
+        # Reaching $15,000 takes 50 idle units ($5,000) and earns nothing at the threshold.
+        p = solve(flat(contracts=tiers((15_000, 0.2))))
         assert fleet(p)[0] == pytest.approx(100, rel=REL)
         assert (p.contracts[0].discount_usd, p.contracts[0].discount_tiers_reached) == (0, 0)
-        assert p.objective.value == pytest.approx(2000, rel=REL)
+        assert p.objective.value == pytest.approx(10_000, rel=REL)
 
     @pytest.mark.parametrize("backend", ["highs", "cbc"])
     def test_a_volume_discount_moves_the_whole_fleet(self, backend: str) -> None:
-        # k units of a: 20k + 19(100 − k) − 0.1·max(0, 100k − 5,000) = 2,400 − 9k above k = 50,
-        # 1,900 + k below: all 100 from a, $1,500.  (The LP relaxation of the tier would
-        # credit 10 % of every dollar: 2,000 − 1,000; a plan at 1,000 would be wrong.)
-        p = solve(request(hardware_=MIXED, contracts=tiers((5000, 0.1), vendor="a")), backend=backend)
+        # k units of a: 100k + 95(100 − k) − 0.15·max(0, 100k − 5,000) = 10,250 − 10k above
+        # k = 50, 9,500 + 5k below: all 100 from a, $9,250.  (The LP relaxation of the tier
+        # would credit 15 % of every dollar: 10,000 − 1,500; a plan at 8,500 would be wrong.)
+        p = solve(flat(hardware_=MIXED, contracts=tiers((5000, 0.15), vendor="a")), backend=backend)
         assert fleet(p, hw="ha")[0] == pytest.approx(100, rel=REL)
         assert fleet(p, hw="hb")[0] == pytest.approx(0, abs=1e-6)
-        assert p.objective.value == pytest.approx(1500, rel=REL)
+        assert p.objective.value == pytest.approx(9250, rel=REL)
 
     def test_a_threshold_too_high_leaves_the_cheaper_vendor(self) -> None:
-        # a reaches $15,000 only with 50 idle units: b for everything, $1,900.
-        p = solve(request(hardware_=MIXED, contracts=tiers((15_000, 0.1), vendor="a")))
+        # a reaches $15,000 only with 50 idle units: b for everything, $9,500.
+        p = solve(flat(hardware_=MIXED, contracts=tiers((15_000, 0.1), vendor="a")))
         assert fleet(p, hw="hb")[0] == pytest.approx(100, rel=REL)
-        assert p.objective.value == pytest.approx(1900, rel=REL)
+        assert p.objective.value == pytest.approx(9500, rel=REL)
 
     def test_in_integer_mode_too(self) -> None:
-        p = solve(request(hardware_=MIXED, contracts=tiers((5000, 0.1), vendor="a")), integer=True)
+        p = solve(flat(hardware_=MIXED, contracts=tiers((5000, 0.15), vendor="a")), integer=True)
         assert fleet(p, hw="ha")[0] == 100
-        assert p.objective.value == pytest.approx(1500, rel=REL)
+        assert p.objective.value == pytest.approx(9250, rel=REL)
 
     def test_the_rebate_is_discounted_at_the_horizon_end(self) -> None:
-        # r = 10 %: capex 10,000 now; residual 8,000 and rebate 600 at d_1 = 1/1.1.
-        p = solve(request(contracts=tiers((5000, 0.1), (8000, 0.15)), economics={"discount_rate": 0.1}))
-        assert p.objective.value == pytest.approx(10_000 - 8000 / 1.1 - 600 / 1.1, rel=REL)
+        # r = 10 %: capex 10,000 now; rebate 600 at d_1 = 1/1.1.
+        req = flat(contracts=tiers((5000, 0.1), (8000, 0.15)))
+        req["economics"]["discount_rate"] = 0.1
+        p = solve(req)
+        assert p.objective.value == pytest.approx(10_000 - 600 / 1.1, rel=REL)
 
     def test_commitments_warrants_and_budget_count_the_spend_before_rebate(self) -> None:
         # $10,000 committed, 100 units spend exactly that: no shortfall although $500 comes
         # back; warrants vest on $10,000; a $10,000 capex budget is met (the rebate comes later).
         w = {"equity_fraction_max": 0.01, "full_vest_spend_usd": 20_000, "company_valuation_usd": 1e5}
         c = tiers((5000, 0.1), min_spend_usd=10_000, warrants=w)
-        p = solve(request(contracts=c, budget={"capex_usd": 10_000}))
+        p = solve(flat(contracts=c, budget={"capex_usd": 10_000}))
         assert p.status == "optimal"
         assert p.contracts[0].shortfall_usd == 0
         assert p.contracts[0].equity_value_usd == pytest.approx(500, rel=REL)
         assert p.contracts[0].discount_usd == pytest.approx(500, rel=REL)
-        assert p.objective.value == pytest.approx(2000 - 500 - 500, rel=REL)
+        assert p.objective.value == pytest.approx(10_000 - 500 - 500, rel=REL)
 
     def test_budget_price_matches_a_re_solve(self) -> None:
         # The budget binds (50 of 100 units): its price is published on the LP with the tier
         # binaries fixed ('integer_fixed'); a re-solve with $1 more agrees while no tier moves.
-        wl = [workload(min_service_fraction=0, unmet_penalty_usd_per_million_tokens=0.001)]
-        base = request(workloads=wl, contracts=tiers((2000, 0.1)), budget={"capex_usd": 5000})
+        # (a unit serves 31,536 million tokens a year: $315 of penalty at $0.01, more than $100)
+        wl = [workload(min_service_fraction=0, unmet_penalty_usd_per_million_tokens=0.01)]
+        base = flat(workloads=wl, contracts=tiers((2000, 0.1)), budget={"capex_usd": 5000})
         p = solve(base)
         assert p.shadow_prices is not None and p.shadow_prices.basis == "integer_fixed"
         assert p.contracts[0].discount_tiers_reached == 1
@@ -246,3 +257,41 @@ class TestDiscountTiers:
         assert p.contracts[0].spend_usd == pytest.approx(20_000, rel=REL)
         assert p.contracts[0].discount_usd == pytest.approx(500, rel=REL)
         assert "power s 2026-01" in p.binding
+
+
+class TestRebateBase:
+    """With residual value, tiers count the spend net of the residual of the vendor's
+    purchases: a rebate on value the plan keeps would pay it to buy units it does not need."""
+
+    SHORT = {"periods": 2, "period_months": 3}
+    """Two quarters, 5-year life: a unit bought in quarter 1 keeps 1 − 2/20 = 90 %, one bought
+    in quarter 2 keeps 95 %."""
+
+    def test_no_rebate_on_value_kept(self) -> None:
+        # Demand needs 1 unit (1,000 tokens/s).  On the gross spend a 15 % tier above $5 would
+        # return $15 for an extra $100 unit that keeps $95: the plan bought all 1,000 allowed.
+        # On the base: the needed unit adds 100 − 90 = $10 (rebate 15 % of 10 − 5 = 0.75); an
+        # extra one in quarter 2 adds $5 of base, earns $0.75 and costs $5: none.
+        hw = [hardware(max_units_per_period=1000)]
+        req = request(
+            hardware_=hw, workloads=[workload(demand=1000.0)], contracts=tiers((5, 0.15)), **self.SHORT
+        )
+        p = solve(req)
+        assert p.summary.units_acquired == {"h": pytest.approx(1, rel=REL)}
+        c = p.contracts[0]
+        assert c.spend_usd == pytest.approx(100, rel=REL)
+        assert c.discount_base_usd == pytest.approx(10, rel=REL)
+        assert c.discount_usd == pytest.approx(0.75, rel=REL)
+        assert p.objective.value == pytest.approx(100 - 90 - 0.75, rel=REL)
+
+    def test_recurring_fees_count_in_full(self) -> None:
+        # A leased unit ($0 upfront, $0.01 an hour) keeps nothing: its 2,190 hours a quarter
+        # are all base.  1 unit over 2 quarters: $43.80 of fees, 10 % above $10: $3.38.
+        hw = [hardware(price=0.0, recurring_usd_per_unit_hour=0.01)]
+        req = request(
+            hardware_=hw, workloads=[workload(demand=1000.0)], contracts=tiers((10, 0.1)), **self.SHORT
+        )
+        p = solve(req)
+        c = p.contracts[0]
+        assert c.discount_base_usd == pytest.approx(c.spend_usd, rel=REL)
+        assert c.discount_usd == pytest.approx(0.1 * (c.spend_usd - 10), rel=REL)
