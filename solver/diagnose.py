@@ -52,27 +52,33 @@ _TOL = 1e-6
 
 
 def diagnose(
-    m0: Built, time_limit_s: float = 60.0, backend: str = "highs"
-) -> tuple[list[DiagnosisEntry], str]:
-    """Elastic re-solves of the (continuous) model of ``m0``; returns entries and a note."""
-    entries: list[DiagnosisEntry] = []
-    for option, families in _OPTIONS:
-        found = _elastic(m0, option, families, time_limit_s, backend)
-        if found is not None:
-            entries += found
-    if entries:
-        return entries, ""
-    found = _elastic(m0, "relax_all", _CAPACITY + _SERVICE, time_limit_s, backend)
-    if found is None:
-        return [], "the elastic re-solve found no relaxation of the movable limits that helps"
-    return found, ""
+    m0: Built, time_limit_s: float = 60.0, backend: str = "highs", integer: bool = False
+) -> tuple[list[DiagnosisEntry], str, bool]:
+    """Elastic re-solves of the model of ``m0``: entries, a note, and whether whole units
+    were needed to find them.
+
+    The continuous model comes first (fast, and usually the answer).  An integer request
+    whose relaxation is feasible has nothing to show there: it is diagnosed again with whole
+    units (the elastic model is then a MILP; its slack columns stay continuous).
+    """
+    for whole in (False, True) if integer else (False,):
+        entries: list[DiagnosisEntry] = []
+        for option, families in _OPTIONS:
+            found = _elastic(m0, option, families, time_limit_s, backend, whole)
+            if found is not None:
+                entries += found
+        if not entries:
+            entries = _elastic(m0, "relax_all", _CAPACITY + _SERVICE, time_limit_s, backend, whole) or []
+        if entries:
+            return entries, "", whole
+    return [], "the elastic re-solve found no relaxation of the movable limits that helps", integer
 
 
 def _elastic(
-    m0: Built, option: str, families: tuple[str, ...], time_limit_s: float, backend: str
+    m0: Built, option: str, families: tuple[str, ...], time_limit_s: float, backend: str, integer: bool
 ) -> list[DiagnosisEntry] | None:
     """Entries of one elastic model that relaxes ``families``; None when it is infeasible."""
-    m = build_model(m0.data, integer=False, discounts=False)  # rebates do not decide feasibility
+    m = build_model(m0.data, integer=integer, discounts=False)  # rebates do not decide feasibility
     slacks: list[tuple[str, tuple[int, ...], pulp.LpVariable]] = []
     objective: list[tuple[pulp.LpVariable, float]] = []
     for family in families:

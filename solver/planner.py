@@ -136,10 +136,15 @@ def plan(
         plan_out.shadow_prices = prices
         plan_out.binding = extract_binding(m)
     elif out.status == "infeasible":
-        entries, note = diagnose(m, time_limit_s=remaining(), backend=backend)
+        entries, note, whole = diagnose(m, time_limit_s=remaining(), backend=backend, integer=opts.integer)
         plan_out.diagnosis = entries
         if opts.integer:
-            plan_out.warnings.append("diagnosis made on the continuous relaxation")
+            plan_out.warnings.append(
+                "diagnosis made with whole units: the continuous relaxation is feasible, "
+                "whole units (replicas) are what does not fit"
+                if whole
+                else "diagnosis made on the continuous relaxation"
+            )
         if note:
             plan_out.warnings.append(note)
     return plan_out

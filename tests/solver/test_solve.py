@@ -180,6 +180,22 @@ class TestDiagnosis:
         assert p.diagnosis[0].amount == pytest.approx(1000, rel=1e-7)
         assert any("continuous relaxation" in w for w in p.warnings)
 
+    def test_whole_replicas_that_do_not_fit_are_diagnosed_with_whole_units(self) -> None:
+        # 1,000 tokens/s need 1 unit, but a replica takes 4 ($400) and the budget is $250:
+        # the relaxation (1 unit, $100) is feasible and has nothing to say; with whole
+        # replicas the budget is $150 short, or the 1,000 tokens/s cannot be served.
+        hw = [hardware(upr=4.0, points=((10.0, 1000.0),))]
+        p = solve(
+            request(hardware_=hw, workloads=[workload(demand=1000.0)], budget={"capex_usd": 250}),
+            integer=True,
+        )
+        assert p.status == "infeasible"
+        assert self.options(p) == {
+            "add_capacity": [("budget", None, None, pytest.approx(150, rel=1e-7))],
+            "reduce_service": [("min_service", "w", "2026-01", pytest.approx(1000, rel=1e-7))],
+        }
+        assert any("with whole units" in w for w in p.warnings)
+
 
 class TestCbcFallback:
     def test_a_highs_failure_is_retried_on_cbc(self, monkeypatch: pytest.MonkeyPatch) -> None:
