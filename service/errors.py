@@ -17,8 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from solver import FieldError, ModelTooLarge, RequestInvalid
+from solver.errors import pointer_token
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://capplan.dev/problems/"
@@ -151,9 +153,11 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         where, parts = parts[0], parts[1:]
+        if where == "header":  # FastAPI names headers in lower case: Idempotency-Key, as sent
+            parts = ["-".join(w.capitalize() for w in p.split("-")) for p in parts]
         if where != "body":
             return f"{where}:" + "/".join(parts)
-    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+    return "/" + "/".join(pointer_token(p) for p in parts)
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
@@ -218,17 +222,36 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     slug = _HTTP_SLUGS.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else None
     title = detail or "HTTP error"
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names the methods of the first route on the path only
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return problem_response(
         request,
         status=exc.status_code,
         slug=slug,
         title=title,
         detail=detail,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on this request's path."""
+    methods = set()
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return sorted(methods)
+
+
+def internal_error(request: Request, exc: BaseException) -> JSONResponse:
+    """The 500 of an unexpected exception: logged with its traceback, answered without it.
+
+    Rendered by the request middleware (:mod:`service.observability`), so that the exception
+    stops there: one left to reach uvicorn would make it close the keep-alive connection, and
+    the client's next request on it would fail with a reset.
+    """
     log.error(
         "unhandled error",
         exc_info=(type(exc), exc, exc.__traceback__),
@@ -244,13 +267,12 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    """Render every error of the app as problem+json."""
+    """Render every error of the app as problem+json (unexpected ones: :func:`internal_error`)."""
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestInvalid, _request_invalid)
     app.add_exception_handler(ModelTooLarge, _model_too_large)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
 
 
 _DESCRIPTIONS = {

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, problem_response
+from service.errors import PayloadTooLarge, internal_error, problem_response
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "capplan_request_id", default=None
@@ -127,9 +127,12 @@ class RequestMiddleware:
         status = 500
         limit = self.max_body_bytes
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = int(message["status"])
                 raw = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 raw.append((b"x-request-id", rid.encode("latin-1")))
@@ -156,7 +159,12 @@ class RequestMiddleware:
                 )
                 await response(scope, receive, send_with_id)
                 return
-            await self.app(scope, limited_receive, send_with_id)
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except Exception as exc:
+                if started:  # the answer is on its way: nothing else can be said
+                    raise
+                await internal_error(Request(scope), exc)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - t0
             route = _route_label(scope)

@@ -90,7 +90,8 @@ def decode_cursor(token: str) -> Cursor:
         created = dt.datetime.fromisoformat(stamp)
         if created.tzinfo is None or not plan_id:
             raise ValueError(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        created = created.astimezone(dt.UTC)  # one the database can store (not year 0 or 10000)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidRequest(
             [FieldError("query:cursor", "not a cursor given by this service (use the 'next' link)")]
         ) from None

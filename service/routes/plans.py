@@ -10,11 +10,11 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from service.bodies import json_body, read_json_body
 from service.deps import AppState, StateDep, TenantDep, run_sync
-from service.errors import Conflict, InvalidRequest, NotFound, Unavailable, problems
+from service.errors import Conflict, NotFound, Unavailable, problems
 from service.plans import Outcome, decode_cursor, encode_cursor
 from service.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
 from service.store import UNFINISHED, PlanRow
-from solver import FieldError, Plan, PlanRequest
+from solver import Plan, PlanRequest
 from solver.schema import PlanStatus
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -41,14 +41,6 @@ def _no_cache(cache_control: str | None) -> bool:
     if not cache_control:
         return False
     return any(p.strip().lower() in ("no-cache", "no-store") for p in cache_control.split(","))
-
-
-def _check_key(key: str | None) -> str | None:
-    if key is None:
-        return None
-    if not (1 <= len(key) <= 255) or not key.isprintable():
-        raise InvalidRequest([FieldError("header:Idempotency-Key", "must be 1 to 255 printable characters")])
-    return key
 
 
 @router.post(
@@ -81,14 +73,21 @@ async def create_plan(
     tenant: TenantDep,
     prefer: Annotated[str | None, Header(description="`respond-async` answers 202 at once.")] = None,
     idempotency_key: Annotated[
-        str | None, Header(description="Makes retries safe: same key and body, same plan.")
+        str | None,
+        Header(
+            description="Makes retries safe: same key and body, same plan (1 to 255 printable ASCII "
+            "characters, as the IETF Idempotency-Key draft's string).",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x20-\x7e]+$",
+        ),
     ] = None,
     cache_control: Annotated[
         str | None, Header(description="`no-cache` solves again even if an identical plan is stored.")
     ] = None,
 ) -> Response:
     """Validate, then solve (or reuse the stored plan of an identical request)."""
-    key = _check_key(idempotency_key)
+    key = idempotency_key
     body = await read_json_body(request)
     use_cache = not _no_cache(cache_control)
     made = await run_sync(  # one hop off the event loop: validation, size check, store, queue

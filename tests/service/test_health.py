@@ -95,6 +95,17 @@ class TestErrors:
         assert r.status_code == 405
         assert r.json()["type"] == PROBLEM_BASE + "method-not-allowed"
 
+    @pytest.mark.parametrize(
+        ("path", "allowed"),
+        [("/v1/plans", {"GET", "POST"}), ("/v1/plans/abc", {"GET", "DELETE"})],
+    )
+    def test_405_names_every_method_of_the_path(
+        self, client: TestClient, path: str, allowed: set[str]
+    ) -> None:
+        r = client.request("PATCH", path)
+        assert r.status_code == 405
+        assert set(r.headers["allow"].split(", ")) == allowed
+
     def test_unexpected_error_is_500_without_internals(self, tmp_path: Path) -> None:
         app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
 
@@ -108,7 +119,41 @@ class TestErrors:
         assert r.headers["content-type"] == PROBLEM_JSON
         assert r.json()["type"] == PROBLEM_BASE + "internal-error"
         assert r.json()["request_id"] == "trace-me"
+        assert r.headers["x-request-id"] == "trace-me"
         assert "secret" not in r.text and "RuntimeError" not in r.text
+
+    def test_a_500_keeps_the_connection_usable(self, tmp_path: Path) -> None:
+        """Under uvicorn, an exception that escaped the app closed the keep-alive connection:
+        the client's next request on it failed with a reset."""
+        import asyncio
+        import threading
+
+        import httpx
+        import uvicorn
+
+        app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
+
+        @app.get("/boom")
+        def boom() -> None:
+            raise RuntimeError("boom")
+
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+        thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline
+                time.sleep(0.02)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            transport = httpx.HTTPTransport(retries=0)  # a reset must fail the test, not be retried
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as c:
+                for _ in range(3):
+                    assert c.get("/boom").status_code == 500
+                    assert c.get("/healthz").status_code == 200
+        finally:
+            server.should_exit = True
+            thread.join(20)
 
 
 class TestOutcomes:

@@ -6,6 +6,7 @@ at $1000 each, 10 kW a unit, no residual value): NPV cost = demand dollars.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -150,10 +151,37 @@ class TestCreatePlan:
         r = client.post("/v1/plans", content=b"name=x", headers={"content-type": "text/plain"})
         problem(r, 415, "unsupported-media-type")
 
-    def test_bad_idempotency_key_is_422(self, client: TestClient) -> None:
-        r = client.post("/v1/plans", json=h.small_request(), headers={"Idempotency-Key": "x" * 300})
+    @pytest.mark.parametrize("key", ["x" * 256, "", "caf\u00e9"])
+    def test_bad_idempotency_key_is_422(self, client: TestClient, key: str) -> None:
+        r = client.post(
+            "/v1/plans", json=h.small_request(), headers={"Idempotency-Key": key.encode("latin-1")}
+        )
         body = problem(r, 422, "invalid-request")
         assert body["errors"][0]["path"] == "header:Idempotency-Key"  # type: ignore[index]
+
+    def test_idempotency_key_rule_is_in_the_openapi_document(self, client: TestClient) -> None:
+        op = client.get("/openapi.json").json()["paths"]["/v1/plans"]["post"]
+        (param,) = [p for p in op["parameters"] if p["name"].lower() == "idempotency-key"]
+        schema = param["schema"]["anyOf"][0]
+        assert (schema["minLength"], schema["maxLength"], schema["pattern"]) == (1, 255, r"^[\x20-\x7e]+$")
+
+    def test_a_json_string_holding_a_request_is_not_a_request(self, client: TestClient) -> None:
+        body = json.dumps(json.dumps(h.small_request())).encode()
+        r = client.post("/v1/plans", content=body, headers={"content-type": "application/json"})
+        assert problem(r, 422, "invalid-request")["errors"] == [
+            {"path": "/", "message": "the request body must be a JSON object"}
+        ]
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"content-type": "application/json; charset=utf-16"},
+            {"content-type": "application/json", "content-encoding": "gzip"},
+        ],
+    )
+    def test_other_charsets_and_compressed_bodies_are_415(self, client: TestClient, headers: dict) -> None:
+        r = client.post("/v1/plans", content=json.dumps(h.small_request()).encode(), headers=headers)
+        problem(r, 415, "unsupported-media-type")
 
 
 @pytest.fixture(scope="module")
@@ -258,6 +286,16 @@ class TestListPlans:
         body = problem(c.get("/v1/plans", params={"cursor": "garbage"}), 422, "invalid-request")
         assert body["errors"][0]["path"] == "query:cursor"  # type: ignore[index]
         problem(c.get("/v1/plans", params={"status": "nonsense"}), 422, "invalid-request")
+
+    @pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+    def test_a_cursor_beyond_the_calendar_is_422(
+        self, listed: tuple[TestClient, list[str]], stamp: str
+    ) -> None:
+        # well-formed, but UTC would be year 0 or 10000: the database driver overflowed (a 500)
+        c, _ = listed
+        token = base64.urlsafe_b64encode(f"{stamp}|x".encode()).decode().rstrip("=")
+        body = problem(c.get("/v1/plans", params={"cursor": token}), 422, "invalid-request")
+        assert body["errors"][0]["path"] == "query:cursor"  # type: ignore[index]
 
 
 class TestGetPlan:
