@@ -84,7 +84,8 @@ def format_plan(p: Plan) -> str:
         console.print(f"diagnosis: {d.message}")
     for c in p.contracts:
         rebate = (
-            f", rebate ${c.discount_usd:,.0f} ({c.discount_tiers_reached} discount tiers reached)"
+            f", rebate ${c.discount_usd:,.0f} on ${c.discount_base_usd:,.0f} "
+            f"({c.discount_tiers_reached} discount tiers reached)"
             if c.discount_usd or c.discount_tiers_reached
             else ""
         )

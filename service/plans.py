@@ -30,6 +30,7 @@ from service.jobs import JobResult, JobRunner, QueueFullError
 from service.observability import Metrics
 from service.settings import Settings
 from service.store import (
+    REUSABLE,
     UNFINISHED,
     Cursor,
     DuplicateIdempotencyKey,
@@ -45,9 +46,6 @@ from solver.model import count_variables, prepare
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
 
 log = logging.getLogger("capplan.plans")
-
-CACHEABLE = ("queued", "running", "optimal", "feasible", "infeasible", "unbounded")
-"""Statuses of a stored plan that an identical request may reuse (not failed/time_limit)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,7 @@ class PlanService:
             if existing is not None:
                 return Created(self._same_key(existing, prep), False, self.waiter(existing.id))
         elif use_cache:
-            cached = self.store.find_cached(tenant, prep.hash, CACHEABLE)
+            cached = self.store.find_cached(tenant, prep.hash, REUSABLE)
             if cached is not None:
                 self.metrics.cache_hits.inc()
                 return Created(cached, False, self.waiter(cached.id))
@@ -195,7 +193,7 @@ class PlanService:
                     raise
                 return Created(self._same_key(existing, prep), False, self.waiter(existing.id))
             if isinstance(exc, DuplicateRequest):  # an identical request (maybe elsewhere) won
-                cached = self.store.find_cached(tenant, prep.hash, CACHEABLE)
+                cached = self.store.find_cached(tenant, prep.hash, REUSABLE)
                 if cached is None:
                     return None
                 self.metrics.cache_hits.inc()
@@ -331,7 +329,10 @@ class PlanService:
         if result.status == "done":
             value = result.value
             status, plan_json = value["status"], value["plan_json"]
-            self.store.finish_plan(plan_id, status, plan_json, objective_value=value.get("objective_value"))
+            error = (value.get("detail") or status) if status in ("failed", "time_limit") else None
+            self.store.finish_plan(
+                plan_id, status, plan_json, objective_value=value.get("objective_value"), error=error
+            )
         else:
             status = "time_limit" if result.status == "timeout" else "failed"
             reason = result.error or result.status

@@ -25,8 +25,11 @@ and takes over rows whose owner let its lease expire (:meth:`Store.claim_plans`,
 :meth:`Store.claim_jobs`: ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, a conditional
 ``UPDATE`` on SQLite), so no plan is solved by two replicas and none stays ``running``
 after its replica died.  A store made with ``owner=`` writes only rows it owns.
-``plans.inflight_hash`` is the request hash while a plan that may be reused is unfinished,
-unique per tenant: two replicas given the same request at once store one plan.
+``plans.inflight_hash`` is the request hash of the plan identical requests reuse, unique per
+tenant: set when such a plan is stored, kept when it finishes with a reusable status, cleared
+when it fails or times out (a new request then solves again).  Two requests given the same
+body at once (on one replica or two) therefore store one plan, even when the first finishes
+between the second's cache lookup and its insert.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, defer, mapped_column, sessio
 from sqlalchemy.orm.attributes import set_committed_value
 
 UNFINISHED = ("queued", "running")
+REUSABLE = (*UNFINISHED, "optimal", "feasible", "infeasible", "unbounded")
+"""Statuses of a stored plan that an identical request may reuse (not failed/time_limit)."""
 
 
 def utcnow() -> dt.datetime:
@@ -182,7 +187,7 @@ class DuplicateIdempotencyKey(Exception):
 
 
 class DuplicateRequest(Exception):
-    """An unfinished plan of the tenant already has this request hash (``inflight_hash``)."""
+    """A reusable plan of the tenant already has this request hash (``inflight_hash``)."""
 
 
 @dataclass
@@ -394,7 +399,7 @@ class Store:
 
     def insert_plan(self, row: PlanRow) -> None:
         """Insert a new plan; DuplicateIdempotencyKey if its key is taken, DuplicateRequest if
-        an unfinished plan of the tenant has its ``inflight_hash``."""
+        a reusable plan of the tenant has its ``inflight_hash``."""
         values = {c.key: getattr(row, c.key) for c in PLANS.columns}
         try:
             with self.engine.begin() as conn:  # Core insert: a fraction of the ORM's cost
@@ -482,18 +487,18 @@ class Store:
     ) -> bool:
         """Record a finished solve; False if the plan was deleted (or taken over) meanwhile."""
         now = utcnow()
-        return self._update_plan(
-            plan_id,
-            PLANS.c.status.in_(UNFINISHED),
-            status=status,
-            plan=plan_json,
-            objective_value=objective_value,
-            error=error,
-            finished_at=now,
-            updated_at=now,
-            lease_expires_at=None,
-            inflight_hash=None,
-        )
+        values: dict[str, Any] = {
+            "status": status,
+            "plan": plan_json,
+            "objective_value": objective_value,
+            "error": error,
+            "finished_at": now,
+            "updated_at": now,
+            "lease_expires_at": None,
+        }
+        if status not in REUSABLE:
+            values["inflight_hash"] = None  # identical requests solve again
+        return self._update_plan(plan_id, PLANS.c.status.in_(UNFINISHED), **values)
 
     def requeue_plan(self, plan_id: str, plan_json: str, *, release: bool = True) -> bool:
         """running/queued → queued (shutdown or recovery); ``release`` gives up the lease too."""

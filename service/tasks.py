@@ -80,7 +80,12 @@ def solve_plan(payload: dict[str, Any]) -> dict[str, Any]:
         detail = "numerical trouble: the solution holds non-finite values (check very large inputs)"
         result = stub_plan(payload["plan_id"], request, "failed", detail, [detail])
         raw = to_json(result)
-    return {"status": result.status, "objective_value": result.objective.value, "plan_json": raw.decode()}
+    return {
+        "status": result.status,
+        "objective_value": result.objective.value,
+        "plan_json": raw.decode(),
+        "detail": result.solver.detail,
+    }
 
 
 def run_batch(payload: dict[str, Any]) -> list[tuple[bool, Any]]:

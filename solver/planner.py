@@ -68,7 +68,7 @@ def plan(
     solve_s = out.seconds
     if out.status == "failed" and backend == "highs":
         # CBC is the fallback backend: a HiGHS error is retried there before giving up
-        warnings.append(f"HiGHS failed ({out.detail}); the plan was solved with CBC instead")
+        warnings.append(f"HiGHS failed ({out.detail}); retried with CBC")
         backend = "cbc"
         out = solve_model(m, backend, remaining(), opts.mip_gap)
         solve_s += out.seconds

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -214,7 +215,9 @@ def _solve_cbc(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
         try:
             prob.solve(solver)
         except pulp.PulpSolverError as exc:
-            return SolveOutcome("failed", f"CBC: {exc}", None, time.perf_counter() - t0)
+            # PuLP's message names the CBC binary by its absolute path: keep the file name only
+            said = re.sub(r"(?:/[^/\s'\"]+)+/([^/\s'\"]+)", r"\1", str(exc))
+            return SolveOutcome("failed", f"CBC: {said}", None, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     st, sol = prob.status, prob.sol_status
     if st == pulp.LpStatusOptimal and sol == pulp.LpSolutionOptimal:

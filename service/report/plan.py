@@ -890,6 +890,7 @@ def _contracts(plan: Plan, ctx: Context | None) -> str:
                 _num(c.shortfall_usd, fmt.usd(c.shortfall_usd)),
                 _num(c.equity_fraction, fmt.pct(c.equity_fraction, 2)),
                 _num(c.equity_value_usd, fmt.usd(c.equity_value_usd)),
+                _num(c.discount_base_usd, fmt.usd(c.discount_base_usd)),
                 _num(c.discount_usd, fmt.usd(c.discount_usd)),
                 _num(c.discount_tiers_reached, str(c.discount_tiers_reached)),
             ]
@@ -907,9 +908,19 @@ def _contracts(plan: Plan, ctx: Context | None) -> str:
         ),
     )
     tab = table(
-        ["vendor", "commitment", "spend", "shortfall", "equity earned", "equity value", "rebate", "tiers"],
+        [
+            "vendor",
+            "commitment",
+            "spend",
+            "shortfall",
+            "equity earned",
+            "equity value",
+            "rebate base",
+            "rebate",
+            "tiers",
+        ],
         rows,
-        [False, True, True, True, True, True, True, True],
+        [False, True, True, True, True, True, True, True, True],
         cls="contracts",
     )
     return section("contracts", "Contract status", fig + tab)

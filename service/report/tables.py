@@ -13,7 +13,8 @@ shadow_prices  priced limit: power (site, period), budget, budget per period, su
 =============  =====================================================================
 
 Numbers are written positionally (no thousands separators, no exponent), so
-``sum(column)`` in a spreadsheet equals the plan's total.
+``sum(column)`` in a spreadsheet equals the plan's total.  Text that starts like a formula
+(an id such as ``=HYPERLINK(...)``) is written with a leading apostrophe.
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ TABLES: tuple[str, ...] = ("fleet", "periods", "sites", "workloads", "shadow_pri
 Cell = str | float | int | None
 
 
+def _text(cell: str) -> str:
+    """A text cell a spreadsheet will not run: one that starts like a formula (``=``, ``+``,
+    ``-``, ``@``, tab, CR) gets a leading apostrophe (OWASP's CSV-injection advice)."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(header)
+    w.writerow([_text(h) for h in header])
     for row in rows:
-        w.writerow([c if isinstance(c, str) else plain(c) for c in row])
+        w.writerow([_text(c) if isinstance(c, str) else plain(c) for c in row])
     return buf.getvalue()
 
 

@@ -185,6 +185,49 @@ class TestOutcomes:
         assert plan["solver"]["detail"] == "the solver process died (signal 11)"
         assert c.get("/v1/plans").json()["items"][0]["error"] == "the solver process died (signal 11)"
 
+    def test_a_solve_that_failed_in_the_solver_names_its_reason_in_the_list(
+        self, manual: tuple[TestClient, h.ManualRunner]
+    ) -> None:
+        from service.jobs import JobResult
+        from service.tasks import stub_plan
+
+        c, runner = manual
+        loc = self.post_async(c, 1000)
+        plan_id = loc.rsplit("/", 1)[1]
+        failed = stub_plan(plan_id, h.small_request(demand=1000), "failed", "CBC: Error while executing cbc")
+        value = {
+            "status": "failed",
+            "objective_value": None,
+            "plan_json": failed.model_dump_json(),
+            "detail": "CBC: Error while executing cbc",
+        }
+        runner.finish(plan_id, JobResult("done", value=value))
+        assert c.get(loc).json()["status"] == "failed"
+        assert c.get("/v1/plans").json()["items"][0]["error"] == "CBC: Error while executing cbc"
+
+    def test_an_identical_request_stores_no_second_plan_when_the_first_ends_meanwhile(
+        self, manual: tuple[TestClient, h.ManualRunner], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The race: the second request looks for a stored plan before the first is inserted,
+        # the first is solved and recorded, then the second inserts.  The finished plan keeps
+        # its reuse hash, so that insert conflicts and the second request gets the first plan.
+        c, runner = manual
+        loc = self.post_async(c, 1000)
+        runner.finish(loc.rsplit("/", 1)[1], None, run=True)
+        store = c.app.state.capplan.store  # type: ignore[attr-defined]
+        real = store.find_cached
+        looks: list[int] = []
+
+        def first_look_too_early(*a: object, **k: object) -> object:
+            looks.append(1)
+            return None if len(looks) == 1 else real(*a, **k)
+
+        monkeypatch.setattr(store, "find_cached", first_look_too_early)
+        r = c.post("/v1/plans", json=h.small_request(demand=1000), headers={"Prefer": "respond-async"})
+        assert (r.status_code, r.headers["location"]) == (200, loc)  # not 202: a new plan
+        assert len(looks) == 2
+        assert len(c.get("/v1/plans").json()["items"]) == 1
+
     def test_running_state_is_visible(self, manual: tuple[TestClient, h.ManualRunner]) -> None:
         c, runner = manual
         loc = self.post_async(c, 1000)

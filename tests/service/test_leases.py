@@ -148,9 +148,7 @@ class TestClaims:
         for s in (a, b):
             s.dispose()
 
-    def test_one_unfinished_plan_per_tenant_and_request_hash(
-        self, url_schema: tuple[str, str | None]
-    ) -> None:
+    def test_one_reusable_plan_per_tenant_and_request_hash(self, url_schema: tuple[str, str | None]) -> None:
         (a,) = stores(url_schema, "a")
         a.insert_plan(plan_row("p1", owner="a", inflight_hash="x"))
         with pytest.raises(DuplicateRequest):
@@ -158,8 +156,12 @@ class TestClaims:
         a.insert_plan(plan_row("p3", owner="a", inflight_hash="x", tenant="u"))  # another tenant
         a.insert_plan(plan_row("p4", owner="a"))  # no-cache solves: no hash, no limit
         a.insert_plan(plan_row("p5", owner="a"))
-        assert a.finish_plan("p1", "optimal", "{}")  # finished: the hash is free again
-        a.insert_plan(plan_row("p6", owner="a", inflight_hash="x"))
+        assert a.finish_plan("p1", "optimal", "{}")  # finished and reusable: the hash stays
+        with pytest.raises(DuplicateRequest):
+            a.insert_plan(plan_row("p6", owner="a", inflight_hash="x"))
+        a.insert_plan(plan_row("p7", owner="a", inflight_hash="y"))
+        assert a.finish_plan("p7", "time_limit", "{}")  # not reusable: the hash is free again
+        a.insert_plan(plan_row("p8", owner="a", inflight_hash="y"))
         a.dispose()
 
 

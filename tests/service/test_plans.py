@@ -414,7 +414,7 @@ class TestRowWrittenDuringSolve:
             row = store.get_plan("default", r.json()["id"])
             assert row is not None
             assert (row.status, row.attempts, row.objective_value) == ("optimal", 1, pytest.approx(6000.0))
-            assert row.started_at is not None and row.inflight_hash is None
+            assert row.started_at is not None and row.inflight_hash == row.request_hash  # reusable
             assert app.state.capplan.plans.local_ids() == set()
 
     def test_a_row_that_cannot_be_written_stops_its_solve(

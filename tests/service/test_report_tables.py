@@ -160,3 +160,21 @@ class TestSums:
         assert got == want
         units = {r["unit"] for r in tables["shadow_prices"]}
         assert {"usd_per_mw", "usd_per_million_tokens"} <= units
+
+
+class TestFormulaInjection:
+    def test_ids_that_look_like_formulas_are_written_as_text(self) -> None:
+        # A hardware and a workload id a spreadsheet would run: written with an apostrophe,
+        # in the cells and in the allocated_<workload> header; numbers are left alone.
+        from tests.helpers.requests import hardware, request, workload
+
+        formula = '=HYPERLINK("http://x","y")'
+        req = request(hardware_=[hardware(formula)], workloads=[workload("@w")])
+        p = plan(req)
+        rows = list(csv.reader(io.StringIO(table_csv(p, "fleet"))))
+        header, first = rows[0], dict(zip(rows[0], rows[1], strict=True))
+        assert first["hardware"] == "'" + formula
+        assert "allocated_@w" in header  # starts with "a": nothing to guard
+        assert float(first["installed"]) == pytest.approx(100)
+        (wl,) = list(csv.DictReader(io.StringIO(table_csv(p, "workloads"))))
+        assert wl["workload"] == "'@w"

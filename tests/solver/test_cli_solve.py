@@ -35,15 +35,16 @@ class TestSolve:
         assert err == ""
 
     def test_contract_line_shows_the_rebate(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-        # 100 units spend $10,000: 10 % above $5,000
-        tiers = [{"above_spend_usd": 5000, "discount": 0.1}]
+        # 100 units spend $10,000 and keep $8,000 of residual value: 10 % of the $2,000
+        # base above $1,000
+        tiers = [{"above_spend_usd": 1000, "discount": 0.1}]
         assert (
             main(["solve", write(tmp_path, request(contracts=[{"vendor": "v", "discount_tiers": tiers}]))])
             == 0
         )
         out, _ = capfd.readouterr()
         assert "contract v: spend $10,000 of $0" in out
-        assert "rebate $500 (1 discount tiers reached)" in out
+        assert "rebate $100 on $2,000 (1 discount tiers reached)" in " ".join(out.split())  # wrapped
 
     def test_json_is_the_plan_and_nothing_else(
         self, tmp_path: Path, capfd: pytest.CaptureFixture[str]

@@ -91,6 +91,17 @@ class TestStatus:
         else:
             assert p.objective.value is None and not p.periods
 
+    def test_integer_request_with_nothing_to_buy_is_an_lp(self) -> None:
+        # No hardware is allowed at the one site: nothing can be bought, the demand goes
+        # unserved at its penalty.  Without a purchase column the model has nothing integer:
+        # mixed_integer is false, prices are LP (check_plan once insisted on a MILP).
+        wl = workload(min_service_fraction=0, unmet_penalty_usd_per_million_tokens=1)
+        p = solve(request(sites=[site(allowed_hardware=[])], workloads=[wl]), integer=True)
+        assert p.status == "optimal"
+        assert (p.solver.integer, p.solver.mixed_integer) == (True, False)
+        assert p.summary.units_acquired == {}
+        assert p.shadow_prices is not None and p.shadow_prices.basis == "lp"
+
     def test_time_limited_incumbent_is_feasible(self) -> None:
         # A smaller instance where HiGHS finds an incumbent but cannot close the gap in time.
         p = solve(large_mip(n_sites=3, n_hw=6, n_wl=4, periods=12))
@@ -209,7 +220,18 @@ class TestCbcFallback:
         # the micro-instance of the issue: 100 units at $100, 5-year life, residual 80 %
         assert (p.status, p.solver.backend) == ("optimal", "cbc")
         assert p.objective.value == pytest.approx(2000, rel=1e-9)
-        assert any("solved with CBC instead" in w for w in p.warnings)
+        assert any("retried with CBC" in w for w in p.warnings)
+
+    def test_a_cbc_that_cannot_run_is_named_without_its_path(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import pulp
+
+        def crash(self: object, solver: object = None) -> int:
+            raise pulp.PulpSolverError("Pulp: Error while executing /opt/venv/lib/pulp/solverdir/cbc/cbc")
+
+        monkeypatch.setattr(pulp.LpProblem, "solve", crash)
+        p = solve(request(), backend="cbc")
+        assert p.status == "failed"
+        assert p.solver.detail == "CBC: Pulp: Error while executing cbc"
 
     def test_no_fallback_when_cbc_was_asked_for(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import solver.solve as solve_mod
