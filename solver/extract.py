@@ -39,24 +39,38 @@ BINDING_TOL = 1e-7
 MAX_SERVED_BINDING_TOL = 1e-5
 
 
-def _v(x: float | None) -> float:
-    if x is None or abs(x) < ZERO:
+def _v(x: float | None, weight: float = 1.0) -> float:
+    """``x``, or 0 when its effect ``|x|·weight`` (dollars, tokens/s, kW of one unit of x) is
+    below ZERO: solver noise is cleaned, a trillionth of a $1e12 unit is not."""
+    if x is None or abs(x) * max(1.0, weight) < ZERO:
         return 0.0
     return float(x)
 
 
 class Values:
-    """Primal values of a solved model, by family and key, tiny values cleaned to 0."""
+    """Primal values of a solved model, by family and key, negligible values cleaned to 0."""
 
     def __init__(self, m: Built) -> None:
-        self.buy = {k: _v(v.varValue) for k, v in m.var.get("buy", {}).items()}
+        req, data = m.data.req, m.data
+        unit = [
+            max(hw.unit_price_usd, hw.recurring_usd_per_unit_hour * data.hours, hw.it_power_kw, *data.tput[h])
+            for h, hw in enumerate(req.hardware)
+        ]
+        self.buy = {k: _v(v.varValue, unit[k[1]]) for k, v in m.var.get("buy", {}).items()}
         self.alloc = {
-            k: _v((v.varValue or 0.0) * m.alloc_scale[k]) for k, v in m.var.get("alloc", {}).items()
+            k: _v((v.varValue or 0.0) * m.alloc_scale[k], unit[k[1]])
+            for k, v in m.var.get("alloc", {}).items()
         }
         self.served = {k: _v(v.varValue) for k, v in m.var.get("served", {}).items()}
-        self.expand = {k: _v(v.varValue) for k, v in m.var.get("expand", {}).items()}
+        per_mw = [s.expansion.usd_per_mw if s.expansion is not None else 0.0 for s in req.sites]
+        self.expand = {k: _v(v.varValue, per_mw[k[0]]) for k, v in m.var.get("expand", {}).items()}
         self.shortfall = {k[0]: _v(v.varValue) for k, v in m.var.get("shortfall", {}).items()}
-        self.equity = {k[0]: _v(v.varValue) for k, v in m.var.get("equity", {}).items()}
+        valuation = {
+            data.vendors.index(c.vendor): c.warrants.company_valuation_usd
+            for c in req.contracts
+            if c.warrants is not None
+        }
+        self.equity = {k[0]: _v(v.varValue, valuation[k[0]]) for k, v in m.var.get("equity", {}).items()}
 
 
 def installed(m: Built, x: Values, s: int, h: int, t: int) -> float:
@@ -377,3 +391,46 @@ def extract_binding(m: Built) -> list[str]:
     if "served_total" in m.con and tight("served_total", ()):
         out.append("min_total_served")
     return out
+
+
+def objective_mismatch(m: Built, value: float, periods: list[PeriodOut], summary: Summary) -> str | None:
+    """Why the solver's objective ``value`` disagrees with the plan's own tables, or None.
+
+    A numerically hopeless model can come back "optimal" with values that do not add up
+    (seen with CBC on coefficients 1e27 apart); such a plan must not be handed out.  The
+    objective is recomputed from the extracted tables as DESIGN.md defines it (min_cost:
+    NPV + discounted penalties of unmet demand; max_profit: discounted value of served
+    tokens − NPV) and compared within 1e-5 of the size of its terms, and a cent.  max_served
+    reports stage one's value, which stage two may move within its tolerance: not checked.
+    """
+    data = m.data
+    kind = data.req.objective.kind
+    if kind == "max_served":
+        return None
+    mt = data.hours * 3600 / 1e6
+    wl = {w.id: w for w in data.req.workloads}
+    money = 0.0
+    size = abs(summary.npv_cost_usd) + data.d_end * (
+        abs(summary.residual_value_usd)
+        + abs(summary.contract_discount_usd)
+        + abs(summary.warrant_value_usd)
+        + abs(summary.contract_shortfall_usd)
+    )
+    size += sum(p.discount_factor * (abs(p.capex_usd) + abs(p.opex_usd)) for p in periods)
+    for p in periods:
+        for w in p.workloads:
+            if kind == "min_cost":
+                term = wl[w.id].unmet_penalty_usd_per_million_tokens * (
+                    w.demand_tokens_per_s - w.served_tokens_per_s
+                )
+            else:
+                term = wl[w.id].value_usd_per_million_tokens * w.served_tokens_per_s
+            money += p.discount_factor * term * mt
+            size += abs(p.discount_factor * term * mt)
+    recomputed = summary.npv_cost_usd + money if kind == "min_cost" else money - summary.npv_cost_usd
+    if abs(value - recomputed) <= 1e-5 * size + 0.01:
+        return None
+    return (
+        f"numerical trouble: the solver's objective {value:,.6g} disagrees with {recomputed:,.6g} "
+        "recomputed from the plan's own tables (check very large or very small inputs)"
+    )

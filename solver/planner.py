@@ -18,8 +18,18 @@ from solver.extract import (
     extract_periods,
     extract_shadow_prices,
     extract_summary,
+    objective_mismatch,
 )
-from solver.model import GE, MAX_SERVED_TOLERANCE, Built, build_model, count_variables, prepare, set_objective
+from solver.model import (
+    GE,
+    MAX_SERVED_TOLERANCE,
+    Built,
+    build_model,
+    count_variables,
+    prepare,
+    rebate_base_terms,
+    set_objective,
+)
 from solver.schema import ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S, SolveOutcome, solve_model
 from solver.validate import parse_request
@@ -93,8 +103,15 @@ def plan(
             prices = extract_shadow_prices(m, "lp")
         if mixed:
             snapshot = _Snapshot(m)
-            prices = _integer_fixed_prices(m, backend, remaining())
-            snapshot.restore()
+            prices, fixed = _integer_fixed_prices(m, backend, remaining())
+            if kind != "max_served" and fixed.status == "optimal" and fixed.objective is not None:
+                # The plan is read off the LP with the integer decisions fixed at whole values:
+                # a binary the MIP left at 1e-9 could let a discount tier of width 1e11 hold
+                # $100 that was never spent; fixed at 0, it holds nothing.
+                solve_s += fixed.seconds
+                value = fixed.objective if kind == "min_cost" else -fixed.objective
+            else:
+                snapshot.restore()
             if prices is not None:
                 warnings.append(
                     "integer plan: shadow prices are marginal values of the LP with the integer "
@@ -135,6 +152,16 @@ def plan(
         plan_out.summary = extract_summary(m, x, periods, contracts)
         plan_out.shadow_prices = prices
         plan_out.binding = extract_binding(m)
+        trouble = objective_mismatch(m, value, periods, plan_out.summary) if value is not None else None
+        if trouble is not None:  # the numbers do not add up: no plan rather than a wrong one
+            return Plan(
+                id=plan_out.id,
+                name=req.name,
+                status="failed",
+                objective=ObjectiveOut(kind=kind),
+                solver=plan_out.solver.model_copy(update={"detail": trouble}),
+                warnings=[*warnings, trouble],
+            )
     elif out.status == "infeasible":
         entries, note, whole = diagnose(m, time_limit_s=remaining(), backend=backend, integer=opts.integer)
         plan_out.diagnosis = entries
@@ -159,19 +186,38 @@ def _second_stage(m: Built, best: float, backend: str, limit: float, gap: float)
     return solve_model(m, backend, limit, gap)
 
 
-def _integer_fixed_prices(m: Built, backend: str, limit: float) -> ShadowPrices | None:
-    """Fix the integer decisions at their values, re-solve the LP, return its duals."""
+def _integer_fixed_prices(m: Built, backend: str, limit: float) -> tuple[ShadowPrices | None, SolveOutcome]:
+    """Fix the integer decisions and re-solve the LP (stage one's objective): its duals, and
+    how the solve went (its values are left on the handles).
+
+    Whole units are fixed at their rounded values; a discount tier's ``reached`` at whether
+    the rebate base of the MIP's purchases passes its threshold (the contract's own rule),
+    not at the binary's value: within the MIP's feasibility tolerance a binary of 1e-6 opens
+    1e-6 of a tier as wide as the spend bound, or a binary at 0 leaves a tier the spend did
+    pass unpaid.
+    """
+    reached = {b.hash: key for key, b in m.var.get("reached", {}).items()}
+    bases: dict[int, float] = {}
     for v in m.columns:
-        if v.cat == pulp.LpInteger:
-            val = round(v.varValue or 0.0)
-            v.lowBound = v.upBound = float(val)
-            v.cat = pulp.LpContinuous
+        if v.cat != pulp.LpInteger:
+            continue
+        if v.hash in reached:
+            vendor, k = reached[v.hash]
+            if vendor not in bases:
+                terms, fixed = rebate_base_terms(m, vendor)
+                bases[vendor] = fixed + sum(c * (x.varValue or 0.0) for x, c in terms)
+            contract = next(c for c in m.data.req.contracts if c.vendor == m.data.vendors[vendor])
+            val = float(bases[vendor] >= contract.discount_tiers[k].above_spend_usd * (1 - 1e-9))
+        else:
+            val = float(round(v.varValue or 0.0))
+        v.lowBound = v.upBound = val
+        v.cat = pulp.LpContinuous
     _drop_served_floor(m)
     set_objective(m, stage=1)
     out = solve_model(m, backend, limit)
     if not out.has_duals:
-        return None
-    return extract_shadow_prices(m, "integer_fixed")
+        return None, out
+    return extract_shadow_prices(m, "integer_fixed"), out
 
 
 def _drop_served_floor(m: Built) -> None:

@@ -99,6 +99,10 @@ def _check_len(value: object, n: int, path: str, errors: list[FieldError]) -> No
         errors.append(FieldError(path, f"needs one value per period: {n} values, got {len(value)}"))
 
 
+MAX_WARRANT_USD_PER_USD = 1000.0
+"""Equity value per dollar of spend at full vesting (the 750 MW deal: about 0.03)."""
+
+
 def semantic_errors(req: PlanRequest) -> list[FieldError]:
     """Cross-field rules: unique ids, resolvable references, per-period list lengths."""
     errors: list[FieldError] = []
@@ -153,6 +157,19 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
     if sum(req.policy.min_vendor_share.values()) > 1 + 1e-12:
         errors.append(FieldError("/policy/min_vendor_share", "shares add up to more than 1"))
     for i, c in enumerate(req.contracts):
+        vest = c.warrants
+        if (
+            vest is not None
+            and vest.company_valuation_usd * vest.equity_fraction_max
+            > MAX_WARRANT_USD_PER_USD * vest.full_vest_spend_usd
+        ):
+            errors.append(
+                FieldError(
+                    f"/contracts/{i}/warrants",
+                    f"warrants worth more than ${MAX_WARRANT_USD_PER_USD:,.0f} of equity per dollar of spend "
+                    "(company_valuation_usd × equity_fraction_max / full_vest_spend_usd): check the figures",
+                )
+            )
         if c.vendor not in vendors:
             errors.append(FieldError(f"/contracts/{i}/vendor", f"no hardware from vendor {quoted(c.vendor)}"))
         for k in range(1, len(c.discount_tiers)):

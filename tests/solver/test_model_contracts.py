@@ -295,3 +295,12 @@ class TestRebateBase:
         c = p.contracts[0]
         assert c.discount_base_usd == pytest.approx(c.spend_usd, rel=REL)
         assert c.discount_usd == pytest.approx(0.1 * (c.spend_usd - 10), rel=REL)
+
+    def test_tiers_are_read_off_the_spend_not_off_the_binaries(self) -> None:
+        # 1,000,000 MW: the last tier is as wide as the spend bound (~1e11).  Within the MIP's
+        # feasibility tolerance its binary opened $0.5 of rebate that was never earned (the
+        # objective said 1,000.0); the plan is now read off the LP with each tier fixed by
+        # the base the purchases reach: 100 units, base 2,000, 50 % of 1,999 = 999.5.
+        p = solve(request(sites=[site(power=1e6)], contracts=tiers((1, 0.5))))
+        assert p.contracts[0].discount_usd == pytest.approx(999.5, rel=REL)
+        assert p.objective.value == pytest.approx(2000 - 999.5, rel=1e-9)

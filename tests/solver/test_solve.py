@@ -208,6 +208,46 @@ class TestDiagnosis:
         assert any("with whole units" in w for w in p.warnings)
 
 
+class TestSelfCheck:
+    def test_a_solver_objective_the_tables_do_not_support_fails_the_plan(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A numerically hopeless model once came back "optimal" from CBC with an objective of
+        # -1e15 and no units.  The plan checks the solver's objective against its own tables.
+        import dataclasses
+
+        import solver.planner as planner
+        from solver import plan
+
+        real = planner.solve_model
+
+        def off_by_a_dollar(*a: object, **k: object) -> object:
+            out = real(*a, **k)  # type: ignore[arg-type]
+            return dataclasses.replace(out, objective=(out.objective or 0.0) + 1.0)
+
+        monkeypatch.setattr(planner, "solve_model", off_by_a_dollar)
+        p = plan(request())
+        assert p.status == "failed" and p.objective.value is None and not p.periods
+        assert p.solver.detail.startswith(
+            "numerical trouble: the solver's objective 2,001 disagrees with 2,000"
+        )
+
+    def test_a_cent_of_round_off_is_no_trouble(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import dataclasses
+
+        import solver.planner as planner
+        from solver import plan
+
+        real = planner.solve_model
+
+        def off_by_half_a_cent(*a: object, **k: object) -> object:
+            out = real(*a, **k)  # type: ignore[arg-type]
+            return dataclasses.replace(out, objective=(out.objective or 0.0) + 0.005)
+
+        monkeypatch.setattr(planner, "solve_model", off_by_half_a_cent)
+        assert plan(request()).status == "optimal"
+
+
 class TestCbcFallback:
     def test_a_highs_failure_is_retried_on_cbc(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import solver.solve as solve_mod

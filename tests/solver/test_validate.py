@@ -436,6 +436,14 @@ class TestRanges:
             "/contracts/0/discount_tiers/0/above_spend_usd",
         } <= set(errors_of(req))
 
+    def test_warrants_worth_more_than_a_thousand_dollars_per_dollar(self) -> None:
+        w = {"equity_fraction_max": 0.5, "full_vest_spend_usd": 10.0, "company_valuation_usd": 20_001.0}
+        errs = errors_of(request(contracts=[{"vendor": "v", "warrants": w}]))
+        assert "per dollar of spend" in errs["/contracts/0/warrants"]
+        parse_request(
+            request(contracts=[{"vendor": "v", "warrants": {**w, "company_valuation_usd": 20_000.0}}])
+        )
+
     @pytest.mark.parametrize("start", ["２０２６-01", "2026-01\n", "0000-01", "1899-12", "3000-01"])
     def test_start_is_an_ascii_year_month_in_range(self, start: str) -> None:
         assert "/horizon/start" in errors_of(changed(_set("/horizon/start", start)))
