@@ -132,7 +132,7 @@ def _workload(g: Draw, k: int, n: int, models: list[str]) -> Json:
         w["demand_tokens_per_s"] = g.num(1e3, 3e4)
         w["demand_growth_per_year"] = g.pick([0.0, 0.3])
     else:
-        w["demand_tokens_per_s"] = [g.num(0, 3e4) for _ in range(n)]
+        w["demand_tokens_per_s"] = [0.0 if g.coin(0.1) else g.num(1, 3e4) for _ in range(n)]  # 0 or >= 1
     return w
 
 
