@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,8 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, defer, mapped_column, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+
+log = logging.getLogger("capplan.store")
 
 UNFINISHED = ("queued", "running")
 REUSABLE = (*UNFINISHED, "optimal", "feasible", "infeasible", "unbounded")
@@ -222,9 +225,12 @@ class Store:
         echo: bool = False,
         owner: str | None = None,
         lease_s: float = 30.0,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.owner = owner
         self.lease_s = lease_s
+        self._clock = clock
+        self._skew = dt.timedelta(0)  # database clock minus ours (sync_clock)
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -250,6 +256,7 @@ class Store:
             Base.metadata.create_all(conn)
             self._add_missing_columns(conn)
             self._move_legacy_rows(conn)
+        self.sync_clock()
 
     def _add_missing_columns(self, conn: Any) -> None:
         prep = conn.dialect.identifier_preparer
@@ -292,8 +299,33 @@ class Store:
 
     # -- leases --------------------------------------------------------------------------
 
+    def now(self) -> dt.datetime:
+        """The time leases are written and judged by: this machine's clock corrected to the
+        database's (:meth:`sync_clock`), so that replicas need no synchronised clocks."""
+        return self._clock() + self._skew
+
+    def sync_clock(self) -> dt.timedelta:
+        """Measure how far the database's clock is from ours (PostgreSQL; SQLite is one process
+        on this machine's clock) and use it for leases; the measured skew."""
+        if self.is_sqlite:
+            return self._skew
+        with self.engine.connect() as conn:
+            before = self._clock()
+            db_now = conn.execute(text("SELECT CURRENT_TIMESTAMP")).scalar_one()
+            after = self._clock()
+        if db_now.tzinfo is None:
+            db_now = db_now.replace(tzinfo=dt.UTC)
+        skew = db_now - (before + (after - before) / 2)
+        if abs(skew) > dt.timedelta(seconds=2) and abs(skew - self._skew) > dt.timedelta(seconds=1):
+            log.warning(
+                "this machine's clock is %.1f s off the database's: leases use the database's",
+                -skew.total_seconds(),
+            )
+        self._skew = skew
+        return skew
+
     def lease_until(self) -> dt.datetime:
-        return utcnow() + dt.timedelta(seconds=self.lease_s)
+        return self.now() + dt.timedelta(seconds=self.lease_s)
 
     def _mine(self, model: type[PlanRow] | type[JobRow]) -> list[Any]:
         """The ownership condition of writes (none for a store without an owner)."""
@@ -312,7 +344,7 @@ class Store:
     ) -> list[Any]:
         if self.owner is None:
             raise RuntimeError("a store without an owner cannot claim rows")
-        now = utcnow()
+        now = self.now()
         until = now + dt.timedelta(seconds=self.lease_s)
         free = self._claimable(model, now, include_own)
         with self._session() as s:
@@ -355,6 +387,7 @@ class Store:
         """Extend this replica's leases; the unfinished plans and jobs it still holds."""
         if self.owner is None:
             return Owned()
+        self.sync_clock()  # a clock that drifted since the last renewal is caught here
         until = self.lease_until()
         out = Owned()
         with self._session() as s:

@@ -396,3 +396,53 @@ class TestLocalReplicas:
         assert {rows[i][0] for i in ids} == {"b"}  # B recorded all three
         assert rows[ids[0]][1] == 2  # started by A, then again by B
         assert [rows[i][1] for i in ids[1:]] == [1, 1]  # queued at A, started once, by B
+
+
+@pytest.fixture
+def pg_url_schema() -> Iterator[tuple[str, str | None]]:
+    reason = postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    with pg_schema() as schema:
+        yield PG_URL, schema
+
+
+class TestClockSkew:
+    """Leases are written and judged on the database's clock, not each replica's."""
+
+    def skewed(self, url_schema: tuple[str, str | None], skew: dt.timedelta) -> tuple[Store, Store]:
+        url, schema = url_schema
+        a = Store(url, schema=schema, owner="a", clock=lambda: utcnow() + skew)
+        b = Store(url, schema=schema, owner="b")
+        a.create_all()  # measures a's skew
+        b.sync_clock()
+        return a, b
+
+    def test_a_replica_whose_clock_is_behind_keeps_its_lease(
+        self, pg_url_schema: tuple[str, str | None]
+    ) -> None:
+        # a's clock is 10 minutes behind: on its own clock its 30 s lease would have expired
+        # 9.5 minutes ago for b, which would take over a plan a is solving.
+        a, b = self.skewed(pg_url_schema, -dt.timedelta(minutes=10))
+        assert a.sync_clock() == pytest.approx(dt.timedelta(minutes=10), abs=dt.timedelta(seconds=5))
+        a.insert_plan(plan_row("p", owner="a", lease_expires_at=a.lease_until()))
+        assert b.claim_plans() == []
+        assert a.renew_leases().plans == {"p"}
+        assert b.claim_plans() == []
+        a.dispose()
+        b.dispose()
+
+    def test_a_replica_whose_clock_is_ahead_does_not_take_live_leases(
+        self, pg_url_schema: tuple[str, str | None]
+    ) -> None:
+        a, b = self.skewed(pg_url_schema, dt.timedelta(minutes=10))
+        b.insert_plan(plan_row("p", owner="b", lease_expires_at=b.lease_until()))
+        assert a.claim_plans() == []  # on a's own clock the lease ended 9.5 minutes ago
+        a.dispose()
+        b.dispose()
+
+    def test_sqlite_keeps_the_machine_clock(self, tmp_path: Path) -> None:
+        s = Store(f"sqlite:///{tmp_path / 'c.db'}", owner="a")
+        s.create_all()
+        assert s.sync_clock() == dt.timedelta(0)
+        s.dispose()
