@@ -22,6 +22,7 @@ from solver.extract import (
 )
 from solver.model import (
     GE,
+    LE,
     MAX_SERVED_TOLERANCE,
     Built,
     build_model,
@@ -30,7 +31,7 @@ from solver.model import (
     rebate_base_terms,
     set_objective,
 )
-from solver.schema import ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
+from solver.schema import Contract, ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S, SolveOutcome, solve_model
 from solver.validate import parse_request
 
@@ -194,10 +195,11 @@ def _integer_fixed_prices(m: Built, backend: str, limit: float) -> tuple[ShadowP
     the rebate base of the MIP's purchases passes its threshold (the contract's own rule),
     not at the binary's value: within the MIP's feasibility tolerance a binary of 1e-6 opens
     1e-6 of a tier as wide as the spend bound, or a binary at 0 leaves a tier the spend did
-    pass unpaid.
+    pass unpaid.  The base is then kept below the first threshold not reached (``tier_cap``),
+    so that the LP cannot move it past a tier it is not credited for.
     """
     reached = {b.hash: key for key, b in m.var.get("reached", {}).items()}
-    bases: dict[int, float] = {}
+    bases: dict[int, tuple[list[tuple[pulp.LpVariable, float]], float, float]] = {}
     for v in m.columns:
         if v.cat != pulp.LpInteger:
             continue
@@ -205,19 +207,31 @@ def _integer_fixed_prices(m: Built, backend: str, limit: float) -> tuple[ShadowP
             vendor, k = reached[v.hash]
             if vendor not in bases:
                 terms, fixed = rebate_base_terms(m, vendor)
-                bases[vendor] = fixed + sum(c * (x.varValue or 0.0) for x, c in terms)
-            contract = next(c for c in m.data.req.contracts if c.vendor == m.data.vendors[vendor])
-            val = float(bases[vendor] >= contract.discount_tiers[k].above_spend_usd * (1 - 1e-9))
+                bases[vendor] = terms, fixed, fixed + sum(c * (x.varValue or 0.0) for x, c in terms)
+            threshold = _contract(m, vendor).discount_tiers[k].above_spend_usd
+            val = float(bases[vendor][2] >= threshold * (1 - 1e-9))
         else:
             val = float(round(v.varValue or 0.0))
         v.lowBound = v.upBound = val
         v.cat = pulp.LpContinuous
+    for vendor, (terms, fixed, base) in bases.items():
+        above = [
+            t.above_spend_usd
+            for t in _contract(m, vendor).discount_tiers
+            if base < t.above_spend_usd * (1 - 1e-9)
+        ]
+        if above:
+            m.new_row("tier_cap", (vendor,), terms, LE, above[0] - fixed)
     _drop_served_floor(m)
     set_objective(m, stage=1)
     out = solve_model(m, backend, limit)
     if not out.has_duals:
         return None, out
     return extract_shadow_prices(m, "integer_fixed"), out
+
+
+def _contract(m: Built, vendor: int) -> Contract:
+    return next(c for c in m.data.req.contracts if c.vendor == m.data.vendors[vendor])
 
 
 def _drop_served_floor(m: Built) -> None:
