@@ -84,14 +84,14 @@ def format_plan(p: Plan) -> str:
         console.print(f"diagnosis: {d.message}")
     for c in p.contracts:
         rebate = (
-            f", rebate ${c.discount_usd:,.0f} on ${c.discount_base_usd:,.0f} "
-            f"({c.discount_tiers_reached} discount tiers reached)"
+            f", rebate ${c.discount_usd:,.0f} ({c.discount_tiers_reached} discount tiers reached)"
             if c.discount_usd or c.discount_tiers_reached
             else ""
         )
         console.print(
-            f"contract {c.vendor}: spend ${c.spend_usd:,.0f} of ${c.min_spend_usd:,.0f}, shortfall "
-            f"${c.shortfall_usd:,.0f}, equity {c.equity_fraction:.2%} (${c.equity_value_usd:,.0f}){rebate}"
+            f"contract {c.vendor}: spend ${c.spend_usd:,.0f} of ${c.min_spend_usd:,.0f} "
+            f"(${c.net_spend_usd:,.0f} net of residual value), shortfall ${c.shortfall_usd:,.0f}, "
+            f"equity {c.equity_fraction:.2%} (${c.equity_value_usd:,.0f}){rebate}"
         )
     for w in p.warnings:
         console.print(f"warning: {w}")

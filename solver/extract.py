@@ -180,7 +180,8 @@ def residual_value(m: Built, x: Values) -> float:
 
 
 def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
-    """Spend per contracted vendor (upfront + recurring fees), shortfall and equity earned."""
+    """Spend per contracted vendor (upfront + recurring fees), net spend (minus the residual
+    value of its purchases), shortfall, equity earned (on the net spend) and rebates."""
     data = m.data
     req = data.req
     hw = {h.id: h for h in req.hardware}
@@ -194,7 +195,7 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
                 if h.vendor == c.vendor:
                     spend += row.acquired * h.unit_price_usd
                     spend += row.installed * h.recurring_usd_per_unit_hour * data.hours
-        kept = 0.0  # residual value of the vendor's purchases: not part of the rebate base
+        kept = 0.0  # residual value of the vendor's purchases: not part of the net spend
         for t, p in enumerate(periods):
             for row in p.fleet:
                 h = hw[row.hardware]
@@ -208,14 +209,14 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
         shortfall = max(0.0, c.min_spend_usd - spend)
         if shortfall <= 1e-9 * c.min_spend_usd:
             shortfall = 0.0  # round-off of a commitment met exactly (spend summed over the fleet)
+        net = max(0.0, spend - kept)
         eq = 0.0
         value = 0.0
         if c.warrants is not None:
             w = c.warrants
-            eq = w.equity_fraction_max * min(1.0, spend / w.full_vest_spend_usd)
+            eq = w.equity_fraction_max * min(1.0, net / w.full_vest_spend_usd)
             value = eq * w.company_valuation_usd
-        base = max(0.0, spend - kept)
-        rebate, reached = discount(c.discount_tiers, base)
+        rebate, reached = discount(c.discount_tiers, net)
         out.append(
             ContractOut(
                 vendor=c.vendor,
@@ -224,7 +225,7 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
                 shortfall_usd=shortfall,
                 equity_fraction=eq,
                 equity_value_usd=value,
-                discount_base_usd=base if c.discount_tiers else 0.0,
+                net_spend_usd=net,
                 discount_usd=rebate,
                 discount_tiers_reached=reached,
             )

@@ -560,13 +560,15 @@ def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], 
     return terms, fixed
 
 
-def rebate_base_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
-    """B_v, the spend discount tiers count: S_v minus the residual value of v's purchases.
+def net_spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+    """B_v, the net spend that discount tiers and warrant vesting count: S_v minus the
+    residual value of v's purchases.
 
     The residual credit already counts that part of a purchase as recovered, not spent in the
-    horizon; earning a rebate on it too would pay a plan to buy units it does not need (a 15%
-    rebate on a unit that keeps 90% of its value would return 105% of its price).  On B_v
-    every purchase keeps its credit at most its price: r + d·(1 − r) <= 1.
+    horizon; crediting a rebate or vested equity on it too would pay a plan to buy units it
+    does not need (a 15% rebate on a unit that keeps 90% of its value returns 105% of its
+    price; $0.13 of equity per dollar bought idle in the last quarter vested a whole warrant).
+    On B_v a purchase's credits stay below its price: r + c·(1 − r) < 1 for a credit rate c < 1.
     """
     data = m.data
     terms, fixed = spend_terms(m, v)
@@ -582,14 +584,15 @@ def rebate_base_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, flo
 
 
 def add_contract_constraints(m: Built) -> None:
-    """Take-or-pay: shortfall_v + S_v >= min_spend_v.  Warrants: equity_v <= e_max·S_v/F_v.
+    """Take-or-pay: shortfall_v + S_v >= min_spend_v.  Warrants: equity_v <= e_max·B_v/F_v
+    (B_v the net spend, :func:`net_spend_terms`).
 
     Dual of take-or-pay: objective change per dollar of commitment.
     """
     data = m.data
     for c in data.req.contracts:
         v = data.vendors.index(c.vendor)
-        terms, fixed = spend_terms(m, v)
+        terms, fixed = spend_terms(m, v)  # take-or-pay: the commitment is met by any spend
         if (v,) in m.var.get("shortfall", {}):
             m.new_row(
                 "take_or_pay",
@@ -598,14 +601,15 @@ def add_contract_constraints(m: Built) -> None:
                 GE,
                 c.min_spend_usd - fixed,
             )
-        if c.warrants is not None:
+        if c.warrants is not None:  # warrants vest on the net spend B_v (net_spend_terms)
             k = c.warrants.equity_fraction_max / c.warrants.full_vest_spend_usd
+            net, net_fixed = net_spend_terms(m, v)
             m.new_row(
                 "warrant_vesting",
                 (v,),
-                [(m.var["equity"][(v,)], 1.0)] + [(b, -k * x) for b, x in terms],
+                [(m.var["equity"][(v,)], 1.0)] + [(b, -k * x) for b, x in net],
                 LE,
-                k * fixed,
+                k * net_fixed,
             )
 
 
@@ -670,7 +674,7 @@ def add_discount_constraints(m: Built) -> None:
     * tier[v,k] <= W_k·reached[v,k]           (no spend counted in a tier not reached)
     * tier[v,k] >= W_k·reached[v,k+1]         (a tier is full before the next one is reached)
     * T_0·reached[v,0] + Σ_k tier[v,k] <= B_v (``discount_spend``: tiers hold no more than the
-      rebate base, the spend net of the residual value of v's purchases: :func:`rebate_base_terms`)
+      rebate base, the spend net of the residual value of v's purchases: :func:`net_spend_terms`)
 
     The rebate Σ_k discount_k·tier[v,k] is credited in the cost; since the solver wants it large,
     these bounds make it exactly Σ_k discount_k·clamp(B_v − T_k, 0, W_k).  W_k comes from the
@@ -688,7 +692,7 @@ def add_discount_constraints(m: Built) -> None:
             m.new_row("tier_open", (v, k), [(tier[(v, k)], 1.0), (reached[(v, k)], -width)], LE, 0.0)
             if k + 1 < len(widths):
                 m.new_row("tier_fill", (v, k), [(tier[(v, k)], 1.0), (reached[(v, k + 1)], -width)], GE, 0.0)
-        terms, fixed = rebate_base_terms(m, v)
+        terms, fixed = net_spend_terms(m, v)
         m.new_row(
             "discount_spend",
             (v,),

@@ -27,8 +27,8 @@ from solver.model import (
     Built,
     build_model,
     count_variables,
+    net_spend_terms,
     prepare,
-    rebate_base_terms,
     set_objective,
 )
 from solver.schema import Contract, ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
@@ -206,7 +206,7 @@ def _integer_fixed_prices(m: Built, backend: str, limit: float) -> tuple[ShadowP
         if v.hash in reached:
             vendor, k = reached[v.hash]
             if vendor not in bases:
-                terms, fixed = rebate_base_terms(m, vendor)
+                terms, fixed = net_spend_terms(m, vendor)
                 bases[vendor] = terms, fixed, fixed + sum(c * (x.varValue or 0.0) for x, c in terms)
             threshold = _contract(m, vendor).discount_tiers[k].above_spend_usd
             val = float(bases[vendor][2] >= threshold * (1 - 1e-9))

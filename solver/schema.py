@@ -152,7 +152,7 @@ class SpeedPoint(Strict):
 
 
 class Performance(Strict):
-    units_per_replica: float = Field(1.0, gt=0, le=1e6, description="Units that serve one model copy.")
+    units_per_replica: float = Field(1.0, ge=1e-3, le=1e6, description="Units that serve one model copy.")
     points: list[SpeedPoint] = Field(..., min_length=1)
 
     @field_validator("points")
@@ -411,14 +411,12 @@ class ContractOut(Out):
     shortfall_usd: float
     equity_fraction: float
     equity_value_usd: float
-    discount_base_usd: float = Field(
+    net_spend_usd: float = Field(
         0.0,
-        description="The spend the discount tiers count: spend_usd minus the residual value of the "
-        "vendor's units bought in the horizon (0 without tiers).",
+        description="spend_usd minus the residual value of the vendor's units bought in the horizon: "
+        "the spend discount tiers and warrant vesting count.",
     )
-    discount_usd: float = Field(
-        0.0, description="Volume-discount rebate earned on discount_base_usd (nominal)."
-    )
+    discount_usd: float = Field(0.0, description="Volume-discount rebate earned on net_spend_usd (nominal).")
     discount_tiers_reached: int = Field(0, description="How many discount tiers the spend passed.")
 
 

@@ -8,6 +8,7 @@ JSON pointers (``/sites/0/power_mw``) and plain messages.  Input values are neve
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -135,6 +136,19 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                     "growth applies only to a single demand number, not a per-period list",
                 )
             )
+        if (
+            isinstance(w.demand_tokens_per_s, float)
+            and w.demand_tokens_per_s > 0
+            and w.demand_growth_per_year > 0
+        ):
+            years = (n - 1) * req.horizon.period_months / 12
+            if math.log10(w.demand_tokens_per_s) + years * math.log10(1 + w.demand_growth_per_year) > 12:
+                errors.append(
+                    FieldError(
+                        f"/workloads/{i}/demand_growth_per_year",
+                        f"the demand would grow beyond 1e12 tokens/s within the horizon ({years:g} years)",
+                    )
+                )
         if w.model not in models:
             errors.append(
                 FieldError(

@@ -890,7 +890,7 @@ def _contracts(plan: Plan, ctx: Context | None) -> str:
                 _num(c.shortfall_usd, fmt.usd(c.shortfall_usd)),
                 _num(c.equity_fraction, fmt.pct(c.equity_fraction, 2)),
                 _num(c.equity_value_usd, fmt.usd(c.equity_value_usd)),
-                _num(c.discount_base_usd, fmt.usd(c.discount_base_usd)),
+                _num(c.net_spend_usd, fmt.usd(c.net_spend_usd)),
                 _num(c.discount_usd, fmt.usd(c.discount_usd)),
                 _num(c.discount_tiers_reached, str(c.discount_tiers_reached)),
             ]

@@ -444,18 +444,8 @@ class _Check:
                 if self.hws[h].vendor == c.vendor:
                     spend += sum(units) * self.hws[h].recurring_usd_per_unit_hour * self.hours
             short = max(0.0, c.min_spend_usd - spend)
-            eq = value = 0.0
-            if c.warrants is not None:
-                eq = c.warrants.equity_fraction_max * min(1.0, spend / c.warrants.full_vest_spend_usd)
-                value = eq * c.warrants.company_valuation_usd
-            close(f"contract {c.vendor} spend", co.spend_usd, spend)
-            close(f"contract {c.vendor} min spend", co.min_spend_usd, c.min_spend_usd)
-            close(f"contract {c.vendor} shortfall", co.shortfall_usd, short, c.min_spend_usd)
-            close(f"contract {c.vendor} equity fraction", co.equity_fraction, eq)
-            close(f"contract {c.vendor} equity value", co.equity_value_usd, value)
-            # incremental tiers, written independently of solver.extract.discount: the rebate
-            # is Σ_k discount_k·(base in [T_k, T_{k+1})), the base being the spend minus the
-            # residual value of the vendor's purchases
+            # the net spend (warrants and tiers count it): the spend minus the residual value
+            # of the vendor's purchases
             base = spend
             if req.economics.residual_value:
                 for (_sid, h), a in self.acq.items():
@@ -463,8 +453,19 @@ class _Check:
                         for tau in range(self.n):
                             frac = max(0.0, 1 - (self.n - tau - self.lead[h]) / self.life[h])
                             base -= a[tau] * self.hws[h].unit_price_usd * frac
-            base = max(0.0, base) if c.discount_tiers else 0.0
-            close(f"contract {c.vendor} discount base", co.discount_base_usd, base, max(spend, 1.0))
+            base = max(0.0, base)
+            eq = value = 0.0
+            if c.warrants is not None:
+                eq = c.warrants.equity_fraction_max * min(1.0, base / c.warrants.full_vest_spend_usd)
+                value = eq * c.warrants.company_valuation_usd
+            close(f"contract {c.vendor} spend", co.spend_usd, spend)
+            close(f"contract {c.vendor} net spend", co.net_spend_usd, base, max(spend, 1.0))
+            close(f"contract {c.vendor} min spend", co.min_spend_usd, c.min_spend_usd)
+            close(f"contract {c.vendor} shortfall", co.shortfall_usd, short, c.min_spend_usd)
+            close(f"contract {c.vendor} equity fraction", co.equity_fraction, eq)
+            close(f"contract {c.vendor} equity value", co.equity_value_usd, value)
+            # incremental tiers, written independently of solver.extract.discount: the rebate
+            # is Σ_k discount_k·(net spend in [T_k, T_{k+1}))
             bounds = [t.above_spend_usd for t in c.discount_tiers] + [math.inf]
             rebate = sum(
                 t.discount * max(0.0, min(base, bounds[k + 1]) - bounds[k])

@@ -43,8 +43,8 @@ class TestSolve:
             == 0
         )
         out, _ = capfd.readouterr()
-        assert "contract v: spend $10,000 of $0" in out
-        assert "rebate $100 on $2,000 (1 discount tiers reached)" in " ".join(out.split())  # wrapped
+        assert "contract v: spend $10,000 of $0 ($2,000 net of residual value)" in " ".join(out.split())
+        assert "rebate $100 (1 discount tiers reached)" in " ".join(out.split())  # wrapped
 
     def test_json_is_the_plan_and_nothing_else(
         self, tmp_path: Path, capfd: pytest.CaptureFixture[str]

@@ -92,39 +92,57 @@ class TestTakeOrPay:
 
 
 class TestWarrants:
+    """Equity vests on the net spend: a unit's $100 counts $20, the $80 it keeps as residual
+    value is not spent in the horizon.  (On the gross spend a buyer of idle units got both
+    the residual and the equity: a plan bought 2,106 idle CS-3s in its last quarter to vest a
+    warrant at the 750 MW deal's $0.13 of equity per dollar.)"""
+
     def test_vesting_is_capped_at_full_vest(self) -> None:
-        # 1 % of a $1M company vests linearly over $20,000 of spend: $0.50 of equity per $.
-        # An extra unit costs $20 net and vests $50: buy up to full vest (200 units), no
-        # further.  Cost 200 x 20 - $10,000.
-        p = solve(request(contracts=warrants(0.01, 20_000, 1e6)))
-        assert fleet(p)[0] == pytest.approx(200, rel=REL)
-        assert p.contracts[0].equity_fraction == pytest.approx(0.01, rel=REL)
-        assert p.contracts[0].equity_value_usd == pytest.approx(10_000, rel=REL)
-        assert p.objective.value == pytest.approx(-6000, rel=REL)
+        # 1 % of a $10M company vests linearly over $20,000 of net spend: $5 of equity per net
+        # $.  An extra unit costs $20 net and vests $100: buy up to full vest (1,000 units, net
+        # $20,000), no further.  Cost 1,000 x 20 - $100,000.
+        p = solve(request(contracts=warrants(0.01, 20_000, 1e7)))
+        assert fleet(p)[0] == pytest.approx(1000, rel=REL)
+        c = p.contracts[0]
+        assert (c.spend_usd, c.net_spend_usd) == (
+            pytest.approx(100_000, rel=REL),
+            pytest.approx(20_000, rel=REL),
+        )
+        assert c.equity_fraction == pytest.approx(0.01, rel=REL)
+        assert c.equity_value_usd == pytest.approx(100_000, rel=REL)
+        assert p.objective.value == pytest.approx(-80_000, rel=REL)
 
     def test_linear_vesting_below_the_cap(self) -> None:
-        # Valuation $100k: $0.05 per $ of spend, $5 per unit < $20: buy only the 100 needed.
-        # Equity 1 % x 10,000/20,000 = 0.5 %, worth $500.
+        # Valuation $100k: $0.05 per net $, $1 per unit < $20: buy only the 100 needed.
+        # Equity 1 % x 2,000/20,000 = 0.1 %, worth $100 (on the gross $10,000 it was $500).
         p = solve(request(contracts=warrants(0.01, 20_000, 1e5)))
         assert fleet(p)[0] == pytest.approx(100, rel=REL)
-        assert p.contracts[0].equity_fraction == pytest.approx(0.005, rel=REL)
+        assert p.contracts[0].equity_fraction == pytest.approx(0.001, rel=REL)
+        assert p.summary.warrant_value_usd == pytest.approx(100, rel=REL)
+        assert p.objective.value == pytest.approx(1900, rel=REL)
+
+    def test_without_residual_value_the_whole_spend_vests(self) -> None:
+        # Residual value off: net spend = spend.  $0.05 per $: 0.5 % of $100k = $500.
+        p = solve(request(contracts=warrants(0.01, 20_000, 1e5), economics={"residual_value": False}))
+        assert p.contracts[0].net_spend_usd == pytest.approx(10_000, rel=REL)
         assert p.summary.warrant_value_usd == pytest.approx(500, rel=REL)
-        assert p.objective.value == pytest.approx(1500, rel=REL)
+        assert p.objective.value == pytest.approx(10_000 - 500, rel=REL)
 
     def test_warrant_value_is_discounted(self) -> None:
-        # r = 10 %: an extra unit costs 100 - 80/1.1 = 27.3 and vests 50/1.1 = 45.5: to 200.
-        p = solve(request(contracts=warrants(0.01, 20_000, 1e6), economics={"discount_rate": 0.1}))
-        assert fleet(p)[0] == pytest.approx(200, rel=REL)
-        assert p.objective.value == pytest.approx(20_000 - 16_000 / 1.1 - 10_000 / 1.1, rel=REL)
+        # r = 10 %: an extra unit costs 100 - 80/1.1 = 27.3 and vests 100/1.1 = 90.9: to 1,000.
+        p = solve(request(contracts=warrants(0.01, 20_000, 1e7), economics={"discount_rate": 0.1}))
+        assert fleet(p)[0] == pytest.approx(1000, rel=REL)
+        assert p.objective.value == pytest.approx(100_000 - 80_000 / 1.1 - 100_000 / 1.1, rel=REL)
 
     def test_take_or_pay_and_warrants_together(self) -> None:
-        # Commitment $15,000 and warrants worth $0.05/$ over $20,000: 150 units (no shortfall),
-        # equity 1 % x 15,000/20,000 = 0.75 % -> $750.  Cost 150 x 20 - 750.
+        # Commitment $15,000 of (gross) spend: 150 units beat a shortfall (50 x $20 < $5,000).
+        # Warrants at $0.05 per net $ over $20,000: net 150 x 20 = 3,000 -> 0.15 % -> $150.
         c = [{**take_or_pay(15_000)[0], "warrants": warrants(0.01, 20_000, 1e5)[0]["warrants"]}]
         p = solve(request(contracts=c))
         assert fleet(p)[0] == pytest.approx(150, rel=REL)
-        assert p.contracts[0].equity_fraction == pytest.approx(0.0075, rel=REL)
-        assert p.objective.value == pytest.approx(3000 - 750, rel=REL)
+        assert p.contracts[0].shortfall_usd == 0
+        assert p.contracts[0].equity_fraction == pytest.approx(0.0015, rel=REL)
+        assert p.objective.value == pytest.approx(3000 - 150, rel=REL)
 
 
 def tiers(*pairs: tuple[float, float], vendor: str = "v", **extra: object) -> list[dict]:
@@ -153,7 +171,7 @@ class TestDiscountTiers:
         assert fleet(p)[0] == pytest.approx(100, rel=REL)
         c = p.contracts[0]
         assert (c.discount_usd, c.discount_tiers_reached) == (pytest.approx(600, rel=REL), 2)
-        assert c.discount_base_usd == pytest.approx(10_000, rel=REL)
+        assert c.net_spend_usd == pytest.approx(10_000, rel=REL)
         assert p.summary.contract_discount_usd == pytest.approx(600, rel=REL)
         assert p.objective.value == pytest.approx(9400, rel=REL)
         assert (p.solver.integer, p.solver.mixed_integer) == (False, True)
@@ -280,7 +298,7 @@ class TestRebateBase:
         assert p.summary.units_acquired == {"h": pytest.approx(1, rel=REL)}
         c = p.contracts[0]
         assert c.spend_usd == pytest.approx(100, rel=REL)
-        assert c.discount_base_usd == pytest.approx(10, rel=REL)
+        assert c.net_spend_usd == pytest.approx(10, rel=REL)
         assert c.discount_usd == pytest.approx(0.75, rel=REL)
         assert p.objective.value == pytest.approx(100 - 90 - 0.75, rel=REL)
 
@@ -293,7 +311,7 @@ class TestRebateBase:
         )
         p = solve(req)
         c = p.contracts[0]
-        assert c.discount_base_usd == pytest.approx(c.spend_usd, rel=REL)
+        assert c.net_spend_usd == pytest.approx(c.spend_usd, rel=REL)
         assert c.discount_usd == pytest.approx(0.1 * (c.spend_usd - 10), rel=REL)
 
     def test_tiers_are_read_off_the_spend_not_off_the_binaries(self) -> None:

@@ -436,6 +436,21 @@ class TestRanges:
             "/contracts/0/discount_tiers/0/above_spend_usd",
         } <= set(errors_of(req))
 
+    def test_demand_grown_beyond_the_range(self) -> None:
+        # 100 x a year for 239 years overflowed a float (a 500); 1e5 tokens/s growing 10 x a
+        # year passes 1e12 after 7 years: refused at 8 annual periods, accepted at 7.
+        req = request(periods=240, workloads=[workload(demand_growth_per_year=100.0)])
+        assert "beyond 1e12" in errors_of(req)["/workloads/0/demand_growth_per_year"]
+        grow = workload(demand_growth_per_year=9.0)
+        assert "/workloads/0/demand_growth_per_year" in errors_of(request(periods=9, workloads=[grow]))
+        assert parse_request(request(periods=8, workloads=[grow])).workloads[0].demand_growth_per_year == 9.0
+
+    def test_units_per_replica_floor(self) -> None:
+        # 1e-9 of a unit per replica: integer mode served all demand with no hardware.
+        path = "/hardware/0/performance/m/units_per_replica"
+        assert path in errors_of(changed(_set(path, 1e-9)))
+        parse_request(changed(_set(path, 1e-3)))
+
     def test_warrants_worth_more_than_a_thousand_dollars_per_dollar(self) -> None:
         w = {"equity_fraction_max": 0.5, "full_vest_spend_usd": 10.0, "company_valuation_usd": 20_001.0}
         errs = errors_of(request(contracts=[{"vendor": "v", "warrants": w}]))
