@@ -18,12 +18,38 @@ from solver import FieldError, Plan, RequestInvalid, parse_request, plan
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 
 
-def _read_json(path: str) -> Any:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+def _read_json(path: str) -> dict[str, Any]:
+    """The JSON object in file ``path`` (``-``: stdin), UTF-8 with or without a byte-order mark.
+
+    Raises
+    ------
+    RequestInvalid
+        (exit 2) Text that is not UTF-8, not JSON, nested too deeply, or JSON that is not an
+        object (a JSON string holding a request is refused, as the API refuses it).
+    """
+    if path == "-":
+        buffer = getattr(sys.stdin, "buffer", None)
+        raw = buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8")
+    else:
+        raw = Path(path).read_bytes()
     try:
-        return json.loads(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RequestInvalid(
+            [FieldError("/", f"not UTF-8 text (byte {exc.start} cannot be decoded): save the file as UTF-8")]
+        ) from None
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise RequestInvalid([FieldError("/", "not valid JSON: nested too deeply")]) from None
     except ValueError as exc:
         raise RequestInvalid([FieldError("/", f"not valid JSON: {exc}")]) from None
+    if not isinstance(doc, dict):
+        kind = {str: "a string", list: "an array", bool: "a boolean"}.get(type(doc), "a number")
+        raise RequestInvalid(
+            [FieldError("/", f"must be a JSON object, not {'null' if doc is None else kind}")]
+        )
+    return doc
 
 
 def _print_invalid(exc: RequestInvalid) -> None:

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
 from solver import FieldError, Plan, PlanRequest, RequestInvalid, parse_request, plan
+from solver.scenarios import FrontierResult, FrontierRow, ScenarioRow, SweepResult
+from solver.validate import field_errors
 
 EXIT_OK = 0
 
@@ -40,6 +45,38 @@ def _kind(doc: Any) -> str:
     if "status" in doc and "objective" in doc:
         return "plan"
     return "unknown"
+
+
+@cache
+def _lenient(model: type[BaseModel], row: type[BaseModel] | None = None) -> type[BaseModel]:
+    """``model`` with every field optional and extra fields allowed (rows from a service job,
+    partial rows); its ``rows`` of the lenient ``row`` model."""
+    fields: dict[str, Any] = {
+        name: (f.annotation | None, None)  # type: ignore[operator]
+        for name, f in model.model_fields.items()
+        if name not in ("rows", "tornado")  # the report computes its own tornado
+    }
+    if row is not None:
+        fields["rows"] = (list[_lenient(row)] | None, None)  # type: ignore[misc]
+    return create_model(f"Lenient{model.__name__}", __config__=ConfigDict(extra="allow"), **fields)
+
+
+def _checked_result(doc: dict[str, Any], kind: str, source: str) -> dict[str, Any]:
+    """A sweep or frontier result whose fields have their types (the report formats them):
+    the fields present, checked and converted; a wrong type is an invalid file naming it."""
+    model = (
+        _lenient(FrontierResult, FrontierRow) if kind == "frontier" else _lenient(SweepResult, ScenarioRow)
+    )
+    try:
+        checked = model.model_validate(doc)
+    except ValidationError as exc:
+        raise RequestInvalid(
+            [
+                FieldError(e.path, f"{source}: not a valid {kind} result: {e.message}")
+                for e in field_errors(exc, doc)
+            ]
+        ) from None
+    return checked.model_dump(mode="json", exclude_unset=True)
 
 
 def _parse_plan(doc: Any, source: str) -> Plan:
@@ -98,6 +135,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     kind = _kind(doc)
     if kind in ("sweep", "frontier"):
         render = render_frontier_report if kind == "frontier" else render_sweep_report
+        doc = _checked_result(doc, kind, args.file)
         html = render(doc, plan_href=_plan_link(args.plan_link))
         what = f"{kind} ({len(doc.get('rows') or [])} scenarios)"
     else:

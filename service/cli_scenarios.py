@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -195,7 +196,7 @@ def format_frontier(result: FrontierResult) -> str:
     for r in result.rows:
         table.add_row(
             str(r.index),
-            f"{r.target_served_fraction:.4%}",
+            f"{r.target_served_fraction:.4%}" if math.isfinite(r.target_served_fraction) else "-",
             "-" if r.served_fraction is None else f"{r.served_fraction:.4%}",
             _fmt(r.npv_cost_usd, ",.0f"),
             _fmt(r.marginal_cost_usd_per_million_tokens, ",.4f"),
@@ -222,8 +223,9 @@ def format_diff(d: PlanDiff) -> str:
     head = Table(title="Headline", show_edge=False)
     for col in ("", "a", "b", "delta"):
         head.add_column(col, justify="right")
+    kinds = dict.fromkeys(d.objective_kind.values())  # one kind, or "a → b" (no delta then)
     head.add_row(
-        f"objective ({d.objective_kind['b']})",
+        f"objective ({' → '.join(kinds)})",
         _fmt(d.objective.a),
         _fmt(d.objective.b),
         _fmt(d.objective.delta),

@@ -35,10 +35,12 @@ def stub_plan(
     """A plan without tables: queued/running, or a solve that ended without a result."""
     objective = request.get("objective") or {}
     solver = request.get("solver") or {}
+    months = (request.get("horizon") or {}).get("period_months", 3)
     return Plan(
         id=plan_id,
         name=str(request.get("name", "plan")),
         status=status,  # type: ignore[arg-type]
+        period_months=months if isinstance(months, int) and not isinstance(months, bool) else None,
         objective=ObjectiveOut(kind=objective.get("kind", "min_cost")),
         solver=SolverOut(
             backend=str(solver.get("backend", "highs")),

@@ -5,6 +5,13 @@ Every comparison is ``b − a``.  Headline numbers and cost components are alway
 list only the entries that changed by more than a relative tolerance, so a diff of two
 similar plans stays short.  Periods are matched by label, sites, hardware and workloads by
 id: an entry present in one plan only appears with ``None`` on the other side.
+
+A delta is ``None`` whenever its two sides are not in the same unit or one side has no
+value: the objective of plans with different objective kinds, shadow prices in different
+objective units, the summary, cost components and vendor shares of a plan that was not
+solved.  Plans on different period grids (an annual against a quarterly plan) get no
+per-period entries at all (a note says so): a label names a year in one and a quarter in
+the other.
 """
 
 from __future__ import annotations
@@ -99,9 +106,16 @@ def change(a: float | None, b: float | None) -> Change:
     return Change(a=a, b=b, delta=None if a is None or b is None else b - a)
 
 
-def _pairs(a: Mapping[str, float], b: Mapping[str, float], default: float | None = None) -> dict[str, Change]:
-    keys = list(a) + [k for k in b if k not in a]
-    return {k: change(a.get(k, default), b.get(k, default)) for k in keys}
+def _pairs(
+    a: Mapping[str, float] | None, b: Mapping[str, float] | None, default: float | None = None
+) -> dict[str, Change]:
+    """Entry by entry; a side that is None (an unsolved plan) has no value anywhere."""
+    sa, sb = a or {}, b or {}
+    keys = list(sa) + [k for k in sb if k not in sa]
+    return {
+        k: change(None if a is None else sa.get(k, default), None if b is None else sb.get(k, default))
+        for k in keys
+    }
 
 
 _SUMMARY_FIELDS = (
@@ -163,6 +177,42 @@ def _prices(p: Plan) -> dict[PriceKey, tuple[float | None, str]]:
     return out
 
 
+def _month_index(label: str) -> int | None:
+    year, _, month = label.partition("-")
+    return int(year) * 12 + int(month) - 1 if year.isdigit() and month.isdigit() else None
+
+
+def _grid(p: Plan) -> tuple[int | None, int | None]:
+    """(the period length in months, the first period's month index); None where the plan
+    does not tell (a plan stored before plans carried ``period_months``; odd labels)."""
+    first = _month_index(p.periods[0].label) if p.periods else None
+    return p.period_months, first
+
+
+def _describe_periods(p: Plan) -> str:
+    step, _ = _grid(p)
+    n = len(p.periods)
+    length = f" of {step} months" if step is not None else ""
+    return f"{n} period{'s' if n != 1 else ''}{length} from {p.periods[0].label}"
+
+
+def _same_grid(a: Plan, b: Plan) -> bool:
+    """Whether period labels mean the same span in both plans: the same period length with
+    starts a whole number of periods apart, or (lengths unknown) identical labels.  A plan
+    without periods (not solved) fits any grid."""
+    if not a.periods or not b.periods:
+        return True
+    (step_a, first_a), (step_b, first_b) = _grid(a), _grid(b)
+    if step_a is not None and step_b is not None:
+        return (
+            step_a == step_b > 0
+            and first_a is not None
+            and first_b is not None
+            and (first_a - first_b) % step_a == 0
+        )
+    return [p.label for p in a.periods] == [p.label for p in b.periods]
+
+
 def _ordered(keys: Iterable[tuple[str, ...]], periods: list[str]) -> list[tuple[str, ...]]:
     rank = {label: i for i, label in enumerate(periods)}
     return sorted(keys, key=lambda k: (k[:-1], rank.get(k[-1], len(rank)), k[-1]))
@@ -171,11 +221,19 @@ def _ordered(keys: Iterable[tuple[str, ...]], periods: list[str]) -> list[tuple[
 def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
     """Compare plan ``b`` against plan ``a`` (every delta is b − a)."""
     notes: list[str] = []
-    if [p.label for p in a.periods] != [p.label for p in b.periods] and a.periods and b.periods:
-        notes.append("the plans cover different periods: entries are matched by period label")
-    if a.objective.kind != b.objective.kind:
+    per_period = _same_grid(a, b)
+    if not per_period:
         notes.append(
-            f"objectives differ ({a.objective.kind} vs {b.objective.kind}): objective values are not comparable"
+            f"the plans have different period grids (a: {_describe_periods(a)}; b: {_describe_periods(b)}): "
+            "per-period entries (units by period, per-period shadow prices) are not compared"
+        )
+    elif [p.label for p in a.periods] != [p.label for p in b.periods] and a.periods and b.periods:
+        notes.append("the plans cover different periods: entries are matched by period label")
+    same_kind = a.objective.kind == b.objective.kind
+    if not same_kind:
+        notes.append(
+            f"objectives differ ({a.objective.kind} vs {b.objective.kind}): objective values are not "
+            "comparable (no delta)"
         )
     sa, sb = a.summary, b.summary
     summary = {
@@ -187,11 +245,19 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
         b=b.id,
         status={"a": a.status, "b": b.status},
         objective_kind={"a": a.objective.kind, "b": b.objective.kind},
-        objective=change(a.objective.value, b.objective.value),
+        objective=Change(a=a.objective.value, b=b.objective.value)
+        if not same_kind
+        else change(a.objective.value, b.objective.value),
         summary=summary,
-        cost_components=_pairs(_cost_components(a), _cost_components(b), 0.0),
+        cost_components=_pairs(
+            _cost_components(a) if _solved(a) else None, _cost_components(b) if _solved(b) else None, 0.0
+        ),
         units_acquired=_pairs(sa.units_acquired, sb.units_acquired, 0.0),
-        it_power_share_by_vendor=_pairs(sa.it_power_share_by_vendor, sb.it_power_share_by_vendor, 0.0),
+        it_power_share_by_vendor=_pairs(
+            sa.it_power_share_by_vendor if _solved(a) else None,
+            sb.it_power_share_by_vendor if _solved(b) else None,
+            0.0,
+        ),
         peak_power_mw=_pairs(sa.peak_power_mw, sb.peak_power_mw),
         binding_added=[x for x in b.binding if x not in set(a.binding)],
         binding_removed=[x for x in a.binding if x not in set(b.binding)],
@@ -200,7 +266,7 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
     labels = [p.label for p in a.periods] + [
         p.label for p in b.periods if p.label not in {q.label for q in a.periods}
     ]
-    fa, fb = _fleet(a), _fleet(b)
+    fa, fb = (_fleet(a), _fleet(b)) if per_period else ({}, {})
     for key in _ordered(set(fa) | set(fb), labels):
         site, hw, period = key
         acq_a, inst_a = fa.get((site, hw, period), (0.0, 0.0))
@@ -216,11 +282,19 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
                 )
             )
     pa, pb = _prices(a), _prices(b)
+    if not per_period:  # only the budget's price is not tied to a period
+        pa = {k: v for k, v in pa.items() if k[2] is None}
+        pb = {k: v for k, v in pb.items() if k[2] is None}
     if (a.shadow_prices is None) != (b.shadow_prices is None) and (_solved(a) and _solved(b)):
-        notes.append("only one plan has shadow prices (integer plan or a solver without duals)")
+        out.notes.append("only one plan has shadow prices (integer plan or a solver without duals)")
+    same_unit = True
     if a.shadow_prices is not None and b.shadow_prices is not None:
         if a.shadow_prices.objective_unit != b.shadow_prices.objective_unit:
-            notes.append("shadow prices are in different objective units: compare them with care")
+            same_unit = False
+            out.notes.append(
+                f"shadow prices are in different objective units ({a.shadow_prices.objective_unit} vs "
+                f"{b.shadow_prices.objective_unit}): their deltas are left out"
+            )
     kinds = ("power", "budget", "budget_period", "supply", "demand")
 
     def price_order(k: PriceKey) -> tuple[int, str, int]:
@@ -235,8 +309,8 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
                     kind=pkey[0],  # type: ignore[arg-type]
                     key=pkey[1],
                     period=pkey[2],
-                    unit=ub or ua,
-                    change=change(va, vb),
+                    unit=ub or ua if same_unit or not (ua and ub) else f"a: {ua}; b: {ub}",
+                    change=change(va, vb) if same_unit else Change(a=va, b=vb),
                 )
             )
     return out

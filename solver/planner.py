@@ -130,6 +130,7 @@ def plan(
         id=plan_id or uuid.uuid4().hex,
         name=req.name,
         status=out.status,  # type: ignore[arg-type]
+        period_months=req.horizon.period_months,
         objective=ObjectiveOut(kind=kind, value=value),
         solver=SolverOut(
             backend=backend,
@@ -159,6 +160,7 @@ def plan(
                 id=plan_out.id,
                 name=req.name,
                 status="failed",
+                period_months=req.horizon.period_months,
                 objective=ObjectiveOut(kind=kind),
                 solver=plan_out.solver.model_copy(update={"detail": trouble}),
                 warnings=[*warnings, trouble],

@@ -55,6 +55,8 @@ from solver.validate import field_errors, parse_request
 DEFAULT_MAX_SCENARIOS = 1000
 """Default cap on the number of scenarios of one sweep."""
 MAX_FRONTIER_POINTS = 101
+MAX_ERRORS = 50
+"""Most problems one invalid sweep reports (the first ones found)."""
 
 Mode = Literal["grid", "one_at_a_time"]
 Json = dict[str, Any]
@@ -64,7 +66,10 @@ Step = str | int
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    """Strict JSON types, as for the request (:class:`solver.schema.Strict`): a number where a
+    number is expected (an integer will do), never a string or a boolean."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class SweepParameter(_Spec):
@@ -307,19 +312,36 @@ def apply_value(request: Json, target: Target, value: Any) -> None:
     node[target.steps[-1]] = copy.deepcopy(value)
 
 
+class NotWhole(ValueError):
+    """Scaling an integer field gave a number that is not whole."""
+
+
 def scaled(target: Target, factor: float) -> Any:
-    """The base value of ``target`` times ``factor`` (per-period lists element-wise)."""
+    """The base value of ``target`` times ``factor`` (per-period lists element-wise).
+
+    An integer base value (an integer field: the base is a dumped request, where float fields
+    hold floats) gives an integer when the product is whole within a relative 1e-9
+    (``lead_time_periods`` 2 × 1.5 = 3), else :class:`NotWhole`.
+    """
 
     def is_num(x: Any) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    def times(x: int | float) -> int | float:
+        y = x * factor
+        if isinstance(x, float):
+            return y
+        if math.isfinite(y) and abs(y - round(y)) <= 1e-9 * max(1.0, abs(y)):
+            return round(y)
+        raise NotWhole(f"{target.path} takes whole numbers: {x} × {factor:g} = {y:g} is not one")
 
     v = target.base_value
     if v is None:
         raise PathError(f"{target.path} has no value in the base request (null or absent): give values")
     if is_num(v):
-        return v * factor
+        return times(v)
     if isinstance(v, list) and v and all(is_num(x) for x in v):
-        return [x * factor for x in v]
+        return [times(x) for x in v]
     raise PathError(
         f"{target.path} holds {type(v).__name__} in the base: scale needs a number or a list of numbers"
     )
@@ -386,10 +408,15 @@ def prepare_sweep(
 ) -> PreparedSweep:
     """Check a sweep completely and generate its scenario requests (nothing is solved).
 
+    The cheap checks come first: the scenario cap, the paths and their overlaps.  A sweep over
+    the cap, or with more than :data:`MAX_ERRORS` problems already, is refused without
+    checking its values.
+
     Raises
     ------
     RequestInvalid
-        Naming every problem: bad base fields (``/base/...``), unknown or overlapping paths
+        Naming every problem, up to :data:`MAX_ERRORS` (the last then says more were left
+        out): bad base fields (``/base/...``), unknown or overlapping paths
         (``/parameters/i/path``), values of the wrong type (``/parameters/i/values/j``),
         unscalable bases (``/parameters/i/scale``), invalid combinations and the cap
         (``/parameters``).
@@ -407,38 +434,42 @@ def prepare_sweep(
         )
     targets: list[Target | None] = []
     for i, p in enumerate(spec.parameters):
+        if len(errors) > MAX_ERRORS:
+            targets.append(None)
+            continue
         try:
-            targets.append(resolve_path(base, p.path))
+            target = resolve_path(base, p.path)
+            if spec.mode == "one_at_a_time" and target.steps[0] == "objective":
+                raise PathError(
+                    "the objective's kind sets its unit ($ or weighted million tokens): a tornado "
+                    "cannot rank swings in different units; use mode grid"
+                )
+            targets.append(target)
         except PathError as exc:
             errors.append(FieldError(f"/parameters/{i}/path", f"{p.path}: {exc}"))
             targets.append(None)
-    for i, ti in enumerate(targets):
-        for j in range(i):
-            tj = targets[j]
-            if ti is None or tj is None:
-                continue
-            n = min(len(ti.steps), len(tj.steps))
-            if ti.steps[:n] == tj.steps[:n]:
-                errors.append(
-                    FieldError(
-                        f"/parameters/{i}/path",
-                        f"{spec.parameters[i].path} overlaps /parameters/{j} ({spec.parameters[j].path})",
-                    )
-                )
+    errors.extend(_overlaps(spec.parameters, targets))
+    if total > max_scenarios or len(errors) > MAX_ERRORS:  # no point checking every value
+        raise RequestInvalid(_capped(errors))
     # every value applied alone to the base: its type and range are checked like a request
     options: list[list[tuple[Any, float | None]]] = []
     for i, (p, t) in enumerate(zip(spec.parameters, targets, strict=True)):
         opts: list[tuple[Any, float | None]] = []
-        if t is None:
+        if t is None or len(errors) > MAX_ERRORS:
             options.append(opts)
             continue
         kind = "values" if p.values is not None else "scale"
         for j, opt in enumerate(p.options):
+            if len(errors) > MAX_ERRORS:
+                break
             try:
                 value = opt if p.values is not None else scaled(t, float(opt))
             except PathError as exc:
                 errors.append(FieldError(f"/parameters/{i}/scale", str(exc)))
                 break
+            except NotWhole as exc:
+                errors.append(FieldError(f"/parameters/{i}/scale/{j}", str(exc)))
+                continue
             req = copy.deepcopy(base)
             apply_value(req, t, value)
             try:
@@ -452,7 +483,7 @@ def prepare_sweep(
             opts.append((value, None if p.values is not None else float(opt)))
         options.append(opts)
     if errors:
-        raise RequestInvalid(errors)
+        raise RequestInvalid(_capped(errors))
     paths = [p.path for p in spec.parameters]
     tgts = [t for t in targets if t is not None]
     scenarios: list[Scenario] = []
@@ -497,9 +528,47 @@ def prepare_sweep(
                             "/parameters", f"scenario {sc.index} ({_label(sc.values)}): {e.path}: {e.message}"
                         )
                     )
+            if len(errors) > MAX_ERRORS:
+                break
         if errors:
-            raise RequestInvalid(errors[:50])
+            raise RequestInvalid(_capped(errors))
     return PreparedSweep(spec.mode, base, paths, scenarios, spec)
+
+
+def _overlaps(params: Sequence[SweepParameter], targets: Sequence[Target | None]) -> list[FieldError]:
+    """One error per parameter whose field is, contains or lies inside an earlier one's.
+
+    Linear in the number of parameters: every prefix of every path is looked up once.
+    """
+    errors: list[FieldError] = []
+    exact: dict[tuple[Step, ...], int] = {}  # a parameter's whole path -> its index
+    under: dict[tuple[Step, ...], int] = {}  # every proper prefix of a path -> an index
+    for i, t in enumerate(targets):
+        if t is None:
+            continue
+        prefixes = [t.steps[:n] for n in range(1, len(t.steps))]
+        j = next((exact[q] for q in [*prefixes, t.steps] if q in exact), under.get(t.steps))
+        if j is not None:
+            errors.append(
+                FieldError(
+                    f"/parameters/{i}/path", f"{params[i].path} overlaps /parameters/{j} ({params[j].path})"
+                )
+            )
+            if len(errors) > MAX_ERRORS:
+                break
+            continue
+        exact[t.steps] = i
+        for q in prefixes:
+            under.setdefault(q, i)
+    return errors
+
+
+def _capped(errors: list[FieldError]) -> list[FieldError]:
+    """At most :data:`MAX_ERRORS` errors; when there are more (the checks stop soon after the
+    cap, so their number is not known), the last one says that others were left out."""
+    if len(errors) <= MAX_ERRORS:
+        return errors
+    return [*errors[: MAX_ERRORS - 1], FieldError("/parameters", "… and more problems, not listed")]
 
 
 def _label(values: Mapping[str, Any]) -> str:
@@ -895,6 +964,7 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
     if hi - lo <= 1e-9:
         result.note = f"the served fraction cannot vary (the least and the most are both {lo:.6g})"
         result.total = result.done = 2
+        hi_row.index = 1  # the two ends of a two-row result
         result.rows = [lo_row, hi_row]
         return result
     inner: dict[int, Json] = {}

@@ -443,6 +443,9 @@ class Plan(Out):
     id: str = ""
     name: str = ""
     status: PlanStatus
+    period_months: int | None = Field(
+        None, description="Length of a period in months (the request's horizon.period_months)."
+    )
     objective: ObjectiveOut
     summary: Summary = Field(default_factory=Summary)
     periods: list[PeriodOut] = Field(default_factory=list)

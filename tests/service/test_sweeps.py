@@ -156,6 +156,27 @@ class TestSweepErrors:
             mgr.max_scenarios = old
         assert problem(r) == {"/parameters": "the grid sweep would run 4 scenarios, more than the cap of 3"}
 
+    def test_many_overlapping_parameters_are_a_short_422(self, client: TestClient) -> None:
+        # 3,000 copies of one parameter: 50 errors (the last says more were left out), not one per pair
+        body = {"base": power_request(), "parameters": [{"path": "name", "values": ["x"]}] * 3000}
+        r = client.post("/v1/sweeps", json=body)
+        assert r.status_code == 422 and len(r.content) < 20_000
+        errors = r.json()["errors"]
+        assert len(errors) == 50
+        assert errors[0] == {"path": "/parameters/1/path", "message": "name overlaps /parameters/0 (name)"}
+        assert errors[-1] == {"path": "/parameters", "message": "… and more problems, not listed"}
+
+    def test_json_types_are_strict(self, client: TestClient) -> None:
+        params = [{"path": "sites/s/power_mw", "scale": ["2", True]}]
+        errs = problem(client.post("/v1/sweeps", json={"base": power_request(), "parameters": params}))
+        assert errs == {
+            "/parameters/0/scale/0": "Input should be a valid number",
+            "/parameters/0/scale/1": "Input should be a valid number",
+        }
+        for points in ("9", 9.0):
+            errs = problem(client.post("/v1/frontiers", json={"base": frontier_request(), "points": points}))
+            assert errs == {"/points": "Input should be a valid integer"}
+
     def test_structure_and_base_errors(self, client: TestClient) -> None:
         base = power_request()
         base["sites"][0]["pue"] = 0.5

@@ -113,3 +113,75 @@ class TestEdgeCases:
         req["workloads"][0]["min_service_fraction"] = 0
         d = diff_plans(plan(with_power(15)), plan(req))
         assert any("objectives differ" in n for n in d.notes)
+
+    def test_objectives_of_different_kinds_have_no_delta(self) -> None:
+        # min_cost: $2e6; max_served: every token, 1000 tok/s for a year = 31,536 million tokens
+        req = copy.deepcopy(with_power(15))
+        req["objective"] = {"kind": "max_served"}
+        req["workloads"][0]["min_service_fraction"] = 0
+        d = diff_plans(plan(with_power(15)), plan(req))
+        assert d.objective.a == pytest.approx(2e6) and d.objective.b == pytest.approx(31536)
+        assert d.objective.delta is None
+        npv = d.summary["npv_cost_usd"]  # both in $: a delta (stage two keeps served within 1e-6)
+        assert npv.b == pytest.approx(2e6, rel=1e-5) and npv.delta == pytest.approx(npv.b - 2e6)
+        # the power price: $2e5 per MW against 0 million tokens per MW, in different units
+        (power,) = [p for p in d.shadow_prices if p.kind == "power"]
+        assert power.change.a == pytest.approx(2e5) and power.change.b == 0 and power.change.delta is None
+        assert power.unit == "a: usd per MW; b: per unit of objective per MW"
+        assert all(p.change.delta is None for p in d.shadow_prices)
+        assert "different objective units (usd vs weighted_million_tokens)" in " ".join(d.notes)
+
+    def test_an_unsolved_plan_has_no_cost_components_or_vendor_shares(self) -> None:
+        d = diff_plans(plan(with_power(15)), plan(with_power(5)))
+        assert d.status == {"a": "optimal", "b": "infeasible"}
+        assert d.it_power_share_by_vendor["v"].model_dump() == {"a": 1.0, "b": None, "delta": None}
+        assert d.cost_components["capex/hardware"].model_dump() == {"a": 2e6, "b": None, "delta": None}
+        assert all(c.b is None and c.delta is None for c in d.cost_components.values())
+        assert d.units_acquired["a"].model_dump() == pytest.approx({"a": 5, "b": 0, "delta": -5})
+
+    def test_shadow_prices_on_one_side_only_are_noted(self) -> None:
+        a = plan(with_power(15))
+        b = a.model_copy(deep=True)
+        b.shadow_prices = None
+        d = diff_plans(a, b)
+        assert d.notes == ["only one plan has shadow prices (integer plan or a solver without duals)"]
+        assert [p.change.b for p in d.shadow_prices] == [None] * len(d.shadow_prices) != []
+
+
+class TestPeriodGrids:
+    def test_annual_against_quarterly_has_no_per_period_entries(self) -> None:
+        quarterly = with_power(15, periods=3)
+        quarterly["horizon"]["period_months"] = 3
+        d = diff_plans(plan(with_power(15)), plan(quarterly))
+        # the same 5 a + 5 b, bought in 2026-01 and installed all year in both plans
+        assert d.units == []
+        assert d.units_acquired["a"].model_dump() == pytest.approx({"a": 5, "b": 5, "delta": 0})
+        assert d.summary["capex_usd"].model_dump() == pytest.approx({"a": 2e6, "b": 2e6, "delta": 0})
+        assert [p for p in d.shadow_prices if p.period is not None] == []
+        assert d.notes == [
+            "the plans have different period grids (a: 1 period of 12 months from 2026-01; b: 3 periods of "
+            "3 months from 2026-01): per-period entries (units by period, per-period shadow prices) are not "
+            "compared"
+        ]
+
+    def test_one_year_against_one_quarter_with_the_same_label(self) -> None:
+        quarter = with_power(15)
+        quarter["horizon"]["period_months"] = 3
+        d = diff_plans(plan(with_power(15)), plan(quarter))
+        assert d.units == [] and [p for p in d.shadow_prices if p.period is not None] == []
+        assert "(a: 1 period of 12 months from 2026-01; b: 1 period of 3 months from 2026-01)" in d.notes[0]
+        assert d.units_acquired["b"].model_dump() == pytest.approx({"a": 5, "b": 5, "delta": 0})
+
+    def test_one_year_against_two_years_is_matched_by_label(self) -> None:
+        d = diff_plans(plan(with_power(15)), plan(with_power(15, periods=2)))
+        assert d.notes == ["the plans cover different periods: entries are matched by period label"]
+        assert [(u.hardware, u.period) for u in d.units] == [("a", "2027-01"), ("b", "2027-01")]
+        for u in d.units:
+            assert u.installed.model_dump() == pytest.approx({"a": 0, "b": 5, "delta": 5})
+
+    def test_longer_horizon_on_the_same_grid_is_matched_by_label(self) -> None:
+        d = diff_plans(plan(with_power(15, periods=2)), plan(with_power(15, periods=3)))
+        assert d.notes == ["the plans cover different periods: entries are matched by period label"]
+        assert [(u.hardware, u.period) for u in d.units] == [("a", "2028-01"), ("b", "2028-01")]
+        for u in d.units:
+            assert u.installed.model_dump() == pytest.approx({"a": 0, "b": 5, "delta": 5})

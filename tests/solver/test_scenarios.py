@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from solver import RequestInvalid, plan
+from solver import FieldError, RequestInvalid, plan
 from solver.scenarios import (
     PathError,
     ProcessMapper,
@@ -195,12 +195,84 @@ class TestSweepValidation:
         assert "null or absent" in errs["/parameters/3/scale"]
         assert "scale needs a number" in errs["/parameters/4/scale"]
 
-    def test_a_scaled_integer_field_that_stops_being_whole_is_a_type_error(self) -> None:
+    def test_a_scaled_integer_field_that_stops_being_whole_is_refused_naming_the_factor(self) -> None:
         base = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=2)])
         errs = errors_of(
-            {"base": base, "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [1.25]}]}
+            {"base": base, "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [1.5, 1.25]}]}
         )
-        assert "/parameters/0/scale/0" in errs and "integer" in errs["/parameters/0/scale/0"]
+        assert errs == {
+            "/parameters/0/scale/1": "hardware/h/lead_time_periods takes whole numbers: 2 × 1.25 = 2.5 is not one"
+        }
+
+    def test_a_scaled_integer_field_that_stays_whole_is_an_integer(self) -> None:
+        base = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=1)])
+        base["horizon"]["periods"] = 3
+        sw = prepare_sweep(
+            {
+                "base": base,
+                "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [2, 0, 1.1 * 10 / 11]}],
+            }
+        )
+        got = [sc.request["hardware"][0]["lead_time_periods"] for sc in sw.scenarios]
+        assert got == [2, 0, 1] and all(type(x) is int for x in got)
+        assert [sc.values["hardware/h/lead_time_periods"] for sc in sw.scenarios] == [2, 0, 1]
+        assert [sc.factors["hardware/h/lead_time_periods"] for sc in sw.scenarios] == [
+            2.0,
+            0.0,
+            1.1 * 10 / 11,
+        ]
+
+    @pytest.mark.parametrize(
+        ("body", "path"),
+        [
+            ({"parameters": [{"path": "sites/s/power_mw", "scale": ["2"]}]}, "/parameters/0/scale/0"),
+            ({"parameters": [{"path": "sites/s/power_mw", "scale": [True]}]}, "/parameters/0/scale/0"),
+            ({"parameters": [{"path": 7, "values": [1]}]}, "/parameters/0/path"),
+            ({"parameters": [{"path": "sites/s/power_mw", "values": "12"}]}, "/parameters/0/values"),
+        ],
+    )
+    def test_json_types_are_strict(self, body: Json, path: str) -> None:
+        errs = errors_of({"base": request(), **body})
+        assert list(errs) == [path]
+        assert errs[path].startswith("Input should be a valid")
+
+    def test_an_integer_factor_is_a_number(self) -> None:
+        sw = prepare_sweep({"base": request(), "parameters": [{"path": "sites/s/power_mw", "scale": [2]}]})
+        assert sw.scenarios[0].request["sites"][0]["power_mw"] == 200.0
+
+    def test_the_cap_is_checked_before_any_value(self) -> None:
+        # 2,000 bad values: one error (the cap), not 2,000 value errors
+        params = [{"path": "sites/s/power_mw", "values": ["lots"] * 2000}]
+        errs = errors_of({"base": request(), "parameters": params})
+        assert errs == {"/parameters": "the grid sweep would run 2000 scenarios, more than the cap of 1000"}
+
+    def test_many_overlapping_parameters_give_at_most_50_errors(self) -> None:
+        body = {"base": request(), "parameters": [{"path": "name", "values": ["x"]}] * 3000}
+        with pytest.raises(RequestInvalid) as exc:
+            prepare_sweep(body)
+        errors = exc.value.errors
+        assert len(errors) == 50
+        assert [e.path for e in errors[:49]] == [f"/parameters/{i}/path" for i in range(1, 50)]
+        assert errors[0].message == "name overlaps /parameters/0 (name)"
+        assert errors[-1] == FieldError("/parameters", "… and more problems, not listed")
+
+    def test_many_bad_values_give_at_most_50_errors(self) -> None:
+        params = [{"path": "sites/s/power_mw", "values": ["lots"] * 900}]
+        with pytest.raises(RequestInvalid) as exc:
+            prepare_sweep({"base": request(), "parameters": params})
+        paths = [e.path for e in exc.value.errors]
+        assert paths == [f"/parameters/0/values/{j}" for j in range(49)] + ["/parameters"]
+
+    def test_an_objective_kind_tornado_is_refused(self) -> None:
+        params = [
+            {"path": "sites/s/power_mw", "values": [50]},
+            {"path": "objective/kind", "values": ["max_served"]},
+        ]
+        errs = errors_of({"base": request(), "parameters": params, "mode": "one_at_a_time"})
+        assert list(errs) == ["/parameters/1/path"]
+        assert errs["/parameters/1/path"].startswith("objective/kind: the objective's kind sets its unit")
+        sw = prepare_sweep({"base": request(), "parameters": params})  # a grid has no tornado
+        assert [sc.request["objective"]["kind"] for sc in sw.scenarios] == ["max_served"]
 
     def test_cap_counts_grid_and_one_at_a_time_differently(self) -> None:
         params = [
@@ -244,6 +316,24 @@ class TestSweepValidation:
             }
         )
         assert "overlaps /parameters/0" in errs["/parameters/1/path"]
+
+    def test_every_kind_of_overlap_is_named_once_against_an_earlier_parameter(self) -> None:
+        base = request(sites=[{"id": "s", "power_mw": [1.0]}, {"id": "t", "power_mw": 2.0}])
+        paths = [
+            "sites/s/power_mw/0",
+            "sites/t/pue",
+            "sites/s/power_mw",
+            "/sites/s/power_mw/0/",
+            "sites",
+            "name",
+        ]
+        params = [{"path": p, "values": [1.0]} for p in paths]
+        errs = errors_of({"base": base, "parameters": params})
+        assert {k: v for k, v in errs.items() if k.endswith("/path")} == {
+            "/parameters/2/path": "sites/s/power_mw overlaps /parameters/0 (sites/s/power_mw/0)",
+            "/parameters/3/path": "/sites/s/power_mw/0/ overlaps /parameters/0 (sites/s/power_mw/0)",
+            "/parameters/4/path": "sites overlaps /parameters/0 (sites/s/power_mw/0)",
+        }
 
     def test_values_valid_alone_but_not_together_are_named(self) -> None:
         base = request(hardware=[hw("h", 100.0, 1.0, 1000.0), hw("g", 100.0, 1.0, 1000.0, vendor="u")])
@@ -504,6 +594,14 @@ class TestFrontier:
         with pytest.raises(RequestInvalid) as exc:
             prepare_frontier({"base": request(), "points": 1})
         assert exc.value.errors[0].path == "/points"
+
+    @pytest.mark.parametrize("points", ["9", 9.0, True])
+    def test_points_must_be_a_json_integer(self, points: Any) -> None:
+        with pytest.raises(RequestInvalid) as exc:
+            prepare_frontier({"base": request(), "points": points})
+        assert [(e.path, e.message) for e in exc.value.errors] == [
+            ("/points", "Input should be a valid integer")
+        ]
 
 
 # ----------------------------------------------------------------------------- execution
