@@ -13,9 +13,10 @@ is lost and another replica may continue at once.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -43,6 +44,22 @@ OPTIONAL_ROUTERS = ("service.routes.sweeps", "service.routes.reports")
 ``def on_lease_tick(state: AppState)`` (called from the lease thread every ``lease_s / 3``
 seconds: take over the jobs of replicas that went silent) and ``def local_jobs(state) ->
 set[str]`` (the jobs it runs in this process).  Missing ones are skipped."""
+
+
+_STOPPERS: set[Callable[[], Coroutine[Any, Any, None]]] = set()
+
+
+def request_stop() -> None:
+    """Begin the graceful stop of every app of this process (on the event loop).
+
+    Called by ``capplan serve`` when uvicorn begins its shutdown, *before* it waits for open
+    connections: a synchronous POST waiting for its solve would otherwise keep its connection
+    open past the grace (uvicorn runs the lifespan's end only once connections are done).  The
+    runner then lets running solves finish for ``CAPPLAN_SHUTDOWN_GRACE_S`` and interrupts the
+    rest, so those POSTs answer 503 with the plan's Location within the grace.
+    """
+    for stop in list(_STOPPERS):
+        asyncio.get_running_loop().create_task(stop())
 
 
 def _optional_modules() -> list[Any]:
@@ -106,6 +123,24 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
         )
         keeper.start()
         app.state.capplan = state
+        stopping: asyncio.Task[None] | None = None
+
+        async def stop_taking_work() -> None:
+            log.info("capplan service stopping")
+            keeper.drain()  # keep renewing while running solves finish, take nothing new
+            for mod in extensions:
+                stop = getattr(mod, "on_shutdown", None)
+                if stop is not None:
+                    await stop(state)
+            await anyio.to_thread.run_sync(jobs.shutdown, settings.shutdown_grace_s)
+
+        async def begin_stop() -> None:  # once, from request_stop or the lifespan's end
+            nonlocal stopping
+            if stopping is None:
+                stopping = asyncio.get_running_loop().create_task(stop_taking_work())
+            await asyncio.shield(stopping)
+
+        _STOPPERS.add(begin_stop)
         log.info(
             "capplan service started",
             extra={
@@ -119,13 +154,8 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
         try:
             yield
         finally:
-            log.info("capplan service stopping")
-            keeper.drain()  # keep renewing while running solves finish, take nothing new
-            for mod in extensions:
-                stop = getattr(mod, "on_shutdown", None)
-                if stop is not None:
-                    await stop(state)
-            await anyio.to_thread.run_sync(jobs.shutdown, settings.shutdown_grace_s)
+            _STOPPERS.discard(begin_stop)
+            await begin_stop()
             keeper.stop()
             try:
                 await anyio.to_thread.run_sync(store.release_all)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -217,17 +218,25 @@ def format_catalog(entries: Any) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.app import request_stop
     from service.settings import get_settings
 
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            request_stop()  # the runner drains while uvicorn waits for open requests
+            await super().shutdown(sockets)
+
     settings = get_settings()
-    uvicorn.run(
+    config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_config=None,
-        timeout_graceful_shutdown=30,
+        # synchronous POSTs answer within the grace (their solve ends or is interrupted)
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s) + 10,
     )
+    Server(config).run()
     return EXIT_OK
 
 

@@ -135,3 +135,37 @@ class TestServeSurvivesKill:
         with serve(tmp_path, CAPPLAN_MAX_TIME_LIMIT_S="3") as (_, base):
             done = _wait(base, loc, ("optimal", "feasible", "time_limit", "failed", "infeasible"))
             assert done["status"] in ("optimal", "feasible")
+
+    def test_sigterm_answers_waiting_synchronous_posts_within_the_grace(self, tmp_path: Path) -> None:
+        # One solve runs, one waits; both POSTs are synchronous.  The stop used to wait for
+        # their connections before draining the runner: 33 s at a 3 s grace, then a plain
+        # 500.  Now the runner drains at once: both answer 503 with Location, exit in time.
+        import threading
+
+        answers: dict[int, httpx.Response] = {}
+        with serve(tmp_path, CAPPLAN_SHUTDOWN_GRACE_S="2") as (proc, base):
+
+            def post(i: int) -> None:
+                body = h.slow_request(time_limit_s=60, tag=i)
+                answers[i] = httpx.post(base + "/v1/plans", json=body, timeout=120)
+
+            threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 30
+            while httpx.get(base + "/readyz", timeout=5).json().get("running", 0) < 1:
+                assert time.monotonic() < deadline, "the solve never started"
+                time.sleep(0.05)
+            time.sleep(0.3)  # the second POST is queued behind the first
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) in (0, -signal.SIGTERM)
+            assert time.monotonic() - t0 < 2 + 8  # the grace, and the rest of the stop
+            for t in threads:
+                t.join(30)
+        for r in answers.values():
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            plan_id = r.headers["location"].rsplit("/", 1)[1]
+            assert _status_in_db(tmp_path, plan_id) == "queued"  # solved after the next start
+        assert len(answers) == 2
