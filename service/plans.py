@@ -63,7 +63,8 @@ class Outcome:
     """How a solve ended for those waiting on it."""
 
     kind: Literal["finished", "interrupted", "cancelled", "moved"]
-    """moved: this replica stopped its solve because another one holds the plan now."""
+    """moved: this replica's solve does not count (another replica holds the plan now, or it was
+    deleted): those waiting read the stored plan."""
     plan_json: str | None = None
 
 
@@ -330,7 +331,7 @@ class PlanService:
             value = result.value
             status, plan_json = value["status"], value["plan_json"]
             error = (value.get("detail") or status) if status in ("failed", "time_limit") else None
-            self.store.finish_plan(
+            recorded = self.store.finish_plan(
                 plan_id, status, plan_json, objective_value=value.get("objective_value"), error=error
             )
         else:
@@ -339,7 +340,12 @@ class PlanService:
             if result.status == "error":
                 reason = f"the solve failed: {reason}"
             plan_json = stub_plan(plan_id, request, status, reason, [reason]).model_dump_json()
-            self.store.finish_plan(plan_id, status, plan_json, error=reason)
+            recorded = self.store.finish_plan(plan_id, status, plan_json, error=reason)
+        if not recorded:
+            # Deleted, or taken over by another replica while this one stalled past its lease:
+            # this copy of the solve does not count; those waiting read the stored plan.
+            log.warning("plan %s was not recorded here: it is no longer this replica's", plan_id)
+            return Outcome("moved")
         self.metrics.solves.labels(status).inc()
         self.metrics.solve_seconds.observe(result.seconds)
         log.info(
@@ -383,7 +389,8 @@ class PlanService:
                 "(a solve that crashes the service, or repeated restarts)"
             )
             plan_json = stub_plan(row.id, request, "failed", reason, [reason]).model_dump_json()
-            self.store.finish_plan(row.id, "failed", plan_json, error=reason)
+            if self.store.finish_plan(row.id, "failed", plan_json, error=reason):
+                self.metrics.solves.labels("failed").inc()
             return 0
         queued = stub_plan(row.id, request, "queued").model_dump_json()
         if not self.store.requeue_plan(row.id, queued, release=False):

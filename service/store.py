@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -237,6 +238,8 @@ class Store:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+            if url.startswith("postgresql"):  # an unreachable server: fail in seconds, not minutes
+                kwargs["connect_args"] = {"connect_timeout": 10}
         engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(engine, "connect", _sqlite_pragmas)
@@ -420,10 +423,20 @@ class Store:
             s.commit()
         return n
 
+    MIN_FREE_BYTES = 16 * 2**20
+    """Free space a SQLite file's disk needs for the store to call itself ready."""
+
     def ping(self) -> None:
-        """Raise if the database does not answer."""
+        """Raise if the database does not answer, or (SQLite) its disk is all but full: a
+        ``SELECT 1`` never touches the file, and every write would fail."""
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+        path = self.engine.url.database if self.is_sqlite else None
+        if path and path != ":memory:":
+            disk = os.statvfs(os.path.dirname(os.path.abspath(path)))
+            free = disk.f_bavail * disk.f_frsize
+            if free < self.MIN_FREE_BYTES:
+                raise OSError(f"{free // 2**20} MiB free on the disk of {path}: writes would fail")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -28,6 +28,8 @@ async def readyz(state: StateDep) -> Readiness:
     """200 when the database answers and at least one worker can take a solve, else 503."""
     try:
         await run_sync(state.store.ping)
+    except OSError as exc:  # the disk of a SQLite file (Store.ping)
+        raise Unavailable(f"database: {exc}", database="disk full") from None
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
         raise Unavailable(f"database: {type(exc).__name__}", database="unreachable") from None
     ok, why = state.runner.ready()

@@ -71,6 +71,25 @@ class TestReadyz:
             assert r.json()["workers"] == "manual runner not ready"
             assert c.get("/healthz").status_code == 200
 
+    def test_a_sqlite_disk_that_is_all_but_full_is_not_ready(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # SELECT 1 answered while every write failed on a full disk: readiness said "ok".
+        from types import SimpleNamespace
+
+        import service.store as store_mod
+
+        app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
+        with TestClient(app) as c:
+            assert c.get("/readyz").status_code == 200
+            full = SimpleNamespace(f_bavail=3, f_frsize=4096)  # 12 KiB left
+            monkeypatch.setattr(store_mod.os, "statvfs", lambda path: full)
+            r = c.get("/readyz")
+            assert (r.status_code, r.json()["database"]) == (503, "disk full")
+            assert "0 MiB free" in r.json()["detail"]
+            monkeypatch.undo()
+            assert c.get("/readyz").status_code == 200
+
 
 class TestMetrics:
     def test_counts_requests_and_solves(self, client: TestClient) -> None:
@@ -260,6 +279,45 @@ class TestOutcomes:
         assert r.status_code == 200  # type: ignore[attr-defined]
         assert r.headers["location"] == loc  # type: ignore[attr-defined]
         assert r.json()["objective"]["value"] == pytest.approx(2000.0)  # type: ignore[attr-defined]
+
+    def test_a_result_this_replica_cannot_record_defers_to_the_stored_plan(
+        self, manual: tuple[TestClient, h.ManualRunner]
+    ) -> None:
+        # This replica stalled past its lease; another one ("rb") took the plan over and
+        # recorded its own result.  When this replica's copy of the solve ends, it is not
+        # recorded (the row is not its own): a synchronous POST waiting here answers with the
+        # stored plan, not with the unrecorded copy, and the solve is not counted twice.
+        import threading
+
+        from sqlalchemy import update
+
+        from service.store import PLANS, Store
+        from solver import plan
+
+        c, runner = manual
+        state = c.app.state.capplan  # type: ignore[attr-defined]
+        loc = self.post_async(c, 3000)
+        plan_id = loc.rsplit("/", 1)[1]
+        out: dict[str, object] = {}
+        t = threading.Thread(
+            target=lambda: out.update(r=c.post("/v1/plans", json=h.small_request(demand=3000)))
+        )
+        t.start()
+        time.sleep(0.2)
+        with state.store.engine.begin() as conn:
+            conn.execute(update(PLANS).where(PLANS.c.id == plan_id).values(owner="rb"))
+        theirs = plan(h.small_request(demand=3000), plan_id=plan_id)
+        theirs.solver.worker = "replica rb"
+        other = Store(state.settings.database_url, owner="rb")
+        assert other.finish_plan(plan_id, "optimal", theirs.model_dump_json(), objective_value=3000.0)
+        other.dispose()
+        counted = state.metrics.solves.labels("optimal")._value.get()
+        runner.finish(plan_id, None, run=True)
+        t.join(30)
+        r = out["r"]
+        assert r.status_code == 200  # type: ignore[attr-defined]
+        assert r.json()["solver"]["worker"] == "replica rb"  # type: ignore[attr-defined]
+        assert state.metrics.solves.labels("optimal")._value.get() == counted
 
     def test_plan_deleted_while_a_sync_post_waits_is_409(
         self, manual: tuple[TestClient, h.ManualRunner]

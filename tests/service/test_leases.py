@@ -347,6 +347,35 @@ class TestOrphans:
             assert row is not None and (row.owner, row.attempts) == ("a", 2)
 
 
+class TestAbandoned:
+    def test_a_plan_started_max_attempts_times_fails_and_is_counted(self, tmp_path: Path) -> None:
+        # As after the service died during each of its starts: attempts at the limit.  At the
+        # next start the plan is marked failed (not solved again) and counted as a failed solve.
+        settings = h.make_settings(tmp_path, replica_id="a", max_attempts=2)
+        first = create_app(settings, runner=h.ManualRunner())
+        with TestClient(first) as c:
+            body = first.state.capplan.plans.prepare(h.small_request(demand=4300))
+            first.state.capplan.store.insert_plan(
+                plan_row(
+                    "crasher",
+                    status="running",
+                    owner="a",
+                    lease=FUTURE,
+                    tenant="default",
+                    request=body.canonical,
+                    request_hash=body.hash,
+                    attempts=2,
+                )
+            )
+        runner = h.ManualRunner()
+        app = create_app(settings, runner=runner)
+        with TestClient(app) as c:
+            got = c.get("/v1/plans/crasher").json()
+            assert got["status"] == "failed" and "abandoned after 2 attempts" in got["solver"]["detail"]
+            assert "crasher" not in runner.futures
+            assert app.state.capplan.metrics.solves.labels("failed")._value.get() == 1
+
+
 @pytest.mark.slow
 class TestLocalReplicas:
     def test_a_killed_replica_s_plans_are_finished_by_the_other(self, tmp_path: Path) -> None:
