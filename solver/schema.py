@@ -45,11 +45,21 @@ Rate = Annotated[float, Field(ge=0, le=1e6)]
 Mw = Annotated[float, Field(ge=0, le=1e6)]
 Units = Annotated[float, Field(ge=0, le=1e9)]
 Years = Annotated[float, Field(ge=0, le=MAX_YEARS)]
-Tps = Annotated[float, Field(ge=0, le=1e12), AfterValidator(_zero_or_at_least(1.0))]
+Tps = Annotated[
+    float,
+    Field(ge=0, le=1e12, description="0, or 1 to 1e12 tokens/s."),
+    AfterValidator(_zero_or_at_least(1.0)),
+]
 """Tokens per second of demand."""
-UnitTps = Annotated[float, Field(ge=0, le=1e8), AfterValidator(_zero_or_at_least(1e-3))]
+UnitTps = Annotated[
+    float,
+    Field(ge=0, le=1e8, description="0, or 0.001 to 1e8 tokens/s."),
+    AfterValidator(_zero_or_at_least(1e-3)),
+]
 """Tokens per second one unit serves."""
-UnitKw = Annotated[float, Field(ge=0, le=1e6), AfterValidator(_zero_or_at_least(1e-3))]
+UnitKw = Annotated[
+    float, Field(ge=0, le=1e6, description="0, or 0.001 to 1e6 kW."), AfterValidator(_zero_or_at_least(1e-3))
+]
 """IT power of one unit."""
 Weight = Annotated[float, Field(ge=0, le=1e6)]
 UsdPerPeriod = Usd | list[Usd]
