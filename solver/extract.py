@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import pulp
+
 from solver.model import Built
 from solver.schema import (
     ContractOut,
@@ -295,11 +297,37 @@ def extract_summary(m: Built, x: Values, periods: list[PeriodOut], contracts: li
     )
 
 
-def _relief(m: Built, family: str, key: tuple[int, ...]) -> float:
+PRICE_TOL = 1e-9
+"""A limit's price is noise when moving the whole limit would move the objective by less than
+this fraction of it (relative: a fixed 1e-9 zeroed real prices of $1e12 units and let
+through noise on a limit with slack)."""
+
+PRICED_FAMILIES = ("power", "expansion_cap", "budget", "budget_period", "supply", "vendor_max", "vendor_min")
+
+
+def _objective_scale(m: Built) -> float:
+    return max(1.0, abs(pulp.value(m.prob.objective) or 0.0))
+
+
+def _relief(m: Built, family: str, key: tuple[int, ...], scale: float) -> float:
+    """The published price of a limit: −dual, or 0 when |dual|·max(1, |rhs|) is below
+    PRICE_TOL of the objective's size ``scale``."""
     c = m.con.get(family, {}).get(key)
-    if c is None or c.pi is None:
+    if c is None or c.pi is None or abs(c.pi) * max(1.0, abs(c.constant)) <= PRICE_TOL * scale:
         return 0.0
-    return _v(-c.pi)
+    return float(-c.pi)
+
+
+def priced_limits(m: Built) -> set[tuple[str, tuple[int, ...]]]:
+    """The limits with a price at the current solution (family, key): taken before max_served's
+    stage two, whose slacks may leave such a limit a hair off its bound (see extract_binding)."""
+    scale = _objective_scale(m)
+    return {
+        (family, key)
+        for family in PRICED_FAMILIES
+        for key in m.con.get(family, {})
+        if _relief(m, family, key, scale) != 0.0
+    }
 
 
 def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
@@ -307,6 +335,7 @@ def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
     data = m.data
     req = data.req
     mt = data.seconds / 1e6
+    scale = _objective_scale(m)
     sp = ShadowPrices(
         basis="integer_fixed" if basis == "integer_fixed" else "lp",
         objective_unit="weighted_million_tokens" if req.objective.kind == "max_served" else "usd",
@@ -315,18 +344,18 @@ def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
         for t in range(data.n):
             if (s, t) in m.con.get("power", {}):
                 sp.power_usd_per_mw.append(
-                    SitePrice(site=site.id, period=data.labels[t], value=_relief(m, "power", (s, t)))
+                    SitePrice(site=site.id, period=data.labels[t], value=_relief(m, "power", (s, t), scale))
                 )
     if "budget" in m.con:
-        sp.budget_per_usd = _relief(m, "budget", ())
+        sp.budget_per_usd = _relief(m, "budget", (), scale)
     for (t,), _ in sorted(m.con.get("budget_period", {}).items()):
         sp.budget_per_period_per_usd.append(
-            PeriodPrice(period=data.labels[t], value=_relief(m, "budget_period", (t,)))
+            PeriodPrice(period=data.labels[t], value=_relief(m, "budget_period", (t,), scale))
         )
     for h, t in sorted(m.con.get("supply", {})):
         sp.supply_per_unit.append(
             HardwarePrice(
-                hardware=req.hardware[h].id, period=data.labels[t], value=_relief(m, "supply", (h, t))
+                hardware=req.hardware[h].id, period=data.labels[t], value=_relief(m, "supply", (h, t), scale)
             )
         )
     kind = req.objective.kind
@@ -352,17 +381,26 @@ def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
     return sp
 
 
-def extract_binding(m: Built) -> list[str]:
-    """Limits at their bound: power, expansion, budget, supply, vendor share, min service."""
+def extract_binding(m: Built, priced: set[tuple[str, tuple[int, ...]]] | None = None) -> list[str]:
+    """Limits at their bound: power, expansion, budget, supply, vendor share, min service.
+
+    ``priced`` (max_served): the limits with a price at stage one (:func:`priced_limits`).
+    Stage two may serve up to 1e-6·z* less to save cost, which frees up to 1e-6·z*/price of
+    such a limit — far more than any slack tolerance when an existing fleet serves most of
+    the demand: those limits bind all the same.
+    """
     data = m.data
     req = data.req
     out = []
+    priced = priced or set()
 
     # max_served's stage two may serve up to 1e-6 (relative) less than stage one to save
     # cost, which leaves limits that bind at the most served a hair off their bound
     tol = MAX_SERVED_BINDING_TOL if req.objective.kind == "max_served" else BINDING_TOL
 
     def tight(family: str, key: tuple[int, ...]) -> bool:
+        if (family, key) in priced:
+            return True
         c = m.con[family][key]
         return c.slack is not None and abs(c.slack) <= tol * max(1.0, abs(c.constant))
 

@@ -19,6 +19,7 @@ from solver.extract import (
     extract_shadow_prices,
     extract_summary,
     objective_mismatch,
+    priced_limits,
 )
 from solver.model import (
     GE,
@@ -86,11 +87,13 @@ def plan(
     kind = req.objective.kind
     value: float | None = None
     prices: ShadowPrices | None = None
+    priced: set[tuple[str, tuple[int, ...]]] = set()
     if out.status in ("optimal", "feasible") and out.objective is not None:
         value = out.objective if kind == "min_cost" else -out.objective
         if kind == "max_served":
             if out.has_duals:
                 prices = extract_shadow_prices(m, "lp")
+            priced = priced_limits(m)  # stage one's: binding even if stage two leaves slack
             stage2 = _second_stage(m, value, backend, remaining(), opts.mip_gap)
             solve_s += stage2.seconds
             if stage2.status not in ("optimal", "feasible"):
@@ -153,7 +156,7 @@ def plan(
         plan_out.contracts = contracts
         plan_out.summary = extract_summary(m, x, periods, contracts)
         plan_out.shadow_prices = prices
-        plan_out.binding = extract_binding(m)
+        plan_out.binding = extract_binding(m, priced)
         trouble = objective_mismatch(m, value, periods, plan_out.summary) if value is not None else None
         if trouble is not None:  # the numbers do not add up: no plan rather than a wrong one
             return Plan(

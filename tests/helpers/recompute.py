@@ -572,16 +572,33 @@ class _Check:
         elif not self.mip and plan.status == "optimal":
             raise PlanMismatch("an optimal LP plan has no shadow prices")
         label_t = {lab: t for t, lab in enumerate(self.labels)}
+
+        def at_bound(what: str, got: float, bound: float, price: float | None) -> None:
+            # max_served's stage two may serve MAX_SERVED_REL·z* less than stage one: a limit
+            # priced at stage one may then be that much over its price off its bound
+            if req.objective.kind == "max_served" and price:
+                z = abs(plan.objective.value or 0.0)
+                at_most(what, bound - got, MAX_SERVED_REL * z / price + _tol(max(abs(bound), 1.0), 1e-5))
+                at_most(what, got, bound, max(abs(bound), 1.0))
+            else:
+                close(what, got, bound, rel=1e-5)
+
+        def price_of(items: list[Any], **where: str) -> float | None:
+            return next((x.value for x in items if all(getattr(x, k) == v for k, v in where.items())), None)
+
         for b in plan.binding:
             word = b.split()
             if word[0] == "power":
                 site = next(x for x in plan.periods[label_t[word[2]]].sites if x.id == word[1])
-                close(f"binding {b}", site.power_used_mw, site.power_available_mw, rel=1e-5)
+                pp = price_of(prices.power_usd_per_mw, site=word[1], period=word[2]) if prices else None
+                at_bound(f"binding {b}", site.power_used_mw, site.power_available_mw, pp)
             elif word[0] == "supply":
                 cap = self.supply[word[1]]
                 assert cap is not None, b
                 t = label_t[word[2]]
-                close(f"binding {b}", self.bought(word[1], t), cap[t], rel=1e-5)
+                sp = price_of(prices.supply_per_unit, hardware=word[1], period=word[2]) if prices else None
+                at_bound(f"binding {b}", self.bought(word[1], t), cap[t], sp)
             elif b == "budget":
                 assert req.budget.capex_usd is not None
-                close(f"binding {b}", sum(self.capex_t) + self.shortfall, req.budget.capex_usd, rel=1e-5)
+                bp = prices.budget_per_usd if prices else None
+                at_bound(f"binding {b}", sum(self.capex_t) + self.shortfall, req.budget.capex_usd, bp)

@@ -303,3 +303,51 @@ def test_integer_prices_are_marginal_values_of_the_fixed_lp(kind: str, backend: 
     assert p.status == "optimal" and p.shadow_prices is not None
     assert p.shadow_prices.basis == "integer_fixed"
     assert any("integer_fixed" in w for w in p.warnings)
+
+
+class TestMaxServedBindingAndNoise:
+    """Binding limits of max_served, and what counts as a price (hand-checked instances)."""
+
+    FLEET = {"existing": [{"hardware": "h", "units": 100}]}
+
+    def served_plan(self, **top: Any) -> Plan:
+        wl = [workload(demand=1e6, min_service_fraction=0)]
+        return solve(
+            request(sites=[site(**self.FLEET)], workloads=wl, objective={"kind": "max_served"}, **top)
+        )
+
+    def test_a_priced_budget_binds_although_stage_two_leaves_slack(self) -> None:
+        # 100 existing units serve 1e5 of 1e6 tokens/s; $100 buys one more unit: 31,536 M
+        # tokens a year, 315.36 per $.  Stage two may serve 1e-6·z* (3.19 M tokens) less and
+        # so spends $0.01 less: the budget was left out of `binding` (its slack tolerance is
+        # $0.001), though its price says it binds.
+        p = self.served_plan(budget={"capex_usd": 100})
+        assert p.shadow_prices is not None and p.shadow_prices.budget_per_usd == pytest.approx(
+            315.36, rel=1e-7
+        )
+        assert p.periods[0].capex_usd < 100 - 1e-3  # the slack stage two leaves
+        assert "budget" in p.binding
+
+    def test_a_priced_supply_cap_binds_too(self) -> None:
+        p = self.served_plan(hardware=[hardware(max_units_per_period=1)])
+        assert p.shadow_prices is not None
+        assert p.shadow_prices.supply_per_unit[0].value == pytest.approx(31_536, rel=1e-7)
+        assert "supply h 2026-01" in p.binding
+
+    def test_a_small_price_on_a_large_limit_is_a_price(self) -> None:
+        # A $1e12 unit serves 1 token/s: 31.536 M tokens per $1e12, a price of 3.15e-11 per $.
+        # Over the $1e13 budget that is the whole objective; a fixed 1e-9 filter zeroed it.
+        hw = [hardware(price=1e12, points=((10.0, 1.0),))]
+        wl = [workload(demand=1e6, min_service_fraction=0)]
+        p = solve(
+            request(
+                sites=[site(power=1000)],
+                hardware_=hw,
+                workloads=wl,
+                objective={"kind": "max_served"},
+                budget={"capex_usd": 1e13},
+            )
+        )
+        assert p.shadow_prices is not None
+        assert p.shadow_prices.budget_per_usd == pytest.approx(31.536 / 1e12, rel=1e-7)
+        assert "budget" in p.binding
