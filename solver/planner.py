@@ -120,6 +120,12 @@ def plan(
                 warnings.append(
                     "integer plan: shadow prices are marginal values of the LP with the integer "
                     "decisions fixed at their optimum (basis 'integer_fixed')"
+                    + (
+                        "; with whole units fixed no purchase can move, so budget and supply "
+                        "prices are 0 whatever the limits (re-solve with the limit moved instead)"
+                        if opts.integer
+                        else ""
+                    )
                 )
             if not opts.integer:
                 warnings.append(

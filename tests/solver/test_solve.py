@@ -91,6 +91,16 @@ class TestStatus:
         else:
             assert p.objective.value is None and not p.periods
 
+    def test_integer_plans_say_their_budget_and_supply_prices_are_zero(self) -> None:
+        # A $10,000 budget that buys exactly the 100 units needed: with the 100 whole units
+        # fixed, the fixed LP prices the budget at 0, and the warning says why.
+        p = solve(request(budget={"capex_usd": 10_000}), integer=True)
+        assert p.shadow_prices is not None and p.shadow_prices.budget_per_usd == 0
+        assert any("budget and supply prices are 0" in w for w in p.warnings)
+        tiers = [{"vendor": "v", "discount_tiers": [{"above_spend_usd": 1000, "discount": 0.1}]}]
+        q = solve(request(contracts=tiers))  # tiers alone: purchases stay continuous
+        assert not any("budget and supply prices are 0" in w for w in q.warnings)
+
     def test_integer_request_with_nothing_to_buy_is_an_lp(self) -> None:
         # No hardware is allowed at the one site: nothing can be bought, the demand goes
         # unserved at its penalty.  Without a purchase column the model has nothing integer:
