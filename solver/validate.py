@@ -101,7 +101,7 @@ def _check_len(value: object, n: int, path: str, errors: list[FieldError]) -> No
 
 
 MAX_WARRANT_USD_PER_USD = 1000.0
-"""Equity value per dollar of spend at full vesting (the 750 MW deal: about 0.03)."""
+"""Equity value per dollar of spend at full vesting (the 750 MW example: 0.1 × $39.8B / $30B ≈ 0.13)."""
 
 
 def semantic_errors(req: PlanRequest) -> list[FieldError]:
