@@ -901,7 +901,8 @@ def _contracts(plan: Plan, ctx: Context | None) -> str:
         "contracts",
         "Spend against commitments",
         "Nominal spend with each contracted vendor (bars) against its take-or-pay commitment (black "
-        "tick) and, where warrants vest, the spend for full vesting (dashed tick).",
+        "tick) and, where warrants vest, the spend for full vesting (dashed tick): warrants and rebates "
+        "count the net spend of the table (spend minus the residual value of purchased units).",
         svg,
         legend(
             [("spend", "#4e79a7", "bar"), ("commitment", INK, "line"), ("full vesting", "#b07aa1", "dash")]
@@ -915,7 +916,7 @@ def _contracts(plan: Plan, ctx: Context | None) -> str:
             "shortfall",
             "equity earned",
             "equity value",
-            "rebate base",
+            "net spend",
             "rebate",
             "tiers",
         ],
