@@ -4,7 +4,8 @@
     python examples/client.py examples/gpu-only-baseline.json --url http://127.0.0.1:8000 --async
     CAPPLAN_API_KEY=secret python examples/client.py examples/small-integer.json --json
 
-``POST /v1/plans`` answers 201 with the plan, or — with ``Prefer: respond-async`` — 202 and a
+``POST /v1/plans`` answers 201 with the plan (200 with the stored plan of an identical request),
+or — with ``Prefer: respond-async`` — 202 and a
 ``Location`` header that this client polls (``GET /v1/plans/{id}``) until the plan is
 finished.  Errors (``application/problem+json``) are printed with their field paths.
 Exit codes: 0 a plan came back (whatever its status), 2 the service rejected the request,
@@ -60,7 +61,7 @@ def submit(
     """
     headers = {"Prefer": "respond-async"} if wait_async else {}
     resp = client.post("/v1/plans", json=request, headers=headers)
-    if resp.status_code == 201:
+    if resp.status_code in (200, 201):  # 200: the stored plan of an identical request
         return dict(resp.json())
     if resp.status_code != 202:
         raise _problem(resp)

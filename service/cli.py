@@ -231,7 +231,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "service.app:create_app",
         factory=True,
         host=args.host or settings.host,
-        port=args.port or settings.port,
+        port=settings.port if args.port is None else args.port,
         log_config=None,
         # synchronous POSTs answer within the grace (their solve ends or is interrupted)
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s) + 10,

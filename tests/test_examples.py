@@ -455,6 +455,9 @@ class TestClient:
             assert mod.main([str(EXAMPLES / "small-integer.json")], client=client) == 0
             npv = EXPECTED["small-integer.json"]["quotes"]["npv"]["value"]
             assert f"NPV cost ${npv:,.0f}" in capsys.readouterr().out
+            # the same request again: the service answers 200 with the stored plan
+            assert mod.main([str(EXAMPLES / "small-integer.json")], client=client) == 0
+            assert f"NPV cost ${npv:,.0f}" in capsys.readouterr().out
             queued = mod.submit(client, request_of("infeasible-power.json"), wait_async=True, poll_s=0.1)
             assert queued["status"] == "infeasible"
             local = solved("infeasible-power.json").model_dump(mode="json")["diagnosis"]

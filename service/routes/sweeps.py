@@ -103,7 +103,8 @@ class FrontierJob(_Out):
     low_served_fraction: float | None = None
     high_served_fraction: float | None = None
     knee_index: int | None = Field(None, description="Index of the knee row, once done.")
-    error: str | None = None
+    note: str | None = Field(None, description="E.g. the served fraction cannot vary: the two ends only.")
+    error: str | None = Field(None, description="Why the frontier failed (status failed).")
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -372,7 +373,7 @@ class ScenarioJobs:
             active,
             interrupted,
             status="failed" if result.error else "done",
-            error=result.error or result.note,
+            error=result.error or result.note,  # a done frontier's note (see _frontier_view)
             rows=rows,
             total=result.total,
             done=len(rows),
@@ -534,7 +535,9 @@ def _frontier_view(row: JobRow) -> FrontierJob:
         low_served_fraction=rows[0].served_fraction if done and rows else None,
         high_served_fraction=rows[-1].served_fraction if done and rows else None,
         knee_index=knee,
-        error=row.error,
+        # the job row has one text column for both: a finished frontier's is its note
+        note=row.error if done else None,
+        error=None if done else row.error,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,

@@ -226,6 +226,18 @@ class TestFrontierRoutes:
         errs = problem(client.post("/v1/frontiers", json={"base": frontier_request(), "points": 1}))
         assert list(errs) == ["/points"]
 
+    def test_a_frontier_that_cannot_vary_is_done_with_a_note_not_an_error(self, client: TestClient) -> None:
+        # Demand 500 tokens/s, all of it to be served: the least and the most served are both
+        # 1.  The note used to come back as `error` on a `done` frontier.
+        base = frontier_request()
+        base["workloads"][0].update(demand_tokens_per_s=500, min_service_fraction=1)
+        body = wait(
+            client, client.post("/v1/frontiers", json={"base": base, "points": 5}).headers["location"]
+        )
+        assert (body["status"], body["error"], body["total"], body["done"]) == ("done", None, 2, 2)
+        assert "cannot vary" in body["note"]
+        assert [r["index"] for r in body["rows"]] == [0, 1]
+
 
 class TestDiffRoute:
     def test_diff_of_two_scenario_plans(self, client: TestClient) -> None:
