@@ -67,12 +67,14 @@ class Values:
         per_mw = [s.expansion.usd_per_mw if s.expansion is not None else 0.0 for s in req.sites]
         self.expand = {k: _v(v.varValue, per_mw[k[0]]) for k, v in m.var.get("expand", {}).items()}
         self.shortfall = {k[0]: _v(v.varValue) for k, v in m.var.get("shortfall", {}).items()}
-        valuation = {
+        per_usd = {  # equity value per vested dollar
             data.vendors.index(c.vendor): c.warrants.company_valuation_usd
+            * c.warrants.equity_fraction_max
+            / c.warrants.full_vest_spend_usd
             for c in req.contracts
             if c.warrants is not None
         }
-        self.equity = {k[0]: _v(v.varValue, valuation[k[0]]) for k, v in m.var.get("equity", {}).items()}
+        self.vested = {k[0]: _v(v.varValue, per_usd[k[0]]) for k, v in m.var.get("vested", {}).items()}
 
 
 def installed(m: Built, x: Values, s: int, h: int, t: int) -> float:

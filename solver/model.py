@@ -336,13 +336,18 @@ def add_expansion_variables(m: Built) -> None:
 
 
 def add_contract_variables(m: Built) -> None:
-    """shortfall[v] >= 0 (take-or-pay shortfall, $) and equity[v] in [0, e_max] (warrants)."""
+    """shortfall[v] >= 0 (take-or-pay shortfall, $) and vested[v] in [0, F_v] (warrants: the
+    dollars of net spend that vest, F_v the full-vest spend; equity = e_max·vested/F_v).
+
+    Vesting is counted in dollars, not as an equity fraction: the row equity <= e_max·B_v/F_v
+    had coefficients e_max/F_v (1e-13 for 1 % vesting at $100B) times a late purchase's small
+    net base, below HiGHS's small_matrix_value (1e-9), which silently drops such entries."""
     for c in m.data.req.contracts:
         v = m.data.vendors.index(c.vendor)
         if c.min_spend_usd > 0:
             m.new_var("shortfall", (v,))
         if c.warrants is not None:
-            m.new_var("equity", (v,), 0.0, c.warrants.equity_fraction_max)
+            m.new_var("vested", (v,), 0.0, c.warrants.full_vest_spend_usd)
 
 
 def add_discount_variables(m: Built) -> None:
@@ -584,8 +589,8 @@ def net_spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float
 
 
 def add_contract_constraints(m: Built) -> None:
-    """Take-or-pay: shortfall_v + S_v >= min_spend_v.  Warrants: equity_v <= e_max·B_v/F_v
-    (B_v the net spend, :func:`net_spend_terms`).
+    """Take-or-pay: shortfall_v + S_v >= min_spend_v.  Warrants: vested_v <= B_v (B_v the net
+    spend, :func:`net_spend_terms`; vested_v <= F_v is its bound).
 
     Dual of take-or-pay: objective change per dollar of commitment.
     """
@@ -602,14 +607,13 @@ def add_contract_constraints(m: Built) -> None:
                 c.min_spend_usd - fixed,
             )
         if c.warrants is not None:  # warrants vest on the net spend B_v (net_spend_terms)
-            k = c.warrants.equity_fraction_max / c.warrants.full_vest_spend_usd
             net, net_fixed = net_spend_terms(m, v)
             m.new_row(
                 "warrant_vesting",
                 (v,),
-                [(m.var["equity"][(v,)], 1.0)] + [(b, -k * x) for b, x in net],
+                [(m.var["vested"][(v,)], 1.0)] + [(b, -x) for b, x in net],
                 LE,
-                k * net_fixed,
+                net_fixed,
             )
 
 
@@ -709,7 +713,7 @@ def add_discount_constraints(m: Built) -> None:
 
 def build_cost(m: Built) -> pulp.LpAffineExpression:
     """NPV cost: Σ_t d_t·(capex_t + opex_t) − d_N·residual + d_N·Σ_v (shortfall_v −
-    valuation_v·equity_v − Σ_k discount_k·tier[v,k]), with opex from installed units
+    valuation_v·e_max_v·vested_v/F_v − Σ_k discount_k·tier[v,k]), with opex from installed units
     (existing ones as a constant)."""
     data = m.data
     req = data.req
@@ -735,8 +739,12 @@ def build_cost(m: Built) -> pulp.LpAffineExpression:
     for c_ in req.contracts:
         v = data.vendors.index(c_.vendor)
         if c_.warrants is not None:
-            x = m.var["equity"][(v,)]
-            cols[x.hash], coef[x.hash] = x, -data.d_end * c_.warrants.company_valuation_usd
+            w = c_.warrants
+            x = m.var["vested"][(v,)]
+            cols[x.hash] = x
+            coef[x.hash] = (
+                -data.d_end * w.company_valuation_usd * w.equity_fraction_max / w.full_vest_spend_usd
+            )
         for k, tier in enumerate(c_.discount_tiers):
             x = m.var.get("tier", {}).get((v, k))
             if x is not None:

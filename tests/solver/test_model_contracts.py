@@ -134,6 +134,28 @@ class TestWarrants:
         assert fleet(p)[0] == pytest.approx(1000, rel=REL)
         assert p.objective.value == pytest.approx(100_000 - 80_000 / 1.1 - 100_000 / 1.1, rel=REL)
 
+    def test_vesting_of_small_net_bases_is_not_lost_to_solver_tolerances(self) -> None:
+        # 1 % of a $1T vendor vests over $100B: 1e-13 of equity per net $.  Units bought in
+        # the last months keep most of their value: their net base times 1e-13 fell below
+        # HiGHS's small_matrix_value and was dropped (the plan then failed its self-check).
+        # 24 months, demand +1e6 tokens/s a month: 24,000 $100k units, $2.4B spent, $1.9B kept,
+        # net $500M vests 5e-5 of $1T = $50M.  Cost 500M - 50M.
+        n = 24
+        req = request(
+            sites=[site(power=1000.0)],
+            hardware_=[hardware(price=1e5, kw=10.0)],
+            workloads=[workload(demand=[1e6 * (t + 1) for t in range(n)])],
+            periods=n,
+            period_months=1,
+            contracts=warrants(0.01, 1e11, 1e12),
+        )
+        p = solve(req)
+        assert p.status == "optimal"
+        c = p.contracts[0]
+        assert (c.spend_usd, c.net_spend_usd) == (pytest.approx(2.4e9, rel=REL), pytest.approx(5e8, rel=REL))
+        assert c.equity_fraction == pytest.approx(5e-5, rel=REL)
+        assert p.objective.value == pytest.approx(5e8 - 5e7, rel=REL)
+
     def test_take_or_pay_and_warrants_together(self) -> None:
         # Commitment $15,000 of (gross) spend: 150 units beat a shortfall (50 x $20 < $5,000).
         # Warrants at $0.05 per net $ over $20,000: net 150 x 20 = 3,000 -> 0.15 % -> $150.
