@@ -300,9 +300,11 @@ def extract_summary(m: Built, x: Values, periods: list[PeriodOut], contracts: li
 
 
 PRICE_TOL = 1e-9
-"""A limit's price is noise when moving the whole limit would move the objective by less than
-this fraction of it (relative: a fixed 1e-9 zeroed real prices of $1e12 units and let
-through noise on a limit with slack)."""
+"""A limit's price is noise when it is small (|dual| <= PRICE_NOISE) *and* moving the whole
+limit would move the objective by less than this fraction of it.  Either rule alone failed: a
+fixed 1e-9 zeroed a real 3e-11/$ price on a $1e13 budget and let -4e-9 through on a slack
+limit; the relative rule alone zeroed a real 0.096 $/$ price on a per-period budget of 0."""
+PRICE_NOISE = 1e-8
 
 PRICED_FAMILIES = ("power", "expansion_cap", "budget", "budget_period", "supply", "vendor_max", "vendor_min")
 
@@ -312,10 +314,12 @@ def _objective_scale(m: Built) -> float:
 
 
 def _relief(m: Built, family: str, key: tuple[int, ...], scale: float) -> float:
-    """The published price of a limit: −dual, or 0 when |dual|·max(1, |rhs|) is below
-    PRICE_TOL of the objective's size ``scale``."""
+    """The published price of a limit: −dual, or 0 when it is noise (|dual| <= PRICE_NOISE and
+    |dual|·max(1, |rhs|) <= PRICE_TOL of the objective's size ``scale``)."""
     c = m.con.get(family, {}).get(key)
-    if c is None or c.pi is None or abs(c.pi) * max(1.0, abs(c.constant)) <= PRICE_TOL * scale:
+    if c is None or c.pi is None:
+        return 0.0
+    if abs(c.pi) <= PRICE_NOISE and abs(c.pi) * max(1.0, abs(c.constant)) <= PRICE_TOL * scale:
         return 0.0
     return float(-c.pi)
 

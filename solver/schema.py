@@ -13,7 +13,15 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
@@ -53,7 +61,7 @@ Tps = Annotated[
 """Tokens per second of demand."""
 UnitTps = Annotated[
     float,
-    Field(ge=0, le=1e8, description="0, or 0.001 to 1e8 tokens/s."),
+    Field(ge=0, le=1e9, description="0, or 0.001 to 1e9 tokens/s."),
     AfterValidator(_zero_or_at_least(1e-3)),
 ]
 """Tokens per second one unit serves."""
@@ -62,6 +70,15 @@ UnitKw = Annotated[
 ]
 """IT power of one unit."""
 Weight = Annotated[float, Field(ge=0, le=1e6)]
+
+
+def _whole(v: Any) -> Any:
+    """A JSON number with no fraction (80.0, as Python clients write computed counts) is an int."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+Count = Annotated[int, BeforeValidator(_whole)]
+"""A whole number: an int, or a float without a fraction (never a boolean or a string)."""
 UsdPerPeriod = Usd | list[Usd]
 MwPerPeriod = Mw | list[Mw]
 UnitsPerPeriod = Units | list[Units]
@@ -88,7 +105,7 @@ class Strict(BaseModel):
 
 class Horizon(Strict):
     start: str = Field("2026-01", description="ISO year-month of the first period's start.")
-    periods: int = Field(..., ge=1, le=240, description="Number of periods, 1-240.")
+    periods: Count = Field(..., ge=1, le=240, description="Number of periods, 1-240.")
     period_months: Literal[1, 3, 6, 12] = Field(3, description="Length of a period in months.")
 
     @field_validator("start")
@@ -133,7 +150,7 @@ class Budget(Strict):
 class Expansion(Strict):
     max_mw: Mw = Field(..., description="Most MW that can be added over the horizon.")
     usd_per_mw: UnitUsd = Field(0.0, description="Build cost per MW, paid when started.")
-    lead_time_periods: int = Field(0, ge=0, description="Periods from start to power online.")
+    lead_time_periods: Count = Field(0, ge=0, description="Periods from start to power online.")
     lifetime_years: float = Field(20.0, gt=0, le=MAX_YEARS, description="Depreciation life of the build.")
 
 
@@ -186,7 +203,7 @@ class Hardware(Strict):
     lifetime_years: float = Field(
         5.0, gt=0, le=MAX_YEARS, description="Service life (lease term for a lease)."
     )
-    lead_time_periods: int = Field(0, ge=0)
+    lead_time_periods: Count = Field(0, ge=0)
     max_units_per_period: UnitsPerPeriod | None = None
     performance: dict[str, Performance] = Field(default_factory=dict)
     sources: list[str] = Field(default_factory=list, description="Where the figures come from.")

@@ -351,3 +351,33 @@ class TestMaxServedBindingAndNoise:
         assert p.shadow_prices is not None
         assert p.shadow_prices.budget_per_usd == pytest.approx(31.536 / 1e12, rel=1e-7)
         assert "budget" in p.binding
+
+    def test_a_price_on_a_limit_of_zero_is_a_price(self) -> None:
+        # No capex in the first quarter, $1e11 after: 10,000 $1M servers wait a quarter and
+        # demand goes unserved at $20 per million tokens.  The first quarter's budget is worth
+        # 0.0958 $ per $ (a $1M re-solve agrees); measured against a limit of 0 the relative
+        # noise filter alone published 0.
+        def served(first: float) -> Plan:
+            return solve(
+                request(
+                    sites=[site(power=500.0)],
+                    hardware_=[hardware(price=1e6, kw=10.0)],
+                    workloads=[
+                        workload(
+                            demand=1e7, min_service_fraction=0, unmet_penalty_usd_per_million_tokens=20.0
+                        )
+                    ],
+                    periods=8,
+                    period_months=3,
+                    economics={"discount_rate": 0.08},
+                    budget={"capex_per_period_usd": [first] + [1e11] * 7},
+                )
+            )
+
+        p, more = served(0.0), served(1e6)
+        assert (
+            p.shadow_prices is not None and p.objective.value is not None and more.objective.value is not None
+        )
+        price = p.shadow_prices.budget_per_period_per_usd[0].value
+        assert price == pytest.approx((p.objective.value - more.objective.value) / 1e6, rel=1e-6)
+        assert price > 0.09 and "budget 2026-01" in p.binding

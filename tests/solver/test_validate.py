@@ -372,7 +372,7 @@ class TestRanges:
             ("/hardware/0/it_power_kw", 1e6),
             ("/hardware/0/lifetime_years", 100),
             ("/hardware/0/max_units_per_period", 1e9),
-            ("/hardware/0/performance/m/points/0/tokens_per_s_per_unit", 1e8),
+            ("/hardware/0/performance/m/points/0/tokens_per_s_per_unit", 1e9),
             ("/hardware/0/performance/m/points/0/tokens_per_s_per_user", 1e6),
             ("/hardware/0/performance/m/units_per_replica", 1e6),
             ("/workloads/0/demand_tokens_per_s", 1e12),
@@ -480,12 +480,23 @@ class TestStrictTypes:
             ("/solver/integer", 0),
             ("/economics/residual_value", 0),
             ("/horizon/period_months", True),
-            ("/horizon/periods", 12.0),
+            ("/horizon/periods", 12.5),
             ("/horizon/periods", "12"),
         ],
     )
     def test_wrong_json_type(self, path: str, value: Any) -> None:
         assert path in errors_of(changed(_set(path, value)))
+
+    def test_a_whole_float_is_an_integer(self) -> None:
+        # Python clients write computed counts as 80.0: read as 80 (a boolean is still refused).
+        req = changed(_set("/horizon/periods", 3.0))
+        req["hardware"][0]["lead_time_periods"] = 0.0
+        parsed = parse_request(req)
+        assert (parsed.horizon.periods, parsed.hardware[0].lead_time_periods) == (3, 0)
+        assert isinstance(parsed.horizon.periods, int)
+        assert "/hardware/0/lead_time_periods" in errors_of(
+            changed(_set("/hardware/0/lead_time_periods", True))
+        )
 
     def test_an_integer_is_a_number(self) -> None:
         assert parse_request(changed(_set("/sites/0/power_mw", 7))).sites[0].power_mw == 7.0
