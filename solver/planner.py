@@ -31,6 +31,7 @@ from solver.model import (
     net_spend_terms,
     prepare,
     set_objective,
+    spend_bound,
 )
 from solver.schema import Contract, ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S, SolveOutcome, solve_model
@@ -85,6 +86,19 @@ def plan(
         out = solve_model(m, backend, remaining(), opts.mip_gap)
         solve_s += out.seconds
     kind = req.objective.kind
+    rescued = False
+    if out.status == "infeasible" and m.var.get("reached") and kind != "max_served":
+        rescue = _without_tiers(m, backend, remaining(), opts.mip_gap)
+        if rescue is not None:  # tiers only credit money: their infeasibility was numerical
+            rescued = True
+            solve_s += rescue.seconds
+            out = rescue
+            warnings.append(
+                "the mixed-integer solve with discount tiers said infeasible, but the request is "
+                "feasible without them (tiers only credit money): the plan starts from the solve "
+                "without tiers, with the tiers its net spend reaches, improved tier by tier "
+                "(feasible, not proven optimal)"
+            )
     value: float | None = None
     prices: ShadowPrices | None = None
     priced: set[tuple[str, tuple[int, ...]]] = set()
@@ -107,7 +121,7 @@ def plan(
             prices = extract_shadow_prices(m, "lp")
         if mixed:
             snapshot = _Snapshot(m)
-            prices, fixed = _integer_fixed_prices(m, backend, remaining())
+            prices, fixed = _integer_fixed_prices(m, backend, remaining(), walk=kind != "max_served")
             if kind != "max_served" and fixed.status == "optimal" and fixed.objective is not None:
                 # The plan is read off the LP with the integer decisions fixed at whole values:
                 # a binary the MIP left at 1e-9 could let a discount tier of width 1e11 hold
@@ -132,7 +146,7 @@ def plan(
                     "contract discount tiers make this a mixed-integer program (one binary per "
                     "tier): solved by branch and bound within mip_gap"
                 )
-        if out.status == "feasible":
+        if out.status == "feasible" and not rescued:
             gap = f" (relative MIP gap {out.mip_gap:.3g})" if out.mip_gap is not None else ""
             warnings.append(f"stopped at the time limit with a feasible, unproven plan{gap}")
     plan_out = Plan(
@@ -198,47 +212,123 @@ def _second_stage(m: Built, best: float, backend: str, limit: float, gap: float)
     return solve_model(m, backend, limit, gap)
 
 
-def _integer_fixed_prices(m: Built, backend: str, limit: float) -> tuple[ShadowPrices | None, SolveOutcome]:
+def _integer_fixed_prices(
+    m: Built, backend: str, limit: float, walk: bool = False
+) -> tuple[ShadowPrices | None, SolveOutcome]:
     """Fix the integer decisions and re-solve the LP (stage one's objective): its duals, and
     how the solve went (its values are left on the handles).
 
     Whole units are fixed at their rounded values; a discount tier's ``reached`` at whether
-    the rebate base of the MIP's purchases passes its threshold (the contract's own rule),
-    not at the binary's value: within the MIP's feasibility tolerance a binary of 1e-6 opens
-    1e-6 of a tier as wide as the spend bound, or a binary at 0 leaves a tier the spend did
-    pass unpaid.  The base is then kept below the first threshold not reached (``tier_cap``),
-    so that the LP cannot move it past a tier it is not credited for.
+    the net spend of the MIP's purchases passes its threshold (the contract's own rule), not
+    at the binary's value: within the MIP's feasibility tolerance a binary of 1e-6 opens 1e-6
+    of a tier as wide as the spend bound, or a binary at 0 leaves a tier the spend did pass
+    unpaid.  The net spend is then kept below the first threshold not reached (``tier_cap``),
+    so that the LP cannot move it past a tier it is not credited for.  With ``walk`` the
+    number of tiers reached is then improved vendor by vendor (:func:`_walk_tiers`).
     """
     reached = {b.hash: key for key, b in m.var.get("reached", {}).items()}
-    bases: dict[int, tuple[list[tuple[pulp.LpVariable, float]], float, float]] = {}
+    count: dict[int, int] = {}  # vendor -> tiers reached at the MIP's purchases
     for v in m.columns:
         if v.cat != pulp.LpInteger:
             continue
         if v.hash in reached:
             vendor, k = reached[v.hash]
-            if vendor not in bases:
+            if vendor not in count:
                 terms, fixed = net_spend_terms(m, vendor)
-                bases[vendor] = terms, fixed, fixed + sum(c * (x.varValue or 0.0) for x, c in terms)
-            threshold = _contract(m, vendor).discount_tiers[k].above_spend_usd
-            val = float(bases[vendor][2] >= threshold * (1 - 1e-9))
+                base = fixed + sum(c * (x.varValue or 0.0) for x, c in terms)
+                thresholds = [t.above_spend_usd for t in _contract(m, vendor).discount_tiers]
+                count[vendor] = sum(1 for t in thresholds if base >= t * (1 - 1e-9))
+            val = float(k < count[vendor])
         else:
             val = float(round(v.varValue or 0.0))
         v.lowBound = v.upBound = val
         v.cat = pulp.LpContinuous
-    for vendor, (terms, fixed, base) in bases.items():
-        above = [
-            t.above_spend_usd
-            for t in _contract(m, vendor).discount_tiers
-            if base < t.above_spend_usd * (1 - 1e-9)
-        ]
-        if above:
-            m.new_row("tier_cap", (vendor,), terms, LE, above[0] - fixed)
+    for vendor in count:
+        terms, fixed = net_spend_terms(m, vendor)
+        m.new_row("tier_cap", (vendor,), terms, LE, 0.0)
+        _set_tiers(m, vendor, count[vendor])
     _drop_served_floor(m)
     set_objective(m, stage=1)
     out = solve_model(m, backend, limit)
+    if walk and count and out.status == "optimal":
+        out = _walk_tiers(m, backend, limit, count, out)
     if not out.has_duals:
         return None, out
     return extract_shadow_prices(m, "integer_fixed"), out
+
+
+def _without_tiers(m: Built, backend: str, limit: float, gap: float) -> SolveOutcome | None:
+    """Solve ``m``'s request without discount tiers; when that has a plan, put its values on
+    ``m``'s handles (tier columns left at 0) and return it as ``feasible``, else None.
+
+    A big-M tier row as wide as the spend bound can make a MIP that tiers cannot make
+    infeasible come back infeasible (seen over 240 monthly periods).
+    """
+    plain = build_model(m.data, integer=m.integer, discounts=False)
+    out = solve_model(plain, backend, limit, gap)
+    if out.status not in ("optimal", "feasible") or out.objective is None:
+        return None
+    for family, handles in plain.var.items():
+        for key, x in handles.items():
+            mine = m.var.get(family, {}).get(key)
+            if mine is not None:
+                mine.varValue = x.varValue
+    for family in ("tier", "reached"):
+        for x in m.var.get(family, {}).values():
+            x.varValue = 0.0
+    return SolveOutcome("feasible", out.detail + " (without discount tiers)", out.objective, out.seconds)
+
+
+def _set_tiers(m: Built, vendor: int, r: int) -> None:
+    """Fix vendor's first ``r`` tiers reached, the others not, and cap its net spend below the
+    threshold of tier ``r`` (none past the last: the spend bound, twice over)."""
+    thresholds = [t.above_spend_usd for t in _contract(m, vendor).discount_tiers]
+    for (v, k), b in m.var.get("reached", {}).items():
+        if v == vendor:
+            b.lowBound = b.upBound = float(k < r)
+    _, fixed = net_spend_terms(m, vendor)
+    top = thresholds[r] if r < len(thresholds) else 2 * spend_bound(m, vendor) + 1.0
+    m.con["tier_cap"][(vendor,)].constant = fixed - top  # row: Σ terms + fixed − top <= 0
+
+
+def _walk_tiers(
+    m: Built, backend: str, limit: float, count: dict[int, int], best: SolveOutcome
+) -> SolveOutcome:
+    """Move each vendor one tier up or down while that lowers the fixed LP's objective.
+
+    The MIP's big-M rows (a last tier as wide as the spend bound, 1e12 on a 20-year plan) can
+    leave it "optimal" at a tier count far from the best: a plan 3.7 times too costly was
+    handed out consistent with the wrong count.  One LP per trial, at most two per tier.
+    """
+    modelled = {v: len(_contract(m, v).discount_tiers) for v in count}
+    current = True  # the handles (values and duals) hold the best solve
+    for _ in range(2 * sum(modelled.values()) + 1):
+        moved = False
+        for vendor in sorted(count):
+            for step in (1, -1):
+                r = count[vendor] + step
+                if not 0 <= r <= modelled[vendor]:
+                    continue
+                snapshot = _Snapshot(m)
+                _set_tiers(m, vendor, r)
+                trial = solve_model(m, backend, limit)
+                better = (
+                    trial.status == "optimal"
+                    and trial.objective is not None
+                    and best.objective is not None
+                    and trial.objective < best.objective - 1e-9 * max(1.0, abs(best.objective))
+                )
+                if better:
+                    count[vendor], best, moved, current = r, trial, True, True
+                    break
+                _set_tiers(m, vendor, count[vendor])
+                snapshot.restore()  # values; the duals are the trial's until solved again
+                current = False
+            if moved:
+                break
+        if not moved:
+            break
+    return best if current else solve_model(m, backend, limit)
 
 
 def _contract(m: Built, vendor: int) -> Contract:

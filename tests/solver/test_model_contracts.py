@@ -8,11 +8,16 @@ capex budget; warrants vest equity_fraction_max·min(1, S_v/full_vest) valued at
 
 from __future__ import annotations
 
+import copy
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.helpers.requests import fleet, hardware, request, site, solve, workload
 
 REL = 1e-7
+DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def take_or_pay(amount: float) -> list[dict]:
@@ -344,3 +349,49 @@ class TestRebateBase:
         p = solve(request(sites=[site(power=1e6)], contracts=tiers((1, 0.5))))
         assert p.contracts[0].discount_usd == pytest.approx(999.5, rel=REL)
         assert p.objective.value == pytest.approx(2000 - 999.5, rel=1e-9)
+
+
+class TestTierWalk:
+    def test_a_long_plan_reaches_the_tiers_its_spend_earns(self) -> None:
+        # The 750 MW case over 80 quarters with NVIDIA take-or-pay $5B and tiers at $5B,
+        # $20B, $50B (4/8/10 %).  The MIP's big-M rows (a last tier about 1e12 wide) left it
+        # "optimal" between the first two thresholds, and the plan read off the fixed LP was
+        # consistent with that count: 1.169e12, 3.7 times the 3.118e11 CBC finds with all
+        # three tiers.  The fixed LP now walks the tier count while that lowers the cost.
+        req = json.loads((DATA / "tiers-20-years.json").read_text())
+        p = solve(req)
+        nvidia = next(c for c in p.contracts if c.vendor == "nvidia")
+        assert nvidia.discount_tiers_reached == 3 and nvidia.net_spend_usd > 5e10
+        assert p.objective.value is not None and p.objective.value < 3.13e11
+        without = copy.deepcopy(req)
+        for c in without["contracts"]:
+            c.pop("discount_tiers", None)
+        q = solve(without)  # tiers only credit money: never costlier than without them
+        assert q.objective.value is not None and p.objective.value <= q.objective.value
+
+    def test_a_tier_model_said_infeasible_is_solved_without_tiers_then_walked(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Over 240 monthly periods the MIP with tiers came back infeasible, though tiers only
+        # credit money and the request without them is feasible.  Here the MIP is made to say
+        # so: the plan starts from the solve without tiers (100 units, $10,000 of spend), fixes
+        # the tiers that spend reaches (both: 300 + 300) and reports "feasible" with a warning.
+        import solver.planner as planner
+
+        real = planner.solve_model
+        calls: list[bool] = []
+
+        def mip_says_infeasible(m: object, *a: object, **k: object) -> object:
+            first = not calls
+            calls.append(True)
+            if first:
+                return planner.SolveOutcome("infeasible", "HiGHS: Infeasible", None, 0.0)
+            return real(m, *a, **k)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(planner, "solve_model", mip_says_infeasible)
+        p = solve(flat(contracts=tiers((5000, 0.1), (8000, 0.15))))
+        assert p.status == "feasible"
+        assert any("feasible without them" in w for w in p.warnings)
+        assert not any("time limit" in w for w in p.warnings)
+        assert p.contracts[0].discount_usd == pytest.approx(600, rel=REL)
+        assert p.objective.value == pytest.approx(9400, rel=REL)
