@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Mapping
@@ -121,7 +122,9 @@ def plan(
             prices = extract_shadow_prices(m, "lp")
         if mixed:
             snapshot = _Snapshot(m)
-            prices, fixed = _integer_fixed_prices(m, backend, remaining(), walk=kind != "max_served")
+            # with whole units fixed the net spend is fixed: only one tier count is feasible
+            walk = kind != "max_served" and not opts.integer
+            prices, fixed = _integer_fixed_prices(m, backend, remaining(), walk=walk)
             if kind != "max_served" and fixed.status == "optimal" and fixed.objective is not None:
                 # The plan is read off the LP with the integer decisions fixed at whole values:
                 # a binary the MIP left at 1e-9 could let a discount tier of width 1e11 hold
@@ -294,24 +297,27 @@ def _set_tiers(m: Built, vendor: int, r: int) -> None:
 def _walk_tiers(
     m: Built, backend: str, limit: float, count: dict[int, int], best: SolveOutcome
 ) -> SolveOutcome:
-    """Move each vendor one tier up or down while that lowers the fixed LP's objective.
+    """Give each vendor in turn the tier count that makes the fixed LP cheapest, every count
+    tried (one LP each), until no vendor's count changes; the outcome's seconds are the walk's.
 
     The MIP's big-M rows (a last tier as wide as the spend bound, 1e12 on a 20-year plan) can
     leave it "optimal" at a tier count far from the best: a plan 3.7 times too costly was
-    handed out consistent with the wrong count.  One LP per trial, at most two per tier.
+    handed out consistent with the wrong count.  Every count, not a step at a time: the cost
+    over the count can rise before it falls (9,500 at 0 tiers, 9,550 at 1, 5,990 at 2).
     """
     modelled = {v: len(_contract(m, v).discount_tiers) for v in count}
+    seconds = best.seconds
     current = True  # the handles (values and duals) hold the best solve
-    for _ in range(2 * sum(modelled.values()) + 1):
+    for _ in range(len(count) + 1):
         moved = False
         for vendor in sorted(count):
-            for step in (1, -1):
-                r = count[vendor] + step
-                if not 0 <= r <= modelled[vendor]:
+            for r in range(modelled[vendor] + 1):
+                if r == count[vendor]:
                     continue
                 snapshot = _Snapshot(m)
                 _set_tiers(m, vendor, r)
                 trial = solve_model(m, backend, limit)
+                seconds += trial.seconds
                 better = (
                     trial.status == "optimal"
                     and trial.objective is not None
@@ -320,15 +326,16 @@ def _walk_tiers(
                 )
                 if better:
                     count[vendor], best, moved, current = r, trial, True, True
-                    break
+                    continue
                 _set_tiers(m, vendor, count[vendor])
                 snapshot.restore()  # values; the duals are the trial's until solved again
                 current = False
-            if moved:
-                break
         if not moved:
             break
-    return best if current else solve_model(m, backend, limit)
+    if not current:
+        best = solve_model(m, backend, limit)
+        seconds += best.seconds
+    return dataclasses.replace(best, seconds=seconds)
 
 
 def _contract(m: Built, vendor: int) -> Contract:

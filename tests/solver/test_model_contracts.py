@@ -395,3 +395,28 @@ class TestTierWalk:
         assert not any("time limit" in w for w in p.warnings)
         assert p.contracts[0].discount_usd == pytest.approx(600, rel=REL)
         assert p.objective.value == pytest.approx(9400, rel=REL)
+
+    def test_the_walk_tries_every_count_not_one_step(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # a: $100 with tiers 1 % above $1,000 and 50 % above $2,000; b: $95.  All from b costs
+        # 9,500; one tier of a costs more (the 1 % does not pay for a's dearer units); both
+        # tiers: 10,000 − (10 + 4,000) = 5,990.  From the tier-less plan (0 tiers, after a MIP
+        # made to say infeasible) a one-step walk stopped at 9,500.
+        import solver.planner as planner
+
+        hw = [hardware("ha", vendor="a"), hardware("hb", vendor="b", price=95)]
+        req = flat(hardware_=hw, contracts=tiers((1000, 0.01), (2000, 0.5), vendor="a"))
+        assert solve(req).objective.value == pytest.approx(5990, rel=REL)
+        real = planner.solve_model
+        calls: list[bool] = []
+
+        def mip_says_infeasible(m: object, *a: object, **k: object) -> object:
+            calls.append(True)
+            if len(calls) == 1:
+                return planner.SolveOutcome("infeasible", "HiGHS: Infeasible", None, 0.0)
+            return real(m, *a, **k)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(planner, "solve_model", mip_says_infeasible)
+        p = solve(req)
+        assert p.status == "feasible"
+        assert p.contracts[0].discount_tiers_reached == 2
+        assert p.objective.value == pytest.approx(5990, rel=REL)
