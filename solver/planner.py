@@ -87,11 +87,11 @@ def plan(
         out = solve_model(m, backend, remaining(), opts.mip_gap)
         solve_s += out.seconds
     kind = req.objective.kind
-    rescued = False
+    explained = False
     if out.status == "infeasible" and m.var.get("reached") and kind != "max_served":
         rescue = _without_tiers(m, backend, remaining(), opts.mip_gap)
         if rescue is not None:  # tiers only credit money: their infeasibility was numerical
-            rescued = True
+            explained = True
             solve_s += rescue.seconds
             out = rescue
             warnings.append(
@@ -131,6 +131,14 @@ def plan(
                 # $100 that was never spent; fixed at 0, it holds nothing.
                 solve_s += fixed.seconds
                 value = fixed.objective if kind == "min_cost" else -fixed.objective
+                if fixed.detail.endswith(WALKED):
+                    out = dataclasses.replace(out, status="feasible", mip_gap=None)
+                    explained = True  # no "time limit" warning: this one says why
+                    warnings.append(
+                        "the mixed-integer solve stopped at discount-tier counts that a walk over "
+                        "the counts improved on (its big-M rows are weak on long horizons): the "
+                        "plan is better than the solver's but not proven optimal"
+                    )
             else:
                 snapshot.restore()
             if prices is not None:
@@ -149,7 +157,7 @@ def plan(
                     "contract discount tiers make this a mixed-integer program (one binary per "
                     "tier): solved by branch and bound within mip_gap"
                 )
-        if out.status == "feasible" and not rescued:
+        if out.status == "feasible" and not explained:
             gap = f" (relative MIP gap {out.mip_gap:.3g})" if out.mip_gap is not None else ""
             warnings.append(f"stopped at the time limit with a feasible, unproven plan{gap}")
     plan_out = Plan(
@@ -215,6 +223,9 @@ def _second_stage(m: Built, best: float, backend: str, limit: float, gap: float)
     return solve_model(m, backend, limit, gap)
 
 
+WALKED = "tier counts improved by the walk"
+
+
 def _integer_fixed_prices(
     m: Built, backend: str, limit: float, walk: bool = False
 ) -> tuple[ShadowPrices | None, SolveOutcome]:
@@ -254,7 +265,10 @@ def _integer_fixed_prices(
     set_objective(m, stage=1)
     out = solve_model(m, backend, limit)
     if walk and count and out.status == "optimal":
+        start = dict(count)
         out = _walk_tiers(m, backend, limit, count, out)
+        if count != start:  # the MIP's count was not the best: its optimality proves nothing
+            out = dataclasses.replace(out, detail=out.detail + "; " + WALKED)
     if not out.has_duals:
         return None, out
     return extract_shadow_prices(m, "integer_fixed"), out
