@@ -312,7 +312,8 @@ def _walk_tiers(
     m: Built, backend: str, limit: float, count: dict[int, int], best: SolveOutcome
 ) -> SolveOutcome:
     """Give each vendor in turn the tier count that makes the fixed LP cheapest, every count
-    tried (one LP each), until no vendor's count changes; the outcome's seconds are the walk's.
+    tried (one LP each), until no vendor's count changes or ``limit`` seconds have passed; the
+    outcome's seconds are the walk's.
 
     The MIP's big-M rows (a last tier as wide as the spend bound, 1e12 on a 20-year plan) can
     leave it "optimal" at a tier count far from the best: a plan 3.7 times too costly was
@@ -322,15 +323,17 @@ def _walk_tiers(
     modelled = {v: len(_contract(m, v).discount_tiers) for v in count}
     seconds = best.seconds
     current = True  # the handles (values and duals) hold the best solve
+    deadline = time.perf_counter() + limit  # the walk stops with what it has when time is up
     for _ in range(len(count) + 1):
         moved = False
         for vendor in sorted(count):
             for r in range(modelled[vendor] + 1):
-                if r == count[vendor]:
+                left = deadline - time.perf_counter()
+                if r == count[vendor] or left <= 0:
                     continue
                 snapshot = _Snapshot(m)
                 _set_tiers(m, vendor, r)
-                trial = solve_model(m, backend, limit)
+                trial = solve_model(m, backend, left)
                 seconds += trial.seconds
                 better = (
                     trial.status == "optimal"
