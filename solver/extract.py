@@ -168,14 +168,22 @@ def extract_periods(m: Built, x: Values) -> list[PeriodOut]:
     return out
 
 
+def purchase_residual(m: Built, x: Values, vendor: int | None = None) -> float:
+    """Nominal straight-line value left at the horizon end of purchased units (of ``vendor``)."""
+    data = m.data
+    total = 0.0
+    for (_s, h, tau), units in x.buy.items():
+        if vendor is None or data.vendor_of[h] == vendor:
+            frac = data.residual_fraction(tau, data.lead[h], data.life[h])
+            total += units * data.req.hardware[h].unit_price_usd * frac
+    return total
+
+
 def residual_value(m: Built, x: Values) -> float:
     """Nominal straight-line value left at the horizon end of purchases and expansions."""
     data = m.data
     req = data.req
-    total = 0.0
-    for (_s, h, tau), units in x.buy.items():
-        frac = data.residual_fraction(tau, data.lead[h], data.life[h])
-        total += units * req.hardware[h].unit_price_usd * frac
+    total = purchase_residual(m, x)
     for (s, tau), mw in x.expand.items():
         ex = req.sites[s].expansion
         if ex is not None:
@@ -183,13 +191,12 @@ def residual_value(m: Built, x: Values) -> float:
     return total
 
 
-def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
+def extract_contracts(m: Built, x: Values, periods: list[PeriodOut]) -> list[ContractOut]:
     """Spend per contracted vendor (upfront + recurring fees), net spend (minus the residual
     value of its purchases), shortfall, equity earned (on the net spend) and rebates."""
     data = m.data
     req = data.req
     hw = {h.id: h for h in req.hardware}
-    index = {h.id: i for i, h in enumerate(req.hardware)}
     out = []
     for c in req.contracts:
         spend = 0.0
@@ -199,17 +206,7 @@ def extract_contracts(m: Built, periods: list[PeriodOut]) -> list[ContractOut]:
                 if h.vendor == c.vendor:
                     spend += row.acquired * h.unit_price_usd
                     spend += row.installed * h.recurring_usd_per_unit_hour * data.hours
-        kept = 0.0  # residual value of the vendor's purchases: not part of the net spend
-        for t, p in enumerate(periods):
-            for row in p.fleet:
-                h = hw[row.hardware]
-                if h.vendor == c.vendor and row.acquired:
-                    i = index[row.hardware]
-                    kept += (
-                        row.acquired
-                        * h.unit_price_usd
-                        * data.residual_fraction(t, data.lead[i], data.life[i])
-                    )
+        kept = purchase_residual(m, x, data.vendors.index(c.vendor))  # not part of the net spend
         shortfall = max(0.0, c.min_spend_usd - spend)
         if shortfall <= 1e-9 * c.min_spend_usd:
             shortfall = 0.0  # round-off of a commitment met exactly (spend summed over the fleet)

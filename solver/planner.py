@@ -182,7 +182,7 @@ def plan(
     if out.status in ("optimal", "feasible"):
         x = Values(m)
         periods = extract_periods(m, x)
-        contracts = extract_contracts(m, periods)
+        contracts = extract_contracts(m, x, periods)
         plan_out.periods = periods
         plan_out.contracts = contracts
         plan_out.summary = extract_summary(m, x, periods, contracts)

@@ -313,6 +313,23 @@ class TestFencing:
             assert r.json()["id"] in runner.futures
 
 
+def held_running(state: Any, plan_id: str, *, demand: float, attempts: int) -> None:
+    """A running plan of replica "a" (lease in the future) for ``small_request(demand)``."""
+    body = state.plans.prepare(h.small_request(demand=demand))
+    state.store.insert_plan(
+        plan_row(
+            plan_id,
+            status="running",
+            owner="a",
+            lease=FUTURE,
+            tenant="default",
+            request=body.canonical,
+            request_hash=body.hash,
+            attempts=attempts,
+        )
+    )
+
+
 class TestOrphans:
     def test_a_plan_held_here_but_run_nowhere_is_run_again(self, tmp_path: Path) -> None:
         from service.leases import LeaseKeeper
@@ -322,19 +339,7 @@ class TestOrphans:
         with TestClient(app) as c:
             state = app.state.capplan
             # as after a result that could not be recorded (database outage): ours, running, idle
-            body = state.plans.prepare(h.small_request(demand=4200))
-            state.store.insert_plan(
-                plan_row(
-                    "orphan",
-                    status="running",
-                    owner="a",
-                    lease=FUTURE,
-                    tenant="default",
-                    request=body.canonical,
-                    request_hash=body.hash,
-                    attempts=1,
-                )
-            )
+            held_running(state, "orphan", demand=4200, attempts=1)
             keeper = LeaseKeeper(state)
             keeper.tick()
             assert "orphan" not in runner.futures  # one round: maybe just being submitted
@@ -354,19 +359,7 @@ class TestAbandoned:
         settings = h.make_settings(tmp_path, replica_id="a", max_attempts=2)
         first = create_app(settings, runner=h.ManualRunner())
         with TestClient(first) as c:
-            body = first.state.capplan.plans.prepare(h.small_request(demand=4300))
-            first.state.capplan.store.insert_plan(
-                plan_row(
-                    "crasher",
-                    status="running",
-                    owner="a",
-                    lease=FUTURE,
-                    tenant="default",
-                    request=body.canonical,
-                    request_hash=body.hash,
-                    attempts=2,
-                )
-            )
+            held_running(first.state.capplan, "crasher", demand=4300, attempts=2)
         runner = h.ManualRunner()
         app = create_app(settings, runner=runner)
         with TestClient(app) as c:
