@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -111,7 +112,7 @@ class PlanService:
         # their runner futures (results are recorded once the row exists), and those a worker
         # has already started
         self._row_pending: set[str] = set()
-        self._unwritten: dict[str, Future[JobResult]] = {}
+        self._unwritten: dict[str, tuple[Future[JobResult], contextvars.Context]] = {}
         self._started_early: set[str] = set()
         self._abandoned: set[str] = set()  # submitted plans whose row could not be written
 
@@ -208,7 +209,7 @@ class PlanService:
         result be recorded (at once, if the solve has already ended)."""
         with self._lock:
             self._row_pending.discard(plan_id)
-            fut = self._unwritten.pop(plan_id)
+            fut, ctx = self._unwritten.pop(plan_id)
             started = plan_id in self._started_early
             self._started_early.discard(plan_id)
             self._since[plan_id] = time.monotonic()  # fence() may judge it from now on
@@ -218,17 +219,17 @@ class PlanService:
         except Exception:  # noqa: BLE001 - as a failing start hook in the runner: logged, solve goes on
             log.exception("could not mark plan %s running", plan_id)
         finally:
-            fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
+            self._when_done(plan_id, request, fut, ctx)
 
     def _row_failed(self, plan_id: str, request: dict[str, Any]) -> None:
         """The row of a submitted plan could not be written: stop the solve, record nothing."""
         with self._lock:
             self._row_pending.discard(plan_id)
-            fut = self._unwritten.pop(plan_id)
+            fut, ctx = self._unwritten.pop(plan_id)
             self._started_early.discard(plan_id)
             self._abandoned.add(plan_id)
         self.runner.cancel(plan_id)
-        fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
+        self._when_done(plan_id, request, fut, ctx)
 
     def _same_key(self, existing: PlanRow, prep: Prepared) -> PlanRow:
         if existing.request_hash != prep.hash:
@@ -264,6 +265,9 @@ class PlanService:
                 self._since[plan_id] = time.monotonic()
             else:
                 self._row_pending.add(plan_id)  # before the runner can start it
+        # The runner's hooks run on its own threads: they run in the submitter's context, so
+        # that their log lines carry the request id of the POST that queued the plan.
+        ctx = contextvars.copy_context()
         payload = {
             "plan_id": plan_id,
             "request": request,
@@ -276,7 +280,7 @@ class PlanService:
                 solve_plan,
                 payload,
                 time_limit_s=limit,
-                on_start=lambda: self._on_start(plan_id, request),
+                on_start=lambda: ctx.copy().run(self._on_start, plan_id, request),
                 force=force,
             )
         except BaseException:
@@ -286,11 +290,16 @@ class PlanService:
                 self._row_pending.discard(plan_id)
             raise
         if row_written:
-            fut.add_done_callback(lambda f: self._on_done(plan_id, request, f.result()))
+            self._when_done(plan_id, request, fut, ctx)
         else:
             with self._lock:
-                self._unwritten[plan_id] = fut
+                self._unwritten[plan_id] = (fut, ctx)
         return waiter
+
+    def _when_done(
+        self, plan_id: str, request: dict[str, Any], fut: Future[JobResult], ctx: contextvars.Context
+    ) -> None:
+        fut.add_done_callback(lambda f: ctx.copy().run(self._on_done, plan_id, request, f.result()))
 
     def _on_start(self, plan_id: str, request: dict[str, Any]) -> None:
         with self._lock:

@@ -54,6 +54,44 @@ class TestLogging:
         assert line["level"] == "info" and line["logger"] == "capplan.access"
         assert line["duration_ms"] >= 0
 
+    @pytest.mark.parametrize("prefer", [None, "respond-async"])
+    def test_solve_log_lines_carry_the_request_id_of_the_post(
+        self, client: TestClient, prefer: str | None
+    ) -> None:
+        """The runner's threads write 'running' and the result: their lines name the POST."""
+        lines: list[dict[str, object]] = []
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:  # formatted in the logging thread
+                lines.append(json.loads(JsonFormatter().format(record)))
+
+        logger = logging.getLogger("capplan.plans")
+        handler, level = Collect(logging.INFO), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            rid = f"solve-log-{prefer}"
+            headers = {"X-Request-ID": rid, "Cache-Control": "no-cache"} | (
+                {"Prefer": prefer} if prefer else {}
+            )
+            r = client.post("/v1/plans", json=h.small_request(demand=3000.0), headers=headers)
+            assert r.status_code in (201, 202), r.text
+            plan_id = r.json()["id"]
+            deadline = time.monotonic() + 30
+            while client.get(f"/v1/plans/{plan_id}").json()["status"] in ("queued", "running"):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            deadline = time.monotonic() + 5
+            while not any(line.get("plan_id") == plan_id for line in lines):
+                assert time.monotonic() < deadline, lines
+                time.sleep(0.01)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        [finished] = [line for line in lines if line.get("plan_id") == plan_id]
+        assert finished["msg"] == f"plan {plan_id} finished: optimal"
+        assert finished["request_id"] == rid
+
 
 class TestReadyz:
     def test_ready_reports_database_and_workers(self, client: TestClient) -> None:
