@@ -61,6 +61,26 @@ class QueueFullError(Exception):
         self.retry_after_s = retry_after_s
 
 
+def retry_after_estimate(
+    now: float, running: Iterable[tuple[float, float]], avg_s: float, grace_s: float
+) -> int:
+    """Seconds until a full queue likely has a place again (``Retry-After``), 1 to 300.
+
+    A place frees when the first running job ends (a waiting job then takes its worker).
+    ``running``: ``(started, time_limit_s)`` of each running job (``time.monotonic()``).  A job
+    that has run ``e`` seconds is expected to need ``max(avg_s − e, e)`` more: one already past
+    the typical solve is a long one, and with solve times this heavy-tailed "as long again" is
+    the better guess than the recent average (after many quick solves the average said 1 s
+    while 30 s solves ran); never more than the watchdog allows (``limit + grace − e``).
+    No job running (workers still starting): the average.
+    """
+    ends = [
+        max(0.0, min(max(avg_s - (now - started), now - started), limit + grace_s - (now - started)))
+        for started, limit in running
+    ]
+    return int(min(300, max(1, math.ceil(min(ends, default=avg_s)))))
+
+
 def refuse(
     *,
     stopping: bool,
@@ -357,8 +377,8 @@ class LocalProcessRunner:
     # -- internals ---------------------------------------------------------------------
 
     def _retry_after(self) -> int:
-        per_slot = self._avg_seconds * (len(self._pending) + 1) / max(1, self.size)
-        return int(min(300, max(1, math.ceil(per_slot))))
+        running = [(w.job.started, w.job.time_limit_s) for w in self._workers if w.job is not None]
+        return retry_after_estimate(time.monotonic(), running, self._avg_seconds, self.grace_s)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):

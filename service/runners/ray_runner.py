@@ -56,7 +56,7 @@ from ray.exceptions import (
 )
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from service.jobs import JobResult, refuse
+from service.jobs import JobResult, refuse, retry_after_estimate
 
 log = logging.getLogger("capplan.jobs.ray")
 
@@ -303,8 +303,8 @@ class RayRunner:
         return sum(1 for j in self._jobs.values() if j.started is not None)
 
     def _retry_after(self) -> int:
-        per_slot = self._avg_seconds * (self._queued_locked() + 1) / self.slots()
-        return int(min(300, max(1, math.ceil(per_slot))))
+        running = [(j.started, j.time_limit_s) for j in self._jobs.values() if j.started is not None]
+        return retry_after_estimate(time.monotonic(), running, self._avg_seconds, self.grace_s)
 
     def _connect(self) -> None:
         with _INIT_LOCK:  # several runners of one process share its one Ray connection

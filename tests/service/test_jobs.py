@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.jobs import JobResult, LocalProcessRunner, QueueFullError
+from service.jobs import JobResult, LocalProcessRunner, QueueFullError, retry_after_estimate
 from tests.service import svc_helpers as h
 
 
@@ -93,6 +93,30 @@ class TestCancel:
         assert runner.cancel("nope") is False
 
 
+class TestRetryAfter:
+    """When a full queue likely has a place again: the first running job's expected end."""
+
+    def test_a_job_past_the_average_is_expected_to_take_as_long_again(self) -> None:
+        # quick solves so far (avg 0.05 s), but the one running has run 12 s of a 60 s limit
+        assert retry_after_estimate(100.0, [(88.0, 60.0)], avg_s=0.05, grace_s=15.0) == 12
+
+    def test_a_young_job_is_expected_to_end_at_the_average(self) -> None:
+        assert retry_after_estimate(100.0, [(99.0, 60.0)], avg_s=8.0, grace_s=15.0) == 7
+
+    def test_the_first_of_several_jobs_to_end_decides(self) -> None:
+        running = [(70.0, 600.0), (95.0, 600.0), (99.5, 600.0)]  # ran 30 s, 5 s, 0.5 s
+        assert retry_after_estimate(100.0, running, avg_s=3.0, grace_s=15.0) == 3  # 0.5 s job: 2.5 s more
+
+    def test_never_past_the_watchdog(self) -> None:
+        # ran 50 s of a 40 s limit: the watchdog stops it at 40 + 15 = 55 s, 5 s from now
+        assert retry_after_estimate(100.0, [(50.0, 40.0)], avg_s=1.0, grace_s=15.0) == 5
+
+    def test_bounds_and_no_running_job(self) -> None:
+        assert retry_after_estimate(100.0, [], avg_s=4.2, grace_s=15.0) == 5
+        assert retry_after_estimate(100.0, [(100.0, 60.0)], avg_s=0.01, grace_s=15.0) == 1
+        assert retry_after_estimate(10_000.0, [(0.0, 86_400.0)], avg_s=1.0, grace_s=15.0) == 300
+
+
 class TestQueueLimit:
     def test_queue_full_raises_with_retry_after(self) -> None:
         r = LocalProcessRunner(1, queue_limit=1, grace_s=0.5, preload=())
@@ -107,7 +131,8 @@ class TestQueueLimit:
                     accepted += 1
             # one running (or about to) + one waiting; the idle worker counts as room at most once
             assert accepted <= 2
-            assert info.value.retry_after_s >= 1
+            # the running job is young: it is expected to end within the average (5 s at start)
+            assert 1 <= info.value.retry_after_s <= 5
             forced = r.submit("forced", h.add, {"a": 1, "b": 1}, time_limit_s=60, force=True)
             # a cancelled queued job frees its place at once
             assert r.cancel(f"q{accepted - 1}")
