@@ -89,9 +89,7 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
         ("mi325x_units", "summary/units_acquired/amd-mi325x-8x", UNITS),
     ],
     "infeasible-power.json": [
-        ("short_2027_07", "diagnosis/site=ga-1,period=2027-07/amount", MW2),
         ("short_2027_10", "diagnosis/site=ga-1,period=2027-10/amount", MW2),
-        ("unserved_2027_07", "diagnosis/workload=reasoning,period=2027-07/amount", MTOK_S),
         ("unserved_2027_10", "diagnosis/workload=reasoning,period=2027-10/amount", MTOK_S),
     ],
     "max-served-budget.json": [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ TPOT_MS = {
     "llama-3.1-405b": (175, 80),
     "deepseek-r1": (80, 15),
 }
+
+
+# kinds of power figure an entry's power_figures_kw may give; it_power_kw is the "quoted" one
+POWER_KINDS = {"quoted", "power_shelf_capacity", "measured_mlperf", "gpu_power_sum"}
+KW = re.compile(r"(\d+(?:\.\d+)?)(?:\s*-\s*(\d+(?:\.\d+)?))?\s*kW")
+
+
+def power_note(e: dict[str, Any]) -> str:
+    """The entry's prose about its IT power: the power note and/or the estimate note."""
+    return " ".join(t for t in (e.get("notes", {}).get("power"), e["estimates"].get("it_power_kw")) if t)
 
 
 def floors(model: str) -> set[float]:
@@ -224,11 +235,62 @@ class TestCerebrasEstimate:
         assert "recurring_usd_per_unit_hour" in hosted["estimates"]
 
 
+class TestPowerBasis:
+    """Every it_power_kw on one basis: the system power quoted for the unit (docs/catalog.md,
+    "IT power: one basis"), never its power-delivery capacity, a TDP sum or a measured draw."""
+
+    @pytest.mark.parametrize("eid", IDS)
+    def test_it_power_is_the_quoted_figure_or_an_estimate(self, eid: str) -> None:
+        e = ENTRIES[eid]
+        figs = e["power_figures_kw"]
+        assert figs and set(figs) <= POWER_KINDS, f"{eid}: {sorted(figs)}"
+        if "quoted" in figs:
+            assert e["it_power_kw"] == figs["quoted"]
+        else:
+            assert "it_power_kw" in e["estimates"], f"{eid}: nothing quoted, so it_power_kw is an estimate"
+
+    @pytest.mark.parametrize("eid", IDS)
+    def test_the_power_note_gives_every_figure(self, eid: str) -> None:
+        e = ENTRIES[eid]
+        found = [(float(lo), float(hi) if hi else None) for lo, hi in KW.findall(power_note(e))]
+        singles = {x for pair in found for x in pair if x is not None}
+        for kind, kw in e["power_figures_kw"].items():
+            if isinstance(kw, list):
+                assert (kw[0], kw[1]) in found, f"{eid} {kind}: {kw} kW not in the power note"
+            else:
+                assert kw in singles, f"{eid} {kind}: {kw} kW not in the power note"
+
+    def test_the_two_nvl72_racks_are_on_one_basis(self) -> None:
+        # The reference gives each rack two figures: the ~120 kW quoted for it and the 132 kW
+        # its power shelves deliver. The catalog once took one of each (GB200 120, GB300 132),
+        # which made the GB300 look ~10 % worse per MW. Both must use the quoted figure, and
+        # neither may relabel its shelf capacity as quoted.
+        for eid in ("nvidia-gb200-nvl72", "nvidia-gb300-nvl72"):
+            figs = ENTRIES[eid]["power_figures_kw"]
+            assert {"quoted", "power_shelf_capacity"} <= set(figs), eid
+            assert ENTRIES[eid]["it_power_kw"] == figs["quoted"] != figs["power_shelf_capacity"], eid
+
+    def test_estimates_add_the_host_overhead_of_a_quoted_server(self) -> None:
+        # Where nothing is quoted (AMD platforms, reference estimates E1-E3): GPU power plus
+        # "~4.5 kW", the overhead of DGX H100 (quoted 10.2 kW less 8 x 700 W), which keeps
+        # the estimate on the quoted basis.
+        h100 = ENTRIES["nvidia-h100-8x"]["power_figures_kw"]
+        overhead = h100["quoted"] - h100["gpu_power_sum"]
+        unquoted = [e for e in ENTRIES.values() if "quoted" not in e["power_figures_kw"]]
+        assert unquoted
+        for e in unquoted:
+            gpus = e["power_figures_kw"]["gpu_power_sum"]
+            assert e["it_power_kw"] - gpus == pytest.approx(overhead, abs=0.15), e["id"]
+
+
 class TestDocs:
     @pytest.mark.parametrize("eid", IDS)
     def test_docs_show_every_entry_point_estimate_and_source(self, eid: str) -> None:
         e = ENTRIES[eid]
         assert f"| `{eid}` |" in DOCS
+        row = next(r for r in DOCS.splitlines() if r.startswith(f"| `{eid}` |"))
+        star = "\\*" if "it_power_kw" in e["estimates"] else ""
+        assert row.split(" | ")[4] == f"{e['it_power_kw']:g}{star}", f"{eid}: IT kW in the entries table"
         est_section = DOCS.split("## Estimates and how they were derived", 1)[1].split(f"### `{eid}`", 1)[1]
         est_section = est_section.split("\n### ", 1)[0]
         for path, how in e["estimates"].items():

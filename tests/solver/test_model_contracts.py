@@ -358,6 +358,8 @@ class TestTierWalk:
         # "optimal" between the first two thresholds, and the plan read off the fixed LP was
         # consistent with that count: 1.169e12, 3.7 times the 3.118e11 CBC finds with all
         # three tiers.  The fixed LP now walks the tier count while that lowers the cost.
+        # The request pins the GB300 rack at the 132 kW the catalog gave it when the case was
+        # found: at the catalog's 120 kW the MIP happens to stop at the right count itself.
         req = json.loads((DATA / "tiers-20-years.json").read_text())
         p = solve(req)
         nvidia = next(c for c in p.contracts if c.vendor == "nvidia")
