@@ -147,6 +147,7 @@ def extract_periods(m: Built, x: Values) -> list[PeriodOut]:
                 WorkloadPeriod(
                     id=wl.id,
                     demand_tokens_per_s=dem,
+                    demand_peak_tokens_per_s=dem * data.peak[w][t],
                     served_tokens_per_s=served,
                     capacity_tokens_per_s=cap_by.get((w, t), 0.0),
                     unmet_tokens_per_s=max(0.0, dem - served),

@@ -39,6 +39,25 @@ def _per_period(value: float | list[float] | None, n: int) -> list[float] | None
     return [float(value)] * n
 
 
+def demand_curve(base: float, g: float, p: float, n: int) -> tuple[list[float], list[float]]:
+    """A demand growing continuously at g per year from ``base`` tokens/s: per period of p
+    years, the average rate (its tokens over the period's seconds) and the peak factor
+    φ_t = peak rate / average rate (φ = 1 without growth).
+
+    The rate at time y (years) is base·(1+g)^y.  Period t covers y in [t·p, (t+1)·p]:
+        average  D_t = base·(1+g)^(t·p) · ((1+g)^p − 1) / (p·ln(1+g))
+        peak         = base·(1+g)^(t·p) · max(1, (1+g)^p)     (its end if g > 0, else its start)
+    Tokens are counted on the average; capacity is sized to the peak (capacity rows carry
+    φ_t), so the fleet serves the curve at every moment of the period, whatever its length.
+    """
+    if g == 0 or p <= 0:
+        return [base] * n, [1.0] * n
+    step = (1 + g) ** p
+    avg = (step - 1) / (p * math.log1p(g))
+    phi = max(1.0, step) / avg
+    return [base * (1 + g) ** (t * p) * avg for t in range(n)], [phi] * n
+
+
 def _periods(years: float, period_months: int) -> int:
     return max(1, math.ceil(years * 12 / period_months - 1e-9))
 
@@ -56,7 +75,8 @@ class ModelData:
     d: list[float]  # discount factor at the start of each period
     d_end: float  # discount factor at the horizon end
     power: list[list[float]]  # [s][t] MW
-    demand: list[list[float]]  # [w][t] tokens/s
+    demand: list[list[float]]  # [w][t] tokens/s, the period's average rate
+    peak: list[list[float]]  # [w][t] peak rate / average rate within the period (>= 1)
     supply: list[list[float] | None]  # [h][t] units
     capex_cap: list[float] | None  # [t]
     tput: list[list[float]]  # [h][w] tokens/s per unit
@@ -107,12 +127,15 @@ def prepare(req: PlanRequest) -> ModelData:
     vendors = sorted({h.vendor for h in req.hardware})
     v_index = {v: i for i, v in enumerate(vendors)}
     demand: list[list[float]] = []
+    peak: list[list[float]] = []
     for wl in req.workloads:
-        if isinstance(wl.demand_tokens_per_s, list):
+        if isinstance(wl.demand_tokens_per_s, list):  # a rate per period, flat within it
             demand.append([float(x) for x in wl.demand_tokens_per_s])
+            peak.append([1.0] * n)
         else:
-            g = wl.demand_growth_per_year
-            demand.append([wl.demand_tokens_per_s * (1 + g) ** (t * p) for t in range(n)])
+            avg, phi = demand_curve(wl.demand_tokens_per_s, wl.demand_growth_per_year, p, n)
+            demand.append(avg)
+            peak.append(phi)
     tput = [[throughput(hw, wl) for wl in req.workloads] for hw in req.hardware]
     allowed: list[list[int]] = []
     present: list[list[int]] = []
@@ -168,6 +191,7 @@ def prepare(req: PlanRequest) -> ModelData:
         d_end=(1 + r) ** (-n * p),
         power=[_per_period(s.power_mw, n) or [] for s in req.sites],
         demand=demand,
+        peak=peak,
         supply=[_per_period(h.max_units_per_period, n) for h in req.hardware],
         capex_cap=_per_period(req.budget.capex_per_period_usd, n),
         tput=tput,
@@ -385,9 +409,11 @@ def add_allocation_constraints(m: Built) -> None:
 
 
 def add_demand_constraints(m: Built) -> None:
-    """Demand of workload w in period t.
+    """Demand of workload w in period t (D[w,t] the period's average rate, φ[w,t] its peak
+    factor: :func:`demand_curve`; served[w,t] is an average rate too).
 
-    * capacity:   Σ_{s,h} tput[h,w]·alloc[s,h,w,t] >= (1 + reserve_margin)·served[w,t]
+    * capacity:   Σ_{s,h} tput[h,w]·alloc[s,h,w,t] >= (1 + reserve_margin)·φ[w,t]·served[w,t]
+      (serving a fraction of the demand means serving that fraction of its peak)
     * min_service: served[w,t] >= min_service_fraction·D[w,t]
     * demand_cap:  served[w,t] <= D[w,t]
 
@@ -404,7 +430,7 @@ def add_demand_constraints(m: Built) -> None:
         by_wt.setdefault((w, t), []).append((v, data.tput[h][w] * m.alloc_scale[(s, h, w, t)]))
     for w, wl in enumerate(req.workloads):
         for t in range(data.n):
-            terms = by_wt.get((w, t), []) + [(served[(w, t)], -rm)]
+            terms = by_wt.get((w, t), []) + [(served[(w, t)], -rm * data.peak[w][t])]
             m.new_row("capacity", (w, t), terms, GE, 0.0)
             m.new_row(
                 "min_service",

@@ -356,8 +356,17 @@ class FleetRow(Out):
 
 class WorkloadPeriod(Out):
     id: str
-    demand_tokens_per_s: float
-    served_tokens_per_s: float
+    demand_tokens_per_s: float = Field(
+        description="The period's average demand rate (its tokens over its seconds); with growth, "
+        "the average of the continuous curve over the period."
+    )
+    demand_peak_tokens_per_s: float = Field(
+        0.0,
+        description="The highest demand rate within the period (its end with growth > 0, its start "
+        "with decline; the average without growth). Capacity is sized to it: capacity >= "
+        "(1 + reserve_margin) x served x peak / average.",
+    )
+    served_tokens_per_s: float = Field(description="Average rate served (<= demand).")
     capacity_tokens_per_s: float
     unmet_tokens_per_s: float = 0.0
 

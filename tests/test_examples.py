@@ -183,9 +183,13 @@ class TestCerebras750MW:
     def test_demand_grows_as_requested(self) -> None:
         req, p = request_of(self.NAME), solved(self.NAME)
         for w in req["workloads"]:
+            base, g = w["demand_tokens_per_s"], w["demand_growth_per_year"]
             for t, per in enumerate(p.periods):
-                got = next(x for x in per.workloads if x.id == w["id"]).demand_tokens_per_s
-                assert close(got, w["demand_tokens_per_s"] * (1 + w["demand_growth_per_year"]) ** (t / 4))
+                got = next(x for x in per.workloads if x.id == w["id"])
+                # the quarter's average of base·(1+g)^y over y in [t/4, (t+1)/4], and its end rate
+                avg = base * ((1 + g) ** ((t + 1) / 4) - (1 + g) ** (t / 4)) / (0.25 * math.log1p(g))
+                assert close(got.demand_tokens_per_s, avg)
+                assert close(got.demand_peak_tokens_per_s, base * (1 + g) ** ((t + 1) / 4))
 
     def test_one_more_mw_at_tx1_is_worth_its_shadow_price(self) -> None:
         req, p = request_of(self.NAME), solved(self.NAME)
@@ -247,8 +251,11 @@ class TestThroughputSensitivity:
         hosted = next(h for h in req["hardware"] if h["catalog"] == "cerebras-cs3-hosted")
         per_unit = hosted["performance"]["llama-70b"]["points"][0]["tokens_per_s_per_unit"]
         wl = next(w for w in req["workloads"] if w["id"] == "agentic-fast")
-        demand = wl["demand_tokens_per_s"] * (1 + wl["demand_growth_per_year"]) ** (11 / 4)
-        most = 750_000 / 23.0 * per_unit / (1 + req["policy"]["reserve_margin"])
+        g = wl["demand_growth_per_year"]
+        peak = wl["demand_tokens_per_s"] * (1 + g) ** (12 / 4)  # 2028-10's end
+        demand = peak * (1 - (1 + g) ** -0.25) / (0.25 * math.log1p(g))  # the quarter's average
+        # capacity must hold the peak: the average that can be served is most x average/peak
+        most = 750_000 / 23.0 * per_unit / (1 + req["policy"]["reserve_margin"]) * demand / peak
         assert demand > most
         assert last.amount >= demand - most - 1e-6 * demand
 
@@ -262,7 +269,8 @@ class TestThroughputSensitivity:
         mw = 0.0
         for wid, model in (("agentic-fast", "llama-70b"), ("code-fast", "llama-3.1-8b")):
             wl = next(w for w in req["workloads"] if w["id"] == wid)
-            demand = wl["demand_tokens_per_s"] * (1 + wl["demand_growth_per_year"]) ** (11 / 4)
+            # capacity for the peak of 2028-10: the rate at the quarter's end, 3 years in
+            demand = wl["demand_tokens_per_s"] * (1 + wl["demand_growth_per_year"]) ** (12 / 4)
             per_unit = hosted["performance"][model]["points"][0]["tokens_per_s_per_unit"]
             mw += demand * (1 + req["policy"]["reserve_margin"]) / per_unit * kw / 1000
         more = next(

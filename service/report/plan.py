@@ -613,10 +613,11 @@ def _demand(plan: Plan) -> str:
     labels = [p.label for p in plan.periods]
     out = []
     for wl in _workloads(plan):
-        dem, srv, cap = [], [], []
+        dem, peak, srv, cap = [], [], [], []
         for p in plan.periods:
             w = next(x for x in p.workloads if x.id == wl)
             dem.append(w.demand_tokens_per_s)
+            peak.append(w.demand_peak_tokens_per_s)
             srv.append(w.served_tokens_per_s)
             cap.append(w.capacity_tokens_per_s)
         frac = sum(srv) / sum(dem) if sum(dem) > 0 else 1.0
@@ -625,6 +626,10 @@ def _demand(plan: Plan) -> str:
             Series("capacity allocated", cap, "#59a14f", "line", fmt=lambda v: f"{fmt.tokens(v)} tokens/s"),
             Series("demand", dem, "#e15759", "dash", fmt=lambda v: f"{fmt.tokens(v)} tokens/s"),
         ]
+        if any(abs(a - b) > 1e-9 * max(abs(a), 1.0) for a, b in zip(peak, dem, strict=True)):
+            lines.append(
+                Series("peak demand", peak, "#f28e2b", "dash", fmt=lambda v: f"{fmt.tokens(v)} tokens/s")
+            )
         chart = Chart(
             f"chart-demand-{wl}", f"Demand and service of {wl}", labels, "num", "tokens/s", lines=lines
         )
@@ -634,7 +639,7 @@ def _demand(plan: Plan) -> str:
                 f"demand-{wl}",
                 f"{wl}: demand, served and capacity",
                 f"{_e(fmt.pct(frac, 2))} of the period-average demand served; capacity includes the "
-                "reserve margin.",
+                "reserve margin and is sized to each period's peak demand (its end, with growth).",
                 chart.render(),
                 legend(
                     [
@@ -642,6 +647,7 @@ def _demand(plan: Plan) -> str:
                         ("capacity allocated", "#59a14f", "line"),
                         ("demand", "#e15759", "dash"),
                     ]
+                    + ([("peak demand", "#f28e2b", "dash")] if len(lines) > 3 else [])
                 ),
             )
         )

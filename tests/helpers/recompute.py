@@ -87,17 +87,28 @@ def labels_of(start: str, n: int, period_months: int) -> list[str]:
     return out
 
 
-def demand_of(req: PlanRequest) -> dict[str, list[float]]:
-    """D[w][t]: the list, or base·(1+g)^(t·p)."""
+def demand_of(req: PlanRequest) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """D[w][t] and the peak rate in period t: the list (flat within a period), or the curve
+    base·(1+g)^y integrated over the period numerically (Simpson, 200 steps; the library uses
+    the closed form) and its highest value at either end of the period."""
     n, p = req.horizon.periods, req.horizon.period_months / 12
-    out = {}
+    avg: dict[str, list[float]] = {}
+    peak: dict[str, list[float]] = {}
     for wl in req.workloads:
         if isinstance(wl.demand_tokens_per_s, list):
-            out[wl.id] = [float(x) for x in wl.demand_tokens_per_s]
-        else:
-            g = wl.demand_growth_per_year
-            out[wl.id] = [wl.demand_tokens_per_s * (1 + g) ** (t * p) for t in range(n)]
-    return out
+            avg[wl.id] = [float(x) for x in wl.demand_tokens_per_s]
+            peak[wl.id] = list(avg[wl.id])
+            continue
+        base, g = wl.demand_tokens_per_s, wl.demand_growth_per_year
+        steps = 200
+        avg[wl.id], peak[wl.id] = [], []
+        for t in range(n):
+            ys = [t * p + p * i / steps for i in range(steps + 1)]
+            f = [base * (1 + g) ** y for y in ys]
+            simpson = f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2])
+            avg[wl.id].append(simpson / (3 * steps))
+            peak[wl.id].append(max(f[0], f[-1]))
+    return avg, peak
 
 
 def existing_units(req: PlanRequest) -> dict[tuple[str, str], list[float]]:
@@ -206,7 +217,7 @@ class _Check:
         self.allowed = {
             s.id: set(self.hws) if s.allowed_hardware is None else set(s.allowed_hardware) for s in req.sites
         }
-        self.demand = demand_of(req)
+        self.demand, self.peak = demand_of(req)
         self.existing = existing_units(req)
         # what can stand at a site: allowed hardware, plus existing units of any hardware
         self.present = {s.id: self.allowed[s.id] | {e.hardware for e in s.existing} for s in req.sites}
@@ -315,7 +326,7 @@ class _Check:
 
     # ------------------------------------------------------------ workloads
     def workloads(self) -> None:
-        """capacity = Σ tput·allocated >= (1+rm)·served; msf·D <= served <= D; unmet = D − served."""
+        """capacity = Σ tput·allocated >= (1+rm)·served·peak/D; msf·D <= served <= D; unmet = D − served."""
         capacity: dict[tuple[str, int], float] = defaultdict(float)
         for (_sid, h, t), row in self.rows.items():
             for wid, x in row.allocated.items():
@@ -328,9 +339,12 @@ class _Check:
                 wl, dem = self.wls[wp.id], self.demand[wp.id][t]
                 where = f"{self.labels[t]} {wp.id}"
                 cap = capacity[(wp.id, t)]
+                top = self.peak[wp.id][t]
                 close(f"{where} demand", wp.demand_tokens_per_s, dem)
+                close(f"{where} peak demand", wp.demand_peak_tokens_per_s, top)
                 close(f"{where} capacity", wp.capacity_tokens_per_s, cap)
-                at_most(f"{where} (1+reserve)·served <= capacity", rm * wp.served_tokens_per_s, cap)
+                need = rm * wp.served_tokens_per_s * (top / dem if dem > 0 else 1.0)
+                at_most(f"{where} (1+reserve)·served at peak <= capacity", need, cap)
                 at_most(f"{where} served <= demand", wp.served_tokens_per_s, dem)
                 at_most(f"{where} min service", wl.min_service_fraction * dem, wp.served_tokens_per_s, dem)
                 close(f"{where} unmet", wp.unmet_tokens_per_s, dem - wp.served_tokens_per_s, dem)

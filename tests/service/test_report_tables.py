@@ -137,6 +137,20 @@ class TestSums:
                 num(r["demand_tokens_per_s"]) - num(r["served_tokens_per_s"]), abs=1e-6
             )
 
+    def test_capacity_holds_the_peak_of_what_is_served(
+        self, demo: Plan, tables: dict[str, list[dict[str, str]]]
+    ) -> None:
+        """capacity >= (1 + reserve)·served·peak/average, row by row; the peak is its own column."""
+        grows = 0
+        for r in tables["workloads"]:
+            dem, peak = num(r["demand_tokens_per_s"]), num(r["demand_peak_tokens_per_s"])
+            assert peak >= dem * (1 - 1e-12)
+            grows += peak > dem * (1 + 1e-9)
+            if dem > 0:
+                need = num(r["served_tokens_per_s"]) * peak / dem
+                assert num(r["capacity_tokens_per_s"]) >= need * (1 - 1e-9)
+        assert grows  # the demo's demand grows: the two columns differ
+
     def test_site_power_adds_up_to_the_period_totals_and_peaks(
         self, demo: Plan, tables: dict[str, list[dict[str, str]]]
     ) -> None:

@@ -360,6 +360,8 @@ class TestTierWalk:
         # three tiers.  The fixed LP now walks the tier count while that lowers the cost.
         # The request pins the GB300 rack at the 132 kW the catalog gave it when the case was
         # found: at the catalog's 120 kW the MIP happens to stop at the right count itself.
+        # Its demand is the per-period list of rates that 25 %/year growth gave when demand was
+        # taken at each period's start (growth is now a continuous curve served at its peak).
         req = json.loads((DATA / "tiers-20-years.json").read_text())
         p = solve(req)
         nvidia = next(c for c in p.contracts if c.vendor == "nvidia")

@@ -7,6 +7,8 @@ demanded, 12-month periods, so one token/s for a period is 31.536 million tokens
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from tests.helpers.requests import fleet, hardware, request, served, site, solve, workload
@@ -18,16 +20,55 @@ MS = 2e-6
 
 
 class TestDemand:
-    def test_growth_compounds_per_period(self) -> None:
-        # 44 %/year over quarters: D_t = 1e5 x 1.44^(t/4) -> 100k, 109.54k, 120k, 131.45k.
+    def test_growth_is_a_continuous_curve_served_at_its_peak(self) -> None:
+        # 44 %/year over quarters: the rate is 1e5 x 1.44^y. A quarter's demand is the curve's
+        # average over it, 1e5 x 1.44^(t/4) x (1.44^0.25 - 1)/(0.25 ln 1.44), and capacity meets
+        # its peak, the rate at the quarter's end: 109.54k, 120k, 131.45k, 144k tokens/s.
         # 5-year life: units stay, so each quarter buys only the increment.
         p = solve(request(periods=4, period_months=3, workloads=[workload(demand_growth_per_year=0.44)]))
-        want = [1e5 * 1.44 ** (t / 4) for t in range(4)]
+        avg = (1.44**0.25 - 1) / (0.25 * math.log(1.44))
         assert [x.workloads[0].demand_tokens_per_s for x in p.periods] == [
-            pytest.approx(d, rel=1e-12) for d in want
+            pytest.approx(1e5 * 1.44 ** (t / 4) * avg, rel=1e-12) for t in range(4)
         ]
-        assert p.periods[2].workloads[0].demand_tokens_per_s == pytest.approx(1.2e5, rel=1e-12)
-        assert [fleet(p, t=t)[1] for t in range(4)] == [pytest.approx(d / 1000, rel=REL) for d in want]
+        peaks = [x.workloads[0].demand_peak_tokens_per_s for x in p.periods]
+        assert peaks[1] == pytest.approx(1.2e5, rel=1e-12) and peaks[3] == pytest.approx(1.44e5, rel=1e-12)
+        assert [fleet(p, t=t)[1] for t in range(4)] == [
+            pytest.approx(1e2 * 1.44 ** ((t + 1) / 4), rel=REL) for t in range(4)
+        ]
+        assert fleet(p, t=3)[1] == pytest.approx(144, rel=REL)
+        assert served(p, t=2) == pytest.approx(p.periods[2].workloads[0].demand_tokens_per_s, rel=REL)
+
+    @pytest.mark.parametrize("period_months", [12, 3, 1])
+    def test_the_period_length_changes_neither_the_tokens_nor_the_final_fleet(
+        self, period_months: int
+    ) -> None:
+        # Doubling yearly over 2 years: 1e5 -> 4e5 tokens/s. Whatever the period, the plan holds
+        # the curve's tokens, 1e5 x (4 - 1)/ln 2 token/s-years, and ends with the 400 units its
+        # last moment needs (demand taken at each period's start gave 200, 368 and 378 units).
+        n = 24 // period_months
+        wl = workload(demand_growth_per_year=1.0)
+        p = solve(request(periods=n, period_months=period_months, workloads=[wl]))
+        assert p.summary.demand_million_tokens == pytest.approx(1e5 * 3 / math.log(2) * MT, rel=1e-9)
+        assert fleet(p, t=n - 1)[1] == pytest.approx(400, rel=REL)
+        assert p.summary.served_fraction == pytest.approx(1.0, rel=REL)
+
+    def test_declining_demand_peaks_at_each_period_start(self) -> None:
+        # Halving yearly, annual periods: capacity for 1e5 then 5e4 tokens/s (units stay,
+        # so 100 units throughout); tokens are the averages 1e5 x 0.5^t x 0.5/ln 2.
+        p = solve(request(periods=2, workloads=[workload(demand_growth_per_year=-0.5)]))
+        assert [x.workloads[0].demand_peak_tokens_per_s for x in p.periods] == [
+            pytest.approx(1e5, rel=1e-12),
+            pytest.approx(5e4, rel=1e-12),
+        ]
+        assert p.periods[1].workloads[0].demand_tokens_per_s == pytest.approx(
+            5e4 * 0.5 / math.log(2), rel=1e-12
+        )
+        assert fleet(p, t=0)[1] == pytest.approx(100, rel=REL)
+
+    def test_a_demand_list_is_flat_within_each_period(self) -> None:
+        p = solve(request(periods=2, workloads=[workload(demand=[1e5, 3e5])]))
+        assert [x.workloads[0].demand_peak_tokens_per_s for x in p.periods] == [1e5, 3e5]
+        assert fleet(p, t=1)[1] == pytest.approx(300, rel=REL)
 
     def test_zero_demand_needs_nothing(self) -> None:
         p = solve(request(workloads=[workload(demand=0)]))
