@@ -143,8 +143,19 @@ class Objective(Strict):
 
 
 class Budget(Strict):
-    capex_usd: Usd | None = Field(None, description="Total nominal capex over the horizon.")
+    capex_usd: Usd | None = Field(
+        None, description="Total nominal capex over the horizon (plus any take-or-pay shortfall)."
+    )
     capex_per_period_usd: UsdPerPeriod | None = Field(None, description="Nominal capex per period.")
+    total_usd: Usd | None = Field(
+        None,
+        description="Total nominal spend over the horizon: capex plus all opex (maintenance, lease "
+        "and hosting fees, energy, site lease; the existing fleet's included) plus any take-or-pay "
+        "shortfall. Residual value, warrants and rebates are not credited.",
+    )
+    total_per_period_usd: UsdPerPeriod | None = Field(
+        None, description="Nominal capex plus opex per period (the shortfall is not in any period)."
+    )
 
 
 class Expansion(Strict):
@@ -397,6 +408,16 @@ class PeriodPrice(Out):
     value: float
 
 
+class VendorSharePrice(Out):
+    vendor: str
+    period: str
+    limit: Literal["max", "min"] = Field(
+        ...,
+        description="Which limit: policy.max_vendor_share (relief: raise it) or min_vendor_share (lower it).",
+    )
+    value: float
+
+
 class ShadowPrices(Out):
     basis: Literal["lp", "integer_fixed"] = Field(
         "lp",
@@ -407,6 +428,17 @@ class ShadowPrices(Out):
     power_usd_per_mw: list[SitePrice] = Field(default_factory=list)
     budget_per_usd: float | None = None
     budget_per_period_per_usd: list[PeriodPrice] = Field(default_factory=list)
+    total_budget_per_usd: float | None = Field(
+        None, description="Objective gained per extra dollar of budget.total_usd (capex + opex)."
+    )
+    total_budget_per_period_per_usd: list[PeriodPrice] = Field(
+        default_factory=list, description="Objective gained per extra dollar of budget.total_per_period_usd."
+    )
+    vendor_share_per_percentage_point: list[VendorSharePrice] = Field(
+        default_factory=list,
+        description="Objective gained per percentage point (0.01) of relief of a vendor-share limit "
+        "in a period: a maximum raised, a minimum lowered. >= 0.",
+    )
     supply_per_unit: list[HardwarePrice] = Field(default_factory=list)
     demand_usd_per_million_tokens: list[WorkloadPrice] = Field(default_factory=list)
 
@@ -415,11 +447,19 @@ class DiagnosisEntry(Out):
     option: Literal["add_capacity", "reduce_service", "relax_all"] = Field(
         "relax_all",
         description="Which way out this entry belongs to: 'add_capacity' (meet the minimum "
-        "service by moving power, budget, supply or vendor-share limits), 'reduce_service' "
+        "service by moving power, budget (capex or total), supply or vendor-share limits), 'reduce_service' "
         "(keep the limits, serve less), or 'relax_all' (only both together work).",
     )
     limit: Literal[
-        "min_service", "power", "budget", "budget_period", "supply", "vendor_share", "served_total"
+        "min_service",
+        "power",
+        "budget",
+        "budget_period",
+        "total_budget",
+        "total_budget_period",
+        "supply",
+        "vendor_share",
+        "served_total",
     ]
     site: str | None = None
     hardware: str | None = None

@@ -11,7 +11,8 @@ the plan reports (``periods[].fleet`` acquired/existing/installed/allocated and
   allocation only to eligible workloads, whole units/replicas in integer mode);
 * every constraint family holds (demand with reserve margin, min service, power with PUE
   and expansions online after their lead time, expansion cap, supply, total and
-  per-period capex budget incl. contract shortfall, vendor shares of installed IT power);
+  per-period capex budget incl. contract shortfall, total and per-period budget on capex +
+  opex (+ shortfall), vendor shares of installed IT power);
 * every reported number equals its recomputation (per-period capex/opex and their
   breakdowns, power used/available, capacity, unmet, residual, NPV, $/M tokens, served
   fraction, peak power, units acquired, vendor shares, contracts, objective value).
@@ -213,6 +214,7 @@ class _Check:
         self.power = {s.id: per_period(s.power_mw, n) or [] for s in req.sites}
         self.supply = {h.id: per_period(h.max_units_per_period, n) for h in req.hardware}
         self.cap_t = per_period(req.budget.capex_per_period_usd, n)
+        self.total_t = per_period(req.budget.total_per_period_usd, n)
         if len(plan.periods) != n:
             raise PlanMismatch(f"{len(plan.periods)} periods, the horizon has {n}")
         # filled by the checks, in order
@@ -412,6 +414,8 @@ class _Check:
                 close(f"{lab} opex {k}", per.opex_breakdown.get(k, 0.0), parts.get(k, 0.0), opex)
             if self.cap_t is not None:
                 at_most(f"{lab} capex <= per-period budget", capex, self.cap_t[t])
+            if self.total_t is not None:  # the total budget: capex + all opex, nominal
+                at_most(f"{lab} capex + opex <= per-period total budget", capex + opex, self.total_t[t])
             self.capex_t.append(capex)
             self.opex_t.append(opex)
         if not econ.residual_value:
@@ -482,6 +486,12 @@ class _Check:
             self.rebate += rebate
         if req.budget.capex_usd is not None:
             at_most("capex + shortfall <= budget", sum(self.capex_t) + self.shortfall, req.budget.capex_usd)
+        if req.budget.total_usd is not None:
+            at_most("capex + opex + shortfall <= total budget", self.total_spend(), req.budget.total_usd)
+
+    def total_spend(self) -> float:
+        """What budget.total_usd caps: nominal capex + opex over the horizon + shortfall."""
+        return sum(self.capex_t) + sum(self.opex_t) + self.shortfall
 
     # ------------------------------------------------------------ summary
     def summary(self) -> None:
@@ -569,6 +579,18 @@ class _Check:
             for pp in prices.budget_per_period_per_usd:
                 assert pp.value >= 0, f"negative per-period budget price {pp}"
             assert prices.budget_per_usd is None or prices.budget_per_usd >= 0
+            if req.budget.total_usd is None:
+                assert prices.total_budget_per_usd is None
+            assert prices.total_budget_per_usd is None or prices.total_budget_per_usd >= 0
+            for pp in prices.total_budget_per_period_per_usd:
+                assert pp.value >= 0, f"negative per-period total budget price {pp}"
+            shares = {"max": req.policy.max_vendor_share, "min": req.policy.min_vendor_share}
+            seen = set()
+            for vp in prices.vendor_share_per_percentage_point:
+                assert vp.value >= 0, f"negative vendor-share price {vp}"
+                assert vp.vendor in shares[vp.limit], f"a price for a vendor-share limit not set: {vp}"
+                assert (vp.vendor, vp.limit, vp.period) not in seen, f"two prices for {vp}"
+                seen.add((vp.vendor, vp.limit, vp.period))
         elif not self.mip and plan.status == "optimal":
             raise PlanMismatch("an optimal LP plan has no shadow prices")
         label_t = {lab: t for t, lab in enumerate(self.labels)}
@@ -602,3 +624,12 @@ class _Check:
                 assert req.budget.capex_usd is not None
                 bp = prices.budget_per_usd if prices else None
                 at_bound(f"binding {b}", sum(self.capex_t) + self.shortfall, req.budget.capex_usd, bp)
+            elif b == "total_budget":
+                assert req.budget.total_usd is not None
+                tp = prices.total_budget_per_usd if prices else None
+                at_bound(f"binding {b}", self.total_spend(), req.budget.total_usd, tp)
+            elif word[0] == "total_budget":
+                assert self.total_t is not None, b
+                t = label_t[word[1]]
+                tpp = price_of(prices.total_budget_per_period_per_usd, period=word[1]) if prices else None
+                at_bound(f"binding {b}", self.capex_t[t] + self.opex_t[t], self.total_t[t], tpp)

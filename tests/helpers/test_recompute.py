@@ -117,3 +117,29 @@ def test_rich_plan_uses_every_feature(rich: Plan) -> None:
     assert rich.periods[0].fleet[0].existing == 20
     assert rich.contracts[1].equity_fraction > 0
     assert 0 < s.served_fraction < 1
+
+
+def test_a_plan_over_a_total_budget_is_caught(rich: Plan) -> None:
+    # The plan's own capex + opex + shortfall, and one period's capex + opex, as budgets: they
+    # hold; a dollar less does not.
+    spend = rich.summary.capex_usd + rich.summary.opex_usd + rich.summary.contract_shortfall_usd
+    per = [p.capex_usd + p.opex_usd for p in rich.periods]
+    for budget in ({"total_usd": spend}, {"total_per_period_usd": per}):
+        req = {**RICH, "budget": {**RICH["budget"], **budget}}
+        check_plan(req, rich)
+    for budget in ({"total_usd": spend - 1}, {"total_per_period_usd": [per[0], per[1] - 1, per[2]]}):
+        req = {**RICH, "budget": {**RICH["budget"], **budget}}
+        with pytest.raises(PlanMismatch, match="total budget"):
+            check_plan(req, rich)
+
+
+def test_vendor_share_prices_are_checked(rich: Plan) -> None:
+    assert rich.shadow_prices is not None
+    prices = rich.shadow_prices.vendor_share_per_percentage_point
+    assert {(x.vendor, x.limit) for x in prices} == {("b", "max")}
+    for change in ({"value": -1.0}, {"vendor": "a"}, {"limit": "min"}):
+        bad = rich.model_copy(deep=True)
+        assert bad.shadow_prices is not None
+        bad.shadow_prices.vendor_share_per_percentage_point[0] = prices[0].model_copy(update=change)
+        with pytest.raises(AssertionError):
+            check_plan(RICH, bad)
