@@ -61,6 +61,8 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
         ("cost_per_mtok", "summary/cost_per_million_tokens_usd", USD_CENTS),
         ("gb300_units", "summary/units_acquired/nvidia-gb300-nvl72", UNITS),
         ("tx1_peak", "summary/peak_power_mw/tx-1", MW),
+        ("idle_hosted", "idle_purchases/hardware=cerebras-cs3-hosted/units", UNITS),
+        ("idle_hosted_opex", "idle_purchases/hardware=cerebras-cs3-hosted/opex_usd", USD_M),
     ],
     "cerebras-750mw-throughput-half.json": [
         ("short_2028_10", "diagnosis/workload=agentic-fast,period=2028-10/amount", MTOK_S),
@@ -98,6 +100,7 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
         ("gb300_units", "summary/units_acquired/nvidia-gb300-nvl72", UNITS),
         ("cs3_units", "summary/units_acquired/cerebras-cs3", UNITS),
         ("budget_value", "shadow_prices/budget_per_usd", NUM3),
+        ("opex", "summary/opex_usd", USD_B),
     ],
 }
 

@@ -487,6 +487,34 @@ class ContractOut(Out):
     discount_tiers_reached: int = Field(0, description="How many discount tiers the spend passed.")
 
 
+class IdlePurchase(Out):
+    """Purchased units of one hardware at one site that stand idle, some from the period they
+    arrive (see docs/formulation.md, "Warnings")."""
+
+    site: str
+    hardware: str
+    units: float = Field(..., description="Most purchased units idle in one period.")
+    capex_usd: float = Field(..., description="units × unit price (nominal).")
+    opex_usd: float = Field(
+        ..., description="Nominal opex of the idle purchased units, summed over the periods they are idle."
+    )
+    idle_on_arrival_units: float = Field(
+        ...,
+        description="Units that stand idle in the period they arrive (the newest units counted "
+        "idle first), summed over periods: bought to stand idle, at least at first.",
+    )
+    periods: list[str] = Field(..., description="Periods in which purchased units stand idle.")
+    idle_units: dict[str, float] = Field(..., description="Idle purchased units by period label.")
+    causes: list[str] = Field(
+        default_factory=list,
+        description="Limits that likely make the plan buy them: 'take_or_pay <vendor>' (the "
+        "commitment not exceeded), 'vendor_max <vendor>', 'vendor_min <vendor>' (binding in an idle "
+        "period), 'warrants <vendor>' (still vesting), or for units bought ahead of use "
+        "'budget_period', 'total_budget_period', 'supply <hardware>' (binding in a later period); "
+        "empty when the model names none.",
+    )
+
+
 class SolverOut(Out):
     backend: str
     integer: bool
@@ -520,5 +548,9 @@ class Plan(Out):
     binding: list[str] = Field(default_factory=list)
     diagnosis: list[DiagnosisEntry] = Field(default_factory=list)
     contracts: list[ContractOut] = Field(default_factory=list)
+    idle_purchases: list[IdlePurchase] = Field(
+        default_factory=list,
+        description="Purchased units that stand idle, per site and hardware (a warning too).",
+    )
     solver: SolverOut
     warnings: list[str] = Field(default_factory=list)
