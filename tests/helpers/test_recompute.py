@@ -143,3 +143,44 @@ def test_vendor_share_prices_are_checked(rich: Plan) -> None:
         bad.shadow_prices.vendor_share_per_percentage_point[0] = prices[0].model_copy(update=change)
         with pytest.raises(AssertionError):
             check_plan(RICH, bad)
+
+
+TAKE_OR_PAY = request(contracts=[{"vendor": "v", "min_spend_usd": 15_000}])
+
+
+@pytest.fixture(scope="module")
+def idle() -> Plan:
+    """100 units serve the demand, 50 more are bought (idle) to meet a $15,000 commitment."""
+    result = plan(TAKE_OR_PAY)
+    check_plan(TAKE_OR_PAY, result)
+    assert len(result.idle_purchases) == 1
+    return result
+
+
+def _idle_change(**fields: object) -> Callable[[Plan], None]:
+    def change(p: Plan) -> None:
+        p.idle_purchases[0] = p.idle_purchases[0].model_copy(update=fields)
+
+    return change
+
+
+IDLE_MUTATIONS: dict[str, Callable[[Plan], None]] = {
+    "units": _idle_change(units=51.0),
+    "capex": _idle_change(capex_usd=4000.0),
+    "opex": _idle_change(opex_usd=1.0),
+    "on arrival": _idle_change(idle_on_arrival_units=0.0),
+    "more idle than the rest can spare": _idle_change(
+        units=60.0, capex_usd=6000.0, idle_on_arrival_units=60.0, idle_units={"2026-01": 60.0}
+    ),
+    "periods": _idle_change(periods=["2026-04"]),
+    "a cause that does not hold": _idle_change(causes=["take_or_pay v", "warrants v"]),
+    "listed twice": lambda p: p.idle_purchases.append(p.idle_purchases[0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IDLE_MUTATIONS))
+def test_perturbed_idle_purchase_is_caught(idle: Plan, name: str) -> None:
+    bad = idle.model_copy(deep=True)
+    IDLE_MUTATIONS[name](bad)
+    with pytest.raises(AssertionError):
+        check_plan(TAKE_OR_PAY, bad)
