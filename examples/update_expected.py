@@ -101,6 +101,7 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
         ("gb300_units", "summary/units_acquired/nvidia-gb300-nvl72", UNITS),
         ("cs3_units", "summary/units_acquired/cerebras-cs3", UNITS),
         ("budget_value", "shadow_prices/budget_per_usd", NUM3),
+        ("opex", "summary/opex_usd", USD_B),
     ],
 }
 

@@ -107,6 +107,10 @@ def format_plan(p: Plan) -> str:
             console.print("binding: " + "; ".join(p.binding))
         if p.shadow_prices is not None and p.shadow_prices.budget_per_usd is not None:
             console.print(f"budget shadow price: {p.shadow_prices.budget_per_usd:.6g} per $")
+        if p.shadow_prices is not None and p.shadow_prices.total_budget_per_usd is not None:
+            console.print(
+                f"total budget (capex + opex) shadow price: {p.shadow_prices.total_budget_per_usd:.6g} per $"
+            )
     for d in p.diagnosis:
         console.print(f"diagnosis: {d.message}")
     for c in p.contracts:

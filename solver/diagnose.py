@@ -5,6 +5,7 @@ Every hard limit that a planner can move gets a non-negative slack column e:
 * min_service[w,t]:  served + e >= msf·D        (tokens/s that cannot be served)
 * power[s,t]:        ... − e <= P[s,t]           (MW missing at a site)
 * budget / budget_period:  capex − e <= cap      ($ missing)
+* total_budget / total_budget_period:  capex + opex − e <= cap  ($ missing)
 * supply[h,t]:       Σ_s buy − e <= max_units    (units missing)
 * vendor_max / vendor_min:  share rows ± e       (kW of IT power beyond the share)
 * served_total:      Σ served + e >= fraction·Σ D  (when the policy sets it)
@@ -15,7 +16,8 @@ always *a* way out, and relative to demand it is usually the smallest, so a sing
 model would nearly always answer "serve less".  A planner wants both answers, so two
 options are solved and reported:
 
-1. ``add_capacity``: min service stays hard; power, budget, supply and vendor shares give —
+1. ``add_capacity``: min service stays hard; power, budgets (capex and total), supply and
+   vendor shares give —
    what it takes to serve the demand;
 2. ``reduce_service``: only min service (and served_total) give — what the limits allow.
 
@@ -37,13 +39,24 @@ _FLOORS = {
     "power": 1.0,
     "budget": 1e6,
     "budget_period": 1e6,
+    "total_budget": 1e6,
+    "total_budget_period": 1e6,
     "supply": 1.0,
     "vendor_max": 1.0,
     "vendor_min": 1.0,
     "served_total": 1.0,
 }
 _SERVICE = ("min_service", "served_total")
-_CAPACITY = ("power", "budget", "budget_period", "supply", "vendor_max", "vendor_min")
+_CAPACITY = (
+    "power",
+    "budget",
+    "budget_period",
+    "total_budget",
+    "total_budget_period",
+    "supply",
+    "vendor_max",
+    "vendor_min",
+)
 _OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("add_capacity", _CAPACITY),
     ("reduce_service", _SERVICE),
@@ -140,6 +153,22 @@ def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> Diagno
             amount=amount,
             unit="USD",
             message=f"the capex budget of {data.labels[t]} needs ${amount:,.0f} more",
+        )
+    if family == "total_budget":
+        return DiagnosisEntry(
+            limit="total_budget",
+            amount=amount,
+            unit="USD",
+            message=f"the total budget (capex + opex) needs ${amount:,.0f} more",
+        )
+    if family == "total_budget_period":
+        (t,) = key
+        return DiagnosisEntry(
+            limit="total_budget_period",
+            period=data.labels[t],
+            amount=amount,
+            unit="USD",
+            message=f"the total budget (capex + opex) of {data.labels[t]} needs ${amount:,.0f} more",
         )
     if family == "supply":
         h, t = key

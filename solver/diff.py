@@ -47,8 +47,18 @@ class UnitChange(_Out):
 
 
 class PriceChange(_Out):
-    kind: Literal["power", "budget", "budget_period", "supply", "demand"]
-    key: str | None = Field(None, description="Site, hardware or workload id (None for the budget).")
+    kind: Literal[
+        "power",
+        "budget",
+        "budget_period",
+        "total_budget",
+        "total_budget_period",
+        "supply",
+        "demand",
+        "vendor_share_max",
+        "vendor_share_min",
+    ]
+    key: str | None = Field(None, description="Site, hardware, workload or vendor id (None for the budgets).")
     period: str | None = None
     unit: str
     change: Change
@@ -170,6 +180,12 @@ def _prices(p: Plan) -> dict[PriceKey, tuple[float | None, str]]:
         out[("budget", None, None)] = (sp.budget_per_usd, f"{unit} per usd")
     for y in sp.budget_per_period_per_usd:
         out[("budget_period", None, y.period)] = (y.value, f"{unit} per usd")
+    if sp.total_budget_per_usd is not None:
+        out[("total_budget", None, None)] = (sp.total_budget_per_usd, f"{unit} per usd")
+    for y in sp.total_budget_per_period_per_usd:
+        out[("total_budget_period", None, y.period)] = (y.value, f"{unit} per usd")
+    for v in sp.vendor_share_per_percentage_point:
+        out[(f"vendor_share_{v.limit}", v.vendor, v.period)] = (v.value, f"{unit} per percentage point")
     for z in sp.supply_per_unit:
         out[("supply", z.hardware, z.period)] = (z.value, f"{unit} per unit")
     for w in sp.demand_usd_per_million_tokens:
@@ -282,7 +298,7 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
                 )
             )
     pa, pb = _prices(a), _prices(b)
-    if not per_period:  # only the budget's price is not tied to a period
+    if not per_period:  # only the budgets' prices are not tied to a period
         pa = {k: v for k, v in pa.items() if k[2] is None}
         pb = {k: v for k, v in pb.items() if k[2] is None}
     if (a.shadow_prices is None) != (b.shadow_prices is None) and (_solved(a) and _solved(b)):
@@ -295,7 +311,17 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
                 f"shadow prices are in different objective units ({a.shadow_prices.objective_unit} vs "
                 f"{b.shadow_prices.objective_unit}): their deltas are left out"
             )
-    kinds = ("power", "budget", "budget_period", "supply", "demand")
+    kinds = (
+        "power",
+        "budget",
+        "budget_period",
+        "total_budget",
+        "total_budget_period",
+        "supply",
+        "demand",
+        "vendor_share_max",
+        "vendor_share_min",
+    )
 
     def price_order(k: PriceKey) -> tuple[int, str, int]:
         return (kinds.index(k[0]), k[1] or "", labels.index(k[2]) if k[2] in labels else -1)

@@ -6,7 +6,8 @@ expansions) and the request's numbers, so anyone can recompute it; the tests do.
 Shadow prices follow one convention: *how much the reported objective improves per unit
 of relief* of the limit.  Row duals from :mod:`solver.solve` are π = d(minimised
 objective)/d(rhs), and the reported objective improves when the minimised one falls, so
-the price of a ``<=`` limit (power, budget, supply) is −π.  Demand is reported as the
+the price of a ``<=`` limit (power, budgets on capex and on capex + opex, supply) is −π;
+vendor-share prices are per percentage point of share (:func:`vendor_share_prices`).  Demand is reported as the
 nominal change of the minimised objective per extra million tokens demanded:
 (msf·π_min_service + π_demand_cap [+ frac·π_served_total] [+ d_t·penalty·seconds_t/1e6])
 / (seconds_t/1e6) / d_t — the penalty term because the min_cost objective holds the
@@ -32,6 +33,7 @@ from solver.schema import (
     SitePeriod,
     SitePrice,
     Summary,
+    VendorSharePrice,
     WorkloadPeriod,
     WorkloadPrice,
 )
@@ -304,7 +306,17 @@ fixed 1e-9 zeroed a real 3e-11/$ price on a $1e13 budget and let -4e-9 through o
 limit; the relative rule alone zeroed a real 0.096 $/$ price on a per-period budget of 0."""
 PRICE_NOISE = 1e-8
 
-PRICED_FAMILIES = ("power", "expansion_cap", "budget", "budget_period", "supply", "vendor_max", "vendor_min")
+PRICED_FAMILIES = (
+    "power",
+    "expansion_cap",
+    "budget",
+    "budget_period",
+    "total_budget",
+    "total_budget_period",
+    "supply",
+    "vendor_max",
+    "vendor_min",
+)
 
 
 def _objective_scale(m: Built) -> float:
@@ -356,6 +368,13 @@ def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
         sp.budget_per_period_per_usd.append(
             PeriodPrice(period=data.labels[t], value=_relief(m, "budget_period", (t,), scale))
         )
+    if "total_budget" in m.con:
+        sp.total_budget_per_usd = _relief(m, "total_budget", (), scale)
+    for (t,), _ in sorted(m.con.get("total_budget_period", {}).items()):
+        sp.total_budget_per_period_per_usd.append(
+            PeriodPrice(period=data.labels[t], value=_relief(m, "total_budget_period", (t,), scale))
+        )
+    sp.vendor_share_per_percentage_point = vendor_share_prices(m, scale)
     for h, t in sorted(m.con.get("supply", {})):
         sp.supply_per_unit.append(
             HardwarePrice(
@@ -385,8 +404,42 @@ def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
     return sp
 
 
+def vendor_share_prices(m: Built, scale: float) -> list[VendorSharePrice]:
+    """Vendor-share prices per vendor, limit and period: objective improvement per percentage
+    point of relief (a maximum raised, a minimum lowered).
+
+    The row is Σ_h (1[h∈v] − share)·kW_h·inst ≤ 0 (≥ 0 for a minimum) with the existing fleet on
+    the right-hand side.  Moving ``share`` by δ moves the row's left side by −δ·K_t, K_t the
+    installed IT kW of all vendors in t: the same as moving its right-hand side by +δ·K_t, so
+    d(minimised objective)/d(share) = π·K_t.  Relief of a maximum is +δ and of a minimum −δ;
+    a point is δ = 0.01.  Noise: 0 when |π|·K_t is below PRICE_TOL of the objective (and
+    |π| below PRICE_NOISE), as for the other limits.
+    """
+    data = m.data
+    req = data.req
+    kw = [hw.it_power_kw for hw in req.hardware]
+    out: list[VendorSharePrice] = []
+    for family, word, sign in (("vendor_max", "max", -1.0), ("vendor_min", "min", 1.0)):
+        for (v, t), c in sorted(m.con.get(family, {}).items()):
+            if c.pi is None:
+                continue
+            total = 0.0
+            for s, hs in enumerate(data.present):
+                for h in hs:
+                    units = m.existing(s, h, t) + sum(b.varValue or 0.0 for b, _ in m.inst_terms(s, h, t))
+                    total += kw[h] * units
+            value = sign * c.pi * total / 100
+            if abs(c.pi) <= PRICE_NOISE and abs(c.pi) * max(1.0, total) <= PRICE_TOL * scale:
+                value = 0.0
+            out.append(
+                VendorSharePrice(vendor=data.vendors[v], period=data.labels[t], limit=word, value=value)
+            )
+    return out
+
+
 def extract_binding(m: Built, priced: set[tuple[str, tuple[int, ...]]] | None = None) -> list[str]:
-    """Limits at their bound: power, expansion, budget, supply, vendor share, min service.
+    """Limits at their bound: power, expansion, budgets (capex and total), supply, vendor share,
+    min service.
 
     ``priced`` (max_served): the limits with a price at stage one (:func:`priced_limits`).
     Stage two may serve up to 1e-6·z* less to save cost, which frees up to 1e-6·z*/price of
@@ -419,6 +472,11 @@ def extract_binding(m: Built, priced: set[tuple[str, tuple[int, ...]]] | None = 
     for (t,) in m.con.get("budget_period", {}):
         if tight("budget_period", (t,)):
             out.append(f"budget {data.labels[t]}")
+    if "total_budget" in m.con and tight("total_budget", ()):
+        out.append("total_budget")
+    for (t,) in m.con.get("total_budget_period", {}):
+        if tight("total_budget_period", (t,)):
+            out.append(f"total_budget {data.labels[t]}")
     for h, t in m.con.get("supply", {}):
         cap = data.supply[h]
         if cap is not None and cap[t] > 0 and tight("supply", (h, t)):  # a zero cap: "not offered"

@@ -536,6 +536,54 @@ def add_budget_constraints(m: Built) -> None:
                 m.new_row("budget_period", (t,), ts, LE, data.capex_cap[t])
 
 
+def add_total_budget_constraints(m: Built) -> None:
+    """Total spend, nominal (``budget.total_usd`` and ``budget.total_per_period_usd``):
+
+    * ``total_budget``:  Σ_t (capex_t + opex_t) + Σ_v shortfall_v <= total_usd
+    * ``total_budget_period[t]``:  capex_t + opex_t <= total_per_period_usd[t]
+
+    with opex_t = Σ_{s,h} inst[s,h,t]·oc[s,h] (maintenance, lease and hosting fees, energy, site
+    lease), the existing fleet's a constant moved to the right-hand side.  A purchase in τ adds
+    price + oc·(periods of its service window) to the total, price to capex_τ and oc to every
+    period it is in service.  Nothing is credited: not the residual value, warrants or rebates
+    (all at or after the horizon end), as the capex budget credits none of them.
+
+    Dual: objective change per dollar of total budget (whole horizon, and per period).
+    """
+    data = m.data
+    budget = data.req.budget
+    cap_t = _per_period(budget.total_per_period_usd, data.n)
+    if budget.total_usd is None and cap_t is None:
+        return
+    per_t = capex_by_period(m)
+    fixed = [0.0] * data.n  # opex of the existing fleet
+    for (s, h), units in data.existing.items():
+        for t in range(data.n):
+            fixed[t] += units[t] * data.opex_unit[(s, h)]
+    for (s, h, tau), b in m.var.get("buy", {}).items():
+        oc = data.opex_unit[(s, h)]
+        if oc:
+            for t in data.window(h, tau):
+                per_t[t].append((b, oc))
+    if budget.total_usd is not None:
+        terms = _merged(x for ts in per_t for x in ts)
+        terms += [(v, 1.0) for v in m.var.get("shortfall", {}).values()]
+        m.new_row("total_budget", (), terms, LE, budget.total_usd - sum(fixed))
+    if cap_t is not None:
+        for t, ts in enumerate(per_t):
+            m.new_row("total_budget_period", (t,), _merged(ts), LE, cap_t[t] - fixed[t])
+
+
+def _merged(terms: Iterable[tuple[pulp.LpVariable, float]]) -> list[tuple[pulp.LpVariable, float]]:
+    """``terms`` with the coefficients of a variable that appears more than once added up."""
+    cols: dict[int, pulp.LpVariable] = {}
+    coef: dict[int, float] = {}
+    for v, c in terms:
+        cols[v.hash] = v
+        coef[v.hash] = coef.get(v.hash, 0.0) + c
+    return [(cols[k], coef[k]) for k in cols]
+
+
 def _it_kw_terms(m: Built, t: int, weight: list[float]) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
     """Σ_{s,h} weight[h]·kW_h·inst[s,h,t] as (terms, constant from the existing fleet)."""
     req = m.data.req
@@ -839,6 +887,7 @@ def build_model(data: ModelData, integer: bool = False, discounts: bool = True) 
     add_power_constraints(m)
     add_supply_constraints(m)
     add_budget_constraints(m)
+    add_total_budget_constraints(m)
     add_vendor_share_constraints(m)
     add_contract_constraints(m)
     add_discount_constraints(m)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulp
 
+from solver.advice import extract_idle_purchases, idle_purchase_warnings, opex_budget_warning
 from solver.diagnose import diagnose
 from solver.errors import ModelTooLarge
 from solver.extract import (
@@ -188,6 +189,11 @@ def plan(
         plan_out.summary = extract_summary(m, x, periods, contracts)
         plan_out.shadow_prices = prices
         plan_out.binding = extract_binding(m, priced)
+        plan_out.idle_purchases = extract_idle_purchases(m, x, plan_out.summary, contracts, plan_out.binding)
+        plan_out.warnings += idle_purchase_warnings(m, plan_out.idle_purchases, contracts)
+        opex_note = opex_budget_warning(m, periods, plan_out.binding)
+        if opex_note is not None:
+            plan_out.warnings.append(opex_note)
         trouble = objective_mismatch(m, value, periods, plan_out.summary) if value is not None else None
         if trouble is not None:  # the numbers do not add up: no plan rather than a wrong one
             return Plan(

@@ -143,8 +143,19 @@ class Objective(Strict):
 
 
 class Budget(Strict):
-    capex_usd: Usd | None = Field(None, description="Total nominal capex over the horizon.")
+    capex_usd: Usd | None = Field(
+        None, description="Total nominal capex over the horizon (plus any take-or-pay shortfall)."
+    )
     capex_per_period_usd: UsdPerPeriod | None = Field(None, description="Nominal capex per period.")
+    total_usd: Usd | None = Field(
+        None,
+        description="Total nominal spend over the horizon: capex plus all opex (maintenance, lease "
+        "and hosting fees, energy, site lease; the existing fleet's included) plus any take-or-pay "
+        "shortfall. Residual value, warrants and rebates are not credited.",
+    )
+    total_per_period_usd: UsdPerPeriod | None = Field(
+        None, description="Nominal capex plus opex per period (the shortfall is not in any period)."
+    )
 
 
 class Expansion(Strict):
@@ -406,6 +417,16 @@ class PeriodPrice(Out):
     value: float
 
 
+class VendorSharePrice(Out):
+    vendor: str
+    period: str
+    limit: Literal["max", "min"] = Field(
+        ...,
+        description="Which limit: policy.max_vendor_share (relief: raise it) or min_vendor_share (lower it).",
+    )
+    value: float
+
+
 class ShadowPrices(Out):
     basis: Literal["lp", "integer_fixed"] = Field(
         "lp",
@@ -416,6 +437,17 @@ class ShadowPrices(Out):
     power_usd_per_mw: list[SitePrice] = Field(default_factory=list)
     budget_per_usd: float | None = None
     budget_per_period_per_usd: list[PeriodPrice] = Field(default_factory=list)
+    total_budget_per_usd: float | None = Field(
+        None, description="Objective gained per extra dollar of budget.total_usd (capex + opex)."
+    )
+    total_budget_per_period_per_usd: list[PeriodPrice] = Field(
+        default_factory=list, description="Objective gained per extra dollar of budget.total_per_period_usd."
+    )
+    vendor_share_per_percentage_point: list[VendorSharePrice] = Field(
+        default_factory=list,
+        description="Objective gained per percentage point (0.01) of relief of a vendor-share limit "
+        "in a period: a maximum raised, a minimum lowered. >= 0.",
+    )
     supply_per_unit: list[HardwarePrice] = Field(default_factory=list)
     demand_usd_per_million_tokens: list[WorkloadPrice] = Field(default_factory=list)
 
@@ -424,11 +456,19 @@ class DiagnosisEntry(Out):
     option: Literal["add_capacity", "reduce_service", "relax_all"] = Field(
         "relax_all",
         description="Which way out this entry belongs to: 'add_capacity' (meet the minimum "
-        "service by moving power, budget, supply or vendor-share limits), 'reduce_service' "
+        "service by moving power, budget (capex or total), supply or vendor-share limits), 'reduce_service' "
         "(keep the limits, serve less), or 'relax_all' (only both together work).",
     )
     limit: Literal[
-        "min_service", "power", "budget", "budget_period", "supply", "vendor_share", "served_total"
+        "min_service",
+        "power",
+        "budget",
+        "budget_period",
+        "total_budget",
+        "total_budget_period",
+        "supply",
+        "vendor_share",
+        "served_total",
     ]
     site: str | None = None
     hardware: str | None = None
@@ -454,6 +494,34 @@ class ContractOut(Out):
     )
     discount_usd: float = Field(0.0, description="Volume-discount rebate earned on net_spend_usd (nominal).")
     discount_tiers_reached: int = Field(0, description="How many discount tiers the spend passed.")
+
+
+class IdlePurchase(Out):
+    """Purchased units of one hardware at one site that stand idle, some from the period they
+    arrive (see docs/formulation.md, "Warnings")."""
+
+    site: str
+    hardware: str
+    units: float = Field(..., description="Most purchased units idle in one period.")
+    capex_usd: float = Field(..., description="units × unit price (nominal).")
+    opex_usd: float = Field(
+        ..., description="Nominal opex of the idle purchased units, summed over the periods they are idle."
+    )
+    idle_on_arrival_units: float = Field(
+        ...,
+        description="Units that stand idle in the period they arrive (the newest units counted "
+        "idle first), summed over periods: bought to stand idle, at least at first.",
+    )
+    periods: list[str] = Field(..., description="Periods in which purchased units stand idle.")
+    idle_units: dict[str, float] = Field(..., description="Idle purchased units by period label.")
+    causes: list[str] = Field(
+        default_factory=list,
+        description="Limits that likely make the plan buy them: 'take_or_pay <vendor>' (the "
+        "commitment not exceeded), 'vendor_max <vendor>', 'vendor_min <vendor>' (binding in an idle "
+        "period), 'warrants <vendor>' (still vesting), or for units bought ahead of use "
+        "'budget_period', 'total_budget_period', 'supply <hardware>' (binding in a later period); "
+        "empty when the model names none.",
+    )
 
 
 class SolverOut(Out):
@@ -489,5 +557,9 @@ class Plan(Out):
     binding: list[str] = Field(default_factory=list)
     diagnosis: list[DiagnosisEntry] = Field(default_factory=list)
     contracts: list[ContractOut] = Field(default_factory=list)
+    idle_purchases: list[IdlePurchase] = Field(
+        default_factory=list,
+        description="Purchased units that stand idle, per site and hardware (a warning too).",
+    )
     solver: SolverOut
     warnings: list[str] = Field(default_factory=list)

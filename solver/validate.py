@@ -116,6 +116,7 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
     vendors = {h.vendor for h in req.hardware}
     models = {m for h in req.hardware for m in h.performance}
     _check_len(req.budget.capex_per_period_usd, n, "/budget/capex_per_period_usd", errors)
+    _check_len(req.budget.total_per_period_usd, n, "/budget/total_per_period_usd", errors)
     for i, s in enumerate(req.sites):
         _check_len(s.power_mw, n, f"/sites/{i}/power_mw", errors)
         for j, h in enumerate(s.allowed_hardware or []):

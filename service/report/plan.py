@@ -42,6 +42,8 @@ LIMIT_WORDS = {
     "power": "Site power",
     "budget": "Capex budget",
     "budget_period": "Per-period capex budget",
+    "total_budget": "Total budget (capex + opex)",
+    "total_budget_period": "Per-period total budget (capex + opex)",
     "supply": "Hardware supply",
     "vendor_share": "Vendor share",
     "served_total": "Total served fraction",
@@ -174,6 +176,8 @@ _BINDING = [
     ("expansion", re.compile(r"^expansion (?P<who>\S+)$")),
     ("budget_period", re.compile(r"^budget (?P<when>\d{4}-\d{2})$")),
     ("budget", re.compile(r"^budget$")),
+    ("total_budget_period", re.compile(r"^total_budget (?P<when>\d{4}-\d{2})$")),
+    ("total_budget", re.compile(r"^total_budget$")),
     ("supply", re.compile(r"^supply (?P<who>\S+) (?P<when>\S+)$")),
     ("vendor_max", re.compile(r"^vendor_share max (?P<who>\S+) (?P<when>\S+)$")),
     ("vendor_min", re.compile(r"^vendor_share min (?P<who>\S+) (?P<when>\S+)$")),
@@ -220,6 +224,12 @@ def binding_in_words(plan: Plan) -> list[str]:
             out.append("<b>The capex budget</b> is fully spent.")
         elif kind == "budget_period":
             out.append(f"<b>The per-period capex budget</b> is fully spent in {_count(n)} ({when}).")
+        elif kind == "total_budget":
+            out.append("<b>The total budget</b> (capex + opex) is fully spent.")
+        elif kind == "total_budget_period":
+            out.append(
+                f"<b>The per-period total budget</b> (capex + opex) is fully spent in {_count(n)} ({when})."
+            )
         elif kind == "supply":
             out.append(f"<b>Supply of {w}</b> is exhausted in {_count(n)} ({when}).")
         elif kind == "vendor_max":
@@ -832,16 +842,47 @@ def _prices(plan: Plan) -> str:
     # budget
     brows = []
     if sp.budget_per_usd is not None:
-        brows.append(["whole horizon", _num(sp.budget_per_usd, fmt.sig(sp.budget_per_usd))])
+        brows.append(["capex", "whole horizon", _num(sp.budget_per_usd, fmt.sig(sp.budget_per_usd))])
     for bp in sp.budget_per_period_per_usd:
-        brows.append([_e(bp.period), _num(bp.value, fmt.sig(bp.value))])
+        brows.append(["capex", _e(bp.period), _num(bp.value, fmt.sig(bp.value))])
+    if sp.total_budget_per_usd is not None:
+        value = sp.total_budget_per_usd
+        brows.append(["total (capex + opex)", "whole horizon", _num(value, fmt.sig(value))])
+    for bp in sp.total_budget_per_period_per_usd:
+        brows.append(["total (capex + opex)", _e(bp.period), _num(bp.value, fmt.sig(bp.value))])
     if brows:
         out.append(
-            '<h3 class="sub">Budget</h3><p class="note">Objective gained per extra dollar of capex budget.</p>'
-            + table(["budget", f"{unit_word} per $"], brows, [False, True], cls="prices-budget")
+            '<h3 class="sub">Budget</h3><p class="note">Objective gained per extra dollar of budget: the '
+            "capex budget counts capex (and any take-or-pay shortfall), the total budget capex and every "
+            "opex as well.</p>"
+            + table(
+                ["budget", "span", f"{unit_word} per $"], brows, [False, False, True], cls="prices-budget"
+            )
         )
     else:
-        out.append('<h3 class="sub">Budget</h3><p class="note">No capex budget in the request.</p>')
+        out.append('<h3 class="sub">Budget</h3><p class="note">No budget in the request.</p>')
+    shares = [x for x in sp.vendor_share_per_percentage_point if x.value != 0]
+    if shares:
+        vrows = [
+            [
+                _e(x.vendor),
+                "maximum" if x.limit == "max" else "minimum",
+                _e(x.period),
+                _num(x.value, pf(x.value)),
+            ]
+            for x in shares
+        ]
+        out.append(
+            '<h3 class="sub">Vendor shares</h3><p class="note">Objective gained per percentage point of '
+            "relief of a vendor-share limit (a maximum raised, a minimum lowered), where the limit binds; "
+            "the policy is one share for every period, so a point on it is worth the sum over periods.</p>"
+            + table(
+                ["vendor", "limit", "period", f"{unit_word} per point"],
+                vrows,
+                [False, False, False, True],
+                cls="prices-vendor-share",
+            )
+        )
     # demand
     dem: dict[tuple[str, str], float] = {
         (x.workload, x.period): x.value for x in sp.demand_usd_per_million_tokens

@@ -8,8 +8,9 @@ fleet          period × site × hardware in service or acquired (``allocated_<w
 periods        period: nominal capex/opex with their components, power and tokens totals
 sites          period × site: power used, available, expansion started
 workloads      period × workload: demand, served, capacity, unmet (tokens/s)
-shadow_prices  priced limit: power (site, period), budget, budget per period, supply
-               (hardware, period), demand (workload, period), with its unit and basis
+shadow_prices  priced limit: power (site, period), budget, budget per period, total budget and
+               total budget per period, supply (hardware, period), demand (workload, period),
+               vendor share (vendor_share_max|min: vendor, period), with its unit and basis
 =============  =====================================================================
 
 Numbers are written positionally (no thousands separators, no exponent), so
@@ -148,21 +149,30 @@ def workloads_csv(plan: Plan) -> str:
 
 
 def shadow_prices_csv(plan: Plan) -> str:
-    header = ["limit", "site", "hardware", "workload", "period", "value", "unit", "basis"]
+    header = ["limit", "site", "hardware", "workload", "vendor", "period", "value", "unit", "basis"]
     sp = plan.shadow_prices
     rows: list[list[Cell]] = []
     if sp is not None:
         u, basis = sp.objective_unit, sp.basis
         for x in sp.power_usd_per_mw:
-            rows.append(["power", x.site, "", "", x.period, x.value, f"{u}_per_mw", basis])
+            rows.append(["power", x.site, "", "", "", x.period, x.value, f"{u}_per_mw", basis])
         if sp.budget_per_usd is not None:
-            rows.append(["budget", "", "", "", "", sp.budget_per_usd, f"{u}_per_usd", basis])
+            rows.append(["budget", "", "", "", "", "", sp.budget_per_usd, f"{u}_per_usd", basis])
         for bp in sp.budget_per_period_per_usd:
-            rows.append(["budget_period", "", "", "", bp.period, bp.value, f"{u}_per_usd", basis])
+            rows.append(["budget_period", "", "", "", "", bp.period, bp.value, f"{u}_per_usd", basis])
+        if sp.total_budget_per_usd is not None:
+            rows.append(["total_budget", "", "", "", "", "", sp.total_budget_per_usd, f"{u}_per_usd", basis])
+        for bp in sp.total_budget_per_period_per_usd:
+            rows.append(["total_budget_period", "", "", "", "", bp.period, bp.value, f"{u}_per_usd", basis])
         for h in sp.supply_per_unit:
-            rows.append(["supply", "", h.hardware, "", h.period, h.value, f"{u}_per_unit", basis])
+            rows.append(["supply", "", h.hardware, "", "", h.period, h.value, f"{u}_per_unit", basis])
         for d in sp.demand_usd_per_million_tokens:
-            rows.append(["demand", "", "", d.workload, d.period, d.value, f"{u}_per_million_tokens", basis])
+            rows.append(
+                ["demand", "", "", d.workload, "", d.period, d.value, f"{u}_per_million_tokens", basis]
+            )
+        for v in sp.vendor_share_per_percentage_point:
+            limit = f"vendor_share_{v.limit}"
+            rows.append([limit, "", "", "", v.vendor, v.period, v.value, f"{u}_per_percentage_point", basis])
     return _csv(header, rows)
 
 

@@ -11,7 +11,8 @@ the plan reports (``periods[].fleet`` acquired/existing/installed/allocated and
   allocation only to eligible workloads, whole units/replicas in integer mode);
 * every constraint family holds (demand with reserve margin, min service, power with PUE
   and expansions online after their lead time, expansion cap, supply, total and
-  per-period capex budget incl. contract shortfall, vendor shares of installed IT power);
+  per-period capex budget incl. contract shortfall, total and per-period budget on capex +
+  opex (+ shortfall), vendor shares of installed IT power);
 * every reported number equals its recomputation (per-period capex/opex and their
   breakdowns, power used/available, capacity, unmet, residual, NPV, $/M tokens, served
   fraction, peak power, units acquired, vendor shares, contracts, objective value).
@@ -25,6 +26,8 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
+
+import pulp
 
 from solver.curves import throughput
 from solver.schema import FleetRow, Plan, PlanRequest
@@ -180,6 +183,7 @@ def check_plan(request: PlanRequest | Mapping[str, Any], plan: Plan) -> None:
     c.summary()
     c.objective()
     c.prices_and_binding()
+    c.idle_purchases()
 
 
 class _Check:
@@ -224,6 +228,7 @@ class _Check:
         self.power = {s.id: per_period(s.power_mw, n) or [] for s in req.sites}
         self.supply = {h.id: per_period(h.max_units_per_period, n) for h in req.hardware}
         self.cap_t = per_period(req.budget.capex_per_period_usd, n)
+        self.total_t = per_period(req.budget.total_per_period_usd, n)
         if len(plan.periods) != n:
             raise PlanMismatch(f"{len(plan.periods)} periods, the horizon has {n}")
         # filled by the checks, in order
@@ -426,6 +431,8 @@ class _Check:
                 close(f"{lab} opex {k}", per.opex_breakdown.get(k, 0.0), parts.get(k, 0.0), opex)
             if self.cap_t is not None:
                 at_most(f"{lab} capex <= per-period budget", capex, self.cap_t[t])
+            if self.total_t is not None:  # the total budget: capex + all opex, nominal
+                at_most(f"{lab} capex + opex <= per-period total budget", capex + opex, self.total_t[t])
             self.capex_t.append(capex)
             self.opex_t.append(opex)
         if not econ.residual_value:
@@ -496,6 +503,12 @@ class _Check:
             self.rebate += rebate
         if req.budget.capex_usd is not None:
             at_most("capex + shortfall <= budget", sum(self.capex_t) + self.shortfall, req.budget.capex_usd)
+        if req.budget.total_usd is not None:
+            at_most("capex + opex + shortfall <= total budget", self.total_spend(), req.budget.total_usd)
+
+    def total_spend(self) -> float:
+        """What budget.total_usd caps: nominal capex + opex over the horizon + shortfall."""
+        return sum(self.capex_t) + sum(self.opex_t) + self.shortfall
 
     # ------------------------------------------------------------ summary
     def summary(self) -> None:
@@ -583,6 +596,18 @@ class _Check:
             for pp in prices.budget_per_period_per_usd:
                 assert pp.value >= 0, f"negative per-period budget price {pp}"
             assert prices.budget_per_usd is None or prices.budget_per_usd >= 0
+            if req.budget.total_usd is None:
+                assert prices.total_budget_per_usd is None
+            assert prices.total_budget_per_usd is None or prices.total_budget_per_usd >= 0
+            for pp in prices.total_budget_per_period_per_usd:
+                assert pp.value >= 0, f"negative per-period total budget price {pp}"
+            shares = {"max": req.policy.max_vendor_share, "min": req.policy.min_vendor_share}
+            seen = set()
+            for vp in prices.vendor_share_per_percentage_point:
+                assert vp.value >= 0, f"negative vendor-share price {vp}"
+                assert vp.vendor in shares[vp.limit], f"a price for a vendor-share limit not set: {vp}"
+                assert (vp.vendor, vp.limit, vp.period) not in seen, f"two prices for {vp}"
+                seen.add((vp.vendor, vp.limit, vp.period))
         elif not self.mip and plan.status == "optimal":
             raise PlanMismatch("an optimal LP plan has no shadow prices")
         label_t = {lab: t for t, lab in enumerate(self.labels)}
@@ -616,3 +641,142 @@ class _Check:
                 assert req.budget.capex_usd is not None
                 bp = prices.budget_per_usd if prices else None
                 at_bound(f"binding {b}", sum(self.capex_t) + self.shortfall, req.budget.capex_usd, bp)
+            elif b == "total_budget":
+                assert req.budget.total_usd is not None
+                tp = prices.total_budget_per_usd if prices else None
+                at_bound(f"binding {b}", self.total_spend(), req.budget.total_usd, tp)
+            elif word[0] == "total_budget":
+                assert self.total_t is not None, b
+                t = label_t[word[1]]
+                tpp = price_of(prices.total_budget_per_period_per_usd, period=word[1]) if prices else None
+                at_bound(f"binding {b}", self.capex_t[t] + self.opex_t[t], self.total_t[t], tpp)
+
+    # ------------------------------------------------------------ idle purchases
+    def unit_opex(self, sid: str, h: str) -> float:
+        """Nominal opex of one installed unit of h at sid for one period."""
+        hw, site, p = self.hws[h], self.sites[sid], self.p
+        return (
+            hw.unit_price_usd * hw.maintenance_fraction_per_year * p
+            + hw.recurring_usd_per_unit_hour * self.hours
+            + hw.it_power_kw
+            / 1000
+            * site.pue
+            * self.req.economics.load_factor
+            * self.hours
+            * site.energy_usd_per_mwh
+            + hw.it_power_kw * site.lease_usd_per_kw_month * 12 * p
+        )
+
+    def serves_with(self, t: int, kept: dict[tuple[str, str], float]) -> bool:
+        """Whether the installed fleet of period t, with at most ``kept`` purchased units in use
+        at those (site, hardware) (all units elsewhere), can serve the plan's served tokens with
+        the reserve margin: an LP of its own, independent of the solver's."""
+        lp = pulp.LpProblem("idle", pulp.LpMinimize)
+        rm = 1 + self.req.policy.reserve_margin
+        alloc: dict[tuple[str, str, str], pulp.LpVariable] = {}
+        for (sid, h), units in self.inst.items():
+            ex = self.existing.get((sid, h), self.zeros())[t]
+            usable = ex + kept.get((sid, h), units[t] - ex)
+            terms = []
+            for w in self.req.workloads:
+                if h in self.allowed[sid] and self.tput[(h, w.id)] > 0 and units[t] > 0:
+                    alloc[(sid, h, w.id)] = pulp.LpVariable(f"a_{len(alloc)}", 0)
+                    terms.append(alloc[(sid, h, w.id)])
+            if terms:
+                lp += pulp.lpSum(terms) <= usable
+        for wp in self.plan.periods[t].workloads:
+            dem = self.demand[wp.id][t]
+            need = rm * wp.served_tokens_per_s * (self.peak[wp.id][t] / dem if dem > 0 else 1.0)
+            if need > 0:
+                cap = pulp.lpSum(self.tput[(h, w)] * a for (_s, h, w), a in alloc.items() if w == wp.id)
+                lp += cap >= need * (1 - 1e-7)
+        lp += pulp.lpSum(alloc.values())
+        lp.solve(pulp.HiGHS(msg=False))
+        return bool(pulp.LpStatus[lp.status] == "Optimal")
+
+    def idle_purchases(self) -> None:
+        """Each idle purchase adds up (units, capex, opex, units idle on arrival, periods), is
+        material, has units idle in the period they arrive, names causes that hold, and is an
+        idleness the fleet really has: without those units the rest serve what is served."""
+        plan, n = self.plan, self.n
+        spend = sum(self.capex_t) + sum(self.opex_t)
+        floor = max(1.0, 1e-6 * spend)
+        reported: dict[tuple[str, str], list[float]] = {}
+        for item in plan.idle_purchases:
+            key, where = (item.site, item.hardware), f"idle {item.site}/{item.hardware}"
+            if key in reported:
+                raise PlanMismatch(f"{where}: listed twice")
+            hw = self.hws[item.hardware]
+            if list(item.idle_units) != item.periods or any(p not in self.labels for p in item.periods):
+                raise PlanMismatch(f"{where}: periods {item.periods} vs idle_units {list(item.idle_units)}")
+            idle = [item.idle_units.get(lab, 0.0) for lab in self.labels]
+            arrival = 0.0
+            for t in range(n):
+                bought = self.installed(*key, t) - self.existing.get(key, self.zeros())[t]
+                at_most(f"{where} {self.labels[t]}: idle <= purchased in service", idle[t], bought)
+                at_most(f"{where} {self.labels[t]}: idle >= 0", 0.0, idle[t])
+                tau = t - self.lead[item.hardware]
+                if idle[t] > 0 and tau >= 0:
+                    arrival += min(idle[t], self.acq.get(key, self.zeros())[tau])
+            close(f"{where} units", item.units, max(idle))
+            close(f"{where} capex", item.capex_usd, max(idle) * hw.unit_price_usd)
+            close(f"{where} opex", item.opex_usd, sum(idle) * self.unit_opex(*key))
+            close(f"{where} idle on arrival", item.idle_on_arrival_units, arrival, item.units)
+            if not arrival > 0:
+                raise PlanMismatch(f"{where}: no unit idle in the period it arrives")
+            at_most(f"{where}: material (capex + opex >= {floor:g})", floor, item.capex_usd + item.opex_usd)
+            first = self.labels.index(item.periods[0])
+            for cause in item.causes:
+                self._idle_cause(where, hw.vendor, item.hardware, cause, idle, first)
+            reported[key] = idle
+        # whether every idle purchase is listed depends on which of tied allocations one takes:
+        # the tests check that on hand-solved instances
+        for t in range(n):
+            if not any(v[t] > 0 for v in reported.values()):
+                continue
+            kept = {
+                k: self.installed(*k, t) - self.existing.get(k, self.zeros())[t] - v[t]
+                for k, v in reported.items()
+            }
+            if not self.serves_with(t, kept):
+                raise PlanMismatch(
+                    f"{self.labels[t]}: without its idle purchases the fleet cannot serve the plan"
+                )
+
+    def _idle_cause(self, where: str, vendor: str, h: str, cause: str, idle: list[float], first: int) -> None:
+        kind, _, who = cause.partition(" ")
+        pol, plan = self.req.policy, self.plan
+        idle_t = [t for t in range(self.n) if idle[t] > 0]
+        if kind == "take_or_pay":  # not exceeded: a dollar spent is a dollar less of shortfall
+            co = next(c for c in plan.contracts if c.vendor == who)
+            assert who == vendor, f"{where}: {cause}"
+            at_most(f"{where}: {cause} not exceeded", co.spend_usd, co.min_spend_usd)
+        elif kind in ("vendor_max", "vendor_min"):
+            limit = pol.max_vendor_share if kind == "vendor_max" else pol.min_vendor_share
+            assert (who != vendor) if kind == "vendor_max" else (who == vendor), f"{where}: {cause}"
+            shares = [self.kw_t[t][who] / sum(self.kw_t[t].values()) for t in idle_t]
+            assert any(abs(x - limit[who]) <= 1e-6 for x in shares), f"{where}: {cause} does not bind"
+        elif kind == "warrants":
+            c = next(c for c in self.req.contracts if c.vendor == who)
+            co = next(c for c in plan.contracts if c.vendor == who)
+            assert who == vendor and c.warrants is not None, f"{where}: {cause}"
+            assert co.equity_fraction < c.warrants.equity_fraction_max, f"{where}: {cause} fully vested"
+        elif kind in ("budget_period", "total_budget_period"):
+            cap = self.cap_t if kind == "budget_period" else self.total_t
+            assert cap is not None, f"{where}: {cause}"
+            spent = [
+                self.capex_t[t] + (self.opex_t[t] if kind == "total_budget_period" else 0.0)
+                for t in range(self.n)
+            ]
+            assert any(abs(spent[t] - cap[t]) <= 1e-5 * max(1.0, cap[t]) for t in range(first + 1, self.n)), (
+                f"{where}: {cause} binds in no later period"
+            )
+        elif kind == "supply":
+            cap_h = self.supply[who]
+            assert who == h and cap_h is not None, f"{where}: {cause}"
+            assert any(
+                cap_h[t] > 0 and abs(self.bought(h, t) - cap_h[t]) <= 1e-5 * max(1.0, cap_h[t])
+                for t in range(first + 1, self.n)
+            ), f"{where}: {cause} binds in no later period"
+        else:
+            raise PlanMismatch(f"{where}: unknown cause {cause!r}")

@@ -117,3 +117,70 @@ def test_rich_plan_uses_every_feature(rich: Plan) -> None:
     assert rich.periods[0].fleet[0].existing == 20
     assert rich.contracts[1].equity_fraction > 0
     assert 0 < s.served_fraction < 1
+
+
+def test_a_plan_over_a_total_budget_is_caught(rich: Plan) -> None:
+    # The plan's own capex + opex + shortfall, and one period's capex + opex, as budgets: they
+    # hold; a dollar less does not.
+    spend = rich.summary.capex_usd + rich.summary.opex_usd + rich.summary.contract_shortfall_usd
+    per = [p.capex_usd + p.opex_usd for p in rich.periods]
+    for budget in ({"total_usd": spend}, {"total_per_period_usd": per}):
+        req = {**RICH, "budget": {**RICH["budget"], **budget}}
+        check_plan(req, rich)
+    for budget in ({"total_usd": spend - 1}, {"total_per_period_usd": [per[0], per[1] - 1, per[2]]}):
+        req = {**RICH, "budget": {**RICH["budget"], **budget}}
+        with pytest.raises(PlanMismatch, match="total budget"):
+            check_plan(req, rich)
+
+
+def test_vendor_share_prices_are_checked(rich: Plan) -> None:
+    assert rich.shadow_prices is not None
+    prices = rich.shadow_prices.vendor_share_per_percentage_point
+    assert {(x.vendor, x.limit) for x in prices} == {("b", "max")}
+    for change in ({"value": -1.0}, {"vendor": "a"}, {"limit": "min"}):
+        bad = rich.model_copy(deep=True)
+        assert bad.shadow_prices is not None
+        bad.shadow_prices.vendor_share_per_percentage_point[0] = prices[0].model_copy(update=change)
+        with pytest.raises(AssertionError):
+            check_plan(RICH, bad)
+
+
+TAKE_OR_PAY = request(contracts=[{"vendor": "v", "min_spend_usd": 15_000}])
+
+
+@pytest.fixture(scope="module")
+def idle() -> Plan:
+    """100 units serve the demand, 50 more are bought (idle) to meet a $15,000 commitment."""
+    result = plan(TAKE_OR_PAY)
+    check_plan(TAKE_OR_PAY, result)
+    assert len(result.idle_purchases) == 1
+    return result
+
+
+def _idle_change(**fields: object) -> Callable[[Plan], None]:
+    def change(p: Plan) -> None:
+        p.idle_purchases[0] = p.idle_purchases[0].model_copy(update=fields)
+
+    return change
+
+
+IDLE_MUTATIONS: dict[str, Callable[[Plan], None]] = {
+    "units": _idle_change(units=51.0),
+    "capex": _idle_change(capex_usd=4000.0),
+    "opex": _idle_change(opex_usd=1.0),
+    "on arrival": _idle_change(idle_on_arrival_units=0.0),
+    "more idle than the rest can spare": _idle_change(
+        units=60.0, capex_usd=6000.0, idle_on_arrival_units=60.0, idle_units={"2026-01": 60.0}
+    ),
+    "periods": _idle_change(periods=["2026-04"]),
+    "a cause that does not hold": _idle_change(causes=["take_or_pay v", "warrants v"]),
+    "listed twice": lambda p: p.idle_purchases.append(p.idle_purchases[0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IDLE_MUTATIONS))
+def test_perturbed_idle_purchase_is_caught(idle: Plan, name: str) -> None:
+    bad = idle.model_copy(deep=True)
+    IDLE_MUTATIONS[name](bad)
+    with pytest.raises(AssertionError):
+        check_plan(TAKE_OR_PAY, bad)

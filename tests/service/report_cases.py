@@ -2,7 +2,8 @@
 
 ``demo_request`` is a small but complete plan: two sites (one with an expansion option and
 an existing fleet, one with a per-period envelope), four hardware items of three vendors,
-two workloads (one growing, one ramping from zero), a capex budget, a vendor-share cap, a
+two workloads (one growing, one ramping from zero), a capex budget and a (loose) total
+budget, a vendor-share cap, a
 reserve margin and a Cerebras contract with warrants.  It solves in milliseconds and makes
 every chart of the report appear (power binds, expansion is built, supply binds).
 """
@@ -22,7 +23,7 @@ _DEMO: Json = {
     "name": "Demo 2-site plan",
     "horizon": {"start": "2026-01", "periods": 8, "period_months": 3},
     "economics": {"discount_rate": 0.08, "load_factor": 0.8},
-    "budget": {"capex_usd": 5.0e9},
+    "budget": {"capex_usd": 5.0e9, "total_usd": 1.0e10},
     "sites": [
         {
             "id": "tx-1",
@@ -137,6 +138,58 @@ _DEMO: Json = {
 def demo_request() -> Json:
     """The complete demo request (a fresh copy)."""
     return copy.deepcopy(_DEMO)
+
+
+def limits_request() -> Json:
+    """Most served for $200M of capex + opex, on one site with 200 existing NVIDIA racks and
+    NVIDIA capped at 80 % of IT power: the total budget and the share both bind and publish
+    prices (in weighted million tokens)."""
+    return {
+        "name": "Share and total budget",
+        "horizon": {"start": "2026-01", "periods": 4, "period_months": 3},
+        "economics": {"discount_rate": 0.08},
+        "objective": {"kind": "max_served"},
+        "budget": {"total_usd": 2.0e8},
+        "sites": [
+            {
+                "id": "s",
+                "power_mw": 50,
+                "pue": 1.2,
+                "energy_usd_per_mwh": 60,
+                "existing": [{"hardware": "nv", "units": 200, "remaining_life_years": 5}],
+            }
+        ],
+        "hardware": [
+            {
+                "id": "nv",
+                "vendor": "nvidia",
+                "unit_price_usd": 3.0e6,
+                "it_power_kw": 120,
+                "performance": {
+                    "m": {"points": [{"tokens_per_s_per_user": 25, "tokens_per_s_per_unit": 8e5}]}
+                },
+            },
+            {
+                "id": "amd",
+                "vendor": "amd",
+                "unit_price_usd": 4.0e5,
+                "it_power_kw": 15,
+                "performance": {
+                    "m": {"points": [{"tokens_per_s_per_user": 25, "tokens_per_s_per_unit": 7e4}]}
+                },
+            },
+        ],
+        "workloads": [
+            {
+                "id": "w",
+                "model": "m",
+                "min_tokens_per_s_per_user": 25,
+                "demand_tokens_per_s": 3.0e8,
+                "min_service_fraction": 0,
+            }
+        ],
+        "policy": {"max_vendor_share": {"nvidia": 0.8}},
+    }
 
 
 def infeasible_request() -> Json:

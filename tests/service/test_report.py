@@ -22,6 +22,7 @@ from tests.service.report_cases import (
     bar_heights,
     demo_request,
     infeasible_request,
+    limits_request,
     read_page,
     svg_tree,
     titles,
@@ -152,6 +153,8 @@ class TestBindingWords:
                     "expansion s",
                     "budget",
                     "budget 2026-01",
+                    "total_budget",
+                    "total_budget 2026-04",
                     "vendor_share max nvidia 2026-10",
                     "vendor_share min amd 2026-10",
                     "min_service chat 2026-04",
@@ -164,6 +167,8 @@ class TestBindingWords:
             "<b>The s expansion option</b> is built out to its maximum.",
             "<b>The capex budget</b> is fully spent.",
             "<b>The per-period capex budget</b> is fully spent in 1 period (2026-01).",
+            "<b>The total budget</b> (capex + opex) is fully spent.",
+            "<b>The per-period total budget</b> (capex + opex) is fully spent in 1 period (2026-04).",
             "<b>nvidia</b> is held at its maximum share of IT power in 1 period (2026-10).",
             "<b>amd</b> is held at its minimum share of IT power in 1 period (2026-10).",
             "<b>chat</b> is served only at its minimum service level in 1 period (2026-04).",
@@ -389,6 +394,32 @@ class TestOtherObjectives:
         if integer:
             assert p.shadow_prices.basis == "integer_fixed"
             assert "not true shadow prices" in page.text
+
+
+class TestBudgetAndSharePrices:
+    def test_total_budget_and_vendor_share_prices_are_shown(self) -> None:
+        req = limits_request()
+        p = plan(req)
+        assert p.status == "optimal" and p.shadow_prices is not None
+        sp = p.shadow_prices
+        page = read_page(render_plan_report(p, parse_request(req), generated_at=WHEN))
+        assert "The total budget (capex + opex) is fully spent." in page.text
+        assert sp.total_budget_per_usd is not None and sp.total_budget_per_usd > 0
+        assert f"total (capex + opex) whole horizon {fmt.sig(sp.total_budget_per_usd)}" in page.text
+        assert "Vendor shares" in page.text
+        for x in sp.vendor_share_per_percentage_point:
+            if x.value:
+                shown = f"nvidia maximum {x.period} {fmt.scaled(x.value)} weighted million tokens"
+                assert shown in page.text
+            else:
+                assert f"nvidia maximum {x.period}" not in page.text  # only where it binds
+
+    def test_no_budget_says_so(self) -> None:
+        req = limits_request()
+        del req["budget"]
+        p = plan(req)
+        assert p.status == "optimal"
+        assert "No budget in the request." in read_page(render_plan_report(p, generated_at=WHEN)).text
 
 
 class TestUnsolved:

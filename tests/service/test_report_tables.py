@@ -13,7 +13,7 @@ import pytest
 
 from service.report import TABLES, plan_tables, table_csv
 from solver import Plan, plan
-from tests.service.report_cases import demo_request, infeasible_request
+from tests.service.report_cases import demo_request, infeasible_request, limits_request
 
 SECONDS_PER_PERIOD = 0.25 * 8760 * 3600  # demo: 3-month periods
 PLAIN = re.compile(r"^-?\d+(\.\d+)?$")
@@ -69,13 +69,16 @@ class TestShape:
             len(sp.power_usd_per_mw)
             + (sp.budget_per_usd is not None)
             + len(sp.budget_per_period_per_usd)
+            + (sp.total_budget_per_usd is not None)
+            + len(sp.total_budget_per_period_per_usd)
+            + len(sp.vendor_share_per_percentage_point)
             + len(sp.supply_per_unit)
             + len(sp.demand_usd_per_million_tokens)
         )
 
     @pytest.mark.parametrize("name", TABLES)
     def test_numbers_are_plain(self, tables: dict[str, list[dict[str, str]]], name: str) -> None:
-        text_cols = {"period", "site", "hardware", "workload", "limit", "unit", "basis"}
+        text_cols = {"period", "site", "hardware", "workload", "vendor", "limit", "unit", "basis"}
         for row in tables[name]:
             for col, value in row.items():
                 if col not in text_cols:
@@ -174,6 +177,23 @@ class TestSums:
         assert got == want
         units = {r["unit"] for r in tables["shadow_prices"]}
         assert {"usd_per_mw", "usd_per_million_tokens"} <= units
+
+
+def test_budget_and_vendor_share_prices_match_the_plan() -> None:
+    p = plan(limits_request())
+    assert p.status == "optimal" and p.shadow_prices is not None
+    sp = p.shadow_prices
+    rows = list(csv.DictReader(io.StringIO(table_csv(p, "shadow_prices"))))
+    total = [r for r in rows if r["limit"] == "total_budget"]
+    assert len(total) == 1 and num(total[0]["value"]) == sp.total_budget_per_usd
+    assert total[0]["unit"] == "weighted_million_tokens_per_usd"
+    assert sp.total_budget_per_usd is not None and sp.total_budget_per_usd > 0
+    shares = {(r["vendor"], r["period"]): num(r["value"]) for r in rows if r["limit"] == "vendor_share_max"}
+    assert shares == {(x.vendor, x.period): x.value for x in sp.vendor_share_per_percentage_point}
+    assert len(shares) == 4 and any(v > 0 for v in shares.values())
+    assert {r["unit"] for r in rows if r["limit"] == "vendor_share_max"} == {
+        "weighted_million_tokens_per_percentage_point"
+    }
 
 
 class TestFormulaInjection:

@@ -14,6 +14,7 @@ import pytest
 from solver import plan
 from solver.diff import diff_plans
 from tests.solver.test_scenarios import power_request
+from tests.solver.test_shadow_prices import total_budget_case, vendor_share_case
 
 
 def with_power(mw: float | list[float], periods: int = 1) -> dict:
@@ -80,6 +81,42 @@ class TestBindingAndPrices:
         assert price.change.a == pytest.approx(2e5) and price.change.b == 0.0
         assert price.change.delta == pytest.approx(-2e5)
         assert price.unit == "usd per MW"
+
+    def test_total_budget_and_vendor_share_prices_are_compared(self) -> None:
+        # The instances of test_shadow_prices: a total budget of $8,000 binds, $12,000 does
+        # not; a's share held at 60 % binds, at 100 % it does not.
+        case = total_budget_case("min_cost")
+        loose = copy.deepcopy(case.req)
+        loose["budget"]["total_usd"] = 12_000
+        a, b = plan(case.req), plan(loose)
+        d = diff_plans(a, b)
+        assert a.shadow_prices is not None
+        (price,) = [p for p in d.shadow_prices if p.kind == "total_budget"]
+        assert (price.key, price.period, price.unit) == (None, None, "usd per usd")
+        assert price.change.model_dump() == pytest.approx(
+            {
+                "a": a.shadow_prices.total_budget_per_usd,
+                "b": 0.0,
+                "delta": -a.shadow_prices.total_budget_per_usd,
+            }
+        )
+        assert d.binding_removed == ["total_budget"]
+        share = vendor_share_case("min_cost", "max")
+        free = copy.deepcopy(share.req)
+        free["policy"]["max_vendor_share"]["a"] = 1.0
+        d = diff_plans(plan(share.req), plan(free))
+        got = [
+            (p.kind, p.key, p.period, p.change.a, p.change.b)
+            for p in d.shadow_prices
+            if p.kind.startswith("vendor")
+        ]
+        assert got == [
+            ("vendor_share_max", "a", "2026-01", pytest.approx(100.0), 0.0),
+            ("vendor_share_max", "a", "2027-01", pytest.approx(100 / 1.1), 0.0),
+        ]
+        assert {p.unit for p in d.shadow_prices if p.kind.startswith("vendor")} == {
+            "usd per percentage point"
+        }
 
     def test_reversed_order_reverses_every_delta(self) -> None:
         a, b = plan(with_power(15)), plan(with_power(25))

@@ -264,6 +264,59 @@ class TestBudget:
         assert "budget 2026-01" in p.binding
 
 
+class TestTotalBudget:
+    """budget.total_usd caps nominal capex + opex (+ shortfall); the capex budget sees capex only."""
+
+    def test_fees_count_against_the_total_not_the_capex_budget(self) -> None:
+        # One year.  "buy" $100 (5-year life: net $20); "lease" $30 a year, no capex.  A
+        # $6,000 capex budget alone: 60 bought + 40 leased ($1,200 of fees outside it).  A
+        # total of $6,000 as well: 100·x + 30·(100 − x) <= 6000 -> x = 300/7 bought, the rest
+        # leased: spend exactly $6,000.
+        both = {"capex_usd": 6000, "total_usd": 6000}
+        capex_only = solve(request(hardware_=_buy_or_lease(), budget={"capex_usd": 6000}))
+        assert capex_only.summary.capex_usd + capex_only.summary.opex_usd == pytest.approx(7200, rel=REL)
+        p = solve(request(hardware_=_buy_or_lease(), budget=both))
+        x = 3000 / 70
+        assert fleet(p, hw="buy")[0] == pytest.approx(x, rel=REL)
+        assert fleet(p, hw="lease")[1] == pytest.approx(100 - x, rel=REL)
+        assert p.summary.capex_usd + p.summary.opex_usd == pytest.approx(6000, rel=REL)
+        assert p.objective.value == pytest.approx(20 * x + 30 * (100 - x), rel=REL)
+        assert p.binding == ["total_budget"]
+
+    def test_energy_and_the_existing_fleets_opex_count(self) -> None:
+        # 40 existing units and 60 bought ($6,000); each of the 100 draws 1 kW for 8,760 h at
+        # $1/MWh: $8.76 a unit, $876 of energy, the existing fleet's included.  Total spend
+        # $6,876: a total budget of $6,876 holds, $6,875 does not.
+        req = request(
+            sites=[site(energy_usd_per_mwh=1.0, existing=[{"hardware": "h", "units": 40}])],
+            budget={"total_usd": 6876},
+        )
+        p = solve(req)
+        assert p.summary.opex_usd == pytest.approx(876, rel=REL)
+        assert p.summary.capex_usd == pytest.approx(6000, rel=REL)
+        req["budget"]["total_usd"] = 6875
+        assert solve(req).status == "infeasible"
+
+    def test_take_or_pay_shortfall_counts(self) -> None:
+        # $10,000 of purchases against a $12,000 commitment: a $2,000 shortfall paid at the end
+        # (no residual value, 10 % discounting: paying it a year later beats 20 idle units).
+        top = {"contracts": [{"vendor": "v", "min_spend_usd": 12_000}]}
+        top["economics"] = {"discount_rate": 0.1, "residual_value": False}
+        ok = solve(request(budget={"total_usd": 12_000}, **top))
+        assert ok.status == "optimal" and ok.summary.contract_shortfall_usd == pytest.approx(2000, rel=REL)
+        assert solve(request(budget={"total_usd": 11_999}, **top)).status == "infeasible"
+
+    def test_per_period_total(self) -> None:
+        # Two years, "buy" (5-year life) or lease ($30 a year).  Unconstrained: 100 bought in
+        # t=0 ($10,000 then, nothing in t=1).  $7,000 a period: 100·x + 30·(100 − x) <= 7000 ->
+        # x = 400/7 bought in t=0; t=1 leases or buys the rest within its own $7,000.
+        budget = {"total_per_period_usd": [7000, 7000]}
+        p = solve(request(periods=2, hardware_=_buy_or_lease(), budget=budget))
+        assert fleet(p, t=0, hw="buy")[0] == pytest.approx(4000 / 70, rel=REL)
+        assert p.periods[0].capex_usd + p.periods[0].opex_usd == pytest.approx(7000, rel=REL)
+        assert "total_budget 2026-01" in p.binding
+
+
 class TestVendorShare:
     # Vendor a: $100 (net $20); vendor b: $150 (net $30); same 1 kW.
     HW = [hardware("ha", vendor="a"), hardware("hb", vendor="b", price=150)]

@@ -1,8 +1,8 @@
 """Property tests on generated requests (hypothesis).
 
 Small random requests (1-2 sites, 1-3 hardware, 1-2 workloads, 1-4 periods, random prices,
-power, demand, lead times, lifetimes, optional expansion, existing fleet, budget, vendor
-shares, contracts, any objective):
+power, demand, lead times, lifetimes, optional expansion, existing fleet, budgets on capex
+and on capex + opex, vendor shares, contracts, any objective):
 
 * every solved plan passes ``check_plan`` (every figure recomputed from its fleet table);
 * more power or more budget never worsens the objective (LP);
@@ -182,6 +182,10 @@ def requests(draw: st.DrawFn) -> Json:
                 c["discount_tiers"].append({"above_spend_usd": first + g.num(1e3, 3e4), "discount": 0.15})
             req["solver"] = {"mip_gap": 0}
         req["contracts"] = [c]
+    if g.coin(0.25):  # a budget on capex + opex (drawn last: the draws above stay as they were)
+        req.setdefault("budget", {})["total_usd"] = g.num(1e3, 3e4)
+        if g.coin():
+            req["budget"]["total_per_period_usd"] = g.per_period(n, 500, 1e4)
     return req
 
 
@@ -224,12 +228,9 @@ def test_more_power_or_budget_never_hurts(req: Json, factor: float) -> None:
     assert gain >= -_tol(_value(base), base.summary.npv_cost_usd), (kind, _value(base), _value(relaxed))
     if "budget" in req:
         richer = copy.deepcopy(req)
-        richer["budget"]["capex_usd"] *= factor
-        cap = richer["budget"].get("capex_per_period_usd")
-        if cap is not None:
-            richer["budget"]["capex_per_period_usd"] = (
-                [x * factor for x in cap] if isinstance(cap, list) else cap * factor
-            )
+        for key, cap in richer["budget"].items():
+            if cap is not None:
+                richer["budget"][key] = [x * factor for x in cap] if isinstance(cap, list) else cap * factor
         rich = solve(richer)
         assert rich.status == "optimal"
         gain = _improves(kind) * (_value(rich) - _value(base))
@@ -260,6 +261,8 @@ def scale_money(req: Json, k: float) -> Json:
     if "budget" in out:
         times(out["budget"], "capex_usd")
         times(out["budget"], "capex_per_period_usd")
+        times(out["budget"], "total_usd")
+        times(out["budget"], "total_per_period_usd")
     for c in out.get("contracts", []):
         times(c, "min_spend_usd")
         for t in c.get("discount_tiers", []):

@@ -444,6 +444,24 @@ class TestBudgetSweepMaxServed:
             assert rel_close(row.npv_cost_usd, alone.summary.npv_cost_usd)
 
 
+class TestTotalBudgetSweepMaxServed:
+    """``budget/total_usd`` is a sweep path like any request field."""
+
+    def test_served_is_total_budget_over_price_and_fee(self) -> None:
+        # $100 a unit plus $20 a unit-year of hosting fees: $120 of total spend per unit-year,
+        # 1,000 tokens/s each, against 100,000 tokens/s of demand.
+        req = request(objective={"kind": "max_served"}, budget={"capex_usd": 1e9})
+        req["hardware"] = [hw("h", 100.0, 1.0, 1000.0, recurring_usd_per_unit_hour=20 / 8760)]
+        req["workloads"][0]["min_service_fraction"] = 0
+        totals = [0.0, 6000.0, 12_000.0, 24_000.0]
+        sw = prepare_sweep({"base": req, "parameters": [{"path": "budget/total_usd", "values": totals}]})
+        result = run_sweep(sw)
+        for row, total in zip(result.rows, totals, strict=True):
+            assert row.status == "optimal" and row.values == {"budget/total_usd": total}
+            assert row.served_fraction == pytest.approx(min(1.0, total / 120 / 100), rel=1e-5, abs=1e-9)
+        assert resolve_path(sw.base, "budget/total_usd").base_value is None
+
+
 class TestPowerSweepMinCost:
     POWER = [8.0, 10.0, 12.0, 15.0, 20.0, 25.0]
 

@@ -24,6 +24,12 @@ import pytest
 from solver import Plan
 from tests.helpers.requests import Json, hardware, request, site, solve, workload
 
+
+def fleet_units(p: Plan, hw: str, t: int = 0) -> float:
+    """Units of ``hw`` acquired in period t (summed over sites)."""
+    return sum(row.acquired for row in p.periods[t].fleet if row.hardware == hw)
+
+
 MT = 31.536  # million tokens per token/s over a 12-month period
 R = 0.1  # discount rate of every instance: 2 yearly periods, d_1 = 1/1.1
 KINDS = ("min_cost", "max_served", "max_profit")
@@ -149,6 +155,74 @@ def demand_case(kind: str) -> Case:
     )
 
 
+def _fee_hardware() -> Json:
+    # $100 a unit with a 1-year life plus a $20 a unit-year hosting fee: $120 of total spend per
+    # unit-year, of which only $100 is capex
+    return hardware(life=1, recurring_usd_per_unit_hour=20 / 8760)
+
+
+def total_budget_case(kind: str) -> Case:
+    # budget.total_usd caps capex + opex (the leases' and hosting fees here), nominal
+    if kind == "min_cost":
+        req = _base(kind, hardware_=_buy_and_lease(), budget={"total_usd": 8000})
+    else:
+        req = _base(kind, hardware_=[_fee_hardware()], budget={"total_usd": 6000})
+    return Case(
+        req,
+        _set_key(("budget",), "total_usd"),
+        req["budget"]["total_usd"],
+        lambda p: float(p.shadow_prices.total_budget_per_usd or 0.0) if p.shadow_prices else 0.0,
+    )
+
+
+def total_budget_period_case(kind: str) -> Case:
+    if kind == "min_cost":
+        req = _base(kind, hardware_=_buy_and_lease(), budget={"total_per_period_usd": [6500, 6000]})
+        index = 0
+    else:
+        req = _base(kind, hardware_=[_fee_hardware()], budget={"total_per_period_usd": [6000, 6000]})
+        index = 1
+    label = ("2026-01", "2027-01")[index]
+    return Case(
+        req,
+        _set_list(("budget", "total_per_period_usd"), index),
+        req["budget"]["total_per_period_usd"][index],
+        lambda p: _one(p.shadow_prices.total_budget_per_period_per_usd if p.shadow_prices else [], label),
+    )
+
+
+def _share_hardware(kind: str) -> list[Json]:
+    """Vendor a's unit is the better buy; b's is dearer (min_cost) or half as fast per kW."""
+    if kind == "min_cost":
+        return [hardware("ha", vendor="a", life=1), hardware("hb", vendor="b", price=200, life=1)]
+    return [hardware("ha", vendor="a", life=1), hardware("hb", vendor="b", life=1, points=((10.0, 500.0),))]
+
+
+def vendor_share_case(kind: str, limit: str) -> Case:
+    """a's share of IT power held at 60 % (max a 0.6, or min b 0.4).  The policy is one number
+    for every period: its derivative is the sum of the per-period prices (per point, x100 per
+    unit of share).  The limit moved is the relief coordinate: a's maximum, or 1 − b's minimum
+    (a minimum is relieved by lowering it)."""
+    power = [0.1, 0.1] if kind == "max_served" else 100.0  # max_served: power is what limits
+    policy = {"max_vendor_share": {"a": 0.6}} if limit == "max" else {"min_vendor_share": {"b": 0.4}}
+    req = _base(kind, sites=[site(power=power)], hardware_=_share_hardware(kind), policy=policy)
+    vendor = "a" if limit == "max" else "b"
+
+    def set_limit(r: Json, x: float) -> None:
+        if limit == "max":
+            r["policy"]["max_vendor_share"]["a"] = x
+        else:
+            r["policy"]["min_vendor_share"]["b"] = 1.0 - x
+
+    def price(p: Plan) -> float:
+        items = p.shadow_prices.vendor_share_per_percentage_point if p.shadow_prices else []
+        hits = [x.value for x in items if x.vendor == vendor and x.limit == limit]
+        assert len(hits) == 2, hits
+        return 100 * sum(hits)
+
+    return Case(req, set_limit, 0.6, price)
+
+
 def _one(prices: list[Any], period: str, **key: str) -> float:
     hits = [x.value for x in prices if x.period == period and all(getattr(x, k) == v for k, v in key.items())]
     assert len(hits) == 1, f"{len(hits)} prices for {period} {key}"
@@ -169,11 +243,15 @@ def _bracket(lo: float, mid: float, hi: float) -> None:
     assert lo - tol <= mid <= hi + tol, f"{mid} not within [{lo}, {hi}]"
 
 
-LIMIT_CASES = {
+LIMIT_CASES: dict[str, Callable[[str], Case]] = {
     "power": power_case,
     "budget": budget_case,
     "budget_period": budget_period_case,
+    "total_budget": total_budget_case,
+    "total_budget_period": total_budget_period_case,
     "supply": supply_case,
+    "vendor_max": lambda kind: vendor_share_case(kind, "max"),
+    "vendor_min": lambda kind: vendor_share_case(kind, "min"),
 }
 
 
@@ -272,6 +350,53 @@ class TestHandValues:
         case = budget_case("min_cost")
         p = solve(case.req)
         assert case.price(p) == pytest.approx((30 + 30 / 1.1 - 100 + 60 / 1.21) / 100, rel=1e-7)
+
+    def test_total_budget_min_cost(self) -> None:
+        # All 100 units leased costs $6,000 nominal ($30 a unit-year, twice); each unit bought
+        # in t=0 instead adds $100 − $60 = $40 of spend, so $8,000 buys 50.  Per $ of total
+        # budget: 1/40 of a unit-swap worth $30 + $30/1.1 − ($100 − $60/1.21).  The capex
+        # budget's price would divide by $100: only the total counts the lease fees.
+        case = total_budget_case("min_cost")
+        p = solve(case.req)
+        assert case.price(p) == pytest.approx((30 + 30 / 1.1 - 100 + 60 / 1.21) / 40, rel=1e-7)
+        assert fleet_units(p, "buy") == pytest.approx(50, rel=1e-9)
+        assert p.summary.capex_usd + p.summary.opex_usd == pytest.approx(8000, rel=1e-9)
+        assert "total_budget" in p.binding
+
+    def test_total_budget_period_min_cost(self) -> None:
+        # 2026-01 may spend $6,500: 100·x + 30·(100 − x) for x units bought, so x = 50; each $
+        # more swaps 1/70 of a unit from a lease in t=0 plus a unit bought in t=1 ($100/1.1 −
+        # $80/1.21, residual 0.8) to a unit bought in t=0 ($100 − $60/1.21).
+        case = total_budget_period_case("min_cost")
+        p = solve(case.req)
+        swap = 30 + (100 / 1.1 - 80 / 1.21) - (100 - 60 / 1.21)
+        assert case.price(p) == pytest.approx(swap / 70, rel=1e-7)
+        assert p.periods[0].capex_usd + p.periods[0].opex_usd == pytest.approx(6500, rel=1e-9)
+
+    def test_total_budget_max_served(self) -> None:
+        # $120 of total spend per unit-year (price + fee): one $ serves 1000/120 tokens/s for
+        # a year, 31.536·1000/120 million tokens (weight 1).
+        case = total_budget_case("max_served")
+        p = solve(case.req)
+        assert case.price(p) == pytest.approx(31.536 * 1000 / 120, rel=1e-7)
+
+    def test_vendor_share_min_cost(self) -> None:
+        # a ($100) may be 60 % of 100 kW; a point more swaps one kW of b ($200) for a: $100 in
+        # 2026-01 and $100/1.1 in 2027-01.  Held at min b 0.4 the prices are the same.
+        for limit in ("max", "min"):
+            p = solve(vendor_share_case("min_cost", limit).req)
+            assert p.shadow_prices is not None
+            prices = {x.period: x.value for x in p.shadow_prices.vendor_share_per_percentage_point}
+            assert prices == pytest.approx({"2026-01": 100.0, "2027-01": 100 / 1.1}, rel=1e-7)
+
+    def test_vendor_share_max_served(self) -> None:
+        # 100 kW at the site: a point of share moves a kW from b (500 tokens/s per kW) to a
+        # (1000): 500 tokens/s for a year, 15,768 million tokens in each (undiscounted) period.
+        p = solve(vendor_share_case("max_served", "max").req)
+        assert p.shadow_prices is not None
+        assert [x.value for x in p.shadow_prices.vendor_share_per_percentage_point] == pytest.approx(
+            [500 * MT] * 2, rel=1e-7
+        )
 
     def test_demand_min_cost_with_penalty(self) -> None:
         # Period 1, msf 0.5, penalty $0.01/M above the unit cost ($100 / 31,536 M): the whole

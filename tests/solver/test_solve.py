@@ -176,6 +176,47 @@ class TestDiagnosis:
         assert opts["add_capacity"] == [("budget_period", None, "2026-01", pytest.approx(500, rel=1e-7))]
         assert opts["reduce_service"] == [("min_service", "w", "2026-01", pytest.approx(5_000, rel=1e-7))]
 
+    def test_total_budget_short(self) -> None:
+        # 100 units at $100 plus $20 a unit-year of hosting fees: $12,000 of total spend
+        # against $11,000 -> $1,000 more, or 1,000/120 fewer units serve 8,333.33 tokens/s less.
+        fee = hardware(recurring_usd_per_unit_hour=20 / 8760)
+        p = solve(request(hardware_=[fee], budget={"capex_usd": 1e6, "total_usd": 11_000}))
+        opts = self.options(p)
+        assert opts["add_capacity"] == [("total_budget", None, None, pytest.approx(1000, rel=1e-7))]
+        assert opts["reduce_service"] == [("min_service", "w", "2026-01", pytest.approx(1e6 / 120, rel=1e-7))]
+        assert p.diagnosis[0].message == "the total budget (capex + opex) needs $1,000 more"
+
+    def test_total_budget_below_the_existing_fleets_opex(self) -> None:
+        # 50 existing units cost $20 a unit-year to host, whatever they serve: $1,000 against a
+        # total budget of $600 ($400 more); buying nothing and serving nothing cannot help.
+        fee = hardware(recurring_usd_per_unit_hour=20 / 8760)
+        p = solve(
+            request(
+                sites=[site(existing=[{"hardware": "h", "units": 50}])],
+                hardware_=[fee],
+                workloads=[workload(min_service_fraction=0)],
+                budget={"total_usd": 600},
+            )
+        )
+        assert self.options(p) == {
+            "add_capacity": [("total_budget", None, None, pytest.approx(400, rel=1e-7))]
+        }
+
+    def test_per_period_total_budget_short(self) -> None:
+        # Two quarters, fee $20 a unit-year ($5 a quarter): the first quarter buys 100 units
+        # ($10,000) and hosts them ($500); $10,000 there is $500 short.
+        fee = hardware(recurring_usd_per_unit_hour=20 / 8760)
+        p = solve(
+            request(
+                periods=2, period_months=3, hardware_=[fee], budget={"total_per_period_usd": [10_000, 1e9]}
+            )
+        )
+        opts = self.options(p)
+        assert opts["add_capacity"] == [
+            ("total_budget_period", None, "2026-01", pytest.approx(500, rel=1e-7))
+        ]
+        assert p.diagnosis[0].message == "the total budget (capex + opex) of 2026-01 needs $500 more"
+
     def test_min_service_short(self) -> None:
         # Only 60 units can be bought: 40 more units of supply, or 40,000 tokens/s unserved.
         p = solve(request(hardware_=[hardware(max_units_per_period=60)]))

@@ -174,6 +174,8 @@ class TestNonNegative:
     def test_negative_budget_and_speed_point(self) -> None:
         errs = errors_of(request(budget={"capex_usd": -1}))
         assert "/budget/capex_usd" in errs
+        errs = errors_of(request(periods=2, budget={"total_usd": -1, "total_per_period_usd": [1, -1]}))
+        assert "/budget/total_usd" in errs and "/budget/total_per_period_usd/1" in errs
         errs = errors_of(request(hardware_=[hardware(points=((10.0, -5.0),))]))
         assert "/hardware/0/performance/m/points/0/tokens_per_s_per_unit" in errs
 
@@ -253,6 +255,7 @@ class TestPerPeriodLists:
                 request(periods=3, hardware_=[hardware(max_units_per_period=[5])]),
             ),
             ("/budget/capex_per_period_usd", request(periods=3, budget={"capex_per_period_usd": [1, 2]})),
+            ("/budget/total_per_period_usd", request(periods=3, budget={"total_per_period_usd": [1, 2]})),
         ],
     )
     def test_wrong_length(self, path: str, req: Json) -> None:
@@ -364,6 +367,7 @@ class TestRanges:
         ("path", "most"),
         [
             ("/budget/capex_usd", 1e15),
+            ("/budget/total_usd", 1e15),
             ("/sites/0/power_mw", 1e6),
             ("/sites/0/energy_usd_per_mwh", 1e6),
             ("/sites/0/lease_usd_per_kw_month", 1e6),
