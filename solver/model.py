@@ -730,13 +730,15 @@ def spend_bound(m: Built, v: int) -> float:
     return total
 
 
-def tier_widths(m: Built, v: int) -> list[float]:
-    """W_k of the discount tiers of v's contract that the spend can reach (see spend_bound)."""
+def tier_widths(m: Built, v: int, bound: float | None = None) -> list[float]:
+    """W_k of the discount tiers of v's contract that a net spend up to ``bound`` can reach
+    (by default the spend bound M_v, :func:`spend_bound`, which every feasible plan obeys)."""
     contract = next(c for c in m.data.req.contracts if c.vendor == m.data.vendors[v])
     tiers = contract.discount_tiers
     if not tiers:
         return []
-    bound = spend_bound(m, v)
+    if bound is None:
+        bound = spend_bound(m, v)
     widths = []
     for k, tier in enumerate(tiers):
         top = tiers[k + 1].above_spend_usd if k + 1 < len(tiers) else bound
@@ -780,6 +782,31 @@ def add_discount_constraints(m: Built) -> None:
             LE,
             fixed,
         )
+
+
+def bound_tiers(m: Built, v: int, bound: float) -> None:
+    """Size vendor v's discount tiers for a net spend of at most ``bound`` (<= M_v): the last
+    tier below ``bound`` gets the width ``bound`` − T_k in its column bound and its
+    ``tier_open`` row, and the tiers at or above ``bound`` cannot be reached (``reached`` <= 0).
+    ``bound_tiers(m, v, spend_bound(m, v))`` puts back the widths the model was built with.
+
+    Only a bound that no optimal plan exceeds may be used (the planner's optimality bound,
+    :func:`solver.planner.optimality_spend_bounds`): a smaller one would cut off plans and
+    leave the rebate of a spend above it unpaid.  A tighter width tightens the LP relaxation
+    of the tier MIP: with the physical M_v (~1e12 over 20 years) the relaxation credited
+    nearly all spend at the top rate, reached[last] = tier/W being tiny.
+    """
+    widths = tier_widths(m, v, bound)
+    tier, reached = m.var.get("tier", {}), m.var.get("reached", {})
+    for (vendor, k), x in tier.items():
+        if vendor != v:
+            continue
+        b = reached[(v, k)]
+        if k < len(widths):
+            x.upBound, b.upBound = widths[k], 1.0
+            m.con["tier_open"][(v, k)].expr[b] = -widths[k]
+        else:  # the rows keep their widths; a tier not reached holds nothing
+            x.upBound, b.upBound = 0.0, 0.0
 
 
 # ------------------------------------------------------------------------ objective

@@ -15,6 +15,7 @@ from solver.diagnose import diagnose
 from solver.errors import ModelTooLarge
 from solver.extract import (
     Values,
+    discount,
     extract_binding,
     extract_contracts,
     extract_periods,
@@ -28,6 +29,7 @@ from solver.model import (
     LE,
     MAX_SERVED_TOLERANCE,
     Built,
+    bound_tiers,
     build_model,
     count_variables,
     net_spend_terms,
@@ -79,15 +81,27 @@ def plan(
         return max(min(1.0, limit), limit - (time.perf_counter() - t_start))
 
     backend = opts.backend
-    out = solve_model(m, backend, limit, opts.mip_gap)
-    solve_s = out.seconds
+    kind = req.objective.kind
+    bounded: list[int] = []  # vendors whose tiers the MIP sees sized by the optimality bound
+    bound_s = 0.0
+    mip_limit = limit
+    if m.var.get("tier") and kind != "max_served" and not opts.integer:
+        bounds, bound_s = optimality_spend_bounds(m, backend, remaining())
+        for vendor, bound in sorted(bounds.items()):
+            if bound < spend_bound(m, vendor):
+                bound_tiers(m, vendor, bound)
+                bounded.append(vendor)
+        mip_limit = remaining()
+    out = solve_model(m, backend, mip_limit, opts.mip_gap)
+    solve_s = bound_s + out.seconds
     if out.status == "failed" and backend == "highs":
         # CBC is the fallback backend: a HiGHS error is retried there before giving up
         warnings.append(f"HiGHS failed ({out.detail}); retried with CBC")
         backend = "cbc"
         out = solve_model(m, backend, remaining(), opts.mip_gap)
         solve_s += out.seconds
-    kind = req.objective.kind
+    for vendor in bounded:  # only the MIP sees the tighter widths; the fixed LP the model's own
+        bound_tiers(m, vendor, spend_bound(m, vendor))
     explained = False
     if out.status == "infeasible" and m.var.get("reached") and kind != "max_served":
         rescue = _without_tiers(m, backend, remaining(), opts.mip_gap)
@@ -278,6 +292,76 @@ def _integer_fixed_prices(
     if not out.has_duals:
         return None, out
     return extract_shadow_prices(m, "integer_fixed"), out
+
+
+BOUND_SLACK = 1e-6
+"""Relative slack on the known plan's value in :func:`optimality_spend_bounds` (solver round-off)."""
+BOUND_MARGIN = 1e-3
+"""Relative margin on an optimality bound, so that it is never tight at an optimum."""
+
+
+def optimality_spend_bounds(m: Built, backend: str, limit: float) -> tuple[dict[int, float], float]:
+    """Bounds on the net spend B_v of every tiered vendor that every *optimal* plan of ``m``
+    obeys (min_cost and max_profit, continuous units), and the seconds the LPs took.
+
+    Z is the minimised objective of the tier model, Z* its optimum.
+
+    1. An upper bound: the request without tiers is solved (an LP); its plan x0, with each
+       tier filled as far as its net spend reaches, is feasible for the tier model (tiers only
+       credit money), so Z* <= U = Z_plain(x0) − d_N·Σ_u f_u(B_u(x0)), f_u the rebate.
+    2. A lower bound on Z for every feasible plan: the rebate Σ_k δ_k·tier[u,k] <= δmax_u·Σ_k
+       tier[u,k] <= δmax_u·B_u (``discount_spend``), so Z(x) >= Z̃(x) = Z_plain(x) − d_N·Σ_u
+       δmax_u·B_u(x), a linear function of the plan without its tier columns.
+    3. Hence every optimum x* has Z̃(x*) <= Z(x*) = Z* <= U, and since x* without its tier
+       columns lies in P, the LP relaxation of the request without tiers,
+       B_v(x*) <= M'_v = max { B_v(x) : x in P, Z̃(x) <= U }, one LP per vendor.
+
+    The bound returned is M'_v·(1 + BOUND_MARGIN), U itself taken BOUND_SLACK larger: solver
+    round-off cannot make it cut off an optimum, and no optimum lies on it.  The termwise
+    version of step 3 (each purchase costs at least d_N per dollar of net spend, every other
+    term at least its minimum) needs no LP but is useless on long horizons: 1.6e12 on the
+    20-year case, above M_v = 1.07e12; this one is 1.26e11 (the optimum spends 1.252e11).
+
+    Not for integer mode: x0 is then no integer plan and U no bound on Z*.  Not for
+    max_served: its plan minimises cost in stage two under a served floor, not Z.  A vendor
+    is left out (no bound) when an LP does not end optimal.
+    """
+    tiered = sorted({v for v, _ in m.var.get("tier", {})})
+    if not tiered:
+        return {}, 0.0
+    deadline = time.perf_counter() + limit
+    data = m.data
+    plain = build_model(data, integer=False, discounts=False)
+    out = solve_model(plain, backend, limit)
+    seconds = out.seconds
+    if out.status != "optimal" or out.objective is None:
+        return {}, seconds
+    known = out.objective  # U: the tier-less plan's value with the rebates its spend earns
+    relaxed = pulp.LpAffineExpression(plain.prob.objective)  # Z̃
+    net = {}
+    for v in tiered:
+        tiers = _contract(m, v).discount_tiers
+        terms, fixed = net_spend_terms(plain, v)
+        net[v] = (terms, fixed)
+        known -= data.d_end * discount(tiers, fixed + sum(a * (x.varValue or 0.0) for x, a in terms))[0]
+        rate = data.d_end * max(t.discount for t in tiers)
+        for x, a in terms:
+            relaxed[x] = relaxed.get(x, 0.0) - rate * a
+        relaxed.constant -= rate * fixed
+    cap = known + BOUND_SLACK * max(1.0, abs(known))
+    plain.new_row("objective_cap", (), list(relaxed.items()), LE, cap - relaxed.constant)
+    bounds: dict[int, float] = {}
+    for v in tiered:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        terms, fixed = net[v]
+        plain.prob.setObjective(pulp.LpAffineExpression([(x, -a) for x, a in terms]))  # max B_v
+        most = solve_model(plain, backend, left)
+        seconds += most.seconds
+        if most.status == "optimal" and most.objective is not None:
+            bounds[v] = (fixed - most.objective) * (1 + BOUND_MARGIN)
+    return bounds, seconds
 
 
 def _without_tiers(m: Built, backend: str, limit: float, gap: float) -> SolveOutcome | None:
