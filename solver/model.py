@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pulp
 
-from solver.curves import throughput
+from solver.curves import curve_throughput, throughput
 from solver.schema import PlanRequest
 
 pulp.set_v4_migration_warnings(False) if hasattr(pulp, "set_v4_migration_warnings") else None
@@ -184,6 +184,16 @@ def prepare(req: PlanRequest) -> ModelData:
         exp_life=exp_life,
         exp_lead=exp_lead,
     )
+    for h, hw in enumerate(req.hardware):
+        for w, wl in enumerate(req.workloads):
+            own = curve_throughput(hw, wl)
+            if tput[h][w] > own * (1 + 1e-12):
+                data.warnings.append(
+                    f"workload {wl.id!r} ({wl.min_tokens_per_s_per_user:g} tokens/s per user) on "
+                    f"{hw.id!r}: its {wl.model!r} curve rises with speed, so a unit is counted at the "
+                    f"best operating point at least that fast, {tput[h][w]:,.6g} tokens/s per unit, "
+                    f"not the curve's {own:,.6g} at {wl.min_tokens_per_s_per_user:g}"
+                )
     for w, wl in enumerate(req.workloads):
         if not any(tput[h][w] > 0 for h in range(len(req.hardware))):
             data.warnings.append(
