@@ -28,7 +28,15 @@ RICH = request(
     hardware_=[
         hardware("ha", vendor="a", maintenance_fraction_per_year=0.05, lead_time_periods=1),
         hardware(
-            "hb", vendor="b", price=0, recurring_usd_per_unit_hour=0.004, life=1, points=((5, 400), (20, 800))
+            # a falling curve: w1 (10 tok/s/user) gets 550 per unit, w2 (12) 530.  (It rose,
+            # (5, 400) to (20, 800), before throughput became the curve's upper envelope; hb
+            # then served both at 800 and the plan no longer needed the expansion.)
+            "hb",
+            vendor="b",
+            price=0,
+            recurring_usd_per_unit_hour=0.004,
+            life=1,
+            points=((5, 600), (20, 450)),
         ),
     ],
     workloads=[
