@@ -175,7 +175,7 @@ def prepare(req: PlanRequest) -> ModelData:
         present=present,
         eligible=eligible,
         life=[_periods(h.lifetime_years, pm) for h in req.hardware],
-        lead=[h.lead_time_periods for h in req.hardware],
+        lead=[h.lead_periods(pm) for h in req.hardware],
         existing=existing,
         opex_unit=opex_unit,
         opex_parts=opex_parts,
@@ -216,9 +216,18 @@ def prepare(req: PlanRequest) -> ModelData:
                     "they draw power and cost money until they retire but serve no workload"
                 )
     for h, hw in enumerate(req.hardware):
+        months = hw.lead_time_months
+        if months is not None and abs(data.lead[h] * pm - months) > 1e-9 * max(1.0, months):
+            off = data.lead[h] * pm - months
+            data.warnings.append(
+                f"hardware {hw.id!r}: lead time {months:g} months counted as {data.lead[h]} "
+                f"period{'s' if data.lead[h] != 1 else ''} of {pm} months (the nearest whole "
+                f"period), {abs(off):g} months {'longer' if off > 0 else 'shorter'} than stated"
+            )
+    for h, hw in enumerate(req.hardware):
         if data.lead[h] >= n:
             data.warnings.append(
-                f"hardware {hw.id!r}: lead time {hw.lead_time_periods} periods reaches past the "
+                f"hardware {hw.id!r}: lead time {data.lead[h]} periods reaches past the "
                 "horizon; none can be bought"
             )
     return data

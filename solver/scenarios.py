@@ -322,7 +322,16 @@ def apply_value(request: Json, target: Target, value: Any) -> None:
             nxt = {}
             node[step] = nxt
         node = nxt
-    node[target.steps[-1]] = copy.deepcopy(value)
+    field_name = target.steps[-1]
+    node[field_name] = copy.deepcopy(value)
+    other = _OTHER_LEAD_UNIT.get(field_name) if isinstance(field_name, str) else None
+    if other is not None and isinstance(node, dict) and node.get(other) is not None:
+        # a hardware item states its lead time once: a value in one unit replaces the other,
+        # as on a catalog item (the dumped base of a catalog item holds lead_time_months)
+        node[other] = None
+
+
+_OTHER_LEAD_UNIT = {"lead_time_periods": "lead_time_months", "lead_time_months": "lead_time_periods"}
 
 
 class NotWhole(ValueError):

@@ -9,6 +9,7 @@ its JSON path.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -203,7 +204,20 @@ class Hardware(Strict):
     lifetime_years: float = Field(
         5.0, gt=0, le=MAX_YEARS, description="Service life (lease term for a lease)."
     )
-    lead_time_periods: Count = Field(0, ge=0)
+    lead_time_periods: Count | None = Field(
+        None,
+        ge=0,
+        description="Periods from purchase to service (none given: 0, or lead_time_months converted).",
+    )
+    lead_time_months: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_YEARS * 12,
+        description=(
+            "Lead time in months, converted to whole periods of the request (the nearest; a tie "
+            "rounds up); catalog entries state theirs so. Give it or lead_time_periods, not both."
+        ),
+    )
     max_units_per_period: UnitsPerPeriod | None = None
     performance: dict[str, Performance] = Field(default_factory=dict)
     sources: list[str] = Field(default_factory=list, description="Where the figures come from.")
@@ -220,9 +234,34 @@ class Hardware(Strict):
             if base is None:
                 raise ValueError(f"catalog: unknown catalog entry {quoted(ref)}")
             merged = dict(base)
+            if "lead_time_periods" in data or "lead_time_months" in data:
+                # the item states its own lead time, in either unit: it replaces the entry's
+                merged.pop("lead_time_periods", None)
+                merged.pop("lead_time_months", None)
             merged.update({k: v for k, v in data.items() if k != "catalog"})
             return merged
         return data
+
+    def lead_periods(self, period_months: int) -> int:
+        """The lead time in whole periods of ``period_months`` months (0 when none is given)."""
+        if self.lead_time_periods is not None:
+            return self.lead_time_periods
+        if self.lead_time_months is not None:
+            return periods_of_months(self.lead_time_months, period_months)
+        return 0
+
+
+def periods_of_months(months: float, period_months: int) -> int:
+    """``months`` in whole periods: the nearest whole number, a tie rounded up (3 months is 1
+    quarter, 3 monthly periods, 1 half-year and 0 years; 6 months is 1 year).
+
+    The model counts a unit as serving whole periods from its arrival period on, so any
+    whole number is off by up to half a period; the nearest keeps the error within that, where
+    rounding up would turn a 3-month lead into a whole year in an annual plan.
+    """
+    q = months / period_months
+    n = math.floor(q)
+    return n + 1 if q - n >= 0.5 - 1e-9 else n
 
 
 class Workload(Strict):

@@ -73,6 +73,16 @@ def periods_of(years: float, period_months: int) -> int:
     return math.ceil(round(years * 12 / period_months, 9))
 
 
+def lead_of(periods: int | None, months: float | None, period_months: int) -> int:
+    """Lead time in periods: as given, or months to the nearest whole period, a tie rounded up
+    (docs/formulation.md), 0 when neither is given."""
+    if periods is not None:
+        return periods
+    if months is None:
+        return 0
+    return int(math.floor(round(months / period_months, 9) + 0.5))
+
+
 def per_period(value: float | list[float] | None, n: int) -> list[float] | None:
     if value is None:
         return None
@@ -205,7 +215,7 @@ class _Check:
         self.wls = {w.id: w for w in req.workloads}
         self.vendors = sorted({h.vendor for h in req.hardware})
         self.life = {h.id: max(1, periods_of(h.lifetime_years, self.pm)) for h in req.hardware}
-        self.lead = {h.id: h.lead_time_periods for h in req.hardware}
+        self.lead = {h.id: lead_of(h.lead_time_periods, h.lead_time_months, self.pm) for h in req.hardware}
         self.tput = {(h.id, w.id): throughput(h, w) for h in req.hardware for w in req.workloads}
         self.allowed = {
             s.id: set(self.hws) if s.allowed_hardware is None else set(s.allowed_hardware) for s in req.sites

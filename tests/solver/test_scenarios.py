@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from solver import FieldError, RequestInvalid, plan
+from solver import FieldError, RequestInvalid, parse_request, plan
+from solver.model import prepare
 from solver.scenarios import (
     PathError,
     ProcessMapper,
@@ -221,6 +222,30 @@ class TestSweepValidation:
             0.0,
             1.1 * 10 / 11,
         ]
+
+    def test_catalog_lead_times_sweep_in_either_unit_and_over_period_lengths(self) -> None:
+        # A catalog item's base holds lead_time_months 3 (and lead_time_periods null): a value
+        # for lead_time_periods replaces the months (one unit per item, as a catalog override
+        # does); scaling the months works; period_months converts the months each time.
+        base = request(
+            hardware=[{"catalog": "nvidia-b300-8x", "id": "g"}],
+            workloads=[
+                {"id": "w", "model": "llama-70b", "min_tokens_per_s_per_user": 25, "demand_tokens_per_s": 1e5}
+            ],
+            horizon={"start": "2026-01", "periods": 4, "period_months": 3},
+        )
+
+        def leads(params: list[Json]) -> list[int]:
+            sw = prepare_sweep({"base": base, "parameters": params, "mode": "one_at_a_time"})
+            return [prepare(parse_request(sc.request)).lead[0] for sc in sw.scenarios]
+
+        assert leads([{"path": "hardware/g/lead_time_periods", "values": [0, 2]}]) == [1, 0, 2]
+        assert leads([{"path": "hardware/g/lead_time_months", "scale": [0, 2, 4]}]) == [1, 0, 2, 4]
+        assert leads([{"path": "horizon/period_months", "values": [1, 6, 12]}]) == [1, 3, 1, 0]
+        errs = errors_of(
+            {"base": base, "parameters": [{"path": "hardware/g/lead_time_periods", "scale": [2]}]}
+        )
+        assert "no value in the base request" in errs["/parameters/0/scale"]
 
     @pytest.mark.parametrize(
         ("body", "path"),
