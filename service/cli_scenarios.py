@@ -155,7 +155,14 @@ def format_sweep(result: SweepResult, paths: list[str]) -> str:
     table.add_column("#", justify="right")
     for p in paths:
         table.add_column(p, justify="right", overflow="fold")
-    for col in ("status", "objective", "NPV cost $", "served", "$/M tok", "top power price $/MW"):
+    for col in (
+        "status",
+        "objective",
+        "NPV cost $",
+        "served",
+        "$/M tok",
+        "top power price NPV $/MW (1 period)",
+    ):
         table.add_column(col, justify="right")
     for r in result.rows:
         top = r.power_shadow_price_max

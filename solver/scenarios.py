@@ -125,7 +125,11 @@ class ScenarioRow(_Out):
     units_acquired: dict[str, float] = Field(default_factory=dict)
     it_power_share_by_vendor: dict[str, float] = Field(default_factory=dict)
     power_shadow_price_max: SitePrice | None = Field(
-        None, description="The largest power shadow price ($/MW): the most binding site and period."
+        None,
+        description=(
+            "The largest power shadow price (NPV $ per MW in that one period; weighted million "
+            "tokens for max_served): the most binding site and period."
+        ),
     )
     binding: list[str] = Field(default_factory=list)
     error: str | None = None

@@ -443,11 +443,25 @@ class ShadowPrices(Out):
         "decisions fixed at their optimal values (marginal values, not true shadow prices).",
     )
     objective_unit: str = Field("usd", description="Unit of the objective the prices move.")
-    power_usd_per_mw: list[SitePrice] = Field(default_factory=list)
-    budget_per_usd: float | None = None
-    budget_per_period_per_usd: list[PeriodPrice] = Field(default_factory=list)
-    supply_per_unit: list[HardwarePrice] = Field(default_factory=list)
-    demand_usd_per_million_tokens: list[WorkloadPrice] = Field(default_factory=list)
+    power_usd_per_mw: list[SitePrice] = Field(
+        default_factory=list,
+        description="Present-value (NPV) $ of objective per MW of facility power in that one period "
+        "alone; a MW from a period to the horizon end is worth the sum from that period on.",
+    )
+    budget_per_usd: float | None = Field(
+        None, description="NPV $ of objective per nominal $ of capex budget."
+    )
+    budget_per_period_per_usd: list[PeriodPrice] = Field(
+        default_factory=list, description="NPV $ of objective per nominal $ of that period's capex budget."
+    )
+    supply_per_unit: list[HardwarePrice] = Field(
+        default_factory=list,
+        description="NPV $ of objective per unit more that may be bought in that period.",
+    )
+    demand_usd_per_million_tokens: list[WorkloadPrice] = Field(
+        default_factory=list,
+        description="Nominal (not discounted) $ per million tokens more demanded in that period.",
+    )
 
 
 class DiagnosisEntry(Out):

@@ -158,8 +158,23 @@ class TestSums:
             if r["limit"] == "power"
         }
         assert got == want
-        units = {r["unit"] for r in tables["shadow_prices"]}
-        assert {"usd_per_mw", "usd_per_million_tokens"} <= units
+        # the unit names the money basis: power, budget and supply prices are present values
+        # (NPV) for one period; the demand price is nominal
+        units = {r["limit"]: r["unit"] for r in tables["shadow_prices"]}
+        assert units["power"] == "usd_npv_per_mw_in_period"
+        assert units["demand"] == "usd_nominal_per_million_tokens"
+        assert {units.get("budget"), units.get("budget_period")} <= {"usd_npv_per_usd_nominal", None}
+        assert units.get("supply", "usd_npv_per_unit_bought_in_period") == "usd_npv_per_unit_bought_in_period"
+
+    def test_max_served_price_units_are_tokens(self) -> None:
+        from service.report.tables import price_units
+
+        assert price_units("weighted_million_tokens") == {
+            "power": "weighted_million_tokens_per_mw_in_period",
+            "budget": "weighted_million_tokens_per_usd_nominal",
+            "supply": "weighted_million_tokens_per_unit_bought_in_period",
+            "demand": "weighted_million_tokens_per_million_tokens",
+        }
 
 
 class TestFormulaInjection:
