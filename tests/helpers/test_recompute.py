@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import copy
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -135,17 +134,30 @@ class TestShortfallNoise:
     zero, and only that: a real shortfall reported as 0 is still caught."""
 
     def test_a_commitment_met_to_round_off_is_accepted(self) -> None:
-        # The 750 MW deal at a 0 % rate with a $20B Cerebras commitment: the LP meets it
-        # exactly, and the spend summed over the fleet table comes to $3.8e-6 short of it.
-        req = json.loads(
-            (Path(__file__).parents[1] / "data" / "take-or-pay-met-to-round-off.json").read_text()
+        # The audit's case: a $20B commitment met exactly, whose spend summed over the fleet
+        # table came to $3.8e-6 short; the plan reported 0, check_plan recomputed $3.8e-6 and
+        # raised.  Made deterministic: 100 units of $100 meet a $10,000 commitment exactly,
+        # and the plan is checked against a commitment a few parts in 1e10 larger, so that
+        # the recomputed shortfall is inside the band the plan cleans ($5e-6 <= 1e-9 x
+        # $10,000) -- and, just outside it ($2e-5), still caught.
+        req = request(
+            economics={"residual_value": False}, contracts=[{"vendor": "v", "min_spend_usd": 10_000}]
         )
         p = plan(req)
         assert p.status == "optimal"
         [c] = p.contracts
-        assert c.min_spend_usd == 2e10 and c.shortfall_usd == 0.0 and p.summary.contract_shortfall_usd == 0.0
-        assert 0 < c.min_spend_usd - c.spend_usd <= 1e-9 * c.min_spend_usd  # inside the band
-        check_plan(req, p)  # raised PlanMismatch (summary contract shortfall 0 vs 3.8e-6)
+        assert (c.spend_usd, c.shortfall_usd, p.summary.contract_shortfall_usd) == (
+            pytest.approx(10_000),
+            0.0,
+            0.0,
+        )
+        inside = copy.deepcopy(req)
+        inside["contracts"][0]["min_spend_usd"] = c.spend_usd + 5e-6
+        check_plan(inside, p)  # raised PlanMismatch (summary contract shortfall 0 vs 5e-6)
+        outside = copy.deepcopy(req)
+        outside["contracts"][0]["min_spend_usd"] = c.spend_usd + 2e-5
+        with pytest.raises(PlanMismatch):
+            check_plan(outside, p)
 
     def test_a_real_shortfall_reported_as_zero_is_caught(self) -> None:
         # 100 units of $100 serve the demand; a $12,000 commitment leaves $2,000 short (d_N = 1).
