@@ -155,7 +155,14 @@ def format_sweep(result: SweepResult, paths: list[str]) -> str:
     table.add_column("#", justify="right")
     for p in paths:
         table.add_column(p, justify="right", overflow="fold")
-    for col in ("status", "objective", "NPV cost $", "served", "$/M tok", "top power price $/MW"):
+    for col in (
+        "status",
+        "objective",
+        "NPV cost $",
+        "served",
+        "$/M tok",
+        "top power price NPV $/MW (1 period)",
+    ):
         table.add_column(col, justify="right")
     for r in result.rows:
         top = r.power_shadow_price_max
@@ -191,7 +198,8 @@ def format_frontier(result: FrontierResult) -> str:
 
     console = _console()
     table = Table(title="Cost-vs-served frontier (least NPV cost at each served fraction)", show_edge=False)
-    for col in ("#", "target served", "served", "NPV cost $", "marginal $/M tok", "$/M tok", "status", ""):
+    cols = ("#", "target served", "served", "NPV cost $", "marginal $/M tok*", "$/M tok*", "status", "")
+    for col in cols:
         table.add_column(col, justify="right")
     for r in result.rows:
         table.add_row(
@@ -205,6 +213,10 @@ def format_frontier(result: FrontierResult) -> str:
             "knee" if r.knee else "",
         )
     console.print(table)
+    console.print(
+        "* levelised, both: NPV $ per discounted million tokens served (a token in period t counts "
+        "its discount factor d_t); marginal: from the previous point"
+    )
     if result.error:
         console.print(f"no frontier: {result.error}")
     elif result.note:

@@ -36,7 +36,11 @@ class ThroughputPair(Out):
     hardware: str
     workload: str
     tokens_per_s_per_unit: float = Field(
-        ..., description="Derived throughput at the workload's speed target."
+        ...,
+        description=(
+            "Derived throughput at the workload's speed target: the best the curve offers at any "
+            "speed per user at least the target (its upper envelope)."
+        ),
     )
     eligible_sites: list[str] = Field(..., description="Sites where this hardware may serve this workload.")
 

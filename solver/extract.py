@@ -40,6 +40,9 @@ from solver.schema import (
 
 ZERO = 1e-9
 BINDING_TOL = 1e-7
+SHORTFALL_NOISE = 1e-9
+"""A take-or-pay shortfall recomputed from the fleet at most this fraction of the commitment is
+round-off of a commitment met exactly, and is reported as 0 (docs/formulation.md, Plan figures)."""
 MAX_SERVED_BINDING_TOL = 1e-5
 
 
@@ -211,7 +214,7 @@ def extract_contracts(m: Built, x: Values, periods: list[PeriodOut]) -> list[Con
                     spend += row.installed * h.recurring_usd_per_unit_hour * data.hours
         kept = purchase_residual(m, x, data.vendors.index(c.vendor))  # not part of the net spend
         shortfall = max(0.0, c.min_spend_usd - spend)
-        if shortfall <= 1e-9 * c.min_spend_usd:
+        if shortfall <= SHORTFALL_NOISE * c.min_spend_usd:
             shortfall = 0.0  # round-off of a commitment met exactly (spend summed over the fleet)
         net = max(0.0, spend - kept)
         eq = 0.0

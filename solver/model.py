@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pulp
 
-from solver.curves import throughput
+from solver.curves import curve_throughput, throughput
 from solver.schema import PlanRequest
 
 pulp.set_v4_migration_warnings(False) if hasattr(pulp, "set_v4_migration_warnings") else None
@@ -199,7 +199,7 @@ def prepare(req: PlanRequest) -> ModelData:
         present=present,
         eligible=eligible,
         life=[_periods(h.lifetime_years, pm) for h in req.hardware],
-        lead=[h.lead_time_periods for h in req.hardware],
+        lead=[h.lead_periods(pm) for h in req.hardware],
         existing=existing,
         opex_unit=opex_unit,
         opex_parts=opex_parts,
@@ -208,6 +208,16 @@ def prepare(req: PlanRequest) -> ModelData:
         exp_life=exp_life,
         exp_lead=exp_lead,
     )
+    for h, hw in enumerate(req.hardware):
+        for w, wl in enumerate(req.workloads):
+            own = curve_throughput(hw, wl)
+            if tput[h][w] > own * (1 + 1e-12):
+                data.warnings.append(
+                    f"workload {wl.id!r} ({wl.min_tokens_per_s_per_user:g} tokens/s per user) on "
+                    f"{hw.id!r}: its {wl.model!r} curve rises with speed, so a unit is counted at the "
+                    f"best operating point at least that fast, {tput[h][w]:,.6g} tokens/s per unit, "
+                    f"not the curve's {own:,.6g} at {wl.min_tokens_per_s_per_user:g}"
+                )
     for w, wl in enumerate(req.workloads):
         if not any(tput[h][w] > 0 for h in range(len(req.hardware))):
             data.warnings.append(
@@ -230,9 +240,18 @@ def prepare(req: PlanRequest) -> ModelData:
                     "they draw power and cost money until they retire but serve no workload"
                 )
     for h, hw in enumerate(req.hardware):
+        months = hw.lead_time_months
+        if months is not None and abs(data.lead[h] * pm - months) > 1e-9 * max(1.0, months):
+            off = data.lead[h] * pm - months
+            data.warnings.append(
+                f"hardware {hw.id!r}: lead time {months:g} months counted as {data.lead[h]} "
+                f"period{'s' if data.lead[h] != 1 else ''} of {pm} months (the nearest whole "
+                f"period), {abs(off):g} months {'longer' if off > 0 else 'shorter'} than stated"
+            )
+    for h, hw in enumerate(req.hardware):
         if data.lead[h] >= n:
             data.warnings.append(
-                f"hardware {hw.id!r}: lead time {hw.lead_time_periods} periods reaches past the "
+                f"hardware {hw.id!r}: lead time {data.lead[h]} periods reaches past the "
                 "horizon; none can be bought"
             )
     return data

@@ -48,6 +48,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from solver.errors import CapplanError, FieldError, RequestInvalid
+from solver.model import HOURS_PER_YEAR
 from solver.planner import plan
 from solver.schema import Plan, PlanStatus, SitePrice
 from solver.validate import field_errors, parse_request
@@ -124,7 +125,11 @@ class ScenarioRow(_Out):
     units_acquired: dict[str, float] = Field(default_factory=dict)
     it_power_share_by_vendor: dict[str, float] = Field(default_factory=dict)
     power_shadow_price_max: SitePrice | None = Field(
-        None, description="The largest power shadow price ($/MW): the most binding site and period."
+        None,
+        description=(
+            "The largest power shadow price (NPV $ per MW in that one period; weighted million "
+            "tokens for max_served): the most binding site and period."
+        ),
     )
     binding: list[str] = Field(default_factory=list)
     error: str | None = None
@@ -152,8 +157,20 @@ class SweepResult(_Out):
 
 class FrontierRow(ScenarioRow):
     target_served_fraction: float
+    discounted_million_tokens_served: float | None = Field(
+        None,
+        description=(
+            "Σ_t d_t·(million tokens served in period t): the denominator of the levelised "
+            "cost_per_million_tokens_usd (NPV cost / this)."
+        ),
+    )
     marginal_cost_usd_per_million_tokens: float | None = Field(
-        None, description="(NPV cost − previous point's) / (million tokens served − previous point's)."
+        None,
+        description=(
+            "Levelised, on the basis of cost_per_million_tokens_usd: (NPV cost − previous "
+            "point's) / (discounted million tokens served − previous point's). Null at the first "
+            "point and where the discounted tokens served did not grow."
+        ),
     )
     knee: bool = False
 
@@ -309,7 +326,16 @@ def apply_value(request: Json, target: Target, value: Any) -> None:
             nxt = {}
             node[step] = nxt
         node = nxt
-    node[target.steps[-1]] = copy.deepcopy(value)
+    field_name = target.steps[-1]
+    node[field_name] = copy.deepcopy(value)
+    other = _OTHER_LEAD_UNIT.get(field_name) if isinstance(field_name, str) else None
+    if other is not None and isinstance(node, dict) and node.get(other) is not None:
+        # a hardware item states its lead time once: a value in one unit replaces the other,
+        # as on a catalog item (the dumped base of a catalog item holds lead_time_months)
+        node[other] = None
+
+
+_OTHER_LEAD_UNIT = {"lead_time_periods": "lead_time_months", "lead_time_months": "lead_time_periods"}
 
 
 class NotWhole(ValueError):
@@ -933,7 +959,12 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
         if target is None:
             target = base.served_fraction if base.served_fraction is not None else math.nan
         return FrontierRow(
-            **base.model_dump(exclude={"values"}), values=values[out.index], target_served_fraction=target
+            **base.model_dump(exclude={"values"}),
+            values=values[out.index],
+            target_served_fraction=target,
+            discounted_million_tokens_served=_discounted_mt(out.plan)
+            if base.npv_cost_usd is not None
+            else None,
         )
 
     def tasks_for(reqs: Mapping[int, Json]) -> list[ScenarioTask]:
@@ -979,11 +1010,15 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
     result.cancelled = cancelled
     ordered = [frows[k] for k in sorted(frows)]
     ok = [r for r in ordered if r.npv_cost_usd is not None and r.served_fraction is not None]
-    demand_mt = _demand_mt(fr.base)
     for prev, cur in itertools.pairwise(ok):
-        assert prev.served_fraction is not None and cur.served_fraction is not None  # noqa: S101
-        dserved = (cur.served_fraction - prev.served_fraction) * demand_mt
-        if dserved > 0:
+        # Levelised, like cost_per_million_tokens_usd beside it: NPV dollars per *discounted*
+        # million tokens (a token served in period t counts d_t).  Per undiscounted token the
+        # marginal and the average were on different bases: with a constant present-value
+        # cost per discounted token the marginal read d_t times the average.
+        assert prev.discounted_million_tokens_served is not None  # noqa: S101
+        assert cur.discounted_million_tokens_served is not None  # noqa: S101
+        dserved = cur.discounted_million_tokens_served - prev.discounted_million_tokens_served
+        if dserved > 1e-12 * max(1.0, cur.discounted_million_tokens_served):
             cur.marginal_cost_usd_per_million_tokens = (
                 typing.cast(float, cur.npv_cost_usd) - typing.cast(float, prev.npv_cost_usd)
             ) / dserved
@@ -999,12 +1034,13 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
     return result
 
 
-def _demand_mt(base: Json) -> float:
-    """Total demand of the base request in million tokens (the served fraction's denominator)."""
-    from solver.model import prepare
-
-    data = prepare(parse_request(base))
-    return sum(sum(d) for d in data.demand) * data.seconds / 1e6
+def _discounted_mt(p: Plan | None) -> float | None:
+    """Σ_t d_t·(million tokens served in t) of a plan: the denominator of its levelised
+    ``summary.cost_per_million_tokens_usd``."""
+    if p is None or p.period_months is None:
+        return None
+    mt = HOURS_PER_YEAR * 3600 * p.period_months / 12 / 1e6
+    return sum(per.discount_factor * w.served_tokens_per_s * mt for per in p.periods for w in per.workloads)
 
 
 __all__ = [

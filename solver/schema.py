@@ -9,6 +9,7 @@ its JSON path.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -214,7 +215,20 @@ class Hardware(Strict):
     lifetime_years: float = Field(
         5.0, gt=0, le=MAX_YEARS, description="Service life (lease term for a lease)."
     )
-    lead_time_periods: Count = Field(0, ge=0)
+    lead_time_periods: Count | None = Field(
+        None,
+        ge=0,
+        description="Periods from purchase to service (none given: 0, or lead_time_months converted).",
+    )
+    lead_time_months: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_YEARS * 12,
+        description=(
+            "Lead time in months, converted to whole periods of the request (the nearest; a tie "
+            "rounds up); catalog entries state theirs so. Give it or lead_time_periods, not both."
+        ),
+    )
     max_units_per_period: UnitsPerPeriod | None = None
     performance: dict[str, Performance] = Field(default_factory=dict)
     sources: list[str] = Field(default_factory=list, description="Where the figures come from.")
@@ -231,9 +245,34 @@ class Hardware(Strict):
             if base is None:
                 raise ValueError(f"catalog: unknown catalog entry {quoted(ref)}")
             merged = dict(base)
+            if "lead_time_periods" in data or "lead_time_months" in data:
+                # the item states its own lead time, in either unit: it replaces the entry's
+                merged.pop("lead_time_periods", None)
+                merged.pop("lead_time_months", None)
             merged.update({k: v for k, v in data.items() if k != "catalog"})
             return merged
         return data
+
+    def lead_periods(self, period_months: int) -> int:
+        """The lead time in whole periods of ``period_months`` months (0 when none is given)."""
+        if self.lead_time_periods is not None:
+            return self.lead_time_periods
+        if self.lead_time_months is not None:
+            return periods_of_months(self.lead_time_months, period_months)
+        return 0
+
+
+def periods_of_months(months: float, period_months: int) -> int:
+    """``months`` in whole periods: the nearest whole number, a tie rounded up (3 months is 1
+    quarter, 3 monthly periods, 1 half-year and 0 years; 6 months is 1 year).
+
+    The model counts a unit as serving whole periods from its arrival period on, so any
+    whole number is off by up to half a period; the nearest keeps the error within that, where
+    rounding up would turn a 3-month lead into a whole year in an annual plan.
+    """
+    q = months / period_months
+    n = math.floor(q)
+    return n + 1 if q - n >= 0.5 - 1e-9 else n
 
 
 class Workload(Strict):
@@ -434,22 +473,37 @@ class ShadowPrices(Out):
         "decisions fixed at their optimal values (marginal values, not true shadow prices).",
     )
     objective_unit: str = Field("usd", description="Unit of the objective the prices move.")
-    power_usd_per_mw: list[SitePrice] = Field(default_factory=list)
-    budget_per_usd: float | None = None
-    budget_per_period_per_usd: list[PeriodPrice] = Field(default_factory=list)
+    power_usd_per_mw: list[SitePrice] = Field(
+        default_factory=list,
+        description="Present-value (NPV) $ of objective per MW of facility power in that one period "
+        "alone; the sum from a period on prices a MW from then to the horizon end (between the "
+        "gain of +1 MW and the cost of -1 MW where the LP is degenerate: docs/formulation.md).",
+    )
+    budget_per_usd: float | None = Field(
+        None, description="NPV $ of objective per nominal $ of capex budget."
+    )
+    budget_per_period_per_usd: list[PeriodPrice] = Field(
+        default_factory=list, description="NPV $ of objective per nominal $ of that period's capex budget."
+    )
     total_budget_per_usd: float | None = Field(
-        None, description="Objective gained per extra dollar of budget.total_usd (capex + opex)."
+        None, description="NPV $ of objective per nominal $ of budget.total_usd (capex + opex)."
     )
     total_budget_per_period_per_usd: list[PeriodPrice] = Field(
-        default_factory=list, description="Objective gained per extra dollar of budget.total_per_period_usd."
+        default_factory=list, description="NPV $ of objective per nominal $ of budget.total_per_period_usd."
     )
     vendor_share_per_percentage_point: list[VendorSharePrice] = Field(
         default_factory=list,
-        description="Objective gained per percentage point (0.01) of relief of a vendor-share limit "
+        description="NPV $ of objective per percentage point (0.01) of relief of a vendor-share limit "
         "in a period: a maximum raised, a minimum lowered. >= 0.",
     )
-    supply_per_unit: list[HardwarePrice] = Field(default_factory=list)
-    demand_usd_per_million_tokens: list[WorkloadPrice] = Field(default_factory=list)
+    supply_per_unit: list[HardwarePrice] = Field(
+        default_factory=list,
+        description="NPV $ of objective per unit more that may be bought in that period.",
+    )
+    demand_usd_per_million_tokens: list[WorkloadPrice] = Field(
+        default_factory=list,
+        description="Nominal (not discounted) $ per million tokens more demanded in that period.",
+    )
 
 
 class DiagnosisEntry(Out):

@@ -128,6 +128,14 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                 errors.append(FieldError(path, f"unknown hardware {quoted(e.hardware)}"))
     for i, hw in enumerate(req.hardware):
         _check_len(hw.max_units_per_period, n, f"/hardware/{i}/max_units_per_period", errors)
+        if hw.lead_time_periods is not None and hw.lead_time_months is not None:
+            errors.append(
+                FieldError(
+                    f"/hardware/{i}/lead_time_months",
+                    "give the lead time once: lead_time_periods or lead_time_months, not both "
+                    "(on a catalog item either replaces the entry's)",
+                )
+            )
     for i, w in enumerate(req.workloads):
         _check_len(w.demand_tokens_per_s, n, f"/workloads/{i}/demand_tokens_per_s", errors)
         if isinstance(w.demand_tokens_per_s, list) and w.demand_growth_per_year != 0:

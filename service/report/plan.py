@@ -216,7 +216,7 @@ def binding_in_words(plan: Plan) -> list[str]:
             text = f"<b>Power at {w}</b> is fully used in {_count(n)} ({when})"
             if who in power_price and unit_usd:
                 value, period = power_price[who]
-                text += f"; one more MW there is worth up to {_e(fmt.usd(value))} (in {_e(period)})"
+                text += f"; one more MW there is worth up to {_e(fmt.usd(value))} NPV (in {_e(period)} alone)"
             out.append(text + ".")
         elif kind == "expansion":
             out.append(f"<b>The {w} expansion option</b> is built out to its maximum.")
@@ -827,6 +827,8 @@ def _prices(plan: Plan) -> str:
             "decisions fixed at their optimum, not true shadow prices.</p>"
         )
     unit_word = "$" if unit == "usd" else unit.replace("_", " ")
+    # the objective's money is present value (NPV); max_served's tokens are not discounted
+    npv_word = "NPV $" if unit == "usd" else unit_word
     if sp.power_usd_per_mw:
         grid: dict[tuple[str, str], float] = {(x.site, x.period): x.value for x in sp.power_usd_per_mw}
         values = [[grid.get((s, lab)) for lab in labels] for s in sites]
@@ -834,9 +836,17 @@ def _prices(plan: Plan) -> str:
             figure(
                 "power-prices",
                 "Value of one more MW, by site and period",
-                f"Shadow price of site power ({_e(unit_word)} of objective per MW); 0 where power is not "
-                "binding. Darker is more valuable.",
-                heatmap("chart-power-prices", "Shadow price of power", sites, labels, values, pf),
+                f"Shadow price of site power: {_e(npv_word)} of objective per MW available in that one "
+                "period alone (a MW from a period to the horizon end is worth the sum of the prices "
+                "from that period on); 0 where power is not binding. Darker is more valuable.",
+                heatmap(
+                    "chart-power-prices",
+                    f"Shadow price of power ({npv_word} per MW, one period)",
+                    sites,
+                    labels,
+                    values,
+                    pf,
+                ),
             )
         )
     # budget
@@ -852,11 +862,14 @@ def _prices(plan: Plan) -> str:
         brows.append(["total (capex + opex)", _e(bp.period), _num(bp.value, fmt.sig(bp.value))])
     if brows:
         out.append(
-            '<h3 class="sub">Budget</h3><p class="note">Objective gained per extra dollar of budget: the '
-            "capex budget counts capex (and any take-or-pay shortfall), the total budget capex and every "
-            "opex as well.</p>"
+            '<h3 class="sub">Budget</h3><p class="note">Objective gained per extra (nominal) dollar of '
+            f"budget, in {_e(npv_word)}: the capex budget counts capex (and any take-or-pay shortfall), "
+            "the total budget capex and every opex as well.</p>"
             + table(
-                ["budget", "span", f"{unit_word} per $"], brows, [False, False, True], cls="prices-budget"
+                ["budget", "span", f"{npv_word} per nominal $"],
+                brows,
+                [False, False, True],
+                cls="prices-budget",
             )
         )
     else:
@@ -877,7 +890,7 @@ def _prices(plan: Plan) -> str:
             "relief of a vendor-share limit (a maximum raised, a minimum lowered), where the limit binds; "
             "the policy is one share for every period, so a point on it is worth the sum over periods.</p>"
             + table(
-                ["vendor", "limit", "period", f"{unit_word} per point"],
+                ["vendor", "limit", "period", f"{npv_word} per point"],
                 vrows,
                 [False, False, False, True],
                 cls="prices-vendor-share",
@@ -895,16 +908,18 @@ def _prices(plan: Plan) -> str:
         ]
         out.append(
             '<h3 class="sub">Demand</h3><p class="note">Nominal marginal cost of serving one more million '
-            f"tokens, per workload and period ({_e(unit_word)} per M tokens).</p>"
+            f"tokens, per workload and period ({_e('nominal $' if unit == 'usd' else unit_word)} per "
+            "M tokens: not discounted, unlike the other prices).</p>"
             + table(["period", *wls], drows, [False] + [True] * len(wls), cls="prices-demand")
         )
     supply = [x for x in sp.supply_per_unit if x.value != 0]
     if supply:
         srows = [[_e(x.hardware), _e(x.period), _num(x.value, pf(x.value))] for x in supply]
         out.append(
-            '<h3 class="sub">Supply</h3><p class="note">Value of one more unit of supply where supply binds.</p>'
+            '<h3 class="sub">Supply</h3><p class="note">Value of one more unit that may be bought in '
+            f"that period, where supply binds ({_e(npv_word)}).</p>"
             + table(
-                ["hardware", "period", f"{unit_word} per unit"],
+                ["hardware", "period", f"{npv_word} per unit"],
                 srows,
                 [False, False, True],
                 cls="prices-supply",

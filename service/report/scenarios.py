@@ -3,8 +3,11 @@
 A row is ``{"index", "values": {path: value}, "factors": {path: factor}, "parameter",
 "plan_id", "status", "objective", "npv_cost_usd", "served_fraction",
 "cost_per_million_tokens_usd", ...}``; frontier rows add ``target_served_fraction``,
-``marginal_cost_usd_per_million_tokens`` and ``knee``.  Missing keys are tolerated, so
-the pages work on partial (running or cancelled) results too.
+``discounted_million_tokens_served``, ``marginal_cost_usd_per_million_tokens`` and ``knee``.
+Missing keys are tolerated, so the pages work on partial (running or cancelled) results too.
+A frontier row without ``discounted_million_tokens_served`` comes from before the marginal
+cost was levelised (it was NPV $ per *undiscounted* million tokens): its marginal is not
+shown under the levelised heading.
 
 ``plan_href(plan_id)`` turns a scenario's plan id into a link to its plan report (the
 service links ``/v1/plans/{id}/report``); without it the pages show ids only.
@@ -139,7 +142,7 @@ def tornado_bars(rows: Sequence[Row], metric: str) -> tuple[float | None, list[T
 
 def _rows_table(rows: Sequence[Row], paths: Sequence[str], href: PlanHref | None, one_at_a_time: bool) -> str:
     headers = ["#"] + (["moved"] if one_at_a_time else []) + list(paths)
-    headers += ["status", "NPV cost", "$ / M tokens", "served", "plan"]
+    headers += ["status", "NPV cost", "$ / M tokens (levelised)", "served", "plan"]
     body = []
     for r in rows:
         cells = [_e(r.get("index", ""))]
@@ -285,6 +288,13 @@ def render_frontier_report(
             f"<p>{_e(frontier['error'])}</p></div></section>"
         )
     ok = [r for r in rows if r.get("npv_cost_usd") is not None and r.get("served_fraction") is not None]
+
+    def marginal(r: Row) -> Any:
+        # levelised since rows carry their discounted tokens; an older row's is per undiscounted token
+        return (
+            r.get("marginal_cost_usd_per_million_tokens") if "discounted_million_tokens_served" in r else None
+        )
+
     xs = [float(r["served_fraction"]) for r in ok]
     ys = [float(r["npv_cost_usd"]) for r in ok]
     knee = next((i for i, r in enumerate(ok) if r.get("knee")), None)
@@ -306,13 +316,13 @@ def render_frontier_report(
         )
         if knee is not None:
             kr = ok[knee]
-            before = kr.get("marginal_cost_usd_per_million_tokens")
-            after = ok[knee + 1].get("marginal_cost_usd_per_million_tokens") if knee + 1 < len(ok) else None
+            before = marginal(kr)
+            after = marginal(ok[knee + 1]) if knee + 1 < len(ok) else None
             lead += f" The knee is at {fmt.pct(xs[knee], 2)} served ({fmt.usd(ys[knee])})"
             if before is not None and after is not None:
                 lead += (
                     f": each extra million tokens costs {fmt.usd(before)} just before it and "
-                    f"{fmt.usd(after)} just after"
+                    f"{fmt.usd(after)} just after (levelised: NPV $ per discounted million tokens)"
                 )
             lead += "."
         chart = figure(
@@ -336,7 +346,7 @@ def render_frontier_report(
     for i, r in enumerate(rows):
         target = r.get("target_served_fraction")
         served, npv = r.get("served_fraction"), r.get("npv_cost_usd")
-        cpm, marg = r.get("cost_per_million_tokens_usd"), r.get("marginal_cost_usd_per_million_tokens")
+        cpm, marg = r.get("cost_per_million_tokens_usd"), marginal(r)
         is_knee = bool(ok) and knee is not None and r is ok[knee]
         body.append(
             [
@@ -363,15 +373,18 @@ def render_frontier_report(
                     "served",
                     "status",
                     "NPV cost",
-                    "$ / M tokens",
-                    "marginal $ / M tokens",
+                    "$ / M tokens (levelised)",
+                    "marginal $ / M tokens (levelised)",
                     "plan",
                 ],
                 body,
                 [True, True, True, False, True, True, True, False],
                 cls="frontier-points",
             ),
-            "Marginal cost: the extra NPV cost over the previous point per extra million tokens served.",
+            "Both $ / M tokens columns are levelised: NPV cost per discounted million tokens served "
+            "(a token served in period t counts its discount factor d_t), the plan's own "
+            "cost per million tokens. Marginal: the extra NPV cost over the previous point per "
+            "extra discounted million tokens served.",
         )
     )
     parts.append(_footer())

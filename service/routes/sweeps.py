@@ -521,8 +521,17 @@ def _sweep_view(row: JobRow) -> SweepJob:
     )
 
 
+def _frontier_row(stored: dict[str, Any]) -> FrontierRow:
+    r = FrontierRow.model_validate(stored)
+    if "discounted_million_tokens_served" not in stored:
+        # stored before the marginal cost was levelised: it is per undiscounted million tokens,
+        # not the basis the field now documents, so it is not passed on
+        r.marginal_cost_usd_per_million_tokens = None
+    return r
+
+
 def _frontier_view(row: JobRow) -> FrontierJob:
-    rows = [FrontierRow.model_validate(r) for r in sorted(row.rows or [], key=lambda r: r["index"])]
+    rows = [_frontier_row(r) for r in sorted(row.rows or [], key=lambda r: r["index"])]
     knee = next((r.index for r in rows if r.knee), None)
     done = row.status == "done"
     return FrontierJob(

@@ -28,6 +28,7 @@ HARDWARE_FIELDS = {
     "it_power_kw",
     "lifetime_years",
     "lead_time_periods",
+    "lead_time_months",
     "max_units_per_period",
     "performance",
     "sources",

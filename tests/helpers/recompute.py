@@ -39,6 +39,10 @@ ATOL = 1e-7
 """Absolute floor for quantities that should be zero."""
 MAX_SERVED_REL = 1e-6
 """Stage two of max_served keeps the served value within this of stage one."""
+SHORTFALL_NOISE = 1e-9
+"""A take-or-pay shortfall at most this fraction of the commitment may be reported as 0: the
+plan's documented cleaning of round-off (docs/formulation.md, Plan figures; written here, not
+imported, so that a change to the product's rule shows up as a failure)."""
 
 
 class PlanMismatch(AssertionError):
@@ -70,6 +74,16 @@ def at_most(what: str, a: float, b: float, scale: float = 0.0) -> None:
 def periods_of(years: float, period_months: int) -> int:
     """ceil(years·12/period_months), guarded against binary round-off (2.5 y of 3 months = 10)."""
     return math.ceil(round(years * 12 / period_months, 9))
+
+
+def lead_of(periods: int | None, months: float | None, period_months: int) -> int:
+    """Lead time in periods: as given, or months to the nearest whole period, a tie rounded up
+    (docs/formulation.md), 0 when neither is given."""
+    if periods is not None:
+        return periods
+    if months is None:
+        return 0
+    return int(math.floor(round(months / period_months, 9) + 0.5))
 
 
 def per_period(value: float | list[float] | None, n: int) -> list[float] | None:
@@ -216,7 +230,7 @@ class _Check:
         self.wls = {w.id: w for w in req.workloads}
         self.vendors = sorted({h.vendor for h in req.hardware})
         self.life = {h.id: max(1, periods_of(h.lifetime_years, self.pm)) for h in req.hardware}
-        self.lead = {h.id: h.lead_time_periods for h in req.hardware}
+        self.lead = {h.id: lead_of(h.lead_time_periods, h.lead_time_months, self.pm) for h in req.hardware}
         self.tput = {(h.id, w.id): throughput(h, w) for h in req.hardware for w in req.workloads}
         self.allowed = {
             s.id: set(self.hws) if s.allowed_hardware is None else set(s.allowed_hardware) for s in req.sites
@@ -465,6 +479,8 @@ class _Check:
                 if self.hws[h].vendor == c.vendor:
                     spend += sum(units) * self.hws[h].recurring_usd_per_unit_hour * self.hours
             short = max(0.0, c.min_spend_usd - spend)
+            if co.shortfall_usd == 0.0 and short <= SHORTFALL_NOISE * c.min_spend_usd:
+                short = 0.0  # the plan's documented cleaning of round-off (formulation.md)
             # the net spend (warrants and tiers count it): the spend minus the residual value
             # of the vendor's purchases
             base = spend

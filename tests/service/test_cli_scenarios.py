@@ -119,6 +119,8 @@ class TestFrontierCommand:
         assert main(["frontier", f, "--points", "9", "--workers", "2"]) == 0
         out = capsys.readouterr().out
         assert "Cost-vs-served frontier" in out and "knee" in out
+        assert "marginal $/M tok*" in out and "$/M tok*" in out
+        assert "* levelised, both: NPV $ per discounted million tokens served" in out
 
 
 class TestDiffCommand:

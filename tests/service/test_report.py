@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import xml.etree.ElementTree as ET  # noqa: S405 - our own SVG
 from datetime import UTC, datetime
 
 import pytest
@@ -124,7 +125,7 @@ class TestHeadline:
         n_tx = sum(1 for b in p.binding if b.startswith("power tx-1 "))
         assert f"Power at tx-1 is fully used in {n_tx} periods" in text
         top = max(x.value for x in p.shadow_prices.power_usd_per_mw if x.site == "tx-1")  # type: ignore[union-attr]
-        assert f"one more MW there is worth up to {fmt.usd(top)}" in text
+        assert f"one more MW there is worth up to {fmt.usd(top)} NPV (in " in text
 
 
 class TestBindingWords:
@@ -233,6 +234,16 @@ class TestCharts:
         starts = [s.expansion_started_mw for pr in p.periods for s in pr.sites if s.id == "tx-1"]
         marks = [el for el in svg.iter("{http://www.w3.org/2000/svg}g") if el.get("class") == "marker"]
         assert len(marks) == sum(1 for x in starts if x > 0)
+
+    def test_prices_say_their_money_basis(self, html: str) -> None:
+        # the footer says money is nominal unless marked NPV: the power, budget and supply
+        # prices are present values and marked so; the demand price is nominal and says so
+        page = read_page(html)
+        assert "Money is nominal US dollars unless marked NPV" in page.text
+        assert "NPV $ of objective per MW available in that one period alone" in page.text
+        svg = svg_tree(html, "chart-power-prices")
+        assert "Shadow price of power (NPV $ per MW, one period)" in ET.tostring(svg, encoding="unicode")
+        assert "per M tokens: not discounted" in page.text
 
     def test_heat_map_has_a_cell_per_site_and_period(self, html: str, demo: tuple[Plan, object]) -> None:
         p, _ = demo

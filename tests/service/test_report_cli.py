@@ -96,6 +96,33 @@ class TestReport:
         assert run("report", str(frontier), "-o", str(out)) == 0
         assert read_page(out.read_text()).svgs == ["chart-frontier"]
 
+    def test_frontier_marginal_cost_is_levelised_and_labelled_so(self, tmp_path: Path) -> None:
+        # Rows as run_frontier makes them (hand numbers of TestFrontier's levelised case):
+        # the marginal is NPV $ per discounted million tokens, like the average beside it.
+        # A stored row from before (no discounted_million_tokens_served) had its marginal per
+        # undiscounted million tokens: it is not shown under the levelised heading.
+        rows: list[dict[str, Any]] = [
+            {"index": 0, "plan_id": "p0", "status": "optimal", "npv_cost_usd": 0.0, "served_fraction": 0.0,
+             "target_served_fraction": 0.0, "discounted_million_tokens_served": 0.0},
+            {"index": 1, "plan_id": "p1", "status": "optimal", "npv_cost_usd": 21_900.0, "served_fraction": 0.25,
+             "target_served_fraction": 0.25, "discounted_million_tokens_served": 7_884.0,
+             "cost_per_million_tokens_usd": 21_900 / 7_884, "marginal_cost_usd_per_million_tokens": 21_900 / 7_884},
+            {"index": 2, "plan_id": "p2", "status": "optimal", "npv_cost_usd": 65_700.0, "served_fraction": 0.5,
+             "target_served_fraction": 0.5, "cost_per_million_tokens_usd": 65_700 / 23_652,
+             "marginal_cost_usd_per_million_tokens": 1.38889},
+        ]  # fmt: skip
+        frontier = tmp_path / "frontier.json"
+        frontier.write_text(json.dumps({"points": 3, "total": 3, "done": 3, "rows": rows}))
+        out = tmp_path / "frontier.html"
+        assert run("report", str(frontier), "-o", str(out)) == 0
+        text = read_page(out.read_text()).text
+        assert "$ / M tokens (levelised) marginal $ / M tokens (levelised)" in text
+        assert "per discounted million tokens served" in text
+        point1 = text[text.index("25.00% 25.00%") :]
+        assert point1.startswith("25.00% 25.00% optimal $21.90 k $2.778 $2.778 p1")
+        assert "$1.389" not in text  # the legacy row's undiscounted marginal
+        assert "50.00% 50.00% optimal $65.70 k $2.778 \u2014 p2" in text
+
     def test_plan_link_needs_the_id_placeholder(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -175,8 +175,30 @@ class TestSums:
             if r["limit"] == "power"
         }
         assert got == want
-        units = {r["unit"] for r in tables["shadow_prices"]}
-        assert {"usd_per_mw", "usd_per_million_tokens"} <= units
+        # the unit names the money basis: power, budget and supply prices are present values
+        # (NPV) for one period; the demand price is nominal
+        units = {r["limit"]: r["unit"] for r in tables["shadow_prices"]}
+        assert units["power"] == "usd_npv_per_mw_in_period"
+        assert units["demand"] == "usd_nominal_per_million_tokens"
+        assert {units.get("budget"), units.get("budget_period")} <= {"usd_npv_per_usd_nominal", None}
+        assert units.get("supply", "usd_npv_per_unit_bought_in_period") == "usd_npv_per_unit_bought_in_period"
+        for limit in ("total_budget", "total_budget_period"):
+            assert units.get(limit, "usd_npv_per_usd_nominal") == "usd_npv_per_usd_nominal"
+        for limit in ("vendor_share_max", "vendor_share_min"):
+            assert units.get(limit, "usd_npv_per_percentage_point_in_period") == (
+                "usd_npv_per_percentage_point_in_period"
+            )
+
+    def test_max_served_price_units_are_tokens(self) -> None:
+        from service.report.tables import price_units
+
+        assert price_units("weighted_million_tokens") == {
+            "power": "weighted_million_tokens_per_mw_in_period",
+            "budget": "weighted_million_tokens_per_usd_nominal",
+            "supply": "weighted_million_tokens_per_unit_bought_in_period",
+            "demand": "weighted_million_tokens_per_million_tokens",
+            "vendor_share": "weighted_million_tokens_per_percentage_point_in_period",
+        }
 
 
 def test_budget_and_vendor_share_prices_match_the_plan() -> None:
@@ -186,13 +208,13 @@ def test_budget_and_vendor_share_prices_match_the_plan() -> None:
     rows = list(csv.DictReader(io.StringIO(table_csv(p, "shadow_prices"))))
     total = [r for r in rows if r["limit"] == "total_budget"]
     assert len(total) == 1 and num(total[0]["value"]) == sp.total_budget_per_usd
-    assert total[0]["unit"] == "weighted_million_tokens_per_usd"
+    assert total[0]["unit"] == "weighted_million_tokens_per_usd_nominal"
     assert sp.total_budget_per_usd is not None and sp.total_budget_per_usd > 0
     shares = {(r["vendor"], r["period"]): num(r["value"]) for r in rows if r["limit"] == "vendor_share_max"}
     assert shares == {(x.vendor, x.period): x.value for x in sp.vendor_share_per_percentage_point}
     assert len(shares) == 4 and any(v > 0 for v in shares.values())
     assert {r["unit"] for r in rows if r["limit"] == "vendor_share_max"} == {
-        "weighted_million_tokens_per_percentage_point"
+        "weighted_million_tokens_per_percentage_point_in_period"
     }
 
 

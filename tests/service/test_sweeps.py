@@ -221,6 +221,19 @@ class TestFrontierRoutes:
         assert body["low_served_fraction"] == rows[0]["served_fraction"]
         point = client.get(f"/v1/plans/{rows[3]['plan_id']}").json()
         assert "min_total_served" in point["binding"]
+        # one period, no discounting: discounted million tokens = million tokens served
+        assert rows[3]["discounted_million_tokens_served"] == pytest.approx(
+            point["summary"]["served_million_tokens"], rel=1e-9
+        )
+
+    def test_a_stored_row_from_before_the_levelised_marginal_does_not_show_it(self) -> None:
+        from service.routes.sweeps import _frontier_row
+
+        old = {"index": 1, "plan_id": "p", "status": "optimal", "target_served_fraction": 0.5,
+               "npv_cost_usd": 10.0, "marginal_cost_usd_per_million_tokens": 1.5}  # fmt: skip
+        assert _frontier_row(old).marginal_cost_usd_per_million_tokens is None
+        new = dict(old, discounted_million_tokens_served=4.0)
+        assert _frontier_row(new).marginal_cost_usd_per_million_tokens == 1.5
 
     def test_bad_points_are_422(self, client: TestClient) -> None:
         errs = problem(client.post("/v1/frontiers", json={"base": frontier_request(), "points": 1}))

@@ -44,6 +44,19 @@ class TestValidate:
         assert body["max_variables"] == 1000
         assert client.get("/v1/plans").json()["items"] == []  # nothing solved or stored
 
+    def test_reports_the_upper_envelope_of_a_rising_curve(self, client: TestClient) -> None:
+        # Points (10, 1000) and (50, 5000): a unit run at 50 tok/s/user serves a workload
+        # that needs 20 at 5000 per unit (the curve itself gives 1000 + 0.25 * 4000 = 2000),
+        # and the response says so.
+        req = two_point_request()
+        req["hardware"][0]["performance"]["m"]["points"][1]["tokens_per_s_per_unit"] = 5000  # type: ignore[index]
+        body = client.post("/v1/validate", json=req).json()
+        [pair] = body["throughput"]
+        assert pair["tokens_per_s_per_unit"] == pytest.approx(5000.0)
+        [warning] = body["warnings"]
+        assert "rises with speed" in warning and "5,000 tokens/s per unit" in warning
+        assert "curve's 2,000 at 20" in warning
+
     def test_large_models_are_described_by_a_worker(
         self, client: TestClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:

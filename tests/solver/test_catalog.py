@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 
 from service.cli import main as cli_main
-from solver import RequestInvalid, parse_request
+from solver import RequestInvalid, parse_request, plan
 from solver.catalog import HARDWARE_FIELDS, catalog_hardware, load_catalog
 from solver.curves import throughput
+from solver.model import prepare
 from solver.schema import Hardware, Workload
+from tests.helpers.recompute import check_plan
 
 DOCS = (Path(__file__).resolve().parents[2] / "docs" / "catalog.md").read_text(encoding="utf-8")
 ENTRIES = {e["id"]: e for e in load_catalog()}
@@ -144,6 +146,134 @@ class TestRequestsFromTheCatalog:
             parse_request({**self.BASE, "hardware": [{"catalog": "cerebras-cs9"}]})
         assert err.value.errors[0].path == "/hardware/0/catalog"
         assert "cerebras-cs9" in err.value.errors[0].message
+
+
+OWN: dict[str, Any] = {  # an item of the request's own, without catalog
+    "id": "x",
+    "vendor": "v",
+    "it_power_kw": 1,
+    "performance": {"llama-70b": {"points": [{"tokens_per_s_per_user": 25, "tokens_per_s_per_unit": 10}]}},
+}
+
+
+class TestLeadTimesInMonths:
+    """A catalog entry's lead time is in months and means the same time whatever the period
+    length: the plan converts it to the nearest whole number of its periods (a tie rounds up)."""
+
+    @staticmethod
+    def lead(item: dict[str, Any], period_months: int, periods: int = 4) -> int:
+        req = parse_request(
+            {
+                **TestRequestsFromTheCatalog.BASE,
+                "horizon": {"periods": periods, "period_months": period_months},
+                "hardware": [item],
+            }
+        )
+        return prepare(req).lead[0]
+
+    def test_every_bought_entry_states_three_months_and_the_hosted_one_none(self) -> None:
+        for eid, e in ENTRIES.items():
+            assert "lead_time_periods" not in e
+            assert e["lead_time_months"] == (0 if eid == "cerebras-cs3-hosted" else 3), eid
+
+    @pytest.mark.parametrize(("period_months", "periods"), [(1, 3), (3, 1), (6, 1), (12, 0)])
+    def test_three_months_in_each_period_length(self, period_months: int, periods: int) -> None:
+        # 3 months: 3 months, 1 quarter, half a half-year (a tie: up, 1), a quarter of a year (0)
+        assert self.lead({"catalog": "nvidia-b300-8x"}, period_months) == periods
+        assert self.lead({"catalog": "cerebras-cs3-hosted"}, period_months) == 0
+
+    @pytest.mark.parametrize(
+        ("months", "period_months", "periods"),
+        [(5, 3, 2), (4.4, 3, 1), (4.5, 3, 2), (5, 12, 0), (6, 12, 1), (18, 12, 2), (5, 1, 5), (0, 3, 0)],
+    )
+    def test_a_request_may_give_months_on_any_item(
+        self, months: float, period_months: int, periods: int
+    ) -> None:
+        assert self.lead({"catalog": "nvidia-b300-8x", "lead_time_months": months}, period_months) == periods
+        own = {**OWN, "lead_time_months": months}
+        assert self.lead(own, period_months) == periods
+
+    def test_lead_time_periods_overrides_the_entry_and_stays_in_periods(self) -> None:
+        for pm in (1, 3, 12):
+            assert self.lead({"catalog": "nvidia-b300-8x", "lead_time_periods": 2}, pm) == 2
+            assert self.lead({"catalog": "nvidia-b300-8x", "lead_time_periods": 0}, pm) == 0
+        req = parse_request(
+            {
+                **TestRequestsFromTheCatalog.BASE,
+                "hardware": [{"catalog": "nvidia-b300-8x", "lead_time_periods": 2}],
+            }
+        )
+        assert (req.hardware[0].lead_time_periods, req.hardware[0].lead_time_months) == (2, None)
+
+    def test_items_without_catalog_keep_lead_time_periods(self) -> None:
+        own = OWN
+        assert self.lead(own, 12) == 0
+        assert self.lead({**own, "lead_time_periods": 1}, 12) == 1
+        assert self.lead({**own, "lead_time_periods": 1}, 1) == 1
+
+    def test_both_units_on_one_item_is_a_422_naming_the_field(self) -> None:
+        with pytest.raises(RequestInvalid) as err:
+            parse_request(
+                {
+                    **TestRequestsFromTheCatalog.BASE,
+                    "hardware": [{**OWN, "lead_time_periods": 1, "lead_time_months": 3}],
+                }
+            )
+        [e] = err.value.errors
+        assert e.path == "/hardware/0/lead_time_months" and "not both" in e.message
+
+    def test_a_parsed_request_round_trips(self) -> None:
+        # the service and sweeps parse, dump and parse again: the months stay months
+        raw = {
+            **TestRequestsFromTheCatalog.BASE,
+            "horizon": {"periods": 2, "period_months": 12},
+            "hardware": [{"catalog": "nvidia-b300-8x"}],
+        }
+        once = parse_request(raw)
+        twice = parse_request(once.model_dump(mode="json"))
+        assert (twice.hardware[0].lead_time_periods, twice.hardware[0].lead_time_months) == (None, 3)
+        assert prepare(twice).lead == prepare(once).lead == [0]
+
+    def test_an_annual_plan_buys_in_its_first_year(self) -> None:
+        # The audit's case, hand-sized: a catalog server (price, power, curve and maintenance
+        # overridden; its 3-month lead time kept) must serve 100,000 tokens/s from 2026.  As
+        # one period of a year the lead time was a whole year: infeasible, and the diagnosis
+        # only said "serve less".  Now 0 years: 100 units at $100, residual 1 - 2/5 = 0.6
+        # of the price after two years: $4,000, with a warning that the lead time was rounded.
+        item = {
+            "catalog": "nvidia-h100-8x",
+            "id": "h",
+            "vendor": "v",
+            "unit_price_usd": 100,
+            "it_power_kw": 1,
+            "maintenance_fraction_per_year": 0,
+            "performance": {"m": {"points": [{"tokens_per_s_per_user": 10, "tokens_per_s_per_unit": 1000}]}},
+        }
+        req = {
+            "horizon": {"start": "2026-01", "periods": 2, "period_months": 12},
+            "sites": [{"id": "s", "power_mw": 100}],
+            "hardware": [item],
+            "workloads": [
+                {"id": "w", "model": "m", "min_tokens_per_s_per_user": 10, "demand_tokens_per_s": 1e5}
+            ],
+        }
+        p = plan(req)
+        check_plan(req, p)
+        assert p.status == "optimal"
+        assert p.objective.value == pytest.approx(4000, rel=1e-7)
+        assert p.periods[0].fleet[0].installed == pytest.approx(100, rel=1e-7)
+        assert "hardware 'h': lead time 3 months counted as 0 periods of 12 months" in " ".join(p.warnings)
+        # the same item in a monthly plan waits 3 months: bought in 2026-01, serving from 2026-04
+        monthly = dict(req, horizon={"start": "2026-01", "periods": 6, "period_months": 1})
+        monthly["workloads"] = [dict(req["workloads"][0], demand_tokens_per_s=[0, 0, 0, 1e5, 1e5, 1e5])]
+        pm = plan(monthly)
+        check_plan(monthly, pm)
+        assert [round(sum(r.installed for r in per.fleet)) for per in pm.periods] == [0, 0, 0, 100, 100, 100]
+        assert pm.periods[0].fleet[0].acquired == pytest.approx(100, rel=1e-7)
+        assert not any("lead time" in w for w in pm.warnings)
+        # and with demand in its first three months it cannot be served then
+        monthly["workloads"] = [dict(req["workloads"][0], demand_tokens_per_s=1e5)]
+        assert plan(monthly).status == "infeasible"
 
 
 class TestPublishedFigures:

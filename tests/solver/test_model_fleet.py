@@ -187,6 +187,79 @@ class TestThroughput:
         assert fleet(p)[1] == pytest.approx(units, rel=REL)
         assert p.objective.value == pytest.approx(20 * units, rel=REL)
 
+    # A curve that rises somewhere: the throughput at speed u is the best the curve offers
+    # at any operating point at least as fast as u (the upper envelope), since a unit run at
+    # a faster point serves users who need only u.
+    BUMPY = ((10.0, 1000.0), (20.0, 500.0), (30.0, 800.0), (40.0, 200.0))
+
+    @pytest.mark.parametrize(
+        ("points", "speed", "per_unit"),
+        [
+            (BUMPY, 5.0, 1000.0),  # below the first point: the best of all points
+            (BUMPY, 15.0, 800.0),  # curve 750; the 30 tok/s/user point gives 800
+            (BUMPY, 25.0, 800.0),  # curve 650
+            (BUMPY, 30.0, 800.0),
+            (BUMPY, 35.0, 500.0),  # the curve itself (only 200 further on)
+            (BUMPY, 40.0, 200.0),
+            (((10.0, 500.0), (20.0, 1000.0)), 5.0, 1000.0),  # rising from the start: y(min x) was 500
+            (((10.0, 500.0), (20.0, 1000.0)), 15.0, 1000.0),  # curve 750
+        ],
+    )
+    def test_upper_envelope_of_a_rising_curve(
+        self, points: tuple[tuple[float, float], ...], speed: float, per_unit: float
+    ) -> None:
+        demand = 80_000.0
+        p = solve(
+            request(hardware_=[hardware(points=points)], workloads=[workload(speed=speed, demand=demand)])
+        )
+        units = demand / per_unit
+        assert fleet(p)[1] == pytest.approx(units, rel=REL)
+        assert p.objective.value == pytest.approx(20 * units, rel=REL)
+
+    def test_rising_curve_serves_the_slow_workload_at_the_fast_point(self) -> None:
+        # Points (10, 1,000) and (50, 5,000); workloads "slow" (>= 10 tok/s/user) and "fast"
+        # (>= 50), 100,000 tokens/s each.  A unit at the 50 tok/s/user point delivers 5,000
+        # tokens/s to either: 20 + 20 = 40 units at $20 net ($100 - $80 residual) = $800.
+        # Taking the curve at face value bought 100 + 20 = 120 units ($2,400).
+        hws = [hardware(points=((10.0, 1000.0), (50.0, 5000.0)))]
+        wls = [workload("slow", speed=10), workload("fast", speed=50)]
+        p = solve(request(hardware_=hws, workloads=wls))
+        assert fleet(p)[1] == pytest.approx(40, rel=REL)
+        [row] = p.periods[0].fleet
+        assert row.allocated == {"slow": pytest.approx(20, rel=REL), "fast": pytest.approx(20, rel=REL)}
+        assert p.objective.value == pytest.approx(800, rel=REL)
+        # one more million tokens of either costs $20 / 5,000 tokens/s over a year of seconds
+        price = 20 / 5000 / (8760 * 3600 / 1e6)
+        assert {x.workload: x.value for x in p.shadow_prices.demand_usd_per_million_tokens} == {
+            "slow": pytest.approx(price, rel=1e-6),
+            "fast": pytest.approx(price, rel=1e-6),
+        }
+        # the plan says the curve was not taken at face value, for "slow" only
+        [warning] = [w for w in p.warnings if "rises with speed" in w]
+        assert "'slow'" in warning and "5,000 tokens/s per unit" in warning and "curve's 1,000" in warning
+
+    def test_falling_curves_are_the_curve_itself(self) -> None:
+        # For a curve whose throughput never rises with speed the envelope is the curve:
+        # y(min x) below the first point, the interpolation between points, no warning.
+        import random
+
+        from solver.curves import curve_throughput, throughput
+        from solver.schema import Hardware, Workload
+
+        rng = random.Random(7)
+        for _ in range(200):
+            k = rng.randint(1, 5)
+            xs = sorted(rng.sample(range(1, 200), k))
+            ys = sorted((rng.uniform(1, 1e4) for _ in range(k)), reverse=True)
+            if rng.random() < 0.3 and k > 1:
+                ys[1] = ys[0]  # a flat stretch
+            hw = Hardware.model_validate(hardware(points=tuple(zip(map(float, xs), ys, strict=True))))
+            for u in (0.5, *xs, *(x + 0.5 for x in xs)):
+                wl = Workload.model_validate(workload(speed=u))
+                assert throughput(hw, wl) == curve_throughput(hw, wl)
+        p = solve(request(hardware_=[hardware(points=self.CURVE)], workloads=[workload(speed=15)]))
+        assert not any("rises with speed" in w for w in p.warnings)
+
     def test_faster_than_the_last_point_is_ineligible(self) -> None:
         # h cannot serve 25 tokens/s per user; the slower, dearer g (30 tokens/s, 100 per
         # unit at $10 -> $2 net each) must carry it: 1,000 units -> $2,000.

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from solver import FieldError, RequestInvalid, plan
+from solver import FieldError, RequestInvalid, parse_request, plan
+from solver.model import prepare
 from solver.scenarios import (
     PathError,
     ProcessMapper,
@@ -221,6 +222,30 @@ class TestSweepValidation:
             0.0,
             1.1 * 10 / 11,
         ]
+
+    def test_catalog_lead_times_sweep_in_either_unit_and_over_period_lengths(self) -> None:
+        # A catalog item's base holds lead_time_months 3 (and lead_time_periods null): a value
+        # for lead_time_periods replaces the months (one unit per item, as a catalog override
+        # does); scaling the months works; period_months converts the months each time.
+        base = request(
+            hardware=[{"catalog": "nvidia-b300-8x", "id": "g"}],
+            workloads=[
+                {"id": "w", "model": "llama-70b", "min_tokens_per_s_per_user": 25, "demand_tokens_per_s": 1e5}
+            ],
+            horizon={"start": "2026-01", "periods": 4, "period_months": 3},
+        )
+
+        def leads(params: list[Json]) -> list[int]:
+            sw = prepare_sweep({"base": base, "parameters": params, "mode": "one_at_a_time"})
+            return [prepare(parse_request(sc.request)).lead[0] for sc in sw.scenarios]
+
+        assert leads([{"path": "hardware/g/lead_time_periods", "values": [0, 2]}]) == [1, 0, 2]
+        assert leads([{"path": "hardware/g/lead_time_months", "scale": [0, 2, 4]}]) == [1, 0, 2, 4]
+        assert leads([{"path": "horizon/period_months", "values": [1, 6, 12]}]) == [1, 3, 1, 0]
+        errs = errors_of(
+            {"base": base, "parameters": [{"path": "hardware/g/lead_time_periods", "scale": [2]}]}
+        )
+        assert "no value in the base request" in errs["/parameters/0/scale"]
 
     @pytest.mark.parametrize(
         ("body", "path"),
@@ -567,6 +592,60 @@ class TestFrontier:
         )
         assert result.rows[7].marginal_cost_usd_per_million_tokens == pytest.approx(
             4e5 / mt_per_unit, rel=1e-5
+        )
+
+    def test_marginal_cost_is_levelised_like_the_average_beside_it(self) -> None:
+        # Two years, discount rate 100 % (d = 1, 0.5), demand 1,000 tok/s in each.  Leases of
+        # one year at $/hour and 100 tok/s a unit: a (at most 5 a year, $1/h) and b ($4/h).
+        # A block = 5 units for one year = 500 tok/s = m = 15,768 million tokens; a-block
+        # $43,800 nominal, b-block $175,200.  Cheapest per NPV $ first: a in year 2 (NPV
+        # 21,900), a in year 1 (43,800), b in year 2 (87,600), b in year 1 (175,200): one block
+        # per quarter of the demand.  Per *discounted* million tokens an a-block costs
+        # 43,800 / 15,768 = $2.7778 and a b-block $11.111 whichever the year; per undiscounted
+        # token the year-2 blocks read half that (the basis the column used to mix).
+        base = request(
+            horizon={"start": "2026-01", "periods": 2, "period_months": 12},
+            economics={"residual_value": False, "discount_rate": 1.0},
+            hardware=[
+                hw(
+                    "a",
+                    0.0,
+                    1,
+                    100,
+                    recurring_usd_per_unit_hour=1.0,
+                    lifetime_years=1,
+                    max_units_per_period=5,
+                ),
+                hw("b", 0.0, 1, 100, recurring_usd_per_unit_hour=4.0, lifetime_years=1),
+            ],
+            workloads=[
+                {
+                    "id": "w",
+                    "model": "m",
+                    "min_tokens_per_s_per_user": 10,
+                    "demand_tokens_per_s": 1000,
+                    "min_service_fraction": 0,
+                }
+            ],
+        )
+        result = run_frontier(prepare_frontier({"base": base, "points": 5}))
+        # (the most-served end is max_served's stage two, within 1e-6 of all: rel 1e-5 below)
+        assert result.error is None and [r.status for r in result.rows] == ["optimal"] * 5
+        m = 500 * SECONDS_PER_YEAR / 1e6
+        assert [r.npv_cost_usd for r in result.rows] == pytest.approx(
+            [0, 21_900, 65_700, 153_300, 328_500], rel=1e-5, abs=1e-6
+        )
+        assert [r.discounted_million_tokens_served for r in result.rows] == pytest.approx(
+            [0, 0.5 * m, 1.5 * m, 2 * m, 3 * m], rel=1e-5, abs=1e-6
+        )
+        a, b = 43_800 / m, 175_200 / m  # $2.7778 and $11.111 per discounted million tokens
+        assert result.rows[0].marginal_cost_usd_per_million_tokens is None
+        assert [r.marginal_cost_usd_per_million_tokens for r in result.rows[1:]] == pytest.approx(
+            [a, a, b, b], rel=1e-5
+        )
+        # the levelised average beside it is the running mean of the marginals
+        assert [r.cost_per_million_tokens_usd for r in result.rows[1:]] == pytest.approx(
+            [a, a, (1.5 * a + 0.5 * b) / 2, (1.5 * a + 1.5 * b) / 3], rel=1e-5
         )
 
     def test_endpoints_equal_separate_solves(self) -> None:

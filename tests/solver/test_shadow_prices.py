@@ -418,6 +418,56 @@ class TestHandValues:
         assert demand_case("max_served").price(p) == pytest.approx(-2, rel=1e-7)
 
 
+class TestPowerPriceIsForOnePeriod:
+    """A power price is the value of one more MW in that one period alone; a MW from period t
+    to the horizon end is worth the sum of the prices from t on (docs/formulation.md).
+
+    Two yearly periods, rate 0, no residual value, 5-year units bought in 2026 serving both
+    years: "hog" ($100, 1 kW) and "eff" ($300, 0.1 kW), 100 units of 1,000 tokens/s needed,
+    50 kW in each year.  hog + eff = 100, hog + 0.1·eff <= 50: hog = 44.4, cost $21,111.
+    One more kW in *both* years swaps 1/0.9 eff for hog: $222.22, i.e. $222,222 per MW.  One
+    more MW in one year alone is worth nothing (the other year still holds the same fleet);
+    one less in either costs the full $222,222.  The LP is degenerate: each year's price may
+    be anything in [0, 222,222] as long as the two add up to 222,222.
+    """
+
+    REQ = request(
+        periods=2,
+        economics={"residual_value": False},
+        sites=[site(power=[0.05, 0.05])],
+        hardware_=[hardware("hog", price=100, kw=1), hardware("eff", price=300, kw=0.1)],
+    )
+    PER_MW = 200 / 0.9 * 1000
+
+    def cost(self, power: list[float]) -> float:
+        req = copy.deepcopy(self.REQ)
+        req["sites"][0]["power_mw"] = power
+        p = solve(req)
+        assert p.status == "optimal" and p.objective.value is not None
+        return p.objective.value
+
+    def test_the_prices_add_up_to_a_permanent_mw_and_each_is_one_side_of_its_kink(self) -> None:
+        p = solve(self.REQ)
+        assert p.objective.value == pytest.approx(100 * 400 / 9 + 300 * 500 / 9, rel=1e-7)
+        assert p.shadow_prices is not None
+        prices = [_one(p.shadow_prices.power_usd_per_mw, lab, site="s") for lab in ("2026-01", "2027-01")]
+        assert sum(prices) == pytest.approx(self.PER_MW, rel=1e-7)
+        h = 1e-3 * 0.05
+        f0 = p.objective.value
+        # a MW from 2026 to the end: one more saves the sum, one less costs it
+        assert (f0 - self.cost([0.05 + h, 0.05 + h])) / h == pytest.approx(sum(prices), rel=1e-6)
+        assert (self.cost([0.05 - h, 0.05 - h]) - f0) / h == pytest.approx(sum(prices), rel=1e-6)
+        # one year alone: one more saves 0, one less costs the whole 222,222; each price lies between
+        for t, price in enumerate(prices):
+            up, down = [0.05, 0.05], [0.05, 0.05]
+            up[t] += h
+            down[t] -= h
+            gain, loss = (f0 - self.cost(up)) / h, (self.cost(down) - f0) / h
+            assert gain == pytest.approx(0, abs=1e-6 * self.PER_MW)
+            assert loss == pytest.approx(self.PER_MW, rel=1e-6)
+            _bracket(gain, price, loss)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_integer_prices_are_marginal_values_of_the_fixed_lp(kind: str, backend: str) -> None:
