@@ -262,7 +262,7 @@ def idle_purchase_warnings(m: Built, idle: list[IdlePurchase], contracts: list[C
     for item in idle:
         text = (
             f"purchased units stand idle: {item.site}/{item.hardware}: up to {item.units:,.4g} units in "
-            f"{_runs(item.periods, data.labels)} (${item.capex_usd:,.0f} of capex; "
+            f"{period_runs(item.periods, data.labels)} (${item.capex_usd:,.0f} of capex; "
             f"${item.opex_usd:,.0f} of opex while idle)"
         )
         text += f", {item.idle_on_arrival_units:,.4g} of them idle from the period they arrive"
@@ -313,20 +313,22 @@ def _cause_words(req: PlanRequest, cause: str, hw_price: float, contracts: list[
     return f"spend with {vendor} vests warrant equity (not yet fully vested), a shortfall would not"
 
 
-def _runs(periods: list[str], order: list[str]) -> str:
-    """Period labels with consecutive runs written as 'a – b'."""
+def period_runs(periods: list[str], order: list[str]) -> str:
+    """Period labels in ``order``'s order, consecutive runs written 'a – b' ('2026-10 – 2027-10';
+    two in a row as 'a, b'), comma-separated; labels not in ``order`` last, sorted."""
     pos = {lab: i for i, lab in enumerate(order)}
-    idx = sorted(pos[p] for p in periods)
-    chunks = []
+    idx = sorted(pos[p] for p in periods if p in pos)
+    chunks: list[str] = []
     i = 0
     while i < len(idx):
         j = i
         while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
             j += 1
         a, b = order[idx[i]], order[idx[j]]
-        chunks.append(a if i == j else f"{a} \u2013 {b}")
+        chunks.append(a if i == j else (f"{a}, {b}" if j == i + 1 else f"{a} \u2013 {b}"))
         i = j + 1
-    return ", ".join(chunks)
+    extra = sorted(p for p in periods if p not in pos)
+    return ", ".join(chunks + extra)
 
 
 def opex_budget_warning(m: Built, periods: list[PeriodOut], binding: list[str]) -> str | None:

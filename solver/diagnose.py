@@ -47,6 +47,12 @@ _FLOORS = {
     "served_total": 1.0,
 }
 _SERVICE = ("min_service", "served_total")
+_BUDGET_NAMES = {
+    "budget": "capex budget",
+    "budget_period": "capex budget",
+    "total_budget": "total budget (capex + opex)",
+    "total_budget_period": "total budget (capex + opex)",
+}
 _CAPACITY = (
     "power",
     "budget",
@@ -138,37 +144,15 @@ def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> Diagno
             unit="MW",
             message=f"site {site.id} needs {amount:,.6g} MW more in {label}",
         )
-    if family == "budget":
+    if family in _BUDGET_NAMES:  # budget, total_budget (key ()) and their per-period rows (t,)
+        when = data.labels[key[0]] if key else None
+        where = f" of {when}" if when else ""
         return DiagnosisEntry(
-            limit="budget",
+            limit=family,
+            period=when,
             amount=amount,
             unit="USD",
-            message=f"the capex budget needs ${amount:,.0f} more",
-        )
-    if family == "budget_period":
-        (t,) = key
-        return DiagnosisEntry(
-            limit="budget_period",
-            period=data.labels[t],
-            amount=amount,
-            unit="USD",
-            message=f"the capex budget of {data.labels[t]} needs ${amount:,.0f} more",
-        )
-    if family == "total_budget":
-        return DiagnosisEntry(
-            limit="total_budget",
-            amount=amount,
-            unit="USD",
-            message=f"the total budget (capex + opex) needs ${amount:,.0f} more",
-        )
-    if family == "total_budget_period":
-        (t,) = key
-        return DiagnosisEntry(
-            limit="total_budget_period",
-            period=data.labels[t],
-            amount=amount,
-            unit="USD",
-            message=f"the total budget (capex + opex) of {data.labels[t]} needs ${amount:,.0f} more",
+            message=f"the {_BUDGET_NAMES[family]}{where} needs ${amount:,.0f} more",
         )
     if family == "supply":
         h, t = key

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,18 +46,21 @@ class UnitChange(_Out):
     installed: Change
 
 
+PriceKind = Literal[
+    "power",
+    "budget",
+    "budget_period",
+    "total_budget",
+    "total_budget_period",
+    "supply",
+    "demand",
+    "vendor_share_max",
+    "vendor_share_min",
+]
+
+
 class PriceChange(_Out):
-    kind: Literal[
-        "power",
-        "budget",
-        "budget_period",
-        "total_budget",
-        "total_budget_period",
-        "supply",
-        "demand",
-        "vendor_share_max",
-        "vendor_share_min",
-    ]
+    kind: PriceKind
     key: str | None = Field(None, description="Site, hardware, workload or vendor id (None for the budgets).")
     period: str | None = None
     unit: str
@@ -311,17 +314,7 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
                 f"shadow prices are in different objective units ({a.shadow_prices.objective_unit} vs "
                 f"{b.shadow_prices.objective_unit}): their deltas are left out"
             )
-    kinds = (
-        "power",
-        "budget",
-        "budget_period",
-        "total_budget",
-        "total_budget_period",
-        "supply",
-        "demand",
-        "vendor_share_max",
-        "vendor_share_min",
-    )
+    kinds = get_args(PriceKind)
 
     def price_order(k: PriceKey) -> tuple[int, str, int]:
         return (kinds.index(k[0]), k[1] or "", labels.index(k[2]) if k[2] in labels else -1)

@@ -18,6 +18,7 @@ from html import escape
 from service.report import fmt
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import INK, PALETTE, Chart, Formatter, Marker, Series, heatmap, shade, vendor_colour
+from solver.advice import period_runs
 from solver.schema import DiagnosisEntry, Plan, PlanRequest
 
 SOLVED = ("optimal", "feasible")
@@ -154,23 +155,6 @@ def _num(value: float, shown: str, field: str = "") -> str:
 # ----------------------------------------------------------------------------- words
 
 
-def _runs(periods: list[str], order: list[str]) -> str:
-    """'2026-10 – 2027-10' for consecutive periods, comma-separated otherwise."""
-    pos = {lab: i for i, lab in enumerate(order)}
-    idx = sorted(pos[p] for p in periods if p in pos)
-    chunks: list[str] = []
-    i = 0
-    while i < len(idx):
-        j = i
-        while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
-            j += 1
-        a, b = order[idx[i]], order[idx[j]]
-        chunks.append(a if i == j else (f"{a}, {b}" if j == i + 1 else f"{a} \u2013 {b}"))
-        i = j + 1
-    extra = sorted(p for p in periods if p not in pos)
-    return ", ".join(chunks + extra)
-
-
 _BINDING = [
     ("power", re.compile(r"^power (?P<who>\S+) (?P<when>\S+)$")),
     ("expansion", re.compile(r"^expansion (?P<who>\S+)$")),
@@ -211,7 +195,7 @@ def binding_in_words(plan: Plan) -> list[str]:
     unit_usd = plan.shadow_prices is None or plan.shadow_prices.objective_unit == "usd"
     out = []
     for (kind, who), whens in groups.items():
-        w, when, n = _e(who), _e(_runs(whens, order)), len(whens)
+        w, when, n = _e(who), _e(period_runs(whens, order)), len(whens)
         if kind == "power":
             text = f"<b>Power at {w}</b> is fully used in {_count(n)} ({when})"
             if who in power_price and unit_usd:
@@ -303,7 +287,7 @@ def _diagnosis_groups(entries: Sequence[DiagnosisEntry], labels: Sequence[str]) 
             out.append(_e(ds[0].message))
             continue
         top = max(ds, key=lambda d: d.amount)
-        when = _e(_runs(periods, list(labels)))
+        when = _e(period_runs(periods, list(labels)))
         out.append(
             f"<b>{_e(LIMIT_WORDS.get(limit, limit))}</b> ({_e(where)}): up to "
             f"{_e(fmt.quantity(top.amount, unit))} in {_count(len(ds))} ({when})"

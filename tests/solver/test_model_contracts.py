@@ -352,6 +352,23 @@ class TestRebateBase:
         assert p.objective.value == pytest.approx(2000 - 999.5, rel=1e-9)
 
 
+def first_mip_says_infeasible(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the plan's first MIP answer "infeasible" (the optimality bound's LPs come before
+    it and are left alone); every later solve is real."""
+    import solver.planner as planner
+
+    real = planner.solve_model
+    calls: list[bool] = []
+
+    def mip_says_infeasible(m: Built, *a: object, **k: object) -> object:
+        if m.has_integers and not calls:
+            calls.append(True)
+            return planner.SolveOutcome("infeasible", "HiGHS: Infeasible", None, 0.0)
+        return real(m, *a, **k)
+
+    monkeypatch.setattr(planner, "solve_model", mip_says_infeasible)
+
+
 class TestTierWalk:
     def test_a_long_plan_reaches_the_tiers_its_spend_earns(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # The 750 MW case over 80 quarters with NVIDIA take-or-pay $5B and tiers at $5B,
@@ -391,18 +408,7 @@ class TestTierWalk:
         # credit money and the request without them is feasible.  Here the MIP is made to say
         # so: the plan starts from the solve without tiers (100 units, $10,000 of spend), fixes
         # the tiers that spend reaches (both: 300 + 300) and reports "feasible" with a warning.
-        import solver.planner as planner
-
-        real = planner.solve_model
-        calls: list[bool] = []
-
-        def mip_says_infeasible(m: Built, *a: object, **k: object) -> object:
-            if m.has_integers and not calls:  # the first MIP (the bound's LPs come before it)
-                calls.append(True)
-                return planner.SolveOutcome("infeasible", "HiGHS: Infeasible", None, 0.0)
-            return real(m, *a, **k)
-
-        monkeypatch.setattr(planner, "solve_model", mip_says_infeasible)
+        first_mip_says_infeasible(monkeypatch)
         p = solve(flat(contracts=tiers((5000, 0.1), (8000, 0.15))))
         assert p.status == "feasible"
         assert any("feasible without them" in w for w in p.warnings)
@@ -415,21 +421,10 @@ class TestTierWalk:
         # 9,500; one tier of a costs more (the 1 % does not pay for a's dearer units); both
         # tiers: 10,000 − (10 + 4,000) = 5,990.  From the tier-less plan (0 tiers, after a MIP
         # made to say infeasible) a one-step walk stopped at 9,500.
-        import solver.planner as planner
-
         hw = [hardware("ha", vendor="a"), hardware("hb", vendor="b", price=95)]
         req = flat(hardware_=hw, contracts=tiers((1000, 0.01), (2000, 0.5), vendor="a"))
         assert solve(req).objective.value == pytest.approx(5990, rel=REL)
-        real = planner.solve_model
-        calls: list[bool] = []
-
-        def mip_says_infeasible(m: Built, *a: object, **k: object) -> object:
-            if m.has_integers and not calls:  # the first MIP (the bound's LPs come before it)
-                calls.append(True)
-                return planner.SolveOutcome("infeasible", "HiGHS: Infeasible", None, 0.0)
-            return real(m, *a, **k)
-
-        monkeypatch.setattr(planner, "solve_model", mip_says_infeasible)
+        first_mip_says_infeasible(monkeypatch)
         p = solve(req)
         assert p.status == "feasible"
         assert p.contracts[0].discount_tiers_reached == 2
