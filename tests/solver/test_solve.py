@@ -175,6 +175,7 @@ class TestDiagnosis:
         opts = self.options(p)
         assert opts["add_capacity"] == [("budget_period", None, "2026-01", pytest.approx(500, rel=1e-7))]
         assert opts["reduce_service"] == [("min_service", "w", "2026-01", pytest.approx(5_000, rel=1e-7))]
+        assert p.diagnosis[0].message == "the capex budget of 2026-01 needs $500 more"
 
     def test_total_budget_short(self) -> None:
         # 100 units at $100 plus $20 a unit-year of hosting fees: $12,000 of total spend
