@@ -34,6 +34,7 @@ bought ahead of use, a per-period budget or the hardware's supply binding in a l
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
@@ -62,6 +63,7 @@ def idle_by_period(m: Built, x: Values) -> dict[tuple[int, int], list[float]]:
     req = data.req
     rm = 1 + req.policy.reserve_margin
     out: dict[tuple[int, int], list[float]] = {}
+    blocks: list[_Block] = []
     for t in range(data.n):
         inst: dict[tuple[int, int], float] = {}
         bought: dict[tuple[int, int], float] = {}
@@ -76,64 +78,84 @@ def idle_by_period(m: Built, x: Values) -> dict[tuple[int, int], list[float]]:
         if not bought:
             continue
         need = {w: rm * data.peak[w][t] * x.served.get((w, t), 0.0) for w in range(len(req.workloads))}
-        p = _least_purchased_use(m, t, inst, bought, need)
+        blocks.append(_Block(t, inst, bought, need))
+    # The periods are independent: one LP holds them all (one HiGHS run instead of one per
+    # period, most of a small plan's time); should it fail, each period is solved alone.
+    solved = _least_purchased_use(m, blocks) if blocks else {}
+    if solved is None:
+        solved = {}
+        for b in blocks:
+            solved.update(_least_purchased_use(m, [b]) or {})
+    for b in blocks:
+        p = solved.get(b.t)
         if p is None:
             continue
-        for key, units in bought.items():
+        for key, units in b.bought.items():
             idle = units - p[key]
-            if idle > 1e-6 * max(1.0, inst[key]):
-                out.setdefault(key, [0.0] * data.n)[t] = idle
+            if idle > 1e-6 * max(1.0, b.inst[key]):
+                out.setdefault(key, [0.0] * data.n)[b.t] = idle
     return out
 
 
-def _least_purchased_use(
-    m: Built,
-    t: int,
-    inst: dict[tuple[int, int], float],
-    bought: dict[tuple[int, int], float],
-    need: dict[int, float],
-) -> dict[tuple[int, int], float] | None:
-    """p*[s,h] of the LP in the module docstring for period t; None if it does not solve."""
+@dataclass(frozen=True)
+class _Block:
+    """One period of the least-purchased-use LP: installed and purchased units, tokens/s needed."""
+
+    t: int
+    inst: dict[tuple[int, int], float]
+    bought: dict[tuple[int, int], float]
+    need: dict[int, float]
+
+
+def _least_purchased_use(m: Built, blocks: list[_Block]) -> dict[int, dict[tuple[int, int], float]] | None:
+    """p*[s,h] of the LP in the module docstring, per period of ``blocks`` (solved as one
+    block-diagonal LP: the periods share no column); None if it does not solve."""
     data = m.data
-    pairs = [(s, h, w) for s, h, w in data.eligible if (s, h) in inst]
-    pkeys = sorted(bought)
-    ncol = len(pairs) + len(pkeys)
-    cost = np.zeros(ncol)
-    lower = np.zeros(ncol)
-    upper = np.full(ncol, highspy.kHighsInf)
-    carry = {k: carrying_cost(m, *k) for k in pkeys}
-    floor = 1e-9 * max([1.0, *carry.values()])
-    for j, k in enumerate(pkeys):
-        cost[len(pairs) + j] = max(carry[k], floor)  # a free unit is still used last
-        upper[len(pairs) + j] = bought[k]
+    cost: list[float] = []
+    upper: list[float] = []
     rows: list[tuple[list[int], list[float], float, float]] = []
-    by_sh: dict[tuple[int, int], list[int]] = defaultdict(list)
-    by_w: dict[int, list[int]] = defaultdict(list)
-    for i, (s, h, w) in enumerate(pairs):
-        by_sh[(s, h)].append(i)
-        by_w[w].append(i)
-    pcol = {k: len(pairs) + j for j, k in enumerate(pkeys)}
-    for key, units in inst.items():
-        cols = by_sh.get(key, [])
-        if not cols:
-            continue
-        idx, val = list(cols), [1.0] * len(cols)
-        if key in pcol:
-            idx.append(pcol[key])
-            val.append(-1.0)
-        rows.append((idx, val, -highspy.kHighsInf, units - bought.get(key, 0.0)))
-    for w, amount in need.items():
-        if amount <= 0:
-            continue
-        cols = by_w.get(w, [])
-        # the plan serves it with this fleet; the LP needs it within round-off of the plan's
-        rows.append((cols, [data.tput[pairs[i][1]][w] for i in cols], amount * (1 - 1e-9), highspy.kHighsInf))
+    pcols: list[dict[tuple[int, int], int]] = []
+    for b in blocks:
+        pairs = [(s, h, w) for s, h, w in data.eligible if (s, h) in b.inst]
+        base = len(cost)
+        cost += [0.0] * len(pairs)
+        upper += [highspy.kHighsInf] * len(pairs)
+        pkeys = sorted(b.bought)
+        carry = {k: carrying_cost(m, *k) for k in pkeys}
+        floor = 1e-9 * max([1.0, *carry.values()])
+        pcol = {}
+        for k in pkeys:
+            pcol[k] = len(cost)
+            cost.append(max(carry[k], floor))  # a free unit is still used last
+            upper.append(b.bought[k])
+        pcols.append(pcol)
+        by_sh: dict[tuple[int, int], list[int]] = defaultdict(list)
+        by_w: dict[int, list[int]] = defaultdict(list)
+        for i, (s, h, w) in enumerate(pairs):
+            by_sh[(s, h)].append(base + i)
+            by_w[w].append(base + i)
+        for key, units in b.inst.items():
+            cols = by_sh.get(key, [])
+            if not cols:
+                continue
+            idx, val = list(cols), [1.0] * len(cols)
+            if key in pcol:
+                idx.append(pcol[key])
+                val.append(-1.0)
+            rows.append((idx, val, -highspy.kHighsInf, units - b.bought.get(key, 0.0)))
+        for w, amount in b.need.items():
+            if amount <= 0:
+                continue
+            cols = by_w.get(w, [])
+            tput = [data.tput[pairs[i - base][1]][w] for i in cols]
+            # the plan serves it with this fleet; the LP needs it within round-off of the plan's
+            rows.append((cols, tput, amount * (1 - 1e-9), highspy.kHighsInf))
     lp = highspy.HighsLp()
-    lp.num_col_ = ncol
+    lp.num_col_ = len(cost)
     lp.num_row_ = len(rows)
-    lp.col_cost_ = cost
-    lp.col_lower_ = lower
-    lp.col_upper_ = upper
+    lp.col_cost_ = np.array(cost, dtype=float)
+    lp.col_lower_ = np.zeros(len(cost))
+    lp.col_upper_ = np.array(upper, dtype=float)
     lp.row_lower_ = np.array([r[2] for r in rows], dtype=float)
     lp.row_upper_ = np.array([r[3] for r in rows], dtype=float)
     starts = [0]
@@ -154,7 +176,10 @@ def _least_purchased_use(
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     sol = highs.getSolution().col_value
-    return {k: min(bought[k], max(0.0, sol[pcol[k]])) for k in pkeys}
+    return {
+        b.t: {k: min(b.bought[k], max(0.0, sol[c])) for k, c in pcol.items()}
+        for b, pcol in zip(blocks, pcols, strict=True)
+    }
 
 
 def extract_idle_purchases(
