@@ -46,24 +46,24 @@ def envelope_value(xs: list[float], ys: list[float], u: float) -> float:
     return max([curve_value(xs, ys, u), *(y for x, y in zip(xs, ys, strict=True) if x >= u)])
 
 
-def throughput(hw: Hardware, wl: Workload) -> float:
-    """Tokens per second one unit of ``hw`` delivers to ``wl`` at its speed target."""
+def _points(hw: Hardware, wl: Workload) -> tuple[list[float], list[float]] | None:
+    """(speeds, throughputs) of ``hw``'s points for ``wl``'s model; None without any."""
     perf = hw.performance.get(wl.model)
     if perf is None:
-        return 0.0
-    xs = [p.tokens_per_s_per_user for p in perf.points]
-    ys = [p.tokens_per_s_per_unit for p in perf.points]
-    return envelope_value(xs, ys, wl.min_tokens_per_s_per_user)
+        return None
+    return [p.tokens_per_s_per_user for p in perf.points], [p.tokens_per_s_per_unit for p in perf.points]
+
+
+def throughput(hw: Hardware, wl: Workload) -> float:
+    """Tokens per second one unit of ``hw`` delivers to ``wl`` at its speed target."""
+    pts = _points(hw, wl)
+    return 0.0 if pts is None else envelope_value(*pts, wl.min_tokens_per_s_per_user)
 
 
 def curve_throughput(hw: Hardware, wl: Workload) -> float:
     """The curve's own value at ``wl``'s speed target, without the envelope (0 where
     ``hw`` has no points for the model or cannot serve that fast).  Used to say when the
     envelope changed a throughput."""
-    perf = hw.performance.get(wl.model)
-    if perf is None:
-        return 0.0
-    xs = [p.tokens_per_s_per_user for p in perf.points]
-    ys = [p.tokens_per_s_per_unit for p in perf.points]
+    pts = _points(hw, wl)
     u = wl.min_tokens_per_s_per_user
-    return 0.0 if u > xs[-1] else curve_value(xs, ys, u)
+    return 0.0 if pts is None or u > pts[0][-1] else curve_value(*pts, u)
