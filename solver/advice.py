@@ -290,7 +290,10 @@ def idle_purchase_warnings(m: Built, idle: list[IdlePurchase], contracts: list[C
             f"{period_runs(item.periods, data.labels)} (${item.capex_usd:,.0f} of capex; "
             f"${item.opex_usd:,.0f} of opex while idle)"
         )
-        text += f", {item.idle_on_arrival_units:,.4g} of them idle from the period they arrive"
+        text += (
+            f"; {item.idle_on_arrival_units:,.4g} units idle in the period they arrive, counted over "
+            "all their arrival periods"
+        )
         price = next(hw.unit_price_usd for hw in req.hardware if hw.id == item.hardware)
         words = [_cause_words(req, cause, price, contracts) for cause in item.causes]
         text += "; likely cause: " + "; ".join(words) if words else "; the model names no cause"
