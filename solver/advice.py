@@ -380,10 +380,7 @@ def opex_budget_warning(m: Built, periods: list[PeriodOut], binding: list[str]) 
     capex_binds = any(b == "budget" or b.startswith("budget ") for b in binding)
     if kind == "max_profit" and not capex_binds:
         return None
-    fixed = [0.0] * data.n  # the existing fleet's opex, which no decision moves
-    for (s, h), units in data.existing.items():
-        for t in range(data.n):
-            fixed[t] += units[t] * data.opex_unit[(s, h)]
+    fixed = data.existing_opex()
     opex = sum(p.opex_usd for p in periods)
     npv = sum(p.discount_factor * p.opex_usd for p in periods)
     decided = opex - sum(fixed)

@@ -108,6 +108,14 @@ class ModelData:
         hi = t - self.lead[h]
         return range(max(0, hi - self.life[h] + 1), hi + 1)
 
+    def existing_opex(self) -> list[float]:
+        """Nominal opex of the existing fleet per period (no decision moves it)."""
+        out = [0.0] * self.n
+        for (s, h), units in self.existing.items():
+            for t in range(self.n):
+                out[t] += units[t] * self.opex_unit[(s, h)]
+        return out
+
     def residual_fraction(self, tau: int, lead: int, life: int) -> float:
         """Straight-line value left at the horizon end of an asset started in tau."""
         if not self.req.economics.residual_value:
@@ -575,10 +583,7 @@ def add_total_budget_constraints(m: Built) -> None:
     if budget.total_usd is None and cap_t is None:
         return
     per_t = capex_by_period(m)
-    fixed = [0.0] * data.n  # opex of the existing fleet
-    for (s, h), units in data.existing.items():
-        for t in range(data.n):
-            fixed[t] += units[t] * data.opex_unit[(s, h)]
+    fixed = data.existing_opex()
     for (s, h, tau), b in m.var.get("buy", {}).items():
         oc = data.opex_unit[(s, h)]
         if oc:
