@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
                 if stop is not None:
                     await stop(state)
             await anyio.to_thread.run_sync(jobs.shutdown, settings.shutdown_grace_s)
+            await anyio.to_thread.run_sync(service.close)
 
         async def begin_stop() -> None:  # once, from request_stop or the lifespan's end
             nonlocal stopping

@@ -1,8 +1,11 @@
 """The plan service: check, deduplicate, store, queue, record — between the routes and the runner.
 
 Synchronous methods touch the database or do CPU work: routes call them in a worker thread.
-Results of the runner are recorded from the runner's thread, before anyone waiting on the
-plan is woken, so that a GET right after a synchronous POST sees the finished plan.
+The runner's starts and results are written by one recorder thread of this service, in the
+order they happen, never by the runner's own thread (a database that stops answering then
+stalls the records, not the runner's dispatching and watchdog).  A result is recorded before
+anyone waiting on the plan is woken, so that a GET right after a synchronous POST sees the
+finished plan.
 
 Several replicas may share one database.  A replica owns the plans it accepted (a lease it
 renews); :meth:`PlanService.recover` takes over plans whose owner went silent, and
@@ -19,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -78,6 +82,50 @@ class Created:
     waiter: Future[Outcome] | None
 
 
+class Recorder:
+    """One thread that runs the service's database writes for the runner, first come first run.
+
+    ``submit`` never blocks the caller (the runner's dispatcher, whose watchdog must keep
+    running when the database does not answer); after :meth:`close` it runs the call inline.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="capplan-record", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        if self._closed:
+            fn(*args)
+        else:
+            self._queue.put((fn, *args))
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until what was submitted so far has run; False if that took over ``timeout_s``."""
+        done = threading.Event()
+        self.submit(done.set)
+        return done.wait(timeout_s)
+
+    def close(self, timeout_s: float) -> bool:
+        """Run what is queued (for at most ``timeout_s``) and stop; False if that timed out."""
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, *args = item
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - a failing record must not stop the others
+                log.exception("a record of the runner's work failed")
+
+
 def encode_cursor(row: PlanRow) -> str:
     raw = f"{row.created_at.isoformat()}|{row.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -115,6 +163,16 @@ class PlanService:
         self._unwritten: dict[str, tuple[Future[JobResult], contextvars.Context]] = {}
         self._started_early: set[str] = set()
         self._abandoned: set[str] = set()  # submitted plans whose row could not be written
+        self._recorder = Recorder()
+
+    def flush_records(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the starts and results reported so far are written (tests, shutdown)."""
+        return self._recorder.flush(timeout_s)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write the starts and results the runner has reported (after the runner stopped)."""
+        if not self._recorder.close(timeout_s):
+            log.error("the database did not take the last results within %g s", timeout_s)
 
     # -- checking ------------------------------------------------------------------------
 
@@ -280,7 +338,7 @@ class PlanService:
                 solve_plan,
                 payload,
                 time_limit_s=limit,
-                on_start=lambda: ctx.copy().run(self._on_start, plan_id, request),
+                on_start=lambda: self._recorder.submit(ctx.copy().run, self._on_start, plan_id, request),
                 force=force,
             )
         except BaseException:
@@ -299,7 +357,9 @@ class PlanService:
     def _when_done(
         self, plan_id: str, request: dict[str, Any], fut: Future[JobResult], ctx: contextvars.Context
     ) -> None:
-        fut.add_done_callback(lambda f: ctx.copy().run(self._on_done, plan_id, request, f.result()))
+        fut.add_done_callback(
+            lambda f: self._recorder.submit(ctx.copy().run, self._on_done, plan_id, request, f.result())
+        )
 
     def _on_start(self, plan_id: str, request: dict[str, Any]) -> None:
         with self._lock:

@@ -183,14 +183,25 @@ def wait_ready(runner: Any, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def settled(runner: ManualRunner, app: Any) -> None:
+    """Make ``runner``'s reports return once ``app`` (started) has written them."""
+    runner.settle = app.state.capplan.plans.flush_records
+
+
 class ManualRunner:
-    """A JobRunner whose jobs finish when the test says so (service-level outcomes)."""
+    """A JobRunner whose jobs finish when the test says so (service-level outcomes).
+
+    The service writes starts and results on its recorder thread: ``settle`` (set to the
+    plan service's ``flush_records`` by :func:`settled`) makes :meth:`begin` and :meth:`finish`
+    return once they are written.
+    """
 
     def __init__(self, ready: bool = True) -> None:
         self.is_ready = ready
         self.jobs: dict[str, tuple[Any, Any, Any]] = {}
         self.futures: dict[str, Any] = {}
         self.stopped = False
+        self.settle: Any = None
 
     def start(self) -> None:
         pass
@@ -212,6 +223,13 @@ class ManualRunner:
         self.futures[job_id] = fut
         return fut
 
+    def begin(self, job_id: str) -> None:
+        """A worker picks the job up (its start is written)."""
+        on_start = self.jobs[job_id][2]
+        if on_start is not None:
+            on_start()
+        self._settle()
+
     def finish(self, job_id: str, result: Any, run: bool = False) -> None:
         fn, payload, on_start = self.jobs[job_id]
         if on_start is not None:
@@ -221,6 +239,11 @@ class ManualRunner:
 
             result = JobResult("done", value=fn(payload), seconds=0.01)
         self.futures.pop(job_id).set_result(result)
+        self._settle()
+
+    def _settle(self) -> None:
+        if self.settle is not None:
+            assert self.settle(10), "the service did not write the runner's report within 10 s"
 
     def cancel(self, job_id: str) -> bool:
         from service.jobs import JobResult

@@ -220,6 +220,7 @@ class TestOutcomes:
     def manual(self, tmp_path: Path) -> Iterator[tuple[TestClient, h.ManualRunner]]:
         runner = h.ManualRunner()
         with TestClient(create_app(h.make_settings(tmp_path), runner=runner)) as c:
+            h.settled(runner, c.app)
             yield c, runner
 
     def post_async(self, c: TestClient, demand: float) -> str:
@@ -289,8 +290,7 @@ class TestOutcomes:
         c, runner = manual
         loc = self.post_async(c, 1000)
         plan_id = loc.rsplit("/", 1)[1]
-        fn, payload, on_start = runner.jobs[plan_id]
-        on_start()
+        runner.begin(plan_id)
         assert c.get(loc).json()["status"] == "running"
         assert c.get("/v1/plans").json()["items"][0]["started_at"] is not None
         runner.finish(plan_id, None, run=True)

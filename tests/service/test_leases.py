@@ -337,6 +337,7 @@ class TestOrphans:
         runner = h.ManualRunner()
         app = create_app(h.make_settings(tmp_path, replica_id="a", lease_s=600), runner=runner)
         with TestClient(app) as c:
+            h.settled(runner, app)
             state = app.state.capplan
             # as after a result that could not be recorded (database outage): ours, running, idle
             held_running(state, "orphan", demand=4200, attempts=1)

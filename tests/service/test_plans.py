@@ -237,6 +237,44 @@ class TestTimeLimits:
             again = c.post("/v1/plans", json=h.slow_request(time_limit_s=1))
             assert again.json()["id"] != plan["id"]
 
+    def test_a_database_that_stops_answering_stalls_records_not_the_watchdog(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with h.app_client(tmp_path, solve_grace_s=0, workers=1) as c:
+            state = c.app.state.capplan  # type: ignore[attr-defined]
+            answer = threading.Event()
+            for name in ("mark_running", "finish_plan"):
+                write = getattr(state.store, name)
+
+                def hung(*a: Any, _write: Any = write, **kw: Any) -> Any:
+                    answer.wait(60)  # as a database that accepts the statement and never answers
+                    return _write(*a, **kw)
+
+                monkeypatch.setattr(state.store, name, hung)
+            slow = c.post(
+                "/v1/plans", json=h.slow_request(time_limit_s=1), headers={"Prefer": "respond-async"}
+            )
+            assert slow.status_code == 202
+            deadline = time.monotonic() + 30
+            while state.runner.running() == 0 and time.monotonic() < deadline:  # picked up
+                time.sleep(0.02)
+            while state.runner.running() > 0 and time.monotonic() < deadline:  # stopped at 1 s
+                time.sleep(0.05)
+            assert state.runner.running() == 0, "the watchdog did not stop the overrunning solve"
+            quick = c.post(
+                "/v1/plans", json=h.small_request(demand=6600), headers={"Prefer": "respond-async"}
+            )
+            assert quick.status_code == 202
+            while state.runner.queue_depth() + state.runner.running() > 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert state.runner.queue_depth() + state.runner.running() == 0  # dispatched and solved
+            assert c.get(slow.headers["location"]).json()["status"] == "queued"  # nothing written yet
+            answer.set()
+            assert state.plans.flush_records(30)
+            assert c.get(slow.headers["location"]).json()["status"] == "time_limit"
+            done = c.get(quick.headers["location"]).json()
+            assert (done["status"], done["objective"]["value"]) == ("optimal", pytest.approx(6600.0))
+
 
 @pytest.fixture(scope="module")
 def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, list[str]]]:
@@ -347,6 +385,7 @@ def _manual_app(tmp_path: Path) -> Iterator[tuple[h.ManualRunner, TestClient, Ap
     runner = h.ManualRunner()
     app = create_app(h.make_settings(tmp_path), runner=runner)
     with TestClient(app) as c:
+        h.settled(runner, app)
         yield runner, c, app.state.capplan
 
 
@@ -379,8 +418,10 @@ class TestRowWrittenDuringSolve:
         runner = _StartsAtOnceRunner()
         app = create_app(h.make_settings(tmp_path), runner=runner)
         with TestClient(app) as c:
+            h.settled(runner, app)
             r = c.post("/v1/plans", json=h.small_request(demand=6300), headers={"Prefer": "respond-async"})
             assert r.status_code == 202
+            assert app.state.capplan.plans.flush_records(10)
             row = app.state.capplan.store.get_plan("default", r.json()["id"])
             assert row is not None and (row.status, row.attempts) == ("running", 1)
             runner.finish(r.json()["id"], None, run=True)
@@ -431,6 +472,7 @@ class TestRowWrittenDuringSolve:
                 state.plans.create("default", prep, idempotency_key=None, use_cache=True)
             (job_id,) = runner.jobs
             assert job_id not in runner.futures  # cancelled
+            assert state.plans.flush_records(10)
             assert state.plans.local_ids() == set()
             assert c.get("/v1/plans").json()["items"] == []
 
@@ -459,6 +501,7 @@ class TestRowWrittenDuringSolve:
             assert not made.created and made.row.id == first.json()["id"]
             (lost,) = set(runner.jobs) - {first.json()["id"]}
             assert lost not in runner.futures  # our solve was stopped
+            assert state.plans.flush_records(10)
             assert state.plans.local_ids() == {first.json()["id"]}
             runner.finish(first.json()["id"], None, run=True)
             assert made.waiter is not None and made.waiter.result(10).kind == "finished"
