@@ -16,6 +16,7 @@ resume at the next start (sweeps skip the scenarios already done; frontiers star
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import logging
@@ -318,7 +319,11 @@ class ScenarioJobs:
                 with self._lock:
                     self._active.pop(row.id, None)
 
-        active.thread = threading.Thread(target=run, name=f"capplan-{row.kind}-{row.id[:8]}", daemon=True)
+        # In the submitter's context: the job's log lines carry the request id of its POST.
+        ctx = contextvars.copy_context()
+        active.thread = threading.Thread(
+            target=ctx.run, args=(run,), name=f"capplan-{row.kind}-{row.id[:8]}", daemon=True
+        )
         active.thread.start()
 
     def _options(self, job_id: str, active: _Active) -> RunOptions:
@@ -355,6 +360,13 @@ class ScenarioJobs:
         if interrupted:  # the service is stopping: left running, resumed at the next start
             return
         self.store.update_job(job_id, finished_at=utcnow(), **values)
+        log.info(
+            "scenario job %s finished: %s, %d rows",
+            job_id,
+            values.get("status"),
+            values.get("done", 0),
+            extra={"job_id": job_id},
+        )
 
     def _run_sweep(self, job_id: str, active: _Active, sweep: PreparedSweep) -> None:
         self.store.update_job(job_id, status="running", started_at=utcnow())

@@ -9,6 +9,8 @@ power (cost = 3e6 − 2e5·(P − 10), 10 <= P <= 20 MW, infeasible below 10) an
 from __future__ import annotations
 
 import copy
+import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.observability import JsonFormatter
 from service.routes.sweeps import jobs_of
 from service.settings import Settings
 from service.store import Store
@@ -121,6 +124,36 @@ class TestPostSweep:
         bars = out["tornado"]
         assert [b["path"] for b in bars] == ["hardware/b/unit_price_usd", "sites/s/power_mw"]
         assert bars[0]["swing"] == pytest.approx(2.25e6) and bars[1]["swing"] == pytest.approx(1.2e6)
+
+    def test_the_finish_log_line_carries_the_request_id_of_the_post(self, client: TestClient) -> None:
+        lines: list[dict[str, Any]] = []
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:  # formatted in the job's thread
+                lines.append(json.loads(JsonFormatter().format(record)))
+
+        logger = logging.getLogger("capplan.scenarios")
+        handler, level = Collect(logging.INFO), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            r = client.post(
+                "/v1/sweeps",
+                json={"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [13]}]},
+                headers={"X-Request-ID": "sweep-log-1"},
+            )
+            job_id = r.json()["id"]
+            wait(client, r.headers["location"])
+            deadline = time.monotonic() + 5
+            while not any(line.get("job_id") == job_id for line in lines):
+                assert time.monotonic() < deadline, lines
+                time.sleep(0.01)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        [finished] = [line for line in lines if line.get("job_id") == job_id]
+        assert finished["msg"] == f"scenario job {job_id} finished: done, 1 rows"
+        assert finished["request_id"] == "sweep-log-1"
 
 
 class TestSweepErrors:
