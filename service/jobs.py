@@ -13,7 +13,8 @@ job at a time each.  A dispatcher thread hands queued jobs to idle workers, coll
 kills a job that overruns ``time_limit_s + grace_s`` (HiGHS time limits are not hard) or is
 cancelled, and replaces any worker that died or was killed.  At most ``queue_limit`` jobs
 wait beyond the idle workers; past that ``submit`` raises :class:`QueueFullError`.  A worker whose parent vanished
-(``kill -9`` of the service) kills itself within a second.
+(``kill -9`` of the service) kills itself at once: it waits on a pipe whose only write end
+the service holds.
 """
 
 from __future__ import annotations
@@ -156,34 +157,40 @@ class JobRunner(Protocol):
 # ----------------------------------------------------------------------------- worker side
 
 
-def _alive(pid: int) -> bool:
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, exited but not reaped, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(") ", 1)[-1][:1] != "Z"
+    except OSError:
+        return True  # no /proc: it answered the signal
 
 
-def _watch_parent(service_pid: int) -> None:
-    first_parent = os.getppid()  # the fork server, or the service itself under spawn
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != first_parent or not _alive(service_pid):
-            # The service is gone (e.g. kill -9): take the whole group (CBC children too).
-            with contextlib.suppress(OSError):
-                os.killpg(os.getpgrp(), signal.SIGKILL)
-            os._exit(1)
+def _watch_service(lifeline: Connection) -> None:
+    """Wait for the end of the lifeline (the service holds its only write end): when the service
+    is gone (e.g. ``kill -9``), take the whole group (CBC children too).  Only the service's end
+    counts: a dead fork server, or any other process, leaves a running solve alone."""
+    with contextlib.suppress(EOFError, OSError):
+        while True:
+            lifeline.recv_bytes()
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)
 
 
-def _worker_main(conn: Connection, parent_pid: int, preload: tuple[str, ...]) -> None:
+def _worker_main(conn: Connection, lifeline: Connection, preload: tuple[str, ...]) -> None:
     """Body of a worker process: import, say ready, then run jobs one at a time."""
     with contextlib.suppress(OSError):
         os.setpgrp()  # its own group, so a kill reaches solver children
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=_watch_service, args=(lifeline,), daemon=True).start()
     for name in preload:
         importlib.import_module(name)
     conn.send(("ready", os.getpid()))
@@ -230,11 +237,16 @@ class _Job:
 class _Worker:
     process: Any  # multiprocessing.Process of the chosen context
     conn: Connection
+    lifeline: Connection
+    """The write end of the worker's lifeline: closed (here, or by the service's death) it stops the worker."""
     ready: bool = False
     job: _Job | None = None
     jobs_run: int = 0
     killed_for: JobStatus | None = None
     started_at: float = field(default_factory=time.monotonic)
+    orphaned: bool = False
+    """Its fork server died: the process sentinel no longer tells when it exits (it reads the
+    server's report, and says exit code 255 at once); the end of its pipe does."""
 
 
 def _context(preload: tuple[str, ...]) -> Any:
@@ -347,7 +359,7 @@ class LocalProcessRunner:
 
     def ready(self) -> tuple[bool, str]:
         with self._lock:
-            alive = sum(1 for w in self._workers if w.ready and w.process.is_alive())
+            alive = sum(1 for w in self._workers if w.ready and (w.orphaned or w.process.is_alive()))
             stopping = self._stopping
         if stopping:
             return False, "shutting down"
@@ -386,25 +398,28 @@ class LocalProcessRunner:
 
     def _spawn(self) -> _Worker:
         parent_conn, child_conn = self._ctx.Pipe()
+        life_r, life_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(child_conn, os.getpid(), self.preload),
+            args=(child_conn, life_r, self.preload),
             name="capplan-worker",
             daemon=True,
         )
         proc.start()
         child_conn.close()
-        return _Worker(proc, parent_conn)
+        life_r.close()
+        return _Worker(proc, parent_conn, life_w)
 
     def _kill(self, w: _Worker) -> None:
         pid = w.process.pid
-        if pid is not None and w.process.exitcode is None:  # never signal a reaped (reusable) pid
+        if pid is not None and (w.process.exitcode is None or w.orphaned):  # never a reaped (reusable) pid
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         w.process.join(5)
         w.conn.close()
+        w.lifeline.close()
 
     def _finish(self, w: _Worker, result: JobResult) -> None:
         job = w.job
@@ -450,6 +465,15 @@ class LocalProcessRunner:
             self._replace(w)
         return True
 
+    def _lost_fork_server(self, w: _Worker) -> bool:
+        """Whether ``w``'s sentinel fired because its fork server died, not the worker."""
+        return (
+            self._ctx.get_start_method() == "forkserver"
+            and w.process.exitcode == 255
+            and w.process.pid is not None
+            and _running(w.process.pid)
+        )
+
     def _handle_death(self, w: _Worker) -> None:
         code = w.process.exitcode
         if w.job is not None:
@@ -473,12 +497,16 @@ class LocalProcessRunner:
             else:
                 self.crashes += 1
                 sig = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                if w.orphaned:
+                    sig = "exit status unknown: the fork server that started it had died"
                 log.error("worker %s died (%s) while running job %s", w.process.pid, sig, w.job.job_id)
                 self._finish(
                     w, JobResult("crashed", error=f"the solver process died ({sig})", seconds=seconds)
                 )
         with contextlib.suppress(OSError):
             w.conn.close()
+        with contextlib.suppress(OSError):
+            w.lifeline.close()
         if not w.ready and time.monotonic() - w.started_at < 5:
             log.error("worker %s died while starting (exit code %s)", w.process.pid, code)
             time.sleep(1.0)  # do not spin if workers cannot start at all
@@ -544,9 +572,11 @@ class LocalProcessRunner:
                 waitables: list[Any] = [self._wake_r]
                 by_obj: dict[Any, tuple[_Worker, str]] = {}
                 for w in self._workers:
-                    waitables += [w.conn, w.process.sentinel]
+                    waitables.append(w.conn)
                     by_obj[w.conn] = (w, "conn")
-                    by_obj[w.process.sentinel] = (w, "dead")
+                    if not w.orphaned:
+                        waitables.append(w.process.sentinel)
+                        by_obj[w.process.sentinel] = (w, "dead")
                 ready = wait(waitables, timeout=max(0.0, timeout))
                 if self._wake_r in ready:
                     while self._wake_r.poll():
@@ -561,6 +591,8 @@ class LocalProcessRunner:
                     if what == "conn":
                         while w in self._workers and not w.conn.closed and w.conn.poll():
                             if not self._handle_message(w):
+                                if w.orphaned and w not in dead:  # its pipe's end is its exit
+                                    dead.append(w)
                                 break
                     elif w not in dead:
                         dead.append(w)
@@ -570,7 +602,13 @@ class LocalProcessRunner:
                         while w in self._workers and not w.conn.closed and w.conn.poll():
                             if not self._handle_message(w):
                                 break
-                        if w in self._workers:
+                        if w in self._workers and not w.orphaned and self._lost_fork_server(w):
+                            w.orphaned = True
+                            log.warning(
+                                "the fork server died; worker %s runs on, watched through its pipe",
+                                w.process.pid,
+                            )
+                        elif w in self._workers:
                             self._handle_death(w)
         except Exception:  # noqa: BLE001 - the dispatcher must never die silently
             log.exception("job dispatcher failed")
@@ -583,6 +621,8 @@ class LocalProcessRunner:
                 w.process.join(2)
                 if w.process.is_alive():
                     self._kill(w)
+                with contextlib.suppress(OSError):
+                    w.lifeline.close()
             self._workers.clear()
             with self._lock:
                 leftover = list(self._jobs.values())

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from service.jobs import JobResult, LocalProcessRunner, QueueFullError, retry_after_estimate
+from tests.helpers.workers import alive
 from tests.service import svc_helpers as h
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +194,63 @@ class TestRecycling:
         # jobs 1-2 on the first process, 3-4 on the second, 5 on the third
         assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
         assert r.crashes == 0
+
+
+class TestOrphans:
+    def test_workers_die_with_the_service(self) -> None:
+        """A service killed with SIGKILL leaves no worker behind, idle or solving."""
+        script = (
+            "import os, time\n"
+            "from service.jobs import LocalProcessRunner\n"
+            "from tests.service import svc_helpers as h\n"
+            "r = LocalProcessRunner(2, queue_limit=2, preload=())\n"
+            "r.start()\n"
+            "h.wait_ready(r)\n"
+            "print(r.submit('pid', h.worker_pid, None, time_limit_s=30).result(30).value, flush=True)\n"
+            "r.submit('busy', h.sleep_then, {'seconds': 120}, time_limit_s=300)\n"
+            "while r.running() == 0:\n"
+            "    time.sleep(0.02)\n"
+            "print(' '.join(str(w.process.pid) for w in r._workers), flush=True)\n"
+            "os.kill(os.getpid(), 9)\n"
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == -signal.SIGKILL, out.stderr
+        pids = {int(p) for p in out.stdout.split()}
+        assert len(pids) >= 2, out.stdout  # the idle worker and the busy one
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(p) for p in pids)
+
+    @pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="the fork server is Linux's start method"
+    )
+    def test_a_dead_fork_server_leaves_running_solves_alone(self) -> None:
+        from multiprocessing import forkserver
+
+        r = LocalProcessRunner(1, queue_limit=4, grace_s=0.5, preload=())
+        r.start()
+        try:
+            h.wait_ready(r)
+            fut = r.submit("fs1", h.sleep_then, {"seconds": 1.5, "value": 3}, time_limit_s=30)
+            while r.running() == 0:
+                time.sleep(0.02)
+            server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+            assert server is not None and alive(server)
+            os.kill(server, signal.SIGKILL)
+            res = result(fut)
+            assert (res.status, res.value) == ("done", 3), res.error
+            assert r.ready()[0]
+            # that worker's end is still seen (through its pipe), and its replacement comes
+            # from a new fork server
+            died = result(r.submit("fs2", h.die, None, time_limit_s=30))
+            assert died.status == "crashed"
+            assert died.error == (
+                "the solver process died (exit status unknown: the fork server that started it had died)"
+            )
+            assert result(r.submit("fs3", h.add, {"a": 1, "b": 2}, time_limit_s=30)).value == 3
+        finally:
+            r.shutdown(5)
