@@ -30,6 +30,29 @@ MAX_SERVED_TOLERANCE = 1e-6
 
 Key = tuple[int, ...]
 
+ROW_SIZE = 1e4
+"""Largest size a row family should have in the units it is handed to the solver in."""
+MAX_ROW_UNIT = 1e6
+"""Largest row unit: millions (of tokens/s, of dollars), so that no coefficient shrinks by more."""
+
+
+def solver_unit(size: float) -> float:
+    """The unit, a power of ten from 1 to MAX_ROW_UNIT, in which rows whose natural size (their
+    largest right-hand side or activity) is ``size`` are handed to the solver: the smallest that
+    brings ``size`` to at most ROW_SIZE.
+
+    HiGHS's feasibility tolerances are absolute (1e-7 for LPs, 1e-6 for a MIP's solutions), and
+    round-off in a row's activity is relative to its terms: a capacity row of 1e10 tokens/s
+    violated by 1.02e-6 (1e-16 of it) made the MIP discard its LP optimum and call a plan 18
+    times costlier optimal.  In units of 1e6 tokens/s the same row has round-off ~1e-12 while the
+    tolerance, 0.1 tokens/s, stays 1e-11 of it.  Rows are scaled at the solver boundary only
+    (:meth:`Built.row_units`, :mod:`solver.solve`): the PuLP rows, their right-hand sides, slacks
+    and duals stay in natural units, the duals rescaled back (π = π_solver/unit).
+    """
+    if not size > ROW_SIZE:
+        return 1.0
+    return float(10 ** min(math.ceil(math.log10(size / ROW_SIZE)), round(math.log10(MAX_ROW_UNIT))))
+
 
 def _per_period(value: float | list[float] | None, n: int) -> list[float] | None:
     if value is None:
@@ -92,6 +115,8 @@ class ModelData:
     vendor_of: list[int]  # [h] -> vendor index
     exp_life: list[int]  # [s] periods (expansion)
     exp_lead: list[int]  # [s]
+    tokens_unit: float = 1.0  # tokens/s per solver unit of the tokens/s rows (solver_unit)
+    usd_unit: float = 1.0  # dollars per solver unit of the dollar rows (solver_unit)
     warnings: list[str] = field(default_factory=list)
 
     def buy_periods(self, h: int) -> range:
@@ -216,6 +241,14 @@ def prepare(req: PlanRequest) -> ModelData:
         exp_life=exp_life,
         exp_lead=exp_lead,
     )
+    rm = 1 + req.policy.reserve_margin
+    data.tokens_unit = solver_unit(
+        max(
+            (rm * f * x for dw, pw in zip(demand, peak, strict=True) for x, f in zip(dw, pw, strict=True)),
+            default=0.0,
+        )
+    )
+    data.usd_unit = solver_unit(max(_dollar_limits(req), default=0.0))
     for h, hw in enumerate(req.hardware):
         for w, wl in enumerate(req.workloads):
             own = curve_throughput(hw, wl)
@@ -265,6 +298,22 @@ def prepare(req: PlanRequest) -> ModelData:
     return data
 
 
+def _dollar_limits(req: PlanRequest) -> list[float]:
+    """Every dollar figure that a row of the model holds to: budgets, commitments, full-vest
+    spends and discount thresholds (the size of the dollar rows, :func:`solver_unit`)."""
+    b = req.budget
+    out = [x for x in (b.capex_usd, b.total_usd) if x is not None]
+    for per in (b.capex_per_period_usd, b.total_per_period_usd):
+        if per is not None:
+            out += per if isinstance(per, list) else [per]
+    for c in req.contracts:
+        out.append(c.min_spend_usd)
+        if c.warrants is not None:
+            out.append(c.warrants.full_vest_spend_usd)
+        out += [t.above_spend_usd for t in c.discount_tiers]
+    return [float(x) for x in out]
+
+
 def _first_servable_period(data: ModelData, w: int) -> int:
     """First period in which some unit able to serve workload w can be installed."""
     first = data.n
@@ -292,18 +341,32 @@ class Built:
     var: dict[str, dict[Key, pulp.LpVariable]] = field(default_factory=dict)
     con: dict[str, dict[Key, pulp.LpConstraint]] = field(default_factory=dict)
     alloc_scale: dict[Key, float] = field(default_factory=dict)
+    row_unit: dict[str, float] = field(default_factory=dict)  # family -> solver unit of its rows
+    col_unit: dict[str, float] = field(default_factory=dict)  # family -> solver unit of its columns
     cost: pulp.LpAffineExpression | None = None
     served_value: pulp.LpAffineExpression | None = None  # weighted million tokens
 
     def new_var(
-        self, family: str, key: Key, lb: float | None = 0.0, ub: float | None = None
+        self, family: str, key: Key, lb: float | None = 0.0, ub: float | None = None, unit: float = 1.0
     ) -> pulp.LpVariable:
-        """Create a variable of ``family`` at ``key`` and remember its column."""
+        """Create a variable of ``family`` at ``key`` and remember its column.
+
+        ``unit`` (one per family; continuous columns only): the solver gets the column in units
+        of ``unit`` (x = unit·x_solver); the handle's bounds and value stay in natural units.
+        """
         name = family + "_" + "_".join(str(k) for k in key) if key else family
         v = self.prob.add_variable(name, lb, ub)
         self.columns.append(v)
         self.var.setdefault(family, {})[key] = v
+        self.col_unit[family] = unit
         return v
+
+    def column_units(self) -> list[float]:
+        """The solver unit of every column of ``columns``, in order (1 for most families)."""
+        unit = {
+            v.hash: self.col_unit.get(family, 1.0) for family, vs in self.var.items() for v in vs.values()
+        }
+        return [unit.get(v.hash, 1.0) for v in self.columns]
 
     def new_row(
         self,
@@ -312,8 +375,13 @@ class Built:
         terms: Iterable[tuple[pulp.LpVariable, float]],
         sense: int,
         rhs: float,
+        unit: float = 1.0,
     ) -> pulp.LpConstraint | None:
         """Add the row ``Σ coef·var (sense) rhs`` of ``family`` at ``key``.
+
+        ``unit`` (one per family, :func:`solver_unit`): the solver gets the row divided by it,
+        in units of ``unit`` (millions of tokens/s, say); the row itself, its slack and its dual
+        (rescaled by :mod:`solver.solve`) stay in natural units.
 
         A row without variables is left out when it holds (it can bind nothing) and kept
         when it fails, so that the model is reported infeasible and diagnosed.
@@ -325,7 +393,15 @@ class Built:
         c = pulp.LpConstraint(pulp.LpAffineExpression(terms), sense, name, rhs)
         self.rows.append(c)
         self.con.setdefault(family, {})[key] = c
+        self.row_unit[family] = unit
         return c
+
+    def row_units(self) -> list[float]:
+        """The solver unit of every row of ``rows``, in order (1 for a family that has none)."""
+        unit = {
+            id(c): self.row_unit.get(family, 1.0) for family, rows in self.con.items() for c in rows.values()
+        }
+        return [unit.get(id(c), 1.0) for c in self.rows]
 
     @property
     def has_integers(self) -> bool:
@@ -392,13 +468,16 @@ def add_contract_variables(m: Built) -> None:
 
     Vesting is counted in dollars, not as an equity fraction: the row equity <= e_max·B_v/F_v
     had coefficients e_max/F_v (1e-13 for 1 % vesting at $100B) times a late purchase's small
-    net base, below HiGHS's small_matrix_value (1e-9), which silently drops such entries."""
+    net base, below HiGHS's small_matrix_value (1e-9), which silently drops such entries.
+
+    Unit: both are handed to the solver in units of ``data.usd_unit`` dollars, as the dollar rows
+    they appear in (:func:`solver_unit`); the handles' values and bounds stay in dollars."""
     for c in m.data.req.contracts:
         v = m.data.vendors.index(c.vendor)
         if c.min_spend_usd > 0:
-            m.new_var("shortfall", (v,))
+            m.new_var("shortfall", (v,), unit=m.data.usd_unit)
         if c.warrants is not None:
-            m.new_var("vested", (v,), 0.0, c.warrants.full_vest_spend_usd)
+            m.new_var("vested", (v,), 0.0, c.warrants.full_vest_spend_usd, m.data.usd_unit)
 
 
 def add_discount_variables(m: Built) -> None:
@@ -407,13 +486,18 @@ def add_discount_variables(m: Built) -> None:
 
     W_k = T_{k+1} − T_k, and for the last tier M_v − T_k with M_v a bound on the spend
     (:func:`spend_bound`); a tier whose threshold lies beyond M_v is left out (unreachable).
+
+    Unit: tier[v,k] is handed to the solver in units of ``data.usd_unit`` dollars (its value
+    and bound on the handle stay in dollars).  In dollars, with bounds up to 1e12 and
+    coefficients 1e-6 in the rows of $1M, the 20-year case's MIP (rows scaled) proved a dual
+    bound above its optimum (3.1343e11 against 3.1181e11) and stopped there; in $1M it does not.
     """
     if not m.discounts:
         return
     for c in m.data.req.contracts:
         v = m.data.vendors.index(c.vendor)
         for k, width in enumerate(tier_widths(m, v)):
-            m.new_var("tier", (v, k), 0.0, width)
+            m.new_var("tier", (v, k), 0.0, width, m.data.usd_unit)
             b = m.new_var("reached", (v, k), 0.0, 1.0)
             b.cat = pulp.LpInteger
 
@@ -446,6 +530,10 @@ def add_demand_constraints(m: Built) -> None:
 
     Duals: d(objective)/dD[w,t] = msf·π(min_service) + π(demand_cap); divided by
     seconds_t/1e6 and by d_t it is the nominal marginal cost of a million tokens.
+
+    Unit: the three rows are handed to the solver in units of ``data.tokens_unit`` tokens/s
+    (1e6 for a peak demand of 1.35e10 tokens/s, :func:`solver_unit`); their duals are rescaled
+    to the natural row (per token/s), as above.
     """
     data = m.data
     req = data.req
@@ -458,15 +546,16 @@ def add_demand_constraints(m: Built) -> None:
     for w, wl in enumerate(req.workloads):
         for t in range(data.n):
             terms = by_wt.get((w, t), []) + [(served[(w, t)], -rm * data.peak[w][t])]
-            m.new_row("capacity", (w, t), terms, GE, 0.0)
+            m.new_row("capacity", (w, t), terms, GE, 0.0, data.tokens_unit)
             m.new_row(
                 "min_service",
                 (w, t),
                 [(served[(w, t)], 1.0)],
                 GE,
                 wl.min_service_fraction * data.demand[w][t],
+                data.tokens_unit,
             )
-            m.new_row("demand_cap", (w, t), [(served[(w, t)], 1.0)], LE, data.demand[w][t])
+            m.new_row("demand_cap", (w, t), [(served[(w, t)], 1.0)], LE, data.demand[w][t], data.tokens_unit)
 
 
 def add_served_total_constraint(m: Built) -> None:
@@ -475,13 +564,17 @@ def add_served_total_constraint(m: Built) -> None:
     Periods have equal length, so this is the unweighted served fraction of the plan's
     summary.  The cost-vs-served frontier (solver.scenarios) moves it.  Dual: objective
     change per extra token/s-period required (not published).
+
+    Unit: handed to the solver in units of :func:`solver_unit` of Σ D tokens/s-periods (the
+    sum over all periods is larger than any one row of :func:`add_demand_constraints`); the
+    dual is rescaled to the natural row.
     """
     frac = m.data.req.policy.min_total_served_fraction
     if frac is None:
         return
     total = sum(sum(d) for d in m.data.demand)
     terms = [(v, 1.0) for v in m.var["served"].values()]
-    m.new_row("served_total", (), terms, GE, frac * total)
+    m.new_row("served_total", (), terms, GE, frac * total, solver_unit(total))
 
 
 def add_power_constraints(m: Built) -> None:
@@ -547,6 +640,9 @@ def add_budget_constraints(m: Built) -> None:
     """Σ_t capex_t + Σ_v shortfall_v <= capex_usd;  capex_t <= capex_per_period_usd[t].
 
     Dual: objective change per dollar of budget (total, and per period).
+
+    Unit: handed to the solver in units of ``data.usd_unit`` dollars ($1M for dollar limits
+    of $1e10 and more, :func:`solver_unit`); the duals are rescaled to per dollar.
     """
     data = m.data
     budget = data.req.budget
@@ -556,11 +652,11 @@ def add_budget_constraints(m: Built) -> None:
     if budget.capex_usd is not None:
         terms = [x for ts in per_t for x in ts]
         terms += [(v, 1.0) for v in m.var.get("shortfall", {}).values()]
-        m.new_row("budget", (), terms, LE, budget.capex_usd)
+        m.new_row("budget", (), terms, LE, budget.capex_usd, data.usd_unit)
     if data.capex_cap is not None:
         for t, ts in enumerate(per_t):
             if ts:
-                m.new_row("budget_period", (t,), ts, LE, data.capex_cap[t])
+                m.new_row("budget_period", (t,), ts, LE, data.capex_cap[t], data.usd_unit)
 
 
 def add_total_budget_constraints(m: Built) -> None:
@@ -576,6 +672,9 @@ def add_total_budget_constraints(m: Built) -> None:
     (all at or after the horizon end), as the capex budget credits none of them.
 
     Dual: objective change per dollar of total budget (whole horizon, and per period).
+
+    Unit: handed to the solver in units of ``data.usd_unit`` dollars (:func:`solver_unit`); the
+    duals are rescaled to per dollar.
     """
     data = m.data
     budget = data.req.budget
@@ -592,10 +691,10 @@ def add_total_budget_constraints(m: Built) -> None:
     if budget.total_usd is not None:
         terms = _merged(x for ts in per_t for x in ts)
         terms += [(v, 1.0) for v in m.var.get("shortfall", {}).values()]
-        m.new_row("total_budget", (), terms, LE, budget.total_usd - sum(fixed))
+        m.new_row("total_budget", (), terms, LE, budget.total_usd - sum(fixed), data.usd_unit)
     if cap_t is not None:
         for t, ts in enumerate(per_t):
-            m.new_row("total_budget_period", (t,), _merged(ts), LE, cap_t[t] - fixed[t])
+            m.new_row("total_budget_period", (t,), _merged(ts), LE, cap_t[t] - fixed[t], data.usd_unit)
 
 
 def _merged(terms: Iterable[tuple[pulp.LpVariable, float]]) -> list[tuple[pulp.LpVariable, float]]:
@@ -691,6 +790,9 @@ def add_contract_constraints(m: Built) -> None:
     spend, :func:`net_spend_terms`; vested_v <= F_v is its bound).
 
     Dual of take-or-pay: objective change per dollar of commitment.
+
+    Unit: both rows are in dollars and handed to the solver in units of ``data.usd_unit``
+    (:func:`solver_unit`); the duals are rescaled to per dollar.
     """
     data = m.data
     for c in data.req.contracts:
@@ -703,6 +805,7 @@ def add_contract_constraints(m: Built) -> None:
                 [*terms, (m.var["shortfall"][(v,)], 1.0)],
                 GE,
                 c.min_spend_usd - fixed,
+                data.usd_unit,
             )
         if c.warrants is not None:  # warrants vest on the net spend B_v (net_spend_terms)
             net, net_fixed = net_spend_terms(m, v)
@@ -712,6 +815,7 @@ def add_contract_constraints(m: Built) -> None:
                 [(m.var["vested"][(v,)], 1.0)] + [(b, -x) for b, x in net],
                 LE,
                 net_fixed,
+                data.usd_unit,
             )
 
 
@@ -784,6 +888,11 @@ def add_discount_constraints(m: Built) -> None:
     these bounds make it exactly Σ_k discount_k·clamp(B_v − T_k, 0, W_k).  W_k comes from the
     spend bound M_v >= S_v >= B_v.  Duals: not published (with the binaries fixed,
     ``discount_spend``'s is the rebate per extra dollar of rebate base).
+
+    Unit: the three rows are in dollars and handed to the solver in units of ``data.usd_unit``
+    (:func:`solver_unit`; the duals rescaled to per dollar): in dollars, the optimum of the
+    20-year case violated ``discount_spend`` (terms ~7.5e10) by 4.8e-5 in round-off, and the
+    MIP discarded it.
     """
     data = m.data
     tier, reached = m.var.get("tier", {}), m.var.get("reached", {})
@@ -793,9 +902,11 @@ def add_discount_constraints(m: Built) -> None:
         if not widths:
             continue
         for k, width in enumerate(widths):
-            m.new_row("tier_open", (v, k), [(tier[(v, k)], 1.0), (reached[(v, k)], -width)], LE, 0.0)
+            row = [(tier[(v, k)], 1.0), (reached[(v, k)], -width)]
+            m.new_row("tier_open", (v, k), row, LE, 0.0, data.usd_unit)
             if k + 1 < len(widths):
-                m.new_row("tier_fill", (v, k), [(tier[(v, k)], 1.0), (reached[(v, k + 1)], -width)], GE, 0.0)
+                row = [(tier[(v, k)], 1.0), (reached[(v, k + 1)], -width)]
+                m.new_row("tier_fill", (v, k), row, GE, 0.0, data.usd_unit)
         terms, fixed = net_spend_terms(m, v)
         m.new_row(
             "discount_spend",
@@ -805,6 +916,7 @@ def add_discount_constraints(m: Built) -> None:
             + [(b, -x) for b, x in terms],
             LE,
             fixed,
+            data.usd_unit,
         )
 
 

@@ -35,6 +35,7 @@ from solver.model import (
     net_spend_terms,
     prepare,
     set_objective,
+    solver_unit,
     spend_bound,
 )
 from solver.schema import Contract, ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
@@ -235,10 +236,14 @@ def plan(
 
 
 def _second_stage(m: Built, best: float, backend: str, limit: float, gap: float) -> SolveOutcome:
-    """max_served stage two: keep the served value within tolerance, minimise cost."""
+    """max_served stage two: keep the served value within tolerance, minimise cost.
+
+    ``served_floor`` is in weighted million tokens (up to ~1e13 over 20 years), handed to the
+    solver in units of :func:`solver_unit` of the floor (its dual, not used, rescaled back).
+    """
     assert m.served_value is not None  # noqa: S101 - set by build_model
     floor = best - MAX_SERVED_TOLERANCE * max(abs(best), 1.0)
-    m.new_row("served_floor", (), list(m.served_value.items()), GE, floor)
+    m.new_row("served_floor", (), list(m.served_value.items()), GE, floor, solver_unit(abs(floor)))
     set_objective(m, stage=2)
     return solve_model(m, backend, limit, gap)
 
@@ -279,7 +284,7 @@ def _integer_fixed_prices(
         v.cat = pulp.LpContinuous
     for vendor in count:
         terms, fixed = net_spend_terms(m, vendor)
-        m.new_row("tier_cap", (vendor,), terms, LE, 0.0)
+        m.new_row("tier_cap", (vendor,), terms, LE, 0.0, m.data.usd_unit)  # dollars, as discount_spend
         _set_tiers(m, vendor, count[vendor])
     _drop_served_floor(m)
     set_objective(m, stage=1)
@@ -349,7 +354,8 @@ def optimality_spend_bounds(m: Built, backend: str, limit: float) -> tuple[dict[
             relaxed[x] = relaxed.get(x, 0.0) - rate * a
         relaxed.constant -= rate * fixed
     cap = known + BOUND_SLACK * max(1.0, abs(known))
-    plain.new_row("objective_cap", (), list(relaxed.items()), LE, cap - relaxed.constant)
+    # NPV dollars: in the unit of the model's dollar rows (solver_unit)
+    plain.new_row("objective_cap", (), list(relaxed.items()), LE, cap - relaxed.constant, data.usd_unit)
     bounds: dict[int, float] = {}
     for v in tiered:
         left = deadline - time.perf_counter()

@@ -9,6 +9,14 @@ CBC runs through PuLP's bundled binary in a private temporary directory, at one 
 After a solve every variable handle has ``varValue`` and every row handle ``pi`` (the
 dual, d(minimised objective)/d(rhs), LP only) and ``slack`` (rhs − activity, ≥ 0 when
 the row holds).
+
+Rows are handed to either backend divided by their family's unit (``Built.row_units``,
+:func:`solver.model.solver_unit`: millions of tokens/s or dollars on large models), and the
+dollar columns (tier, vested, shortfall) in the same unit of dollars (``Built.column_units``),
+so that the solvers' absolute tolerances mean something on rows of 1e10.  The handles stay in
+natural units: slack = row unit × the solver's slack, π = the solver's dual / row unit (the
+row a·x <= b solved as (a/u)·x <= b/u has dual d(objective)/d(b/u) = u·π), value = column
+unit × the solver's value.  Column scaling moves no row dual.
 """
 
 from __future__ import annotations
@@ -93,35 +101,46 @@ def new_highs() -> highspy.Highs:
 
 
 def highs_model(m: Built) -> highspy.HighsLp:
-    """The HighsLp of a built model (rowwise CSR), objective offset included."""
+    """The HighsLp of a built model (rowwise CSR), objective offset included, in the solver's
+    units: every row divided by its unit (``Built.row_units``), every column in its unit
+    (``Built.column_units``: coefficients and cost times it, bounds divided by it)."""
     cols = m.columns
     index = {v.hash: i for i, v in enumerate(cols)}
+    col_unit = m.column_units()
     lp = highspy.HighsLp()
     lp.num_col_ = len(cols)
     lp.num_row_ = len(m.rows)
     cost = np.zeros(len(cols))
     obj = m.prob.objective
     for v, c in obj.items():
-        cost[index[v.hash]] = c
+        i = index[v.hash]
+        cost[i] = c * col_unit[i]
     lp.col_cost_ = cost
     lp.offset_ = float(obj.constant)
     inf = highspy.kHighsInf
-    lp.col_lower_ = np.array([-inf if v.lowBound is None else v.lowBound for v in cols], dtype=float)
-    lp.col_upper_ = np.array([inf if v.upBound is None else v.upBound for v in cols], dtype=float)
+    lp.col_lower_ = np.array(
+        [-inf if v.lowBound is None else v.lowBound / u for v, u in zip(cols, col_unit, strict=True)],
+        dtype=float,
+    )
+    lp.col_upper_ = np.array(
+        [inf if v.upBound is None else v.upBound / u for v, u in zip(cols, col_unit, strict=True)],
+        dtype=float,
+    )
     lower = np.empty(len(m.rows))
     upper = np.empty(len(m.rows))
     starts = np.empty(len(m.rows) + 1, dtype=np.int32)
     idx: list[int] = []
     val: list[float] = []
     starts[0] = 0
-    for r, c in enumerate(m.rows):
+    for r, (c, unit) in enumerate(zip(m.rows, m.row_units(), strict=True)):
         for v, a in c.expr.items():
-            idx.append(index[v.hash])
-            val.append(a)
+            i = index[v.hash]
+            idx.append(i)
+            val.append(a * col_unit[i] / unit)
         starts[r + 1] = len(idx)
         lo, hi = _row_bounds(c)
-        lower[r] = -inf if lo == -math.inf else lo
-        upper[r] = inf if hi == math.inf else hi
+        lower[r] = -inf if lo == -math.inf else lo / unit
+        upper[r] = inf if hi == math.inf else hi / unit
     lp.row_lower_ = lower
     lp.row_upper_ = upper
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
@@ -187,26 +206,68 @@ def _solve_highs(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
         return SolveOutcome(status, f"HiGHS: {name}", None, seconds, gap)
     sol = h.getSolution()
     x = sol.col_value
-    for v, val in zip(m.columns, x, strict=True):
-        v.varValue = val
+    for v, val, unit in zip(m.columns, x, m.column_units(), strict=True):
+        v.varValue = float(val) * unit
     duals_ok = bool(sol.dual_valid) and not mip and status == "optimal"
     activity = sol.row_value
     dual = sol.row_dual
-    for r, c in enumerate(m.rows):
-        c.pi = float(dual[r]) if duals_ok else None
-        lo, hi = _row_bounds(c)
-        c.slack = (hi - activity[r]) if c.sense == LE else (activity[r] - lo if c.sense == GE else 0.0)
+    for r, (c, unit) in enumerate(zip(m.rows, m.row_units(), strict=True)):
+        c.pi = float(dual[r]) / unit if duals_ok else None
+        _set_slack(c, float(activity[r]) * unit)
     objective = float(info.objective_function_value)
     return SolveOutcome(status, f"HiGHS: {name}", objective, seconds, gap, duals_ok)
+
+
+def _set_slack(c: pulp.LpConstraint, activity: float) -> None:
+    """Set the row's slack (rhs − activity, >= 0 when it holds) from its natural activity."""
+    lo, hi = _row_bounds(c)
+    c.slack = (hi - activity) if c.sense == LE else (activity - lo if c.sense == GE else 0.0)
+
+
+class _CbcColumns:
+    """The columns CBC gets: a handle itself, or for a column with a unit other than 1 a
+    stand-in variable in that unit (x = unit·x_solver), with its bounds divided by it."""
+
+    def __init__(self, m: Built) -> None:
+        self.sent: list[pulp.LpVariable] = []
+        self.unit: dict[int, tuple[pulp.LpVariable, float]] = {}  # handle's hash -> stand-in, unit
+        for v, u in zip(m.columns, m.column_units(), strict=True):
+            if u == 1.0:
+                self.sent.append(v)
+                continue
+            lo = None if v.lowBound is None else v.lowBound / u
+            hi = None if v.upBound is None else v.upBound / u
+            x = pulp.LpVariable(v.name, lo, hi, v.cat)
+            self.unit[v.hash] = (x, u)
+            self.sent.append(x)
+
+    def terms(self, e: pulp.LpAffineExpression, row_unit: float = 1.0) -> list[tuple[pulp.LpVariable, float]]:
+        """The terms of ``e`` over the columns sent, divided by ``row_unit``."""
+        out = []
+        for v, a in e.items():
+            x, u = self.unit.get(v.hash, (v, 1.0))
+            out.append((x, a * u / row_unit))
+        return out
+
+    def row(self, c: pulp.LpConstraint, unit: float) -> pulp.LpConstraint:
+        """The row in the solver's units (itself when nothing in it is scaled)."""
+        if unit == 1.0 and not any(v.hash in self.unit for v in c.expr):
+            return c
+        expr = pulp.LpAffineExpression(self.terms(c.expr, unit))
+        return pulp.LpConstraint(expr, c.sense, c.name, -c.constant / unit)
 
 
 def _solve_cbc(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
     t0 = time.perf_counter()
     prob = pulp.LpProblem("capplan", pulp.LpMinimize)  # fresh: rows are re-added every solve
-    prob.setObjective(m.prob.objective)
-    for c in m.rows:
+    cols = _CbcColumns(m)
+    obj = m.prob.objective
+    prob.setObjective(pulp.LpAffineExpression(cols.terms(obj), constant=obj.constant))
+    units = m.row_units()
+    sent = [cols.row(c, unit) for c, unit in zip(m.rows, units, strict=True)]
+    for c in sent:
         prob.addConstraint(c)
-    for v in m.columns:  # variables in no row would otherwise never reach the solver
+    for v in cols.sent:  # variables in no row would otherwise never reach the solver
         prob._add_variables([v])  # noqa: SLF001 - PuLP has no public call for this
     mip = _is_mip(m)
     with tempfile.TemporaryDirectory(prefix="capplan-cbc-") as tmp:
@@ -236,17 +297,12 @@ def _solve_cbc(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
     if status not in ("optimal", "feasible"):
         return SolveOutcome(status, detail, None, seconds)
     for v in m.columns:
-        if v.varValue is None:
-            v.varValue = 0.0
+        x, u = cols.unit.get(v.hash, (v, 1.0))
+        v.varValue = (x.varValue or 0.0) * u
     duals_ok = not mip and status == "optimal"
-    for c in m.rows:
-        act = sum(a * (v.varValue or 0.0) for v, a in c.expr.items())
-        lo, hi = _row_bounds(c)
-        c.slack = (hi - act) if c.sense == LE else (act - lo if c.sense == GE else 0.0)
-        if not duals_ok:
-            c.pi = None
-        elif c.pi is None:
-            c.pi = 0.0
+    for c, s, unit in zip(m.rows, sent, units, strict=True):
+        _set_slack(c, sum(a * (v.varValue or 0.0) for v, a in c.expr.items()))
+        c.pi = (s.pi or 0.0) / unit if duals_ok else None
     obj = m.prob.objective
     value = float(obj.constant) + sum(a * (v.varValue or 0.0) for v, a in obj.items())
     return SolveOutcome(status, detail, value, seconds, None, duals_ok)

@@ -369,6 +369,33 @@ def first_mip_says_infeasible(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(planner, "solve_model", mip_says_infeasible)
 
 
+def first_mip_stops_between_the_first_two_thresholds(monkeypatch: pytest.MonkeyPatch, vendor: str) -> None:
+    """Make the plan's first MIP stop at one tier reached for ``vendor``, as HiGHS's did on the
+    20-year case before the rows were scaled: it is solved with ``vendor``'s net spend held
+    below its second threshold by a row of its own, removed afterwards; every other solve is real."""
+    import solver.planner as planner
+    from solver.model import LE, net_spend_terms
+
+    real = planner.solve_model
+    calls: list[bool] = []
+
+    def mip_stops_at_one_tier(m: Built, *a: object, **k: object) -> object:
+        if not m.has_integers or calls:
+            return real(m, *a, **k)
+        calls.append(True)
+        v = m.data.vendors.index(vendor)
+        second = next(c for c in m.data.req.contracts if c.vendor == vendor).discount_tiers[1].above_spend_usd
+        terms, fixed = net_spend_terms(m, v)
+        row = m.new_row("stopped_at_one_tier", (v,), terms, LE, 0.99 * second - fixed, m.data.usd_unit)
+        try:
+            return real(m, *a, **k)
+        finally:
+            m.rows.remove(row)
+            m.con.pop("stopped_at_one_tier")
+
+    monkeypatch.setattr(planner, "solve_model", mip_stops_at_one_tier)
+
+
 class TestTierWalk:
     def test_a_long_plan_reaches_the_tiers_its_spend_earns(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # The 750 MW case over 80 quarters with NVIDIA take-or-pay $5B and tiers at $5B,
@@ -381,12 +408,14 @@ class TestTierWalk:
         # Its demand is the per-period list of rates that 25 %/year growth gave when demand was
         # taken at each period's start (growth is now a continuous curve served at its peak).
         # (HiGHS's MIP said 5.64e12, serving nothing: it threw out its LP optimum for a 1e-6
-        # violation of a capacity row of ~1e10 tokens/s.  The MIP is run here on the model's
-        # own widths, without the optimality bound, which happened to avoid that: the walk
-        # is what this test is about; test_tier_bound.py compares the two.)
+        # violation of a capacity row of ~1e10 tokens/s.  With the rows and dollar columns in
+        # the solver's units the MIP finds the optimum itself (test_tier_bound.py), so here it
+        # is made to stop between the first two thresholds as it did: the walk is what this
+        # test is about.  The MIP runs on the model's own widths, without the optimality bound.)
         import solver.planner as planner
 
         monkeypatch.setattr(planner, "optimality_spend_bounds", lambda *a, **k: ({}, 0.0))
+        first_mip_stops_between_the_first_two_thresholds(monkeypatch, "nvidia")
         req = json.loads((DATA / "tiers-20-years.json").read_text())
         p = solve(req)
         nvidia = next(c for c in p.contracts if c.vendor == "nvidia")

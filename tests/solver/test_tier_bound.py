@@ -259,6 +259,50 @@ def test_twenty_years_the_last_tier_shrinks_and_the_optimum_stays(monkeypatch: p
     assert q.objective.value == pytest.approx(best, rel=1e-7)
 
 
+def test_twenty_years_the_mip_without_the_bound_finds_the_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tier MIP on the model's own widths (a last tier 1.0168e12 wide), no optimality bound.
+    # In tokens/s and dollars HiGHS threw out its LP optimum for a 1.019e-6 violation of a
+    # capacity row of ~1e10 tokens/s (and the optimum itself for 4.8e-5 of discount_spend,
+    # terms ~7.5e10) and called a plan serving nothing, 5.64e12, optimal; with the rows alone
+    # scaled it proved a dual bound of 3.1343e11 above the optimum.  With rows and dollar
+    # columns in the solver's units (millions here) it finds the brute force's optimum.
+    req = json.loads((DATA / "tiers-20-years.json").read_text())
+    data = prepare(parse_request(req))
+    best, _ = brute_force(data)
+    assert (data.tokens_unit, data.usd_unit) == (1e6, 1e6)
+    out = solve_model(build_model(data), "highs", 60, 1e-9)
+    assert out.objective is not None and out.objective == pytest.approx(best, rel=1e-9)
+    # and so does the plan's MIP, with the walk having nothing to improve
+    without_bound(monkeypatch)
+    mip: list[float | None] = []
+    real = planner.solve_model
+
+    def spy(m: Any, *a: Any, **k: Any) -> Any:
+        got = real(m, *a, **k)
+        if m.has_integers:
+            mip.append(got.objective)
+        return got
+
+    monkeypatch.setattr(planner, "solve_model", spy)
+    p = solve(req)
+    assert len(mip) == 1 and mip[0] == pytest.approx(best, rel=1e-9)
+    assert p.objective.value == pytest.approx(best, rel=1e-9)
+    assert not any("walk over the counts improved" in w for w in p.warnings)
+
+
+def test_twenty_years_without_tiers_one_idle_binary_keeps_the_lp_optimum() -> None:
+    # The same failure without any tier: the request without tiers, plus one binary in no row,
+    # makes HiGHS run its MIP, which in tokens/s threw out the LP optimum (1.019e-6 over on a
+    # capacity row of ~1e10 tokens/s) and returned 5.64e12 as optimal.
+    data = prepare(parse_request(json.loads((DATA / "tiers-20-years.json").read_text())))
+    lp = solve_model(build_model(data, discounts=False), "highs", 60)
+    m = build_model(data, discounts=False)
+    m.new_var("idle", (0,), 0.0, 1.0).cat = pulp.LpInteger
+    mip = solve_model(m, "highs", 60, 1e-9)
+    assert lp.objective is not None and lp.objective == pytest.approx(3.1407147e11, rel=1e-7)
+    assert mip.objective is not None and mip.objective == pytest.approx(lp.objective, rel=1e-9)
+
+
 # -------------------------------------------------------- prices of the fixed LP with a bound
 
 
