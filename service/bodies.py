@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,6 +51,35 @@ def _find_bad(obj: Any, path: str) -> Iterator[str]:
             yield from _find_bad(v, f"{path}/{i}")
 
 
+_ODD_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])", re.IGNORECASE)
+"""Escapes that may spell a character no store can keep: NUL (PostgreSQL text refuses it) or
+half of a UTF-16 surrogate pair (not Unicode text; UTF-8 cannot encode it)."""
+
+
+def _unstorable(text: str) -> bool:
+    return any(c == "\0" or "\ud800" <= c <= "\udfff" for c in text)
+
+
+def _shown(text: str) -> str:
+    """``text`` with its unstorable characters written as escapes (so a message can name it)."""
+    return "".join(f"\\u{ord(c):04x}" if c == "\0" or "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+def _find_unstorable(obj: Any, path: str) -> Iterator[str]:
+    if isinstance(obj, str):
+        if _unstorable(obj):
+            yield path or "/"
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            where = f"{path}/{pointer_token(_shown(k))}"
+            if _unstorable(k):
+                yield where
+            yield from _find_unstorable(v, where)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _find_unstorable(v, f"{path}/{i}")
+
+
 def parse_strict_json(body: bytes) -> Any:
     """Parse a JSON body; InvalidRequest (422) naming the place of every problem."""
     if not body.strip():
@@ -71,6 +101,14 @@ def parse_strict_json(body: bytes) -> Any:
     if bad:
         msg = "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number"
         raise InvalidRequest([FieldError(p, msg) for p in bad])
+    if _ODD_ESCAPE.search(text):
+        odd = list(_find_unstorable(data, ""))
+        if odd:
+            msg = (
+                "holds a NUL character (\\u0000) or half of a UTF-16 surrogate pair (\\ud800-\\udfff "
+                "without its partner): not text that can be stored; remove it"
+            )
+            raise InvalidRequest([FieldError(p, msg) for p in odd])
     if not isinstance(data, dict):  # a JSON string holding a request is not a request
         raise InvalidRequest([FieldError("/", "the request body must be a JSON object")])
     return data

@@ -9,6 +9,7 @@ nothing about internals.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -122,6 +123,17 @@ def _request_id(request: Request) -> str | None:
     return rid if isinstance(rid, str) else None
 
 
+class ProblemJSONResponse(JSONResponse):
+    """JSON that renders whatever text a message holds: a character UTF-8 cannot encode (half
+    of a surrogate pair, from a ``\\ud800`` escape) is written as that escape again."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
 def problem_response(
     request: Request,
     *,
@@ -146,7 +158,7 @@ def problem_response(
     out_headers = dict(headers or {})
     if rid:
         out_headers["X-Request-ID"] = rid
-    return JSONResponse(body, status_code=status, headers=out_headers, media_type=PROBLEM_JSON)
+    return ProblemJSONResponse(body, status_code=status, headers=out_headers)
 
 
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:

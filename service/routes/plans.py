@@ -15,6 +15,7 @@ from service.plans import Outcome, decode_cursor, encode_cursor
 from service.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
 from service.store import UNFINISHED, PlanRow
 from solver import Plan, PlanRequest
+from solver.errors import quoted
 from solver.schema import PlanStatus
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -190,7 +191,7 @@ async def get_plan(plan_id: str, state: StateDep, tenant: TenantDep) -> Response
     """The plan: queued, running, or finished with its tables, prices and diagnosis."""
     row = await run_sync(state.store.get_plan, tenant, plan_id)
     if row is None:
-        raise NotFound(f"no plan {plan_id!r}")
+        raise NotFound(f"no plan {quoted(plan_id)}")
     return _plan_response(row, 200)
 
 
@@ -204,5 +205,5 @@ async def get_plan(plan_id: str, state: StateDep, tenant: TenantDep) -> Response
 async def delete_plan(plan_id: str, state: StateDep, tenant: TenantDep) -> Response:
     """Stop a queued or running solve, and remove the plan (finished or not)."""
     if not await run_sync(state.plans.delete, tenant, plan_id):
-        raise NotFound(f"no plan {plan_id!r}")
+        raise NotFound(f"no plan {quoted(plan_id)}")
     return Response(status_code=204)

@@ -22,6 +22,7 @@ from service.errors import Conflict, NotFound, problems
 from service.report import TABLES, render_frontier_report, render_plan_report, render_sweep_report, table_csv
 from service.store import UNFINISHED, PlanRow
 from solver import Plan, PlanRequest, RequestInvalid, parse_request
+from solver.errors import quoted
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
@@ -41,10 +42,11 @@ def _html(description: str) -> dict[int | str, dict[str, Any]]:
 def _finished_plan(state: Any, tenant: str, plan_id: str) -> PlanRow:
     row: PlanRow | None = state.store.get_plan(tenant, plan_id)
     if row is None:
-        raise NotFound(f"no plan {plan_id!r}")
+        raise NotFound(f"no plan {quoted(plan_id)}")
     if row.status in UNFINISHED:
         raise Conflict(
-            f"plan {plan_id!r} is still {row.status}: its report exists once it has finished", plan_id=plan_id
+            f"plan {quoted(plan_id)} is still {row.status}: its report exists once it has finished",
+            plan_id=plan_id,
         )
     return row
 
@@ -125,7 +127,7 @@ async def _job_report(kind: str, job_id: str, state: Any, tenant: str) -> Respon
     def render() -> str:
         row = state.store.get_job(tenant, job_id, kind)
         if row is None:
-            raise NotFound(f"no {kind} {job_id!r}")
+            raise NotFound(f"no {kind} {quoted(job_id)}")
         view = _job_view(kind)(row).model_dump(mode="json")
         if kind == "sweep":
             return render_sweep_report(view, plan_href=_plan_href)

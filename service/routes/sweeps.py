@@ -40,6 +40,7 @@ from service.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
 from service.tasks import run_batch, stub_plan
 from solver import ModelTooLarge, Plan, parse_request
 from solver.diff import PlanDiff, diff_plans
+from solver.errors import quoted
 from solver.model import count_variables, prepare
 from solver.scenarios import (
     FrontierRow,
@@ -574,14 +575,14 @@ async def _job(state: AppState, tenant: str, job_id: str, kind: str) -> JobRow:
     """The tenant's sweep or frontier, or a 404."""
     row = await run_sync(state.store.get_job, tenant, job_id, kind)
     if row is None:
-        raise NotFound(f"no {kind} {job_id!r}")
+        raise NotFound(f"no {kind} {quoted(job_id)}")
     return row
 
 
 async def _delete_job(state: AppState, tenant: str, job_id: str, kind: str) -> Response:
     """Stop and remove the tenant's sweep or frontier (204), or a 404."""
     if not await run_sync(jobs_of(state).delete, tenant, job_id, kind):
-        raise NotFound(f"no {kind} {job_id!r}")
+        raise NotFound(f"no {kind} {quoted(job_id)}")
     return Response(status_code=204)
 
 
@@ -685,10 +686,10 @@ async def diff(a: str, b: str, state: StateDep, tenant: TenantDep) -> PlanDiff:
     def load(plan_id: str) -> Plan:
         row = state.store.get_plan(tenant, plan_id)
         if row is None:
-            raise NotFound(f"no plan {plan_id!r}")
+            raise NotFound(f"no plan {quoted(plan_id)}")
         if row.status in UNFINISHED:
             raise Conflict(
-                f"plan {plan_id!r} is still {row.status}: diff it once it has finished", plan_id=plan_id
+                f"plan {quoted(plan_id)} is still {row.status}: diff it once it has finished", plan_id=plan_id
             )
         return Plan.model_validate_json(row.plan)
 

@@ -134,6 +134,41 @@ class TestCreatePlan:
         json.loads(r.text, parse_constant=_no_constants)  # the value is never echoed back
 
     @pytest.mark.parametrize(
+        ("route", "field", "path"),
+        [
+            (
+                "/v1/plans",
+                '"policy": {"max_vendor_share": {"\\ud800": 0.5}}',
+                "/policy/max_vendor_share/\\ud800",
+            ),
+            (
+                "/v1/validate",
+                '"policy": {"max_vendor_share": {"\\uDC00x": 0.5}}',
+                "/policy/max_vendor_share/\\udc00x",
+            ),
+            ("/v1/plans", '"name": "half \\ud83d of a pair"', "/name"),
+            ("/v1/plans", '"name": "nul \\u0000 inside"', "/name"),
+        ],
+    )
+    def test_text_no_store_can_keep_is_422_naming_the_field(
+        self, client: TestClient, route: str, field: str, path: str
+    ) -> None:
+        text = json.dumps(h.small_request()).replace("{", "{" + field + ", ", 1)
+        text = text.replace(', "name": "tiny"', "") if field.startswith('"name"') else text
+        r = client.post(route, content=text, headers={"content-type": "application/json"})
+        body = problem(r, 422, "invalid-request")
+        assert [e["path"] for e in body["errors"]] == [path]  # type: ignore[attr-defined]
+        assert "surrogate pair" in body["errors"][0]["message"]  # type: ignore[index]
+
+    def test_a_whole_surrogate_pair_is_text(self, client: TestClient) -> None:
+        text = json.dumps(h.small_request(demand=4321)).replace(
+            '"name": "tiny"', '"name": "chat \\ud83d\\ude00"'
+        )
+        r = client.post("/v1/plans", content=text, headers={"content-type": "application/json"})
+        assert r.status_code == 201, r.text
+        assert r.json()["name"] == "chat \U0001f600"
+
+    @pytest.mark.parametrize(
         ("content", "message"),
         [(b"", "empty"), (b"{", "not valid JSON"), (b"[1, 2]", "JSON object"), (b"\xff\xfe", "UTF-8")],
     )
@@ -338,7 +373,13 @@ class TestListPlans:
 
 class TestGetPlan:
     def test_unknown_plan_is_404(self, client: TestClient) -> None:
-        problem(client.get("/v1/plans/does-not-exist"), 404, "not-found")
+        body = problem(client.get("/v1/plans/does-not-exist"), 404, "not-found")
+        assert body["detail"] == "no plan 'does-not-exist'"
+
+    @pytest.mark.parametrize("method", ["get", "delete"])
+    def test_a_long_id_is_quoted_cut_to_64_characters(self, client: TestClient, method: str) -> None:
+        body = problem(getattr(client, method)("/v1/plans/" + "a" * 10_000), 404, "not-found")
+        assert body["detail"] == "no plan '" + "a" * 64 + "...'"
 
 
 class TestDeletePlan:

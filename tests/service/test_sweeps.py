@@ -227,6 +227,8 @@ class TestSweepErrors:
         assert client.delete("/v1/sweeps/nope").status_code == 404
         fid = client.post("/v1/frontiers", json={"base": frontier_request(), "points": 3}).json()["id"]
         assert client.get(f"/v1/sweeps/{fid}").status_code == 404  # a frontier is not a sweep
+        long = client.get("/v1/frontiers/" + "b" * 5000)
+        assert long.status_code == 404 and long.json()["detail"] == "no frontier '" + "b" * 64 + "...'"
 
 
 class TestFrontierRoutes:
