@@ -98,7 +98,7 @@ def load_plan_and_request(path: str, request_path: str | None = None) -> tuple[P
     elif kind == "bundle":
         result = _parse_plan(doc["plan"], path)
         if doc.get("request") is not None:
-            req = parse_request(doc["request"])
+            req = _its_request(result, parse_request(doc["request"]), f"{path}: /request")
     elif kind == "plan":
         result = _parse_plan(doc, path)
     else:
@@ -106,8 +106,18 @@ def load_plan_and_request(path: str, request_path: str | None = None) -> tuple[P
             [FieldError("/", f"{path}: neither a request, a plan, a sweep nor a frontier result")]
         )
     if request_path is not None:
-        req = parse_request(_read(request_path))
+        req = _its_request(result, parse_request(_read(request_path)), f"--request {request_path}")
     return result, req
+
+
+def _its_request(result: Plan, req: PlanRequest, source: str) -> PlanRequest:
+    """``req``, if it can be the request ``result`` was solved from (else RequestInvalid)."""
+    from service.report.plan import request_mismatch
+
+    why = request_mismatch(result, req)
+    if why is not None:
+        raise RequestInvalid([FieldError("/", f"{source} is not this plan's request: {why}")])
+    return req
 
 
 def _write(text: str, output: str) -> None:

@@ -19,6 +19,7 @@ from service.report import fmt
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import INK, PALETTE, Chart, Formatter, Marker, Series, heatmap, shade, vendor_colour
 from solver.advice import period_runs
+from solver.errors import quoted
 from solver.schema import DiagnosisEntry, Plan, PlanRequest
 
 SOLVED = ("optimal", "feasible")
@@ -86,6 +87,35 @@ class Context:
             end_discount=(1 + req.economics.discount_rate)
             ** (-req.horizon.periods * req.horizon.period_months / 12),
         )
+
+
+def request_mismatch(plan: Plan, req: PlanRequest) -> str | None:
+    """Why ``req`` cannot be the request ``plan`` was solved from (None: it can be).
+
+    The report reads the horizon end's discount, hardware vendors and power and site PUEs from
+    the request: another request's would make the tables disagree with the plan's own figures.
+    """
+    labels = req.horizon.labels()
+    mine = [p.label for p in plan.periods]
+    if mine and mine != labels:
+        return (
+            f"its periods ({labels[0]} … {labels[-1]}, {len(labels)}) are not the plan's "
+            f"({mine[0]} … {mine[-1]}, {len(mine)})"
+        )
+    rate, months = req.economics.discount_rate, req.horizon.period_months
+    for t, p in enumerate(plan.periods):
+        want = (1 + rate) ** (-t * months / 12)
+        if abs(p.discount_factor - want) > 1e-9 * max(1.0, want):
+            return f"its discount rate gives {want:.6g} for {p.label}; the plan has {p.discount_factor:.6g}"
+    for what, have, known in (
+        ("site", {s.id for p in plan.periods for s in p.sites}, {s.id for s in req.sites}),
+        ("hardware", {f.hardware for p in plan.periods for f in p.fleet}, {h.id for h in req.hardware}),
+        ("workload", {w.id for p in plan.periods for w in p.workloads}, {w.id for w in req.workloads}),
+    ):
+        missing = sorted(have - known)
+        if missing:
+            return f"the plan's {what} {quoted(missing[0])} is not in it"
+    return None
 
 
 class Palette:

@@ -151,6 +151,39 @@ class TestReport:
     def test_missing_file(self, tmp_path: Path) -> None:
         assert run("report", str(tmp_path / "nope.json")) == 1
 
+    @pytest.mark.parametrize(
+        ("change", "why"),
+        [
+            (lambda r: r["horizon"].update(period_months=6), "are not the plan's"),
+            (lambda r: r["horizon"].update(start="2031-01"), "are not the plan's"),
+            (lambda r: r.setdefault("economics", {}).update(discount_rate=0.31), "discount rate gives"),
+            (lambda r: r["sites"][0].update(id="elsewhere"), "the plan's site"),
+        ],
+    )
+    def test_another_plans_request_is_refused(
+        self,
+        files: dict[str, Path],
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        change: Any,
+        why: str,
+    ) -> None:
+        """The report takes the end discount, vendors, power and PUE from the request: another
+        request's would make its tables disagree with the plan (the NPV's terms not adding up)."""
+        other = demo_request()
+        change(other)
+        path = tmp_path / "other.json"
+        path.write_text(json.dumps(other))
+        assert run("report", str(files["plan"]), "--request", str(path), "-o", str(tmp_path / "a.html")) == 2
+        assert f"--request {path} is not this plan's request: " in (err := capsys.readouterr().err)
+        assert why in err
+        bundle = tmp_path / "bundle.json"
+        saved = json.loads(files["plan"].read_text())
+        bundle.write_text(json.dumps({"plan": saved, "request": other}))
+        assert run("report", str(bundle), "-o", str(tmp_path / "b.html")) == 2
+        assert f"{bundle}: /request is not this plan's request: " in capsys.readouterr().err
+        assert not (tmp_path / "a.html").exists() and not (tmp_path / "b.html").exists()
+
 
 class TestExport:
     def test_writes_every_table_that_adds_up(self, files: dict[str, Path], tmp_path: Path) -> None:
