@@ -55,6 +55,11 @@ async def get_tenant(
         tenant = DEFAULT_TENANT
     else:
         challenge = 'Bearer realm="capplan"'
+        if len(request.headers.getlist("authorization")) > 1:  # which key would count?
+            raise Unauthorized(
+                "send one Authorization header (this request has several)",
+                headers={"WWW-Authenticate": challenge + ', error="invalid_request"'},
+            )
         if credentials is None:
             raise Unauthorized(
                 "send 'Authorization: Bearer <api key>'", headers={"WWW-Authenticate": challenge}

@@ -101,7 +101,10 @@ class Settings(BaseSettings):
             key, sep, tenant = item.partition("=")
             if not sep or not key.strip() or not tenant.strip():
                 raise ValueError("api_keys must be 'key=tenant' pairs separated by commas")
-            out[key.strip()] = tenant.strip()
+            key, tenant = key.strip(), tenant.strip()
+            if out.get(key, tenant) != tenant:  # which tenant would its caller be?
+                raise ValueError(f"api_keys gives one key to two tenants ({out[key]!r} and {tenant!r})")
+            out[key] = tenant
         return out
 
     @field_validator("log_level", mode="before")

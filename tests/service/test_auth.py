@@ -44,6 +44,15 @@ class TestAuthentication:
         assert r.status_code == 401
         assert 'error="invalid_token"' in r.headers["www-authenticate"]
 
+    @pytest.mark.parametrize("second", ["Bearer key-bob", "Bearer key-alice", "Bearer nope"])
+    def test_several_authorization_headers_are_401(self, client: TestClient, second: str) -> None:
+        """Which key would count? (Starlette reads the first, a proxy may keep the last.)"""
+        headers = [("Authorization", "Bearer key-alice"), ("Authorization", second)]
+        r = client.get("/v1/plans", headers=headers)
+        assert r.status_code == 401
+        assert r.json()["detail"] == "send one Authorization header (this request has several)"
+        assert 'error="invalid_request"' in r.headers["www-authenticate"]
+
     def test_wrong_scheme_is_401(self, client: TestClient) -> None:
         r = client.get("/v1/plans", headers={"Authorization": "Basic a2V5LWFsaWNlOg=="})
         assert r.status_code == 401

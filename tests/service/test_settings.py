@@ -43,6 +43,13 @@ class TestSettings:
         with pytest.raises(ValidationError, match="key=tenant"):
             Settings()
 
+    def test_one_key_for_two_tenants_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CAPPLAN_API_KEYS", "k1=alice,k2=bob,k1=bob")
+        with pytest.raises(ValidationError, match="one key to two tenants \\('alice' and 'bob'\\)"):
+            Settings()
+        monkeypatch.setenv("CAPPLAN_API_KEYS", "k1=alice,k1=alice")  # said twice: one meaning
+        assert Settings().api_keys == {"k1": "alice"}
+
     def test_bounds(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("CAPPLAN_WORKERS", "0")
         with pytest.raises(ValidationError, match="workers"):
