@@ -158,9 +158,12 @@ def plan(
             else:
                 snapshot.restore()
             if prices is not None:
+                at = (
+                    "their optimum" if out.status == "optimal" else "the best plan found (not proven optimal)"
+                )
                 warnings.append(
                     "integer plan: shadow prices are marginal values of the LP with the integer "
-                    "decisions fixed at their optimum (basis 'integer_fixed')"
+                    f"decisions fixed at {at} (basis 'integer_fixed')"
                     + (
                         "; with whole units fixed no purchase can move, so budget and supply "
                         "prices are 0 whatever the limits (re-solve with the limit moved instead)"

@@ -983,9 +983,7 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
         return result
     for end, row in (("least served (min_cost)", lo_row), ("most served (max_served)", hi_row)):
         if row.status not in ("optimal", "feasible") or row.served_fraction is None:
-            result.error = f"the {end} end is {row.status}: no frontier" + (
-                f" ({row.error})" if row.error else ""
-            )
+            result.error = f"the {end} end is {row.status}" + (f" ({row.error})" if row.error else "")
             result.rows = [frows[k] for k in sorted(frows)]
             return result
     lo = typing.cast(float, lo_row.served_fraction)

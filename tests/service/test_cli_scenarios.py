@@ -122,6 +122,18 @@ class TestFrontierCommand:
         assert "marginal $/M tok*" in out and "$/M tok*" in out
         assert "* levelised, both: NPV $ per discounted million tokens served" in out
 
+    def test_an_infeasible_end_says_why_once(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        req = frontier_request()
+        req["workloads"][0]["min_service_fraction"] = 0.9  # at most 0.8 can be served
+        f = write(tmp_path, "req.json", req)
+        code = main(["frontier", f, "--points", "3", "--workers", "1"])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "no frontier: the least served (min_cost) end is infeasible" in out
+        assert out.count("no frontier") == 1
+
 
 class TestDiffCommand:
     def test_plan_file_against_request_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from solver import Plan
+from solver import Plan, plan
 from tests.helpers.requests import Json, hardware, request, site, solve, workload
 
 BACKENDS = ("highs", "cbc")
@@ -119,6 +119,16 @@ class TestStatus:
         if p.status == "feasible":
             assert p.solver.mip_gap is not None and p.solver.mip_gap > 0
             assert any("time limit" in w for w in p.warnings)
+
+    def test_prices_of_an_unproven_integer_plan_say_so(self) -> None:
+        from tests.service.svc_helpers import slow_request  # runs to its limit with an incumbent
+
+        p = plan(slow_request(time_limit_s=1))
+        assert p.status == "feasible", p.solver.detail
+        assert p.solver.mip_gap is not None and p.solver.mip_gap > 0.1
+        [prices] = [w for w in p.warnings if w.startswith("integer plan: shadow prices")]
+        assert "decisions fixed at the best plan found (not proven optimal)" in prices
+        assert "their optimum" not in prices
 
 
 class TestDiagnosis:
