@@ -561,7 +561,60 @@ def _fleet(plan: Plan, ctx: Context | None, pal: Palette) -> str:
         )
     else:
         out += '<p class="note">Fleet in MW: needs the request (hardware IT power), not given.</p>'
-    return section("fleet", "Fleet over time", out)
+    return section("fleet", "Fleet over time", out + _idle(plan, labels))
+
+
+def _idle(plan: Plan, labels: list[str]) -> str:
+    """The purchased units that stand idle (``plan.idle_purchases``), one row per site and hardware."""
+    if not plan.idle_purchases:
+        return ""
+    rows = [
+        [
+            _e(x.site),
+            _e(x.hardware),
+            _num(x.units, fmt.units(x.units), f"idle.{i}.units"),
+            _num(
+                x.idle_on_arrival_units, fmt.units(x.idle_on_arrival_units), f"idle.{i}.idle_on_arrival_units"
+            ),
+            _num(x.capex_usd, fmt.usd(x.capex_usd), f"idle.{i}.capex_usd"),
+            _num(x.opex_usd, fmt.usd(x.opex_usd), f"idle.{i}.opex_usd"),
+            _e(period_runs(x.periods, labels)),
+            _e(", ".join(x.causes) or "none named"),
+        ]
+        for i, x in enumerate(plan.idle_purchases)
+    ]
+    capex = sum(x.capex_usd for x in plan.idle_purchases)
+    opex = sum(x.opex_usd for x in plan.idle_purchases)
+    return (
+        '<h3 id="idle">Idle purchases</h3>'
+        '<p class="note">Units bought that serve no workload in some periods: most idle at once, '
+        "idle in the period they arrive (summed over arrivals), their capex and the opex they cost "
+        "while idle (nominal), and the limits that likely make the plan buy them.</p>"
+        + table(
+            [
+                "Site",
+                "Hardware",
+                "Most idle",
+                "Idle on arrival",
+                "Capex",
+                "Opex while idle",
+                "Idle in",
+                "Likely cause",
+            ],
+            rows,
+            [False, False, True, True, True, True, False, False],
+            total=[
+                "Total",
+                "",
+                "",
+                "",
+                _num(capex, fmt.usd(capex), "idle.capex_usd"),
+                _num(opex, fmt.usd(opex), "idle.opex_usd"),
+                "",
+                "",
+            ],
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- power

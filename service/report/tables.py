@@ -13,6 +13,9 @@ shadow_prices  priced limit: power (site, period), budget, budget per period, to
                vendor share (vendor_share_max|min: vendor, period), with its unit (naming the
                money basis: ``usd_npv_per_mw_in_period``, ``usd_nominal_per_million_tokens``
                …, see :func:`price_units`) and basis (``lp`` or ``integer_fixed``)
+idle_purchases period × site × hardware where purchased units stand idle: idle units, and the
+               entry's capex, opex while idle, units idle on arrival and likely causes
+               (repeated on each of its rows; sum them once per site and hardware)
 =============  =====================================================================
 
 Numbers are written positionally (no thousands separators, no exponent), so
@@ -29,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from service.report.fmt import plain
 from solver.schema import Plan
 
-TABLES: tuple[str, ...] = ("fleet", "periods", "sites", "workloads", "shadow_prices")
+TABLES: tuple[str, ...] = ("fleet", "periods", "sites", "workloads", "shadow_prices", "idle_purchases")
 
 Cell = str | float | int | None
 
@@ -208,12 +211,44 @@ def shadow_prices_csv(plan: Plan) -> str:
     return _csv(header, rows)
 
 
+def idle_purchases_csv(plan: Plan) -> str:
+    header = [
+        "period",
+        "site",
+        "hardware",
+        "idle_units",
+        "entry_capex_usd",
+        "entry_opex_usd",
+        "entry_idle_on_arrival_units",
+        "entry_causes",
+    ]
+    order = {p.label: t for t, p in enumerate(plan.periods)}
+    rows: list[list[Cell]] = []
+    for x in plan.idle_purchases:
+        causes = "; ".join(x.causes)
+        for label in sorted(x.idle_units, key=lambda lab: order.get(lab, len(order))):
+            rows.append(
+                [
+                    label,
+                    x.site,
+                    x.hardware,
+                    x.idle_units[label],
+                    x.capex_usd,
+                    x.opex_usd,
+                    x.idle_on_arrival_units,
+                    causes,
+                ]
+            )
+    return _csv(header, rows)
+
+
 _BUILDERS = {
     "fleet": fleet_csv,
     "periods": periods_csv,
     "sites": sites_csv,
     "workloads": workloads_csv,
     "shadow_prices": shadow_prices_csv,
+    "idle_purchases": idle_purchases_csv,
 }
 
 

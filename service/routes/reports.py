@@ -98,9 +98,9 @@ async def plan_report(plan_id: str, state: StateDep, tenant: TenantDep) -> Respo
     tags=["plans"],
 )
 async def plan_table(plan_id: str, name: str, state: StateDep, tenant: TenantDep) -> Response:
-    """``fleet``, ``periods``, ``sites``, ``workloads`` or ``shadow_prices``."""
+    """One of :data:`service.report.TABLES` (fleet, periods, sites, workloads, shadow_prices, idle_purchases)."""
     if name not in TABLES:
-        raise NotFound(f"no table {name!r}: the tables are {', '.join(TABLES)}")
+        raise NotFound(f"no table {quoted(name)}: the tables are {', '.join(TABLES)}")
 
     def render() -> str:
         row = _finished_plan(state, tenant, plan_id)

@@ -11,9 +11,10 @@ from collections import defaultdict
 
 import pytest
 
-from service.report import TABLES, plan_tables, table_csv
+from service.report import TABLES, plan_tables, render_plan_report, table_csv
 from solver import Plan, plan
-from tests.service.report_cases import demo_request, infeasible_request, limits_request
+from tests.helpers.requests import hardware, request, solve
+from tests.service.report_cases import demo_request, infeasible_request, limits_request, read_page
 
 SECONDS_PER_PERIOD = 0.25 * 8760 * 3600  # demo: 3-month periods
 PLAIN = re.compile(r"^-?\d+(\.\d+)?$")
@@ -58,6 +59,7 @@ class TestShape:
             "sites": sum(len(p.sites) for p in demo.periods),
             "workloads": sum(len(p.workloads) for p in demo.periods),
             "shadow_prices": self._prices(demo),
+            "idle_purchases": sum(len(x.idle_units) for x in demo.idle_purchases),
         }[name]
         assert len(body) == records
 
@@ -234,3 +236,45 @@ class TestFormulaInjection:
         assert float(first["installed"]) == pytest.approx(100)
         (wl,) = list(csv.DictReader(io.StringIO(table_csv(p, "workloads"))))
         assert wl["workload"] == "'@w"
+
+
+@pytest.fixture(scope="module")
+def idle_plan() -> Plan:
+    """See TestIdlePurchasesTable."""
+    req = request(
+        horizon={"start": "2026-01", "periods": 2, "period_months": 12},
+        hardware=[hardware(recurring_usd_per_unit_hour=1 / 8760)],
+        contracts=[{"vendor": "v", "min_spend_usd": 15_000}],
+    )
+    return solve(req)
+
+
+class TestIdlePurchasesTable:
+    """tests/solver/test_advice.py's take-or-pay case over two yearly periods, with a lease of
+    $1 per unit-year: 100 units serve ($10,000 + $200 of lease); $15,000 of spend is owed, so x
+    more units, bought in the second year (discounted, and fully residual-free last), meet it:
+    100·x + 1·x = 4,800, x = 4,800/101, idle from their arrival."""
+
+    def test_one_row_per_idle_period_with_the_entry(self, idle_plan: Plan) -> None:
+        x = 4800 / 101
+        rows = list(csv.DictReader(io.StringIO(table_csv(idle_plan, "idle_purchases"))))
+        assert [(r["period"], r["site"], r["hardware"], r["entry_causes"]) for r in rows] == [
+            ("2027-01", "s", "h", "take_or_pay v")
+        ]
+        [r] = rows
+        assert num(r["idle_units"]) == pytest.approx(x, rel=1e-7)
+        assert num(r["entry_idle_on_arrival_units"]) == pytest.approx(x, rel=1e-7)
+        assert num(r["entry_capex_usd"]) == pytest.approx(100 * x, rel=1e-7)
+        assert num(r["entry_opex_usd"]) == pytest.approx(x, rel=1e-7)
+
+    def test_the_report_shows_them_in_the_fleet_section(self, idle_plan: Plan) -> None:
+        x = 4800 / 101
+        page = read_page(render_plan_report(idle_plan))
+        assert float(page.fields["idle.0.units"].attrs["data-value"]) == pytest.approx(x, rel=1e-7)
+        assert float(page.fields["idle.capex_usd"].attrs["data-value"]) == pytest.approx(100 * x, rel=1e-7)
+        assert float(page.fields["idle.opex_usd"].attrs["data-value"]) == pytest.approx(x, rel=1e-7)
+        assert "Idle purchases" in page.text and "take_or_pay v" in page.text
+
+    def test_no_table_without_idle_purchases(self, demo: Plan) -> None:
+        assert not demo.idle_purchases
+        assert "Idle purchases" not in read_page(render_plan_report(demo)).text
