@@ -271,13 +271,9 @@ class PlanService:
             started = plan_id in self._started_early
             self._started_early.discard(plan_id)
             self._since[plan_id] = time.monotonic()  # fence() may judge it from now on
-        try:
-            if started:
-                self._on_start(plan_id, request)
-        except Exception:  # noqa: BLE001 - as a failing start hook in the runner: logged, solve goes on
-            log.exception("could not mark plan %s running", plan_id)
-        finally:
-            self._when_done(plan_id, request, fut, ctx)
+        if started:  # written by the recorder, before the result (first come, first written)
+            self._recorder.submit(ctx.copy().run, self._on_start, plan_id, request)
+        self._when_done(plan_id, request, fut, ctx)
 
     def _row_failed(self, plan_id: str, request: dict[str, Any]) -> None:
         """The row of a submitted plan could not be written: stop the solve, record nothing."""
