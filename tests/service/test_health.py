@@ -132,6 +132,7 @@ class TestReadyz:
 class TestMetrics:
     def test_counts_requests_and_solves(self, client: TestClient) -> None:
         assert client.post("/v1/plans", json=h.small_request(demand=1234)).status_code == 201
+        assert client.get("/healthz").status_code == 200  # (not left to an earlier test)
         text = client.get("/metrics").text
         assert 'capplan_http_requests_total{method="POST",route="/v1/plans",status="201"}' in text
         assert re.search(r'capplan_solves_total\{status="optimal"\} [1-9]', text)
