@@ -112,6 +112,71 @@ class TestMaxProfit:
         assert p.objective.value == pytest.approx((3153.6 - 1000) * (1 + 1 / 1.1), rel=REL)
 
 
+class TestMaxProfitPenalty:
+    """max_profit counts unmet_penalty_usd_per_million_tokens as min_cost does: on all unmet
+    demand, D − served, discounted; objective.value is the profit net of the penalties.
+
+    Value $1e-4/M: a unit-year earns $3.1536 against its $20 net cost, so without a penalty
+    nothing is served."""
+
+    @staticmethod
+    def req(penalty: float, msf: float = 0.0, **top: object) -> dict[str, object]:
+        wl = workload(
+            value_usd_per_million_tokens=1e-4,
+            unmet_penalty_usd_per_million_tokens=penalty,
+            min_service_fraction=msf,
+        )
+        return request(workloads=[wl], objective={"kind": "max_profit"}, **top)
+
+    def test_penalty_above_cost_serves_everything(self) -> None:
+        # $1e-3/M: a unit-year avoids $31.536 of penalty and earns $3.1536 for $20 -> serve all.
+        # Profit: 100,000 x 31.536 x 1e-4 - 100 x $20 - 0 = 315.36 - 2,000 = -$1,684.64.
+        p = solve(self.req(1e-3))
+        assert served(p) == pytest.approx(1e5, rel=REL)
+        assert p.summary.served_fraction == pytest.approx(1.0, rel=REL)
+        assert p.objective.value == pytest.approx(-1684.64, rel=REL)
+        assert not p.warnings
+
+    def test_penalty_below_cost_serves_nothing_and_pays_it(self) -> None:
+        # $2e-4/M: $6.3072 avoided + $3.1536 earned < $20 -> nothing served; the whole demand
+        # pays the penalty: -100,000 x 31.536 x 2e-4 = -$630.72.
+        p = solve(self.req(2e-4))
+        assert served(p) == pytest.approx(0, abs=1e-6)
+        assert p.objective.value == pytest.approx(-630.72, rel=REL)
+
+    def test_penalty_counts_below_the_minimum_service_too(self) -> None:
+        # msf 0.5 with the $2e-4 penalty: the floor, 50 units ($1,000), is served, and the
+        # other half pays the penalty (as in min_cost: on all of D - served, not only below a
+        # floor): 157.68 - 1,000 - 315.36 = -$1,157.68.
+        p = solve(self.req(2e-4, msf=0.5))
+        assert served(p) == pytest.approx(5e4, rel=REL)
+        assert p.objective.value == pytest.approx(157.68 - 1000 - 315.36, rel=REL)
+
+    def test_penalty_is_discounted(self) -> None:
+        # Two years, r = 10 %, $100 units with a 1-year life: $1e-3/M avoids $31.536 a
+        # unit-year, less than $100 -> nothing served; the penalty is 3,153.6 a year, the
+        # second year at 1/1.1.
+        p = solve(self.req(1e-3, periods=2, hardware_=[hardware(life=1)], economics={"discount_rate": 0.1}))
+        assert p.summary.served_fraction == pytest.approx(0, abs=1e-9)
+        assert p.objective.value == pytest.approx(-3153.6 * (1 + 1 / 1.1), rel=REL)
+
+    def test_the_reported_issue(self) -> None:
+        # $1/M of value and $1,000/M of penalty: max_profit served 0 % as without the penalty;
+        # it now serves everything, as min_cost with the same penalty does.  Units of
+        # 1,000 tokens/s at $1e6 (5-year life: $200,000 net a year) earn $31,536 a year.
+        wl = workload(
+            value_usd_per_million_tokens=1.0,
+            unmet_penalty_usd_per_million_tokens=1000,
+            min_service_fraction=0,
+        )
+        req = request(hardware_=[hardware(price=1e6)], workloads=[wl], objective={"kind": "max_profit"})
+        p = solve(req)
+        assert p.summary.served_fraction == pytest.approx(1.0, rel=REL)
+        assert p.objective.value == pytest.approx(1e5 * MT * 1.0 - 100 * 200_000, rel=REL)
+        req["objective"] = {"kind": "min_cost"}
+        assert solve(req).summary.served_fraction == pytest.approx(1.0, rel=REL)
+
+
 class TestInteger:
     def test_whole_units(self) -> None:
         # 100,500 tokens/s: the LP buys 100.5 units ($2,010), integer mode 101 ($2,020).
