@@ -289,6 +289,7 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"period{'s' if data.lead[h] != 1 else ''} of {pm} months (the nearest whole "
                 f"period), {abs(off):g} months {'longer' if off > 0 else 'shorter'} than stated"
             )
+    data.warnings += ignored_field_warnings(req)
     for h, hw in enumerate(req.hardware):
         if data.lead[h] >= n:
             data.warnings.append(
@@ -296,6 +297,40 @@ def prepare(req: PlanRequest) -> ModelData:
                 "horizon; none can be bought"
             )
     return data
+
+
+OBJECTIVE_FIELDS: tuple[tuple[str, float, tuple[str, ...]], ...] = (
+    ("unmet_penalty_usd_per_million_tokens", 0.0, ("min_cost", "max_profit")),
+    ("value_usd_per_million_tokens", 0.0, ("max_profit",)),
+    ("weight", 1.0, ("max_served",)),
+)
+"""Workload fields that only some objectives read: (field, default, the objectives that use it)."""
+
+
+def ignored_field_warnings(req: PlanRequest) -> list[str]:
+    """One warning per workload field set away from its default (on any workload) that the
+    request's objective does not use, naming the field, the workloads and the objective.
+
+    min_cost reads the penalty; max_served the weight (stage one; stage two minimises cost);
+    max_profit the value and the penalty.  A field an objective ignores changes nothing in the
+    plan, and a request must not lose a figure it was given without saying so.
+    """
+    kind = req.objective.kind
+    out = []
+    for name, default, users in OBJECTIVE_FIELDS:
+        if kind in users:
+            continue
+        ids = [wl.id for wl in req.workloads if getattr(wl, name) != default]
+        if not ids:
+            continue
+        which = ", ".join(repr(x) for x in ids)
+        noun = "workload" if len(ids) == 1 else "workloads"
+        used = " and ".join(users)
+        out.append(
+            f"{name} is set on {noun} {which}, but objective {kind} does not use it "
+            f"(only {used} {'does' if len(users) == 1 else 'do'}): it has no effect on this plan"
+        )
+    return out
 
 
 def _dollar_limits(req: PlanRequest) -> list[float]:
