@@ -10,8 +10,8 @@ the price of a ``<=`` limit (power, budgets on capex and on capex + opex, supply
 vendor-share prices are per percentage point of share (:func:`vendor_share_prices`).  Demand is reported as the
 nominal change of the minimised objective per extra million tokens demanded:
 (msf·π_min_service + π_demand_cap [+ frac·π_served_total] [+ d_t·penalty·seconds_t/1e6])
-/ (seconds_t/1e6) / d_t — the penalty term because the min_cost objective holds the
-constant d_t·penalty·D·seconds_t/1e6, which moves with D although no row dual sees it.
+/ (seconds_t/1e6) / d_t — the penalty term (min_cost and max_profit) because their objectives
+hold the constant d_t·penalty·D·seconds_t/1e6, which moves with D although no row dual sees it.
 For max_served the objective is not discounted, so the price is not divided by d_t.
 """
 
@@ -398,7 +398,7 @@ def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
                 grad += cap.pi
             if total is not None and total.pi is not None:
                 grad += total_frac * total.pi
-            if kind == "min_cost":
+            if kind != "max_served":  # the penalty constant d_t·penalty·D·sec/1e6 moves with D
                 grad += data.d[t] * wl.unmet_penalty_usd_per_million_tokens * mt
             disc = 1.0 if kind == "max_served" else data.d[t]
             sp.demand_usd_per_million_tokens.append(
@@ -502,9 +502,10 @@ def objective_mismatch(m: Built, value: float, periods: list[PeriodOut], summary
 
     A numerically hopeless model can come back "optimal" with values that do not add up
     (seen with CBC on coefficients 1e27 apart); such a plan must not be handed out.  The
-    objective is recomputed from the extracted tables as DESIGN.md defines it (min_cost:
-    NPV + discounted penalties of unmet demand; max_profit: discounted value of served
-    tokens − NPV) and compared within 1e-5 of the size of its terms, and a cent.  max_served
+    objective is recomputed from the extracted tables as docs/formulation.md defines it
+    (min_cost: NPV + discounted penalties of unmet demand; max_profit: discounted value of
+    served tokens − NPV − discounted penalties of unmet demand) and compared within 1e-5 of
+    the size of its terms, and a cent.  max_served
     reports stage one's value, which stage two may move within its tolerance: not checked.
     """
     data = m.data
@@ -523,15 +524,16 @@ def objective_mismatch(m: Built, value: float, periods: list[PeriodOut], summary
     size += sum(p.discount_factor * (abs(p.capex_usd) + abs(p.opex_usd)) for p in periods)
     for p in periods:
         for w in p.workloads:
-            if kind == "min_cost":
-                term = wl[w.id].unmet_penalty_usd_per_million_tokens * (
-                    w.demand_tokens_per_s - w.served_tokens_per_s
-                )
-            else:
-                term = wl[w.id].value_usd_per_million_tokens * w.served_tokens_per_s
-            money += p.discount_factor * term * mt
-            size += abs(p.discount_factor * term * mt)
-    recomputed = summary.npv_cost_usd + money if kind == "min_cost" else money - summary.npv_cost_usd
+            # money: what the minimised objective adds to the NPV cost.  The penalty is a
+            # constant on D less one on served, so its round-off is relative to both.
+            rate = wl[w.id].unmet_penalty_usd_per_million_tokens
+            penalty = rate * (w.demand_tokens_per_s - w.served_tokens_per_s)
+            worth = (
+                wl[w.id].value_usd_per_million_tokens * w.served_tokens_per_s if kind == "max_profit" else 0.0
+            )
+            money += p.discount_factor * (penalty - worth) * mt
+            size += p.discount_factor * (rate * (w.demand_tokens_per_s + w.served_tokens_per_s) + worth) * mt
+    recomputed = summary.npv_cost_usd + money if kind == "min_cost" else -(summary.npv_cost_usd + money)
     if abs(value - recomputed) <= 1e-5 * size + 0.01:
         return None
     return (

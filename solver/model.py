@@ -289,6 +289,7 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"period{'s' if data.lead[h] != 1 else ''} of {pm} months (the nearest whole "
                 f"period), {abs(off):g} months {'longer' if off > 0 else 'shorter'} than stated"
             )
+    data.warnings += ignored_field_warnings(req)
     for h, hw in enumerate(req.hardware):
         if data.lead[h] >= n:
             data.warnings.append(
@@ -296,6 +297,40 @@ def prepare(req: PlanRequest) -> ModelData:
                 "horizon; none can be bought"
             )
     return data
+
+
+OBJECTIVE_FIELDS: tuple[tuple[str, float, tuple[str, ...]], ...] = (
+    ("unmet_penalty_usd_per_million_tokens", 0.0, ("min_cost", "max_profit")),
+    ("value_usd_per_million_tokens", 0.0, ("max_profit",)),
+    ("weight", 1.0, ("max_served",)),
+)
+"""Workload fields that only some objectives read: (field, default, the objectives that use it)."""
+
+
+def ignored_field_warnings(req: PlanRequest) -> list[str]:
+    """One warning per workload field set away from its default (on any workload) that the
+    request's objective does not use, naming the field, the workloads and the objective.
+
+    min_cost reads the penalty; max_served the weight (stage one; stage two minimises cost);
+    max_profit the value and the penalty.  A field an objective ignores changes nothing in the
+    plan, and a request must not lose a figure it was given without saying so.
+    """
+    kind = req.objective.kind
+    out = []
+    for name, default, users in OBJECTIVE_FIELDS:
+        if kind in users:
+            continue
+        ids = [wl.id for wl in req.workloads if getattr(wl, name) != default]
+        if not ids:
+            continue
+        which = ", ".join(repr(x) for x in ids)
+        noun = "workload" if len(ids) == 1 else "workloads"
+        used = " and ".join(users)
+        out.append(
+            f"{name} is set on {noun} {which}, but objective {kind} does not use it "
+            f"(only {used} {'does' if len(users) == 1 else 'do'}): it has no effect on this plan"
+        )
+    return out
 
 
 def _dollar_limits(req: PlanRequest) -> list[float]:
@@ -1004,29 +1039,32 @@ def set_objective(m: Built, stage: int = 1) -> None:
     * min_cost:   cost + Σ d_t·penalty_w·(D − served)·seconds_t/1e6
     * max_served: stage 1 min −served_value; stage 2 min cost (served_value fixed)
     * max_profit: min cost − Σ d_t·value_w·served·seconds_t/1e6
+      + Σ d_t·penalty_w·(D − served)·seconds_t/1e6
+
+    The penalty is on all unmet demand, D − served, whatever min_service_fraction (it is a
+    floor, the penalty a price on everything below D), the same in min_cost and max_profit:
+    an SLA penalty is a real cost to a profit-maximiser too.  Its constant part
+    d_t·penalty_w·D·seconds_t/1e6 is in the objective, so max_profit's value is the profit net
+    of the penalties.
     """
     data = m.data
     req = data.req
     assert m.cost is not None and m.served_value is not None  # noqa: S101
     kind = req.objective.kind
     mt = data.seconds / 1e6
-    if kind == "min_cost":
-        expr = pulp.LpAffineExpression(m.cost)
-        for (w, t), v in m.var["served"].items():
-            pen = req.workloads[w].unmet_penalty_usd_per_million_tokens
-            if pen:
-                expr[v] = expr.get(v, 0.0) - data.d[t] * pen * mt
-                expr.constant += data.d[t] * pen * mt * data.demand[w][t]
-    elif kind == "max_served" and stage == 1:
-        expr = -1 * m.served_value
-    elif kind == "max_served":
-        expr = pulp.LpAffineExpression(m.cost)
-    else:
-        expr = pulp.LpAffineExpression(m.cost)
-        for (w, t), v in m.var["served"].items():
-            val = req.workloads[w].value_usd_per_million_tokens
-            if val:
-                expr[v] = expr.get(v, 0.0) - data.d[t] * val * mt
+    if kind == "max_served":
+        expr = -1 * m.served_value if stage == 1 else pulp.LpAffineExpression(m.cost)
+        m.prob.setObjective(expr)
+        return
+    expr = pulp.LpAffineExpression(m.cost)
+    for (w, t), v in m.var["served"].items():
+        wl = req.workloads[w]
+        pen = wl.unmet_penalty_usd_per_million_tokens
+        val = wl.value_usd_per_million_tokens if kind == "max_profit" else 0.0
+        if pen or val:
+            expr[v] = expr.get(v, 0.0) - data.d[t] * (pen + val) * mt
+        if pen:
+            expr.constant += data.d[t] * pen * mt * data.demand[w][t]
     m.prob.setObjective(expr)
 
 

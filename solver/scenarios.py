@@ -896,7 +896,8 @@ class PreparedFrontier:
 
     In all of them every workload weight is 1 (served is counted in plain million tokens,
     as ``summary.served_fraction`` is) and unmet-demand penalties are 0 (the curve is cost
-    against served, not cost plus a price on unmet demand).
+    against served, not cost plus a price on unmet demand).  Values per million tokens are 0
+    too: neither objective reads them (so no plan warns that they are ignored).
     """
 
     points: int
@@ -908,6 +909,7 @@ class PreparedFrontier:
         for w in req["workloads"]:
             w["weight"] = 1.0
             w["unmet_penalty_usd_per_million_tokens"] = 0.0
+            w["value_usd_per_million_tokens"] = 0.0
         req.setdefault("policy", {})["min_total_served_fraction"] = served_fraction
         return req
 

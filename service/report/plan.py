@@ -444,7 +444,7 @@ def _headline(plan: Plan, ctx: Context | None, pal: Palette) -> str:
         ),
     ]
     if plan.objective.kind != "min_cost" and plan.objective.value is not None:
-        unit = "weighted M tokens" if plan.objective.kind == "max_served" else "profit, NPV"
+        unit = "weighted M tokens" if plan.objective.kind == "max_served" else "profit net of penalties, NPV"
         shown = (
             fmt.tokens(plan.objective.value)
             if plan.objective.kind == "max_served"

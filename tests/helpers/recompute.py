@@ -153,26 +153,27 @@ def objective_of(req: PlanRequest, plan: Plan) -> float:
     wls = {w.id: w for w in req.workloads}
     kind = req.objective.kind
     cost = plan.summary.npv_cost_usd
-    if kind == "min_cost":
-        pen = sum(
-            d[t]
-            * wls[w.id].unmet_penalty_usd_per_million_tokens
-            * (w.demand_tokens_per_s - w.served_tokens_per_s)
-            * mt
-            for t, per in enumerate(plan.periods)
-            for w in per.workloads
-        )
-        return cost + pen
     if kind == "max_served":
         return sum(
             wls[w.id].weight * w.served_tokens_per_s * mt for per in plan.periods for w in per.workloads
         )
+    # min_cost and max_profit: the penalty on all unmet demand, D − served (docs/formulation.md)
+    pen = sum(
+        d[t]
+        * wls[w.id].unmet_penalty_usd_per_million_tokens
+        * (w.demand_tokens_per_s - w.served_tokens_per_s)
+        * mt
+        for t, per in enumerate(plan.periods)
+        for w in per.workloads
+    )
+    if kind == "min_cost":
+        return cost + pen
     value = sum(
         d[t] * wls[w.id].value_usd_per_million_tokens * w.served_tokens_per_s * mt
         for t, per in enumerate(plan.periods)
         for w in per.workloads
     )
-    return value - cost
+    return value - cost - pen
 
 
 def check_plan(request: PlanRequest | Mapping[str, Any], plan: Plan) -> None:

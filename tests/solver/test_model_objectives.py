@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.requests import fleet, hardware, request, served, site, solve, workload
+from solver import parse_request
+from solver.inspect import describe_request
+from solver.scenarios import prepare_frontier
+from tests.helpers.requests import Json, fleet, hardware, request, served, site, solve, workload
 
 REL = 1e-7
 MT = 31.536
@@ -110,6 +113,165 @@ class TestMaxProfit:
             )
         )
         assert p.objective.value == pytest.approx((3153.6 - 1000) * (1 + 1 / 1.1), rel=REL)
+
+
+class TestMaxProfitPenalty:
+    """max_profit counts unmet_penalty_usd_per_million_tokens as min_cost does: on all unmet
+    demand, D − served, discounted; objective.value is the profit net of the penalties.
+
+    Value $1e-4/M: a unit-year earns $3.1536 against its $20 net cost, so without a penalty
+    nothing is served."""
+
+    @staticmethod
+    def req(penalty: float, msf: float = 0.0, **top: object) -> dict[str, object]:
+        wl = workload(
+            value_usd_per_million_tokens=1e-4,
+            unmet_penalty_usd_per_million_tokens=penalty,
+            min_service_fraction=msf,
+        )
+        return request(workloads=[wl], objective={"kind": "max_profit"}, **top)
+
+    def test_penalty_above_cost_serves_everything(self) -> None:
+        # $1e-3/M: a unit-year avoids $31.536 of penalty and earns $3.1536 for $20 -> serve all.
+        # Profit: 100,000 x 31.536 x 1e-4 - 100 x $20 - 0 = 315.36 - 2,000 = -$1,684.64.
+        p = solve(self.req(1e-3))
+        assert served(p) == pytest.approx(1e5, rel=REL)
+        assert p.summary.served_fraction == pytest.approx(1.0, rel=REL)
+        assert p.objective.value == pytest.approx(-1684.64, rel=REL)
+        assert not p.warnings
+
+    def test_penalty_below_cost_serves_nothing_and_pays_it(self) -> None:
+        # $2e-4/M: $6.3072 avoided + $3.1536 earned < $20 -> nothing served; the whole demand
+        # pays the penalty: -100,000 x 31.536 x 2e-4 = -$630.72.
+        p = solve(self.req(2e-4))
+        assert served(p) == pytest.approx(0, abs=1e-6)
+        assert p.objective.value == pytest.approx(-630.72, rel=REL)
+
+    def test_penalty_counts_below_the_minimum_service_too(self) -> None:
+        # msf 0.5 with the $2e-4 penalty: the floor, 50 units ($1,000), is served, and the
+        # other half pays the penalty (as in min_cost: on all of D - served, not only below a
+        # floor): 157.68 - 1,000 - 315.36 = -$1,157.68.
+        p = solve(self.req(2e-4, msf=0.5))
+        assert served(p) == pytest.approx(5e4, rel=REL)
+        assert p.objective.value == pytest.approx(157.68 - 1000 - 315.36, rel=REL)
+
+    def test_penalty_is_discounted(self) -> None:
+        # Two years, r = 10 %, $100 units with a 1-year life: $1e-3/M avoids $31.536 a
+        # unit-year, less than $100 -> nothing served; the penalty is 3,153.6 a year, the
+        # second year at 1/1.1.
+        p = solve(self.req(1e-3, periods=2, hardware_=[hardware(life=1)], economics={"discount_rate": 0.1}))
+        assert p.summary.served_fraction == pytest.approx(0, abs=1e-9)
+        assert p.objective.value == pytest.approx(-3153.6 * (1 + 1 / 1.1), rel=REL)
+
+    def test_the_reported_issue(self) -> None:
+        # $1/M of value and $1,000/M of penalty: max_profit served 0 % as without the penalty;
+        # it now serves everything, as min_cost with the same penalty does.  Units of
+        # 1,000 tokens/s at $1e6 (5-year life: $200,000 net a year) earn $31,536 a year.
+        wl = workload(
+            value_usd_per_million_tokens=1.0,
+            unmet_penalty_usd_per_million_tokens=1000,
+            min_service_fraction=0,
+        )
+        req = request(hardware_=[hardware(price=1e6)], workloads=[wl], objective={"kind": "max_profit"})
+        p = solve(req)
+        assert p.summary.served_fraction == pytest.approx(1.0, rel=REL)
+        assert p.objective.value == pytest.approx(1e5 * MT * 1.0 - 100 * 200_000, rel=REL)
+        req["objective"] = {"kind": "min_cost"}
+        assert solve(req).summary.served_fraction == pytest.approx(1.0, rel=REL)
+
+
+READ_BY = {
+    # workload field -> the objectives that read it (docs/formulation.md, Objective)
+    "unmet_penalty_usd_per_million_tokens": "min_cost and max_profit do",
+    "value_usd_per_million_tokens": "max_profit does",
+    "weight": "max_served does",
+}
+IGNORED = [
+    # (objective, field, a value away from its default)
+    ("min_cost", "value_usd_per_million_tokens", 1e-3),
+    ("min_cost", "weight", 2.0),
+    ("max_served", "unmet_penalty_usd_per_million_tokens", 1e-3),
+    ("max_served", "value_usd_per_million_tokens", 1e-3),
+    ("max_profit", "weight", 2.0),
+]
+USED = [
+    ("min_cost", "unmet_penalty_usd_per_million_tokens", 1e-3),
+    ("max_served", "weight", 2.0),
+    ("max_profit", "value_usd_per_million_tokens", 1e-3),
+    ("max_profit", "unmet_penalty_usd_per_million_tokens", 1e-3),
+]
+
+
+def _objective_warnings(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if "does not use it" in w]
+
+
+class TestIgnoredFieldWarnings:
+    """A workload field the chosen objective does not read is not silently dropped: the plan
+    warns, naming the field, the workloads and the objective; fields at their defaults (given
+    or not) and fields the objective reads do not warn."""
+
+    @staticmethod
+    def req(kind: str, **fields: float) -> Json:
+        wls = [workload("a", min_service_fraction=0, **fields), workload("b", min_service_fraction=0)]
+        return request(workloads=wls, objective={"kind": kind})
+
+    @pytest.mark.parametrize(("kind", "field", "value"), IGNORED)
+    def test_an_ignored_field_warns(self, kind: str, field: str, value: float) -> None:
+        p = solve(self.req(kind, **{field: value}))
+        assert p.status == "optimal"
+        assert _objective_warnings(p.warnings) == [
+            f"{field} is set on workload 'a', but objective {kind} does not use it "
+            f"(only {READ_BY[field]}): it has no effect on this plan"
+        ]
+        # and it has none: the plan is the one without the field
+        assert p.objective.value == pytest.approx(solve(self.req(kind)).objective.value, rel=1e-9, abs=1e-9)
+
+    @pytest.mark.parametrize(("kind", "field", "value"), USED)
+    def test_a_used_field_does_not_warn(self, kind: str, field: str, value: float) -> None:
+        assert not _objective_warnings(solve(self.req(kind, **{field: value})).warnings)
+
+    @pytest.mark.parametrize("kind", ["min_cost", "max_served", "max_profit"])
+    def test_defaults_do_not_warn_even_when_given(self, kind: str) -> None:
+        defaults = {
+            "unmet_penalty_usd_per_million_tokens": 0.0,
+            "value_usd_per_million_tokens": 0.0,
+            "weight": 1.0,
+        }
+        assert solve(self.req(kind, **defaults)).warnings == []
+        assert solve(self.req(kind)).warnings == []
+
+    def test_one_warning_per_field_naming_every_workload(self) -> None:
+        wls = [
+            workload(x, min_service_fraction=0, weight=3, value_usd_per_million_tokens=1e-3) for x in "abc"
+        ]
+        p = solve(request(workloads=wls, objective={"kind": "min_cost"}))
+        assert _objective_warnings(p.warnings) == [
+            "value_usd_per_million_tokens is set on workloads 'a', 'b', 'c', but objective min_cost "
+            "does not use it (only max_profit does): it has no effect on this plan",
+            "weight is set on workloads 'a', 'b', 'c', but objective min_cost does not use it "
+            "(only max_served does): it has no effect on this plan",
+        ]
+
+    def test_validation_lists_them_too(self) -> None:
+        info = describe_request(
+            parse_request(self.req("max_served", unmet_penalty_usd_per_million_tokens=5.0))
+        )
+        assert _objective_warnings(info["warnings"]) == [
+            "unmet_penalty_usd_per_million_tokens is set on workload 'a', but objective max_served does "
+            "not use it (only min_cost and max_profit do): it has no effect on this plan"
+        ]
+
+    def test_the_frontier_does_not_warn_about_what_it_resets(self) -> None:
+        # the frontier's requests (min_cost and max_served) set every weight to 1 and every
+        # penalty and value to 0: its plans do not warn about fields the base sets
+        base = self.req(
+            "max_profit", value_usd_per_million_tokens=1e-3, unmet_penalty_usd_per_million_tokens=1e-3
+        )
+        base["workloads"][1]["weight"] = 2.0
+        fr = prepare_frontier({"base": base, "points": 3})
+        for kind in ("min_cost", "max_served"):
+            assert not _objective_warnings(solve(fr.request(kind)).warnings)
 
 
 class TestInteger:

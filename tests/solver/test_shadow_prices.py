@@ -155,6 +155,30 @@ def demand_case(kind: str) -> Case:
     )
 
 
+PROFIT_PENALTY = {
+    # regime: (value, penalty, min_service_fraction), all per million tokens; a unit-year
+    # costs $100 and serves 31,536 M tokens ($100/31,536 = $0.00317 per M)
+    "served": (1e-2, 1e-3, 0.0),  # value alone beats the cost: all served
+    "unserved": (1e-3, 1e-3, 0.0),  # value + penalty avoided ($0.002) below it: none served
+    "floor": (1e-3, 1e-3, 0.5),  # the same, half served by the minimum service
+}
+
+
+def demand_penalty_case(regime: str) -> Case:
+    """demand_case("max_profit") with an unmet-demand penalty, which max_profit counts: its
+    objective holds the constant d_t·penalty·D·sec/1e6, so the demand price carries
+    d_t·penalty·sec/1e6 on top of the row duals, as min_cost's does."""
+    case = demand_case("max_profit")
+    value, penalty, msf = PROFIT_PENALTY[regime]
+    case.req["workloads"][0].update(
+        value_usd_per_million_tokens=value,
+        unmet_penalty_usd_per_million_tokens=penalty,
+        min_service_fraction=msf,
+        weight=1,
+    )
+    return case
+
+
 def _fee_hardware() -> Json:
     # $100 a unit with a 1-year life plus a $20 a unit-year hosting fee: $120 of total spend per
     # unit-year, of which only $100 is capex
@@ -296,6 +320,24 @@ def test_demand_price_matches_finite_difference(kind: str, backend: str) -> None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("regime", sorted(PROFIT_PENALTY))
+def test_demand_price_max_profit_with_penalty(regime: str, backend: str) -> None:
+    case = demand_penalty_case(regime)
+    p = solve(case.req, backend=backend)
+    assert p.status == "optimal" and p.shadow_prices is not None
+    price = case.price(p)
+    assert price != 0
+    h = 1e-3 * case.x0
+    f0 = p.objective.value
+    assert f0 is not None
+    per_mtok = h * MT / (1 + R)  # a nominal million tokens in period 1
+    # the minimised objective is minus the reported profit
+    right = -(_value(case, case.x0 + h, backend) - f0) / per_mtok
+    left = -(f0 - _value(case, case.x0 - h, backend)) / per_mtok
+    _bracket(left, price, right)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_demand_price_with_min_total_served(backend: str) -> None:
     # The frontier's served_total row (Σ served >= fraction·Σ D) moves with D too.  Half of
     # the 180k token-periods must be served: all 80k of period 1 (cheaper, at 1/1.1) and
@@ -411,6 +453,19 @@ class TestHandValues:
         case.req["workloads"][0]["unmet_penalty_usd_per_million_tokens"] = 1e-3
         p = solve(case.req)
         assert case.price(p) == pytest.approx(0.5 * 100 / 31_536 + 0.5 * 1e-3, rel=1e-7)
+
+    def test_demand_max_profit_with_penalty(self) -> None:
+        # All served: an extra million tokens costs $100/31,536 and earns $1e-2; the penalty
+        # it would have paid ($1e-3) and the penalty constant cancel.
+        p = solve(demand_penalty_case("served").req)
+        assert demand_penalty_case("served").price(p) == pytest.approx(100 / 31_536 - 1e-2, rel=1e-7)
+        # None served: an extra million tokens demanded pays the penalty, $1e-3.
+        p = solve(demand_penalty_case("unserved").req)
+        assert demand_penalty_case("unserved").price(p) == pytest.approx(1e-3, rel=1e-7)
+        # msf 0.5: half is served ($100/31,536 less $1e-3 of value, x 0.5), half pays $1e-3.
+        p = solve(demand_penalty_case("floor").req)
+        want = 0.5 * (100 / 31_536 - 1e-3) + 0.5 * 1e-3
+        assert demand_penalty_case("floor").price(p) == pytest.approx(want, rel=1e-7)
 
     def test_demand_max_served(self) -> None:
         # Every extra million tokens demanded is served: weight 2, nominal -> -2.
