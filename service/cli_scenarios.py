@@ -180,14 +180,32 @@ def format_sweep(result: SweepResult, paths: list[str]) -> str:
     if result.mode == "one_at_a_time":
         console.print("* the parameter moved in that scenario (the others at their base value)")
     if result.tornado:
-        tor = Table(title="Tornado (objective; largest swing first)", show_edge=False)
-        for col in ("parameter", "low value", "objective", "high value", "objective", "swing"):
+        tor = Table(
+            title="Tornado (objective; parameters with a setting that has no plan first, then largest swing)",
+            show_edge=False,
+        )
+        for col in ("parameter", "low value", "objective", "high value", "objective", "swing", "no plan at"):
             tor.add_column(col, justify="right")
         for b in result.tornado:
             tor.add_row(
-                b.path, _fmt(b.low_value), _fmt(b.low), _fmt(b.high_value), _fmt(b.high), _fmt(b.swing)
+                b.path,
+                _fmt(b.low_value),
+                _fmt(b.low),
+                _fmt(b.high_value),
+                _fmt(b.high),
+                _fmt(b.swing),
+                "; ".join(
+                    f"{n.status} at {_fmt(n.value) if n.factor is None else f'×{n.factor:g}'}"
+                    for n in b.no_value
+                )
+                or "-",
             )
         console.print(tor)
+        if any(b.no_value for b in result.tornado):
+            console.print(
+                "low, high and swing cover only the settings with a plan; 'no plan at' lists the "
+                "others (their effect is unbounded, so they rank first)"
+            )
     if result.cancelled:
         console.print("cancelled: the table shows the scenarios finished before the stop")
     return str(console.export_text())

@@ -27,6 +27,16 @@ class FieldError:
         return {"path": self.path, "message": self.message}
 
 
+class ValueErrorAt(ValueError):
+    """A validator's error about a place inside the value it checks: ``pointer`` is that place,
+    a JSON pointer relative to the value (``/performance/llama-70b``).
+    :func:`solver.validate.field_errors` appends it to the value's own path."""
+
+    def __init__(self, pointer: str, message: str) -> None:
+        super().__init__(message)
+        self.pointer = pointer
+
+
 class CapplanError(Exception):
     """Base of every error the library raises."""
 

@@ -135,15 +135,68 @@ class ScenarioRow(_Out):
     error: str | None = None
 
 
+class NoValueSetting(_Out):
+    """A setting of a tornado parameter whose scenario gave no value of the bar's metric."""
+
+    value: Any = Field(None, description="The parameter's value in that scenario.")
+    factor: float | None = Field(None, description="Its scale factor (scale parameters only).")
+    status: PlanStatus = Field(
+        ...,
+        description=(
+            "The scenario's status: infeasible, unbounded, failed or time_limit (no solution); "
+            "optimal or feasible when the plan has no value of this metric (a cost per million "
+            "tokens with nothing served)."
+        ),
+    )
+    plan_id: str | None = None
+    error: str | None = Field(None, description="Why the scenario has no plan at all, if it has none.")
+
+
 class TornadoBar(_Out):
+    """One parameter of a one_at_a_time sweep.
+
+    ``low``/``high`` describe only the settings whose scenario has a value of the metric;
+    the settings without one (an infeasible plan, a failed solve) are listed in ``no_value``
+    and are left out of ``low``, ``high`` and ``swing``.  A bar with any of them ranks
+    before every bar without: its effect is unbounded, not small.
+    """
+
     path: str
     metric: str
-    base: float | None
-    low_value: Any = None
-    low: float | None = None
-    high_value: Any = None
-    high: float | None = None
-    swing: float = 0.0
+    base: float | None = Field(..., description="The metric in the base scenario (null: it has none).")
+    low_value: Any = Field(
+        None,
+        description=(
+            "The lowest setting (by factor for scale, else by value) whose scenario has a value of "
+            "the metric; null when no setting has one."
+        ),
+    )
+    low_factor: float | None = Field(None, description="That setting's scale factor (scale parameters).")
+    low: float | None = Field(None, description="The metric at low_value.")
+    high_value: Any = Field(
+        None,
+        description=(
+            "The highest setting with a value of the metric (the same as low_value when only one "
+            "setting has one)."
+        ),
+    )
+    high_factor: float | None = Field(None, description="That setting's scale factor (scale parameters).")
+    high: float | None = Field(None, description="The metric at high_value.")
+    swing: float = Field(
+        0.0,
+        description=(
+            "max − min of the metric over the base and every setting that has a value (0 when "
+            "none has); the no_value settings are not in it."
+        ),
+    )
+    no_value: list[NoValueSetting] = Field(
+        default_factory=list,
+        description=(
+            "The settings whose scenario has no value of the metric (infeasible, unbounded, "
+            "failed, time limit without a solution), lowest setting first. A bar with any ranks "
+            "before every bar without one."
+        ),
+    )
 
 
 class SweepResult(_Out):
@@ -852,32 +905,70 @@ def run_sweep(sweep: PreparedSweep, opts: RunOptions | None = None) -> SweepResu
     return result
 
 
-def tornado(rows: Sequence[ScenarioRow], paths: Sequence[str], metric: str = "objective") -> list[TornadoBar]:
-    """One bar per parameter of a one_at_a_time sweep: the metric at the parameter's lowest
-    and highest value (the base in between), sorted by swing (largest first)."""
-    base_row = next((r for r in rows if r.parameter is None), None)
-    base = getattr(base_row, metric) if base_row is not None else None
+_UNFINISHED = ("queued", "running")
+
+
+def _field(row: ScenarioRow | Mapping[str, Any], key: str) -> Any:
+    return row.get(key) if isinstance(row, Mapping) else getattr(row, key, None)
+
+
+def tornado(
+    rows: Sequence[ScenarioRow] | Sequence[Mapping[str, Any]],
+    paths: Sequence[str] | None = None,
+    metric: str = "objective",
+) -> list[TornadoBar]:
+    """One bar per parameter of a one_at_a_time sweep, sorted by consequence.
+
+    ``rows`` are ScenarioRows or their JSON dicts (missing keys tolerated; rows still queued
+    or running, and rows with neither a status nor a value, are left out); ``paths`` default
+    to the rows' moved parameters, in order.
+    A bar's ``low``/``high`` are the metric at the lowest and highest setting (by factor for
+    ``scale``, by value for ``values``) among the settings whose scenario has a value of the
+    metric; the others (infeasible, failed, …) are listed in ``no_value`` with their status.
+    Bars with a ``no_value`` setting come first (their effect is unbounded), then the rest by
+    swing, largest first; ties keep the parameters' order.
+    """
+    base_row = next((r for r in rows if _field(r, "parameter") is None), None)
+    base = _field(base_row, metric) if base_row is not None else None
+    if paths is None:
+        paths = list(dict.fromkeys(str(_field(r, "parameter")) for r in rows if _field(r, "parameter")))
     bars = []
     for path in paths:
-        moved = [r for r in rows if r.parameter == path and getattr(r, metric) is not None]
+
+        def order(r: ScenarioRow | Mapping[str, Any], path: str = path) -> float:
+            f = (_field(r, "factors") or {}).get(path)
+            if isinstance(f, int | float) and not isinstance(f, bool):
+                return float(f)
+            v = (_field(r, "values") or {}).get(path)
+            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
+
+        finished = sorted(
+            (r for r in rows if _field(r, "parameter") == path and _field(r, "status") not in _UNFINISHED),
+            key=order,
+        )
+        moved = [r for r in finished if _field(r, metric) is not None]
         bar = TornadoBar(path=path, metric=metric, base=base)
+        bar.no_value = [
+            NoValueSetting(
+                value=(_field(r, "values") or {}).get(path),
+                factor=(_field(r, "factors") or {}).get(path),
+                status=_field(r, "status"),
+                plan_id=_field(r, "plan_id"),
+                error=_field(r, "error"),
+            )
+            for r in finished
+            if _field(r, metric) is None and _field(r, "status") is not None
+        ]
         if moved:
-
-            def order(r: ScenarioRow, path: str = path) -> Any:
-                f = r.factors.get(path)
-                if f is not None:
-                    return f
-                v = r.values.get(path)
-                return v if isinstance(v, (int, float)) else 0
-
-            moved.sort(key=order)
             lo, hi = moved[0], moved[-1]
-            bar.low_value, bar.low = lo.values.get(path), getattr(lo, metric)
-            bar.high_value, bar.high = hi.values.get(path), getattr(hi, metric)
-            outcomes = [getattr(r, metric) for r in moved] + ([base] if base is not None else [])
+            bar.low_value, bar.low = (_field(lo, "values") or {}).get(path), float(_field(lo, metric))
+            bar.high_value, bar.high = (_field(hi, "values") or {}).get(path), float(_field(hi, metric))
+            bar.low_factor = (_field(lo, "factors") or {}).get(path)
+            bar.high_factor = (_field(hi, "factors") or {}).get(path)
+            outcomes = [float(_field(r, metric)) for r in moved] + ([float(base)] if base is not None else [])
             bar.swing = max(outcomes) - min(outcomes)
         bars.append(bar)
-    bars.sort(key=lambda b: -b.swing)
+    bars.sort(key=lambda b: (not b.no_value, -b.swing))
     return bars
 
 
@@ -1049,6 +1140,7 @@ __all__ = [
     "FrontierRow",
     "FrontierSpec",
     "Mapper",
+    "NoValueSetting",
     "PathError",
     "PreparedFrontier",
     "PreparedSweep",

@@ -238,7 +238,7 @@ class Hardware(Strict):
     def _from_catalog(cls, data: Any) -> Any:
         if isinstance(data, dict) and "catalog" in data:
             from solver.catalog import catalog_hardware  # local: catalog imports this module
-            from solver.errors import quoted
+            from solver.errors import ValueErrorAt, pointer_token, quoted
 
             ref = data["catalog"]
             base = catalog_hardware(ref) if isinstance(ref, str) else None
@@ -249,7 +249,25 @@ class Hardware(Strict):
                 # the item states its own lead time, in either unit: it replaces the entry's
                 merged.pop("lead_time_periods", None)
                 merged.pop("lead_time_months", None)
-            merged.update({k: v for k, v in data.items() if k != "catalog"})
+            given = {k: v for k, v in data.items() if k != "catalog"}
+            curves = given.get("performance")
+            if isinstance(curves, dict):
+                # per model: a model given replaces that model's whole curve, null removes it,
+                # the entry's other models stay
+                performance = dict(base.get("performance") or {})
+                for model, curve in curves.items():
+                    if curve is not None:
+                        performance[model] = curve
+                    elif model in performance:
+                        del performance[model]
+                    else:
+                        raise ValueErrorAt(
+                            f"/performance/{pointer_token(model)}",
+                            f"null removes a model of the catalog entry, and {quoted(ref)} has no "
+                            f"{quoted(model)} (it has: {', '.join(sorted(base.get('performance') or {}))})",
+                        )
+                given["performance"] = performance
+            merged.update(given)
             return merged
         return data
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from solver.errors import FieldError, RequestInvalid, pointer_token, quoted
+from solver.errors import FieldError, RequestInvalid, ValueErrorAt, pointer_token, quoted
 from solver.schema import PlanRequest
 
 
@@ -51,6 +51,9 @@ def field_errors(exc: ValidationError, data: Any) -> list[FieldError]:
         msg = str(err["msg"]).removeprefix("Value error, ")
         if msg.startswith("catalog: "):  # raised by Hardware's catalog resolution
             path, msg = path + "/catalog", msg.removeprefix("catalog: ")
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, ValueErrorAt):  # a validator naming a place inside its value
+            path = path.rstrip("/") + cause.pointer
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not part of the request contract)"
         merged.setdefault(path, [])

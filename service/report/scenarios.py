@@ -24,8 +24,10 @@ from typing import Any
 
 from service.report import fmt
 from service.report.page import document, figure, legend, section, table
-from service.report.svg import CurvePoint, TornadoBar, curve, tornado
+from service.report.svg import WARN, CurvePoint, TornadoBar, curve, tornado
+from solver.scenarios import TornadoBar as SolverBar
 from solver.scenarios import knee_of
+from solver.scenarios import tornado as solver_tornado
 
 Row = Mapping[str, Any]
 PlanHref = Callable[[str], str | None]
@@ -103,41 +105,57 @@ def _footer() -> str:
 # ----------------------------------------------------------------------------- sweep
 
 
+def _order(factor: float | None, value: Any) -> float:
+    """A setting's place among its parameter's settings (as :func:`solver.scenarios.tornado`)."""
+    if factor is not None:
+        return float(factor)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _no_value_note(bar: SolverBar, *, limit: int = 3) -> str:
+    """'infeasible at 0.5; failed at 30' for a solver tornado bar's settings without a value."""
+    parts = []
+    for n in bar.no_value[:limit]:
+        setting = f"\u00d7{n.factor:g}" if n.factor is not None else _value_text(n.value)
+        parts.append(f"{'no value' if n.status in SOLVED else n.status} at {setting}")
+    if len(bar.no_value) > limit:
+        parts.append(f"+{len(bar.no_value) - limit} more")
+    return "; ".join(parts)
+
+
 def tornado_bars(rows: Sequence[Row], metric: str) -> tuple[float | None, list[TornadoBar], list[str]]:
-    """(base value, one bar per moved parameter sorted by swing, the parameters' paths).
-
-    The base is the row with no ``parameter``; a parameter's low and high are the metric at
-    its lowest and highest setting (by factor, else by value).
+    """(base value, one bar per moved parameter, the parameters' paths), by
+    :func:`solver.scenarios.tornado`: a bar's low and high are the metric at its lowest and
+    highest setting (by factor, else by value) among the settings with a value; the others
+    (infeasible, failed, …) are named in its ``no_value_note``, and such bars come first.
     """
-    base_row = next((r for r in rows if r.get("parameter") is None), None)
-    base = base_row.get(metric) if base_row is not None else None
     paths: list[str] = list(dict.fromkeys(str(r["parameter"]) for r in rows if r.get("parameter")))
-    bars: list[tuple[float, TornadoBar]] = []
-    for path in paths:
-        moved = [r for r in rows if r.get("parameter") == path and r.get(metric) is not None]
-        if not moved:
+    solved = solver_tornado(rows, paths, metric)
+    bars = []
+    for b in solved:
+        low = {"factors": {b.path: b.low_factor}, "values": {b.path: b.low_value}}
+        high = {"factors": {b.path: b.high_factor}, "values": {b.path: b.high_value}}
+        one = b.low is not None and b.low_value == b.high_value and b.low_factor == b.high_factor
+        if (
+            one
+            and b.no_value
+            and all(_order(n.factor, n.value) < _order(b.low_factor, b.low_value) for n in b.no_value)
+        ):
+            # the one setting with a result is the highest (every lower one has none): draw it so
+            bars.append(TornadoBar(b.path, None, b.high, "", _setting(high, b.path), _no_value_note(b)))
             continue
-
-        def order(r: Row, path: str = path) -> float:
-            f = (r.get("factors") or {}).get(path)
-            if f is not None:
-                return float(f)
-            v = (r.get("values") or {}).get(path)
-            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
-
-        moved.sort(key=order)
-        lo, hi = moved[0], moved[-1]
-        outcomes = [float(r[metric]) for r in moved] + ([float(base)] if base is not None else [])
-        bar = TornadoBar(
-            path,
-            float(lo[metric]),
-            float(hi[metric]) if hi is not lo else None,
-            _setting(lo, path),
-            _setting(hi, path),
+        bars.append(
+            TornadoBar(
+                b.path,
+                b.low,
+                None if one else b.high,
+                _setting(low, b.path) if b.low is not None else "",
+                _setting(high, b.path) if b.high is not None and not one else "",
+                _no_value_note(b),
+            )
         )
-        bars.append((max(outcomes) - min(outcomes), bar))
-    bars.sort(key=lambda sb: -sb[0])
-    return (float(base) if base is not None else None), [b for _, b in bars], paths
+    base = solved[0].base if solved else None
+    return (float(base) if base is not None else None), bars, paths
 
 
 def _rows_table(rows: Sequence[Row], paths: Sequence[str], href: PlanHref | None, one_at_a_time: bool) -> str:
@@ -199,25 +217,46 @@ def render_sweep_report(
                 base is None
                 or not bars
                 or all(
-                    (b.low is None or abs(b.low - base) <= 1e-9 * max(1.0, abs(base)))
+                    not b.no_value_note
+                    and (b.low is None or abs(b.low - base) <= 1e-9 * max(1.0, abs(base)))
                     and (b.high is None or abs(b.high - base) <= 1e-9 * max(1.0, abs(base)))
                     for b in bars
                 )
             ):
                 continue
+            items = [("lowest setting", "#4e79a7", "bar"), ("highest setting", "#f28e2b", "bar")]
+            caption = (
+                f"Each parameter moved alone from the base; bars run from the base ({_e(fmt_v(base))}) "
+                "to the result at the parameter's lowest (blue) and highest (orange) setting, largest "
+                "swing first."
+            )
+            if any(b.no_value_note for b in bars):
+                items.append(("setting without a result (named under the parameter)", WARN, "bar"))
+                caption += (
+                    " Settings whose scenario has no result (an infeasible plan, a failed solve) are "
+                    "named in red under their parameter and put it first: the bars then span only the "
+                    "settings with a result."
+                )
             charts.append(
                 figure(
                     f"tornado-{metric}",
                     f"Sensitivity of the {name}",
-                    f"Each parameter moved alone from the base; bars run from the base ({_e(fmt_v(base))}) "
-                    "to the result at the parameter's lowest (blue) and highest (orange) setting, largest "
-                    "swing first.",
+                    caption,
                     tornado(f"chart-tornado-{metric}", f"Tornado: {name}", bars, base, fmt_v, kind),
-                    legend([("lowest setting", "#4e79a7", "bar"), ("highest setting", "#f28e2b", "bar")]),
+                    legend(items),
                 )
             )
         if not charts:
-            charts.append('<p class="note">No parameter moves the results (or the base did not solve).</p>')
+            base_row = next((r for r in rows if r.get("parameter") is None), None)
+            if base_row is not None and base_row.get("status") not in SOLVED:
+                charts.append(
+                    f'<p class="note">The base scenario has no plan ({_e(base_row.get("status"))}): '
+                    "there is no base to measure the parameters from; see the scenarios below.</p>"
+                )
+            else:
+                charts.append(
+                    '<p class="note">No parameter moves the results (or the base did not solve).</p>'
+                )
     elif len(paths) == 1:
         path = paths[0]
         pts = [

@@ -21,6 +21,8 @@ FONT = 12
 AXIS = "#5f6b7a"
 GRID = "#e3e7ec"
 INK = "#1d2733"
+WARN = "#c0392b"
+"""Red: what has no result (a tornado setting whose plan is infeasible)."""
 
 # Tableau-10 (colour-blind aware, prints well); vendors get stable hues below.
 PALETTE = (
@@ -384,13 +386,15 @@ def heatmap(
 
 @dataclass
 class TornadoBar:
-    """One parameter: the result at its low and high setting (either may be missing)."""
+    """One parameter: the result at its low and high setting (either may be missing), and
+    ``no_value_note`` naming the settings without a result ("infeasible at 0.5")."""
 
     label: str
     low: float | None
     high: float | None
     low_note: str = ""
     high_note: str = ""
+    no_value_note: str = ""
 
 
 def tornado(
@@ -404,7 +408,9 @@ def tornado(
     """Horizontal bars from the base result to each parameter's low and high result.
 
     Each bar's setting is written at its end: the low setting on the left of the base line and
-    the high setting on the right when the results equal the base (no effect).
+    the high setting on the right when the results equal the base (no effect).  A bar's
+    ``no_value_note`` is written in red under its label, with a red marker on the base line:
+    those settings have no result, so no bar can show them.
     """
     left, right, top, row_h = 250.0, 44.0, 26.0, 34.0
     height = int(top + row_h * max(1, len(bars)) + 34)
@@ -431,10 +437,20 @@ def tornado(
     tol = 1e-9 * max(1.0, abs(base))
     for r, b in enumerate(bars):
         yy = top + r * row_h
+        label_y = yy + row_h / 2 + (-3 if b.no_value_note else 4)
         parts.append(
-            f'<text x="{left - 10:.1f}" y="{yy + row_h / 2 + 4:.1f}" text-anchor="end" fill="{INK}">'
+            f'<text x="{left - 10:.1f}" y="{label_y:.1f}" text-anchor="end" fill="{INK}">'
             f"{escape(b.label)}</text>"
         )
+        if b.no_value_note:
+            xb = x(base)
+            parts.append(
+                f'<g class="tornado-novalue"><title>{escape(b.label)}: {escape(b.no_value_note)}</title>'
+                f'<text x="{left - 10:.1f}" y="{yy + row_h / 2 + 11:.1f}" text-anchor="end" font-size="11" '
+                f'fill="{WARN}">{escape(b.no_value_note)}</text>'
+                f'<path d="M{xb - 5:.1f},{yy + 4:.1f} L{xb + 5:.1f},{yy + 4:.1f} L{xb:.1f},{yy + 12:.1f} Z" '
+                f'fill="{WARN}"/></g>'
+            )
         for side, v, note in (("low", b.low, b.low_note), ("high", b.high, b.high_note)):
             if v is None:
                 continue

@@ -87,7 +87,12 @@ class SweepJob(_Out):
     done: int = Field(..., description="Scenarios finished so far.")
     rows: list[ScenarioRow] = Field(default_factory=list, description="Finished scenarios, by index.")
     tornado: list[TornadoBar] | None = Field(
-        None, description="one_at_a_time, once done: objective swing per parameter, largest first."
+        None,
+        description=(
+            "one_at_a_time, once done: one bar per parameter. Bars with a setting that has no "
+            "objective (no_value: infeasible, failed, ...) come first, then by objective swing, "
+            "largest first."
+        ),
     )
     error: str | None = None
     created_at: dt.datetime

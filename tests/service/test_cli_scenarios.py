@@ -83,6 +83,38 @@ class TestSweepCommand:
         assert "one_at_a_time sweep: 3 of 3 scenarios" in out
         assert "2,600,000" in out and "1,400,000" in out and "Tornado" in out
 
+    def test_the_tornado_names_an_infeasible_setting_and_lists_its_parameter_first(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        f = write(tmp_path, "req.json", power_request())
+        rc = main(
+            [
+                "sweep",
+                f,
+                "--scale",
+                "hardware/b/unit_price_usd=0.5,2",
+                "--vary",
+                "sites/s/power_mw=8,20",
+                "--mode",
+                "one_at_a_time",
+                "--workers",
+                "1",
+            ]
+        )
+        out = capsys.readouterr().out
+        assert rc == 0
+        tor = out[out.index("Tornado") :].splitlines()
+        power = next(i for i, line in enumerate(tor) if "sites/s/power_mw" in line)
+        price = next(i for i, line in enumerate(tor) if "hardware/b/unit_price_usd" in line)
+        assert power < price
+        # P = 20: 3e6 − 2e5·10 = 1e6 at both ends; the swing counts the settings with a plan
+        assert tor[power].split() == [
+            "sites/s/power_mw", "│", "20", "│", "1e+06", "│", "20", "│", "1e+06", "│", "1e+06", "│",
+            "infeasible", "at", "8",
+        ]  # fmt: skip
+        assert "infeasible" not in tor[price]
+        assert "low, high and swing cover only the settings with a plan" in out
+
     def test_a_sweep_body_file_and_the_cap(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13]}]}
         f = write(tmp_path, "sweep.json", body)

@@ -125,6 +125,40 @@ class TestPostSweep:
         assert [b["path"] for b in bars] == ["hardware/b/unit_price_usd", "sites/s/power_mw"]
         assert bars[0]["swing"] == pytest.approx(2.25e6) and bars[1]["swing"] == pytest.approx(1.2e6)
 
+    def test_a_tornado_bar_names_its_infeasible_setting_and_ranks_first(self, client: TestClient) -> None:
+        # power_request: cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20 MW, infeasible below 10
+        body = {
+            "base": power_request(),
+            "mode": "one_at_a_time",
+            "parameters": [
+                {"path": "hardware/b/unit_price_usd", "scale": [0.5, 2]},
+                {"path": "sites/s/power_mw", "values": [8, 20]},
+            ],
+        }
+        out = wait(client, client.post("/v1/sweeps", json=body).headers["location"])
+        power, price = out["tornado"]
+        assert power["path"] == "sites/s/power_mw"  # first, although its finite swing is smaller
+        assert (power["low_value"], power["high_value"]) == (20, 20)
+        assert (power["low"], power["high"]) == pytest.approx((1e6, 1e6))
+        assert power["swing"] == pytest.approx(1e6)
+        infeasible = out["rows"][3]
+        assert infeasible["status"] == "infeasible" and infeasible["values"]["sites/s/power_mw"] == 8
+        assert power["no_value"] == [
+            {
+                "value": 8,
+                "factor": None,
+                "status": "infeasible",
+                "plan_id": infeasible["plan_id"],
+                "error": None,
+            }
+        ]
+        assert price["no_value"] == [] and price["swing"] == pytest.approx(2.25e6)
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+        assert schemas["TornadoBar"]["properties"]["no_value"]["items"] == {
+            "$ref": "#/components/schemas/NoValueSetting"
+        }
+        assert schemas["NoValueSetting"]["required"] == ["status"]
+
     def test_the_finish_log_line_carries_the_request_id_of_the_post(self, client: TestClient) -> None:
         lines: list[dict[str, Any]] = []
 

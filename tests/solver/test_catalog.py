@@ -148,6 +148,75 @@ class TestRequestsFromTheCatalog:
         assert "cerebras-cs9" in err.value.errors[0].message
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+class TestPerformanceOverridesPerModel:
+    """A catalog item's ``performance`` merges model by model: a model given replaces that
+    model's curve, the entry's other models stay, null removes one."""
+
+    GB300 = "nvidia-gb300-nvl72"
+
+    @staticmethod
+    def gb300(req: Any) -> Hardware:
+        return next(h for h in req.hardware if h.id == TestPerformanceOverridesPerModel.GB300)
+
+    def test_restating_one_curve_unchanged_gives_the_plan_of_the_bare_reference(self) -> None:
+        body = json.loads((EXAMPLES / "cerebras-750mw.json").read_text(encoding="utf-8"))
+        stated = json.loads(json.dumps(body))
+        item = next(h for h in stated["hardware"] if h.get("catalog") == self.GB300)
+        item["performance"] = {"llama-70b": ENTRIES[self.GB300]["performance"]["llama-70b"]}
+        assert self.gb300(parse_request(stated)).performance == self.gb300(parse_request(body)).performance
+        a, b = plan(body), plan(stated)
+        assert a.status == b.status == "optimal"
+        assert b.summary.npv_cost_usd == pytest.approx(a.summary.npv_cost_usd, rel=1e-9)
+        assert b.summary.units_acquired == pytest.approx(a.summary.units_acquired, rel=1e-9)
+        assert self.GB300 in b.summary.units_acquired  # it still serves deepseek-r1 and llama-3.1-405b
+
+    def test_a_changed_curve_changes_only_that_model(self) -> None:
+        # one yearly period, no residual value; at 1 token/s per user: the given llama-70b curve
+        # serves 1e5 tokens/s per rack, the catalog's deepseek-r1 curve 647,076 (its Offline point)
+        curve = {"points": [{"tokens_per_s_per_user": 1, "tokens_per_s_per_unit": 1e5}]}
+        body = {
+            "horizon": {"periods": 1, "period_months": 12},
+            "economics": {"residual_value": False},
+            "sites": [{"id": "s", "power_mw": 100}],
+            "hardware": [{"catalog": self.GB300, "performance": {"llama-70b": curve}}],
+            "workloads": [
+                {"id": "a", "model": "llama-70b", "min_tokens_per_s_per_user": 1, "demand_tokens_per_s": 1e6},
+                {
+                    "id": "b",
+                    "model": "deepseek-r1",
+                    "min_tokens_per_s_per_user": 1,
+                    "demand_tokens_per_s": 5 * 647076,
+                },
+            ],
+        }
+        req = parse_request(body)
+        hw = self.gb300(req)
+        entry = ENTRIES[self.GB300]["performance"]
+        assert hw.performance["llama-70b"].model_dump() == {"units_per_replica": 1.0, **curve}
+        assert sorted(hw.performance) == sorted(entry)
+        for model in ("deepseek-r1", "llama-3.1-405b"):
+            assert hw.performance[model].model_dump() == entry[model]
+        p = plan(req)
+        assert p.status == "optimal"
+        # 1e6 / 1e5 = 10 racks for llama-70b, 5 for deepseek-r1
+        assert p.summary.units_acquired == pytest.approx({self.GB300: 15.0}, rel=1e-9)
+
+    def test_null_removes_a_model_and_a_model_the_entry_lacks_is_named(self) -> None:
+        item: dict[str, Any] = {"catalog": self.GB300, "performance": {"deepseek-r1": None}}
+        base = TestRequestsFromTheCatalog.BASE
+        hw = parse_request({**base, "hardware": [item]}).hardware[0]
+        assert sorted(hw.performance) == ["llama-3.1-405b", "llama-70b"]
+        item["performance"] = {"deepseek-r2": None}
+        with pytest.raises(RequestInvalid) as err:
+            parse_request({**base, "hardware": [item]})
+        (e,) = err.value.errors
+        assert e.path == "/hardware/0/performance/deepseek-r2"
+        assert "'nvidia-gb300-nvl72' has no 'deepseek-r2'" in e.message
+
+
 OWN: dict[str, Any] = {  # an item of the request's own, without catalog
     "id": "x",
     "vendor": "v",

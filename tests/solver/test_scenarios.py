@@ -22,11 +22,13 @@ from solver.scenarios import (
     PathError,
     ProcessMapper,
     RunOptions,
+    ScenarioRow,
     prepare_frontier,
     prepare_sweep,
     resolve_path,
     run_frontier,
     run_sweep,
+    tornado,
 )
 from tests.helpers.workers import alive, slow_worker
 
@@ -562,6 +564,73 @@ class TestOneAtATime:
         assert (first.low_value, first.high_value) == (1.5e5, 6e5)
         assert second.path == "sites/s/power_mw" and second.swing == pytest.approx(1.2e6)
         assert (second.low, second.high) == pytest.approx((2.6e6, 1.4e6))
+
+
+class TestTornadoSettingsWithoutAPlan:
+    """power_request: cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20, infeasible below 10 MW;
+    the base (P = 15) costs 2e6."""
+
+    def test_an_infeasible_setting_is_named_and_ranks_its_bar_first(self) -> None:
+        body = {
+            "base": power_request(),
+            "mode": "one_at_a_time",
+            "parameters": [
+                {"path": "hardware/b/unit_price_usd", "scale": [0.5, 2]},  # 1.25e6 .. 3.5e6
+                {"path": "sites/s/power_mw", "values": [8, 18]},  # infeasible, 1.4e6
+                # 5,000 and 6,000 tok/s need 50 and 60 units of at least 1 MW: over 15 MW
+                {"path": "workloads/w/demand_tokens_per_s", "values": [5000, 6000]},
+            ],
+        }
+        result = run_sweep(prepare_sweep(body))
+        assert [r.status for r in result.rows] == ["optimal"] * 3 + ["infeasible", "optimal"] + [
+            "infeasible"
+        ] * 2
+        assert result.tornado is not None
+        power, demand, price = result.tornado
+        # both bars with a setting without a plan come first (by swing), then the finite one
+        assert [power.path, demand.path, price.path] == [
+            "sites/s/power_mw",
+            "workloads/w/demand_tokens_per_s",
+            "hardware/b/unit_price_usd",
+        ]
+        assert power.base == pytest.approx(2e6)
+        # low and high describe the one setting that has a plan: 18 MW, 3e6 − 2e5·8 = 1.4e6
+        assert (power.low_value, power.high_value) == (18, 18)
+        assert (power.low, power.high) == pytest.approx((1.4e6, 1.4e6))
+        assert power.swing == pytest.approx(6e5)  # |2e6 − 1.4e6|: the settings with a plan only
+        assert [(n.value, n.factor, n.status) for n in power.no_value] == [(8, None, "infeasible")]
+        assert power.no_value[0].plan_id == result.rows[3].plan_id
+        # a parameter none of whose settings has a plan still has its bar
+        assert (demand.low_value, demand.low, demand.high_value, demand.high) == (None, None, None, None)
+        assert demand.swing == 0.0
+        assert [(n.value, n.status) for n in demand.no_value] == [(5000, "infeasible"), (6000, "infeasible")]
+        assert price.no_value == [] and price.swing == pytest.approx(2.25e6)
+        assert (price.low_factor, price.high_factor) == (0.5, 2.0)
+        assert (price.low_value, price.high_value) == pytest.approx((1.5e5, 6e5))
+
+    def test_a_failed_setting_keeps_its_factor_and_error_and_pending_rows_are_left_out(self) -> None:
+        def row(
+            i: int, parameter: str | None, status: str, objective: float | None, **kw: Any
+        ) -> ScenarioRow:
+            return ScenarioRow(
+                index=i, parameter=parameter, plan_id=f"p{i}", status=status, objective=objective, **kw
+            )
+
+        path = "hardware/b/unit_price_usd"
+        rows = [
+            row(0, None, "optimal", 2e6),
+            row(1, path, "failed", None, factors={path: 2.0}, values={path: 6e5}, error="worker died"),
+            row(2, path, "optimal", 1.25e6, factors={path: 0.5}, values={path: 1.5e5}),
+            row(3, path, "running", None, factors={path: 3.0}, values={path: 9e5}),
+        ]
+        (bar,) = tornado(rows, [path])
+        assert (bar.low_factor, bar.low, bar.high_factor, bar.high) == (0.5, 1.25e6, 0.5, 1.25e6)
+        assert bar.swing == pytest.approx(7.5e5)
+        assert [n.model_dump() for n in bar.no_value] == [
+            {"value": 6e5, "factor": 2.0, "status": "failed", "plan_id": "p1", "error": "worker died"}
+        ]
+        # the same rows as JSON dicts (what the report reads) give the same bar
+        assert tornado([r.model_dump() for r in rows], [path]) == [bar]
 
 
 # ----------------------------------------------------------------------------- frontier

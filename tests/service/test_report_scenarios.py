@@ -1,0 +1,74 @@
+"""The sweep report (service.report.scenarios): the tornado charts.
+
+power_request (tests/solver/test_scenarios.py): cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20
+MW, infeasible below 10 MW; the base (P = 15) costs 2e6.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET  # noqa: S405 - our own SVG
+from datetime import UTC, datetime
+from typing import Any
+
+from service.report import render_sweep_report
+from solver.scenarios import prepare_sweep, run_sweep
+from tests.service.report_cases import SVG, read_page, svg_tree, titles
+from tests.solver.test_scenarios import power_request
+
+WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+CHART = "chart-tornado-npv_cost_usd"
+
+
+def sweep_html(parameters: list[dict[str, Any]]) -> str:
+    body = {"base": power_request(), "mode": "one_at_a_time", "parameters": parameters}
+    return render_sweep_report(run_sweep(prepare_sweep(body)).model_dump(), generated_at=WHEN)
+
+
+def labels(svg: ET.Element) -> list[str]:
+    """The parameter labels, top to bottom (the label column's ink text)."""
+    return [
+        t.text or "" for t in svg.iter(f"{SVG}text") if t.get("fill") == "#1d2733" and t.get("x") == "240.0"
+    ]
+
+
+def no_value_notes(svg: ET.Element) -> list[str]:
+    return [
+        t.text or ""
+        for g in svg.iter(f"{SVG}g")
+        if g.get("class") == "tornado-novalue"
+        for t in g.iter(f"{SVG}text")
+    ]
+
+
+class TestTornadoSettingsWithoutAPlan:
+    def test_infeasible_settings_are_named_and_their_bars_come_first(self) -> None:
+        html = sweep_html(
+            [
+                {"path": "hardware/b/unit_price_usd", "scale": [0.5, 2]},  # 1.25e6 .. 3.5e6
+                {"path": "sites/s/power_mw", "values": [8, 18]},  # infeasible, 1.4e6
+                {"path": "workloads/w/demand_tokens_per_s", "values": [5000, 6000]},  # both infeasible
+            ]
+        )
+        svg = svg_tree(html, CHART)
+        assert labels(svg) == [
+            "sites/s/power_mw",
+            "workloads/w/demand_tokens_per_s",
+            "hardware/b/unit_price_usd",
+        ]
+        assert no_value_notes(svg) == ["infeasible at 8.000", "infeasible at 5,000; infeasible at 6,000"]
+        # 18 MW is the power's highest setting (8 has no plan below it): one bar, on the high side
+        bars = {(r.get("data-side"), t) for r, t in zip(svg.iter(f"{SVG}rect"), titles(svg), strict=True)}
+        assert bars == {
+            ("high", "sites/s/power_mw 18.00: $1.400 M"),
+            ("low", "hardware/b/unit_price_usd ×0.5 (= 150.0 k): $1.250 M"),
+            ("high", "hardware/b/unit_price_usd ×2 (= 600.0 k): $3.500 M"),
+        }
+        assert "named in red under their parameter" in read_page(html).text
+
+    def test_a_parameter_that_only_breaks_the_plan_still_gets_a_chart(self) -> None:
+        # 15 MW is the base: the one setting with a plan equals it, the other has none
+        html = sweep_html([{"path": "sites/s/power_mw", "values": [8, 15]}])
+        svg = svg_tree(html, CHART)
+        assert labels(svg) == ["sites/s/power_mw"]
+        assert no_value_notes(svg) == ["infeasible at 8.000"]
+        assert "No parameter moves the results" not in read_page(html).text
