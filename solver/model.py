@@ -330,6 +330,19 @@ def ignored_field_warnings(req: PlanRequest) -> list[str]:
             f"{name} is set on {noun} {which}, but objective {kind} does not use it "
             f"(only {used} {'does' if len(users) == 1 else 'do'}): it has no effect on this plan"
         )
+    if kind != "max_served":  # the penalty is read, but prices nothing when no demand may go unmet
+        ids = [
+            wl.id
+            for wl in req.workloads
+            if wl.unmet_penalty_usd_per_million_tokens and wl.min_service_fraction >= 1
+        ]
+        if ids:
+            noun = "workload" if len(ids) == 1 else "workloads"
+            out.append(
+                f"unmet_penalty_usd_per_million_tokens is set on {noun} {', '.join(repr(x) for x in ids)}, "
+                "but min_service_fraction is 1 (all demand must be served, the default): it has no "
+                "effect on this plan; lower min_service_fraction to let demand go unmet at that penalty"
+            )
     return out
 
 

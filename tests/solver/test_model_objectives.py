@@ -253,6 +253,25 @@ class TestIgnoredFieldWarnings:
             "(only max_served does): it has no effect on this plan",
         ]
 
+    @pytest.mark.parametrize("kind", ["min_cost", "max_profit"])
+    def test_a_penalty_on_demand_that_must_be_served_warns(self, kind: str) -> None:
+        # min_service_fraction 1 (the default) on 'a': nothing may go unmet, the penalty prices
+        # nothing; on 'b' (0.5) it prices what goes unmet: no warning for 'b'
+        wls = [
+            workload("a", unmet_penalty_usd_per_million_tokens=5.0),
+            workload("b", min_service_fraction=0.5, unmet_penalty_usd_per_million_tokens=5.0),
+        ]
+        p = solve(request(workloads=wls, objective={"kind": kind}))
+        assert [w for w in p.warnings if w.startswith("unmet_penalty")] == [
+            "unmet_penalty_usd_per_million_tokens is set on workload 'a', but min_service_fraction is 1 "
+            "(all demand must be served, the default): it has no effect on this plan; lower "
+            "min_service_fraction to let demand go unmet at that penalty"
+        ]
+        wls[0]["unmet_penalty_usd_per_million_tokens"] = 0.0
+        assert p.objective.value == pytest.approx(
+            solve(request(workloads=wls, objective={"kind": kind})).objective.value, rel=1e-9
+        )
+
     def test_validation_lists_them_too(self) -> None:
         info = describe_request(
             parse_request(self.req("max_served", unmet_penalty_usd_per_million_tokens=5.0))
