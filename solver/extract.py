@@ -91,7 +91,11 @@ def installed(m: Built, x: Values, s: int, h: int, t: int) -> float:
 
 
 def extract_periods(m: Built, x: Values) -> list[PeriodOut]:
-    """Per-period fleet, power, demand and cost tables."""
+    """Per-period fleet, power, demand and cost tables.
+
+    Hardware capex is counted in the periods it is paid (:meth:`ModelData.payments`): the
+    deposit_fraction of a unit's price in the period it is acquired, the rest in the period it
+    arrives; expansion capex when the expansion starts."""
     data = m.data
     req = data.req
     alloc_by: dict[tuple[int, int, int], dict[str, float]] = defaultdict(dict)
@@ -100,9 +104,10 @@ def extract_periods(m: Built, x: Values) -> list[PeriodOut]:
         if a:
             alloc_by[(s, h, t)][req.workloads[w].id] = a
             cap_by[(w, t)] += a * data.tput[h][w]
-    capex_hw = [0.0] * data.n
+    capex_hw = [0.0] * data.n  # as paid: a deposit at the order, the balance on arrival
     for (_s, h, tau), units in x.buy.items():
-        capex_hw[tau] += units * req.hardware[h].unit_price_usd
+        for t, share in data.payments(h, tau):
+            capex_hw[t] += units * share * req.hardware[h].unit_price_usd
     capex_exp = [0.0] * data.n
     online_from: dict[tuple[int, int], float] = defaultdict(float)  # (s, t) -> MW coming online
     for (s, tau), mw in x.expand.items():

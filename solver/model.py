@@ -108,6 +108,7 @@ class ModelData:
     eligible: list[tuple[int, int, int]]  # (s, h, w) with tput > 0 and h allowed at s
     life: list[int]  # [h] periods
     lead: list[int]  # [h] periods
+    deposit: list[float]  # [h] share of the unit price paid at order (the rest on arrival)
     existing: dict[tuple[int, int], list[float]]  # (s, h) -> units alive per period
     opex_unit: dict[tuple[int, int], float]  # (s, h) -> nominal opex per installed unit-period
     opex_parts: dict[tuple[int, int], dict[str, float]]
@@ -132,6 +133,18 @@ class ModelData:
         """Purchase periods tau whose units of h are in service in period t."""
         hi = t - self.lead[h]
         return range(max(0, hi - self.life[h] + 1), hi + 1)
+
+    def payments(self, h: int, tau: int) -> list[tuple[int, float]]:
+        """When the price of a unit of h ordered in tau is paid: (period, share of the price).
+
+        deposit_fraction f at the order, tau, and 1 − f on arrival, tau + L_h (in the horizon:
+        a unit is bought only where it arrives before the end).  With no lead time, or f = 1,
+        all at tau; a share of 0 is left out.
+        """
+        f, lead = self.deposit[h], self.lead[h]
+        if lead == 0 or f >= 1.0:
+            return [(tau, 1.0)]
+        return [(t, x) for t, x in ((tau, f), (tau + lead, 1.0 - f)) if x > 0]
 
     def existing_opex(self) -> list[float]:
         """Nominal opex of the existing fleet per period (no decision moves it)."""
@@ -233,6 +246,7 @@ def prepare(req: PlanRequest) -> ModelData:
         eligible=eligible,
         life=[_periods(h.lifetime_years, pm) for h in req.hardware],
         lead=[h.lead_periods(pm) for h in req.hardware],
+        deposit=[h.deposit_fraction for h in req.hardware],
         existing=existing,
         opex_unit=opex_unit,
         opex_parts=opex_parts,
@@ -671,12 +685,21 @@ def add_supply_constraints(m: Built) -> None:
 
 
 def capex_by_period(m: Built) -> list[list[tuple[pulp.LpVariable, float]]]:
-    """Nominal capex of every period t: Σ buy·unit_price + Σ expand·usd_per_mw."""
+    """Nominal capex of every period t, as it is paid:
+
+        capex_t = Σ_{s,h} price_h·(f_h·buy[s,h,t] + (1 − f_h)·buy[s,h,t − L_h]) + Σ_s expand[s,t]·usd_per_mw
+
+    f_h the deposit_fraction (:meth:`ModelData.payments`; f_h = 1 or L_h = 0: all at the
+    order).  Site expansions are paid when they start.  A variable appears in one period, or in
+    two (its order and its arrival): sums over periods must merge them (:func:`_merged`).
+    """
     req = m.data.req
     out: list[list[tuple[pulp.LpVariable, float]]] = [[] for _ in range(m.data.n)]
     for (_s, h, tau), v in m.var.get("buy", {}).items():
-        if req.hardware[h].unit_price_usd:
-            out[tau].append((v, req.hardware[h].unit_price_usd))
+        price = req.hardware[h].unit_price_usd
+        if price:
+            for t, x in m.data.payments(h, tau):
+                out[t].append((v, x * price))
     for (s, tau), v in m.var.get("expand", {}).items():
         ex = req.sites[s].expansion
         if ex is not None and ex.usd_per_mw:
@@ -687,7 +710,12 @@ def capex_by_period(m: Built) -> list[list[tuple[pulp.LpVariable, float]]]:
 def add_budget_constraints(m: Built) -> None:
     """Σ_t capex_t + Σ_v shortfall_v <= capex_usd;  capex_t <= capex_per_period_usd[t].
 
-    Dual: objective change per dollar of budget (total, and per period).
+    capex_t as paid (:func:`capex_by_period`): a unit ordered in τ with a deposit f_h takes
+    f_h·price from the row of τ and (1 − f_h)·price from the row of τ + L_h; the horizon row
+    takes its whole price either way.
+
+    Dual: objective change per dollar of budget (total, and per period: per dollar of that
+    period's payments, deposits and balances alike).
 
     Unit: handed to the solver in units of ``data.usd_unit`` dollars ($1M for dollar limits
     of $1e10 and more, :func:`solver_unit`); the duals are rescaled to per dollar.
@@ -698,7 +726,7 @@ def add_budget_constraints(m: Built) -> None:
         return
     per_t = capex_by_period(m)
     if budget.capex_usd is not None:
-        terms = [x for ts in per_t for x in ts]
+        terms = _merged(x for ts in per_t for x in ts)  # a deposit and its balance: one term
         terms += [(v, 1.0) for v in m.var.get("shortfall", {}).values()]
         m.new_row("budget", (), terms, LE, budget.capex_usd, data.usd_unit)
     if data.capex_cap is not None:
@@ -715,8 +743,9 @@ def add_total_budget_constraints(m: Built) -> None:
 
     with opex_t = Σ_{s,h} inst[s,h,t]·oc[s,h] (maintenance, lease and hosting fees, energy, site
     lease), the existing fleet's a constant moved to the right-hand side.  A purchase in τ adds
-    price + oc·(periods of its service window) to the total, price to capex_τ and oc to every
-    period it is in service.  Nothing is credited: not the residual value, warrants or rebates
+    price + oc·(periods of its service window) to the total, f_h·price to capex_τ and
+    (1 − f_h)·price to capex_{τ+L_h} (its deposit and balance, :func:`capex_by_period`), and oc
+    to every period it is in service.  Nothing is credited: not the residual value, warrants or rebates
     (all at or after the horizon end), as the capex budget credits none of them.
 
     Dual: objective change per dollar of total budget (whole horizon, and per period).
@@ -999,7 +1028,11 @@ def bound_tiers(m: Built, v: int, bound: float) -> None:
 def build_cost(m: Built) -> pulp.LpAffineExpression:
     """NPV cost: Σ_t d_t·(capex_t + opex_t) − d_N·residual + d_N·Σ_v (shortfall_v −
     valuation_v·e_max_v·vested_v/F_v − Σ_k discount_k·tier[v,k]), with opex from installed units
-    (existing ones as a constant)."""
+    (existing ones as a constant).
+
+    A unit of h ordered in τ costs price_h·(f_h·d_τ + (1 − f_h)·d_{τ+L_h}) (f_h its
+    deposit_fraction, :meth:`ModelData.payments`): the deposit at the order, the balance on
+    arrival.  Its residual value is that of the purchase, whenever it was paid for."""
     data = m.data
     req = data.req
     coef: dict[int, float] = {}
@@ -1008,7 +1041,8 @@ def build_cost(m: Built) -> pulp.LpAffineExpression:
     for (s, h, tau), b in m.var.get("buy", {}).items():
         hw = req.hardware[h]
         oc = data.opex_unit[(s, h)]
-        c = data.d[tau] * hw.unit_price_usd + sum(data.d[t] * oc for t in data.window(h, tau))
+        c = sum(data.d[t] * x * hw.unit_price_usd for t, x in data.payments(h, tau))
+        c += sum(data.d[t] * oc for t in data.window(h, tau))
         c -= data.d_end * hw.unit_price_usd * data.residual_fraction(tau, data.lead[h], data.life[h])
         cols[b.hash], coef[b.hash] = b, c
     for (s, tau), x in m.var.get("expand", {}).items():

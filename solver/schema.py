@@ -208,7 +208,9 @@ class Hardware(Strict):
     vendor: str = Field(..., min_length=1, max_length=64)
     kind: Literal["wafer-scale", "gpu", "other"] = "gpu"
     description: str | None = None
-    unit_price_usd: UnitUsd = Field(0.0, description="Paid when acquired (0 for a pure lease).")
+    unit_price_usd: UnitUsd = Field(
+        0.0, description="Paid when acquired (0 for a pure lease); deposit_fraction splits it."
+    )
     recurring_usd_per_unit_hour: Rate = Field(0.0, description="Lease/hosting fee in service.")
     maintenance_fraction_per_year: Fraction = 0.0
     it_power_kw: UnitKw
@@ -227,6 +229,13 @@ class Hardware(Strict):
         description=(
             "Lead time in months, converted to whole periods of the request (the nearest; a tie "
             "rounds up); catalog entries state theirs so. Give it or lead_time_periods, not both."
+        ),
+    )
+    deposit_fraction: Fraction = Field(
+        1.0,
+        description=(
+            "Share of unit_price_usd paid when the unit is ordered; the rest is paid when it "
+            "arrives, lead time later (1, the default: all at order; no effect without a lead time)."
         ),
     )
     max_units_per_period: UnitsPerPeriod | None = None
