@@ -13,7 +13,8 @@ the plan reports (``periods[].fleet`` acquired/existing/installed/allocated and
   and expansions online after their lead time, expansion cap, supply, total and
   per-period capex budget incl. contract shortfall, total and per-period budget on capex +
   opex (+ shortfall), vendor shares of installed IT power);
-* every reported number equals its recomputation (per-period capex/opex and their
+* every reported number equals its recomputation (per-period capex as paid — a unit's
+  deposit_fraction of its price when acquired, the rest on arrival — opex and their
   breakdowns, power used/available, capacity, unmet, residual, NPV, $/M tokens, served
   fraction, peak power, units acquired, vendor shares, contracts, objective value).
 
@@ -418,10 +419,20 @@ class _Check:
     def money(self) -> None:
         """capex/opex per period and their breakdowns, per-period budget, residual."""
         econ = self.req.economics
-        p, hours = self.p, self.hours
+        p, hours, n = self.p, self.hours, self.n
+        # hardware capex as paid: deposit_fraction of the price when ordered (tau), the rest on
+        # arrival (tau + lead); with no lead time all of it when ordered
+        paid = self.zeros()
+        for (_sid, h), a in self.acq.items():
+            hw, lead = self.hws[h], self.lead[h]
+            f = hw.deposit_fraction if lead > 0 else 1.0
+            for tau in range(n):
+                paid[tau] += a[tau] * hw.unit_price_usd * f
+                if f < 1 and tau + lead < n:  # (decisions() refuses purchases arriving later)
+                    paid[tau + lead] += a[tau] * hw.unit_price_usd * (1 - f)
         for t, per in enumerate(self.plan.periods):
             lab = self.labels[t]
-            hw_capex = sum(a[t] * self.hws[h].unit_price_usd for (_sid, h), a in self.acq.items())
+            hw_capex = paid[t]
             exp_capex = sum(
                 self.expand[s.id][t] * s.expansion.usd_per_mw
                 for s in self.req.sites
@@ -452,7 +463,6 @@ class _Check:
             self.opex_t.append(opex)
         if not econ.residual_value:
             return
-        n = self.n
         for (_sid, h), a in self.acq.items():
             for tau in range(n):
                 frac = max(0.0, 1 - (n - tau - self.lead[h]) / self.life[h])
