@@ -124,6 +124,17 @@ class TestCreatePlan:
         body = problem(client.post("/v1/plans", json=req), 422, "invalid-request")
         assert [e["path"] for e in body["errors"]] == ["/workloads/0/model"]  # type: ignore[attr-defined]
 
+    @pytest.mark.parametrize("value", ["-0.1", "1.5", "NaN"])
+    def test_deposit_fraction_out_of_range_is_422_naming_the_field(
+        self, client: TestClient, value: str
+    ) -> None:
+        req = h.small_request()
+        req["hardware"][0]["deposit_fraction"] = 0.5
+        text = json.dumps(req).replace('"deposit_fraction": 0.5', f'"deposit_fraction": {value}')
+        r = client.post("/v1/plans", content=text, headers={"content-type": "application/json"})
+        body = problem(r, 422, "invalid-request")
+        assert [e["path"] for e in body["errors"]] == ["/hardware/0/deposit_fraction"]  # type: ignore[attr-defined]
+
     @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
     def test_non_finite_numbers_are_422_naming_the_field(self, client: TestClient, token: str) -> None:
         text = json.dumps(h.small_request()).replace('"power_mw": 10.0', f'"power_mw": {token}')

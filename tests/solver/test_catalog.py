@@ -141,6 +141,17 @@ class TestRequestsFromTheCatalog:
         assert hw.it_power_kw == ENTRIES["cerebras-cs3"]["it_power_kw"]
         assert hw.performance["llama-70b"].units_per_replica == 4
 
+    def test_deposit_fraction_is_an_override_the_entries_do_not_set(self) -> None:
+        assert not any("deposit_fraction" in e for e in load_catalog())
+        req = parse_request({**self.BASE, "hardware": [{"catalog": "cerebras-cs3"}]})
+        assert req.hardware[0].deposit_fraction == 1.0
+        req = parse_request({**self.BASE, "hardware": [{"catalog": "cerebras-cs3", "deposit_fraction": 0.2}]})
+        assert req.hardware[0].deposit_fraction == 0.2
+        assert req.hardware[0].lead_time_months == ENTRIES["cerebras-cs3"]["lead_time_months"]
+        with pytest.raises(RequestInvalid) as err:
+            parse_request({**self.BASE, "hardware": [{"catalog": "cerebras-cs3", "deposit_fraction": 1.5}]})
+        assert [e.path for e in err.value.errors] == ["/hardware/0/deposit_fraction"]
+
     def test_unknown_entry_is_an_error_naming_the_item(self) -> None:
         with pytest.raises(RequestInvalid) as err:
             parse_request({**self.BASE, "hardware": [{"catalog": "cerebras-cs9"}]})

@@ -145,3 +145,102 @@ class TestDiscounting:
         )
         assert fleet(p, t=1)[0] == pytest.approx(100, rel=REL)
         assert p.objective.value == pytest.approx(10_000 / 1.1, rel=REL)
+
+
+def _lead_one(**hw: object) -> dict[str, object]:
+    """2 yearly periods at r = 10 %, demand only in year 2, h with a lead time of one year:
+    the plan orders 100 units in t=0 that arrive in t=1 (nothing else can serve year 2)."""
+    return request(
+        periods=2,
+        hardware_=[hardware(lead_time_periods=1, **hw)],
+        workloads=[workload(demand=[0, 1e5])],
+        economics={"discount_rate": 0.1, "residual_value": False},
+    )
+
+
+class TestDeposit:
+    """hardware.deposit_fraction f: f·price paid at the order, (1 − f)·price on arrival."""
+
+    def test_deposit_at_order_and_balance_on_arrival(self) -> None:
+        # 100 units ordered in t=0, arriving in t=1: $30 a unit in t=0, $70 in t=1 (at 1/1.1).
+        p = solve(_lead_one(deposit_fraction=0.3))
+        assert fleet(p, t=0)[0] == pytest.approx(100, rel=REL)
+        assert p.objective.value == pytest.approx(100 * (30 + 70 / 1.1), rel=REL)
+        assert p.summary.npv_cost_usd == pytest.approx(100 * (30 + 70 / 1.1), rel=REL)
+        assert [x.capex_usd for x in p.periods] == [
+            pytest.approx(3000, rel=REL),
+            pytest.approx(7000, rel=REL),
+        ]
+        assert [x.capex_breakdown["hardware"] for x in p.periods] == [
+            pytest.approx(3000, rel=REL),
+            pytest.approx(7000, rel=REL),
+        ]
+        assert p.summary.capex_usd == pytest.approx(10_000, rel=REL)  # the nominal total is the price
+
+    def test_without_it_the_whole_price_is_paid_at_order(self) -> None:
+        p = solve(_lead_one())
+        assert p.objective.value == pytest.approx(10_000, rel=REL)
+        assert [x.capex_usd for x in p.periods] == [pytest.approx(10_000, rel=REL), 0.0]
+
+    def test_no_deposit_pays_everything_on_arrival(self) -> None:
+        p = solve(_lead_one(deposit_fraction=0.0))
+        assert p.objective.value == pytest.approx(10_000 / 1.1, rel=REL)
+        assert [x.capex_usd for x in p.periods] == [0.0, pytest.approx(10_000, rel=REL)]
+
+    def test_residual_value_is_that_of_the_purchase(self) -> None:
+        # residual on: bought in t=0, in service from t=1, 5-year life: 1 − (2 − 0 − 1)/5 = 0.8
+        # of the price is left at the horizon end (d_2 = 1/1.21), whenever it was paid.
+        req = _lead_one(deposit_fraction=0.3)
+        req["economics"]["residual_value"] = True  # type: ignore[index]
+        p = solve(req)
+        assert p.summary.residual_value_usd == pytest.approx(8000, rel=REL)
+        assert p.objective.value == pytest.approx(100 * (30 + 70 / 1.1 - 80 / 1.21), rel=REL)
+
+    def test_vendor_spend_is_the_whole_price(self) -> None:
+        # take-or-pay counts the nominal spend over the horizon: the price, however it is paid
+        req = _lead_one(deposit_fraction=0.3)
+        req["contracts"] = [{"vendor": "v", "min_spend_usd": 12_000}]
+        p = solve(req)
+        assert p.contracts[0].spend_usd == pytest.approx(10_000, rel=REL)
+        assert p.contracts[0].shortfall_usd == pytest.approx(2000, rel=REL)
+
+    @staticmethod
+    def _same_plan(a: object, b: object) -> None:
+        from solver import Plan
+
+        assert isinstance(a, Plan) and isinstance(b, Plan)
+        da, db = a.model_dump(mode="json"), b.model_dump(mode="json")
+        for key in ("solver", "id", "created_at"):
+            da.pop(key, None), db.pop(key, None)
+        assert da == db
+
+    def test_deposit_one_is_todays_plan_exactly(self) -> None:
+        # a plan with lead times, a per-period budget that binds, residual value and quarters
+        def req(**extra: object) -> dict[str, object]:
+            return request(
+                periods=4,
+                period_months=3,
+                hardware_=[
+                    hardware("a", lead_time_periods=1, **extra),
+                    hardware("b", price=150, lead_time_periods=2, **extra),
+                ],
+                workloads=[workload(demand=[0, 5e4, 1e5, 2e5])],
+                economics={"discount_rate": 0.08},
+                budget={"capex_per_period_usd": [12_000, 8000, 8000, 8000]},
+            )
+
+        base = solve(req())
+        assert base.status == "optimal" and base.binding
+        self._same_plan(solve(req(deposit_fraction=1.0)), base)
+
+    def test_no_lead_time_ignores_it(self) -> None:
+        base = solve(request(periods=2, economics={"discount_rate": 0.1}))
+        self._same_plan(
+            solve(
+                request(
+                    periods=2, hardware_=[hardware(deposit_fraction=0.3)], economics={"discount_rate": 0.1}
+                )
+            ),
+            base,
+        )
+        assert base.periods[0].capex_usd == pytest.approx(10_000, rel=REL)

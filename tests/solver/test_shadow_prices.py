@@ -611,3 +611,76 @@ class TestMaxServedBindingAndNoise:
         price = p.shadow_prices.budget_per_period_per_usd[0].value
         assert price == pytest.approx((p.objective.value - more.objective.value) / 1e6, rel=1e-6)
         assert price > 0.09 and "budget 2026-01" in p.binding
+
+
+class TestBalanceInTheDeliveryPeriod:
+    """A per-period budget that binds in the period units arrive, because their balance is
+    paid then (hardware.deposit_fraction): its price is still d(objective)/d(limit).
+
+    Two yearly periods at r = 10 %, demand only in 2027: "buy" ($100, 5-year life, one year of
+    lead time, 30 % deposit) can only be ordered in 2026 and pays $30 then and $70 on arrival
+    in 2027; "lease" ($50 a unit-year, no lead time) can cover 2027 too.  A bought unit costs
+    $30 + $70/1.1 − $80/1.21 (residual 0.8 at the horizon end) = $27.52 NPV against $50/1.1 =
+    $45.45 for the lease: the plan buys as many as the 2027 limit lets it pay for.
+    """
+
+    SAVING = 50 / 1.1 - (30 + 70 / 1.1 - 80 / 1.21)  # NPV saved by each unit bought, not leased
+
+    @staticmethod
+    def req(budget: Json) -> Json:
+        hws = [
+            hardware("buy", lead_time_periods=1, deposit_fraction=0.3),
+            hardware("lease", price=0, life=1, recurring_usd_per_unit_hour=50 / 8760),
+        ]
+        return request(
+            periods=2,
+            hardware_=hws,
+            workloads=[workload(demand=[0, 1e5])],
+            economics={"discount_rate": R},
+            budget=budget,
+        )
+
+    def case(self, family: str) -> Case:
+        if family == "budget_period":
+            # 2027 capex: the balances, $70 a unit: 5,000 pays for 71.43 units
+            req = self.req({"capex_per_period_usd": [1e6, 5000]})
+            key, items = "capex_per_period_usd", "budget_per_period_per_usd"
+        else:
+            # 2027 spend: $70·bought + $50·leased = 5,000 + 20·bought <= 6,000: 50 bought
+            req = self.req({"total_per_period_usd": [1e6, 6000]})
+            key, items = "total_per_period_usd", "total_budget_per_period_per_usd"
+        return Case(
+            req,
+            _set_list(("budget", key), 1),
+            req["budget"][key][1],
+            lambda p: _one(getattr(p.shadow_prices, items) if p.shadow_prices else [], "2027-01"),
+        )
+
+    @pytest.mark.parametrize("backend", BACKENDS)
+    @pytest.mark.parametrize("family", ["budget_period", "total_budget_period"])
+    def test_price_matches_finite_difference(self, family: str, backend: str) -> None:
+        case = self.case(family)
+        p = solve(case.req, backend=backend)
+        assert p.status == "optimal" and p.shadow_prices is not None
+        price = case.price(p)
+        assert price > 0
+        h = 1e-3 * case.x0
+        f0 = p.objective.value
+        assert f0 is not None
+        right = -(_value(case, case.x0 + h, backend) - f0) / h
+        left = -(f0 - _value(case, case.x0 - h, backend)) / h
+        _bracket(right, price, left)
+        # no kink here: both sides agree with the price (CBC's round-off: 1e-5)
+        assert right == pytest.approx(price, rel=1e-5) and left == pytest.approx(price, rel=1e-5)
+
+    def test_hand_values(self) -> None:
+        p = solve(self.case("budget_period").req)
+        assert fleet_units(p, "buy") == pytest.approx(5000 / 70, rel=1e-9)
+        assert [x.capex_usd for x in p.periods] == pytest.approx([30 * 5000 / 70, 5000], rel=1e-9)
+        assert "budget 2027-01" in p.binding and "budget 2026-01" not in p.binding
+        assert self.case("budget_period").price(p) == pytest.approx(self.SAVING / 70, rel=1e-7)
+        p = solve(self.case("total_budget_period").req)
+        assert fleet_units(p, "buy") == pytest.approx(50, rel=1e-9)
+        assert p.periods[1].capex_usd + p.periods[1].opex_usd == pytest.approx(6000, rel=1e-9)
+        assert "total_budget 2027-01" in p.binding
+        assert self.case("total_budget_period").price(p) == pytest.approx(self.SAVING / 20, rel=1e-7)

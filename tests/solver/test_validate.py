@@ -196,6 +196,21 @@ class TestPueAndFractions:
     def test_fraction_out_of_range(self, path: str, value: float) -> None:
         assert path in errors_of(changed(_set(path, value)))
 
+    @pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), float("inf")])
+    def test_deposit_fraction_out_of_range(self, value: float) -> None:
+        errs = errors_of(changed(_set("/hardware/0/deposit_fraction", value)))
+        assert list(errs) == ["/hardware/0/deposit_fraction"]
+
+    def test_deposit_fraction_in_range_and_default(self) -> None:
+        assert parse_request(request()).hardware[0].deposit_fraction == 1.0
+        for value in (0, 0.3, 1):
+            assert (
+                parse_request(changed(_set("/hardware/0/deposit_fraction", value)))
+                .hardware[0]
+                .deposit_fraction
+                == value
+            )
+
     @pytest.mark.parametrize("kind", ["max_vendor_share", "min_vendor_share"])
     def test_vendor_share_out_of_range(self, kind: str) -> None:
         assert f"/policy/{kind}/v" in errors_of(request(policy={kind: {"v": 1.2}}))
