@@ -124,9 +124,12 @@ class TestCreatePlan:
         body = problem(client.post("/v1/plans", json=req), 422, "invalid-request")
         assert [e["path"] for e in body["errors"]] == ["/workloads/0/model"]  # type: ignore[attr-defined]
 
-    @pytest.mark.parametrize("value", ["-0.1", "1.5", "NaN"])
+    @pytest.mark.parametrize(
+        ("value", "why"),
+        [("-0.1", "greater than or equal to 0"), ("1.5", "less than or equal to 1"), ("NaN", "finite")],
+    )
     def test_deposit_fraction_out_of_range_is_422_naming_the_field(
-        self, client: TestClient, value: str
+        self, client: TestClient, value: str, why: str
     ) -> None:
         req = h.small_request()
         req["hardware"][0]["deposit_fraction"] = 0.5
@@ -134,6 +137,10 @@ class TestCreatePlan:
         r = client.post("/v1/plans", content=text, headers={"content-type": "application/json"})
         body = problem(r, 422, "invalid-request")
         assert [e["path"] for e in body["errors"]] == ["/hardware/0/deposit_fraction"]  # type: ignore[attr-defined]
+        assert why in body["errors"][0]["message"]  # type: ignore[index]
+        ok = h.small_request()
+        ok["hardware"][0]["deposit_fraction"] = 0.5
+        assert client.post("/v1/plans", json=ok).status_code in (200, 201)  # 200: stored already
 
     @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
     def test_non_finite_numbers_are_422_naming_the_field(self, client: TestClient, token: str) -> None:

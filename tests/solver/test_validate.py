@@ -196,10 +196,14 @@ class TestPueAndFractions:
     def test_fraction_out_of_range(self, path: str, value: float) -> None:
         assert path in errors_of(changed(_set(path, value)))
 
-    @pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), float("inf")])
-    def test_deposit_fraction_out_of_range(self, value: float) -> None:
+    @pytest.mark.parametrize(
+        ("value", "why"),
+        [(-0.1, "greater than or equal to 0"), (1.5, "less than or equal to 1"), (float("nan"), "finite")],
+    )
+    def test_deposit_fraction_out_of_range(self, value: float, why: str) -> None:
         errs = errors_of(changed(_set("/hardware/0/deposit_fraction", value)))
         assert list(errs) == ["/hardware/0/deposit_fraction"]
+        assert why in errs["/hardware/0/deposit_fraction"]  # a range, not an unknown field
 
     def test_deposit_fraction_in_range_and_default(self) -> None:
         assert parse_request(request()).hardware[0].deposit_fraction == 1.0
