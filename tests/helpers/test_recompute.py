@@ -240,3 +240,22 @@ class TestShortfallNoise:
         bad.summary.npv_cost_usd -= 2000
         with pytest.raises(PlanMismatch):
             check_plan(req, bad)
+
+
+def test_capex_paid_all_at_order_despite_a_deposit_is_caught() -> None:
+    # deposit 0.3, a year of lead time: $3,000 in 2026 and $7,000 on arrival in 2027.  The
+    # plan as it would read with the whole price at the order must fail the check.
+    req = request(
+        periods=2,
+        hardware_=[hardware(lead_time_periods=1, deposit_fraction=0.3)],
+        workloads=[workload(demand=[0, 1e5])],
+        economics={"discount_rate": 0.1, "residual_value": False},
+    )
+    p = plan(req)
+    check_plan(req, p)
+    wrong = copy.deepcopy(p)
+    for t, capex in enumerate((10_000.0, 0.0)):
+        wrong.periods[t].capex_usd = capex
+        wrong.periods[t].capex_breakdown["hardware"] = capex
+    with pytest.raises(PlanMismatch, match="capex"):
+        check_plan(req, wrong)
