@@ -225,6 +225,24 @@ class TestLeadTimeQuestion:
         for text in quoted:
             assert text in section, text
 
+    def test_a_quarter_costs_less_when_only_a_deposit_is_paid_at_order(self) -> None:
+        # 20 % of the GB300 price at the order, 80 % on delivery a quarter later
+        base = request_of("cerebras-750mw.json")
+        npv = []
+        for lead in range(2):
+            req = copy.deepcopy(base)
+            hw = next(h for h in req["hardware"] if h.get("catalog") == "nvidia-gb300-nvl72")
+            hw.update(lead_time_periods=lead, deposit_fraction=0.2)
+            p = plan(req)
+            check_plan(req, p)
+            npv.append(p.summary.npv_cost_usd)
+        full = solved("cerebras-750mw.json").summary.npv_cost_usd  # the catalog's quarter, paid at order
+        assert npv[0] < npv[1] < full
+        section = readme_section("cerebras-750mw.json")
+        assert '"deposit_fraction": 0.2' in section
+        for text in (f"${(npv[1] - npv[0]) / 1e6:,.0f}M", f"NPV ${npv[1] / 1e9:,.2f}B"):
+            assert text in section, text
+
 
 class TestThroughputSensitivity:
     BASE = "cerebras-750mw.json"
