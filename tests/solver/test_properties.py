@@ -321,3 +321,31 @@ def test_highs_and_cbc_agree(req: Json) -> None:
     if highs.status == "optimal":
         mag = highs.summary.capex_usd + highs.summary.opex_usd + highs.summary.residual_value_usd
         assert _value(cbc) == pytest.approx(_value(highs), rel=1e-6, abs=1e-6 * max(1.0, mag))
+
+
+DEPOSITS = st.lists(st.sampled_from([0.0, 0.3, 1.0]), min_size=3, max_size=3)
+
+
+def _with_deposits(req: Json, fractions: Sequence[float]) -> Json:
+    """The request with a deposit_fraction on each hardware (drawn apart from the request, so
+    the requests the other tests draw stay the same)."""
+    out = copy.deepcopy(req)
+    for h, f in zip(out["hardware"], fractions, strict=False):
+        h["deposit_fraction"] = f
+    return out
+
+
+@SETTINGS
+@given(requests(), DEPOSITS)
+def test_plans_with_deposits_pass_check_plan_and_backends_agree(req: Json, fractions: list[float]) -> None:
+    req = _with_deposits(req, fractions)
+    highs = solve(req, backend="highs")  # check_plan: capex per period as paid, NPV from it
+    cbc = solve(req, backend="cbc")
+    assert highs.status == cbc.status, (highs.solver.detail, cbc.solver.detail)
+    if highs.status == "optimal":
+        mag = highs.summary.capex_usd + highs.summary.opex_usd + highs.summary.residual_value_usd
+        assert _value(cbc) == pytest.approx(_value(highs), rel=1e-6, abs=1e-6 * max(1.0, mag))
+        # what is paid over the horizon does not depend on when: nominal capex is the units' price
+        assert sum(p.capex_usd for p in highs.periods) == pytest.approx(
+            highs.summary.capex_usd, rel=1e-9, abs=1e-6
+        )
