@@ -28,6 +28,8 @@ Every slack above a small tolerance becomes a :class:`DiagnosisEntry` in its own
 
 from __future__ import annotations
 
+import math
+
 import pulp
 
 from solver.model import GE, Built, build_model
@@ -101,11 +103,17 @@ def _elastic(
     slacks: list[tuple[str, tuple[int, ...], pulp.LpVariable]] = []
     objective: list[tuple[pulp.LpVariable, float]] = []
     for family in families:
-        for key, c in m.con.get(family, {}).items():
-            e = m.new_var("elastic_" + family, key)
+        rows = m.con.get(family, {})
+        scale = {key: max(abs(c.constant), _FLOORS[family]) for key, c in rows.items()}
+        # The solver gets each family's slacks in units of its largest scale, so that their
+        # objective coefficients are >= 1 there: at 1/scale (1e-8 for 1e8 tokens/s) CBC took
+        # them for zero and stopped at the first relaxation it met ("serve nothing").
+        unit = 10.0 ** math.floor(math.log10(max(scale.values()))) if scale else 1.0
+        for key, c in rows.items():
+            e = m.new_var("elastic_" + family, key, unit=unit)
             c.expr[e] = 1.0 if c.sense == GE else -1.0
             slacks.append((family, key, e))
-            objective.append((e, 1.0 / max(abs(c.constant), _FLOORS[family])))
+            objective.append((e, 1.0 / scale[key]))
     if not slacks:
         return None
     m.prob.setObjective(pulp.LpAffineExpression(objective))

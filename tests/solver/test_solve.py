@@ -127,6 +127,28 @@ class TestStatus:
 
 
 class TestDiagnosis:
+    def test_backends_find_the_same_smallest_relaxation_at_scale(self) -> None:
+        # examples/infeasible-power.json: min service of 5e7-8e7 tokens/s.  The elastic model's
+        # cost of a slack is 1/its row's size (1e-8 here): CBC took that for zero and answered
+        # "serve none of chat" (Σ e/size = 2) where the least relaxation trims reasoning (0.93).
+        import json
+        from pathlib import Path
+
+        req = json.loads(
+            (Path(__file__).resolve().parents[2] / "examples" / "infeasible-power.json").read_text()
+        )
+        found = {}
+        for backend in ("highs", "cbc"):
+            p = solve(req, backend=backend)
+            assert p.status == "infeasible"
+            found[backend] = sorted(
+                (d.workload, d.period, d.amount) for d in p.diagnosis if d.option == "reduce_service"
+            )
+        assert [(w, t) for w, t, _ in found["cbc"]] == [(w, t) for w, t, _ in found["highs"]]
+        for (_, _, a), (_, _, b) in zip(found["cbc"], found["highs"], strict=True):
+            assert a == pytest.approx(b, rel=1e-6)
+        assert [w for w, _, _ in found["highs"]] == ["reasoning", "reasoning"]
+
     def test_power_short_where_and_when(self) -> None:
         # tx-1 hosts 1,000 existing 10 kW units at PUE 1.25 = 12.5 MW; its envelope drops
         # from 20 MW to 10 MW in the second quarter.  No amount of unserved demand helps
