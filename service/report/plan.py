@@ -97,16 +97,22 @@ def request_mismatch(plan: Plan, req: PlanRequest) -> str | None:
     """
     labels = req.horizon.labels()
     mine = [p.label for p in plan.periods]
+    rate, months = req.economics.discount_rate, req.horizon.period_months
+    if plan.period_months is not None and plan.period_months != months:
+        return f"its periods are {months} months long, the plan's {plan.period_months}"
     if mine and mine != labels:
         return (
             f"its periods ({labels[0]} … {labels[-1]}, {len(labels)}) are not the plan's "
             f"({mine[0]} … {mine[-1]}, {len(mine)})"
         )
-    rate, months = req.economics.discount_rate, req.horizon.period_months
     for t, p in enumerate(plan.periods):
         want = (1 + rate) ** (-t * months / 12)
         if abs(p.discount_factor - want) > 1e-9 * max(1.0, want):
             return f"its discount rate gives {want:.6g} for {p.label}; the plan has {p.discount_factor:.6g}"
+    own = plan_end_discount(plan)
+    want = (1 + rate) ** (-len(labels) * months / 12)
+    if plan.periods and own is not None and abs(own - want) > 1e-6 * max(1.0, want):
+        return f"its discount rate gives {want:.6g} at the horizon end; the plan's NPV holds {own:.6g}"
     for what, have, known in (
         ("site", {s.id for p in plan.periods for s in p.sites}, {s.id for s in req.sites}),
         ("hardware", {f.hardware for p in plan.periods for f in p.fleet}, {h.id for h in req.hardware}),
@@ -753,8 +759,29 @@ def cost_components(plan: Plan) -> list[tuple[str, str, list[float]]]:
     return out
 
 
+def _end_items(plan: Plan) -> float:
+    """Nominal sum of the items the NPV discounts at the horizon end (residual and warrants are
+    credits): NPV = Σ_t d_t·(capex_t + opex_t) + d_N·this."""
+    s = plan.summary
+    return -s.residual_value_usd + s.contract_shortfall_usd - s.warrant_value_usd - s.contract_discount_usd
+
+
+def plan_end_discount(plan: Plan) -> float | None:
+    """The horizon end's discount factor the plan's NPV holds, d_N = (NPV − Σ_t d_t·(capex_t +
+    opex_t)) / end items; None when the end items are too small to tell it."""
+    end = _end_items(plan)
+    spent = sum(p.discount_factor * (p.capex_usd + p.opex_usd) for p in plan.periods)
+    if abs(end) <= 1e-6 * max(1.0, abs(spent), abs(plan.summary.npv_cost_usd)):
+        return None
+    return (plan.summary.npv_cost_usd - spent) / end
+
+
 def end_discount(plan: Plan, ctx: Context | None) -> float | None:
-    """Discount factor at the horizon end: from the request, else extrapolated from the periods."""
+    """Discount factor at the horizon end: the one the plan's NPV holds (so that the present
+    values add up to it), else from the request, else extrapolated from the periods."""
+    own = plan_end_discount(plan)
+    if own is not None:
+        return own
     if ctx is not None and ctx.end_discount is not None:
         return ctx.end_discount
     d = [p.discount_factor for p in plan.periods]
@@ -774,7 +801,8 @@ def _cost(plan: Plan, ctx: Context | None) -> str:
     fig = figure(
         "cost",
         "Cost per period by component",
-        "Nominal spend in each period: capex when acquired or built, opex while in service.",
+        "Nominal spend in each period: capex when paid (at the order, or a deposit then and the "
+        "balance on arrival), opex while in service.",
         chart.render(),
         legend((s.name, s.colour, "bar") for s in series),
     )

@@ -12,6 +12,7 @@ import pytest
 from service.cli import main
 from service.report import TABLES
 from solver import plan
+from tests.helpers.requests import request, solve
 from tests.service.report_cases import demo_request, infeasible_request, read_page
 
 
@@ -154,7 +155,7 @@ class TestReport:
     @pytest.mark.parametrize(
         ("change", "why"),
         [
-            (lambda r: r["horizon"].update(period_months=6), "are not the plan's"),
+            (lambda r: r["horizon"].update(period_months=6), "6 months long, the plan's 3"),
             (lambda r: r["horizon"].update(start="2031-01"), "are not the plan's"),
             (lambda r: r.setdefault("economics", {}).update(discount_rate=0.31), "discount rate gives"),
             (lambda r: r["sites"][0].update(id="elsewhere"), "the plan's site"),
@@ -183,6 +184,49 @@ class TestReport:
         assert run("report", str(bundle), "-o", str(tmp_path / "b.html")) == 2
         assert f"{bundle}: /request is not this plan's request: " in capsys.readouterr().err
         assert not (tmp_path / "a.html").exists() and not (tmp_path / "b.html").exists()
+
+
+class TestOnePeriodPlan:
+    """One yearly period: one label and one discount factor (1) whatever the request's period
+    length or rate; the horizon end's factor is read off the plan's NPV instead."""
+
+    @pytest.fixture
+    def saved(self, tmp_path: Path) -> Path:
+        p = solve(request(economics={"discount_rate": 0.08, "residual_value": True}))
+        assert p.summary.residual_value_usd == pytest.approx(8000)  # 100 units at $100, 80 % left
+        path = tmp_path / "plan.json"
+        path.write_text(p.model_dump_json())
+        return path
+
+    @pytest.mark.parametrize(
+        ("economics", "horizon", "why"),
+        [
+            ({"discount_rate": 0.9, "residual_value": True}, {}, "at the horizon end; the plan's NPV holds"),
+            ({"discount_rate": 0.08, "residual_value": True}, {"period_months": 3}, "3 months long"),
+        ],
+    )
+    def test_another_rate_or_period_length_is_refused(
+        self,
+        saved: Path,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        economics: dict[str, Any],
+        horizon: dict[str, Any],
+        why: str,
+    ) -> None:
+        other = request(economics=economics)
+        other["horizon"].update(horizon)
+        path = tmp_path / "other.json"
+        path.write_text(json.dumps(other))
+        assert run("report", str(saved), "--request", str(path), "-o", str(tmp_path / "a.html")) == 2
+        assert why in capsys.readouterr().err
+
+    def test_the_present_values_add_up_without_the_request(self, saved: Path, tmp_path: Path) -> None:
+        out = tmp_path / "bare.html"
+        assert run("report", str(saved), "-o", str(out)) == 0
+        html = out.read_text()
+        # residual 8,000 discounted one year at 8 %: 7,407.41 (not extrapolated from one period)
+        assert 'data-value="-7407.40740740740' in html
 
 
 class TestExport:
