@@ -310,6 +310,11 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"hardware {hw.id!r}: lead time {data.lead[h]} periods reaches past the "
                 "horizon; none can be bought"
             )
+        if data.lead[h] == 0 and hw.deposit_fraction < 1:
+            data.warnings.append(
+                f"hardware {hw.id!r}: deposit_fraction {hw.deposit_fraction:g} has no effect without "
+                "a lead time (a unit arrives in the period it is ordered: all of it is paid then)"
+            )
     return data
 
 

@@ -233,14 +233,14 @@ class TestDeposit:
         assert base.status == "optimal" and base.binding
         self._same_plan(solve(req(deposit_fraction=1.0)), base)
 
-    def test_no_lead_time_ignores_it(self) -> None:
+    def test_no_lead_time_ignores_it_and_says_so(self) -> None:
         base = solve(request(periods=2, economics={"discount_rate": 0.1}))
-        self._same_plan(
-            solve(
-                request(
-                    periods=2, hardware_=[hardware(deposit_fraction=0.3)], economics={"discount_rate": 0.1}
-                )
-            ),
-            base,
+        given = solve(
+            request(periods=2, hardware_=[hardware(deposit_fraction=0.3)], economics={"discount_rate": 0.1})
         )
+        assert given.warnings == [
+            "hardware 'h': deposit_fraction 0.3 has no effect without a lead time (a unit arrives in "
+            "the period it is ordered: all of it is paid then)"
+        ]
+        self._same_plan(given.model_copy(update={"warnings": base.warnings}), base)
         assert base.periods[0].capex_usd == pytest.approx(10_000, rel=REL)
