@@ -92,14 +92,16 @@ class Recorder:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._closed = False
+        self._gate = threading.Lock()  # nothing is queued behind the stop mark
         self._thread = threading.Thread(target=self._run, name="capplan-record", daemon=True)
         self._thread.start()
 
     def submit(self, fn: Any, *args: Any) -> None:
-        if self._closed:
-            fn(*args)
-        else:
-            self._queue.put((fn, *args))
+        with self._gate:
+            if not self._closed:
+                self._queue.put((fn, *args))
+                return
+        fn(*args)
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until what was submitted so far has run; False if that took over ``timeout_s``."""
@@ -109,8 +111,9 @@ class Recorder:
 
     def close(self, timeout_s: float) -> bool:
         """Run what is queued (for at most ``timeout_s``) and stop; False if that timed out."""
-        self._closed = True
-        self._queue.put(None)
+        with self._gate:
+            self._closed = True
+            self._queue.put(None)
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 

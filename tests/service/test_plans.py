@@ -566,3 +566,38 @@ class TestRowWrittenDuringSolve:
             runner.finish(first.json()["id"], None, run=True)
             assert made.waiter is not None and made.waiter.result(10).kind == "finished"
             assert [p["id"] for p in c.get("/v1/plans").json()["items"]] == [first.json()["id"]]
+
+
+class TestRecorder:
+    """The plan service's recorder thread: first come, first run; closing runs what is queued."""
+
+    def test_in_order_on_one_thread_then_inline_after_close(self) -> None:
+        from service.plans import Recorder
+
+        rec = Recorder()
+        gate = threading.Event()
+        ran: list[tuple[int, str]] = []
+        rec.submit(gate.wait, 10)  # hold the thread while more queue up
+        for i in range(50):
+            rec.submit(lambda i=i: ran.append((i, threading.current_thread().name)))
+        assert ran == []
+        gate.set()
+        assert rec.close(10)
+        assert [i for i, _ in ran] == list(range(50))
+        assert {name for _, name in ran} == {"capplan-record"}
+        rec.submit(lambda: ran.append((50, threading.current_thread().name)))  # closed: inline
+        assert ran[-1] == (50, threading.current_thread().name)
+
+    def test_a_failing_record_does_not_stop_the_others(self) -> None:
+        from service.plans import Recorder
+
+        rec = Recorder()
+        ran: list[int] = []
+
+        def fail() -> None:
+            raise RuntimeError("database gone")
+
+        rec.submit(fail)
+        rec.submit(ran.append, 1)
+        assert rec.flush(10) and ran == [1]
+        assert rec.close(10)
