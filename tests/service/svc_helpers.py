@@ -7,6 +7,8 @@ in worker processes), so they live here.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import signal
 import time
@@ -17,6 +19,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.observability import JsonFormatter
 from service.settings import Settings
 
 UNIT_PRICE = 1000.0
@@ -269,3 +272,34 @@ class ManualRunner:
         self.stopped = True
         for job_id in list(self.futures):
             self.futures.pop(job_id).set_result(JobResult("interrupted", error="stopped"))
+
+
+@contextlib.contextmanager
+def json_log_lines(logger_name: str) -> Iterator[list[dict[str, Any]]]:
+    """The INFO-and-above lines of ``logger_name`` while the block runs, as the JSON objects
+    the service writes (formatted in the thread that logs, so that its request id shows)."""
+    lines: list[dict[str, Any]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    logger = logging.getLogger(logger_name)
+    handler, level = Collect(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def wait_for_line(lines: list[dict[str, Any]], key: str, value: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The one line whose ``key`` is ``value``, once it has been written."""
+    deadline = time.monotonic() + timeout
+    while not any(line.get(key) == value for line in lines):
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.01)
+    [line] = [x for x in lines if x.get(key) == value]
+    return line

@@ -59,17 +59,7 @@ class TestLogging:
         self, client: TestClient, prefer: str | None
     ) -> None:
         """The runner's threads write 'running' and the result: their lines name the POST."""
-        lines: list[dict[str, object]] = []
-
-        class Collect(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:  # formatted in the logging thread
-                lines.append(json.loads(JsonFormatter().format(record)))
-
-        logger = logging.getLogger("capplan.plans")
-        handler, level = Collect(logging.INFO), logger.level
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        try:
+        with h.json_log_lines("capplan.plans") as lines:
             rid = f"solve-log-{prefer}"
             headers = {"X-Request-ID": rid, "Cache-Control": "no-cache"} | (
                 {"Prefer": prefer} if prefer else {}
@@ -81,14 +71,7 @@ class TestLogging:
             while client.get(f"/v1/plans/{plan_id}").json()["status"] in ("queued", "running"):
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
-            deadline = time.monotonic() + 5
-            while not any(line.get("plan_id") == plan_id for line in lines):
-                assert time.monotonic() < deadline, lines
-                time.sleep(0.01)
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-        [finished] = [line for line in lines if line.get("plan_id") == plan_id]
+            finished = h.wait_for_line(lines, "plan_id", plan_id)
         assert finished["msg"] == f"plan {plan_id} finished: optimal"
         assert finished["request_id"] == rid
 

@@ -9,8 +9,6 @@ power (cost = 3e6 − 2e5·(P − 10), 10 <= P <= 20 MW, infeasible below 10) an
 from __future__ import annotations
 
 import copy
-import json
-import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +18,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.observability import JsonFormatter
 from service.routes.sweeps import jobs_of
 from service.settings import Settings
 from service.store import Store
 from solver import plan
 from solver.scenarios import prepare_sweep, solve_scenario
 from tests.helpers.workers import alive, slow_worker
+from tests.service import svc_helpers as h
 from tests.solver.test_scenarios import frontier_request, power_request
 
 FINISHED = ("done", "failed")
@@ -160,17 +158,7 @@ class TestPostSweep:
         assert schemas["NoValueSetting"]["required"] == ["status"]
 
     def test_the_finish_log_line_carries_the_request_id_of_the_post(self, client: TestClient) -> None:
-        lines: list[dict[str, Any]] = []
-
-        class Collect(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:  # formatted in the job's thread
-                lines.append(json.loads(JsonFormatter().format(record)))
-
-        logger = logging.getLogger("capplan.scenarios")
-        handler, level = Collect(logging.INFO), logger.level
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        try:
+        with h.json_log_lines("capplan.scenarios") as lines:
             r = client.post(
                 "/v1/sweeps",
                 json={"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [13]}]},
@@ -178,14 +166,7 @@ class TestPostSweep:
             )
             job_id = r.json()["id"]
             wait(client, r.headers["location"])
-            deadline = time.monotonic() + 5
-            while not any(line.get("job_id") == job_id for line in lines):
-                assert time.monotonic() < deadline, lines
-                time.sleep(0.01)
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-        [finished] = [line for line in lines if line.get("job_id") == job_id]
+            finished = h.wait_for_line(lines, "job_id", job_id)
         assert finished["msg"] == f"scenario job {job_id} finished: done, 1 rows"
         assert finished["request_id"] == "sweep-log-1"
 
