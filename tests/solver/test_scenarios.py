@@ -73,6 +73,17 @@ def power_request() -> Json:
     )
 
 
+def optional_workload() -> Json:
+    """Workload w: 1000 tok/s of model m, none of which has to be served."""
+    return {
+        "id": "w",
+        "model": "m",
+        "min_tokens_per_s_per_user": 10,
+        "demand_tokens_per_s": 1000,
+        "min_service_fraction": 0,
+    }
+
+
 def frontier_request() -> Json:
     """a: $1e5, at most 5 units; b: $4e5, at most 3; 100 tok/s each; demand 1000 tok/s.
 
@@ -80,15 +91,7 @@ def frontier_request() -> Json:
     """
     return request(
         hardware=[hw("a", 1e5, 1, 100, max_units_per_period=5), hw("b", 4e5, 1, 100, max_units_per_period=3)],
-        workloads=[
-            {
-                "id": "w",
-                "model": "m",
-                "min_tokens_per_s_per_user": 10,
-                "demand_tokens_per_s": 1000,
-                "min_service_fraction": 0,
-            }
-        ],
+        workloads=[optional_workload()],
     )
 
 
@@ -687,15 +690,7 @@ class TestFrontier:
                 ),
                 hw("b", 0.0, 1, 100, recurring_usd_per_unit_hour=4.0, lifetime_years=1),
             ],
-            workloads=[
-                {
-                    "id": "w",
-                    "model": "m",
-                    "min_tokens_per_s_per_user": 10,
-                    "demand_tokens_per_s": 1000,
-                    "min_service_fraction": 0,
-                }
-            ],
+            workloads=[optional_workload()],
         )
         result = run_frontier(prepare_frontier({"base": base, "points": 5}))
         # (the most-served end is max_served's stage two, within 1e-6 of all: rel 1e-5 below)
