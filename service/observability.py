@@ -30,6 +30,8 @@ _RID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("capplan.access")
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# uvicorn passes its message again with terminal colour codes: noise in a JSON line.
+_SKIP_ATTRS = _STD_ATTRS | {"color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,7 +49,7 @@ class JsonFormatter(logging.Formatter):
         if rid:
             out["request_id"] = rid
         for k, v in record.__dict__.items():
-            if k not in _STD_ATTRS and not k.startswith("_"):
+            if k not in _SKIP_ATTRS and not k.startswith("_"):
                 out[k] = v
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

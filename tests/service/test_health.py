@@ -54,6 +54,13 @@ class TestLogging:
         assert line["level"] == "info" and line["logger"] == "capplan.access"
         assert line["duration_ms"] >= 0
 
+    def test_uvicorns_colour_copy_of_the_message_is_left_out(self) -> None:
+        record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "Started %d", (7,), None)
+        record.color_message = "Started \x1b[36m%d\x1b[0m"  # as uvicorn passes it in extra
+        record.workers = 2
+        line = json.loads(JsonFormatter().format(record))
+        assert line["msg"] == "Started 7" and line["workers"] == 2 and "color_message" not in line
+
     @pytest.mark.parametrize("prefer", [None, "respond-async"])
     def test_solve_log_lines_carry_the_request_id_of_the_post(
         self, client: TestClient, prefer: str | None
