@@ -29,6 +29,7 @@ Every slack above a small tolerance becomes a :class:`DiagnosisEntry` in its own
 from __future__ import annotations
 
 import math
+import time
 
 import pulp
 
@@ -72,6 +73,11 @@ _OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _TOL = 1e-6
 
 
+TIME_FLOOR_S = 1.0
+"""The least time an elastic re-solve is given, so that a diagnosis started just before the
+deadline can still answer with the continuous model (an LP: usually milliseconds)."""
+
+
 def diagnose(
     m0: Built, time_limit_s: float = 60.0, backend: str = "highs", integer: bool = False
 ) -> tuple[list[DiagnosisEntry], str, bool]:
@@ -81,24 +87,63 @@ def diagnose(
     The continuous model comes first (fast, and usually the answer).  An integer request
     whose relaxation is feasible has nothing to show there: it is diagnosed again with whole
     units (the elastic model is then a MILP; its slack columns stay continuous).
+
+    ``time_limit_s`` is the whole diagnosis's: the re-solves share it (each gets what is
+    left, at least :data:`TIME_FLOOR_S`, or the whole limit if shorter), and none is started
+    once it is spent.  A re-solve that ends at the limit without a relaxation is not read as
+    "no relaxation helps": the note says that time ran out.
     """
+    deadline = time.perf_counter() + time_limit_s
+    floor = min(TIME_FLOOR_S, time_limit_s)
+    timed_out = unproven = False
+
+    def run(option: str, families: tuple[str, ...], whole: bool) -> list[DiagnosisEntry] | None:
+        nonlocal timed_out, unproven
+        left = deadline - time.perf_counter()
+        if left <= 0 and (timed_out or whole):  # spent: no more MILPs, nor LPs after one timed out
+            timed_out = True
+            return None
+        found, status = _elastic(m0, option, families, max(floor, left), backend, whole)
+        timed_out = timed_out or status == "time_limit"
+        unproven = unproven or (status == "feasible" and bool(found))
+        return found
+
     for whole in (False, True) if integer else (False,):
         entries: list[DiagnosisEntry] = []
         for option, families in _OPTIONS:
-            found = _elastic(m0, option, families, time_limit_s, backend, whole)
+            found = run(option, families, whole)
             if found is not None:
                 entries += found
         if not entries:
-            entries = _elastic(m0, "relax_all", _CAPACITY + _SERVICE, time_limit_s, backend, whole) or []
+            entries = run("relax_all", _CAPACITY + _SERVICE, whole) or []
         if entries:
-            return entries, "", whole
+            said = []
+            if timed_out:
+                said.append("an option may be missing")
+            if unproven:
+                said.append("the relaxations shown are enough but not proven the smallest")
+            note = (
+                f"the diagnosis stopped at its time limit ({time_limit_s:.3g} s left of the solve's): "
+                + "; ".join(said)
+                if said
+                else ""
+            )
+            return entries, note, whole
+    if timed_out:
+        return (
+            [],
+            f"the diagnosis ran out of time ({time_limit_s:.3g} s left of the solve's) before an "
+            "elastic re-solve found a relaxation: raise solver.time_limit_s for one",
+            integer,
+        )
     return [], "the elastic re-solve found no relaxation of the movable limits that helps", integer
 
 
 def _elastic(
     m0: Built, option: str, families: tuple[str, ...], time_limit_s: float, backend: str, integer: bool
-) -> list[DiagnosisEntry] | None:
-    """Entries of one elastic model that relaxes ``families``; None when it is infeasible."""
+) -> tuple[list[DiagnosisEntry] | None, str]:
+    """Entries of one elastic model that relaxes ``families`` (None when it has no solution:
+    infeasible, or stopped without one) and how its solve ended."""
     m = build_model(m0.data, integer=integer, discounts=False)  # rebates do not decide feasibility
     slacks: list[tuple[str, tuple[int, ...], pulp.LpVariable]] = []
     objective: list[tuple[pulp.LpVariable, float]] = []
@@ -115,16 +160,16 @@ def _elastic(
             slacks.append((family, key, e))
             objective.append((e, 1.0 / scale[key]))
     if not slacks:
-        return None
+        return None, "infeasible"
     m.prob.setObjective(pulp.LpAffineExpression(objective))
     out = solve_model(m, backend=backend, time_limit_s=time_limit_s)
     if out.status not in ("optimal", "feasible"):
-        return None
+        return None, out.status
     return [
         _entry(m, fam, key, e.varValue or 0.0).model_copy(update={"option": option})
         for fam, key, e in slacks
         if (e.varValue or 0.0) > _TOL * max(1.0, abs(m.con[fam][key].constant))
-    ]
+    ], out.status
 
 
 def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> DiagnosisEntry:

@@ -287,6 +287,68 @@ class TestDiagnosis:
         assert any("with whole units" in w for w in p.warnings)
 
 
+class TestDiagnosisTimeLimit:
+    """The elastic re-solves share the time left of the solve: none starts once it is spent,
+    and a re-solve that ends at its limit is not read as "no relaxation helps"."""
+
+    def whole_replicas(self) -> Json:
+        # as above: feasible relaxation, infeasible with whole replicas (diagnosed as a MILP)
+        hw = [hardware(upr=4.0, points=((10.0, 1000.0),))]
+        req = request(hardware_=hw, workloads=[workload(demand=1000.0)], budget={"capex_usd": 250})
+        req["solver"] = {"integer": True, "time_limit_s": 5}
+        return req
+
+    def patch(self, monkeypatch: pytest.MonkeyPatch, milp_ends: str) -> list[float]:
+        """A fake clock for the diagnosis; each MILP re-solve takes its whole limit on it and
+        ends ``milp_ends`` (for "feasible" with the real solve's values).  Returns the limits
+        the MILP re-solves were given."""
+        import dataclasses
+        import types
+
+        import solver.diagnose as diagnose
+        from solver.solve import _is_mip
+
+        now = [1000.0]
+        monkeypatch.setattr(diagnose, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+        real = diagnose.solve_model
+        limits: list[float] = []
+
+        def timed(m: object, backend: str = "highs", time_limit_s: float = 60.0) -> object:
+            if not _is_mip(m):  # type: ignore[arg-type]
+                return real(m, backend=backend, time_limit_s=time_limit_s)  # type: ignore[arg-type]
+            limits.append(time_limit_s)
+            now[0] += time_limit_s
+            out = real(m, backend=backend, time_limit_s=time_limit_s)  # type: ignore[arg-type]
+            return dataclasses.replace(out, status=milp_ends)
+
+        monkeypatch.setattr(diagnose, "solve_model", timed)
+        return limits
+
+    def test_milps_that_run_to_the_limit_stop_the_diagnosis(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        limits = self.patch(monkeypatch, "time_limit")
+        p = plan(self.whole_replicas())
+        assert p.status == "infeasible" and p.diagnosis == []
+        # one MILP got (nearly) the whole 5 s; none was started after it
+        assert len(limits) == 1 and 4.0 < limits[0] <= 5.0
+        [note] = [w for w in p.warnings if "diagnosis ran out of time" in w]
+        assert "raise solver.time_limit_s" in note
+        assert not any("found no relaxation" in w for w in p.warnings)
+
+    def test_an_unproven_relaxation_is_shown_and_said_to_be_unproven(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        limits = self.patch(monkeypatch, "feasible")
+        p = plan(self.whole_replicas())
+        assert p.status == "infeasible"
+        # the first MILP found the $150 (add_capacity) and spent the time: reduce_service never ran
+        assert TestDiagnosis.options(p) == {
+            "add_capacity": [("budget", None, None, pytest.approx(150, rel=1e-7))]
+        }
+        assert len(limits) == 1
+        [note] = [w for w in p.warnings if "diagnosis stopped at its time limit" in w]
+        assert "an option may be missing" in note and "not proven the smallest" in note
+
+
 class TestSelfCheck:
     def test_a_solver_objective_the_tables_do_not_support_fails_the_plan(
         self, monkeypatch: pytest.MonkeyPatch
