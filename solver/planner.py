@@ -157,19 +157,23 @@ def plan(
                     )
             else:
                 snapshot.restore()
-            if prices is not None:
+            if opts.integer:
+                # With whole units fixed no purchase can move: the fixed LP prices power, budgets
+                # and supply at 0 whatever they are worth.  An integer program has no shadow
+                # prices; the plan says how to value a limit instead.
+                prices = None
+                warnings.append(
+                    "integer plan: no shadow prices (an integer program has none, and with the whole "
+                    "units fixed every limit would read 0); to value one more MW, dollar or unit, "
+                    "re-solve with the limit moved (capplan sweep, or a sweep or tornado job)"
+                )
+            elif prices is not None:
                 at = (
                     "their optimum" if out.status == "optimal" else "the best plan found (not proven optimal)"
                 )
                 warnings.append(
-                    "integer plan: shadow prices are marginal values of the LP with the integer "
-                    f"decisions fixed at {at} (basis 'integer_fixed')"
-                    + (
-                        "; with whole units fixed no purchase can move, so budget and supply "
-                        "prices are 0 whatever the limits (re-solve with the limit moved instead)"
-                        if opts.integer
-                        else ""
-                    )
+                    "shadow prices are marginal values of the LP with the discount tiers reached "
+                    f"fixed at {at} (basis 'integer_fixed')"
                 )
             if not opts.integer:
                 warnings.append(

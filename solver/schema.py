@@ -496,8 +496,9 @@ class VendorSharePrice(Out):
 class ShadowPrices(Out):
     basis: Literal["lp", "integer_fixed"] = Field(
         "lp",
-        description="'lp': duals of the LP; 'integer_fixed': duals of the LP with the integer "
-        "decisions fixed at their optimal values (marginal values, not true shadow prices).",
+        description="'lp': duals of the LP; 'integer_fixed': duals of the LP with the discount tiers "
+        "reached fixed (a plan with vendor discount tiers: marginal values while no tier changes). "
+        "Integer plans (solver.integer) have no shadow prices.",
     )
     objective_unit: str = Field("usd", description="Unit of the objective the prices move.")
     power_usd_per_mw: list[SitePrice] = Field(
@@ -634,7 +635,11 @@ class Plan(Out):
     objective: ObjectiveOut
     summary: Summary = Field(default_factory=Summary)
     periods: list[PeriodOut] = Field(default_factory=list)
-    shadow_prices: ShadowPrices | None = None
+    shadow_prices: ShadowPrices | None = Field(
+        None,
+        description="Null for a plan without a solution, and for integer plans (solver.integer): "
+        "re-solve with the limit moved to value it.",
+    )
     binding: list[str] = Field(default_factory=list)
     diagnosis: list[DiagnosisEntry] = Field(default_factory=list)
     contracts: list[ContractOut] = Field(default_factory=list)

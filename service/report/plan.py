@@ -907,8 +907,9 @@ def _prices(plan: Plan) -> str:
         return section(
             "prices",
             "Shadow prices",
-            '<p class="note">No shadow prices for this plan (an integer plan without a fixed-LP '
-            "re-solve, or a plan that was not solved).</p>",
+            '<p class="note">No shadow prices for this plan: an integer plan has none (to value one '
+            "more MW, dollar or unit, re-solve with the limit moved: <code>capplan sweep</code>), "
+            "and a plan without a solution has none.</p>",
         )
     unit = sp.objective_unit
     pf = _price_fmt(unit)
@@ -918,8 +919,8 @@ def _prices(plan: Plan) -> str:
     basis = ""
     if sp.basis == "integer_fixed":
         basis = (
-            '<p class="note">Integer plan: these are marginal values of the LP with the integer '
-            "decisions fixed at their optimum, not true shadow prices.</p>"
+            '<p class="note">Plan with discount tiers: these are marginal values of the LP with the '
+            "tiers reached fixed, valid while no tier changes.</p>"
         )
     unit_word = "$" if unit == "usd" else unit.replace("_", " ")
     # the objective's money is present value (NPV); max_served's tokens are not discounted

@@ -612,6 +612,8 @@ class _Check:
         """Price signs and basis; every binding limit is at its bound."""
         plan, req = self.plan, self.req
         prices = plan.shadow_prices
+        if self.mip and req.solver.integer and plan.status in ("optimal", "feasible"):
+            assert prices is None, "an integer plan publishes no shadow prices"
         if prices is not None:
             assert prices.basis == ("integer_fixed" if self.mip else "lp")
             unit = "weighted_million_tokens" if req.objective.kind == "max_served" else "usd"

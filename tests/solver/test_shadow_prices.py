@@ -525,14 +525,17 @@ class TestPowerPriceIsForOnePeriod:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_integer_prices_are_marginal_values_of_the_fixed_lp(kind: str, backend: str) -> None:
+def test_an_integer_plan_has_no_shadow_prices(kind: str, backend: str) -> None:
+    """With whole units fixed, the fixed LP would price a binding MW at 0 while a re-solve
+    with one more MW is worth PER_MW (DESIGN.md: null in integer mode)."""
     case = power_case(kind)
     req = copy.deepcopy(case.req)
     req["solver"] = {"integer": True, "backend": backend}
     p = solve(req)
-    assert p.status == "optimal" and p.shadow_prices is not None
-    assert p.shadow_prices.basis == "integer_fixed"
-    assert any("integer_fixed" in w for w in p.warnings)
+    assert p.status == "optimal" and p.shadow_prices is None
+    assert any(b.startswith("power ") for b in p.binding)
+    [note] = [w for w in p.warnings if w.startswith("integer plan: no shadow prices")]
+    assert "re-solve with the limit moved" in note
 
 
 class TestMaxServedBindingAndNoise:

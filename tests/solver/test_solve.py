@@ -91,15 +91,16 @@ class TestStatus:
         else:
             assert p.objective.value is None and not p.periods
 
-    def test_integer_plans_say_their_budget_and_supply_prices_are_zero(self) -> None:
+    def test_integer_plans_have_no_shadow_prices_but_tier_plans_do(self) -> None:
         # A $10,000 budget that buys exactly the 100 units needed: with the 100 whole units
-        # fixed, the fixed LP prices the budget at 0, and the warning says why.
+        # fixed, a fixed LP would price the budget at 0; an integer plan publishes none.
         p = solve(request(budget={"capex_usd": 10_000}), integer=True)
-        assert p.shadow_prices is not None and p.shadow_prices.budget_per_usd == 0
-        assert any("budget and supply prices are 0" in w for w in p.warnings)
+        assert p.status == "optimal" and p.shadow_prices is None and "budget" in p.binding
+        assert any(w.startswith("integer plan: no shadow prices") for w in p.warnings)
         tiers = [{"vendor": "v", "discount_tiers": [{"above_spend_usd": 1000, "discount": 0.1}]}]
         q = solve(request(contracts=tiers))  # tiers alone: purchases stay continuous
-        assert not any("budget and supply prices are 0" in w for w in q.warnings)
+        assert q.shadow_prices is not None and q.shadow_prices.basis == "integer_fixed"
+        assert not any(w.startswith("integer plan: no shadow prices") for w in q.warnings)
 
     def test_integer_request_with_nothing_to_buy_is_an_lp(self) -> None:
         # No hardware is allowed at the one site: nothing can be bought, the demand goes
@@ -121,8 +122,30 @@ class TestStatus:
         assert p.status == "feasible", p.solver.detail
         assert p.solver.mip_gap is not None and p.solver.mip_gap > 0.1
         assert any("stopped at the time limit with a feasible, unproven plan" in w for w in p.warnings)
-        [prices] = [w for w in p.warnings if w.startswith("integer plan: shadow prices")]
-        assert "decisions fixed at the best plan found (not proven optimal)" in prices
+        assert p.shadow_prices is None  # an integer plan has none
+        assert any(w.startswith("integer plan: no shadow prices") for w in p.warnings)
+
+    def test_an_unproven_tier_plans_prices_do_not_claim_an_optimum(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import dataclasses
+
+        import solver.planner as planner
+        from solver.solve import _is_mip
+
+        real = planner.solve_model
+
+        def first_stops_at_the_limit(m: object, *a: object, **k: object) -> object:
+            mip = _is_mip(m)  # type: ignore[arg-type]
+            out = real(m, *a, **k)  # type: ignore[arg-type]
+            return dataclasses.replace(out, status="feasible", mip_gap=0.5) if mip else out
+
+        monkeypatch.setattr(planner, "solve_model", first_stops_at_the_limit)
+        tiers = [{"vendor": "v", "discount_tiers": [{"above_spend_usd": 1000, "discount": 0.1}]}]
+        p = plan(request(contracts=tiers))
+        assert p.status == "feasible" and p.shadow_prices is not None
+        [prices] = [w for w in p.warnings if "(basis 'integer_fixed')" in w]
+        assert "tiers reached fixed at the best plan found (not proven optimal)" in prices
         assert "their optimum" not in prices
 
 
