@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import uuid
 from collections.abc import Mapping
@@ -76,6 +77,15 @@ def plan(
     mixed = m.has_integers  # before _integer_fixed_prices makes those columns continuous
     build_s = time.perf_counter() - t_start
     warnings = list(data.warnings)
+    if (
+        opts.time_limit_s > LIBRARY_MAX_TIME_LIMIT_S
+        and (max_time_limit_s or math.inf) > LIBRARY_MAX_TIME_LIMIT_S
+    ):
+        # (a lower cap of the caller's, e.g. the service's, is the caller's to report)
+        warnings.append(
+            f"time limit capped at {LIBRARY_MAX_TIME_LIMIT_S:g} s by the library (the request asked "
+            f"{opts.time_limit_s:g} s)"
+        )
 
     def remaining() -> float:
         """Time left for a later stage (never less than a second, or the whole limit if shorter)."""

@@ -113,6 +113,30 @@ class TestStatus:
         assert p.summary.units_acquired == {}
         assert p.shadow_prices is not None and p.shadow_prices.basis == "lp"
 
+    def test_a_time_limit_over_the_librarys_cap_is_capped_and_said(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import solver.planner as planner
+
+        given: list[float] = []
+        real = planner.solve_model
+
+        def record(m: object, backend: str, limit: float, *a: object) -> object:
+            given.append(limit)
+            return real(m, backend, limit, *a)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(planner, "solve_model", record)
+        req = request()
+        req["solver"] = {"time_limit_s": 80_000}
+        p = plan(req)
+        assert p.status == "optimal" and given == [3600.0]
+        assert "time limit capped at 3600 s by the library (the request asked 80000 s)" in p.warnings
+        # under a lower cap of the caller's (the service's), the caller reports it
+        q = plan(req, max_time_limit_s=600)
+        assert given[-1] == 600.0 and not any("capped" in w for w in q.warnings)
+        req["solver"] = {"time_limit_s": 3600}
+        assert not any("capped" in w for w in plan(req).warnings)
+
     def test_time_limited_incumbent_is_feasible(self) -> None:
         # HiGHS finds an incumbent but cannot close the gap in time: the plan is "feasible",
         # says so, and its price warning does not claim an optimum.
