@@ -829,8 +829,9 @@ def add_vendor_share_constraints(m: Built) -> None:
             weight = [(1.0 if data.vendor_of[h] == v else 0.0) - share for h in range(len(data.req.hardware))]
             for t in range(data.n):
                 terms, fixed = _it_kw_terms(m, t, weight)
-                if terms:
-                    m.new_row(family, (v, t), terms, sense, -fixed)
+                # no decision moves a period with only existing units installed: new_row keeps
+                # that row only when the existing fleet alone breaks the share (infeasible)
+                m.new_row(family, (v, t), terms, sense, -fixed)
 
 
 def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
