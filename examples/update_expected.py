@@ -37,8 +37,10 @@ PCT2 = ("{:.2f}%", 100.0)
 MW = ("{:,.1f} MW", 1.0)
 MW2 = ("{:,.2f} MW", 1.0)
 MTOK_S = ("{:,.1f}M tokens/s", 1e-6)
+MTOK_S2 = ("{:,.2f}M tokens/s", 1e-6)
 NUM3 = ("{:,.3f}", 1.0)
 BILLIONS = ("{:,.2f} billion", 1e-9)
+KW = ("{:,.0f} kW", 1.0)
 
 # example file -> quoted figures: (name, path, (format, scale))
 QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
@@ -94,6 +96,10 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
         ("unserved_2027_07", "diagnosis/workload=reasoning,period=2027-07/amount", MTOK_S),
         ("short_2027_10", "diagnosis/site=ga-1,period=2027-10/amount", MW2),
         ("unserved_2027_10", "diagnosis/workload=reasoning,period=2027-10/amount", MTOK_S),
+    ],
+    "design-example.json": [
+        ("nvidia_over_2026_01", "diagnosis/limit=vendor_share,period=2026-01/amount", KW),
+        ("unserved_2026_01", "diagnosis/workload=chat,period=2026-01/amount", MTOK_S2),
     ],
     "max-served-budget.json": [
         ("objective", "objective/value", BILLIONS),

@@ -154,6 +154,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(
                 f"  {pair['hardware']:>28} -> {pair['workload']:<20} {pair['tokens_per_s_per_unit']:>14,.1f} tok/s/unit"
             )
+        for w in info["warnings"]:
+            print(f"warning: {w}")
     return EXIT_OK
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pulp
 
 from solver.curves import curve_throughput, throughput
-from solver.schema import PlanRequest
+from solver.schema import PURCHASE_ONLY_FIELDS, Hardware, PlanRequest, existing_catalog_item
 
 pulp.set_v4_migration_warnings(False) if hasattr(pulp, "set_v4_migration_warnings") else None
 
@@ -103,7 +103,7 @@ class ModelData:
     supply: list[list[float] | None]  # [h][t] units
     capex_cap: list[float] | None  # [t]
     tput: list[list[float]]  # [h][w] tokens/s per unit
-    allowed: list[list[int]]  # [s] -> hardware that may be bought and allocated at s
+    allowed: list[list[int]]  # [s] -> hardware that may be allocated (and bought, unless existing-only) at s
     present: list[list[int]]  # [s] -> allowed hardware plus any existing there (power, cost)
     eligible: list[tuple[int, int, int]]  # (s, h, w) with tput > 0 and h allowed at s
     life: list[int]  # [h] periods
@@ -121,7 +121,10 @@ class ModelData:
     warnings: list[str] = field(default_factory=list)
 
     def buy_periods(self, h: int) -> range:
-        """Periods in which hardware h may be bought (it must arrive before the end)."""
+        """Periods in which hardware h may be bought (it must arrive before the end; none for
+        existing-only hardware)."""
+        if self.req.hardware[h].existing_only:
+            return range(0)
         return range(max(0, self.n - self.lead[h]))
 
     def window(self, h: int, tau: int) -> range:
@@ -196,12 +199,15 @@ def prepare(req: PlanRequest) -> ModelData:
             if site.allowed_hardware is None
             else sorted({hw_index[x] for x in site.allowed_hardware})
         )
+        # existing-only hardware is never bought: it serves only where it has existing units
+        here_now = {hw_index[e.hardware] for e in site.existing}
+        hs = [h for h in hs if not req.hardware[h].existing_only or h in here_now]
         allowed.append(hs)
         for h in hs:
             for w in range(len(req.workloads)):
                 if tput[h][w] > 0:
                     eligible.append((s, h, w))
-        here = sorted(set(hs) | {hw_index[e.hardware] for e in site.existing})
+        here = sorted(set(hs) | here_now)
         present.append(here)
         for h in here:
             hw = req.hardware[h]
@@ -294,8 +300,11 @@ def prepare(req: PlanRequest) -> ModelData:
                     f"site {site.id!r}: existing {e.hardware!r} units are not in allowed_hardware; "
                     "they draw power and cost money until they retire but serve no workload"
                 )
+    data.warnings += existing_only_warnings(req)
     for h, hw in enumerate(req.hardware):
         months = hw.lead_time_months
+        if hw.existing_only:
+            continue  # never bought: its purchase terms are named by existing_only_warnings
         if months is not None and abs(data.lead[h] * pm - months) > 1e-9 * max(1.0, months):
             off = data.lead[h] * pm - months
             data.warnings.append(
@@ -305,6 +314,8 @@ def prepare(req: PlanRequest) -> ModelData:
             )
     data.warnings += ignored_field_warnings(req)
     for h, hw in enumerate(req.hardware):
+        if hw.existing_only:
+            continue
         if data.lead[h] >= n:
             data.warnings.append(
                 f"hardware {hw.id!r}: lead time {data.lead[h]} periods reaches past the "
@@ -316,6 +327,45 @@ def prepare(req: PlanRequest) -> ModelData:
                 "a lead time (a unit arrives in the period it is ordered: all of it is paid then)"
             )
     return data
+
+
+def existing_only_warnings(req: PlanRequest) -> list[str]:
+    """What the plan should say about existing-only hardware (``hardware[].existing_only``).
+
+    * An item with the default catalog's figures (the entry an existing fleet's unknown id
+      brings in, :func:`solver.schema.existing_catalog_item`, or the same item given): where its
+      figures come from and that none are bought, so that a fleet named for the catalog's
+      figures is never mistaken for one offered for purchase.
+    * An item no site has existing units of: it plays no part.
+    * Purchase terms given on an item (lead time, deposit, supply): they have no effect.
+    """
+    out = []
+    for hw in req.hardware:
+        if not hw.existing_only:
+            continue
+        sites = [s.id for s in req.sites if any(e.hardware == hw.id and e.units > 0 for e in s.existing)]
+        if not sites:
+            out.append(
+                f"hardware {hw.id!r} is existing_only, but no site has existing units of it: "
+                "it plays no part in the plan"
+            )
+        elif hw == existing_catalog_item(hw.id):
+            where = ", ".join(repr(x) for x in sites)
+            out.append(
+                f"hardware {hw.id!r} is existing-only, with the default catalog's figures: the "
+                f"existing units at site{'s' if len(sites) > 1 else ''} {where} serve, draw power "
+                "and cost opex until they retire, and none are bought (to offer it for purchase, "
+                "give it in hardware[] without existing_only)"
+            )
+        given = [
+            name for name in PURCHASE_ONLY_FIELDS if getattr(hw, name) != Hardware.model_fields[name].default
+        ]
+        if given:
+            out.append(
+                f"hardware {hw.id!r} is existing_only, so {', '.join(given)} "
+                f"{'has' if len(given) == 1 else 'have'} no effect: it is never bought"
+            )
+    return out
 
 
 OBJECTIVE_FIELDS: tuple[tuple[str, float, tuple[str, ...]], ...] = (
@@ -390,7 +440,7 @@ def _first_servable_period(data: ModelData, w: int) -> int:
         ex = data.existing.get((s, h))
         if ex and ex[0] > 0:
             return 0
-        if data.lead[h] < first:
+        if data.buy_periods(h) and data.lead[h] < first:
             first = data.lead[h]
     return first
 
@@ -829,8 +879,9 @@ def add_vendor_share_constraints(m: Built) -> None:
             weight = [(1.0 if data.vendor_of[h] == v else 0.0) - share for h in range(len(data.req.hardware))]
             for t in range(data.n):
                 terms, fixed = _it_kw_terms(m, t, weight)
-                if terms:
-                    m.new_row(family, (v, t), terms, sense, -fixed)
+                # no decision moves a period with only existing units installed: new_row keeps
+                # that row only when the existing fleet alone breaks the share (infeasible)
+                m.new_row(family, (v, t), terms, sense, -fixed)
 
 
 def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:

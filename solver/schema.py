@@ -167,7 +167,11 @@ class Expansion(Strict):
 
 
 class ExistingFleet(Strict):
-    hardware: str
+    hardware: str = Field(
+        ...,
+        description="An id in hardware[], or a default-catalog id that hardware[] does not list "
+        "(the entry then joins hardware[] existing-only: these units serve, none are bought).",
+    )
     units: Units
     remaining_life_years: Years | None = Field(
         None, description="Years of service left at the start (default: the hardware lifetime)."
@@ -241,6 +245,14 @@ class Hardware(Strict):
     max_units_per_period: UnitsPerPeriod | None = None
     performance: dict[str, Performance] = Field(default_factory=dict)
     sources: list[str] = Field(default_factory=list, description="Where the figures come from.")
+    existing_only: bool = Field(
+        False,
+        description=(
+            "Never bought: only the sites' existing units of it serve (no purchase in the model). "
+            "A site's existing fleet may name a default-catalog id that hardware[] does not list: "
+            "the catalog entry then joins hardware[] so, and a parsed request shows it with true."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -254,6 +266,10 @@ class Hardware(Strict):
             if base is None:
                 raise ValueError(f"catalog: unknown catalog entry {quoted(ref)}")
             merged = dict(base)
+            if data.get("existing_only") is True:
+                # never bought: the entry's purchase terms mean nothing (an item may still give them)
+                for name in PURCHASE_ONLY_FIELDS:
+                    merged.pop(name, None)
             if "lead_time_periods" in data or "lead_time_months" in data:
                 # the item states its own lead time, in either unit: it replaces the entry's
                 merged.pop("lead_time_periods", None)
@@ -287,6 +303,28 @@ class Hardware(Strict):
         if self.lead_time_months is not None:
             return periods_of_months(self.lead_time_months, period_months)
         return 0
+
+
+PURCHASE_ONLY_FIELDS: tuple[str, ...] = (
+    "lead_time_periods",
+    "lead_time_months",
+    "deposit_fraction",
+    "max_units_per_period",
+)
+"""Hardware fields that only a purchase reads (an existing_only item's have no effect)."""
+
+
+def existing_catalog_item(entry_id: str) -> Hardware | None:
+    """Default-catalog entry ``entry_id`` as existing-only hardware (None: no such entry).
+
+    A site's existing fleet that names a catalog id missing from ``hardware[]`` gets this item
+    (:meth:`PlanRequest._existing_from_catalog`); the entry's purchase terms are left out.
+    """
+    from solver.catalog import catalog_hardware  # local, as in Hardware._from_catalog
+
+    if catalog_hardware(entry_id) is None:
+        return None
+    return Hardware.model_validate({"catalog": entry_id, "existing_only": True})
 
 
 def periods_of_months(months: float, period_months: int) -> int:
@@ -380,6 +418,24 @@ class PlanRequest(Strict):
     policy: Policy = Field(default_factory=Policy)
     contracts: list[Contract] = Field(default_factory=list)
     solver: SolverOptions = Field(default_factory=SolverOptions)
+
+    @model_validator(mode="after")
+    def _existing_from_catalog(self) -> PlanRequest:
+        """An existing fleet naming a default-catalog id that ``hardware`` does not list adds
+        that entry to ``hardware``, existing-only (:func:`existing_catalog_item`), once, after
+        the items given and in the order first named.  An id listed in ``hardware`` is that
+        item (purchasable unless it says otherwise); an id in neither stays unknown (a 422 at
+        the existing entry, :mod:`solver.validate`)."""
+        ids = {h.id for h in self.hardware}
+        for site in self.sites:
+            for e in site.existing:
+                if e.hardware in ids:
+                    continue
+                item = existing_catalog_item(e.hardware)
+                if item is not None:
+                    self.hardware.append(item)
+                    ids.add(item.id)
+        return self
 
 
 # ----------------------------------------------------------------------------- results

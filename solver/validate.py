@@ -127,8 +127,13 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                 errors.append(FieldError(f"/sites/{i}/allowed_hardware/{j}", f"unknown hardware {quoted(h)}"))
         for j, e in enumerate(s.existing):
             path = f"/sites/{i}/existing/{j}/hardware"
-            if e.hardware not in hw_ids:
-                errors.append(FieldError(path, f"unknown hardware {quoted(e.hardware)}"))
+            if e.hardware not in hw_ids:  # neither in hardware[] nor a default-catalog id
+                errors.append(
+                    FieldError(
+                        path,
+                        f"unknown hardware {quoted(e.hardware)}: not in hardware[] nor in the default catalog",
+                    )
+                )
     for i, hw in enumerate(req.hardware):
         _check_len(hw.max_units_per_period, n, f"/hardware/{i}/max_units_per_period", errors)
         if hw.lead_time_periods is not None and hw.lead_time_months is not None:
@@ -210,7 +215,10 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
             unbounded = [
                 h.id
                 for h in req.hardware
-                if h.vendor == c.vendor and h.it_power_kw <= 0 and h.max_units_per_period is None
+                if h.vendor == c.vendor
+                and not h.existing_only  # never bought: its spend is the existing fleet's, fixed
+                and h.it_power_kw <= 0
+                and h.max_units_per_period is None
             ]
             if unbounded:
                 errors.append(

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from service.cli import main as cli_main
-from solver import Plan, plan
+from solver import Plan, parse_request, plan
 from solver.catalog import catalog_hardware
 from tests.helpers.recompute import check_plan
 
@@ -106,6 +106,8 @@ class TestEveryExample:
     @pytest.mark.parametrize("name", REQUEST_FILES)
     def test_uses_the_catalog(self, name: str) -> None:
         hw = request_of(name)["hardware"]
+        if name == TestDesignExample.NAME:  # DESIGN.md's request as given: its GB200 item is inline
+            hw = hw[1:]
         assert all("catalog" in h for h in hw), "examples start every hardware item from the catalog"
 
     def test_the_readme_command_runs_the_installed_entry_point(self) -> None:
@@ -367,6 +369,24 @@ class TestBrownfieldH100:
         # 2,000 units with 1 year left (4 quarters) and 2,000 with 2 years (8 quarters)
         assert h100 == [4000.0] * 4 + [2000.0] * 4 + [0.0] * 4
 
+    def test_the_h100s_need_not_be_offered(self) -> None:
+        # the plan buys no H100: without the item in hardware[] the fleet joins from the catalog
+        # existing-only, and the plan is the same, with 11 purchase columns fewer (12 quarters,
+        # one of lead time)
+        req, p = request_of(self.NAME), solved(self.NAME)
+        assert "nvidia-h100-8x" not in p.summary.units_acquired
+        req["hardware"] = [h for h in req["hardware"] if h["catalog"] != "nvidia-h100-8x"]
+        q = plan(req)
+        check_plan(req, q)
+        assert close(q.summary.npv_cost_usd, p.summary.npv_cost_usd)
+        assert q.summary.units_acquired.keys() == p.summary.units_acquired.keys()
+        for a, b in zip(p.periods, q.periods, strict=True):
+            mine = {f.hardware: (f.existing, f.installed) for f in a.fleet}
+            theirs = {f.hardware: (f.existing, f.installed) for f in b.fleet}  # (H100 last: joined last)
+            assert mine.keys() == theirs.keys(), a.label
+            assert all(mine[k][0] == theirs[k][0] and close(mine[k][1], theirs[k][1]) for k in mine), a.label
+        assert q.solver.variables == p.solver.variables - 11
+
     def test_one_more_mw_is_worth_its_shadow_price(self) -> None:
         req, p = request_of(self.NAME), solved(self.NAME)
         assert p.shadow_prices is not None and p.objective.value is not None
@@ -392,6 +412,51 @@ class TestSmallInteger:
         relaxed["solver"]["integer"] = False
         assert p.objective.value is not None
         assert objective(relaxed) <= p.objective.value * (1 + 1e-9)
+
+
+class TestDesignExample:
+    """DESIGN.md's example request, whose 400 existing H100s are not in its hardware[]."""
+
+    NAME = "design-example.json"
+
+    def test_the_h100s_join_from_the_catalog_existing_only(self) -> None:
+        req = parse_request(request_of(self.NAME))
+        assert [(h.id, h.existing_only) for h in req.hardware] == [
+            ("nvidia-gb200-nvl72", False),
+            ("cerebras-cs3", False),
+            ("nvidia-h100-8x", True),
+        ]
+        p = solved(self.NAME)
+        assert [w for w in p.warnings if "nvidia-h100-8x" in w] == [
+            "hardware 'nvidia-h100-8x' is existing-only, with the default catalog's figures: the "
+            "existing units at site 'tx-1' serve, draw power and cost opex until they retire, and "
+            "none are bought (to offer it for purchase, give it in hardware[] without existing_only)"
+        ]
+
+    def test_the_first_quarter_diagnosis_by_hand(self) -> None:
+        # Only the 400 H100s stand in 2026-01 (CS-3: one quarter of lead time, GB200: two).
+        req, p = request_of(self.NAME), solved(self.NAME)
+        h100 = catalog_hardware("nvidia-h100-8x")
+        assert h100 is not None
+        units = req["sites"][0]["existing"][0]["units"]
+        cap = req["policy"]["max_vendor_share"]["nvidia"]
+        # chat at 50 tokens/s per user: between the curve's points at 5 and 52.9
+        pts = h100["performance"]["llama-70b"]["points"]
+        (x0, y0), (x1, y1) = ((q["tokens_per_s_per_user"], q["tokens_per_s_per_unit"]) for q in pts[1:3])
+        assert x0 <= 50 <= x1
+        per_unit = y0 + (50 - x0) / (x1 - x0) * (y1 - y0)
+        wl = req["workloads"][0]
+        g, base = wl["demand_growth_per_year"], wl["demand_tokens_per_s"]
+        avg = base * ((1 + g) ** 0.25 - 1) / (0.25 * math.log1p(g))  # the quarter's average
+        peak = base * (1 + g) ** 0.25  # its end
+        most = units * per_unit / (1 + req["policy"]["reserve_margin"]) * avg / peak
+        assert [(d.option, d.limit, d.vendor or d.workload, d.period) for d in p.diagnosis] == [
+            ("relax_all", "vendor_share", "nvidia", "2026-01"),
+            ("relax_all", "min_service", "chat", "2026-01"),
+        ]
+        share, short = p.diagnosis
+        assert close(share.amount, units * h100["it_power_kw"] * (1 - cap))
+        assert close(short.amount, avg - most)
 
 
 class TestMaxServedBudget:

@@ -7,7 +7,8 @@ the plan reports (``periods[].fleet`` acquired/existing/installed/allocated and
 ``periods[].sites[].expansion_started_mw``).  It then asserts that
 
 * the fleet table is consistent (installed = existing + purchases in their in-service
-  window, nothing bought that would arrive after the horizon, allocation <= installed,
+  window, nothing bought that would arrive after the horizon nor of existing-only hardware
+  (``parse_request`` adds an existing fleet's catalog item so), allocation <= installed,
   allocation only to eligible workloads, whole units/replicas in integer mode);
 * every constraint family holds (demand with reserve margin, min service, power with PUE
   and expansions online after their lead time, expansion cap, supply, total and
@@ -291,6 +292,10 @@ class _Check:
                     raise PlanMismatch(f"{where}: hardware not allowed at the site is bought or used")
                 self.rows[key] = row
                 at_most(f"{where} acquired >= 0", 0.0, row.acquired)
+                if row.acquired > ATOL and self.hws[row.hardware].existing_only:
+                    # existing-only hardware (an existing fleet of a catalog id hardware[] does
+                    # not list, or existing_only given) is never bought
+                    raise PlanMismatch(f"{where}: {row.acquired} units of existing-only hardware bought")
                 self.acq[(row.site, row.hardware)][t] += row.acquired
                 if row.acquired > ATOL and t + self.lead[row.hardware] > n - 1:
                     raise PlanMismatch(f"{where}: {row.acquired} bought, arriving after the horizon")

@@ -59,6 +59,34 @@ class TestCreatePlan:
         assert client.get(r.headers["location"]).json() == plan
         assert Plan.model_validate(plan).summary.units_acquired == {"h1": pytest.approx(7.0)}
 
+    def test_an_existing_fleet_from_the_catalog_serves_and_is_not_bought(self, client: TestClient) -> None:
+        # 10 H100s that hardware[] does not offer serve 305,507 tokens/s of llama-70b at 5 tokens/s
+        # per user; the plan (solved by a worker from the stored, parsed request) shows them like
+        # any hardware, never acquired, at the catalog's maintenance: 10 x $270,000 x 10 %/yr over
+        # two quarters, $135,000.  h1 is too slow for chat (1 token/s per user) and is not bought.
+        req = h.small_request()
+        req["sites"][0]["existing"] = [{"hardware": "nvidia-h100-8x", "units": 10}]
+        req["workloads"] = [
+            {
+                "id": "chat",
+                "model": "llama-70b",
+                "min_tokens_per_s_per_user": 5,
+                "demand_tokens_per_s": 305507,
+            }
+        ]
+        req["hardware"][0]["performance"]["llama-70b"] = req["hardware"][0]["performance"].pop("m")
+        req["hardware"][0]["performance"]["llama-70b"]["points"][0]["tokens_per_s_per_user"] = 1
+        r = client.post("/v1/plans", json=req)
+        assert r.status_code == 201, r.text
+        plan = r.json()
+        assert plan["status"] == "optimal"
+        rows = [f for per in plan["periods"] for f in per["fleet"]]
+        assert [(f["hardware"], f["acquired"], f["existing"], f["installed"]) for f in rows] == [
+            ("nvidia-h100-8x", 0, 10, 10)
+        ] * 2
+        assert plan["summary"]["npv_cost_usd"] == pytest.approx(2 * 10 * 270_000 * 0.1 * 0.25)
+        assert any("existing-only, with the default catalog's figures" in w for w in plan["warnings"])
+
     def test_infeasible_request_is_a_plan_with_diagnosis(self, client: TestClient) -> None:
         # 5 units of 10 kW need 0.05 MW; the site has 0.01 MW: 0.04 MW short in both quarters,
         # or (the other way out) the one unit it can power serves 4,000 tokens/s too few.

@@ -66,6 +66,44 @@ class TestValidate:
         assert in_worker.status_code == 200
         assert in_worker.json() == in_api
 
+    def test_an_existing_fleet_from_the_catalog_is_described_like_any_hardware(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # 400 H100s at s1 that hardware[] does not offer: the catalog entry joins, existing-only
+        req = h.small_request()
+        req["sites"][0]["existing"] = [{"hardware": "nvidia-h100-8x", "units": 400}]
+        req["workloads"].append(
+            {"id": "chat", "model": "llama-70b", "min_tokens_per_s_per_user": 5, "demand_tokens_per_s": 1e5}
+        )
+        r = client.post("/v1/validate", json=req)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        pairs = {(p["hardware"], p["workload"]): p for p in body["throughput"]}
+        assert pairs[("nvidia-h100-8x", "chat")]["tokens_per_s_per_unit"] == pytest.approx(30550.7)
+        assert pairs[("nvidia-h100-8x", "chat")]["eligible_sites"] == ["s1"]
+        assert pairs[("nvidia-h100-8x", "w")]["tokens_per_s_per_unit"] == 0
+        # h1: 2 purchases + 2 allocations; the H100s: 2 allocations and no purchase; 4 served
+        assert body["model_size"]["variables"] == 10
+        [note] = body["warnings"]
+        assert note.startswith(
+            "hardware 'nvidia-h100-8x' is existing-only, with the default catalog's figures"
+        )
+        # a worker describes the stored (parsed, dumped) request: the same answer
+        monkeypatch.setattr("service.routes.validate.IN_PROCESS_BUILD_MAX_VARIABLES", 0)
+        assert client.post("/v1/validate", json=req).json() == body
+
+    def test_an_existing_fleet_in_neither_is_422_naming_it(self, client: TestClient) -> None:
+        req = h.small_request()
+        req["sites"][0]["existing"] = [{"hardware": "nvidia-h100-9x", "units": 400}]
+        r = client.post("/v1/validate", json=req)
+        assert r.status_code == 422
+        assert r.json()["errors"] == [
+            {
+                "path": "/sites/0/existing/0/hardware",
+                "message": "unknown hardware 'nvidia-h100-9x': not in hardware[] nor in the default catalog",
+            }
+        ]
+
     def test_invalid_request_is_422_with_paths(self, client: TestClient) -> None:
         req = h.small_request()
         req["horizon"]["periods"] = 0

@@ -159,6 +159,110 @@ class TestRequestsFromTheCatalog:
         assert "cerebras-cs9" in err.value.errors[0].message
 
 
+class TestExistingFleetFromTheCatalog:
+    """A site's existing fleet may name a catalog id that hardware[] does not list: the entry
+    joins hardware[] as existing-only (its purchase terms left out), so that a fleet already
+    installed need not be offered for purchase to be described."""
+
+    GPU = {
+        "id": "g",
+        "vendor": "v",
+        "unit_price_usd": 100,
+        "it_power_kw": 1,
+        "performance": {
+            "llama-70b": {"points": [{"tokens_per_s_per_user": 5, "tokens_per_s_per_unit": 1000}]}
+        },
+    }
+
+    def raw(self, *existing: list[dict[str, Any]], **top: Any) -> dict[str, Any]:
+        sites = [{"id": f"s{i}", "power_mw": 10, "existing": e} for i, e in enumerate(existing)]
+        return {**TestRequestsFromTheCatalog.BASE, "sites": sites, "hardware": [self.GPU], **top}
+
+    def test_the_entry_joins_existing_only_without_its_purchase_terms(self) -> None:
+        req = parse_request(self.raw([{"hardware": "nvidia-h100-8x", "units": 400}]))
+        assert [h.id for h in req.hardware] == ["g", "nvidia-h100-8x"]
+        h100 = req.hardware[1]
+        entry = ENTRIES["nvidia-h100-8x"]
+        assert h100.existing_only and not req.hardware[0].existing_only
+        for name in ("vendor", "kind", "unit_price_usd", "maintenance_fraction_per_year", "it_power_kw"):
+            assert getattr(h100, name) == entry[name], name
+        assert h100.lifetime_years == entry["lifetime_years"] and h100.sources == entry["sources"]
+        assert h100.performance == Hardware.model_validate(catalog_hardware("nvidia-h100-8x")).performance
+        # the entry's 3-month lead time is a purchase term: left out, so no warning names it
+        assert entry["lead_time_months"] == 3
+        assert (h100.lead_time_periods, h100.lead_time_months, h100.max_units_per_period) == (
+            None,
+            None,
+            None,
+        )
+
+    def test_joined_once_in_the_order_first_named(self) -> None:
+        req = parse_request(
+            self.raw(
+                [{"hardware": "amd-mi300x-8x", "units": 1}, {"hardware": "nvidia-h100-8x", "units": 2}],
+                [{"hardware": "nvidia-h100-8x", "units": 3}, {"hardware": "g", "units": 4}],
+            )
+        )
+        assert [(h.id, h.existing_only) for h in req.hardware] == [
+            ("g", False),
+            ("amd-mi300x-8x", True),
+            ("nvidia-h100-8x", True),
+        ]
+
+    def test_an_id_listed_in_hardware_is_that_item_and_can_be_bought(self) -> None:
+        listed = {"catalog": "nvidia-h100-8x", "unit_price_usd": 1.0}
+        req = parse_request(
+            {**self.raw([{"hardware": "nvidia-h100-8x", "units": 4}]), "hardware": [self.GPU, listed]}
+        )
+        assert [(h.id, h.existing_only, h.unit_price_usd) for h in req.hardware] == [
+            ("g", False, 100.0),
+            ("nvidia-h100-8x", False, 1.0),
+        ]
+        assert req.hardware[1].lead_time_months == 3  # a purchasable item keeps its lead time
+
+    def test_a_parsed_request_round_trips(self) -> None:
+        # the service and sweeps store the parsed request and parse it again
+        once = parse_request(self.raw([{"hardware": "nvidia-h100-8x", "units": 400}]))
+        dumped = once.model_dump(mode="json")
+        assert dumped["hardware"][1]["existing_only"] is True
+        twice = parse_request(dumped)
+        assert twice == once
+        assert prepare(twice).warnings == prepare(once).warnings
+
+    def test_allowed_hardware_may_name_it(self) -> None:
+        raw = self.raw([{"hardware": "nvidia-h100-8x", "units": 4}])
+        raw["sites"].append({"id": "t", "power_mw": 1, "allowed_hardware": ["nvidia-h100-8x"]})
+        assert parse_request(raw).sites[1].allowed_hardware == ["nvidia-h100-8x"]
+
+    def test_an_id_in_neither_is_a_422_naming_the_entry(self) -> None:
+        with pytest.raises(RequestInvalid) as err:
+            parse_request(
+                self.raw(
+                    [{"hardware": "nvidia-h100-8x", "units": 4}, {"hardware": "nvidia-h1OO", "units": 4}]
+                )
+            )
+        [e] = err.value.errors
+        assert e.path == "/sites/0/existing/1/hardware"
+        assert e.message == "unknown hardware 'nvidia-h1OO': not in hardware[] nor in the default catalog"
+        # allowed_hardware alone does not bring a catalog entry in
+        raw = self.raw([])
+        raw["sites"][0]["allowed_hardware"] = ["nvidia-h100-8x"]
+        with pytest.raises(RequestInvalid) as err:
+            parse_request(raw)
+        assert [e.path for e in err.value.errors] == ["/sites/0/allowed_hardware/0"]
+
+    def test_a_catalog_reference_may_say_existing_only_itself(self) -> None:
+        # the same item as the one joined: the plan says where its figures come from
+        given = parse_request(
+            {
+                **self.raw([{"hardware": "nvidia-h100-8x", "units": 4}]),
+                "hardware": [self.GPU, {"catalog": "nvidia-h100-8x", "existing_only": True}],
+            }
+        )
+        joined = parse_request(self.raw([{"hardware": "nvidia-h100-8x", "units": 4}]))
+        assert given == joined
+
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 

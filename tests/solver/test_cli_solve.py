@@ -15,7 +15,7 @@ import pytest
 from service.cli import main
 from solver import Plan
 from tests.helpers.recompute import check_plan
-from tests.helpers.requests import Json, request, site
+from tests.helpers.requests import Json, request, site, workload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,3 +112,29 @@ class TestValidate:
     def test_invalid_exits_2(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
         assert main(["validate", write(tmp_path, request(horizon={"periods": 241}))]) == 2
         assert "/horizon/periods" in capfd.readouterr().err
+
+    def test_an_existing_fleet_from_the_catalog_is_listed_and_said(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        # 400 H100s at the site, none offered: the catalog entry serves llama-70b at 5 tokens/s
+        # per user at its 30,550.7 tokens/s per unit, and the warnings say it is existing-only
+        req = request(
+            sites=[site(existing=[{"hardware": "nvidia-h100-8x", "units": 400}])],
+            workloads=[workload(), workload("chat", model="llama-70b", speed=5)],
+        )
+        assert main(["validate", write(tmp_path, req)]) == 0
+        out = capfd.readouterr().out
+        assert "nvidia-h100-8x -> chat" in out and "30,550.7 tok/s/unit" in out
+        assert (
+            "warning: hardware 'nvidia-h100-8x' is existing-only, with the default catalog's figures" in out
+        )
+
+    @pytest.mark.parametrize("command", ["validate", "solve"])
+    def test_an_existing_fleet_in_neither_exits_2_naming_it(
+        self, command: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        req = request(sites=[site(existing=[{"hardware": "nvidia-h100-9x", "units": 400}])])
+        assert main([command, write(tmp_path, req)]) == 2
+        out, err = capfd.readouterr()
+        assert out == ""
+        assert "/sites/0/existing/0/hardware: unknown hardware 'nvidia-h100-9x'" in err

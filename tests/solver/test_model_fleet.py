@@ -4,12 +4,16 @@ $100 a unit, 1,000 tokens/s per unit, 100,000 tokens/s demanded, 12-month period
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from solver import RequestInvalid
+from solver import RequestInvalid, parse_request
+from solver.catalog import catalog_hardware
+from solver.model import build_model, count_variables, prepare
 from solver.schema import PlanRequest
 from tests.helpers.recompute import PlanMismatch, check_plan
-from tests.helpers.requests import fleet, hardware, request, served, site, solve, workload
+from tests.helpers.requests import Json, fleet, hardware, request, served, site, solve, workload
 
 REL = 1e-7
 
@@ -162,6 +166,178 @@ class TestExistingNotAllowed:
         assert p.periods[0].sites[0].power_used_mw == pytest.approx(1.0 + 0.1, rel=REL)
         tight = solve(request(sites=[{**s, "power_mw": 0.5}], hardware_=hws))
         assert tight.status == "infeasible"
+
+
+class TestExistingFromTheCatalog:
+    """An existing fleet of a catalog id that hardware[] does not list: the entry's figures,
+    never bought.  Figures from the catalog's nvidia-h100-8x (read below; today $270,000,
+    10.2 kW, 10 %/yr maintenance, 5-year life, llama-70b at 5 tokens/s per user 30,550.7
+    tokens/s per unit) and a purchasable g ($100, 1 kW, 1,000 tokens/s per unit, no
+    maintenance).  One 12-month period, discount rate 0, load factor 1."""
+
+    H100 = catalog_hardware("nvidia-h100-8x") or {}
+    PRICE, KW, MAINT = H100["unit_price_usd"], H100["it_power_kw"], H100["maintenance_fraction_per_year"]
+    TPUT = next(
+        p["tokens_per_s_per_unit"]
+        for p in H100["performance"]["llama-70b"]["points"]
+        if p["tokens_per_s_per_user"] == 5
+    )
+    HOURS = 8760.0
+
+    def req(
+        self,
+        demand: float,
+        *,
+        price: float = 100.0,
+        remaining_life: float | None = None,
+        site_extra: Json | None = None,
+        **top: Any,
+    ) -> Json:
+        """10 existing H100s at site s, g offered, one workload w of llama-70b at 5 tokens/s per user."""
+        e: Json = {"hardware": "nvidia-h100-8x", "units": 10}
+        if remaining_life is not None:
+            e["remaining_life_years"] = remaining_life
+        g = hardware("g", price=price, model="llama-70b", points=((5.0, 1000.0),))
+        wl = workload(model="llama-70b", speed=5.0, demand=demand)
+        return request(sites=[site(existing=[e], **(site_extra or {}))], hardware_=[g], workloads=[wl], **top)
+
+    def test_it_serves_part_of_the_demand_at_its_catalog_opex(self) -> None:
+        # 10 H100s serve 305,507 tokens/s; the other 50,000 need 50 g.  PUE 1.25, $60/MWh:
+        #   H100 maintenance 10 x $270,000 x 0.1                = $270,000
+        #   H100 energy 10 x 10.2 kW / 1000 x 1.25 x 8,760 h x $60 = $67,014
+        #   g: 50 x $100 capex, $4,000 of it back as residual (1 - 1/5)
+        #   g energy 50 x 1 kW / 1000 x 1.25 x 8,760 h x $60       = $32,850
+        # NPV 270,000 + 67,014 + 5,000 + 32,850 - 4,000 = $370,864.
+        demand = 10 * self.TPUT + 50_000
+        p = solve(self.req(demand, site_extra={"pue": 1.25, "energy_usd_per_mwh": 60}))
+        assert p.status == "optimal"
+        h100 = next(f for f in p.periods[0].fleet if f.hardware == "nvidia-h100-8x")
+        assert (h100.acquired, h100.existing, h100.installed) == (0, 10, 10)
+        assert h100.allocated == {"w": pytest.approx(10, rel=REL)}
+        assert fleet(p, hw="g")[:2] == (pytest.approx(50, rel=REL), pytest.approx(50, rel=REL))
+        maint = 10 * self.PRICE * self.MAINT
+        energy_h100 = 10 * self.KW / 1000 * 1.25 * self.HOURS * 60
+        energy_g = 50 * 1 / 1000 * 1.25 * self.HOURS * 60
+        assert (maint, round(energy_h100, 6), round(energy_g, 6)) == (
+            270_000,
+            67_014,
+            32_850,
+        )  # today's catalog
+        per = p.periods[0]
+        assert per.opex_breakdown["maintenance"] == pytest.approx(maint, rel=REL)
+        assert per.opex_breakdown["energy"] == pytest.approx(energy_h100 + energy_g, rel=REL)
+        assert per.capex_usd == pytest.approx(5_000, rel=REL)
+        assert p.summary.residual_value_usd == pytest.approx(4_000, rel=REL)  # g's only
+        assert p.summary.npv_cost_usd == pytest.approx(maint + energy_h100 + energy_g + 1_000, rel=REL)
+        assert p.summary.units_acquired == {"g": pytest.approx(50, rel=REL)}  # as for any unbought hardware
+        assert per.sites[0].power_used_mw == pytest.approx((10 * self.KW + 50) * 1.25 / 1000, rel=REL)
+        assert p.idle_purchases == []
+
+    def test_never_bought_even_when_it_would_be_cheapest(self) -> None:
+        # 11 H100s' worth of demand and g at $1M per 1,000 tokens/s: one more H100 would cost
+        # $270,000 x 0.2 net, but it is not for sale.  30.5507 g at $1M x 0.2 net = $6,110,140,
+        # plus the 10 H100s' maintenance $270,000.
+        req = self.req(11 * self.TPUT, price=1e6)
+        p = solve(req)
+        assert fleet(p, hw="nvidia-h100-8x")[:2] == (0, 10)
+        assert fleet(p, hw="g")[0] == pytest.approx(self.TPUT / 1000, rel=REL)
+        assert p.objective.value == pytest.approx(self.TPUT / 1000 * 2e5 + 270_000, rel=REL)
+        # the model holds no purchase column of it, so no supply row, price or lease either
+        m = build_model(prepare(parse_request(req)))
+        assert [k[1] for k in m.var["buy"]] == [0]  # g's, the only one
+        assert "supply" not in m.con and count_variables(m.data) == len(m.columns)
+        assert p.shadow_prices is not None and p.shadow_prices.supply_per_unit == []
+        # the same fleet listed in hardware[] (purchasable, no lead time) buys one H100 instead:
+        # $54,000 net + 11 x $27,000 of maintenance
+        listed = {
+            **req,
+            "hardware": [*req["hardware"], {"catalog": "nvidia-h100-8x", "lead_time_periods": 0}],
+        }
+        q = solve(listed)
+        assert fleet(q, hw="nvidia-h100-8x")[:2] == (pytest.approx(1, rel=REL), pytest.approx(11, rel=REL))
+        assert q.objective.value == pytest.approx(self.PRICE * 0.2 + 11 * self.PRICE * self.MAINT, rel=REL)
+
+    def test_it_retires_per_remaining_life(self) -> None:
+        # 1 year left of 2: g replaces all of it in 2027, 305.507 units at $100 x 0.2 net.
+        p = solve(self.req(10 * self.TPUT, remaining_life=1, periods=2))
+        assert [fleet(p, t=t, hw="nvidia-h100-8x") for t in range(2)] == [
+            (0, 10, pytest.approx(10)),
+            (0, 0, 0),
+        ]
+        assert [fleet(p, t=t, hw="g")[0] for t in range(2)] == [
+            0,
+            pytest.approx(10 * self.TPUT / 1000, rel=REL),
+        ]
+        assert p.objective.value == pytest.approx(10 * self.TPUT / 1000 * 20 + 270_000, rel=REL)
+
+    def test_a_shortfall_is_diagnosed_as_service_not_as_supply(self) -> None:
+        # nothing else serves llama-70b at 5 tokens/s per user (g serves another model): 400,000
+        # demanded, 305,507 served by the 10 H100s, and only serving less helps.
+        req = self.req(400_000)
+        req["hardware"][0]["performance"] = {"m": req["hardware"][0]["performance"]["llama-70b"]}
+        p = solve(req)
+        assert p.status == "infeasible"
+        assert [(d.option, d.limit, d.amount) for d in p.diagnosis] == [
+            ("reduce_service", "min_service", pytest.approx(400_000 - 10 * self.TPUT, rel=REL))
+        ]
+
+    def test_it_counts_in_the_vendor_share(self) -> None:
+        # nvidia at most half the IT power: the 10 H100s' 102 kW need 102 kW of g beside them,
+        # 102 units bought to stand idle (the H100s serve all), $20 net each.
+        p = solve(self.req(10 * self.TPUT, policy={"max_vendor_share": {"nvidia": 0.5}}))
+        assert fleet(p, hw="g")[:3] == (
+            pytest.approx(10 * self.KW, rel=REL),
+            pytest.approx(10 * self.KW, rel=REL),
+            0,
+        )
+        assert p.objective.value == pytest.approx(270_000 + 10 * self.KW * 20, rel=REL)
+        assert p.summary.it_power_share_by_vendor == {"nvidia": pytest.approx(0.5), "v": pytest.approx(0.5)}
+        [idle] = p.idle_purchases
+        assert (idle.hardware, idle.causes) == ("g", ["vendor_max nvidia"])
+
+    def test_a_commitment_to_its_vendor_can_only_be_paid_as_a_shortfall(self) -> None:
+        # nothing of nvidia can be bought and the H100s pay no fee: the $100,000 is all shortfall
+        p = solve(self.req(10 * self.TPUT, contracts=[{"vendor": "nvidia", "min_spend_usd": 1e5}]))
+        [c] = p.contracts
+        assert (c.spend_usd, c.shortfall_usd) == (0, pytest.approx(1e5, rel=REL))
+        assert p.objective.value == pytest.approx(270_000 + 1e5, rel=REL)
+
+    def test_the_plan_says_where_its_figures_come_from(self) -> None:
+        p = solve(self.req(10 * self.TPUT))
+        [note] = [w for w in p.warnings if "nvidia-h100-8x" in w]
+        assert "existing-only, with the default catalog's figures" in note
+        assert "site 's'" in note and "none are bought" in note
+
+    def test_check_plan_refuses_a_purchase_of_it(self) -> None:
+        req = self.req(10 * self.TPUT)
+        p = solve(req)
+        bad = p.model_copy(deep=True)
+        row = next(f for f in bad.periods[0].fleet if f.hardware == "nvidia-h100-8x")
+        row.acquired = 1.0
+        with pytest.raises(PlanMismatch, match="existing-only hardware bought"):
+            check_plan(req, bad)
+
+
+class TestExistingOnlyGiven:
+    def test_an_inline_item_may_say_it_and_its_purchase_terms_are_named(self) -> None:
+        # 100 existing h serve the demand; h cannot be bought, so its supply and lead time mean
+        # nothing, and the plan says so
+        h = hardware(existing_only=True, max_units_per_period=5, lead_time_periods=1)
+        s = site(existing=[{"hardware": "h", "units": 100}])
+        p = solve(request(sites=[s], hardware_=[h]))
+        assert p.status == "optimal" and fleet(p)[:2] == (0, 100)
+        assert p.warnings == [
+            "hardware 'h' is existing_only, so lead_time_periods, max_units_per_period have no "
+            "effect: it is never bought"
+        ]
+
+    def test_without_an_existing_fleet_it_plays_no_part(self) -> None:
+        hws = [hardware("g"), hardware("h", existing_only=True)]
+        p = solve(request(hardware_=hws))
+        assert fleet(p, hw="g")[0] == pytest.approx(100, rel=REL) and fleet(p, hw="h") == (0, 0, 0)
+        assert p.warnings == [
+            "hardware 'h' is existing_only, but no site has existing units of it: it plays no part in the plan"
+        ]
 
 
 class TestThroughput:

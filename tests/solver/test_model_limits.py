@@ -352,3 +352,22 @@ class TestVendorShare:
         p = solve(request(periods=2, hardware_=hws, policy={"max_vendor_share": {"a": 0.7}}))
         assert [fleet(p, t=t, hw="ha")[1] for t in range(2)] == [pytest.approx(70, rel=REL)] * 2
         assert p.objective.value == pytest.approx(2 * (70 * 100 + 30 * 150), rel=REL)
+
+    def test_a_period_with_only_existing_units_holds_the_share_too(self) -> None:
+        # 100 existing a units (1 kW each) and b arriving only after a 1-year lead: in 2026 a
+        # holds 100 % of the IT power, nothing can move it, and the plan must say it breaks the
+        # 70 % cap (by 100 - 0.7 x 100 = 30 kW), not solve as if the cap were not there.
+        hws = [
+            hardware("ha", vendor="a", lead_time_periods=1),
+            hardware("hb", vendor="b", lead_time_periods=1),
+        ]
+        s = site(existing=[{"hardware": "ha", "units": 100}])
+        req = request(periods=2, sites=[s], hardware_=hws, policy={"max_vendor_share": {"a": 0.7}})
+        p = solve(req)
+        assert p.status == "infeasible"
+        assert [(d.limit, d.vendor, d.period, d.amount) for d in p.diagnosis] == [
+            ("vendor_share", "a", "2026-01", pytest.approx(30, rel=REL))
+        ]
+        # at 100 % allowed the same request solves: b is not needed, the a units serve both years
+        p = solve({**req, "policy": {"max_vendor_share": {"a": 1.0}}})
+        assert p.status == "optimal" and p.objective.value == pytest.approx(0, abs=1e-9)
