@@ -73,11 +73,11 @@ def demand_curve(base: float, g: float, p: float, n: int) -> tuple[list[float], 
     Tokens are counted on the average; capacity is sized to the peak (capacity rows carry
     φ_t), so the fleet serves the curve at every moment of the period, whatever its length.
     """
-    if g == 0 or p <= 0:
+    x = p * math.log1p(g) if p > 0 else 0.0  # ln of the growth over one period
+    if x == 0:  # no growth, or too little to change a float (1 + 1e-17 == 1)
         return [base] * n, [1.0] * n
-    step = (1 + g) ** p
-    avg = (step - 1) / (p * math.log1p(g))
-    phi = max(1.0, step) / avg
+    avg = math.expm1(x) / x  # (step − 1)/ln(step), exact for tiny growth too
+    phi = max(1.0, math.exp(x)) / avg
     return [base * (1 + g) ** (t * p) * avg for t in range(n)], [phi] * n
 
 

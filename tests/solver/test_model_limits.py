@@ -65,6 +65,19 @@ class TestDemand:
         )
         assert fleet(p, t=0)[1] == pytest.approx(100, rel=REL)
 
+    @pytest.mark.parametrize("g", [1e-17, -1e-17, 5e-324, 1e-12])
+    def test_growth_too_small_to_see_is_no_growth(self, g: float) -> None:
+        # 1 + 1e-17 == 1 in floating point: the period's growth factor minus 1 was 0, and the
+        # average over the period divided by it (a ZeroDivisionError, a 500 in the service).
+        # Growth of 1e-12 a year moves the demand by 1e-13 over a quarter: still 100 units.
+        p = solve(request(periods=4, period_months=3, workloads=[workload(demand_growth_per_year=g)]))
+        assert p.status == "optimal"
+        for x in p.periods:
+            w = x.workloads[0]
+            assert w.demand_tokens_per_s == pytest.approx(1e5, rel=1e-11)
+            assert w.demand_peak_tokens_per_s == pytest.approx(1e5, rel=1e-11)
+        assert fleet(p, t=3)[1] == pytest.approx(100, rel=REL)
+
     def test_a_demand_list_is_flat_within_each_period(self) -> None:
         p = solve(request(periods=2, workloads=[workload(demand=[1e5, 3e5])]))
         assert [x.workloads[0].demand_peak_tokens_per_s for x in p.periods] == [1e5, 3e5]
