@@ -416,9 +416,12 @@ def _set_tiers(m: Built, vendor: int, r: int) -> None:
     for (v, k), b in m.var.get("reached", {}).items():
         if v == vendor:
             b.lowBound = b.upBound = float(k < r)
+    cap = m.con.get("tier_cap", {}).get((vendor,))
+    if cap is None:  # no decision moves the vendor's spend: its count is the one it reaches
+        return
     _, fixed = net_spend_terms(m, vendor)
     top = thresholds[r] if r < len(thresholds) else 2 * spend_bound(m, vendor) + 1.0
-    m.con["tier_cap"][(vendor,)].constant = fixed - top  # row: Σ terms + fixed − top <= 0
+    cap.constant = fixed - top  # row: Σ terms + fixed − top <= 0
 
 
 def _walk_tiers(
@@ -433,7 +436,11 @@ def _walk_tiers(
     handed out consistent with the wrong count.  Every count, not a step at a time: the cost
     over the count can rise before it falls (9,500 at 0 tiers, 9,550 at 1, 5,990 at 2).
     """
-    modelled = {v: len(_contract(m, v).discount_tiers) for v in count}
+    # a vendor whose spend no decision moves (no tier_cap row: existing units only, say) keeps
+    # the count its fixed spend reaches: no other count is feasible
+    modelled = {
+        v: len(_contract(m, v).discount_tiers) if (v,) in m.con.get("tier_cap", {}) else -1 for v in count
+    }
     seconds = best.seconds
     current = True  # the handles (values and duals) hold the best solve
     deadline = time.perf_counter() + limit  # the walk stops with what it has when time is up

@@ -206,6 +206,30 @@ class TestDiscountTiers:
         assert p.shadow_prices is not None and p.shadow_prices.basis == "integer_fixed"
         assert any("mixed-integer" in w for w in p.warnings)
 
+    @pytest.mark.parametrize("backend", ["highs", "cbc"])
+    def test_a_vendor_whose_spend_no_decision_moves_keeps_the_tiers_it_reaches(self, backend: str) -> None:
+        # Vendor a: 10 existing units leased at $1/h, none can be bought (lead time = horizon),
+        # so its spend is fixed: $1 x 10 x 8,760 h x 2 years = $175,200, past its $1,000 tier.
+        # (The fixed LP's tier cap had no terms and was left out; fixing the tiers then raised
+        # KeyError.)  Vendor b serves the other 10,000 tokens/s: 10 units of $100 (residual 0.6
+        # after 2 of 5 years: $400 net).  No discount: 175,200 + 400 = 175,600; the rebate is
+        # 10 % of 175,200 − 1,000 = 17,420 at d_N = 1: 158,180.
+        ha = hardware("ha", vendor="a", price=0, lead_time_periods=2, recurring_usd_per_unit_hour=1.0)
+        hb = hardware("hb", vendor="b", price=100)
+        req = request(
+            periods=2,
+            sites=[site(existing=[{"hardware": "ha", "units": 10}])],
+            hardware_=[ha, hb],
+            workloads=[workload(demand=20_000)],
+            contracts=[{"vendor": "a", "discount_tiers": [{"above_spend_usd": 1000, "discount": 0.1}]}],
+        )
+        p = solve(req, backend=backend)
+        assert p.status == "optimal", p.solver.detail
+        assert p.objective.value == pytest.approx(158_180, rel=REL)
+        [a] = [c for c in p.contracts if c.vendor == "a"]
+        assert (a.discount_usd, a.discount_tiers_reached) == (pytest.approx(17_420, rel=REL), 1)
+        assert fleet(p, hw="hb")[0] == pytest.approx(10, rel=REL)
+
     def test_a_threshold_beyond_any_possible_spend_keeps_the_lp(self) -> None:
         # 0.1 MW holds at most 100 units of $100 in the one period: spend can never pass
         # $10,000, so a tier at $50,000 is left out and the plan is an LP with true prices.
