@@ -332,14 +332,22 @@ def _objective_scale(m: Built) -> float:
 
 
 def _relief(m: Built, family: str, key: tuple[int, ...], scale: float) -> float:
-    """The published price of a limit: −dual, or 0 when it is noise (|dual| <= PRICE_NOISE and
-    |dual|·max(1, |rhs|) <= PRICE_TOL of the objective's size ``scale``)."""
+    """The published price of a limit: −dual, or 0 when it is noise (see :func:`_noise`)."""
     c = m.con.get(family, {}).get(key)
     if c is None or c.pi is None:
         return 0.0
-    if abs(c.pi) <= PRICE_NOISE and abs(c.pi) * max(1.0, abs(c.constant)) <= PRICE_TOL * scale:
+    if _noise(c.pi, -c.pi < 0, max(1.0, abs(c.constant)), scale):
         return 0.0
     return float(-c.pi)
+
+
+def _noise(dual: float, negative: bool, size: float, scale: float) -> bool:
+    """Whether a limit's price is noise: moving the whole limit (``size``) would move the
+    objective by less than PRICE_TOL of its size ``scale``, and the dual is either small
+    (|dual| <= PRICE_NOISE) or its price ``negative``.  Relaxing a priced limit can only help,
+    so a negative price that small is round-off whatever its absolute size (-6e-8 $/MW beside
+    prices of 8e6 and an objective of 3.8e6 was published once)."""
+    return abs(dual) * size <= PRICE_TOL * scale and (abs(dual) <= PRICE_NOISE or negative)
 
 
 def priced_limits(m: Built) -> set[tuple[str, tuple[int, ...]]]:
@@ -420,8 +428,8 @@ def vendor_share_prices(m: Built, scale: float) -> list[VendorSharePrice]:
     the right-hand side.  Moving ``share`` by δ moves the row's left side by −δ·K_t, K_t the
     installed IT kW of all vendors in t: the same as moving its right-hand side by +δ·K_t, so
     d(minimised objective)/d(share) = π·K_t.  Relief of a maximum is +δ and of a minimum −δ;
-    a point is δ = 0.01.  Noise: 0 when |π|·K_t is below PRICE_TOL of the objective (and
-    |π| below PRICE_NOISE), as for the other limits.
+    a point is δ = 0.01.  Noise: as for the other limits (:func:`_noise`, with K_t as the
+    limit's size).
     """
     data = m.data
     req = data.req
@@ -437,7 +445,7 @@ def vendor_share_prices(m: Built, scale: float) -> list[VendorSharePrice]:
                     units = m.existing(s, h, t) + sum(b.varValue or 0.0 for b, _ in m.inst_terms(s, h, t))
                     total += kw[h] * units
             value = sign * c.pi * total / 100
-            if abs(c.pi) <= PRICE_NOISE and abs(c.pi) * max(1.0, total) <= PRICE_TOL * scale:
+            if _noise(c.pi, value < 0, max(1.0, total), scale):
                 value = 0.0
             out.append(
                 VendorSharePrice(vendor=data.vendors[v], period=data.labels[t], limit=word, value=value)

@@ -15,14 +15,18 @@ basis does not change.  Each instance is chosen so that the limit binds (price >
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from solver import Plan
 from tests.helpers.requests import Json, hardware, request, site, solve, workload
+
+DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def fleet_units(p: Plan, hw: str, t: int = 0) -> float:
@@ -548,6 +552,29 @@ class TestMaxServedBindingAndNoise:
         return solve(
             request(sites=[site(**self.FLEET)], workloads=wl, objective={"kind": "max_served"}, **top)
         )
+
+    def test_a_tiny_negative_price_is_noise_a_tiny_positive_one_is_not(self) -> None:
+        from solver.extract import PRICE_NOISE, PRICE_TOL, _noise
+
+        scale = 3.8e6  # the objective's size; relief = −dual
+        # −6e-8 (relief) on a 1 MW limit: moving it all moves the objective by 6e-8, far
+        # below PRICE_TOL of it, and no relaxation can hurt: round-off, though above PRICE_NOISE
+        assert _noise(6e-8, True, 1.0, scale)
+        # the same size with the right sign may be a real (small) price: kept
+        assert not _noise(-6e-8, False, 1.0, scale)
+        assert _noise(-PRICE_NOISE / 2, False, 1.0, scale)
+        # a negative price that moves the objective visibly is not hidden (check_plan fails it)
+        assert not _noise(1.0, True, 1.0, scale) and PRICE_TOL * scale < 1.0
+
+    def test_no_negative_price_in_a_plan_that_once_published_one(self) -> None:
+        # max_served, two sites, an expansion, an existing fleet and take-or-pay (a random
+        # instance): power s1 2026-01 came out −5.96e-8 beside real prices of 8e6 per MW
+        # (re-solves with the limit moved ±1e-4 give slopes of −0.0013 and −0.0003: noise).
+        req = json.loads((DATA / "max-served-noise-price.json").read_text())
+        p = solve(req)  # check_plan: no negative power price
+        assert p.status == "optimal" and p.shadow_prices is not None
+        assert min(x.value for x in p.shadow_prices.power_usd_per_mw) == 0.0
+        assert max(x.value for x in p.shadow_prices.power_usd_per_mw) > 1e6
 
     def test_a_priced_budget_binds_although_stage_two_leaves_slack(self) -> None:
         # 100 existing units serve 1e5 of 1e6 tokens/s; $100 buys one more unit: 31,536 M
