@@ -209,7 +209,13 @@ class SweepResult(_Out):
 
 
 class FrontierRow(ScenarioRow):
-    target_served_fraction: float
+    target_served_fraction: float | None = Field(
+        ...,
+        description=(
+            "The served fraction this point aims at: an end's is the fraction its plan serves; "
+            "null for an end without a plan (infeasible, failed, ...), whose target is not known."
+        ),
+    )
     discounted_million_tokens_served: float | None = Field(
         None,
         description=(
@@ -1048,9 +1054,8 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
 
     def make_row(out: ScenarioOutcome) -> FrontierRow:
         base = row_from_plan(out.plan, out.index, ids[out.index], out.error)
-        target = targets.get(out.index)
-        if target is None:
-            target = base.served_fraction if base.served_fraction is not None else math.nan
+        # an end aims at what its plan serves: unknown (null) without a plan
+        target = targets.get(out.index, base.served_fraction)
         return FrontierRow(
             **base.model_dump(exclude={"values"}),
             values=values[out.index],

@@ -25,6 +25,7 @@ from solver import plan
 from solver.scenarios import prepare_sweep, solve_scenario
 from tests.helpers.workers import alive, slow_worker
 from tests.service import svc_helpers as h
+from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing
 from tests.solver.test_scenarios import frontier_request, power_request
 
 FINISHED = ("done", "failed")
@@ -300,6 +301,64 @@ class TestFrontierRoutes:
         assert (body["status"], body["error"], body["total"], body["done"]) == ("done", None, 2, 2)
         assert "cannot vary" in body["note"]
         assert [r["index"] for r in body["rows"]] == [0, 1]
+
+
+def conforms(client: TestClient, body: dict[str, Any], schema: str) -> list[tuple[str, str]]:
+    """Where ``body`` breaks ``#/components/schemas/{schema}`` of the app's OpenAPI document."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    doc = client.get("/openapi.json").json()
+    registry = Registry().with_resource(
+        "urn:doc", Resource.from_contents(doc, default_specification=DRAFT202012)
+    )
+    validator = Draft202012Validator({"$ref": f"urn:doc#/components/schemas/{schema}"}, registry=registry)
+    return [("/".join(map(str, e.absolute_path)), e.message) for e in validator.iter_errors(body)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
+    """The module's SQLite app, or a fresh app on the local PostgreSQL server (skipped without)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("client")
+        return
+    reason = postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    with pg_schema() as schema, h.app_client(tmp_path, database_url=PG_URL, database_schema=schema) as c:
+        yield c
+
+
+class TestFrontierWithoutAnEnd:
+    def test_the_ends_come_back_with_a_null_target_on_either_database(self, any_db: TestClient) -> None:
+        # 5 MW where 10 are needed: both ends infeasible.  The least-served end's target
+        # used to be NaN: PostgreSQL refused the row (the job kept the driver's whole text
+        # as its error, no rows, no finished_at) and SQLite gave null where the schema said
+        # number.
+        base = power_request()
+        base["sites"][0]["power_mw"] = 5
+        r = any_db.post("/v1/frontiers", json={"base": base, "points": 3})
+        body = wait(any_db, r.headers["location"])
+        assert (body["status"], body["error"], body["note"]) == (
+            "failed",
+            "the least served (min_cost) end is infeasible",
+            None,
+        )
+        assert (body["total"], body["done"], body["low_served_fraction"]) == (3, 2, None)
+        assert [(x["index"], x["status"], x["target_served_fraction"]) for x in body["rows"]] == [
+            (0, "infeasible", None),
+            (2, "infeasible", None),
+        ]
+        assert body["finished_at"] is not None
+        assert conforms(any_db, body, "FrontierJob") == []
+        for x in body["rows"]:  # each end's plan is stored, with its diagnosis
+            assert any_db.get(f"/v1/plans/{x['plan_id']}").json()["status"] == "infeasible"
+
+    def test_the_schema_says_the_target_may_be_null(self, client: TestClient) -> None:
+        row = client.get("/openapi.json").json()["components"]["schemas"]["FrontierRow"]
+        assert "target_served_fraction" in row["required"]
+        assert row["properties"]["target_served_fraction"]["anyOf"] == [{"type": "number"}, {"type": "null"}]
 
 
 class TestDiffRoute:

@@ -9,6 +9,7 @@ path code).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import threading
 import time
@@ -22,12 +23,15 @@ from solver.scenarios import (
     PathError,
     ProcessMapper,
     RunOptions,
+    ScenarioOutcome,
     ScenarioRow,
+    ScenarioTask,
     prepare_frontier,
     prepare_sweep,
     resolve_path,
     run_frontier,
     run_sweep,
+    solve_scenario,
     tornado,
 )
 from tests.helpers.workers import alive, slow_worker
@@ -749,7 +753,32 @@ class TestFrontier:
         base = power_request()
         base["sites"][0]["power_mw"] = 5
         result = run_frontier(prepare_frontier({"base": base, "points": 5}))
-        assert result.error is not None and "infeasible" in result.error
+        assert result.error == "the least served (min_cost) end is infeasible"
+        assert (result.done, result.total, result.low_served_fraction) == (2, 5, None)
+        assert [(r.index, r.status) for r in result.rows] == [(0, "infeasible"), (4, "infeasible")]
+        # An end without a plan has no target: null, never NaN (which PostgreSQL's JSON
+        # refuses and SQLite's gave back as null against a schema that said "number").
+        assert [r.target_served_fraction for r in result.rows] == [None, None]
+        stored = [json.loads(json.dumps(r.model_dump(mode="json"), allow_nan=False)) for r in result.rows]
+        assert [r["target_served_fraction"] for r in stored] == [None, None]
+
+    def test_a_failed_most_served_end_has_no_target_and_the_least_its_own(self) -> None:
+        def fail_max_served(task: ScenarioTask) -> ScenarioOutcome:
+            if task.request["objective"]["kind"] == "max_served":
+                return ScenarioOutcome(task.index, None, "worker failed: boom")
+            return solve_scenario(task)
+
+        base = frontier_request()
+        base["workloads"][0]["min_service_fraction"] = 0.2
+        result = run_frontier(
+            prepare_frontier({"base": base, "points": 4}), RunOptions(worker=fail_max_served)
+        )
+        assert result.error == "the most served (max_served) end is failed (worker failed: boom)"
+        low, high = result.rows
+        assert (low.status, high.status, high.index) == ("optimal", "failed", 3)
+        assert low.target_served_fraction == pytest.approx(0.2, rel=1e-9)
+        assert low.target_served_fraction == low.served_fraction
+        assert high.target_served_fraction is None
 
     def test_points_are_validated(self) -> None:
         with pytest.raises(RequestInvalid) as exc:
