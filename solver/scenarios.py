@@ -941,12 +941,14 @@ def tornado(
     bars = []
     for path in paths:
 
-        def order(r: ScenarioRow | Mapping[str, Any], path: str = path) -> float:
+        def order(r: ScenarioRow | Mapping[str, Any], path: str = path) -> int | float:
+            # compared as they are: an integer setting beyond the float range (a lead time
+            # of 10**400 periods) has no float, and int/float comparisons are exact
             f = (_field(r, "factors") or {}).get(path)
             if isinstance(f, int | float) and not isinstance(f, bool):
-                return float(f)
+                return f
             v = (_field(r, "values") or {}).get(path)
-            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
+            return v if isinstance(v, int | float) and not isinstance(v, bool) else 0
 
         finished = sorted(
             (r for r in rows if _field(r, "parameter") == path and _field(r, "status") not in _UNFINISHED),

@@ -573,6 +573,41 @@ class TestOneAtATime:
         assert (second.low, second.high) == pytest.approx((2.6e6, 1.4e6))
 
 
+class TestTornadoOrder:
+    def test_an_integer_setting_beyond_the_float_range_is_ordered_not_an_overflow(self) -> None:
+        # A lead time of 10**400 periods is a valid request (an integer field without an upper
+        # bound); ordering the settings by float(value) raised OverflowError, which failed the
+        # sweep job once all its plans were solved.
+        rows = [
+            ScenarioRow(index=0, plan_id="base", status="optimal", objective=10.0),
+            ScenarioRow(
+                index=1, values={"p": 10**400}, parameter="p", plan_id="x", status="optimal", objective=30.0
+            ),
+            ScenarioRow(
+                index=2, values={"p": 2}, parameter="p", plan_id="y", status="optimal", objective=20.0
+            ),
+            ScenarioRow(index=3, values={"p": 2.5}, parameter="p", plan_id="z", status="infeasible"),
+        ]
+        (bar,) = tornado(rows, ["p"])
+        assert (bar.low_value, bar.low, bar.high_value, bar.high) == (2, 20.0, 10**400, 30.0)
+        assert bar.swing == 20.0
+        assert [(s.value, s.status) for s in bar.no_value] == [(2.5, "infeasible")]
+
+    def test_a_sweep_over_a_huge_integer_lead_time_gets_its_tornado(self) -> None:
+        body = {
+            "base": power_request(),
+            "mode": "one_at_a_time",
+            "parameters": [{"path": "hardware/a/lead_time_periods", "values": [10**400, 0]}],
+        }
+        result = run_sweep(prepare_sweep(body))
+        # a never arrives: 10 units of b at $3e5 (10 MW of the 15)
+        assert [r.objective for r in result.rows] == pytest.approx([2e6, 3e6, 2e6])
+        assert result.tornado is not None
+        (bar,) = result.tornado
+        assert (bar.low_value, bar.high_value) == (0, 10**400)
+        assert (bar.low, bar.high, bar.swing) == pytest.approx((2e6, 3e6, 1e6))
+
+
 class TestTornadoSettingsWithoutAPlan:
     """power_request: cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20, infeasible below 10 MW;
     the base (P = 15) costs 2e6."""
