@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import DataError
 
 from service.app import create_app
-from service.routes.sweeps import jobs_of
+from service.routes import sweeps as sweeps_module
+from service.routes.sweeps import failure_text, jobs_of
 from service.settings import Settings
 from service.store import Store
-from solver import plan
+from solver import FieldError, ModelTooLarge, RequestInvalid, plan
 from solver.scenarios import prepare_sweep, solve_scenario
 from tests.helpers.workers import alive, slow_worker
 from tests.service import svc_helpers as h
@@ -359,6 +361,113 @@ class TestFrontierWithoutAnEnd:
         row = client.get("/openapi.json").json()["components"]["schemas"]["FrontierRow"]
         assert "target_served_fraction" in row["required"]
         assert row["properties"]["target_served_fraction"]["anyOf"] == [{"type": "number"}, {"type": "null"}]
+
+
+class TestJobFailures:
+    """A job that raises ends failed and finished; the client reads its own errors (the
+    request's) as they are and an internal one as a pointer into the log, which has it all."""
+
+    SQL_ERROR = DataError(
+        "INSERT INTO job_rows (job_id, idx, row) VALUES (%(job_id)s, %(idx)s, %(row)s::JSON)",
+        {"job_id": "j", "idx": 0, "row": "{...}"},
+        Exception('invalid input syntax for type json DETAIL: Token "NaN" is invalid.'),
+    )
+
+    def test_a_database_error_is_logged_whole_and_reported_short(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        state = client.app.state.capplan  # type: ignore[attr-defined]
+
+        def refuse(job_id: str, row: Any) -> bool:
+            raise self.SQL_ERROR
+
+        monkeypatch.setattr(state.store, "append_job_row", refuse)
+        with h.json_log_lines("capplan.scenarios") as lines:
+            r = client.post(
+                "/v1/sweeps",
+                json={"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [13]}]},
+                headers={"X-Request-ID": "sweep-db-error-1"},
+            )
+            body = wait(client, r.headers["location"])
+            logged = h.wait_for_line(lines, "msg", f"scenario job {body['id']} failed")
+        assert (body["status"], body["done"], body["rows"]) == ("failed", 0, [])
+        assert body["error"] == "internal error (see the service log, request id sweep-db-error-1)"
+        assert body["finished_at"] is not None
+        assert (logged["request_id"], logged["job_id"], logged["level"]) == (
+            "sweep-db-error-1",
+            body["id"],
+            "error",
+        )
+        assert "sqlalchemy.exc.DataError" in logged["exc"] and "INSERT INTO job_rows" in logged["exc"]
+
+    def test_an_error_of_the_request_keeps_its_message(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def too_large(*_a: Any, **_k: Any) -> Any:
+            raise ModelTooLarge(3_000_000, 2_000_000)
+
+        monkeypatch.setattr(sweeps_module, "run_frontier", too_large)
+        r = client.post("/v1/frontiers", json={"base": frontier_request(), "points": 3})
+        body = wait(client, r.headers["location"])
+        assert (body["status"], body["error"]) == (
+            "failed",
+            f"ModelTooLarge: {ModelTooLarge(3_000_000, 2_000_000)}",
+        )
+        assert body["finished_at"] is not None
+
+    def test_failure_text(self) -> None:
+        assert failure_text(self.SQL_ERROR, "j1") == "internal error (see the service log, job j1)"
+        assert failure_text(KeyError("index"), "j1") == "internal error (see the service log, job j1)"
+        bad = RequestInvalid([FieldError("/points", "Input should be a valid integer")])
+        assert failure_text(bad, "j1") == "RequestInvalid: /points: Input should be a valid integer"
+        assert failure_text(bad, "j1", prefix=False) == "/points: Input should be a valid integer"
+
+    def test_a_job_that_cannot_resume_ends_failed_saying_why(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        cfg = settings(tmp_path)
+        body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [12, 14]}]}
+        store = Store(cfg.database_url)
+        store.create_all()
+        # j1: refused by this version, the request's own problem: named as it is
+        refused = prepare_sweep(body).body()
+        refused["parameters"][0]["path"] = "sites/s/power_kw"  # e.g. a field since renamed
+        store.insert_job(
+            job_id="j1", tenant="default", kind="sweep", request=refused, total=2, status="running"
+        )
+        # j2: preparing it again meets an internal error, whose text is not the client's
+        store.insert_job(
+            job_id="j2",
+            tenant="default",
+            kind="sweep",
+            request=prepare_sweep(body).body(),
+            total=2,
+            status="running",
+        )
+        store.dispose()
+
+        def prepare(data: Any, **kw: Any) -> Any:
+            if data["parameters"][0]["path"] == "sites/s/power_kw":
+                return prepare_sweep(data, **kw)
+            raise OSError("could not open /srv/capplan/secret.conf")
+
+        monkeypatch.setattr(sweeps_module, "prepare_sweep", prepare)
+        with h.json_log_lines("capplan.scenarios") as lines, TestClient(create_app(cfg)) as c:
+            one, two = c.get("/v1/sweeps/j1").json(), c.get("/v1/sweeps/j2").json()
+        assert (one["status"], one["error"]) == (
+            "failed",
+            "could not resume: /parameters/0/path: sites/s/power_kw: sites/s has no field 'power_kw' "
+            "(fields: id, power_mw, pue, energy_usd_per_mwh, lease_usd_per_kw_month, allowed_hardware, "
+            "expansion, existing)",
+        )
+        assert (two["status"], two["error"]) == (
+            "failed",
+            "could not resume: internal error (see the service log, job j2)",
+        )
+        assert one["finished_at"] is not None and two["finished_at"] is not None
+        [logged] = [x for x in lines if x.get("job_id") == "j2"]
+        assert logged["msg"] == "scenario job j2 could not resume"
+        assert "OSError: could not open /srv/capplan/secret.conf" in logged["exc"]
 
 
 class TestDiffRoute:
