@@ -58,6 +58,10 @@ DEFAULT_MAX_SCENARIOS = 1000
 MAX_FRONTIER_POINTS = 101
 MAX_ERRORS = 50
 """Most problems one invalid sweep reports (the first ones found)."""
+MAX_VALUE_DEPTH = 32
+"""Deepest nesting of lists and objects in a sweep value.  No request field nests nearly as
+deep (a whole ``hardware`` list: 6 levels); a deeper value is refused before it is copied, as
+copying it (recursively) could exhaust Python's stack."""
 
 Mode = Literal["grid", "one_at_a_time"]
 Json = dict[str, Any]
@@ -483,6 +487,20 @@ def _spec(model: type[_Spec], data: Any) -> Any:
         raise RequestInvalid(field_errors(exc, data)) from None
 
 
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` levels deep (a scalar: 0,
+    ``[]``: 1, ``[[1]]``: 2).  Iterative: any depth is measured without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            if depth + 1 > limit:
+                return True
+            items = node.values() if isinstance(node, dict) else node
+            stack.extend((x, depth + 1) for x in items if isinstance(x, (list, dict)))
+    return False
+
+
 def scenario_count(spec: SweepSpec) -> int:
     sizes = [len(p.options) for p in spec.parameters]
     return math.prod(sizes) if spec.mode == "grid" else 1 + sum(sizes)
@@ -502,7 +520,8 @@ def prepare_sweep(
     RequestInvalid
         Naming every problem, up to :data:`MAX_ERRORS` (the last then says more were left
         out): bad base fields (``/base/...``), unknown or overlapping paths
-        (``/parameters/i/path``), values of the wrong type (``/parameters/i/values/j``),
+        (``/parameters/i/path``), values of the wrong type or nested more than
+        :data:`MAX_VALUE_DEPTH` levels deep (``/parameters/i/values/j``),
         unscalable bases (``/parameters/i/scale``), invalid combinations and the cap
         (``/parameters``).
     """
@@ -547,6 +566,15 @@ def prepare_sweep(
         for j, opt in enumerate(p.options):
             if len(errors) > MAX_ERRORS:
                 break
+            if p.values is not None and deeper_than(opt, MAX_VALUE_DEPTH):
+                errors.append(
+                    FieldError(
+                        f"/parameters/{i}/values/{j}",
+                        f"{p.path}: the value nests lists or objects more than {MAX_VALUE_DEPTH} "
+                        "levels deep, which no request field does",
+                    )
+                )
+                continue
             try:
                 value = opt if p.values is not None else scaled(t, float(opt))
             except PathError as exc:
@@ -1143,6 +1171,7 @@ def _discounted_mt(p: Plan | None) -> float | None:
 
 __all__ = [
     "DEFAULT_MAX_SCENARIOS",
+    "MAX_VALUE_DEPTH",
     "FrontierResult",
     "FrontierRow",
     "FrontierSpec",

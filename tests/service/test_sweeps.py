@@ -9,6 +9,7 @@ power (cost = 3e6 − 2e5·(P − 10), 10 <= P <= 20 MW, infeasible below 10) an
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,6 +228,20 @@ class TestSweepErrors:
         for points in ("9", 9.0):
             errs = problem(client.post("/v1/frontiers", json={"base": frontier_request(), "points": points}))
             assert errs == {"/points": "Input should be a valid integer"}
+
+    @pytest.mark.parametrize("depth", [200, 600, 900])
+    def test_a_value_nested_deep_is_422_naming_its_parameter(self, client: TestClient, depth: int) -> None:
+        # 600 to 950 levels (the JSON reader takes them) were a 500: RecursionError copying them
+        base = json.dumps(power_request())
+        for value in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+            body = (
+                '{"base":' + base + ',"parameters":[{"path":"sites/s/expansion","values":[' + value + "]}]}"
+            )
+            r = client.post("/v1/sweeps", content=body, headers={"content-type": "application/json"})
+            assert problem(r) == {
+                "/parameters/0/values/0": "sites/s/expansion: the value nests lists or objects more than 32 "
+                "levels deep, which no request field does"
+            }
 
     def test_structure_and_base_errors(self, client: TestClient) -> None:
         base = power_request()

@@ -173,6 +173,58 @@ def errors_of(body: Json, **kw: Any) -> dict[str, str]:
     return {e.path: e.message for e in exc.value.errors}
 
 
+def nested(depth: int, kind: str) -> Any:
+    """A list (``[[...]]``) or an object (``{"a": {"a": ... 1}}``) nested ``depth`` levels."""
+    value: Any = [] if kind == "list" else 1
+    for _ in range(depth - (kind == "list")):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+class TestDeepValues:
+    DEEP = "the value nests lists or objects more than 32 levels deep, which no request field does"
+
+    @pytest.mark.parametrize("depth", [33, 600, 950, 100_000])
+    @pytest.mark.parametrize("kind", ["list", "obj"])
+    def test_a_value_nested_too_deep_is_refused_naming_its_parameter(self, depth: int, kind: str) -> None:
+        # 600-950 levels (what a JSON body may hold) used to exhaust the stack in the copy of
+        # the value: a RecursionError, a 500 from the service
+        value = nested(depth, kind)
+        errs = errors_of(
+            {
+                "base": power_request(),
+                "parameters": [
+                    {"path": "name", "values": ["ok", value]},
+                    {"path": "sites/s/expansion", "values": [value]},
+                    {"path": "sites/s/power_mw", "values": [12, 14, value]},
+                ],
+            }
+        )
+        assert errs == {
+            "/parameters/0/values/1": f"name: {self.DEEP}",
+            "/parameters/1/values/0": f"sites/s/expansion: {self.DEEP}",
+            "/parameters/2/values/2": f"sites/s/power_mw: {self.DEEP}",
+        }
+
+    def test_the_limit_counts_levels(self) -> None:
+        assert nested(3, "list") == [[[]]] and nested(2, "obj") == {"a": {"a": 1}}
+        # 32 levels pass the depth check: the field's own check refuses them
+        errs = errors_of(
+            {"base": power_request(), "parameters": [{"path": "name", "values": [nested(32, "list")]}]}
+        )
+        assert errs == {"/parameters/0/values/0": "name: /name: Input should be a valid string"}
+
+    def test_the_deepest_request_fields_are_far_from_the_limit(self) -> None:
+        # a whole hardware list (6 levels: list, item, performance, model, points, point)
+        base = parse_request(frontier_request()).model_dump(mode="json")
+        cheaper = copy.deepcopy(base["hardware"])
+        cheaper[1]["unit_price_usd"] = 1e5
+        sweep = prepare_sweep(
+            {"base": frontier_request(), "parameters": [{"path": "hardware", "values": [cheaper]}]}
+        )
+        assert sweep.scenarios[0].request["hardware"][1]["unit_price_usd"] == 1e5
+
+
 class TestSweepValidation:
     def test_unknown_paths_and_wrong_types_are_all_named_before_anything_runs(self) -> None:
         errs = errors_of(
