@@ -43,6 +43,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -417,12 +418,14 @@ def scaled(target: Target, factor: float) -> Any:
         return isinstance(x, (int, float)) and not isinstance(x, bool)
 
     def times(x: int | float) -> int | float:
-        y = x * factor
         if isinstance(x, float):
-            return y
-        if math.isfinite(y) and abs(y - round(y)) <= 1e-9 * max(1.0, abs(y)):
-            return round(y)
-        raise NotWhole(f"{target.path} takes whole numbers: {x} × {factor:g} = {y:g} is not one")
+            return x * factor  # beyond the float range: inf, which validation refuses by name
+        # exactly: an integer field's value may lie beyond the float range (10**400 periods)
+        y = Fraction(x) * Fraction(factor)
+        n = round(y)
+        if abs(y - n) <= Fraction(1e-9) * max(Fraction(1), abs(y)):
+            return n
+        raise NotWhole(f"{target.path} takes whole numbers: {x} × {factor:g} = {float(y):g} is not one")
 
     v = target.base_value
     if v is None:

@@ -284,6 +284,27 @@ class TestSweepValidation:
             1.1 * 10 / 11,
         ]
 
+    def test_a_scaled_integer_beyond_the_float_range_is_scaled_exactly(self) -> None:
+        # lead_time_periods has no upper bound: 10**400 × a factor overflowed the float
+        # product (OverflowError, a 500 from the service)
+        base = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=10**400)])
+        sw = prepare_sweep(
+            {
+                "base": base,
+                "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [2, 1.5, 0.1, 0]}],
+            }
+        )
+        got = [sc.request["hardware"][0]["lead_time_periods"] for sc in sw.scenarios]
+        # 0.1 is 3602879701896397 / 2**55 as a float: 10**400 times it is whole, exactly so
+        assert got == [2 * 10**400, 15 * 10**399, 10**400 * 3602879701896397 // 2**55, 0]
+        assert all(type(x) is int for x in got)
+        odd = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=10**400 + 1)])
+        sw = prepare_sweep(
+            {"base": odd, "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [0.5]}]}
+        )
+        # off a whole number by 0.5 in 5e399: whole within the relative 1e-9
+        assert sw.scenarios[0].request["hardware"][0]["lead_time_periods"] == 5 * 10**399  # half to even
+
     def test_catalog_lead_times_sweep_in_either_unit_and_over_period_lengths(self) -> None:
         # A catalog item's base holds lead_time_months 3 (and lead_time_periods null): a value
         # for lead_time_periods replaces the months (one unit per item, as a catalog override
