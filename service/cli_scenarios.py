@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -222,7 +221,7 @@ def format_frontier(result: FrontierResult) -> str:
     for r in result.rows:
         table.add_row(
             str(r.index),
-            f"{r.target_served_fraction:.4%}" if math.isfinite(r.target_served_fraction) else "-",
+            "-" if r.target_served_fraction is None else f"{r.target_served_fraction:.4%}",
             "-" if r.served_fraction is None else f"{r.served_fraction:.4%}",
             _fmt(r.npv_cost_usd, ",.0f"),
             _fmt(r.marginal_cost_usd_per_million_tokens, ",.4f"),

@@ -43,6 +43,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -58,6 +59,10 @@ DEFAULT_MAX_SCENARIOS = 1000
 MAX_FRONTIER_POINTS = 101
 MAX_ERRORS = 50
 """Most problems one invalid sweep reports (the first ones found)."""
+MAX_VALUE_DEPTH = 32
+"""Deepest nesting of lists and objects in a sweep value.  No request field nests nearly as
+deep (a whole ``hardware`` list: 6 levels); a deeper value is refused before it is copied, as
+copying it (recursively) could exhaust Python's stack."""
 
 Mode = Literal["grid", "one_at_a_time"]
 Json = dict[str, Any]
@@ -209,7 +214,13 @@ class SweepResult(_Out):
 
 
 class FrontierRow(ScenarioRow):
-    target_served_fraction: float
+    target_served_fraction: float | None = Field(
+        ...,
+        description=(
+            "The served fraction this point aims at: an end's is the fraction its plan serves; "
+            "null for an end without a plan (infeasible, failed, ...), whose target is not known."
+        ),
+    )
     discounted_million_tokens_served: float | None = Field(
         None,
         description=(
@@ -407,12 +418,14 @@ def scaled(target: Target, factor: float) -> Any:
         return isinstance(x, (int, float)) and not isinstance(x, bool)
 
     def times(x: int | float) -> int | float:
-        y = x * factor
         if isinstance(x, float):
-            return y
-        if math.isfinite(y) and abs(y - round(y)) <= 1e-9 * max(1.0, abs(y)):
-            return round(y)
-        raise NotWhole(f"{target.path} takes whole numbers: {x} × {factor:g} = {y:g} is not one")
+            return x * factor  # beyond the float range: inf, which validation refuses by name
+        # exactly: an integer field's value may lie beyond the float range (10**400 periods)
+        y = Fraction(x) * Fraction(factor)
+        n = round(y)
+        if abs(y - n) <= Fraction(1e-9) * max(Fraction(1), abs(y)):
+            return n
+        raise NotWhole(f"{target.path} takes whole numbers: {x} × {factor:g} = {float(y):g} is not one")
 
     v = target.base_value
     if v is None:
@@ -477,6 +490,20 @@ def _spec(model: type[_Spec], data: Any) -> Any:
         raise RequestInvalid(field_errors(exc, data)) from None
 
 
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` levels deep (a scalar: 0,
+    ``[]``: 1, ``[[1]]``: 2).  Iterative: any depth is measured without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            if depth + 1 > limit:
+                return True
+            items = node.values() if isinstance(node, dict) else node
+            stack.extend((x, depth + 1) for x in items if isinstance(x, (list, dict)))
+    return False
+
+
 def scenario_count(spec: SweepSpec) -> int:
     sizes = [len(p.options) for p in spec.parameters]
     return math.prod(sizes) if spec.mode == "grid" else 1 + sum(sizes)
@@ -496,7 +523,8 @@ def prepare_sweep(
     RequestInvalid
         Naming every problem, up to :data:`MAX_ERRORS` (the last then says more were left
         out): bad base fields (``/base/...``), unknown or overlapping paths
-        (``/parameters/i/path``), values of the wrong type (``/parameters/i/values/j``),
+        (``/parameters/i/path``), values of the wrong type or nested more than
+        :data:`MAX_VALUE_DEPTH` levels deep (``/parameters/i/values/j``),
         unscalable bases (``/parameters/i/scale``), invalid combinations and the cap
         (``/parameters``).
     """
@@ -541,6 +569,15 @@ def prepare_sweep(
         for j, opt in enumerate(p.options):
             if len(errors) > MAX_ERRORS:
                 break
+            if p.values is not None and deeper_than(opt, MAX_VALUE_DEPTH):
+                errors.append(
+                    FieldError(
+                        f"/parameters/{i}/values/{j}",
+                        f"{p.path}: the value nests lists or objects more than {MAX_VALUE_DEPTH} "
+                        "levels deep, which no request field does",
+                    )
+                )
+                continue
             try:
                 value = opt if p.values is not None else scaled(t, float(opt))
             except PathError as exc:
@@ -935,12 +972,14 @@ def tornado(
     bars = []
     for path in paths:
 
-        def order(r: ScenarioRow | Mapping[str, Any], path: str = path) -> float:
+        def order(r: ScenarioRow | Mapping[str, Any], path: str = path) -> int | float:
+            # compared as they are: an integer setting beyond the float range (a lead time
+            # of 10**400 periods) has no float, and int/float comparisons are exact
             f = (_field(r, "factors") or {}).get(path)
             if isinstance(f, int | float) and not isinstance(f, bool):
-                return float(f)
+                return f
             v = (_field(r, "values") or {}).get(path)
-            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
+            return v if isinstance(v, int | float) and not isinstance(v, bool) else 0
 
         finished = sorted(
             (r for r in rows if _field(r, "parameter") == path and _field(r, "status") not in _UNFINISHED),
@@ -1048,9 +1087,8 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
 
     def make_row(out: ScenarioOutcome) -> FrontierRow:
         base = row_from_plan(out.plan, out.index, ids[out.index], out.error)
-        target = targets.get(out.index)
-        if target is None:
-            target = base.served_fraction if base.served_fraction is not None else math.nan
+        # an end aims at what its plan serves: unknown (null) without a plan
+        target = targets.get(out.index, base.served_fraction)
         return FrontierRow(
             **base.model_dump(exclude={"values"}),
             values=values[out.index],
@@ -1136,6 +1174,7 @@ def _discounted_mt(p: Plan | None) -> float | None:
 
 __all__ = [
     "DEFAULT_MAX_SCENARIOS",
+    "MAX_VALUE_DEPTH",
     "FrontierResult",
     "FrontierRow",
     "FrontierSpec",

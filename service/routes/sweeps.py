@@ -36,11 +36,12 @@ from service.bodies import json_body, read_json_body
 from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import Conflict, NotFound, problems
 from service.jobs import JobResult, QueueFullError
+from service.observability import request_id_var
 from service.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
 from service.tasks import run_batch, stub_plan
 from solver import ModelTooLarge, Plan, parse_request
 from solver.diff import PlanDiff, diff_plans
-from solver.errors import quoted
+from solver.errors import CapplanError, quoted
 from solver.model import count_variables, prepare
 from solver.scenarios import (
     FrontierRow,
@@ -318,9 +319,9 @@ class ScenarioJobs:
             try:
                 body(active)
             except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost
-                log.exception("scenario job %s failed", row.id)
+                log.exception("scenario job %s failed", row.id, extra={"job_id": row.id})
                 if not active.deleted.is_set():
-                    self.store.update_job(row.id, status="failed", error=f"{type(exc).__name__}: {exc}")
+                    self._record_failure(row.id, failure_text(exc, row.id))
             finally:
                 with self._lock:
                     self._active.pop(row.id, None)
@@ -331,6 +332,19 @@ class ScenarioJobs:
             target=ctx.run, args=(run,), name=f"capplan-{row.kind}-{row.id[:8]}", daemon=True
         )
         active.thread.start()
+
+    def _record_failure(self, job_id: str, error: str) -> None:
+        """Mark the job failed and finished.  When even that fails (the database is down) the
+        job stays unfinished under this replica, which runs nothing for it: the lease keeper
+        releases it as an orphan and it runs again (see :mod:`service.leases`)."""
+        try:
+            self.store.update_job(job_id, status="failed", error=error, finished_at=utcnow())
+        except Exception:  # noqa: BLE001 - logged; the orphan release retries the job
+            log.exception(
+                "could not record the failure of scenario job %s: it will run again",
+                job_id,
+                extra={"job_id": job_id},
+            )
 
     def _options(self, job_id: str, active: _Active) -> RunOptions:
         def on_result(
@@ -412,9 +426,11 @@ class ScenarioJobs:
             try:
                 self._start(row, self._resumer(row))
             except Exception as exc:  # noqa: BLE001 - e.g. a request the current version refuses
-                self.store.update_job(
-                    row.id, status="failed", error=f"could not resume: {exc}", finished_at=utcnow()
-                )
+                if isinstance(exc, CapplanError):
+                    log.warning("scenario job %s could not resume: %s", row.id, exc, extra={"job_id": row.id})
+                else:
+                    log.exception("scenario job %s could not resume", row.id, extra={"job_id": row.id})
+                self._record_failure(row.id, "could not resume: " + failure_text(exc, row.id, prefix=False))
                 continue
             n += 1
         if n:
@@ -459,6 +475,21 @@ class ScenarioJobs:
             active = self._active.get(job_id)
         if active is not None and active.thread is not None:
             active.thread.join(timeout)
+
+
+def failure_text(exc: BaseException, job_id: str, *, prefix: bool = True) -> str:
+    """What a failed job tells its client about ``exc``.
+
+    A :class:`~solver.errors.CapplanError` is about the request (a model too large, a request
+    this version refuses): its message, as it is (after its class name, with ``prefix``).
+    Anything else is internal (a database error, a bug): its text may hold SQL, parameters or
+    paths, so the client gets a short message pointing to the log line that has it all, by
+    the request id of the POST that started the job, or by the job id for a resumed job.
+    """
+    if isinstance(exc, CapplanError):
+        return f"{type(exc).__name__}: {exc}" if prefix else str(exc)
+    rid = request_id_var.get()
+    return f"internal error (see the service log, {f'request id {rid}' if rid else f'job {job_id}'})"
 
 
 def _plan_row(tenant: str, plan: Plan, request: dict[str, Any], error: str | None) -> PlanRow:

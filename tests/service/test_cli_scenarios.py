@@ -165,6 +165,9 @@ class TestFrontierCommand:
         assert code == 0
         assert "no frontier: the least served (min_cost) end is infeasible" in out
         assert out.count("no frontier") == 1
+        # both ends: no target, served fraction or cost (a dash each), and their status
+        cells = [[c.strip() for c in line.split("│")] for line in out.splitlines() if "│" in line]
+        assert cells == [[str(i), "-", "-", "-", "-", "-", "infeasible", ""] for i in (0, 2)]
 
 
 class TestDiffCommand:

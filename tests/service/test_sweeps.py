@@ -9,6 +9,7 @@ power (cost = 3e6 − 2e5·(P − 10), 10 <= P <= 20 MW, infeasible below 10) an
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +17,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import DataError
 
 from service.app import create_app
-from service.routes.sweeps import jobs_of
+from service.routes import sweeps as sweeps_module
+from service.routes.sweeps import failure_text, jobs_of
 from service.settings import Settings
 from service.store import Store
-from solver import plan
+from solver import FieldError, ModelTooLarge, RequestInvalid, plan
 from solver.scenarios import prepare_sweep, solve_scenario
 from tests.helpers.workers import alive, slow_worker
 from tests.service import svc_helpers as h
+from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing
 from tests.solver.test_scenarios import frontier_request, power_request
 
 FINISHED = ("done", "failed")
@@ -225,6 +229,20 @@ class TestSweepErrors:
             errs = problem(client.post("/v1/frontiers", json={"base": frontier_request(), "points": points}))
             assert errs == {"/points": "Input should be a valid integer"}
 
+    @pytest.mark.parametrize("depth", [200, 600, 900])
+    def test_a_value_nested_deep_is_422_naming_its_parameter(self, client: TestClient, depth: int) -> None:
+        # 600 to 950 levels (the JSON reader takes them) were a 500: RecursionError copying them
+        base = json.dumps(power_request())
+        for value in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+            body = (
+                '{"base":' + base + ',"parameters":[{"path":"sites/s/expansion","values":[' + value + "]}]}"
+            )
+            r = client.post("/v1/sweeps", content=body, headers={"content-type": "application/json"})
+            assert problem(r) == {
+                "/parameters/0/values/0": "sites/s/expansion: the value nests lists or objects more than 32 "
+                "levels deep, which no request field does"
+            }
+
     def test_structure_and_base_errors(self, client: TestClient) -> None:
         base = power_request()
         base["sites"][0]["pue"] = 0.5
@@ -300,6 +318,171 @@ class TestFrontierRoutes:
         assert (body["status"], body["error"], body["total"], body["done"]) == ("done", None, 2, 2)
         assert "cannot vary" in body["note"]
         assert [r["index"] for r in body["rows"]] == [0, 1]
+
+
+def conforms(client: TestClient, body: dict[str, Any], schema: str) -> list[tuple[str, str]]:
+    """Where ``body`` breaks ``#/components/schemas/{schema}`` of the app's OpenAPI document."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    doc = client.get("/openapi.json").json()
+    registry = Registry().with_resource(
+        "urn:doc", Resource.from_contents(doc, default_specification=DRAFT202012)
+    )
+    validator = Draft202012Validator({"$ref": f"urn:doc#/components/schemas/{schema}"}, registry=registry)
+    return [("/".join(map(str, e.absolute_path)), e.message) for e in validator.iter_errors(body)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
+    """The module's SQLite app, or a fresh app on the local PostgreSQL server (skipped without)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("client")
+        return
+    reason = postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    with pg_schema() as schema, h.app_client(tmp_path, database_url=PG_URL, database_schema=schema) as c:
+        yield c
+
+
+class TestFrontierWithoutAnEnd:
+    def test_the_ends_come_back_with_a_null_target_on_either_database(self, any_db: TestClient) -> None:
+        # 5 MW where 10 are needed: both ends infeasible.  The least-served end's target
+        # used to be NaN: PostgreSQL refused the row (the job kept the driver's whole text
+        # as its error, no rows, no finished_at) and SQLite gave null where the schema said
+        # number.
+        base = power_request()
+        base["sites"][0]["power_mw"] = 5
+        r = any_db.post("/v1/frontiers", json={"base": base, "points": 3})
+        body = wait(any_db, r.headers["location"])
+        assert (body["status"], body["error"], body["note"]) == (
+            "failed",
+            "the least served (min_cost) end is infeasible",
+            None,
+        )
+        assert (body["total"], body["done"], body["low_served_fraction"]) == (3, 2, None)
+        assert [(x["index"], x["status"], x["target_served_fraction"]) for x in body["rows"]] == [
+            (0, "infeasible", None),
+            (2, "infeasible", None),
+        ]
+        assert body["finished_at"] is not None
+        assert conforms(any_db, body, "FrontierJob") == []
+        for x in body["rows"]:  # each end's plan is stored, with its diagnosis
+            assert any_db.get(f"/v1/plans/{x['plan_id']}").json()["status"] == "infeasible"
+
+    def test_the_schema_says_the_target_may_be_null(self, client: TestClient) -> None:
+        row = client.get("/openapi.json").json()["components"]["schemas"]["FrontierRow"]
+        assert "target_served_fraction" in row["required"]
+        assert row["properties"]["target_served_fraction"]["anyOf"] == [{"type": "number"}, {"type": "null"}]
+
+
+class TestJobFailures:
+    """A job that raises ends failed and finished; the client reads its own errors (the
+    request's) as they are and an internal one as a pointer into the log, which has it all."""
+
+    SQL_ERROR = DataError(
+        "INSERT INTO job_rows (job_id, idx, row) VALUES (%(job_id)s, %(idx)s, %(row)s::JSON)",
+        {"job_id": "j", "idx": 0, "row": "{...}"},
+        Exception('invalid input syntax for type json DETAIL: Token "NaN" is invalid.'),
+    )
+
+    def test_a_database_error_is_logged_whole_and_reported_short(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        state = client.app.state.capplan  # type: ignore[attr-defined]
+
+        def refuse(job_id: str, row: Any) -> bool:
+            raise self.SQL_ERROR
+
+        monkeypatch.setattr(state.store, "append_job_row", refuse)
+        with h.json_log_lines("capplan.scenarios") as lines:
+            r = client.post(
+                "/v1/sweeps",
+                json={"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [13]}]},
+                headers={"X-Request-ID": "sweep-db-error-1"},
+            )
+            body = wait(client, r.headers["location"])
+            logged = h.wait_for_line(lines, "msg", f"scenario job {body['id']} failed")
+        assert (body["status"], body["done"], body["rows"]) == ("failed", 0, [])
+        assert body["error"] == "internal error (see the service log, request id sweep-db-error-1)"
+        assert body["finished_at"] is not None
+        assert (logged["request_id"], logged["job_id"], logged["level"]) == (
+            "sweep-db-error-1",
+            body["id"],
+            "error",
+        )
+        assert "sqlalchemy.exc.DataError" in logged["exc"] and "INSERT INTO job_rows" in logged["exc"]
+
+    def test_an_error_of_the_request_keeps_its_message(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def too_large(*_a: Any, **_k: Any) -> Any:
+            raise ModelTooLarge(3_000_000, 2_000_000)
+
+        monkeypatch.setattr(sweeps_module, "run_frontier", too_large)
+        r = client.post("/v1/frontiers", json={"base": frontier_request(), "points": 3})
+        body = wait(client, r.headers["location"])
+        assert (body["status"], body["error"]) == (
+            "failed",
+            f"ModelTooLarge: {ModelTooLarge(3_000_000, 2_000_000)}",
+        )
+        assert body["finished_at"] is not None
+
+    def test_failure_text(self) -> None:
+        assert failure_text(self.SQL_ERROR, "j1") == "internal error (see the service log, job j1)"
+        assert failure_text(KeyError("index"), "j1") == "internal error (see the service log, job j1)"
+        bad = RequestInvalid([FieldError("/points", "Input should be a valid integer")])
+        assert failure_text(bad, "j1") == "RequestInvalid: /points: Input should be a valid integer"
+        assert failure_text(bad, "j1", prefix=False) == "/points: Input should be a valid integer"
+
+    def test_a_job_that_cannot_resume_ends_failed_saying_why(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        cfg = settings(tmp_path)
+        body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [12, 14]}]}
+        store = Store(cfg.database_url)
+        store.create_all()
+        # j1: refused by this version, the request's own problem: named as it is
+        refused = prepare_sweep(body).body()
+        refused["parameters"][0]["path"] = "sites/s/power_kw"  # e.g. a field since renamed
+        store.insert_job(
+            job_id="j1", tenant="default", kind="sweep", request=refused, total=2, status="running"
+        )
+        # j2: preparing it again meets an internal error, whose text is not the client's
+        store.insert_job(
+            job_id="j2",
+            tenant="default",
+            kind="sweep",
+            request=prepare_sweep(body).body(),
+            total=2,
+            status="running",
+        )
+        store.dispose()
+
+        def prepare(data: Any, **kw: Any) -> Any:
+            if data["parameters"][0]["path"] == "sites/s/power_kw":
+                return prepare_sweep(data, **kw)
+            raise OSError("could not open /srv/capplan/secret.conf")
+
+        monkeypatch.setattr(sweeps_module, "prepare_sweep", prepare)
+        with h.json_log_lines("capplan.scenarios") as lines, TestClient(create_app(cfg)) as c:
+            one, two = c.get("/v1/sweeps/j1").json(), c.get("/v1/sweeps/j2").json()
+        assert (one["status"], one["error"]) == (
+            "failed",
+            "could not resume: /parameters/0/path: sites/s/power_kw: sites/s has no field 'power_kw' "
+            "(fields: id, power_mw, pue, energy_usd_per_mwh, lease_usd_per_kw_month, allowed_hardware, "
+            "expansion, existing)",
+        )
+        assert (two["status"], two["error"]) == (
+            "failed",
+            "could not resume: internal error (see the service log, job j2)",
+        )
+        assert one["finished_at"] is not None and two["finished_at"] is not None
+        [logged] = [x for x in lines if x.get("job_id") == "j2"]
+        assert logged["msg"] == "scenario job j2 could not resume"
+        assert "OSError: could not open /srv/capplan/secret.conf" in logged["exc"]
 
 
 class TestDiffRoute:

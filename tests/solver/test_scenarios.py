@@ -9,6 +9,7 @@ path code).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import threading
 import time
@@ -22,12 +23,15 @@ from solver.scenarios import (
     PathError,
     ProcessMapper,
     RunOptions,
+    ScenarioOutcome,
     ScenarioRow,
+    ScenarioTask,
     prepare_frontier,
     prepare_sweep,
     resolve_path,
     run_frontier,
     run_sweep,
+    solve_scenario,
     tornado,
 )
 from tests.helpers.workers import alive, slow_worker
@@ -169,6 +173,58 @@ def errors_of(body: Json, **kw: Any) -> dict[str, str]:
     return {e.path: e.message for e in exc.value.errors}
 
 
+def nested(depth: int, kind: str) -> Any:
+    """A list (``[[...]]``) or an object (``{"a": {"a": ... 1}}``) nested ``depth`` levels."""
+    value: Any = [] if kind == "list" else 1
+    for _ in range(depth - (kind == "list")):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+class TestDeepValues:
+    DEEP = "the value nests lists or objects more than 32 levels deep, which no request field does"
+
+    @pytest.mark.parametrize("depth", [33, 600, 950, 100_000])
+    @pytest.mark.parametrize("kind", ["list", "obj"])
+    def test_a_value_nested_too_deep_is_refused_naming_its_parameter(self, depth: int, kind: str) -> None:
+        # 600-950 levels (what a JSON body may hold) used to exhaust the stack in the copy of
+        # the value: a RecursionError, a 500 from the service
+        value = nested(depth, kind)
+        errs = errors_of(
+            {
+                "base": power_request(),
+                "parameters": [
+                    {"path": "name", "values": ["ok", value]},
+                    {"path": "sites/s/expansion", "values": [value]},
+                    {"path": "sites/s/power_mw", "values": [12, 14, value]},
+                ],
+            }
+        )
+        assert errs == {
+            "/parameters/0/values/1": f"name: {self.DEEP}",
+            "/parameters/1/values/0": f"sites/s/expansion: {self.DEEP}",
+            "/parameters/2/values/2": f"sites/s/power_mw: {self.DEEP}",
+        }
+
+    def test_the_limit_counts_levels(self) -> None:
+        assert nested(3, "list") == [[[]]] and nested(2, "obj") == {"a": {"a": 1}}
+        # 32 levels pass the depth check: the field's own check refuses them
+        errs = errors_of(
+            {"base": power_request(), "parameters": [{"path": "name", "values": [nested(32, "list")]}]}
+        )
+        assert errs == {"/parameters/0/values/0": "name: /name: Input should be a valid string"}
+
+    def test_the_deepest_request_fields_are_far_from_the_limit(self) -> None:
+        # a whole hardware list (6 levels: list, item, performance, model, points, point)
+        base = parse_request(frontier_request()).model_dump(mode="json")
+        cheaper = copy.deepcopy(base["hardware"])
+        cheaper[1]["unit_price_usd"] = 1e5
+        sweep = prepare_sweep(
+            {"base": frontier_request(), "parameters": [{"path": "hardware", "values": [cheaper]}]}
+        )
+        assert sweep.scenarios[0].request["hardware"][1]["unit_price_usd"] == 1e5
+
+
 class TestSweepValidation:
     def test_unknown_paths_and_wrong_types_are_all_named_before_anything_runs(self) -> None:
         errs = errors_of(
@@ -227,6 +283,27 @@ class TestSweepValidation:
             0.0,
             1.1 * 10 / 11,
         ]
+
+    def test_a_scaled_integer_beyond_the_float_range_is_scaled_exactly(self) -> None:
+        # lead_time_periods has no upper bound: 10**400 × a factor overflowed the float
+        # product (OverflowError, a 500 from the service)
+        base = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=10**400)])
+        sw = prepare_sweep(
+            {
+                "base": base,
+                "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [2, 1.5, 0.1, 0]}],
+            }
+        )
+        got = [sc.request["hardware"][0]["lead_time_periods"] for sc in sw.scenarios]
+        # 0.1 is 3602879701896397 / 2**55 as a float: 10**400 times it is whole, exactly so
+        assert got == [2 * 10**400, 15 * 10**399, 10**400 * 3602879701896397 // 2**55, 0]
+        assert all(type(x) is int for x in got)
+        odd = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=10**400 + 1)])
+        sw = prepare_sweep(
+            {"base": odd, "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [0.5]}]}
+        )
+        # off a whole number by 0.5 in 5e399: whole within the relative 1e-9
+        assert sw.scenarios[0].request["hardware"][0]["lead_time_periods"] == 5 * 10**399  # half to even
 
     def test_catalog_lead_times_sweep_in_either_unit_and_over_period_lengths(self) -> None:
         # A catalog item's base holds lead_time_months 3 (and lead_time_periods null): a value
@@ -569,6 +646,41 @@ class TestOneAtATime:
         assert (second.low, second.high) == pytest.approx((2.6e6, 1.4e6))
 
 
+class TestTornadoOrder:
+    def test_an_integer_setting_beyond_the_float_range_is_ordered_not_an_overflow(self) -> None:
+        # A lead time of 10**400 periods is a valid request (an integer field without an upper
+        # bound); ordering the settings by float(value) raised OverflowError, which failed the
+        # sweep job once all its plans were solved.
+        rows = [
+            ScenarioRow(index=0, plan_id="base", status="optimal", objective=10.0),
+            ScenarioRow(
+                index=1, values={"p": 10**400}, parameter="p", plan_id="x", status="optimal", objective=30.0
+            ),
+            ScenarioRow(
+                index=2, values={"p": 2}, parameter="p", plan_id="y", status="optimal", objective=20.0
+            ),
+            ScenarioRow(index=3, values={"p": 2.5}, parameter="p", plan_id="z", status="infeasible"),
+        ]
+        (bar,) = tornado(rows, ["p"])
+        assert (bar.low_value, bar.low, bar.high_value, bar.high) == (2, 20.0, 10**400, 30.0)
+        assert bar.swing == 20.0
+        assert [(s.value, s.status) for s in bar.no_value] == [(2.5, "infeasible")]
+
+    def test_a_sweep_over_a_huge_integer_lead_time_gets_its_tornado(self) -> None:
+        body = {
+            "base": power_request(),
+            "mode": "one_at_a_time",
+            "parameters": [{"path": "hardware/a/lead_time_periods", "values": [10**400, 0]}],
+        }
+        result = run_sweep(prepare_sweep(body))
+        # a never arrives: 10 units of b at $3e5 (10 MW of the 15)
+        assert [r.objective for r in result.rows] == pytest.approx([2e6, 3e6, 2e6])
+        assert result.tornado is not None
+        (bar,) = result.tornado
+        assert (bar.low_value, bar.high_value) == (0, 10**400)
+        assert (bar.low, bar.high, bar.swing) == pytest.approx((2e6, 3e6, 1e6))
+
+
 class TestTornadoSettingsWithoutAPlan:
     """power_request: cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20, infeasible below 10 MW;
     the base (P = 15) costs 2e6."""
@@ -749,7 +861,32 @@ class TestFrontier:
         base = power_request()
         base["sites"][0]["power_mw"] = 5
         result = run_frontier(prepare_frontier({"base": base, "points": 5}))
-        assert result.error is not None and "infeasible" in result.error
+        assert result.error == "the least served (min_cost) end is infeasible"
+        assert (result.done, result.total, result.low_served_fraction) == (2, 5, None)
+        assert [(r.index, r.status) for r in result.rows] == [(0, "infeasible"), (4, "infeasible")]
+        # An end without a plan has no target: null, never NaN (which PostgreSQL's JSON
+        # refuses and SQLite's gave back as null against a schema that said "number").
+        assert [r.target_served_fraction for r in result.rows] == [None, None]
+        stored = [json.loads(json.dumps(r.model_dump(mode="json"), allow_nan=False)) for r in result.rows]
+        assert [r["target_served_fraction"] for r in stored] == [None, None]
+
+    def test_a_failed_most_served_end_has_no_target_and_the_least_its_own(self) -> None:
+        def fail_max_served(task: ScenarioTask) -> ScenarioOutcome:
+            if task.request["objective"]["kind"] == "max_served":
+                return ScenarioOutcome(task.index, None, "worker failed: boom")
+            return solve_scenario(task)
+
+        base = frontier_request()
+        base["workloads"][0]["min_service_fraction"] = 0.2
+        result = run_frontier(
+            prepare_frontier({"base": base, "points": 4}), RunOptions(worker=fail_max_served)
+        )
+        assert result.error == "the most served (max_served) end is failed (worker failed: boom)"
+        low, high = result.rows
+        assert (low.status, high.status, high.index) == ("optimal", "failed", 3)
+        assert low.target_served_fraction == pytest.approx(0.2, rel=1e-9)
+        assert low.target_served_fraction == low.served_fraction
+        assert high.target_served_fraction is None
 
     def test_points_are_validated(self) -> None:
         with pytest.raises(RequestInvalid) as exc:
