@@ -162,7 +162,7 @@ class Budget(Strict):
 class Expansion(Strict):
     max_mw: Mw = Field(..., description="Most MW that can be added over the horizon.")
     usd_per_mw: UnitUsd = Field(0.0, description="Build cost per MW, paid when started.")
-    lead_time_periods: Count = Field(0, ge=0, description="Periods from start to power online.")
+    lead_time_periods: Count = Field(0, ge=0, le=1200, description="Periods from start to power online.")
     lifetime_years: float = Field(20.0, gt=0, le=MAX_YEARS, description="Depreciation life of the build.")
 
 
@@ -224,6 +224,7 @@ class Hardware(Strict):
     lead_time_periods: Count | None = Field(
         None,
         ge=0,
+        le=1200,
         description="Periods from purchase to service (none given: 0, or lead_time_months converted).",
     )
     lead_time_months: float | None = Field(

@@ -394,6 +394,7 @@ class TestRanges:
             ("/hardware/0/recurring_usd_per_unit_hour", 1e6),
             ("/hardware/0/it_power_kw", 1e6),
             ("/hardware/0/lifetime_years", 100),
+            ("/hardware/0/lead_time_periods", 1200),
             ("/hardware/0/max_units_per_period", 1e9),
             ("/hardware/0/performance/m/points/0/tokens_per_s_per_unit", 1e9),
             ("/hardware/0/performance/m/points/0/tokens_per_s_per_user", 1e6),
@@ -430,7 +431,12 @@ class TestRanges:
         req = request(
             sites=[
                 site(
-                    expansion={"max_mw": 2e6, "usd_per_mw": 2e12, "lifetime_years": 1e308},
+                    expansion={
+                        "max_mw": 2e6,
+                        "usd_per_mw": 2e12,
+                        "lifetime_years": 1e308,
+                        "lead_time_periods": 10**400,
+                    },
                     existing=[{"hardware": "h", "units": 2e9, "remaining_life_years": 101}],
                 )
             ],
@@ -451,6 +457,7 @@ class TestRanges:
             "/sites/0/expansion/max_mw",
             "/sites/0/expansion/usd_per_mw",
             "/sites/0/expansion/lifetime_years",
+            "/sites/0/expansion/lead_time_periods",
             "/sites/0/existing/0/units",
             "/sites/0/existing/0/remaining_life_years",
             "/contracts/0/min_spend_usd",
