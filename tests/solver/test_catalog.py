@@ -108,6 +108,26 @@ class TestEntries:
             pointer(e, path)  # raises if the path names nothing
             assert isinstance(how, str) and len(how) > 30, f"{eid} {path}: say how it was derived"
 
+    def test_figures_behind_the_estimates_are_in_sources(self) -> None:
+        # each figure an estimate is built from is cited where it is used (reference section 1)
+        epoch = "https://epoch.ai/data/ai-chip-sales-documentation"  # the 1.38 server premium (E4, E7)
+        dgx_h100 = (
+            "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/nvidia-dgx-h100-datasheet.pdf"
+        )
+        for e in ENTRIES.values():
+            if "1.38" in e["estimates"].get("unit_price_usd", ""):
+                assert epoch in e["sources"], e["id"]
+            if "4.5 kW" in e["estimates"].get("it_power_kw", ""):
+                assert dgx_h100 in e["sources"], e["id"]  # the host overhead of DGX H100
+        assert {
+            "https://yobitel.com/knowledge-base/amd-mi325x",
+            "https://awesomeagents.ai/hardware/amd-mi325x",
+        } <= set(ENTRIES["amd-mi325x-8x"]["sources"])  # MI325X ~1,000 W
+        assert any("DGX H200" in s and "1827004414" in s for s in ENTRIES["nvidia-h200-8x"]["sources"])
+        assert (
+            "https://vengineer.hatenablog.com/entry/2025/03/16/080000" in ENTRIES["amd-mi355x-8x"]["sources"]
+        )
+
     def test_every_model_is_published_somewhere_with_units_per_replica(self) -> None:
         seen = {m for e in ENTRIES.values() for m in e["performance"]}
         assert seen == MODELS
