@@ -493,11 +493,28 @@ class TestPublishedFigures:
             ("nvidia-h100-8x", "llama-3.1-405b", 1.0, round(783.131 / 2, 1)),  # 16 GPUs -> 8
             ("amd-mi355x-8x", "llama-70b", 5.0, 100_282.0),  # v6.0 6.0-0002 Server
             ("amd-mi300x-8x", "llama-70b", 25.0, 8_840.4),  # v5.1 5.1-0001 Interactive
+            ("nvidia-h200-8x", "deepseek-r1", 1.0, 8_905.0),  # v5.1 5.1-0375 Offline, open division
         ],
     )
     def test_mlperf_point(self, eid: str, model: str, speed: float, tokens: float) -> None:
         hw = Hardware.model_validate(catalog_hardware(eid))
         assert throughput(hw, wl(model, speed)) == pytest.approx(tokens, rel=1e-9)
+
+    def test_open_division_only_where_no_closed_result_exists_and_starred(self) -> None:
+        # the reference's rule (hardware-data.md, "How the MLPerf numbers were obtained"): the best
+        # closed-division result, open division only where no closed one exists; the reference has
+        # two such results, and both are in (docs/catalog.md, "Throughput versus speed per user")
+        open_points = {
+            (eid, model, i)
+            for eid, e in ENTRIES.items()
+            for model, notes in e["point_notes"].items()
+            for i, note in enumerate(notes)
+            if "open result" in note
+        }
+        assert open_points == {("amd-mi355x-8x", "llama-3.1-405b", 0), ("nvidia-h200-8x", "deepseek-r1", 0)}
+        for eid, model, i in open_points:
+            how = ENTRIES[eid]["estimates"][f"performance/{model}/points/{i}/tokens_per_s_per_unit"]
+            assert "open-division" in how, (eid, model)
 
     @pytest.mark.parametrize("eid", IDS)
     def test_gpu_points_sit_at_scenario_floors_or_the_fast_end(self, eid: str) -> None:
