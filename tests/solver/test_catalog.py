@@ -553,18 +553,36 @@ class TestPublishedFigures:
 
 
 class TestCerebrasEstimate:
-    # model: (billion parameters, layers, KV heads, head size, systems per replica, tokens/s per user)
+    # model: (layers, model dim, FFN dim, KV heads, head size, systems per replica, tokens/s per user)
+    # of the Llama 3.1 architecture (arXiv 2407.21783; vocabulary 128,256, untied embeddings)
     LLAMA = {
-        "llama-3.1-8b": (8, 32, 8, 128, 1, 1800.0),
-        "llama-70b": (70, 80, 8, 128, 4, 2100.0),
-        "llama-3.1-405b": (405, 126, 8, 128, 19, 969.0),
+        "llama-3.1-8b": (32, 4096, 14336, 8, 128, 1, 1800.0),
+        "llama-70b": (80, 8192, 28672, 8, 128, 4, 2100.0),
+        "llama-3.1-405b": (126, 16384, 53248, 8, 128, 19, 969.0),
     }
+    # the published parameter counts the architecture gives
+    PARAMETERS = {
+        "llama-3.1-8b": 8_030_261_248,
+        "llama-70b": 70_553_706_496,
+        "llama-3.1-405b": 405_853_388_800,
+    }
+
+    @staticmethod
+    def parameters(layers: int, d: int, ffn: int, kv_heads: int, head: int) -> int:
+        vocab = 128_256
+        per_layer = 2 * d * d + 2 * d * kv_heads * head + 3 * d * ffn + 2 * d  # q, o; k, v; MLP; 2 norms
+        return 2 * vocab * d + layers * per_layer + d  # embedding and output head, layers, final norm
+
+    @pytest.mark.parametrize("model", sorted(LLAMA))
+    def test_the_weights_are_the_real_parameter_count(self, model: str) -> None:
+        layers, d, ffn, kvh, hd, _, _ = self.LLAMA[model]
+        assert self.parameters(layers, d, ffn, kvh, hd) == self.PARAMETERS[model]
 
     @pytest.mark.parametrize("eid", ["cerebras-cs3", "cerebras-cs3-hosted"])
     @pytest.mark.parametrize("model", sorted(LLAMA))
     def test_recomputed_from_sram_kv_cache_and_per_user_speed(self, eid: str, model: str) -> None:
-        b, layers, kvh, hd, k, speed = self.LLAMA[model]
-        free_bytes = k * 44e9 - b * 1e9 * 2  # SRAM left after the 16-bit weights
+        layers, d, ffn, kvh, hd, k, speed = self.LLAMA[model]
+        free_bytes = k * 44e9 - self.parameters(layers, d, ffn, kvh, hd) * 2  # SRAM left after 16-bit weights
         per_stream = 2 * layers * kvh * hd * 2 * 4096  # K and V, 2 bytes, 4,096 tokens of context
         streams = math.floor(free_bytes / per_stream)
         perf = ENTRIES[eid]["performance"][model]
@@ -577,6 +595,27 @@ class TestCerebrasEstimate:
         ]
         note = ENTRIES[eid]["estimates"][f"performance/{model}/points/0/tokens_per_s_per_unit"]
         assert note.startswith("ESTIMATE") and f"{streams} concurrent streams" in note
+        # the note says the reference leaves it null and what is assumed
+        for said in ("null", "E11", "single-stream", "speculative decoding"):
+            assert said in note, said
+        derivation = ENTRIES[eid]["cerebras_throughput_derivation"][model]
+        assert derivation["concurrent_streams_per_replica"] == streams
+        assert derivation["parameters"] == self.PARAMETERS[model]
+
+    def test_the_streams_at_a_96k_token_context_quoted_in_the_docs(self) -> None:
+        # docs/catalog.md: at SemiAnalysis' 96.3k-token input, 2 streams (8B), 1 (70B), none (405B)
+        section = DOCS.split("### The Cerebras throughput estimate", 1)[1].split("\n### ", 1)[0]
+        got = {}
+        for model, (layers, d, ffn, kvh, hd, k, _speed) in self.LLAMA.items():
+            free_bytes = k * 44e9 - self.parameters(layers, d, ffn, kvh, hd) * 2
+            got[model] = math.floor(free_bytes / (2 * layers * kvh * hd * 2 * 96_300))
+        assert got == {"llama-3.1-8b": 2, "llama-70b": 1, "llama-3.1-405b": 0}
+        for text in (
+            "2 streams fit an 8B replica (26× fewer",
+            "1 fits a 70B replica (25× fewer",
+            "none fits",
+        ):
+            assert text in " ".join(section.split()), text
 
     def test_hosted_is_a_lease_with_the_same_performance(self) -> None:
         bought, hosted = ENTRIES["cerebras-cs3"], ENTRIES["cerebras-cs3-hosted"]
@@ -661,7 +700,7 @@ class TestCli:
         text = out.getvalue()
         for eid in IDS:
             assert eid in text
-        assert "$41.96/h*" in text and "13,650*" in text
+        assert "$41.96/h*" in text and "13,125*" in text
 
     def test_catalog_json_is_the_stored_catalog(self) -> None:
         out = io.StringIO()
