@@ -52,6 +52,7 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
         ("gb200_units", "summary/units_acquired/nvidia-gb200-nvl72", UNITS),
         ("cerebras_share", "summary/it_power_share_by_vendor/cerebras", PCT),
         ("tx1_peak", "summary/peak_power_mw/tx-1", MW),
+        ("expansion_2026_10", "periods/label=2026-10/sites/id=tx-1/expansion_started_mw", MW),
         ("expansion_2027_01", "periods/label=2027-01/sites/id=tx-1/expansion_started_mw", MW),
         ("expansion", "periods/label=2027-04/sites/id=tx-1/expansion_started_mw", MW),
         ("cerebras_spend", "contracts/vendor=cerebras/spend_usd", USD_B),
@@ -92,6 +93,8 @@ QUOTES: dict[str, list[tuple[str, str, tuple[str, float]]]] = {
         ("mi325x_units", "summary/units_acquired/amd-mi325x-8x", UNITS),
     ],
     "infeasible-power.json": [
+        ("short_2027_04", "diagnosis/site=ga-1,period=2027-04/amount", MW2),
+        ("unserved_2027_04", "diagnosis/workload=reasoning,period=2027-04/amount", MTOK_S),
         ("short_2027_07", "diagnosis/site=ga-1,period=2027-07/amount", MW2),
         ("unserved_2027_07", "diagnosis/workload=reasoning,period=2027-07/amount", MTOK_S),
         ("short_2027_10", "diagnosis/site=ga-1,period=2027-10/amount", MW2),

@@ -51,8 +51,9 @@ TPOT_MS = {
 }
 
 
-# kinds of power figure an entry's power_figures_kw may give; it_power_kw is the "quoted" one
-POWER_KINDS = {"quoted", "power_shelf_capacity", "measured_mlperf", "gpu_power_sum"}
+# kinds of power figure an entry's power_figures_kw may give; it_power_kw is the unit's maximum:
+# the rack's "power_shelf_capacity", else the "quoted" (datasheet maximum or rating) one
+POWER_KINDS = {"quoted", "typical", "power_shelf_capacity", "measured_mlperf", "gpu_power_sum"}
 KW = re.compile(r"(\d+(?:\.\d+)?)(?:\s*-\s*(\d+(?:\.\d+)?))?\s*kW")
 
 
@@ -626,15 +627,21 @@ class TestCerebrasEstimate:
 
 
 class TestPowerBasis:
-    """Every it_power_kw on one basis: the system power quoted for the unit (docs/catalog.md,
-    "IT power: one basis"), never its power-delivery capacity, a TDP sum or a measured draw."""
+    """Every it_power_kw on one basis: the most the unit draws per the reference (docs/catalog.md,
+    "IT power: one basis"): a datasheet maximum or rating, a rack's power-shelf capacity; never a
+    typical figure, a TDP sum or a measured draw."""
 
     @pytest.mark.parametrize("eid", IDS)
-    def test_it_power_is_the_quoted_figure_or_an_estimate(self, eid: str) -> None:
+    def test_it_power_is_the_units_maximum_or_an_estimate(self, eid: str) -> None:
         e = ENTRIES[eid]
         figs = e["power_figures_kw"]
         assert figs and set(figs) <= POWER_KINDS, f"{eid}: {sorted(figs)}"
-        if "quoted" in figs:
+        assert not {"quoted", "typical"} <= set(figs), (
+            f"{eid}: a quoted figure is either its maximum or typical"
+        )
+        if "power_shelf_capacity" in figs:
+            assert e["it_power_kw"] == figs["power_shelf_capacity"]
+        elif "quoted" in figs:
             assert e["it_power_kw"] == figs["quoted"]
         else:
             assert "it_power_kw" in e["estimates"], f"{eid}: nothing quoted, so it_power_kw is an estimate"
@@ -651,14 +658,15 @@ class TestPowerBasis:
                 assert kw in singles, f"{eid} {kind}: {kw} kW not in the power note"
 
     def test_the_two_nvl72_racks_are_on_one_basis(self) -> None:
-        # The reference gives each rack two figures: the ~120 kW quoted for it and the 132 kW
-        # its power shelves deliver. The catalog once took one of each (GB200 120, GB300 132),
-        # which made the GB300 look ~10 % worse per MW. Both must use the quoted figure, and
-        # neither may relabel its shelf capacity as quoted.
+        # The reference gives each rack two figures: the ~120 kW typically quoted for it and the
+        # 132 kW its power shelves deliver (its draft catalog takes 132 kW for the GB300). The
+        # catalog once took one of each (GB200 120, GB300 132), which made the GB300 look ~10 %
+        # worse per MW, then the typical 120 for both, off the maximum basis of the servers'
+        # datasheet figures. Both racks use their shelf capacity, the maximum.
         for eid in ("nvidia-gb200-nvl72", "nvidia-gb300-nvl72"):
             figs = ENTRIES[eid]["power_figures_kw"]
-            assert {"quoted", "power_shelf_capacity"} <= set(figs), eid
-            assert ENTRIES[eid]["it_power_kw"] == figs["quoted"] != figs["power_shelf_capacity"], eid
+            assert figs == {"typical": 120.0, "power_shelf_capacity": 132.0}, eid
+            assert ENTRIES[eid]["it_power_kw"] == 132.0, eid
 
     def test_estimates_add_the_host_overhead_of_a_quoted_server(self) -> None:
         # Where nothing is quoted (AMD platforms, reference estimates E1-E3): GPU power plus
@@ -666,7 +674,9 @@ class TestPowerBasis:
         # the estimate on the quoted basis.
         h100 = ENTRIES["nvidia-h100-8x"]["power_figures_kw"]
         overhead = h100["quoted"] - h100["gpu_power_sum"]
-        unquoted = [e for e in ENTRIES.values() if "quoted" not in e["power_figures_kw"]]
+        unquoted = [
+            e for e in ENTRIES.values() if not {"quoted", "power_shelf_capacity"} & set(e["power_figures_kw"])
+        ]
         assert unquoted
         for e in unquoted:
             gpus = e["power_figures_kw"]["gpu_power_sum"]
