@@ -625,6 +625,18 @@ class TestCerebrasEstimate:
         assert bought["performance"] == hosted["performance"]
         assert "recurring_usd_per_unit_hour" in hosted["estimates"]
 
+    def test_what_no_source_gives_is_labelled(self) -> None:
+        # the reference gives "$41.96/hr per system" (SemiAnalysis) and nothing about what it
+        # covers; no lead time for hosted capacity; no CS-3 lifetime (4-6 years for servers)
+        bought, hosted = ENTRIES["cerebras-cs3"], ENTRIES["cerebras-cs3-hosted"]
+        fee = hosted["estimates"]["recurring_usd_per_unit_hour"]
+        assert "all-in" in fee and "assumption" in fee
+        assert hosted["notes"]["energy"].startswith("ASSUMPTION")
+        assert hosted["lead_time_months"] == 0 and "assumption" in hosted["estimates"]["lead_time_months"]
+        assert bought["lifetime_years"] == 5 and "4-6 years" in bought["estimates"]["lifetime_years"]
+        for e in (bought, hosted):
+            assert "null" in e["notes"]["throughput"] and "E11" in e["notes"]["throughput"]
+
 
 class TestPowerBasis:
     """Every it_power_kw on one basis: the most the unit draws per the reference (docs/catalog.md,
