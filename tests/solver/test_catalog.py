@@ -501,6 +501,24 @@ class TestPublishedFigures:
         hw = Hardware.model_validate(catalog_hardware(eid))
         assert throughput(hw, wl(model, speed)) == pytest.approx(tokens, rel=1e-9)
 
+    def test_the_loadgen_floors_cite_loadgen(self) -> None:
+        # DeepSeek-R1 Interactive 66.6 (15 ms) and Llama 70B Server 5 (200 ms) are LoadGen's limits,
+        # not the reference's (which derives ~62.5 for the first and gives no Server floor for the
+        # second): each such point names its TPOT limit and mlperf.conf, and the docs say so
+        seen = 0
+        for e in ENTRIES.values():
+            for model, speed, ms in (("deepseek-r1", 66.6, 15), ("llama-70b", 5.0, 200)):
+                perf = e["performance"].get(model)
+                for i, p in enumerate(perf["points"] if perf else []):
+                    if p["tokens_per_s_per_user"] == speed:
+                        note = e["point_notes"][model][i]
+                        assert f"TPOT <= {ms} ms" in note and "loadgen/mlperf.conf" in note, (e["id"], model)
+                        seen += 1
+        assert seen >= 10
+        text = " ".join(DOCS.split())
+        assert "**DeepSeek-R1 Interactive 66.6** (LoadGen's 15 ms TPOT limit" in text
+        assert "**Llama 70B Server 5** (LoadGen's 200 ms TPOT limit" in text
+
     def test_open_division_only_where_no_closed_result_exists_and_starred(self) -> None:
         # the reference's rule (hardware-data.md, "How the MLPerf numbers were obtained"): the best
         # closed-division result, open division only where no closed one exists; the reference has
