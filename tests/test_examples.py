@@ -246,6 +246,90 @@ class TestLeadTimeQuestion:
             assert text in section, text
 
 
+class TestHostedAssumptions:
+    """The README's figures for what the 750 MW example assumes about the hosted site and the deal."""
+
+    BASE = "cerebras-750mw.json"
+
+    @staticmethod
+    def billed(req: dict[str, Any], scale_ramp: bool) -> dict[str, Any]:
+        # energy billed like tx-1's: Texas $66/MWh (EIA 2023) at PUE 1.2 (the reference's typical
+        # modern AI data centre); the ramp scaled by the PUE keeps 750 MW of IT
+        out = copy.deepcopy(req)
+        site = next(s for s in out["sites"] if s["id"] == "cerebras-hosted")
+        tx1 = next(s for s in out["sites"] if s["id"] == "tx-1")
+        assert (tx1["pue"], tx1["energy_usd_per_mwh"]) == (1.2, 66)
+        site.update(pue=1.2, energy_usd_per_mwh=66)
+        if scale_ramp:
+            site["power_mw"] = [mw * 1.2 for mw in site["power_mw"]]
+        return out
+
+    def test_energy_on_top_of_the_fee_costs_what_the_readme_says(self) -> None:
+        base, section = solved(self.BASE), readme_section(self.BASE)
+        req = self.billed(request_of(self.BASE), scale_ramp=True)
+        p = plan(req)
+        check_plan(req, p)
+        assert p.status == "optimal"
+        for hw, units in base.summary.units_acquired.items():  # the same fleet
+            assert close(p.summary.units_acquired[hw], units, 1e-6), hw
+        extra = p.summary.npv_cost_usd - base.summary.npv_cost_usd
+        assert extra > 0
+        cpm = p.summary.cost_per_million_tokens_usd
+        assert cpm is not None
+        for text in (
+            f"NPV\n${p.summary.npv_cost_usd / 1e9:,.2f}B instead of ${base.summary.npv_cost_usd / 1e9:,.2f}B",
+            f"energy on top adds ${extra / 1e6:,.0f}M",
+            f"${cpm:,.4f} per million tokens instead of",
+        ):
+            assert " ".join(text.split()) in " ".join(section.split()), text
+
+    def test_read_as_facility_power_there_is_no_plan(self) -> None:
+        req = self.billed(request_of(self.BASE), scale_ramp=False)
+        p = plan(req)
+        assert p.status == "infeasible"
+        more = {
+            d.period: d.amount
+            for d in p.diagnosis
+            if d.option == "add_capacity" and d.site == "cerebras-hosted"
+        }
+        section = " ".join(readme_section(self.BASE).split())
+        for period in ("2026-01", "2028-10"):
+            assert f"{more[period]:,.1f} MW more" in section and period in section
+
+    def test_the_warrant_range_from_the_reference_figures(self) -> None:
+        # S-1 (per SemiAnalysis): a warrant for 33.4M shares at a fair value of $82.02 each; IPO
+        # at $185; the example's valuation $39.8B for 10 % at $30B of spend
+        p, req = solved(self.BASE), request_of(self.BASE)
+        w = req["contracts"][0]["warrants"]
+        vested = p.contracts[0].equity_fraction / w["equity_fraction_max"]  # two-thirds: $20B of $30B
+        shares, fair, ipo = 33.4e6, 82.02, 185.0
+        section = " ".join(readme_section(self.BASE).split())
+        for text in (
+            f"${w['equity_fraction_max'] * w['company_valuation_usd'] / 1e9:,.2f}B",
+            f"${shares * fair / 1e9:,.2f}B for the whole warrant",
+            f"${shares * ipo / 1e9:,.2f}B",
+            f"${vested * shares * fair / 1e9:,.2f}B–${vested * shares * ipo / 1e9:,.2f}B",
+            f"${p.contracts[0].equity_value_usd / 1e9:,.2f}B lies inside",
+            f"{w['company_valuation_usd'] / ipo / 1e6:,.0f}M shares, of which 33.4M is "
+            f"{shares / (w['company_valuation_usd'] / ipo):.1%}",
+        ):
+            assert text in section, text
+        assert vested * shares * fair < p.contracts[0].equity_value_usd < vested * shares * ipo
+
+    def test_the_hosted_site_fills_its_ramp_only_from_2027_10(self) -> None:
+        req, p = request_of(self.BASE), solved(self.BASE)
+        ramp = next(s["power_mw"] for s in req["sites"] if s["id"] == "cerebras-hosted")
+        used = [next(s.power_used_mw for s in per.sites if s.id == "cerebras-hosted") for per in p.periods]
+        full = [close(u, r, 1e-6) for u, r in zip(used, ramp, strict=True)]
+        first = full.index(True)
+        assert p.periods[first].label == "2027-10" and all(full[first:])
+        section = " ".join(readme_section(self.BASE).split())
+        assert "the hosted site is full only from 2027-10" in section
+        for t in range(first):
+            if f"MW of {ramp[t]:g} in {p.periods[t].label}" in section:
+                assert f"{used[t]:,.1f} MW of {ramp[t]:g} in {p.periods[t].label}" in section
+
+
 class TestThroughputSensitivity:
     BASE = "cerebras-750mw.json"
 
