@@ -479,6 +479,58 @@ class TestBrownfieldH100:
         assert close(p.objective.value - objective(with_power(req, "va-1", 11, 0.1)), 0.1 * price)
 
 
+class TestSiteAssumptions:
+    """The README's site figures against the reference's ranges, re-solved."""
+
+    @staticmethod
+    def npv_with(name: str, site: str, **changes: Any) -> Plan:
+        req = request_of(name)
+        s = next(x for x in req["sites"] if x["id"] == site)
+        for key, value in changes.items():
+            if key in ("usd_per_mw", "lead_time_periods"):
+                s["expansion"][key] = value
+            else:
+                s[key] = value
+        p = plan(req)
+        check_plan(req, p)
+        return p
+
+    def test_tx1_at_the_ai_build_cost(self) -> None:
+        base = solved("cerebras-750mw.json").summary.npv_cost_usd
+        p = self.npv_with("cerebras-750mw.json", "tx-1", usd_per_mw=20e6)
+        assert p.status == "optimal"
+        more = p.summary.npv_cost_usd - base
+        assert f"at $20M/MW this plan costs ${more / 1e6:,.0f}M more" in " ".join(
+            readme_section("cerebras-750mw.json").split()
+        )
+
+    def test_brownfield_needs_its_optimistic_pue(self) -> None:
+        req = request_of(TestBrownfieldH100.NAME)
+        site = req["sites"][0]
+        kw = catalog_hardware("nvidia-h100-8x")["it_power_kw"]  # type: ignore[index]
+        units = sum(e["units"] for e in site["existing"])
+        it_mw = units * kw / 1000
+        section = " ".join(readme_section(TestBrownfieldH100.NAME).split())
+        assert (
+            f"draw {it_mw:,.1f} MW at their {kw:g} kW maximum, {it_mw * site['pue']:,.1f} MW at PUE"
+            in section
+        )
+        assert self.npv_with(TestBrownfieldH100.NAME, "va-1", pue=1.31).status == "infeasible"
+        p = self.npv_with(TestBrownfieldH100.NAME, "va-1", pue=1.4)
+        assert p.status == "infeasible"
+        first = next(d for d in p.diagnosis if d.option == "add_capacity" and d.period == "2026-01")
+        assert close(first.amount, it_mw * 1.4 - site["power_mw"])  # the H100s alone
+        assert f"would need {it_mw * 1.4:,.1f} MW: the diagnosis asks for {first.amount:,.2f} MW" in section
+
+    def test_brownfield_at_longer_build_times_and_the_ai_build_cost(self) -> None:
+        base = solved(TestBrownfieldH100.NAME).summary.npv_cost_usd
+        section = " ".join(readme_section(TestBrownfieldH100.NAME).split())
+        slow = self.npv_with(TestBrownfieldH100.NAME, "va-1", lead_time_periods=6).summary.npv_cost_usd
+        dear = self.npv_with(TestBrownfieldH100.NAME, "va-1", usd_per_mw=20e6).summary.npv_cost_usd
+        assert f"at 6 quarters the plan costs ${(slow - base) / 1e6:,.1f}M more" in section
+        assert f"at $20M/MW the plan costs ${(dear - base) / 1e6:,.1f}M more" in section
+
+
 class TestSmallInteger:
     NAME = "small-integer.json"
 
