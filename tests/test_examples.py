@@ -246,6 +246,90 @@ class TestLeadTimeQuestion:
             assert text in section, text
 
 
+class TestHostedAssumptions:
+    """The README's figures for what the 750 MW example assumes about the hosted site and the deal."""
+
+    BASE = "cerebras-750mw.json"
+
+    @staticmethod
+    def billed(req: dict[str, Any], scale_ramp: bool) -> dict[str, Any]:
+        # energy billed like tx-1's: Texas $66/MWh (EIA 2023) at PUE 1.2 (the reference's typical
+        # modern AI data centre); the ramp scaled by the PUE keeps 750 MW of IT
+        out = copy.deepcopy(req)
+        site = next(s for s in out["sites"] if s["id"] == "cerebras-hosted")
+        tx1 = next(s for s in out["sites"] if s["id"] == "tx-1")
+        assert (tx1["pue"], tx1["energy_usd_per_mwh"]) == (1.2, 66)
+        site.update(pue=1.2, energy_usd_per_mwh=66)
+        if scale_ramp:
+            site["power_mw"] = [mw * 1.2 for mw in site["power_mw"]]
+        return out
+
+    def test_energy_on_top_of_the_fee_costs_what_the_readme_says(self) -> None:
+        base, section = solved(self.BASE), readme_section(self.BASE)
+        req = self.billed(request_of(self.BASE), scale_ramp=True)
+        p = plan(req)
+        check_plan(req, p)
+        assert p.status == "optimal"
+        for hw, units in base.summary.units_acquired.items():  # the same fleet
+            assert close(p.summary.units_acquired[hw], units, 1e-6), hw
+        extra = p.summary.npv_cost_usd - base.summary.npv_cost_usd
+        assert extra > 0
+        cpm = p.summary.cost_per_million_tokens_usd
+        assert cpm is not None
+        for text in (
+            f"NPV\n${p.summary.npv_cost_usd / 1e9:,.2f}B instead of ${base.summary.npv_cost_usd / 1e9:,.2f}B",
+            f"energy on top adds ${extra / 1e6:,.0f}M",
+            f"${cpm:,.4f} per million tokens instead of",
+        ):
+            assert " ".join(text.split()) in " ".join(section.split()), text
+
+    def test_read_as_facility_power_there_is_no_plan(self) -> None:
+        req = self.billed(request_of(self.BASE), scale_ramp=False)
+        p = plan(req)
+        assert p.status == "infeasible"
+        more = {
+            d.period: d.amount
+            for d in p.diagnosis
+            if d.option == "add_capacity" and d.site == "cerebras-hosted"
+        }
+        section = " ".join(readme_section(self.BASE).split())
+        for period in ("2026-01", "2028-10"):
+            assert f"{more[period]:,.1f} MW more" in section and period in section
+
+    def test_the_warrant_range_from_the_reference_figures(self) -> None:
+        # S-1 (per SemiAnalysis): a warrant for 33.4M shares at a fair value of $82.02 each; IPO
+        # at $185; the example's valuation $39.8B for 10 % at $30B of spend
+        p, req = solved(self.BASE), request_of(self.BASE)
+        w = req["contracts"][0]["warrants"]
+        vested = p.contracts[0].equity_fraction / w["equity_fraction_max"]  # two-thirds: $20B of $30B
+        shares, fair, ipo = 33.4e6, 82.02, 185.0
+        section = " ".join(readme_section(self.BASE).split())
+        for text in (
+            f"${w['equity_fraction_max'] * w['company_valuation_usd'] / 1e9:,.2f}B",
+            f"${shares * fair / 1e9:,.2f}B for the whole warrant",
+            f"${shares * ipo / 1e9:,.2f}B",
+            f"${vested * shares * fair / 1e9:,.2f}B–${vested * shares * ipo / 1e9:,.2f}B",
+            f"${p.contracts[0].equity_value_usd / 1e9:,.2f}B lies inside",
+            f"{w['company_valuation_usd'] / ipo / 1e6:,.0f}M shares, of which 33.4M is "
+            f"{shares / (w['company_valuation_usd'] / ipo):.1%}",
+        ):
+            assert text in section, text
+        assert vested * shares * fair < p.contracts[0].equity_value_usd < vested * shares * ipo
+
+    def test_the_hosted_site_fills_its_ramp_only_from_2027_10(self) -> None:
+        req, p = request_of(self.BASE), solved(self.BASE)
+        ramp = next(s["power_mw"] for s in req["sites"] if s["id"] == "cerebras-hosted")
+        used = [next(s.power_used_mw for s in per.sites if s.id == "cerebras-hosted") for per in p.periods]
+        full = [close(u, r, 1e-6) for u, r in zip(used, ramp, strict=True)]
+        first = full.index(True)
+        assert p.periods[first].label == "2027-10" and all(full[first:])
+        section = " ".join(readme_section(self.BASE).split())
+        assert "the hosted site is full only from 2027-10" in section
+        for t in range(first):
+            if f"MW of {ramp[t]:g} in {p.periods[t].label}" in section:
+                assert f"{used[t]:,.1f} MW of {ramp[t]:g} in {p.periods[t].label}" in section
+
+
 class TestThroughputSensitivity:
     BASE = "cerebras-750mw.json"
 
@@ -393,6 +477,58 @@ class TestBrownfieldH100:
         price = next(x.value for x in p.shadow_prices.power_usd_per_mw if x.period == "2028-10")
         assert price > 0
         assert close(p.objective.value - objective(with_power(req, "va-1", 11, 0.1)), 0.1 * price)
+
+
+class TestSiteAssumptions:
+    """The README's site figures against the reference's ranges, re-solved."""
+
+    @staticmethod
+    def npv_with(name: str, site: str, **changes: Any) -> Plan:
+        req = request_of(name)
+        s = next(x for x in req["sites"] if x["id"] == site)
+        for key, value in changes.items():
+            if key in ("usd_per_mw", "lead_time_periods"):
+                s["expansion"][key] = value
+            else:
+                s[key] = value
+        p = plan(req)
+        check_plan(req, p)
+        return p
+
+    def test_tx1_at_the_ai_build_cost(self) -> None:
+        base = solved("cerebras-750mw.json").summary.npv_cost_usd
+        p = self.npv_with("cerebras-750mw.json", "tx-1", usd_per_mw=20e6)
+        assert p.status == "optimal"
+        more = p.summary.npv_cost_usd - base
+        assert f"at $20M/MW this plan costs ${more / 1e6:,.0f}M more" in " ".join(
+            readme_section("cerebras-750mw.json").split()
+        )
+
+    def test_brownfield_needs_its_optimistic_pue(self) -> None:
+        req = request_of(TestBrownfieldH100.NAME)
+        site = req["sites"][0]
+        kw = catalog_hardware("nvidia-h100-8x")["it_power_kw"]  # type: ignore[index]
+        units = sum(e["units"] for e in site["existing"])
+        it_mw = units * kw / 1000
+        section = " ".join(readme_section(TestBrownfieldH100.NAME).split())
+        assert (
+            f"draw {it_mw:,.1f} MW at their {kw:g} kW maximum, {it_mw * site['pue']:,.1f} MW at PUE"
+            in section
+        )
+        assert self.npv_with(TestBrownfieldH100.NAME, "va-1", pue=1.31).status == "infeasible"
+        p = self.npv_with(TestBrownfieldH100.NAME, "va-1", pue=1.4)
+        assert p.status == "infeasible"
+        first = next(d for d in p.diagnosis if d.option == "add_capacity" and d.period == "2026-01")
+        assert close(first.amount, it_mw * 1.4 - site["power_mw"])  # the H100s alone
+        assert f"would need {it_mw * 1.4:,.1f} MW: the diagnosis asks for {first.amount:,.2f} MW" in section
+
+    def test_brownfield_at_longer_build_times_and_the_ai_build_cost(self) -> None:
+        base = solved(TestBrownfieldH100.NAME).summary.npv_cost_usd
+        section = " ".join(readme_section(TestBrownfieldH100.NAME).split())
+        slow = self.npv_with(TestBrownfieldH100.NAME, "va-1", lead_time_periods=6).summary.npv_cost_usd
+        dear = self.npv_with(TestBrownfieldH100.NAME, "va-1", usd_per_mw=20e6).summary.npv_cost_usd
+        assert f"at 6 quarters the plan costs ${(slow - base) / 1e6:,.1f}M more" in section
+        assert f"at $20M/MW the plan costs ${(dear - base) / 1e6:,.1f}M more" in section
 
 
 class TestSmallInteger:

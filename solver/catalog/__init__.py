@@ -6,7 +6,7 @@ sees: ``estimates`` (every estimated figure by its path in the entry, e.g.
 ``performance/llama-70b/points/0/tokens_per_s_per_unit``, and how it was derived),
 ``point_notes`` (the source of each performance point), ``unit_description``, ``memory_gb``,
 ``gpus_per_unit``, ``notes``, ``power_figures_kw`` (the unit's power figures by kind;
-``it_power_kw`` is the ``quoted`` one).  A request item ``{"catalog": id, ...}`` starts from an
+``it_power_kw`` is its maximum: a rack's ``power_shelf_capacity``, else the ``quoted`` one).  A request item ``{"catalog": id, ...}`` starts from an
 entry and overrides fields.  docs/catalog.md describes the figures and their derivations.
 """
 

@@ -51,8 +51,9 @@ TPOT_MS = {
 }
 
 
-# kinds of power figure an entry's power_figures_kw may give; it_power_kw is the "quoted" one
-POWER_KINDS = {"quoted", "power_shelf_capacity", "measured_mlperf", "gpu_power_sum"}
+# kinds of power figure an entry's power_figures_kw may give; it_power_kw is the unit's maximum:
+# the rack's "power_shelf_capacity", else the "quoted" (datasheet maximum or rating) one
+POWER_KINDS = {"quoted", "typical", "power_shelf_capacity", "measured_mlperf", "gpu_power_sum"}
 KW = re.compile(r"(\d+(?:\.\d+)?)(?:\s*-\s*(\d+(?:\.\d+)?))?\s*kW")
 
 
@@ -107,6 +108,26 @@ class TestEntries:
         for path, how in e["estimates"].items():
             pointer(e, path)  # raises if the path names nothing
             assert isinstance(how, str) and len(how) > 30, f"{eid} {path}: say how it was derived"
+
+    def test_figures_behind_the_estimates_are_in_sources(self) -> None:
+        # each figure an estimate is built from is cited where it is used (reference section 1)
+        epoch = "https://epoch.ai/data/ai-chip-sales-documentation"  # the 1.38 server premium (E4, E7)
+        dgx_h100 = (
+            "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/nvidia-dgx-h100-datasheet.pdf"
+        )
+        for e in ENTRIES.values():
+            if "1.38" in e["estimates"].get("unit_price_usd", ""):
+                assert epoch in e["sources"], e["id"]
+            if "4.5 kW" in e["estimates"].get("it_power_kw", ""):
+                assert dgx_h100 in e["sources"], e["id"]  # the host overhead of DGX H100
+        assert {
+            "https://yobitel.com/knowledge-base/amd-mi325x",
+            "https://awesomeagents.ai/hardware/amd-mi325x",
+        } <= set(ENTRIES["amd-mi325x-8x"]["sources"])  # MI325X ~1,000 W
+        assert any("DGX H200" in s and "1827004414" in s for s in ENTRIES["nvidia-h200-8x"]["sources"])
+        assert (
+            "https://vengineer.hatenablog.com/entry/2025/03/16/080000" in ENTRIES["amd-mi355x-8x"]["sources"]
+        )
 
     def test_every_model_is_published_somewhere_with_units_per_replica(self) -> None:
         seen = {m for e in ENTRIES.values() for m in e["performance"]}
@@ -473,11 +494,46 @@ class TestPublishedFigures:
             ("nvidia-h100-8x", "llama-3.1-405b", 1.0, round(783.131 / 2, 1)),  # 16 GPUs -> 8
             ("amd-mi355x-8x", "llama-70b", 5.0, 100_282.0),  # v6.0 6.0-0002 Server
             ("amd-mi300x-8x", "llama-70b", 25.0, 8_840.4),  # v5.1 5.1-0001 Interactive
+            ("nvidia-h200-8x", "deepseek-r1", 1.0, 8_905.0),  # v5.1 5.1-0375 Offline, open division
         ],
     )
     def test_mlperf_point(self, eid: str, model: str, speed: float, tokens: float) -> None:
         hw = Hardware.model_validate(catalog_hardware(eid))
         assert throughput(hw, wl(model, speed)) == pytest.approx(tokens, rel=1e-9)
+
+    def test_the_loadgen_floors_cite_loadgen(self) -> None:
+        # DeepSeek-R1 Interactive 66.6 (15 ms) and Llama 70B Server 5 (200 ms) are LoadGen's limits,
+        # not the reference's (which derives ~62.5 for the first and gives no Server floor for the
+        # second): each such point names its TPOT limit and mlperf.conf, and the docs say so
+        seen = 0
+        for e in ENTRIES.values():
+            for model, speed, ms in (("deepseek-r1", 66.6, 15), ("llama-70b", 5.0, 200)):
+                perf = e["performance"].get(model)
+                for i, p in enumerate(perf["points"] if perf else []):
+                    if p["tokens_per_s_per_user"] == speed:
+                        note = e["point_notes"][model][i]
+                        assert f"TPOT <= {ms} ms" in note and "loadgen/mlperf.conf" in note, (e["id"], model)
+                        seen += 1
+        assert seen >= 10
+        text = " ".join(DOCS.split())
+        assert "**DeepSeek-R1 Interactive 66.6** (LoadGen's 15 ms TPOT limit" in text
+        assert "**Llama 70B Server 5** (LoadGen's 200 ms TPOT limit" in text
+
+    def test_open_division_only_where_no_closed_result_exists_and_starred(self) -> None:
+        # the reference's rule (hardware-data.md, "How the MLPerf numbers were obtained"): the best
+        # closed-division result, open division only where no closed one exists; the reference has
+        # two such results, and both are in (docs/catalog.md, "Throughput versus speed per user")
+        open_points = {
+            (eid, model, i)
+            for eid, e in ENTRIES.items()
+            for model, notes in e["point_notes"].items()
+            for i, note in enumerate(notes)
+            if "open result" in note
+        }
+        assert open_points == {("amd-mi355x-8x", "llama-3.1-405b", 0), ("nvidia-h200-8x", "deepseek-r1", 0)}
+        for eid, model, i in open_points:
+            how = ENTRIES[eid]["estimates"][f"performance/{model}/points/{i}/tokens_per_s_per_unit"]
+            assert "open-division" in how, (eid, model)
 
     @pytest.mark.parametrize("eid", IDS)
     def test_gpu_points_sit_at_scenario_floors_or_the_fast_end(self, eid: str) -> None:
@@ -516,18 +572,36 @@ class TestPublishedFigures:
 
 
 class TestCerebrasEstimate:
-    # model: (billion parameters, layers, KV heads, head size, systems per replica, tokens/s per user)
+    # model: (layers, model dim, FFN dim, KV heads, head size, systems per replica, tokens/s per user)
+    # of the Llama 3.1 architecture (arXiv 2407.21783; vocabulary 128,256, untied embeddings)
     LLAMA = {
-        "llama-3.1-8b": (8, 32, 8, 128, 1, 1800.0),
-        "llama-70b": (70, 80, 8, 128, 4, 2100.0),
-        "llama-3.1-405b": (405, 126, 8, 128, 19, 969.0),
+        "llama-3.1-8b": (32, 4096, 14336, 8, 128, 1, 1800.0),
+        "llama-70b": (80, 8192, 28672, 8, 128, 4, 2100.0),
+        "llama-3.1-405b": (126, 16384, 53248, 8, 128, 19, 969.0),
     }
+    # the published parameter counts the architecture gives
+    PARAMETERS = {
+        "llama-3.1-8b": 8_030_261_248,
+        "llama-70b": 70_553_706_496,
+        "llama-3.1-405b": 405_853_388_800,
+    }
+
+    @staticmethod
+    def parameters(layers: int, d: int, ffn: int, kv_heads: int, head: int) -> int:
+        vocab = 128_256
+        per_layer = 2 * d * d + 2 * d * kv_heads * head + 3 * d * ffn + 2 * d  # q, o; k, v; MLP; 2 norms
+        return 2 * vocab * d + layers * per_layer + d  # embedding and output head, layers, final norm
+
+    @pytest.mark.parametrize("model", sorted(LLAMA))
+    def test_the_weights_are_the_real_parameter_count(self, model: str) -> None:
+        layers, d, ffn, kvh, hd, _, _ = self.LLAMA[model]
+        assert self.parameters(layers, d, ffn, kvh, hd) == self.PARAMETERS[model]
 
     @pytest.mark.parametrize("eid", ["cerebras-cs3", "cerebras-cs3-hosted"])
     @pytest.mark.parametrize("model", sorted(LLAMA))
     def test_recomputed_from_sram_kv_cache_and_per_user_speed(self, eid: str, model: str) -> None:
-        b, layers, kvh, hd, k, speed = self.LLAMA[model]
-        free_bytes = k * 44e9 - b * 1e9 * 2  # SRAM left after the 16-bit weights
+        layers, d, ffn, kvh, hd, k, speed = self.LLAMA[model]
+        free_bytes = k * 44e9 - self.parameters(layers, d, ffn, kvh, hd) * 2  # SRAM left after 16-bit weights
         per_stream = 2 * layers * kvh * hd * 2 * 4096  # K and V, 2 bytes, 4,096 tokens of context
         streams = math.floor(free_bytes / per_stream)
         perf = ENTRIES[eid]["performance"][model]
@@ -540,6 +614,27 @@ class TestCerebrasEstimate:
         ]
         note = ENTRIES[eid]["estimates"][f"performance/{model}/points/0/tokens_per_s_per_unit"]
         assert note.startswith("ESTIMATE") and f"{streams} concurrent streams" in note
+        # the note says the reference leaves it null and what is assumed
+        for said in ("null", "E11", "single-stream", "speculative decoding"):
+            assert said in note, said
+        derivation = ENTRIES[eid]["cerebras_throughput_derivation"][model]
+        assert derivation["concurrent_streams_per_replica"] == streams
+        assert derivation["parameters"] == self.PARAMETERS[model]
+
+    def test_the_streams_at_a_96k_token_context_quoted_in_the_docs(self) -> None:
+        # docs/catalog.md: at SemiAnalysis' 96.3k-token input, 2 streams (8B), 1 (70B), none (405B)
+        section = DOCS.split("### The Cerebras throughput estimate", 1)[1].split("\n### ", 1)[0]
+        got = {}
+        for model, (layers, d, ffn, kvh, hd, k, _speed) in self.LLAMA.items():
+            free_bytes = k * 44e9 - self.parameters(layers, d, ffn, kvh, hd) * 2
+            got[model] = math.floor(free_bytes / (2 * layers * kvh * hd * 2 * 96_300))
+        assert got == {"llama-3.1-8b": 2, "llama-70b": 1, "llama-3.1-405b": 0}
+        for text in (
+            "2 streams fit an 8B replica (26× fewer",
+            "1 fits a 70B replica (25× fewer",
+            "none fits",
+        ):
+            assert text in " ".join(section.split()), text
 
     def test_hosted_is_a_lease_with_the_same_performance(self) -> None:
         bought, hosted = ENTRIES["cerebras-cs3"], ENTRIES["cerebras-cs3-hosted"]
@@ -548,17 +643,35 @@ class TestCerebrasEstimate:
         assert bought["performance"] == hosted["performance"]
         assert "recurring_usd_per_unit_hour" in hosted["estimates"]
 
+    def test_what_no_source_gives_is_labelled(self) -> None:
+        # the reference gives "$41.96/hr per system" (SemiAnalysis) and nothing about what it
+        # covers; no lead time for hosted capacity; no CS-3 lifetime (4-6 years for servers)
+        bought, hosted = ENTRIES["cerebras-cs3"], ENTRIES["cerebras-cs3-hosted"]
+        fee = hosted["estimates"]["recurring_usd_per_unit_hour"]
+        assert "all-in" in fee and "assumption" in fee
+        assert hosted["notes"]["energy"].startswith("ASSUMPTION")
+        assert hosted["lead_time_months"] == 0 and "assumption" in hosted["estimates"]["lead_time_months"]
+        assert bought["lifetime_years"] == 5 and "4-6 years" in bought["estimates"]["lifetime_years"]
+        for e in (bought, hosted):
+            assert "null" in e["notes"]["throughput"] and "E11" in e["notes"]["throughput"]
+
 
 class TestPowerBasis:
-    """Every it_power_kw on one basis: the system power quoted for the unit (docs/catalog.md,
-    "IT power: one basis"), never its power-delivery capacity, a TDP sum or a measured draw."""
+    """Every it_power_kw on one basis: the most the unit draws per the reference (docs/catalog.md,
+    "IT power: one basis"): a datasheet maximum or rating, a rack's power-shelf capacity; never a
+    typical figure, a TDP sum or a measured draw."""
 
     @pytest.mark.parametrize("eid", IDS)
-    def test_it_power_is_the_quoted_figure_or_an_estimate(self, eid: str) -> None:
+    def test_it_power_is_the_units_maximum_or_an_estimate(self, eid: str) -> None:
         e = ENTRIES[eid]
         figs = e["power_figures_kw"]
         assert figs and set(figs) <= POWER_KINDS, f"{eid}: {sorted(figs)}"
-        if "quoted" in figs:
+        assert not {"quoted", "typical"} <= set(figs), (
+            f"{eid}: a quoted figure is either its maximum or typical"
+        )
+        if "power_shelf_capacity" in figs:
+            assert e["it_power_kw"] == figs["power_shelf_capacity"]
+        elif "quoted" in figs:
             assert e["it_power_kw"] == figs["quoted"]
         else:
             assert "it_power_kw" in e["estimates"], f"{eid}: nothing quoted, so it_power_kw is an estimate"
@@ -575,14 +688,15 @@ class TestPowerBasis:
                 assert kw in singles, f"{eid} {kind}: {kw} kW not in the power note"
 
     def test_the_two_nvl72_racks_are_on_one_basis(self) -> None:
-        # The reference gives each rack two figures: the ~120 kW quoted for it and the 132 kW
-        # its power shelves deliver. The catalog once took one of each (GB200 120, GB300 132),
-        # which made the GB300 look ~10 % worse per MW. Both must use the quoted figure, and
-        # neither may relabel its shelf capacity as quoted.
+        # The reference gives each rack two figures: the ~120 kW typically quoted for it and the
+        # 132 kW its power shelves deliver (its draft catalog takes 132 kW for the GB300). The
+        # catalog once took one of each (GB200 120, GB300 132), which made the GB300 look ~10 %
+        # worse per MW, then the typical 120 for both, off the maximum basis of the servers'
+        # datasheet figures. Both racks use their shelf capacity, the maximum.
         for eid in ("nvidia-gb200-nvl72", "nvidia-gb300-nvl72"):
             figs = ENTRIES[eid]["power_figures_kw"]
-            assert {"quoted", "power_shelf_capacity"} <= set(figs), eid
-            assert ENTRIES[eid]["it_power_kw"] == figs["quoted"] != figs["power_shelf_capacity"], eid
+            assert figs == {"typical": 120.0, "power_shelf_capacity": 132.0}, eid
+            assert ENTRIES[eid]["it_power_kw"] == 132.0, eid
 
     def test_estimates_add_the_host_overhead_of_a_quoted_server(self) -> None:
         # Where nothing is quoted (AMD platforms, reference estimates E1-E3): GPU power plus
@@ -590,7 +704,9 @@ class TestPowerBasis:
         # the estimate on the quoted basis.
         h100 = ENTRIES["nvidia-h100-8x"]["power_figures_kw"]
         overhead = h100["quoted"] - h100["gpu_power_sum"]
-        unquoted = [e for e in ENTRIES.values() if "quoted" not in e["power_figures_kw"]]
+        unquoted = [
+            e for e in ENTRIES.values() if not {"quoted", "power_shelf_capacity"} & set(e["power_figures_kw"])
+        ]
         assert unquoted
         for e in unquoted:
             gpus = e["power_figures_kw"]["gpu_power_sum"]
@@ -624,7 +740,7 @@ class TestCli:
         text = out.getvalue()
         for eid in IDS:
             assert eid in text
-        assert "$41.96/h*" in text and "13,650*" in text
+        assert "$41.96/h*" in text and "13,125*" in text
 
     def test_catalog_json_is_the_stored_catalog(self) -> None:
         out = io.StringIO()

@@ -427,8 +427,9 @@ class TestTierWalk:
         # "optimal" between the first two thresholds, and the plan read off the fixed LP was
         # consistent with that count: 1.169e12, 3.7 times the 3.118e11 CBC finds with all
         # three tiers.  The fixed LP now walks the tier count while that lowers the cost.
-        # The request pins the GB300 rack at the 132 kW the catalog gave it when the case was
-        # found: at the catalog's 120 kW the MIP happens to stop at the right count itself.
+        # The request pins the GB300 rack at 132 kW, the catalog's figure when the case was found
+        # (and again now): at the 120 kW the catalog used in between, the MIP happens to stop at
+        # the right count itself.
         # Its demand is the per-period list of rates that 25 %/year growth gave when demand was
         # taken at each period's start (growth is now a continuous curve served at its peak).
         # (HiGHS's MIP said 5.64e12, serving nothing: it threw out its LP optimum for a 1e-6

@@ -194,7 +194,7 @@ class TestDiagnosis:
         assert [(w, t) for w, t, _ in found["cbc"]] == [(w, t) for w, t, _ in found["highs"]]
         for (_, _, a), (_, _, b) in zip(found["cbc"], found["highs"], strict=True):
             assert a == pytest.approx(b, rel=1e-6)
-        assert [w for w, _, _ in found["highs"]] == ["reasoning", "reasoning"]
+        assert found["highs"] and {w for w, _, _ in found["highs"]} == {"reasoning"}
 
     def test_power_short_where_and_when(self) -> None:
         # tx-1 hosts 1,000 existing 10 kW units at PUE 1.25 = 12.5 MW; its envelope drops
