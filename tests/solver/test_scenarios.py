@@ -284,26 +284,19 @@ class TestSweepValidation:
             1.1 * 10 / 11,
         ]
 
-    def test_a_scaled_integer_beyond_the_float_range_is_scaled_exactly(self) -> None:
-        # lead_time_periods has no upper bound: 10**400 × a factor overflowed the float
-        # product (OverflowError, a 500 from the service)
+    def test_an_integer_beyond_the_float_range_is_a_422_not_an_overflow(self) -> None:
+        # lead_time_periods had no upper bound: 10**400 × a factor overflowed the float
+        # product (OverflowError, a 500 from the service).  It is bounded (1,200) now, and
+        # integers are scaled exactly: 1,200 × 0.1 is 120, a whole number.
         base = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=10**400)])
-        sw = prepare_sweep(
-            {
-                "base": base,
-                "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [2, 1.5, 0.1, 0]}],
-            }
-        )
+        scale = [{"path": "hardware/h/lead_time_periods", "scale": [2, 0.1]}]
+        with pytest.raises(RequestInvalid) as exc:
+            prepare_sweep({"base": base, "parameters": scale})
+        assert [e.path for e in exc.value.errors] == ["/base/hardware/0/lead_time_periods"]
+        base = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=1200)])
+        sw = prepare_sweep({"base": base, "parameters": [{**scale[0], "scale": [0.1, 0.5]}]})
         got = [sc.request["hardware"][0]["lead_time_periods"] for sc in sw.scenarios]
-        # 0.1 is 3602879701896397 / 2**55 as a float: 10**400 times it is whole, exactly so
-        assert got == [2 * 10**400, 15 * 10**399, 10**400 * 3602879701896397 // 2**55, 0]
-        assert all(type(x) is int for x in got)
-        odd = request(hardware=[hw("h", 100.0, 1.0, 1000.0, lead_time_periods=10**400 + 1)])
-        sw = prepare_sweep(
-            {"base": odd, "parameters": [{"path": "hardware/h/lead_time_periods", "scale": [0.5]}]}
-        )
-        # off a whole number by 0.5 in 5e399: whole within the relative 1e-9
-        assert sw.scenarios[0].request["hardware"][0]["lead_time_periods"] == 5 * 10**399  # half to even
+        assert got == [120, 600] and all(type(x) is int for x in got)
 
     def test_catalog_lead_times_sweep_in_either_unit_and_over_period_lengths(self) -> None:
         # A catalog item's base holds lead_time_months 3 (and lead_time_periods null): a value
@@ -666,19 +659,23 @@ class TestTornadoOrder:
         assert bar.swing == 20.0
         assert [(s.value, s.status) for s in bar.no_value] == [(2.5, "infeasible")]
 
-    def test_a_sweep_over_a_huge_integer_lead_time_gets_its_tornado(self) -> None:
+    def test_a_sweep_over_a_lead_time_past_the_horizon_gets_its_tornado(self) -> None:
         body = {
             "base": power_request(),
             "mode": "one_at_a_time",
-            "parameters": [{"path": "hardware/a/lead_time_periods", "values": [10**400, 0]}],
+            "parameters": [{"path": "hardware/a/lead_time_periods", "values": [1200, 0]}],
         }
         result = run_sweep(prepare_sweep(body))
         # a never arrives: 10 units of b at $3e5 (10 MW of the 15)
         assert [r.objective for r in result.rows] == pytest.approx([2e6, 3e6, 2e6])
         assert result.tornado is not None
         (bar,) = result.tornado
-        assert (bar.low_value, bar.high_value) == (0, 10**400)
+        assert (bar.low_value, bar.high_value) == (0, 1200)
         assert (bar.low, bar.high, bar.swing) == pytest.approx((2e6, 3e6, 1e6))
+        huge = {**body, "parameters": [{"path": "hardware/a/lead_time_periods", "values": [10**400]}]}
+        with pytest.raises(RequestInvalid) as exc:  # past the range: a 422, never a failed sweep
+            prepare_sweep(huge)
+        assert [e.path for e in exc.value.errors] == ["/parameters/0/values/0"]
 
 
 class TestTornadoSettingsWithoutAPlan:
