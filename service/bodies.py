@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from service.errors import InvalidRequest, UnsupportedMediaType
+from service.store import storable
 from solver import FieldError
 from solver.errors import pointer_token
 
@@ -57,7 +58,7 @@ half of a UTF-16 surrogate pair (not Unicode text; UTF-8 cannot encode it)."""
 
 
 def _unstorable(text: str) -> bool:
-    return any(c == "\0" or "\ud800" <= c <= "\udfff" for c in text)
+    return not storable(text)
 
 
 def _shown(text: str) -> str:
