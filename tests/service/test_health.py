@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.observability import JsonFormatter
 from tests.service import svc_helpers as h
+from tests.service.ray_cluster import PG_URL, postgres_missing
+from tests.service.ray_cluster import pg_schema as fresh_pg_schema
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +205,96 @@ class TestErrors:
         finally:
             server.should_exit = True
             thread.join(20)
+
+
+class TestDatabaseOutage:
+    """A database that cannot be used answers 503 (as /readyz says), not a 500 bug."""
+
+    @pytest.fixture
+    def pg_schema(self) -> Iterator[str]:
+        reason = postgres_missing()
+        if reason:
+            pytest.skip(reason)
+        with fresh_pg_schema() as schema:
+            yield schema
+
+    def test_a_lost_postgresql_is_503_with_retry_after_and_logged(
+        self, tmp_path: Path, pg_schema: str
+    ) -> None:
+        url = make_url(PG_URL)
+        proxy = h.TcpProxy(url.port or 5432, url.host or "127.0.0.1").up()
+        via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        settings = h.make_settings(tmp_path, database_url=via_proxy, database_schema=pg_schema)
+        try:
+            with TestClient(create_app(settings, runner=h.ManualRunner())) as c:
+                async_ = {"Prefer": "respond-async"}
+                loc = c.post("/v1/plans", json=h.small_request(demand=1000), headers=async_).headers[
+                    "location"
+                ]
+                proxy.down()
+                assert c.get("/readyz").status_code == 503
+                with h.json_log_lines("capplan.service") as lines:
+                    answers = [
+                        c.get(loc, headers={"X-Request-ID": "outage-get"}),
+                        c.get("/v1/plans"),
+                        c.post("/v1/plans", json=h.small_request(demand=2000), headers=async_),
+                        c.delete(loc),
+                    ]
+                for r in answers:
+                    assert r.status_code == 503, (r.request.method, r.request.url, r.text)
+                    assert r.headers["content-type"] == PROBLEM_JSON
+                    assert r.json()["type"] == PROBLEM_BASE + "unavailable"
+                    assert r.json()["database"] == "unreachable"
+                    assert int(r.headers["retry-after"]) > 0
+                line = h.wait_for_line(lines, "request_id", "outage-get")
+                assert line["msg"] == "database unavailable"
+                assert "OperationalError" in line["exc"]  # the exception is kept in the log
+                proxy.up()  # back: the same requests are answered again
+                assert c.get(loc).json()["status"] == "queued"
+                assert c.get("/readyz").status_code == 200
+        finally:
+            proxy.down()
+
+    @pytest.mark.parametrize(
+        ("failure", "outage"),
+        [
+            ("sqlite-locked", True),
+            ("sqlite-bad-sql", False),
+            ("sqlite-integrity", False),
+            ("postgresql-refused", True),
+            ("not-a-database-error", False),
+        ],
+    )
+    def test_only_an_outage_counts_as_one(self, tmp_path: Path, failure: str, outage: bool) -> None:
+        from sqlalchemy import create_engine, text
+
+        from service.errors import database_unavailable
+
+        engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}", connect_args={"timeout": 0})
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        statements = {
+            "sqlite-bad-sql": "SELEC 1",
+            "sqlite-integrity": "INSERT INTO t VALUES (1)",
+            "sqlite-locked": "INSERT INTO t VALUES (2)",
+        }
+        with pytest.raises(Exception) as caught:
+            if failure == "postgresql-refused":
+                closed = h.TcpProxy(1).up()  # a port that was listening a moment ago
+                closed.down()
+                pg = create_engine(f"postgresql+psycopg://u@127.0.0.1:{closed.port}/db")
+                pg.connect()
+            elif failure == "not-a-database-error":
+                raise ValueError("a bug")
+            else:
+                with engine.connect() as holder:
+                    if failure == "sqlite-locked":
+                        holder.exec_driver_sql("BEGIN EXCLUSIVE")
+                    with engine.begin() as conn:
+                        conn.execute(text(statements[failure]))
+        assert database_unavailable(caught.value) is outage, repr(caught.value)
+        engine.dispose()
 
 
 class TestOutcomes:
