@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
@@ -30,15 +31,6 @@ class _NonFinite:
 
 
 _BAD = _NonFinite()
-
-
-def _parse_constant(_token: str) -> _NonFinite:
-    return _BAD
-
-
-def _parse_float(token: str) -> float | _NonFinite:
-    value = float(token)
-    return value if math.isfinite(value) else _BAD
 
 
 def _find_bad(obj: Any, path: str) -> Iterator[str]:
@@ -89,8 +81,21 @@ def parse_strict_json(body: bytes) -> Any:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidRequest([FieldError("/", "the request body is not UTF-8 text")]) from None
+    nonfinite: list[str] = []  # tokens read as _BAD: the tree is walked for their paths only if any
+
+    def parse_constant(token: str) -> _NonFinite:
+        nonfinite.append(token)
+        return _BAD
+
+    def parse_float(token: str) -> float | _NonFinite:
+        value = float(token)
+        if math.isfinite(value):
+            return value
+        nonfinite.append(token)
+        return _BAD
+
     try:
-        data = json.loads(text, parse_constant=_parse_constant, parse_float=_parse_float)
+        data = json.loads(text, parse_constant=parse_constant, parse_float=parse_float)
     except RecursionError:
         raise InvalidRequest([FieldError("/", "the JSON is nested too deeply")]) from None
     except json.JSONDecodeError as exc:
@@ -98,7 +103,7 @@ def parse_strict_json(body: bytes) -> Any:
         raise InvalidRequest([FieldError("/", msg)]) from None
     except ValueError as exc:  # e.g. an integer with too many digits
         raise InvalidRequest([FieldError("/", f"not valid JSON: {exc}")]) from None
-    bad = list(_find_bad(data, ""))
+    bad = list(_find_bad(data, "")) if nonfinite else []
     if bad:
         msg = "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number"
         raise InvalidRequest([FieldError(p, msg) for p in bad])
@@ -115,8 +120,17 @@ def parse_strict_json(body: bytes) -> Any:
     return data
 
 
+PARSE_ON_LOOP_MAX_BYTES = 64 * 1024
+"""Largest body parsed on the event loop.  Parsing costs 10-30 ns a byte (numbers cost most),
+so a body up to this size holds the loop for at most about 2 ms, and every realistic plan
+request (the benchmarked ones are 3-10 KB) is parsed there without the ~0.1 ms of a hop to a
+worker thread; a larger body is parsed in a worker thread, where it holds up no other request
+(a 5 MiB one takes ~0.2 s)."""
+
+
 async def read_json_body(request: Request) -> Any:
-    """The request's JSON body (size limit enforced by the request middleware)."""
+    """The request's JSON body (size limit enforced by the request middleware), parsed on the
+    event loop up to :data:`PARSE_ON_LOOP_MAX_BYTES`, in a worker thread beyond."""
     ctype = request.headers.get("content-type")
     if ctype:  # none at all: read as JSON (docs/api.md)
         main, _, params = ctype.partition(";")
@@ -132,7 +146,10 @@ async def read_json_body(request: Request) -> Any:
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(f"send the body uncompressed: Content-Encoding {encoding} is not accepted")
     chunks = [chunk async for chunk in request.stream()]
-    return parse_strict_json(b"".join(chunks))
+    body = b"".join(chunks)
+    if len(body) <= PARSE_ON_LOOP_MAX_BYTES:
+        return parse_strict_json(body)
+    return await anyio.to_thread.run_sync(parse_strict_json, body)
 
 
 _BODY_MODELS: dict[str, type[BaseModel]] = {}

@@ -1,0 +1,133 @@
+"""Request bodies (``service.bodies``): where they are parsed, and what strict JSON refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import service.bodies as bodies
+from service.app import create_app
+from service.errors import PROBLEM_BASE
+from tests.service import svc_helpers as h
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    app = create_app(h.make_settings(tmp_path_factory.mktemp("bodies")), runner=h.ManualRunner())
+    with TestClient(app) as c:
+        yield c
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def padded(size: int) -> bytes:
+    """A plan request of exactly ``size`` bytes: grown by an unknown field of numbers (a 422
+    at ``/pad`` once parsed), then by trailing spaces."""
+    req = h.small_request()
+    req["pad"] = [0.5] * ((size - 1000) // 5)
+    text = json.dumps(req).encode()
+    assert len(text) <= size
+    return text + b" " * (size - len(text))
+
+
+class TestWhereBodiesAreParsed:
+    """Small bodies on the event loop (no thread hop), large ones in a worker thread: parsing a
+    5 MiB body on the loop held every other request (/healthz p50 5 ms → 525 ms)."""
+
+    @pytest.fixture
+    def seen(self, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
+        out: list[tuple[int, bool]] = []
+        real = bodies.parse_strict_json
+
+        def parse(body: bytes) -> Any:
+            out.append((len(body), _on_event_loop()))
+            return real(body)
+
+        monkeypatch.setattr(bodies, "parse_strict_json", parse)
+        return out
+
+    def test_a_small_body_is_parsed_on_the_event_loop(
+        self, client: TestClient, seen: list[tuple[int, bool]]
+    ) -> None:
+        r = client.post("/v1/validate", json=h.small_request())
+        assert r.status_code == 200, r.text
+        assert [on_loop for _, on_loop in seen] == [True]
+
+    @pytest.mark.parametrize("route", ["/v1/validate", "/v1/plans"])
+    def test_a_large_body_is_parsed_in_a_worker_thread(
+        self, client: TestClient, seen: list[tuple[int, bool]], route: str
+    ) -> None:
+        body = padded(bodies.PARSE_ON_LOOP_MAX_BYTES + 1)
+        r = client.post(route, content=body, headers=JSON)
+        assert r.status_code == 422 and r.json()["errors"][0]["path"] == "/pad"  # parsed, then validated
+        assert seen == [(len(body), False)]
+
+    def test_the_threshold_is_inclusive(self, client: TestClient, seen: list[tuple[int, bool]]) -> None:
+        body = padded(bodies.PARSE_ON_LOOP_MAX_BYTES)
+        client.post("/v1/validate", content=body, headers=JSON)
+        client.post("/v1/validate", content=body + b" ", headers=JSON)
+        assert seen == [(len(body), True), (len(body) + 1, False)]
+
+    def test_healthz_answers_while_a_large_body_is_being_parsed(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Ordering, not timing: the parse waits until /healthz has answered. On the loop, it
+        # would hold /healthz until it gave up waiting.
+        events: list[str] = []
+        started, release = threading.Event(), threading.Event()
+        real = bodies.parse_strict_json
+
+        def parse(body: bytes) -> Any:
+            events.append("parse started")
+            started.set()
+            if not release.wait(10):
+                events.append("parse gave up waiting")
+            return real(body)
+
+        monkeypatch.setattr(bodies, "parse_strict_json", parse)
+        out: dict[str, Any] = {}
+        body = padded(5 * 2**20 - 1000)  # as the outside-in probe sent it: 5 MiB, mostly numbers
+        post = threading.Thread(
+            target=lambda: out.update(r=client.post("/v1/validate", content=body, headers=JSON))
+        )
+        post.start()
+        try:
+            assert started.wait(30)
+            assert client.get("/healthz").status_code == 200
+            events.append("healthz answered")
+        finally:
+            release.set()
+            post.join(60)
+        assert events == ["parse started", "healthz answered"]
+        assert out["r"].status_code == 422
+
+
+class TestStrictJson:
+    def test_a_non_finite_number_deep_in_a_large_body_is_found(self, client: TestClient) -> None:
+        text = (
+            padded(bodies.PARSE_ON_LOOP_MAX_BYTES + 1)
+            .decode()
+            .replace('"power_mw": 10.0', '"power_mw": 1e999')
+        )
+        r = client.post("/v1/plans", content=text, headers=JSON)
+        assert r.status_code == 422 and r.json()["type"] == PROBLEM_BASE + "invalid-request"
+        assert [e["path"] for e in r.json()["errors"]] == ["/sites/0/power_mw"]
+
+    def test_deep_nesting_in_a_worker_thread_is_422(self, client: TestClient) -> None:
+        r = client.post("/v1/plans", content=b"[" * 200_000, headers=JSON)
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["message"] == "the JSON is nested too deeply"
