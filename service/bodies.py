@@ -1,9 +1,11 @@
 """Request bodies: strict JSON reading, and their OpenAPI description.
 
 Bodies are read here rather than by FastAPI so that (1) NaN, Infinity and numbers that
-overflow to infinity are refused with the JSON pointer of every offending value, (2) the
-solver's own validation (``solver.parse_request``, with its cross-field rules) produces the
-422, exactly as for the CLI, and (3) the size limit applies to streamed bodies as well.
+overflow to infinity, and a key given twice in one object (JSON parsers keep the last value:
+like a misspelt field, that would silently change a plan), are refused with the JSON pointer
+of every offending value, (2) the solver's own validation (``solver.parse_request``, with its
+cross-field rules) produces the 422, exactly as for the CLI, and (3) the size limit applies
+to streamed bodies as well.
 A route declares its body with ``openapi_extra=json_body(Model)``; :func:`install_openapi`
 adds the model's schema to the document.
 """
@@ -23,7 +25,7 @@ from pydantic import BaseModel
 from service.errors import InvalidRequest, UnsupportedMediaType
 from service.store import storable
 from solver import FieldError
-from solver.errors import pointer_token
+from solver.errors import pointer_token, quoted
 
 
 class _NonFinite:
@@ -73,6 +75,28 @@ def _find_unstorable(obj: Any, path: str) -> Iterator[str]:
             yield from _find_unstorable(v, f"{path}/{i}")
 
 
+def _duplicate_key_errors(data: Any, duplicated: list[tuple[dict[str, Any], list[str]]]) -> list[FieldError]:
+    """One error per key given twice in an object, at that key's path (the object's pointer
+    and the key).  An object that a later duplicate replaced is no longer in ``data``: the
+    duplicate that replaced it is reported instead."""
+    wanted = {id(obj): keys for obj, keys in duplicated}
+    out: list[FieldError] = []
+
+    def walk(obj: Any, path: str) -> None:
+        if isinstance(obj, dict):
+            for key in wanted.get(id(obj), ()):
+                msg = f"the key {quoted(key)} appears more than once in this object: give each key once"
+                out.append(FieldError(f"{path}/{pointer_token(_shown(key))}", msg))
+            for k, v in obj.items():
+                walk(v, f"{path}/{pointer_token(_shown(k))}")
+        elif isinstance(obj, list):
+            for i, v in enumerate(obj):
+                walk(v, f"{path}/{i}")
+
+    walk(data, "")
+    return out
+
+
 def parse_strict_json(body: bytes) -> Any:
     """Parse a JSON body; InvalidRequest (422) naming the place of every problem."""
     if not body.strip():
@@ -94,8 +118,24 @@ def parse_strict_json(body: bytes) -> Any:
         nonfinite.append(token)
         return _BAD
 
+    duplicated: list[tuple[dict[str, Any], list[str]]] = []  # objects with a key given twice
+
+    def object_pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            again: dict[str, None] = {}  # each key once, in the order met
+            for key, _ in pairs:
+                if key in seen:
+                    again[key] = None
+                seen.add(key)
+            duplicated.append((obj, list(again)))
+        return obj
+
     try:
-        data = json.loads(text, parse_constant=parse_constant, parse_float=parse_float)
+        data = json.loads(
+            text, parse_constant=parse_constant, parse_float=parse_float, object_pairs_hook=object_pairs_hook
+        )
     except RecursionError:
         raise InvalidRequest([FieldError("/", "the JSON is nested too deeply")]) from None
     except json.JSONDecodeError as exc:
@@ -103,6 +143,8 @@ def parse_strict_json(body: bytes) -> Any:
         raise InvalidRequest([FieldError("/", msg)]) from None
     except ValueError as exc:  # e.g. an integer with too many digits
         raise InvalidRequest([FieldError("/", f"not valid JSON: {exc}")]) from None
+    if duplicated:
+        raise InvalidRequest(_duplicate_key_errors(data, duplicated))
     bad = list(_find_bad(data, "")) if nonfinite else []
     if bad:
         msg = "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number"

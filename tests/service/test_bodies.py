@@ -131,3 +131,43 @@ class TestStrictJson:
         r = client.post("/v1/plans", content=b"[" * 200_000, headers=JSON)
         assert r.status_code == 422
         assert r.json()["errors"][0]["message"] == "the JSON is nested too deeply"
+
+    @pytest.mark.parametrize("route", ["/v1/plans", "/v1/validate"])
+    def test_a_key_given_twice_is_422_at_its_path(self, client: TestClient, route: str) -> None:
+        # Was last-wins: {"name": "a", "name": "b"} made a plan named "b", silently.
+        text = json.dumps(h.small_request())
+        text = text.replace('"name": "tiny"', '"name": "a", "name": "b"')
+        text = text.replace('"power_mw": 10.0', '"power_mw": 10.0, "power_mw": 20.0, "power_mw": 30.0')
+        r = client.post(route, content=text, headers=JSON | {"Prefer": "respond-async"})
+        assert r.status_code == 422 and r.json()["type"] == PROBLEM_BASE + "invalid-request"
+        assert r.json()["errors"] == [
+            {
+                "path": "/name",
+                "message": "the key 'name' appears more than once in this object: give each key once",
+            },
+            {
+                "path": "/sites/0/power_mw",
+                "message": "the key 'power_mw' appears more than once in this object: give each key once",
+            },
+        ]
+
+    def test_a_key_given_twice_in_a_large_body_is_found_too(self, client: TestClient) -> None:
+        text = padded(bodies.PARSE_ON_LOOP_MAX_BYTES + 1).decode()
+        text = text.replace('"id": "w"', '"id": "w", "id": "w"')
+        r = client.post("/v1/plans", content=text, headers=JSON)
+        assert r.status_code == 422
+        assert [e["path"] for e in r.json()["errors"]] == ["/workloads/0/id"]
+
+    def test_keys_are_pointer_escaped(self, client: TestClient) -> None:
+        req = h.small_request()
+        req["hardware"][0]["vendor"] = "a/b"
+        req["policy"] = {"max_vendor_share": {"a/b": 1.0}}
+        assert client.post("/v1/validate", json=req).status_code == 200
+        text = json.dumps(req).replace('"a/b": 1.0', '"a/b": 1.0, "a/b": 0.9')
+        r = client.post("/v1/validate", content=text, headers=JSON)
+        assert [e["path"] for e in r.json()["errors"]] == ["/policy/max_vendor_share/a~1b"]
+
+    def test_the_same_key_in_different_objects_is_fine(self, client: TestClient) -> None:
+        req = h.small_request()
+        req["sites"].append({"id": "s2", "power_mw": 5.0})
+        assert client.post("/v1/validate", json=req).status_code == 200
