@@ -105,6 +105,12 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+TENANT_CHARS = 128
+"""Longest tenant name the tables keep (PostgreSQL refuses a longer one): settings check it."""
+OWNER_CHARS = 128
+"""Longest replica id (``owner``) the tables keep."""
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -120,7 +126,7 @@ class PlanRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(128))
+    tenant: Mapped[str] = mapped_column(String(TENANT_CHARS))
     status: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(256))
     objective_kind: Mapped[str] = mapped_column(String(16))
@@ -135,7 +141,7 @@ class PlanRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
+    owner: Mapped[str | None] = mapped_column(String(OWNER_CHARS), nullable=True, default=None)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
     inflight_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
@@ -148,7 +154,7 @@ class JobRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(128))
+    tenant: Mapped[str] = mapped_column(String(TENANT_CHARS))
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     request: Mapped[Any] = mapped_column(JSON)
@@ -160,7 +166,7 @@ class JobRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
+    owner: Mapped[str | None] = mapped_column(String(OWNER_CHARS), nullable=True, default=None)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
 
 
