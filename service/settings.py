@@ -29,7 +29,10 @@ def _default_workers() -> int:
 class Settings(BaseSettings):
     """Every knob of the service; ``CAPPLAN_<NAME>`` in the environment sets ``<name>``."""
 
-    model_config = SettingsConfigDict(env_prefix="CAPPLAN_", extra="ignore", env_ignore_empty=True)
+    # hide_input_in_errors: a start-up error must not print CAPPLAN_API_KEYS (secrets) in the log
+    model_config = SettingsConfigDict(
+        env_prefix="CAPPLAN_", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     data_dir: Path | None = Field(
         None, description="Folder of the default SQLite file (capplan.db); the working directory if unset."

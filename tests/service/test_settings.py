@@ -78,3 +78,15 @@ class TestSettings:
         monkeypatch.setattr(socket, "gethostname", lambda: "h" * 255)
         rid = Settings(database_url="postgresql+psycopg://u@h/db").replica_id
         assert len(rid) == OWNER_CHARS and rid.startswith("hhh") and rid.count("-") == 2
+
+    @pytest.mark.parametrize(
+        "keys", ["s3cr3t-k3y=alice,s3cr3t-k3y=bob", "s3cr3t-k3y=" + "t" * 200, "s3cr3t-k3y"]
+    )
+    def test_a_settings_error_does_not_print_the_api_keys(
+        self, monkeypatch: pytest.MonkeyPatch, keys: str
+    ) -> None:
+        # The message is printed at start-up (logs): it named the whole CAPPLAN_API_KEYS value.
+        monkeypatch.setenv("CAPPLAN_API_KEYS", keys)
+        with pytest.raises(ValidationError, match="api_keys") as caught:
+            Settings()
+        assert "s3cr3t" not in str(caught.value)
