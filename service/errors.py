@@ -251,12 +251,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app answers on this request's path."""
+    """Every method some route of the app answers on this request's path (HEAD wherever GET:
+    the request middleware answers it)."""
     methods = set()
-    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+    for method in ("DELETE", "GET", "PATCH", "POST", "PUT"):
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
             methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
     return sorted(methods)
 
 

@@ -148,7 +148,12 @@ class TestErrors:
 
     @pytest.mark.parametrize(
         ("path", "allowed"),
-        [("/v1/plans", {"GET", "POST"}), ("/v1/plans/abc", {"GET", "DELETE"})],
+        [
+            ("/v1/plans", {"GET", "HEAD", "POST"}),
+            ("/v1/plans/abc", {"GET", "HEAD", "DELETE"}),
+            ("/v1/validate", {"POST"}),
+            ("/healthz", {"GET", "HEAD"}),
+        ],
     )
     def test_405_names_every_method_of_the_path(
         self, client: TestClient, path: str, allowed: set[str]
@@ -202,6 +207,60 @@ class TestErrors:
                 for _ in range(3):
                     assert c.get("/boom").status_code == 500
                     assert c.get("/healthz").status_code == 200
+        finally:
+            server.should_exit = True
+            thread.join(20)
+
+
+class TestHead:
+    """HEAD answers as GET without the body (it was a 405 whose Allow header said GET)."""
+
+    @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/v1/catalog", "/openapi.json"])
+    def test_head_is_get_without_the_body(self, client: TestClient, path: str) -> None:
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, got.status_code) == (200, 200)
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        if path != "/metrics":  # the metrics change from one request to the next
+            assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
+
+    def test_a_problem_answers_head_without_its_body(self, client: TestClient) -> None:
+        r = client.head("/v1/plans/nope", headers={"X-Request-ID": "head-404"})
+        assert (r.status_code, r.headers["content-type"], r.content) == (404, PROBLEM_JSON, b"")
+        assert r.headers["x-request-id"] == "head-404"
+        r = client.head("/v1/validate")  # a POST-only path
+        assert (r.status_code, r.headers["allow"], r.content) == (405, "POST", b"")
+
+    def test_head_is_counted_as_head(self, client: TestClient) -> None:
+        client.head("/healthz")
+        text = client.get("/metrics").text
+        assert 'capplan_http_requests_total{method="HEAD",route="/healthz",status="200"}' in text
+
+    def test_uvicorn_answers_head(self, tmp_path: Path) -> None:
+        """Under uvicorn (which leaves a HEAD answer's body out by itself), over a kept-alive
+        connection: the next request on it still works."""
+        import asyncio
+        import threading
+
+        import httpx
+        import uvicorn
+
+        app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+        thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline
+                time.sleep(0.02)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            transport = httpx.HTTPTransport(retries=0)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as c:
+                for _ in range(3):
+                    r = c.head("/healthz")
+                    assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "15")
+                    assert c.get("/healthz").json() == {"status": "ok"}
         finally:
             server.should_exit = True
             thread.join(20)
