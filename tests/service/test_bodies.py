@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,6 +115,47 @@ class TestWhereBodiesAreParsed:
             post.join(60)
         assert events == ["parse started", "healthz answered"]
         assert out["r"].status_code == 422
+
+    def test_large_bodies_are_parsed_one_at_a_time(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Parsing holds the GIL: parallel parse threads end no sooner and crowd the event loop.
+        started: list[int] = []
+        first_started, release = threading.Event(), threading.Event()
+        real = bodies.parse_strict_json
+
+        def parse(body: bytes) -> Any:
+            started.append(len(body))
+            first_started.set()
+            release.wait(10)
+            return real(body)
+
+        monkeypatch.setattr(bodies, "parse_strict_json", parse)
+        answers: list[Any] = []
+        posts = [
+            threading.Thread(
+                target=lambda n=n: answers.append(
+                    client.post(
+                        "/v1/validate", content=padded(bodies.PARSE_ON_LOOP_MAX_BYTES + n), headers=JSON
+                    )
+                )
+            )
+            for n in (1, 2)
+        ]
+        for t in posts:
+            t.start()
+        try:
+            assert first_started.wait(30)
+            deadline = time.monotonic() + 30  # a bound for a failure only
+            while bodies.LARGE_BODY_PARSES.statistics().tasks_waiting < 1:
+                assert time.monotonic() < deadline, "the second body never waited for the first"
+                time.sleep(0.01)
+            assert len(started) == 1  # the second waits for the first to finish
+        finally:
+            release.set()
+            for t in posts:
+                t.join(60)
+        assert len(started) == 2 and [r.status_code for r in answers] == [422, 422]
 
 
 class TestStrictJson:
