@@ -4,7 +4,8 @@ Every error the service answers is ``application/problem+json`` with ``type``, `
 ``status``, ``detail``, ``instance`` (the request path) and ``request_id``; validation
 problems add ``errors: [{path, message}]`` with JSON pointers into the request body.  Input
 values are never echoed (a NaN in an echo would turn a 422 into a 500), and a 500 says
-nothing about internals.
+nothing about internals.  A database outage (:func:`database_unavailable`) is not a bug: it
+answers 503 ``unavailable`` with ``Retry-After``, and is logged with its exception.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -248,13 +251,68 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app answers on this request's path."""
+    """Every method some route of the app answers on this request's path (HEAD wherever GET:
+    the request middleware answers it)."""
     methods = set()
-    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+    for method in ("DELETE", "GET", "PATCH", "POST", "PUT"):
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
             methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
     return sorted(methods)
+
+
+DATABASE_RETRY_AFTER_S = 5
+"""``Retry-After`` of the 503 a database outage answers."""
+
+_PG_UNAVAILABLE = ("08", "28", "53", "57", "58")
+"""SQLSTATE classes of a PostgreSQL server that cannot serve us now: connection exception,
+invalid authorization (e.g. a rotated password), insufficient resources (too many connections,
+disk full, out of memory), operator intervention (shutting down, starting up, statement
+cancelled), system error (I/O)."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used right now (an outage: connection
+    refused or lost, server shutting down or out of resources, SQLite file busy or its disk
+    full or failing), as opposed to a bug (bad SQL, a missing table) or an integrity error."""
+    if isinstance(exc, SATimeoutError):  # every pooled connection is taken and none came back
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:  # the driver lost the connection mid-statement
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlite_name = getattr(exc.orig, "sqlite_errorname", None)
+    if sqlite_name is not None:  # SQLite says OperationalError for SQL errors too
+        return str(sqlite_name).startswith(
+            ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_NOMEM")
+        )
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is None or str(sqlstate)[:2] in _PG_UNAVAILABLE  # None: no server answer at all
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database outage is a 503 the client may retry (logged with its exception, as /readyz
+    reports it); any other database error is a bug: :func:`internal_error`."""
+    if not database_unavailable(exc):
+        return internal_error(request, exc)
+    log.error(
+        "database unavailable",
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={"path": request.url.path},
+    )
+    return problem_response(
+        request,
+        status=Unavailable.status,
+        slug=Unavailable.type,
+        title=Unavailable.title,
+        detail=f"the database cannot be used right now; retry in {DATABASE_RETRY_AFTER_S} s",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        database="unreachable",
+    )
 
 
 def internal_error(request: Request, exc: BaseException) -> JSONResponse:
@@ -285,6 +343,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelTooLarge, _model_too_large)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
 
 
 _DESCRIPTIONS = {
@@ -298,14 +357,17 @@ _DESCRIPTIONS = {
     422: "Invalid request: `errors` lists every bad field as a JSON pointer (problem+json)",
     429: "Solve queue full; retry after `Retry-After` seconds (problem+json)",
     500: "Unexpected error, no internals (problem+json)",
-    503: "Not ready or shutting down (problem+json)",
+    503: "Starting, stopping, not ready, or the database is unavailable; retry after `Retry-After` "
+    "seconds when given (problem+json)",
 }
 
 
-def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entries documenting the problem answers of a route."""
+def problems(*codes: int, app_state: bool = True) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting the problem answers of a route: ``codes``, 500, and
+    503 unless ``app_state`` is False (a route that needs neither the running app nor the
+    database, e.g. /healthz)."""
     out: dict[int | str, dict[str, Any]] = {}
-    for code in (*codes, 500):
+    for code in (*codes, 500, *((503,) if app_state else ())):
         out[code] = {
             "description": _DESCRIPTIONS.get(code, "Problem (problem+json)"),
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
@@ -318,4 +380,10 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "Bearer challenge (RFC 6750)", "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}},
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying (a database outage, a shutdown)",
+            "schema": {"type": "integer"},
+        }
+    },
 }

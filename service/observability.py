@@ -109,7 +109,12 @@ def _route_label(scope: Scope) -> str:
 
 
 class RequestMiddleware:
-    """Request id, body-size limit, metrics and the access log (pure ASGI)."""
+    """Request id, body-size limit, HEAD, metrics and the access log (pure ASGI).
+
+    ``HEAD`` is answered as ``GET`` without the body (RFC 9110 §9.3.2: same status and
+    headers, ``Content-Length`` included): the routes see a GET, so every GET route answers
+    HEAD too, and ``Allow`` names both.
+    """
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
@@ -130,6 +135,9 @@ class RequestMiddleware:
         limit = self.max_body_bytes
 
         started = False
+        head = scope.get("method") == "HEAD"
+        # the server's scope keeps HEAD (uvicorn drops a HEAD answer's body by it): a copy is GET
+        app_scope = {**scope, "method": "GET"} if head else scope
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
@@ -139,6 +147,8 @@ class RequestMiddleware:
                 raw = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 raw.append((b"x-request-id", rid.encode("latin-1")))
                 message = {**message, "headers": raw}
+            elif head and message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b""}
             await send(message)
 
         received = 0
@@ -162,14 +172,14 @@ class RequestMiddleware:
                 await response(scope, receive, send_with_id)
                 return
             try:
-                await self.app(scope, limited_receive, send_with_id)
+                await self.app(app_scope, limited_receive, send_with_id)
             except Exception as exc:
                 if started:  # the answer is on its way: nothing else can be said
                     raise
                 await internal_error(Request(scope), exc)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - t0
-            route = _route_label(scope)
+            route = _route_label(app_scope)
             method = scope.get("method", "")
             if method not in _METHODS:
                 method = "other"  # bounded label values, whatever clients send

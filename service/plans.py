@@ -43,6 +43,7 @@ from service.store import (
     PlanRow,
     Store,
     canonical_json,
+    storable,
     utcnow,
 )
 from service.tasks import solve_plan, stub_plan
@@ -139,7 +140,7 @@ def decode_cursor(token: str) -> Cursor:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         stamp, _, plan_id = raw.partition("|")
         created = dt.datetime.fromisoformat(stamp)
-        if created.tzinfo is None or not plan_id:
+        if created.tzinfo is None or not plan_id or not storable(plan_id):
             raise ValueError(raw)
         created = created.astimezone(dt.UTC)  # one the database can store (not year 0 or 10000)
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):

@@ -12,6 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.store import OWNER_CHARS, TENANT_CHARS
+from solver.errors import quoted
+
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
@@ -26,7 +29,10 @@ def _default_workers() -> int:
 class Settings(BaseSettings):
     """Every knob of the service; ``CAPPLAN_<NAME>`` in the environment sets ``<name>``."""
 
-    model_config = SettingsConfigDict(env_prefix="CAPPLAN_", extra="ignore", env_ignore_empty=True)
+    # hide_input_in_errors: a start-up error must not print CAPPLAN_API_KEYS (secrets) in the log
+    model_config = SettingsConfigDict(
+        env_prefix="CAPPLAN_", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     data_dir: Path | None = Field(
         None, description="Folder of the default SQLite file (capplan.db); the working directory if unset."
@@ -68,7 +74,7 @@ class Settings(BaseSettings):
     )
     replica_id: str = Field(
         "",
-        max_length=128,
+        max_length=OWNER_CHARS,
         description="This API process's name in plan and job leases; must be unique among running "
         "replicas. Default: 'local' on SQLite (one process per file), host-pid-random otherwise.",
     )
@@ -102,6 +108,11 @@ class Settings(BaseSettings):
             if not sep or not key.strip() or not tenant.strip():
                 raise ValueError("api_keys must be 'key=tenant' pairs separated by commas")
             key, tenant = key.strip(), tenant.strip()
+            if len(tenant) > TENANT_CHARS:  # the database would refuse every plan of the tenant
+                raise ValueError(
+                    f"api_keys names a tenant of {len(tenant)} characters ({quoted(tenant)}): "
+                    f"at most {TENANT_CHARS} are kept"
+                )
             if out.get(key, tenant) != tenant:  # which tenant would its caller be?
                 raise ValueError(f"api_keys gives one key to two tenants ({out[key]!r} and {tenant!r})")
             out[key] = tenant
@@ -121,7 +132,9 @@ class Settings(BaseSettings):
             if self.database_url.startswith("sqlite"):
                 self.replica_id = "local"
             else:
-                self.replica_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+                suffix = f"-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+                host = socket.gethostname()[: OWNER_CHARS - len(suffix)]  # some systems allow 255
+                self.replica_id = host + suffix
         return self
 
 

@@ -30,6 +30,10 @@ tenant: set when such a plan is stored, kept when it finishes with a reusable st
 when it fails or times out (a new request then solves again).  Two requests given the same
 body at once (on one replica or two) therefore store one plan, even when the first finishes
 between the second's cache lookup and its insert.
+
+An id that no backend can keep (a NUL character, half of a UTF-16 surrogate pair: see
+:func:`storable`) names no row: reading or deleting by such an id finds nothing, on every
+backend, rather than PostgreSQL refusing the statement.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +105,12 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+TENANT_CHARS = 128
+"""Longest tenant name the tables keep (PostgreSQL refuses a longer one): settings check it."""
+OWNER_CHARS = 128
+"""Longest replica id (``owner``) the tables keep."""
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -115,7 +126,7 @@ class PlanRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(128))
+    tenant: Mapped[str] = mapped_column(String(TENANT_CHARS))
     status: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(256))
     objective_kind: Mapped[str] = mapped_column(String(16))
@@ -130,7 +141,7 @@ class PlanRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
+    owner: Mapped[str | None] = mapped_column(String(OWNER_CHARS), nullable=True, default=None)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
     inflight_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
@@ -143,7 +154,7 @@ class JobRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(128))
+    tenant: Mapped[str] = mapped_column(String(TENANT_CHARS))
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     request: Mapped[Any] = mapped_column(JSON)
@@ -155,7 +166,7 @@ class JobRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
+    owner: Mapped[str | None] = mapped_column(String(OWNER_CHARS), nullable=True, default=None)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
 
 
@@ -208,6 +219,15 @@ class Cursor:
 
     created_at: dt.datetime
     id: str
+
+
+_UNSTORABLE = re.compile("[\0\ud800-\udfff]")
+
+
+def storable(text: str) -> bool:
+    """Whether every backend can keep ``text``: PostgreSQL refuses a NUL character in text,
+    and half of a UTF-16 surrogate pair is not Unicode text (UTF-8 cannot encode it)."""
+    return _UNSTORABLE.search(text) is None
 
 
 def canonical_json(obj: Any) -> str:
@@ -461,6 +481,9 @@ class Store:
             raise
 
     def get_plan(self, tenant: str, plan_id: str) -> PlanRow | None:
+        """The tenant's plan; None if there is none (an id no store can keep never names one)."""
+        if not storable(plan_id):
+            return None
         with self._session() as s:
             return s.scalars(select(PlanRow).where(PlanRow.id == plan_id, PlanRow.tenant == tenant)).first()
 
@@ -565,6 +588,8 @@ class Store:
             return {r.id: (r.status, r.owner) for r in s.execute(q)}
 
     def delete_plan(self, tenant: str, plan_id: str) -> bool:
+        if not storable(plan_id):
+            return False
         with self._session() as s:
             res = s.execute(delete(PlanRow).where(PlanRow.id == plan_id, PlanRow.tenant == tenant))
             s.commit()
@@ -610,7 +635,9 @@ class Store:
         return row
 
     def get_job(self, tenant: str, job_id: str, kind: str | None = None) -> JobRow | None:
-        """The job, its ``rows`` read from ``job_rows`` in index order."""
+        """The job, its ``rows`` read from ``job_rows`` in index order; None if there is none."""
+        if not storable(job_id):
+            return None
         with self._session() as s:
             q = select(JobRow).where(JobRow.id == job_id, JobRow.tenant == tenant)
             if kind is not None:
@@ -682,6 +709,8 @@ class Store:
         return self._with_rows(jobs)
 
     def delete_job(self, tenant: str, job_id: str) -> bool:
+        if not storable(job_id):
+            return False
         with self.engine.begin() as conn:
             res = conn.execute(delete(JOBS).where(JOBS.c.id == job_id, JOBS.c.tenant == tenant))
             found = bool(getattr(res, "rowcount", 0))

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.observability import JsonFormatter
 from tests.service import svc_helpers as h
+from tests.service.ray_cluster import PG_URL, postgres_missing
+from tests.service.ray_cluster import pg_schema as fresh_pg_schema
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +148,12 @@ class TestErrors:
 
     @pytest.mark.parametrize(
         ("path", "allowed"),
-        [("/v1/plans", {"GET", "POST"}), ("/v1/plans/abc", {"GET", "DELETE"})],
+        [
+            ("/v1/plans", {"GET", "HEAD", "POST"}),
+            ("/v1/plans/abc", {"GET", "HEAD", "DELETE"}),
+            ("/v1/validate", {"POST"}),
+            ("/healthz", {"GET", "HEAD"}),
+        ],
     )
     def test_405_names_every_method_of_the_path(
         self, client: TestClient, path: str, allowed: set[str]
@@ -202,6 +210,150 @@ class TestErrors:
         finally:
             server.should_exit = True
             thread.join(20)
+
+
+class TestHead:
+    """HEAD answers as GET without the body (it was a 405 whose Allow header said GET)."""
+
+    @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/v1/catalog", "/openapi.json"])
+    def test_head_is_get_without_the_body(self, client: TestClient, path: str) -> None:
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, got.status_code) == (200, 200)
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        if path != "/metrics":  # the metrics change from one request to the next
+            assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
+
+    def test_a_problem_answers_head_without_its_body(self, client: TestClient) -> None:
+        r = client.head("/v1/plans/nope", headers={"X-Request-ID": "head-404"})
+        assert (r.status_code, r.headers["content-type"], r.content) == (404, PROBLEM_JSON, b"")
+        assert r.headers["x-request-id"] == "head-404"
+        r = client.head("/v1/validate")  # a POST-only path
+        assert (r.status_code, r.headers["allow"], r.content) == (405, "POST", b"")
+
+    def test_head_is_counted_as_head(self, client: TestClient) -> None:
+        client.head("/healthz")
+        text = client.get("/metrics").text
+        assert 'capplan_http_requests_total{method="HEAD",route="/healthz",status="200"}' in text
+
+    def test_uvicorn_answers_head(self, tmp_path: Path) -> None:
+        """Under uvicorn (which leaves a HEAD answer's body out by itself), over a kept-alive
+        connection: the next request on it still works."""
+        import asyncio
+        import threading
+
+        import httpx
+        import uvicorn
+
+        app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+        thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline
+                time.sleep(0.02)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            transport = httpx.HTTPTransport(retries=0)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as c:
+                for _ in range(3):
+                    r = c.head("/healthz")
+                    assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "15")
+                    assert c.get("/healthz").json() == {"status": "ok"}
+        finally:
+            server.should_exit = True
+            thread.join(20)
+
+
+class TestDatabaseOutage:
+    """A database that cannot be used answers 503 (as /readyz says), not a 500 bug."""
+
+    @pytest.fixture
+    def pg_schema(self) -> Iterator[str]:
+        reason = postgres_missing()
+        if reason:
+            pytest.skip(reason)
+        with fresh_pg_schema() as schema:
+            yield schema
+
+    def test_a_lost_postgresql_is_503_with_retry_after_and_logged(
+        self, tmp_path: Path, pg_schema: str
+    ) -> None:
+        url = make_url(PG_URL)
+        proxy = h.TcpProxy(url.port or 5432, url.host or "127.0.0.1").up()
+        via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        settings = h.make_settings(tmp_path, database_url=via_proxy, database_schema=pg_schema)
+        try:
+            with TestClient(create_app(settings, runner=h.ManualRunner())) as c:
+                async_ = {"Prefer": "respond-async"}
+                loc = c.post("/v1/plans", json=h.small_request(demand=1000), headers=async_).headers[
+                    "location"
+                ]
+                proxy.down()
+                assert c.get("/readyz").status_code == 503
+                with h.json_log_lines("capplan.service") as lines:
+                    answers = [
+                        c.get(loc, headers={"X-Request-ID": "outage-get"}),
+                        c.get("/v1/plans"),
+                        c.post("/v1/plans", json=h.small_request(demand=2000), headers=async_),
+                        c.delete(loc),
+                    ]
+                for r in answers:
+                    assert r.status_code == 503, (r.request.method, r.request.url, r.text)
+                    assert r.headers["content-type"] == PROBLEM_JSON
+                    assert r.json()["type"] == PROBLEM_BASE + "unavailable"
+                    assert r.json()["database"] == "unreachable"
+                    assert int(r.headers["retry-after"]) > 0
+                line = h.wait_for_line(lines, "request_id", "outage-get")
+                assert line["msg"] == "database unavailable"
+                assert "OperationalError" in line["exc"]  # the exception is kept in the log
+                proxy.up()  # back: the same requests are answered again
+                assert c.get(loc).json()["status"] == "queued"
+                assert c.get("/readyz").status_code == 200
+        finally:
+            proxy.down()
+
+    @pytest.mark.parametrize(
+        ("failure", "outage"),
+        [
+            ("sqlite-locked", True),
+            ("sqlite-bad-sql", False),
+            ("sqlite-integrity", False),
+            ("postgresql-refused", True),
+            ("not-a-database-error", False),
+        ],
+    )
+    def test_only_an_outage_counts_as_one(self, tmp_path: Path, failure: str, outage: bool) -> None:
+        from sqlalchemy import create_engine, text
+
+        from service.errors import database_unavailable
+
+        engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}", connect_args={"timeout": 0})
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        statements = {
+            "sqlite-bad-sql": "SELEC 1",
+            "sqlite-integrity": "INSERT INTO t VALUES (1)",
+            "sqlite-locked": "INSERT INTO t VALUES (2)",
+        }
+        with pytest.raises(Exception) as caught:
+            if failure == "postgresql-refused":
+                closed = h.TcpProxy(1).up()  # a port that was listening a moment ago
+                closed.down()
+                pg = create_engine(f"postgresql+psycopg://u@127.0.0.1:{closed.port}/db")
+                pg.connect()
+            elif failure == "not-a-database-error":
+                raise ValueError("a bug")
+            else:
+                with engine.connect() as holder:
+                    if failure == "sqlite-locked":
+                        holder.exec_driver_sql("BEGIN EXCLUSIVE")
+                    with engine.begin() as conn:
+                        conn.execute(text(statements[failure]))
+        assert database_unavailable(caught.value) is outage, repr(caught.value)
+        engine.dispose()
 
 
 class TestOutcomes:

@@ -61,10 +61,13 @@ class TestOpenApiDocument:
                 assert "500" in codes, (method, path)
                 if path.startswith("/v1/"):
                     assert "401" in codes, (method, path)
+                    assert "503" in codes, (method, path)  # starting, stopping, database outage
+                    assert "Retry-After" in op["responses"]["503"]["headers"], (method, path)
                 for code, resp in op["responses"].items():
                     if code.startswith(("4", "5")):
                         assert "application/problem+json" in resp["content"], (method, path, code)
         assert "HTTPValidationError" not in doc["components"]["schemas"]
+        assert "503" not in doc["paths"]["/healthz"]["get"]["responses"]  # needs nothing that can be down
 
     def test_request_body_schema_is_the_plan_request(self) -> None:
         doc = APP.openapi()

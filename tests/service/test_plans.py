@@ -417,6 +417,15 @@ class TestListPlans:
         body = problem(c.get("/v1/plans", params={"cursor": token}), 422, "invalid-request")
         assert body["errors"][0]["path"] == "query:cursor"  # type: ignore[index]
 
+    def test_a_cursor_naming_an_id_no_store_can_keep_is_422(
+        self, listed: tuple[TestClient, list[str]]
+    ) -> None:
+        # PostgreSQL refused the NUL in the statement (a 500); SQLite answered an empty page
+        c, _ = listed
+        token = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|\x00").decode()
+        body = problem(c.get("/v1/plans", params={"cursor": token}), 422, "invalid-request")
+        assert body["errors"][0]["path"] == "query:cursor"  # type: ignore[index]
+
 
 class TestGetPlan:
     def test_unknown_plan_is_404(self, client: TestClient) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from service.settings import DEFAULT_MAX_BODY_BYTES, Settings
+from service.store import OWNER_CHARS, TENANT_CHARS
 
 
 class TestSettings:
@@ -54,3 +56,37 @@ class TestSettings:
         monkeypatch.setenv("CAPPLAN_WORKERS", "0")
         with pytest.raises(ValidationError, match="workers"):
             Settings()
+
+    def test_a_tenant_longer_than_the_tables_keep_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Accepted at start-up, then every POST of that tenant was a 500 on PostgreSQL
+        # (plans.tenant is VARCHAR(128)).
+        monkeypatch.setenv("CAPPLAN_API_KEYS", "k1=alice,k2=" + "t" * (TENANT_CHARS + 1))
+        with pytest.raises(ValidationError, match="api_keys names a tenant of 129 characters") as caught:
+            Settings()
+        assert "api_keys" in str(caught.value) and "at most 128" in str(caught.value)
+        monkeypatch.setenv("CAPPLAN_API_KEYS", "k1=alice,k2=" + "t" * TENANT_CHARS)
+        assert Settings().api_keys["k2"] == "t" * TENANT_CHARS
+
+    def test_a_replica_id_the_tables_cannot_keep_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CAPPLAN_REPLICA_ID", "r" * (OWNER_CHARS + 1))
+        with pytest.raises(ValidationError, match="replica_id"):
+            Settings()
+
+    def test_the_default_replica_id_fits_the_tables(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # a host name may be up to 255 characters on some systems
+        monkeypatch.delenv("CAPPLAN_REPLICA_ID", raising=False)
+        monkeypatch.setattr(socket, "gethostname", lambda: "h" * 255)
+        rid = Settings(database_url="postgresql+psycopg://u@h/db").replica_id
+        assert len(rid) == OWNER_CHARS and rid.startswith("hhh") and rid.count("-") == 2
+
+    @pytest.mark.parametrize(
+        "keys", ["s3cr3t-k3y=alice,s3cr3t-k3y=bob", "s3cr3t-k3y=" + "t" * 200, "s3cr3t-k3y"]
+    )
+    def test_a_settings_error_does_not_print_the_api_keys(
+        self, monkeypatch: pytest.MonkeyPatch, keys: str
+    ) -> None:
+        # The message is printed at start-up (logs): it named the whole CAPPLAN_API_KEYS value.
+        monkeypatch.setenv("CAPPLAN_API_KEYS", keys)
+        with pytest.raises(ValidationError, match="api_keys") as caught:
+            Settings()
+        assert "s3cr3t" not in str(caught.value)

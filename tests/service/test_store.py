@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from service.errors import PROBLEM_BASE
 from service.store import JOB_ROWS, Cursor, DuplicateIdempotencyKey, PlanRow, Store, utcnow
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL, postgres_missing
@@ -138,6 +139,14 @@ class TestPlansTable:
         assert not store.finish_plan("a", "optimal", "{}")
         assert store.get_plan("t", "a") is None
 
+    @pytest.mark.parametrize("bad", ["a\0b", "\0", "half \ud800 of a pair"])
+    def test_an_id_no_store_can_keep_names_no_plan(self, store: Store, bad: str) -> None:
+        # PostgreSQL refused the statement (psycopg: "cannot contain NUL"): a 500 for a GET
+        store.insert_plan(row("a"))
+        assert store.get_plan("t", bad) is None
+        assert not store.delete_plan("t", bad)
+        assert store.get_plan("t", "a") is not None
+
 
 class TestJobsTable:
     def test_job_life_cycle(self, store: Store) -> None:
@@ -162,6 +171,14 @@ class TestJobsTable:
         assert not store.append_job_row("missing", {})
         assert store.delete_job("t", "j1")
         assert store.get_job("t", "j1") is None
+
+    @pytest.mark.parametrize("bad", ["a\0b", "\0", "half \udfff of a pair"])
+    def test_an_id_no_store_can_keep_names_no_job(self, store: Store, bad: str) -> None:
+        store.insert_job(job_id="j1", tenant="t", kind="sweep", request={})
+        assert store.get_job("t", bad) is None
+        assert store.get_job("t", bad, "sweep") is None
+        assert not store.delete_job("t", bad)
+        assert store.get_job("t", "j1") is not None
 
 
 class TestJobRows:
@@ -237,3 +254,29 @@ class TestDurability:
         # and the plan is there for the next process
         with h.app_client(tmp_path, database_url=PG_URL, database_schema=pg_schema) as c:
             assert c.get(r.headers["location"]).json()["id"] == r.json()["id"]
+
+    @pytest.mark.parametrize("bad", ["a%00b", "%00"])
+    def test_an_id_holding_a_nul_is_404_on_every_route_on_postgresql(
+        self, tmp_path: Path, pg_schema: str, bad: str
+    ) -> None:
+        # PostgreSQL refused the statement ("cannot contain NUL"): every one of these was a 500
+        with h.app_client(tmp_path, database_url=PG_URL, database_schema=pg_schema) as c:
+            good = c.post("/v1/plans", json=h.small_request(demand=4300)).json()["id"]
+            gets = [
+                f"/v1/plans/{bad}",
+                f"/v1/plans/{bad}/report",
+                f"/v1/plans/{bad}/tables/fleet.csv",
+                f"/v1/plans/{bad}/diff/{good}",
+                f"/v1/plans/{good}/diff/{bad}",
+                f"/v1/sweeps/{bad}",
+                f"/v1/sweeps/{bad}/report",
+                f"/v1/frontiers/{bad}",
+                f"/v1/frontiers/{bad}/report",
+            ]
+            deletes = [f"/v1/plans/{bad}", f"/v1/sweeps/{bad}", f"/v1/frontiers/{bad}"]
+            shown = repr(bad.replace("%00", "\0"))  # quoted(): the NUL as its escape
+            for method, path in [("GET", p) for p in gets] + [("DELETE", p) for p in deletes]:
+                r = c.request(method, path)
+                assert (r.status_code, r.json()["type"]) == (404, PROBLEM_BASE + "not-found"), (method, path)
+                assert shown in r.json()["detail"], (method, path, r.json()["detail"])
+            assert c.get(f"/v1/plans/{good}").status_code == 200
