@@ -24,7 +24,7 @@ ray_ports() {  # every port a node opens: the two nodes share the host's network
 gcs=$(port); api=$(port)
 names=("smoke-head-$$" "smoke-worker-$$" "smoke-api-$$")
 cleanup() {
-  docker rm -f "${names[@]}" >/dev/null 2>&1 || true
+  docker rm -fv "${names[@]}" >/dev/null 2>&1 || true
   psql "$psql_url" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
 }
 [ -n "${SMOKE_KEEP:-}" ] || trap cleanup EXIT
