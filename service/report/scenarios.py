@@ -77,12 +77,22 @@ def _status(s: str) -> str:
     return f'<span class="pill {_e(s)}">{_e(s)}</span>'
 
 
+def _solved_count(rows: Sequence[Row]) -> int:
+    """How many scenarios have a plan (optimal or feasible)."""
+    return sum(1 for r in rows if r.get("status") in SOLVED)
+
+
 def _header(kind: str, title: str, job: Mapping[str, Any], when: datetime, extra: Sequence[str] = ()) -> str:
     meta = []
     if job.get("status"):
         meta.append(f"<span>status {_status(str(job['status']))}</span>")
+    rows: Sequence[Row] = job.get("rows") or []
     if job.get("total") is not None:
-        meta.append(f"<span>{_e(job.get('done', 0))} of {_e(job['total'])} scenarios solved</span>")
+        # ``done`` counts the scenarios finished (infeasible and failed ones too), not those solved
+        done = job.get("done", len(rows))
+        meta.append(
+            f"<span>{_e(done)} of {_e(job['total'])} scenarios finished, {_solved_count(rows)} solved</span>"
+        )
     if job.get("cancelled"):
         meta.append("<span>cancelled</span>")
     meta += [f"<span>{_e(x)}</span>" for x in extra]
@@ -162,8 +172,8 @@ def _rows_table(rows: Sequence[Row], paths: Sequence[str], href: PlanHref | None
     headers = ["#"] + (["moved"] if one_at_a_time else []) + list(paths)
     headers += ["status", "NPV cost", "$ / M tokens (levelised)", "served", "plan"]
     body = []
-    for r in rows:
-        cells = [_e(r.get("index", ""))]
+    for i, r in enumerate(rows):
+        cells = [_e(r.get("index", i))]
         if one_at_a_time:
             cells.append(_e(r.get("parameter") or "base").replace("/", "/<wbr>"))
         cells += [_e(_setting(r, p)) if p in (r.get("values") or {}) else "\u2014" for p in paths]
@@ -357,7 +367,10 @@ def render_frontier_report(
             kr = ok[knee]
             before = marginal(kr)
             after = marginal(ok[knee + 1]) if knee + 1 < len(ok) else None
-            lead += f" The knee is at {fmt.pct(xs[knee], 2)} served ({fmt.usd(ys[knee])})"
+            lead += (
+                f" The knee is point {kr.get('index', rows.index(kr))}, at {fmt.pct(xs[knee], 2)} served "
+                f"({fmt.usd(ys[knee])})"
+            )
             if before is not None and after is not None:
                 lead += (
                     f": each extra million tokens costs {fmt.usd(before)} just before it and "
@@ -383,13 +396,14 @@ def render_frontier_report(
         parts.append(section("frontier", "Frontier", chart, _e(lead)))
     body = []
     for i, r in enumerate(rows):
+        number = r.get("index", i)  # the row's own index, 0-based like the API's knee_index
         target = r.get("target_served_fraction")
         served, npv = r.get("served_fraction"), r.get("npv_cost_usd")
         cpm, marg = r.get("cost_per_million_tokens_usd"), marginal(r)
         is_knee = bool(ok) and knee is not None and r is ok[knee]
         body.append(
             [
-                _e(i + 1) + (" <b>knee</b>" if is_knee else ""),
+                _e(number) + (" <b>knee</b>" if is_knee else ""),
                 _num(target, fmt.pct(target, 2))
                 if isinstance(target, float) and math.isfinite(target)
                 else "\u2014",

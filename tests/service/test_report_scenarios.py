@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET  # noqa: S405 - our own SVG
 from datetime import UTC, datetime
 from typing import Any
 
-from service.report import render_sweep_report
-from solver.scenarios import prepare_sweep, run_sweep
+from service.report import render_frontier_report, render_sweep_report
+from solver.scenarios import prepare_frontier, prepare_sweep, run_frontier, run_sweep
 from tests.service.report_cases import SVG, read_page, svg_tree, titles
-from tests.solver.test_scenarios import power_request
+from tests.solver.test_scenarios import frontier_request, power_request
 
 WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 CHART = "chart-tornado-npv_cost_usd"
@@ -72,3 +72,45 @@ class TestTornadoSettingsWithoutAPlan:
         assert labels(svg) == ["sites/s/power_mw"]
         assert no_value_notes(svg) == ["infeasible at 8.000"]
         assert "No parameter moves the results" not in read_page(html).text
+
+
+def header_meta(html: str) -> str:
+    """The header's meta line, as read."""
+    start = html.index('<div class="meta">')
+    return read_page(html[start : html.index("</header>", start)]).text.strip()
+
+
+def first_cells(html: str) -> list[str]:
+    """The first cell of every body row of the page's (one) table, as read."""
+    body = html[html.index("<tbody>") : html.index("</tbody>")]
+    return [read_page(row.split("</td>")[0]).text.strip() for row in body.split("<tr>")[1:]]
+
+
+class TestCountsAndNumbering:
+    def test_the_header_counts_finished_and_solved_scenarios_apart(self) -> None:
+        html = sweep_html(
+            [
+                {"path": "sites/s/power_mw", "values": [8, 18]},  # infeasible, optimal
+                {"path": "workloads/w/demand_tokens_per_s", "values": [5000, 6000]},  # both infeasible
+            ]
+        )
+        assert header_meta(html).startswith("5 of 5 scenarios finished, 2 solved ")
+        assert "2 of 5 scenarios solved." in read_page(html).text
+        assert first_cells(html) == ["0", "1", "2", "3", "4"]
+
+    def test_an_all_infeasible_frontier_says_none_solved(self) -> None:
+        rows = [{"index": 0, "status": "infeasible"}, {"index": 2, "status": "infeasible"}]
+        html = render_frontier_report(
+            {"total": 3, "done": 2, "rows": rows, "error": "the least served (min_cost) end is infeasible"},
+            generated_at=WHEN,
+        )
+        assert header_meta(html).startswith("2 of 3 scenarios finished, 0 solved ")
+        assert first_cells(html) == ["0", "2"]  # the rows' own indices
+
+    def test_frontier_points_are_numbered_as_the_api_and_its_knee_index(self) -> None:
+        result = run_frontier(prepare_frontier({"base": frontier_request(), "points": 9}))
+        assert result.knee_index == 5
+        html = render_frontier_report(result.model_dump(), generated_at=WHEN)
+        assert first_cells(html) == ["0", "1", "2", "3", "4", "5 knee", "6", "7", "8"]
+        assert "The knee is point 5, at 50.00% served ($500.0 k)" in read_page(html).text
+        assert header_meta(html).startswith("9 of 9 scenarios finished, 9 solved ")
