@@ -172,6 +172,17 @@ def _elastic(
     ], out.status
 
 
+def amount_text(x: float) -> str:
+    """An amount for a message: positional with thousands separators, never an exponent, six
+    significant digits or every digit of the whole part ("4,553,831", "1,224.35", "0.403783",
+    "0.000015"), like the other messages' "$2,000,000" and "17,931.7 more units"."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    decimals = max(0, 5 - math.floor(math.log10(abs(x))))
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> DiagnosisEntry:
     data = m.data
     req = data.req
@@ -184,7 +195,7 @@ def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> Diagno
             period=label,
             amount=amount,
             unit="tokens/s",
-            message=f"workload {wl.id} can serve {amount:,.6g} tokens/s less than its minimum in {label}",
+            message=f"workload {wl.id} can serve {amount_text(amount)} tokens/s less than its minimum in {label}",
         )
     if family == "power":
         s, t = key
@@ -195,7 +206,7 @@ def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> Diagno
             period=label,
             amount=amount,
             unit="MW",
-            message=f"site {site.id} needs {amount:,.6g} MW more in {label}",
+            message=f"site {site.id} needs {amount_text(amount)} MW more in {label}",
         )
     if family in _BUDGET_NAMES:  # budget, total_budget (key ()) and their per-period rows (t,)
         when = data.labels[key[0]] if key else None
@@ -216,14 +227,14 @@ def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> Diagno
             period=label,
             amount=amount,
             unit="units",
-            message=f"{hw.id} needs {amount:,.6g} more units of supply in {label}",
+            message=f"{hw.id} needs {amount_text(amount)} more units of supply in {label}",
         )
     if family == "served_total":
         return DiagnosisEntry(
             limit="served_total",
             amount=amount,
             unit="tokens/s summed over periods",
-            message=f"the plan can serve {amount:,.6g} tokens/s·periods less than min_total_served_fraction",
+            message=f"the plan can serve {amount_text(amount)} tokens/s·periods less than min_total_served_fraction",
         )
     v, t = key
     vendor, label = data.vendors[v], data.labels[t]
@@ -234,5 +245,5 @@ def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> Diagno
         period=label,
         amount=amount,
         unit="kW",
-        message=f"the {word} share of {vendor} is off by {amount:,.6g} kW of IT power in {label}",
+        message=f"the {word} share of {vendor} is off by {amount_text(amount)} kW of IT power in {label}",
     )

@@ -9,6 +9,8 @@ Rules (one per quantity, used everywhere a quantity is shown):
 * counts of tokens per second: four significant digits with a scale word (``196.6 M``);
 * units of hardware: thousands separators, no decimals when the value is whole, else one;
 * MW: one decimal with thousands separators;
+* kW (a diagnosis's vendor-share relaxation): four significant digits, positional with
+  thousands separators (``1,224 kW``, ``12.35 kW``);
 * fractions: per cent with one decimal (two for the served fraction of the headline).
 
 ``parse_scaled`` reads these strings back (the browser tests use it to check that the
@@ -78,6 +80,12 @@ def mw(x: float) -> str:
     return f"{x:,.1f} MW"
 
 
+def kw(x: float) -> str:
+    """Kilowatts: ``1,224 kW``, ``12.35 kW``."""
+    sign = MINUS if x < 0 else ""
+    return f"{sign}{sig(abs(x))} kW"
+
+
 def pct(x: float, decimals: int = 1) -> str:
     """A fraction as per cent: ``53.0%``."""
     return f"{100 * x:.{decimals}f}%"
@@ -90,6 +98,8 @@ def quantity(x: float, unit: str) -> str:
         return usd(x)
     if u == "MW":
         return mw(x)
+    if u == "kW":
+        return kw(x)
     if u == "units":
         return f"{units(x)} units"
     return f"{scaled(x)} {u}"

@@ -8,10 +8,12 @@ per-period totals recomputed from the plan (and, for the fleet in MW, from the r
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - our own SVG
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +32,7 @@ from tests.service.report_cases import (
 )
 
 WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -323,6 +326,35 @@ class TestInfeasible:
         assert fmt.usd(budget.amount) in html
         assert f'data-value="{budget.amount!r}"' in html
 
+    def test_design_example_relaxations_read_in_their_units_without_exponents(self) -> None:
+        # DESIGN.md's numbers: NVIDIA 1,224 kW over its share, chat 4,553,831 tokens/s short
+        req = json.loads((EXAMPLES / "design-example.json").read_text())
+        p = plan(req)
+        assert p.status == "infeasible"
+        html = render_plan_report(p, parse_request(req), generated_at=WHEN)
+        body = html[html.index("<tbody>") : html.index("</tbody>")]
+        rows = [
+            [read_page(c).text.strip() for c in row.split("</td>")[:-1]] for row in body.split("<tr>")[1:]
+        ]
+        assert rows == [
+            [
+                "Vendor share",
+                "nvidia",
+                "2026-01",
+                "1,224 kW",
+                "the maximum share of nvidia is off by 1,224 kW of IT power in 2026-01",
+            ],
+            [
+                "Minimum service",
+                "chat",
+                "2026-01",
+                "4.554 M tokens/s",
+                "workload chat can serve 4,553,831 tokens/s less than its minimum in 2026-01",
+            ],
+        ]
+        diagnosis = html[html.index('id="diagnosis"') : html.index("</section>")]
+        assert not re.search(r"\de[+-]?\d", read_page(diagnosis).text)
+
     def test_each_way_out_in_its_own_block_periods_as_ranges(self) -> None:
         def entry(option: str, limit: str, period: str | None, amount: float, **where: str) -> DiagnosisEntry:
             unit = {"power": "MW", "min_service": "tokens/s", "budget": "USD"}[limit]
@@ -508,6 +540,9 @@ class TestFormats:
         assert fmt.units(1665.0000000001) == "1,665"
         assert fmt.mw(79.66) == "79.7 MW"
         assert fmt.quantity(16298701.3, "tokens/s") == "16.30 M tokens/s"
+        assert fmt.quantity(1224.0, "kW") == "1,224 kW"
+        assert fmt.quantity(12.345, "kW") == "12.35 kW"
+        assert fmt.quantity(46490.83, "kW") == "46,491 kW"
 
 
 def test_diagnosis_entry_model_still_has_the_fields_the_report_reads() -> None:

@@ -9,6 +9,7 @@ import random
 import pytest
 
 from solver import Plan, plan
+from solver.diagnose import amount_text
 from tests.helpers.requests import Json, hardware, request, site, solve, workload
 
 BACKENDS = ("highs", "cbc")
@@ -233,6 +234,33 @@ class TestDiagnosis:
         assert opts["add_capacity"] == [("power", "s", "2026-01", pytest.approx(0.075, rel=1e-7))]
         assert opts["reduce_service"] == [("min_service", "w", "2026-01", pytest.approx(60_000, rel=1e-7))]
         assert p.diagnosis[0].message == "site s needs 0.075 MW more in 2026-01"
+
+    def test_large_amounts_are_written_without_an_exponent(self) -> None:
+        # the micro-instance at 100x: 0.05 MW serve 40 units x 100,000 tokens/s = 4,000,000 of 10,000,000
+        p = solve(
+            request(
+                sites=[site(power=0.05, pue=1.25)],
+                hardware_=[hardware(points=((10.0, 1e5),))],
+                workloads=[workload(demand=1e7)],
+            )
+        )
+        (serve,) = [d for d in p.diagnosis if d.option == "reduce_service"]
+        assert serve.amount == pytest.approx(6e6, rel=1e-7)
+        assert serve.message == "workload w can serve 6,000,000 tokens/s less than its minimum in 2026-01"
+
+    @pytest.mark.parametrize(
+        ("amount", "text"),
+        [
+            (4553830.753687019, "4,553,831"),
+            (1224.35, "1,224.35"),
+            (0.4037829, "0.403783"),
+            (0.000015, "0.000015"),
+            (9.9999996, "10"),
+            (40000.0, "40,000"),
+        ],
+    )
+    def test_amount_text(self, amount: float, text: str) -> None:
+        assert amount_text(amount) == text
 
     def test_budget_short(self) -> None:
         # 100 units at $100 against $9,000: $1,000 more, or 90 units serve 90,000 of 100,000 tokens/s.
