@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from service.report.bidi import balanced, bdi, bdi_html
 from service.report.svg import _attr
 
 CSS = """
@@ -97,17 +98,19 @@ def document(title: str, body: str) -> str:
     )
 
 
-def figure(fid: str, title: str, subtitle: str, svg: str, legend: str = "") -> str:
-    """A chart with its caption and (HTML) legend."""
+def figure(fid: str, title_html: str, subtitle: str, svg: str, legend: str = "") -> str:
+    """A chart with its caption and (HTML) legend; the title and subtitle are HTML (names in
+    them escaped and isolated by the caller)."""
     sub = f"<p>{subtitle}</p>" if subtitle else ""
     return (
         f'<figure class="chart" id="fig-{_attr(fid)}" data-chart="{_attr(fid)}">'
-        f"<figcaption><h3>{escape(title)}</h3>{sub}</figcaption>{svg}{legend}</figure>"
+        f"<figcaption><h3>{title_html}</h3>{sub}</figcaption>{svg}{legend}</figure>"
     )
 
 
 def legend(items: Iterable[tuple[str, str, str]]) -> str:
-    """Legend entries ``(name, colour, style)``; style ``bar`` (a swatch), ``line`` or ``dash``."""
+    """Legend entries ``(name, colour, style)``; style ``bar`` (a swatch), ``line`` or ``dash``.
+    Names are escaped and isolated here."""
     out = []
     for name, colour, style in items:
         if style == "bar":
@@ -115,7 +118,7 @@ def legend(items: Iterable[tuple[str, str, str]]) -> str:
         else:
             extra = " dash" if style == "dash" else ""
             mark = f'<span class="ln{extra}" style="border-color:{colour}"></span>'
-        out.append(f"<li>{mark}{escape(name)}</li>")
+        out.append(f"<li>{mark}{bdi(name)}</li>")
     return f'<ul class="legend">{"".join(out)}</ul>'
 
 
@@ -127,13 +130,16 @@ def table(
     total: Sequence[str] | None = None,
     cls: str = "",
 ) -> str:
-    """A table of already formatted (and escaped where needed) cells."""
+    """A table of already formatted (and escaped where needed) cells; the headers are plain
+    text, escaped and isolated here (a workload id, a sweep's parameter path)."""
     numeric = numeric or [False] * len(headers)
 
     def cells(row: Sequence[str], tag: str) -> str:
         return "".join(f"<{tag}{' class=num' if numeric[i] else ''}>{c}</{tag}>" for i, c in enumerate(row))
 
-    head = f"<tr>{cells([escape(h).replace('/', '/<wbr>') for h in headers], 'th')}</tr>"
+    head = (
+        f"<tr>{cells([bdi_html(h, escape(balanced(h)).replace('/', '/<wbr>')) for h in headers], 'th')}</tr>"
+    )
     body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
     if total is not None:
         body += f'<tr class="total">{cells(total, "td")}</tr>'

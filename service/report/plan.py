@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from service.report import fmt
+from service.report.bidi import bdi, isolated, with_ids
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import INK, PALETTE, Chart, Formatter, Marker, Series, heatmap, shade, vendor_colour
 from solver.advice import period_runs
@@ -178,6 +179,18 @@ def _workloads(plan: Plan) -> list[str]:
     return list(seen)
 
 
+def _plan_ids(plan: Plan) -> set[str]:
+    """Every site, hardware, workload and vendor id the plan names (the solver's messages
+    quote them)."""
+    ids = set(_sites(plan)) | set(_workloads(plan)) | set(_hardware_order(plan))
+    ids |= set(plan.summary.it_power_share_by_vendor) | {c.vendor for c in plan.contracts}
+    for d in plan.diagnosis:
+        ids.update(_where_ids(d))
+    for x in plan.idle_purchases:
+        ids |= {x.site, x.hardware}
+    return ids
+
+
 def _e(text: object) -> str:
     return escape(str(text))
 
@@ -230,8 +243,9 @@ def binding_in_words(plan: Plan) -> list[str]:
                 power_price[sp.site] = (sp.value, sp.period)
     unit_usd = plan.shadow_prices is None or plan.shadow_prices.objective_unit == "usd"
     out = []
+    ids = _plan_ids(plan)
     for (kind, who), whens in groups.items():
-        w, when, n = _e(who), _e(period_runs(whens, order)), len(whens)
+        w, when, n = bdi(who), _e(period_runs(whens, order)), len(whens)
         if kind == "power":
             text = f"<b>Power at {w}</b> is fully used in {_count(n)} ({when})"
             if who in power_price and unit_usd:
@@ -258,7 +272,7 @@ def binding_in_words(plan: Plan) -> list[str]:
             out.append(f"<b>{w}</b> is held at its minimum share of IT power in {_count(n)} ({when}).")
         elif kind == "min_service":
             out.append(f"<b>{w}</b> is served only at its minimum service level in {_count(n)} ({when}).")
-    out += [_e(b) for b in other]
+    out += [with_ids(b, ids) for b in other]
     return out
 
 
@@ -276,22 +290,28 @@ def _header(plan: Plan, ctx: Context | None, generated_at: datetime) -> str:
         horizon = f" ({_e(ctx.horizon_label)})" if ctx is not None and ctx.horizon_label else ""
         meta.append(f"<span>horizon {_e(span)}{horizon}</span>")
     if plan.id:
-        meta.append(f"<span>plan {_e(plan.id)}</span>")
+        meta.append(f"<span>plan {bdi(plan.id)}</span>")
     meta.append(f"<span>generated {_e(generated_at.strftime('%Y-%m-%d %H:%M UTC'))}</span>")
     return (
         '<header class="doc"><div class="kicker">capplan \u00b7 capacity plan report</div>'
-        f'<h1 data-field="name">{_e(plan.name or "plan")}</h1><div class="meta">{"".join(meta)}</div></header>'
+        f'<h1 data-field="name">{bdi(plan.name or "plan")}</h1><div class="meta">{"".join(meta)}</div></header>'
     )
 
 
 # ----------------------------------------------------------------------------- diagnosis
 
 
-def _where(d: object) -> str:
-    parts = [
-        getattr(d, k) for k in ("site", "hardware", "workload", "vendor") if getattr(d, k, None) is not None
+def _where_ids(d: object) -> list[str]:
+    return [
+        str(getattr(d, k))
+        for k in ("site", "hardware", "workload", "vendor")
+        if getattr(d, k, None) is not None
     ]
-    return ", ".join(str(p) for p in parts) or "\u2014"
+
+
+def _where(d: object) -> str:
+    """HTML: the entry's site, hardware, workload and vendor, each isolated."""
+    return ", ".join(bdi(p) for p in _where_ids(d)) or "\u2014"
 
 
 OPTIONS = {
@@ -320,12 +340,12 @@ def _diagnosis_groups(entries: Sequence[DiagnosisEntry], labels: Sequence[str]) 
     for (limit, where, unit), ds in groups.items():
         periods = [d.period for d in ds if d.period]
         if len(ds) == 1:
-            out.append(_e(ds[0].message))
+            out.append(with_ids(ds[0].message, _where_ids(ds[0])))
             continue
         top = max(ds, key=lambda d: d.amount)
         when = _e(period_runs(periods, list(labels)))
         out.append(
-            f"<b>{_e(LIMIT_WORDS.get(limit, limit))}</b> ({_e(where)}): up to "
+            f"<b>{_e(LIMIT_WORDS.get(limit, limit))}</b> ({where}): up to "
             f"{_e(fmt.quantity(top.amount, unit))} in {_count(len(ds))} ({when})"
         )
     return out
@@ -343,10 +363,10 @@ def _diagnosis(plan: Plan, ctx: Context | None) -> str:
             rows = [
                 [
                     _e(LIMIT_WORDS.get(d.limit, d.limit)),
-                    _e(_where(d)),
+                    _where(d),
                     _e(d.period or "horizon"),
                     _num(d.amount, fmt.quantity(d.amount, d.unit)),
-                    _e(d.message),
+                    with_ids(d.message, _where_ids(d)),
                 ]
                 for d in entries
             ]
@@ -375,14 +395,15 @@ def _diagnosis(plan: Plan, ctx: Context | None) -> str:
             f"<p>The request is <b>{_e(plan.status)}</b> and no relaxation of the movable limits "
             "(minimum service, power, budget, supply, vendor shares) was found to fix it.</p></div>"
         )
-    notes = "".join(f"<li>{_e(w)}</li>" for w in plan.warnings)
+    notes = "".join(f"<li>{with_ids(w, _plan_ids(plan))}</li>" for w in plan.warnings)
     if notes:
         body += f'<ul class="note">{notes}</ul>'
     return f'<section id="diagnosis" class="diagnosis">{body}</section>'
 
 
 def _unsolved(plan: Plan) -> str:
-    detail = _e(plan.solver.detail) if plan.solver.detail else ""
+    ids = _plan_ids(plan)
+    detail = with_ids(plan.solver.detail, ids) if plan.solver.detail else ""
     text = {
         "unbounded": "The problem is unbounded: the objective can improve without limit "
         "(typically a value per token above every cost with no demand cap).",
@@ -391,7 +412,7 @@ def _unsolved(plan: Plan) -> str:
         "queued": "The plan is queued and has not been solved yet.",
         "running": "The plan is being solved.",
     }.get(plan.status, f"No plan: status {plan.status}.")
-    notes = "".join(f"<li>{_e(w)}</li>" for w in plan.warnings)
+    notes = "".join(f"<li>{with_ids(w, ids)}</li>" for w in plan.warnings)
     return (
         '<section id="status" class="status"><div class="callout warn">'
         f"<h2>No plan to report</h2><p>{_e(text)}</p>"
@@ -480,17 +501,18 @@ def _headline(plan: Plan, ctx: Context | None, pal: Palette) -> str:
     # mix
     share = s.it_power_share_by_vendor
     bar = "".join(
-        f'<span style="width:{100 * x:.3f}%;background:{pal.vendor.get(v, INK)}" title="{_e(v)} {fmt.pct(x)}"></span>'
+        f'<span style="width:{100 * x:.3f}%;background:{pal.vendor.get(v, INK)}" '
+        f'title="{_e(isolated(v))} {fmt.pct(x)}"></span>'
         for v, x in share.items()
         if x > 0
     )
     share_list = "".join(
-        f'<li><span class="sw" style="background:{pal.vendor.get(v, INK)}"></span>{_e(v)} '
+        f'<li><span class="sw" style="background:{pal.vendor.get(v, INK)}"></span>{bdi(v)} '
         f"{_num(x, fmt.pct(x), f'summary.it_power_share_by_vendor.{v}')}</li>"
         for v, x in share.items()
     )
     units_list = "".join(
-        f'<li><span class="sw" style="background:{pal.hardware.get(h, INK)}"></span>{_e(h)}: '
+        f'<li><span class="sw" style="background:{pal.hardware.get(h, INK)}"></span>{bdi(h)}: '
         f"{_num(u, fmt.units(u), f'summary.units_acquired.{h}')} units</li>"
         for h, u in sorted(s.units_acquired.items(), key=lambda kv: -kv[1])
     )
@@ -514,7 +536,7 @@ def _headline(plan: Plan, ctx: Context | None, pal: Palette) -> str:
     if plan.warnings:
         warn = (
             '<div class="callout warn" style="margin-top:14px"><ul class="plain">'
-            + "".join(f"<li>{_e(w)}</li>" for w in plan.warnings)
+            + "".join(f"<li>{with_ids(w, _plan_ids(plan))}</li>" for w in plan.warnings)
             + "</ul></div>"
         )
     lead = (
@@ -576,8 +598,8 @@ def _idle(plan: Plan, labels: list[str]) -> str:
         return ""
     rows = [
         [
-            _e(x.site),
-            _e(x.hardware),
+            bdi(x.site),
+            bdi(x.hardware),
             _num(x.units, fmt.units(x.units), f"idle.{i}.units"),
             _num(
                 x.idle_on_arrival_units, fmt.units(x.idle_on_arrival_units), f"idle.{i}.idle_on_arrival_units"
@@ -585,7 +607,7 @@ def _idle(plan: Plan, labels: list[str]) -> str:
             _num(x.capex_usd, fmt.usd(x.capex_usd), f"idle.{i}.capex_usd"),
             _num(x.opex_usd, fmt.usd(x.opex_usd), f"idle.{i}.opex_usd"),
             _e(period_runs(x.periods, labels)),
-            _e(", ".join(x.causes) or "none named"),
+            with_ids(", ".join(x.causes) or "none named", _plan_ids(plan)),
         ]
         for i, x in enumerate(plan.idle_purchases)
     ]
@@ -663,7 +685,7 @@ def _power(plan: Plan, ctx: Context | None, pal: Palette) -> str:
             sub += f"; expansion of {_e(fmt.mw(total_started))} started (triangles)"
         chart = Chart(
             f"chart-power-{site}",
-            f"Power at {site}",
+            f"Power at {isolated(site)}",
             labels,
             "mw",
             "MW",
@@ -674,7 +696,13 @@ def _power(plan: Plan, ctx: Context | None, pal: Palette) -> str:
         )
         items = [(b.name, b.colour, "bar") for b in bars] + [("power available", INK, "line")]
         out.append(
-            figure(f"power-{site}", f"Power at {site}: used vs available", sub, chart.render(), legend(items))
+            figure(
+                f"power-{site}",
+                f"Power at {bdi(site)}: used vs available",
+                sub,
+                chart.render(),
+                legend(items),
+            )
         )
     return section(
         "power",
@@ -714,13 +742,18 @@ def _demand(plan: Plan) -> str:
                 Series("peak demand", peak, "#f28e2b", "dash", fmt=lambda v: f"{fmt.tokens(v)} tokens/s")
             )
         chart = Chart(
-            f"chart-demand-{wl}", f"Demand and service of {wl}", labels, "num", "tokens/s", lines=lines
+            f"chart-demand-{wl}",
+            f"Demand and service of {isolated(wl)}",
+            labels,
+            "num",
+            "tokens/s",
+            lines=lines,
         )
         chart.height = 240
         out.append(
             figure(
                 f"demand-{wl}",
-                f"{wl}: demand, served and capacity",
+                f"{bdi(wl)}: demand, served and capacity",
                 f"{_e(fmt.pct(frac, 2))} of the period-average demand served; capacity includes the "
                 "reserve margin and is sized to each period's peak demand (its end, with growth).",
                 chart.render(),
@@ -974,7 +1007,7 @@ def _prices(plan: Plan) -> str:
     if shares:
         vrows = [
             [
-                _e(x.vendor),
+                bdi(x.vendor),
                 "maximum" if x.limit == "max" else "minimum",
                 _e(x.period),
                 _num(x.value, pf(x.value)),
@@ -1010,7 +1043,7 @@ def _prices(plan: Plan) -> str:
         )
     supply = [x for x in sp.supply_per_unit if x.value != 0]
     if supply:
-        srows = [[_e(x.hardware), _e(x.period), _num(x.value, pf(x.value))] for x in supply]
+        srows = [[bdi(x.hardware), _e(x.period), _num(x.value, pf(x.value))] for x in supply]
         out.append(
             '<h3 class="sub">Supply</h3><p class="note">Value of one more unit that may be bought in '
             f"that period, where supply binds ({_e(npv_word)}).</p>"
@@ -1042,7 +1075,7 @@ def _contracts(plan: Plan, ctx: Context | None) -> str:
         vest = ctx.full_vest_spend_usd.get(c.vendor) if ctx is not None else None
         rows.append(
             [
-                _e(c.vendor),
+                bdi(c.vendor),
                 _num(c.min_spend_usd, fmt.usd(c.min_spend_usd)),
                 _num(c.spend_usd, fmt.usd(c.spend_usd)),
                 _num(c.shortfall_usd, fmt.usd(c.shortfall_usd)),
@@ -1108,9 +1141,10 @@ def _contract_bars(bars: Sequence[tuple[str, float, float, float | None]]) -> st
     for i, (vendor, spend, commit, vest) in enumerate(bars):
         yy = top + i * row_h
         parts.append(
-            f'<text x="{left - 10:.1f}" y="{yy + row_h / 2 + 4:.1f}" text-anchor="end" fill="{INK}">{_e(vendor)}</text>'
+            f'<text x="{left - 10:.1f}" y="{yy + row_h / 2 + 4:.1f}" text-anchor="end" fill="{INK}">'
+            f"{_e(isolated(vendor))}</text>"
             f'<rect x="{left:.1f}" y="{yy + 10:.1f}" width="{max(x(spend) - left, 0.5):.2f}" height="{row_h - 20:.1f}" '
-            f'fill="#4e79a7"><title>{_e(vendor)} spend: {_e(fmt.usd(spend))}</title></rect>'
+            f'fill="#4e79a7"><title>{_e(isolated(vendor))} spend: {_e(fmt.usd(spend))}</title></rect>'
         )
         if commit > 0:
             parts.append(
@@ -1169,4 +1203,4 @@ def render_plan_report(
     else:
         parts.append(_unsolved(plan))
     parts.append(_footer(plan))
-    return document(f"{plan.name or 'plan'} \u2014 capplan report", "".join(parts))
+    return document(f"{isolated(plan.name or 'plan')} \u2014 capplan report", "".join(parts))

@@ -23,6 +23,7 @@ from html import escape
 from typing import Any
 
 from service.report import fmt
+from service.report.bidi import balanced, bdi, bdi_html, isolated
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import WARN, CurvePoint, TornadoBar, curve, tornado
 from solver.scenarios import TornadoBar as SolverBar
@@ -55,7 +56,8 @@ def _value_text(v: Any) -> str:
 
 
 def _setting(row: Row, path: str) -> str:
-    """'×0.8 (= 2.4 M)' for a scaled parameter, the value otherwise."""
+    """'×0.8 (= 2.4 M)' for a scaled parameter, the value otherwise (plain text: the caller
+    isolates it, as a value may be a string of the request's)."""
     factor = (row.get("factors") or {}).get(path)
     value = (row.get("values") or {}).get(path)
     if factor is not None:
@@ -69,7 +71,7 @@ def _link(row: Row, href: PlanHref | None, text: str = "plan") -> str:
         return "\u2014"
     url = href(str(pid)) if href is not None else None
     if url is None:
-        return f'<span class="note">{_e(str(pid)[:12])}</span>'
+        return f'<span class="note">{bdi(str(pid)[:12])}</span>'
     return f'<a href="{escape(url, quote=True)}">{_e(text)}</a>'
 
 
@@ -97,11 +99,11 @@ def _header(kind: str, title: str, job: Mapping[str, Any], when: datetime, extra
         meta.append("<span>cancelled</span>")
     meta += [f"<span>{_e(x)}</span>" for x in extra]
     if job.get("id"):
-        meta.append(f"<span>{_e(kind)} {_e(job['id'])}</span>")
+        meta.append(f"<span>{_e(kind)} {bdi(job['id'])}</span>")
     meta.append(f"<span>generated {_e(when.strftime('%Y-%m-%d %H:%M UTC'))}</span>")
     return (
         f'<header class="doc"><div class="kicker">capplan \u00b7 {_e(kind)} report</div>'
-        f'<h1>{_e(title)}</h1><div class="meta">{"".join(meta)}</div></header>'
+        f'<h1>{bdi(title)}</h1><div class="meta">{"".join(meta)}</div></header>'
     )
 
 
@@ -126,7 +128,7 @@ def _no_value_note(bar: SolverBar, *, limit: int = 3) -> str:
     """'infeasible at 0.5; failed at 30' for a solver tornado bar's settings without a value."""
     parts = []
     for n in bar.no_value[:limit]:
-        setting = f"\u00d7{n.factor:g}" if n.factor is not None else _value_text(n.value)
+        setting = f"\u00d7{n.factor:g}" if n.factor is not None else isolated(_value_text(n.value))
         parts.append(f"{'no value' if n.status in SOLVED else n.status} at {setting}")
     if len(bar.no_value) > limit:
         parts.append(f"+{len(bar.no_value) - limit} more")
@@ -152,15 +154,17 @@ def tornado_bars(rows: Sequence[Row], metric: str) -> tuple[float | None, list[T
             and all(_order(n.factor, n.value) < _order(b.low_factor, b.low_value) for n in b.no_value)
         ):
             # the one setting with a result is the highest (every lower one has none): draw it so
-            bars.append(TornadoBar(b.path, None, b.high, "", _setting(high, b.path), _no_value_note(b)))
+            bars.append(
+                TornadoBar(b.path, None, b.high, "", isolated(_setting(high, b.path)), _no_value_note(b))
+            )
             continue
         bars.append(
             TornadoBar(
                 b.path,
                 b.low,
                 None if one else b.high,
-                _setting(low, b.path) if b.low is not None else "",
-                _setting(high, b.path) if b.high is not None and not one else "",
+                isolated(_setting(low, b.path)) if b.low is not None else "",
+                isolated(_setting(high, b.path)) if b.high is not None and not one else "",
                 _no_value_note(b),
             )
         )
@@ -175,8 +179,9 @@ def _rows_table(rows: Sequence[Row], paths: Sequence[str], href: PlanHref | None
     for i, r in enumerate(rows):
         cells = [_e(r.get("index", i))]
         if one_at_a_time:
-            cells.append(_e(r.get("parameter") or "base").replace("/", "/<wbr>"))
-        cells += [_e(_setting(r, p)) if p in (r.get("values") or {}) else "\u2014" for p in paths]
+            moved = str(r.get("parameter") or "base")
+            cells.append(bdi_html(moved, _e(balanced(moved)).replace("/", "/<wbr>")))
+        cells += [bdi(_setting(r, p)) if p in (r.get("values") or {}) else "\u2014" for p in paths]
         npv, cpm, served = (
             r.get("npv_cost_usd"),
             r.get("cost_per_million_tokens_usd"),
@@ -184,7 +189,7 @@ def _rows_table(rows: Sequence[Row], paths: Sequence[str], href: PlanHref | None
         )
         cells += [
             _status(str(r.get("status", "")))
-            + (f' <span class="note">{_e(r["error"])}</span>' if r.get("error") else ""),
+            + (f' <span class="note">{bdi(r["error"])}</span>' if r.get("error") else ""),
             _num(npv, fmt.usd(npv)),
             _num(cpm, fmt.usd(cpm)),
             _num(served, fmt.pct(served, 2) if served is not None else ""),
@@ -213,7 +218,7 @@ def render_sweep_report(
     parts = [_header("sweep", title or "Parameter sweep", sweep, when, [f"mode: {mode.replace('_', ' ')}"])]
     if not rows:
         parts.append(section("scenarios", "Scenarios", '<p class="note">No scenario has finished yet.</p>'))
-        return document(title or "capplan sweep", "".join(parts) + _footer())
+        return document(isolated(title or "capplan sweep"), "".join(parts) + _footer())
     solved = [r for r in rows if r.get("status") in SOLVED]
     charts = []
     if mode == "one_at_a_time":
@@ -273,7 +278,7 @@ def render_sweep_report(
             CurvePoint(
                 float(r["values"][path]),
                 float(r["npv_cost_usd"]),
-                f"{path} = {_setting(r, path)}: {fmt.usd(r['npv_cost_usd'])}",
+                f"{isolated(path)} = {isolated(_setting(r, path))}: {fmt.usd(r['npv_cost_usd'])}",
                 plan_href(str(r["plan_id"])) if plan_href is not None and r.get("plan_id") else None,
             )
             for r in solved
@@ -284,16 +289,16 @@ def render_sweep_report(
             charts.append(
                 figure(
                     "sweep-curve",
-                    f"NPV cost against {path}",
+                    f"NPV cost against {bdi(path)}",
                     "Each point is a scenario's plan (click a point for its report).",
                     curve(
                         "chart-sweep-curve",
-                        f"NPV cost against {path}",
+                        f"NPV cost against {isolated(path)}",
                         pts,
                         knee=None,
                         x_kind="num",
                         y_kind="usd",
-                        x_title=path,
+                        x_title=isolated(path),
                         y_title="NPV cost",
                     ),
                 )
@@ -313,7 +318,7 @@ def render_sweep_report(
         )
     )
     parts.append(_footer())
-    return document(title or "capplan sweep", "".join(parts))
+    return document(isolated(title or "capplan sweep"), "".join(parts))
 
 
 # ----------------------------------------------------------------------------- frontier
@@ -334,7 +339,7 @@ def render_frontier_report(
     if frontier.get("error"):
         parts.append(
             f'<section id="frontier-error"><div class="callout warn"><h2>No frontier</h2>'
-            f"<p>{_e(frontier['error'])}</p></div></section>"
+            f"<p>{bdi(frontier['error'])}</p></div></section>"
         )
     ok = [r for r in rows if r.get("npv_cost_usd") is not None and r.get("served_fraction") is not None]
 
@@ -441,4 +446,4 @@ def render_frontier_report(
         )
     )
     parts.append(_footer())
-    return document(title or "capplan frontier", "".join(parts))
+    return document(isolated(title or "capplan frontier"), "".join(parts))

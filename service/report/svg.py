@@ -4,7 +4,9 @@ and scatter curves — the few chart types a capacity plan needs, with no depend
 Every chart is a ``<svg>`` element with a ``viewBox`` (it scales to the page and to print),
 ``role="img"`` and an ``aria-label``; every mark carries a ``<title>`` (the browser's own
 tooltip, no script) with the exact formatted value.  Text is real text in the page's font.
-All strings from the plan are escaped here.
+All strings from the plan are escaped here, and the names this module is given (series,
+heat-map rows, tornado parameters) are isolated (:func:`service.report.bidi.isolated`);
+callers isolate the names they put into titles and labels themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from service.report import fmt
+from service.report.bidi import isolated
 
 WIDTH = 960
 FONT = 12
@@ -243,7 +246,7 @@ def _render_chart(c: Chart) -> str:
             ya, yb = y(a), y(b)
             parts.append(
                 f'<rect x="{xc(i) - bar_w / 2:.2f}" y="{min(ya, yb):.2f}" width="{bar_w:.2f}" '
-                f'height="{max(abs(ya - yb), 0.5):.2f}"><title>{escape(s.name)}, {escape(c.labels[i])}: '
+                f'height="{max(abs(ya - yb), 0.5):.2f}"><title>{escape(isolated(s.name))}, {escape(c.labels[i])}: '
                 f"{escape(s.fmt(v))}</title></rect>"
             )
         parts.append("</g>")
@@ -279,7 +282,7 @@ def _render_chart(c: Chart) -> str:
         for i, v in enumerate(s.values):
             parts.append(
                 f'<circle cx="{xc(i):.1f}" cy="{y(v):.1f}" r="{radius if radius else 4}" '
-                f'fill-opacity="{1 if radius else 0}"><title>{escape(s.name)}, {escape(c.labels[i])}: '
+                f'fill-opacity="{1 if radius else 0}"><title>{escape(isolated(s.name))}, {escape(c.labels[i])}: '
                 f"{escape(s.fmt(v))}</title></circle>"
             )
         parts.append("</g>")
@@ -340,7 +343,7 @@ def heatmap(
         yy = top + r * cell_h
         parts.append(
             f'<text x="{left - 8:.1f}" y="{yy + cell_h / 2 + 4:.1f}" text-anchor="end" fill="{INK}">'
-            f"{escape(name)}</text>"
+            f"{escape(isolated(name))}</text>"
         )
         for k, v in enumerate(values[r]):
             xx = left + k * cell_w
@@ -352,7 +355,7 @@ def heatmap(
             parts.append(
                 f'<rect class="cell" x="{xx + 1:.2f}" y="{yy + 1:.2f}" width="{cell_w - 2:.2f}" '
                 f'height="{cell_h - 2:.2f}" fill="{fill}" stroke="{GRID}" stroke-width="0.5">'
-                f"<title>{escape(name)}, {escape(cols[k])}: {escape(label)}</title></rect>"
+                f"<title>{escape(isolated(name))}, {escape(cols[k])}: {escape(label)}</title></rect>"
             )
             if show_text and v is not None:
                 dark = vmax > 0 and v / vmax > 0.55
@@ -440,12 +443,12 @@ def tornado(
         label_y = yy + row_h / 2 + (-3 if b.no_value_note else 4)
         parts.append(
             f'<text x="{left - 10:.1f}" y="{label_y:.1f}" text-anchor="end" fill="{INK}">'
-            f"{escape(b.label)}</text>"
+            f"{escape(isolated(b.label))}</text>"
         )
         if b.no_value_note:
             xb = x(base)
             parts.append(
-                f'<g class="tornado-novalue"><title>{escape(b.label)}: {escape(b.no_value_note)}</title>'
+                f'<g class="tornado-novalue"><title>{escape(isolated(b.label))}: {escape(b.no_value_note)}</title>'
                 f'<text x="{left - 10:.1f}" y="{yy + row_h / 2 + 11:.1f}" text-anchor="end" font-size="11" '
                 f'fill="{WARN}">{escape(b.no_value_note)}</text>'
                 f'<path d="M{xb - 5:.1f},{yy + 4:.1f} L{xb + 5:.1f},{yy + 4:.1f} L{xb:.1f},{yy + 12:.1f} Z" '
@@ -458,7 +461,7 @@ def tornado(
             parts.append(
                 f'<rect class="tornado-bar" data-side="{side}" x="{xa:.2f}" y="{yy + 6:.1f}" '
                 f'width="{max(xb - xa, 1.0):.2f}" height="{row_h - 12:.1f}" fill="{colours[side]}">'
-                f"<title>{escape(b.label)} {escape(note)}: {escape(value_fmt(v))}</title></rect>"
+                f"<title>{escape(isolated(b.label))} {escape(note)}: {escape(value_fmt(v))}</title></rect>"
             )
             on_left = v < base - tol or (abs(v - base) <= tol and side == "low")
             anchor, tx = ("end", xa - 5) if on_left else ("start", xb + 5)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -317,3 +318,117 @@ def bar_heights(svg: ET.Element) -> dict[float, float]:
 def titles(svg: ET.Element, tag: str = "rect") -> list[str]:
     """The tooltip texts of every mark ``tag`` of a chart."""
     return [t.text or "" for el in svg.iter(f"{SVG}{tag}") for t in el.findall(f"{SVG}title")]
+
+
+# ----------------------------------------------------------------------------- bidi
+
+_REORDERING = {"R", "AL", "AN", "LRE", "LRO", "RLE", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+_SHOWN_ATTRS = ("title", "aria-label")  # attributes a reader sees (tooltips) or hears
+
+
+def _bidi_ok(text: str) -> bool:
+    """Whether ``text``'s explicit controls are balanced: each closer closes one of its own
+    openers, and every opener is closed."""
+    stack: list[str] = []
+    for c in text:
+        kind = unicodedata.bidirectional(c)
+        if kind in ("LRE", "RLE", "LRO", "RLO", "LRI", "RLI", "FSI"):
+            stack.append(kind)
+        elif kind == "PDF":
+            if not stack or stack[-1] in ("LRI", "RLI", "FSI"):
+                return False
+            stack.pop()
+        elif kind == "PDI":
+            if not any(s in ("LRI", "RLI", "FSI") for s in stack):
+                return False
+            while stack.pop() not in ("LRI", "RLI", "FSI"):
+                pass
+    return not stack
+
+
+def _outside_isolates(text: str) -> list[str]:
+    """Problems of a text with no element around it: every reordering character (right-to-left
+    letter, Arabic digit, bidi control) must sit in an FSI … PDI span, balanced inside."""
+    problems = []
+    depth, start = 0, 0
+    for k, c in enumerate(text):
+        if c == "\u2068" and depth == 0:
+            depth, start = 1, k
+        elif depth:
+            if c in "\u2066\u2067\u2068":
+                depth += 1
+            elif c == "\u2069":
+                depth -= 1
+                if depth == 0 and not _bidi_ok(text[start : k + 1]):
+                    problems.append(text[start : k + 1])
+        elif unicodedata.bidirectional(c) in _REORDERING:
+            problems.append(text)
+            break
+    if depth:
+        problems.append(text)
+    return problems
+
+
+class _BidiReader(HTMLParser):
+    VOID = _Reader.VOID
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.bdi: list[list[str]] = []  # the text of each open <bdi>
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for k, v in attrs:
+            if k in _SHOWN_ATTRS and v:
+                self.problems += _outside_isolates(v)
+        if tag == "bdi":
+            self.bdi.append([])
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag == "bdi":
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "bdi" and self.bdi:
+            text = "".join(self.bdi.pop())
+            if not _bidi_ok(text):
+                self.problems.append(text)
+            if self.bdi:
+                self.bdi[-1].append(text)
+
+    def handle_data(self, data: str) -> None:
+        if self.bdi:
+            self.bdi[-1].append(data)
+        else:
+            self.problems += _outside_isolates(data)
+
+
+def unisolated(html: str) -> list[str]:
+    """The texts of a page that could reorder what is around them: right-to-left text or a bidi
+    control outside every isolate (a ``<bdi>`` element, or FSI … PDI where no element can go:
+    SVG text, tooltips, ``title`` and ``aria-label``), or an isolate whose controls do not
+    balance (a stray PDI would end it early)."""
+    r = _BidiReader()
+    r.feed(html)
+    r.close()
+    return r.problems
+
+
+def hostile_request(req: Json | None = None) -> Json:
+    """``req`` (the demo) with names and ids that reorder text: a site id ending in U+202E
+    RIGHT-TO-LEFT OVERRIDE, another with a stray U+2069 before it (it would close an isolate
+    early), a Hebrew workload id, one ending in an unclosed RIGHT-TO-LEFT EMBEDDING, a vendor
+    with an override, hardware with an unclosed isolate and a plan name with Arabic digits."""
+    req = copy.deepcopy(req or _DEMO)
+    req["name"] = "Plan \u0661\u0662 \u2067draft"
+    tx, ok = "tx-1\u202e", "ok-2\u2069\u202e"
+    req["sites"][0]["id"], req["sites"][1]["id"] = tx, ok
+    req["workloads"][0]["id"], req["workloads"][1]["id"] = "\u05e9\u05d9\u05d7\u05d4", "agents\u202b"
+    for h in req["hardware"]:
+        if h["vendor"] == "nvidia":
+            h["vendor"] = "nvidia\u202e"
+        if h["id"] == "cerebras-cs3":
+            h["id"] = "cs3\u2066x"
+    req["policy"]["max_vendor_share"] = {"nvidia\u202e": 0.75}
+    return req

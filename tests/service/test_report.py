@@ -18,17 +18,20 @@ from pathlib import Path
 import pytest
 
 from service.report import binding_in_words, fmt, render_plan_report
+from service.report.bidi import balanced, isolated, with_ids
 from service.report.plan import end_discount
 from solver import Plan, parse_request, plan
 from solver.schema import DiagnosisEntry, DiscountTier, ObjectiveOut, SolverOut
 from tests.service.report_cases import (
     bar_heights,
     demo_request,
+    hostile_request,
     infeasible_request,
     limits_request,
     read_page,
     svg_tree,
     titles,
+    unisolated,
 )
 
 WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -505,6 +508,60 @@ class TestSelfContained:
         page = read_page(html)
         assert page.fields["name"].text == "<script>alert(1)</script> & co"
         svg_tree(html, "chart-power-ok&quot;2&lt;b&gt;")  # the chart of the odd site parses as XML
+
+
+class TestBidiIsolation:
+    """A name or id with right-to-left text or a bidi control must not reorder the report's
+    words and figures around it (U+202E after a site id reversed "… worth up to $963.9 k")."""
+
+    def test_every_name_in_the_plan_report_is_isolated(self) -> None:
+        req = hostile_request()
+        p = plan(req)
+        assert p.status == "optimal"
+        html = render_plan_report(p, parse_request(req), generated_at=WHEN)
+        assert unisolated(html) == []
+        assert "<li><b>Power at <bdi>tx-1\u202e\u202c</bdi></b> is fully used in 6 periods" in html
+        assert "<b>Power at <bdi>ok-2\u202e\u202c</bdi></b>" in html  # its stray PDI dropped
+        assert "<h3>Power at <bdi>tx-1\u202e\u202c</bdi>: used vs available</h3>" in html
+        assert "<title>Power at \u2068tx-1\u202e\u202c\u2069</title>" in html  # SVG: isolate characters
+        assert '<h1 data-field="name"><bdi>Plan \u0661\u0662 \u2067draft\u2069</bdi></h1>' in html
+        assert "<title>\u2068Plan \u0661\u0662 \u2067draft\u2069\u2069 \u2014 capplan report</title>" in html
+        # the checker sees what is not isolated
+        assert unisolated("<p>Power at tx-1\u202e worth $1</p>") == ["Power at tx-1\u202e worth $1"]
+        assert unisolated("<p><bdi>ok-2\u2069\u202e</bdi></p>") == ["ok-2\u2069\u202e"]
+
+    def test_the_diagnosis_isolates_the_ids_in_the_solvers_messages(self) -> None:
+        req = hostile_request(infeasible_request())
+        p = plan(req)
+        assert p.status == "infeasible"
+        html = render_plan_report(p, parse_request(req), generated_at=WHEN)
+        assert unisolated(html) == []
+        first = p.diagnosis[0]
+        assert first.message == "site tx-1\u202e needs 191.585 MW more in 2026-01"
+        assert "<td>site <bdi>tx-1\u202e\u202c</bdi> needs 191.585 MW more in 2026-01</td>" in html
+        assert "<td><bdi>tx-1\u202e\u202c</bdi></td>" in html  # the where column
+
+    @pytest.mark.parametrize(
+        ("text", "shown"),
+        [
+            ("tx-1", "tx-1"),
+            ("tx-1\u202e", "tx-1\u202e\u202c"),
+            ("ok-2\u2069\u202e", "ok-2\u202e\u202c"),
+            ("a\u2067b", "a\u2067b\u2069"),
+            ("a\u202ab\u2068c\u202cd\u2069e\u202c\u202c", "a\u202ab\u2068cd\u2069e\u202c"),
+            ("\u05e9\u05d9", "\u05e9\u05d9"),
+        ],
+    )
+    def test_controls_are_balanced(self, text: str, shown: str) -> None:
+        assert balanced(text) == shown
+
+    def test_isolated_only_when_needed(self) -> None:
+        assert isolated("tx-1") == "tx-1"
+        assert isolated("\u05e9\u05d9") == "\u2068\u05e9\u05d9\u2069"
+        assert with_ids("site s\u202e needs 5 MW more", ["s\u202e"]) == (
+            "site <bdi>s\u202e\u202c</bdi> needs 5 MW more"
+        )
+        assert with_ids("site <s> needs", ["<s>"]) == "site &lt;s&gt; needs"
 
 
 class TestFormats:

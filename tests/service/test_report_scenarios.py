@@ -10,9 +10,11 @@ import xml.etree.ElementTree as ET  # noqa: S405 - our own SVG
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from service.report import render_frontier_report, render_sweep_report
 from solver.scenarios import prepare_frontier, prepare_sweep, run_frontier, run_sweep
-from tests.service.report_cases import SVG, read_page, svg_tree, titles
+from tests.service.report_cases import SVG, read_page, svg_tree, titles, unisolated
 from tests.solver.test_scenarios import frontier_request, power_request
 
 WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -114,3 +116,24 @@ class TestCountsAndNumbering:
         assert first_cells(html) == ["0", "1", "2", "3", "4", "5 knee", "6", "7", "8"]
         assert "The knee is point 5, at 50.00% served ($500.0 k)" in read_page(html).text
         assert header_meta(html).startswith("9 of 9 scenarios finished, 9 solved ")
+
+
+class TestBidiIsolation:
+    @pytest.mark.parametrize("mode", ["one_at_a_time", "grid"])
+    def test_paths_with_hostile_ids_are_isolated(self, mode: str) -> None:
+        base = power_request()
+        base["sites"][0]["id"] = "s\u202e"
+        base["workloads"][0]["id"] = "w\u05d0"
+        parameters = [{"path": "sites/s\u202e/power_mw", "values": [8, 12, 18]}]
+        if mode == "one_at_a_time":
+            parameters.append({"path": "workloads/w\u05d0/demand_tokens_per_s", "values": [500, 5000]})
+        result = run_sweep(prepare_sweep({"base": base, "mode": mode, "parameters": parameters}))
+        html = render_sweep_report(result.model_dump(), plan_href=lambda i: f"p/{i}", generated_at=WHEN)
+        assert unisolated(html) == []
+        assert "<th class=num><bdi>sites/<wbr>s\u202e/<wbr>power_mw\u202c</bdi></th>" in html
+        if mode == "grid":
+            assert "<h3>NPV cost against <bdi>sites/s\u202e/power_mw\u202c</bdi></h3>" in html
+            assert "<title>\u2068sites/s\u202e/power_mw\u202c\u2069 = 12.00: $2.600 M</title>" in html
+        else:
+            svg = svg_tree(html, CHART)
+            assert "\u2068sites/s\u202e/power_mw\u202c\u2069" in labels(svg)
