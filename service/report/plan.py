@@ -928,10 +928,40 @@ def _vendors(plan: Plan, ctx: Context | None, pal: Palette) -> str:
 # ----------------------------------------------------------------------------- prices
 
 
-def _price_fmt(unit: str) -> Formatter:
+def _price_fmt(unit: str, per: str = "") -> Formatter:
+    """A price as shown: money as money (the table or chart names what it is per); in another
+    unit a bare number where the table names the unit (no ``per``), else the number with its
+    unit and what it is per (``0.9880 weighted M tokens per MW``, a tooltip)."""
     if unit == "usd":
         return fmt.usd
-    return lambda v: f"{fmt.scaled(v)} {unit.replace('_', ' ')}"
+    if not per:
+        return fmt.scaled
+    word = unit.replace("_", " ").replace("million tokens", "M tokens")
+    return lambda v: f"{fmt.scaled(v)} {word} per {per}"
+
+
+def _demand_note(kind: str, unit: str, unit_word: str) -> str:
+    """What the demand prices mean: unlike the others, the change of the minimised objective
+    (a cost), per million tokens more demanded."""
+    if unit != "usd":
+        return (
+            "Change of the objective per million tokens more demand, per workload and period, in "
+            f"{_e(unit_word)} per million tokens demanded, counted as a cost like every objective's "
+            "demand price: a negative value is a gain, one more million tokens of demand lets the "
+            "plan serve that many more weighted million tokens (not discounted, as every price of "
+            "this plan)."
+        )
+    if kind == "min_cost":
+        return (
+            "Marginal cost of one more million tokens of demand, per workload and period, in nominal $ "
+            "per M tokens (the one price not discounted: the others are NPV)."
+        )
+    return (
+        "Change of the objective per million tokens more demand, per workload and period, in nominal $ "
+        "per M tokens (the one price not discounted: the others are NPV), counted as a cost: a "
+        "negative value is a gain, more demand would add that much profit; a positive one would "
+        "lower the profit by that much."
+    )
 
 
 def _prices(plan: Plan) -> str:
@@ -945,7 +975,6 @@ def _prices(plan: Plan) -> str:
             "and a plan without a solution has none.</p>",
         )
     unit = sp.objective_unit
-    pf = _price_fmt(unit)
     labels = [p.label for p in plan.periods]
     sites = _sites(plan)
     out = []
@@ -958,6 +987,13 @@ def _prices(plan: Plan) -> str:
     unit_word = "$" if unit == "usd" else unit.replace("_", " ")
     # the objective's money is present value (NPV); max_served's tokens are not discounted
     npv_word = "NPV $" if unit == "usd" else unit_word
+    short_word = npv_word.replace("million tokens", "M tokens")  # for table headings
+    if unit != "usd":
+        basis += (
+            f'<p class="note">This plan maximises {_e(unit_word)} served (weight × million tokens, '
+            f"summed over workloads and periods): every price is in {_e(unit_word)} of objective, "
+            "not in dollars, and none is discounted.</p>"
+        )
     if sp.power_usd_per_mw:
         grid: dict[tuple[str, str], float] = {(x.site, x.period): x.value for x in sp.power_usd_per_mw}
         values = [[grid.get((s, lab)) for lab in labels] for s in sites]
@@ -974,7 +1010,8 @@ def _prices(plan: Plan) -> str:
                     sites,
                     labels,
                     values,
-                    pf,
+                    _price_fmt(unit, "MW"),
+                    _price_fmt(unit),
                 ),
             )
         )
@@ -995,7 +1032,7 @@ def _prices(plan: Plan) -> str:
             f"budget, in {_e(npv_word)}: the capex budget counts capex (and any take-or-pay shortfall), "
             "the total budget capex and every opex as well.</p>"
             + table(
-                ["budget", "span", f"{npv_word} per nominal $"],
+                ["budget", "span", f"{short_word} per nominal $"],
                 brows,
                 [False, False, True],
                 cls="prices-budget",
@@ -1004,6 +1041,7 @@ def _prices(plan: Plan) -> str:
     else:
         out.append('<h3 class="sub">Budget</h3><p class="note">No budget in the request.</p>')
     shares = [x for x in sp.vendor_share_per_percentage_point if x.value != 0]
+    pf = _price_fmt(unit)
     if shares:
         vrows = [
             [
@@ -1019,7 +1057,7 @@ def _prices(plan: Plan) -> str:
             "relief of a vendor-share limit (a maximum raised, a minimum lowered), where the limit binds; "
             "the policy is one share for every period, so a point on it is worth the sum over periods.</p>"
             + table(
-                ["vendor", "limit", "period", f"{npv_word} per point"],
+                ["vendor", "limit", "period", f"{short_word} per point"],
                 vrows,
                 [False, False, False, True],
                 cls="prices-vendor-share",
@@ -1036,9 +1074,7 @@ def _prices(plan: Plan) -> str:
             for lab in labels
         ]
         out.append(
-            '<h3 class="sub">Demand</h3><p class="note">Nominal marginal cost of serving one more million '
-            f"tokens, per workload and period ({_e('nominal $' if unit == 'usd' else unit_word)} per "
-            "M tokens: not discounted, unlike the other prices).</p>"
+            f'<h3 class="sub">Demand</h3><p class="note">{_demand_note(plan.objective.kind, unit, unit_word)}</p>'
             + table(["period", *wls], drows, [False] + [True] * len(wls), cls="prices-demand")
         )
     supply = [x for x in sp.supply_per_unit if x.value != 0]
@@ -1048,7 +1084,7 @@ def _prices(plan: Plan) -> str:
             '<h3 class="sub">Supply</h3><p class="note">Value of one more unit that may be bought in '
             f"that period, where supply binds ({_e(npv_word)}).</p>"
             + table(
-                ["hardware", "period", f"{npv_word} per unit"],
+                ["hardware", "period", f"{short_word} per unit"],
                 srows,
                 [False, False, True],
                 cls="prices-supply",
@@ -1058,7 +1094,8 @@ def _prices(plan: Plan) -> str:
         "prices",
         "Shadow prices: what relief is worth",
         basis + "".join(out),
-        "How much better the objective gets per unit of relief of each limit; each can be checked by "
+        "How much better the objective gets per unit of relief of each limit (demand, the exception: "
+        "what one more million tokens of demand costs the objective); each can be checked by "
         "re-solving with the limit moved a little.",
     )
 

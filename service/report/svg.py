@@ -328,8 +328,12 @@ def heatmap(
     cols: Sequence[str],
     values: Sequence[Sequence[float | None]],
     value_fmt: Formatter,
+    cell_fmt: Formatter | None = None,
 ) -> str:
-    """Rows × columns of coloured cells (None: no such limit), values written in the cells."""
+    """Rows × columns of coloured cells (None: no such limit), values written in the cells:
+    ``value_fmt`` in the tooltips and the colour scale, ``cell_fmt`` (a shorter form, the unit
+    left to the title) in the cells if given."""
+    short = cell_fmt or value_fmt
     n = len(cols)
     left, right, top = 110.0, 14.0, 8.0
     plot_w = WIDTH - left - right
@@ -361,7 +365,7 @@ def heatmap(
                 dark = vmax > 0 and v / vmax > 0.55
                 parts.append(
                     f'<text x="{xx + cell_w / 2:.1f}" y="{yy + cell_h / 2 + 4:.1f}" text-anchor="middle" '
-                    f'font-size="11" fill="{"#ffffff" if dark else INK}">{escape(label)}</text>'
+                    f'font-size="11" fill="{"#ffffff" if dark else INK}">{escape(short(v))}</text>'
                 )
     step = _label_step(n, plot_w)
     base = top + len(rows) * cell_h

@@ -249,7 +249,10 @@ class TestCharts:
         assert "NPV $ of objective per MW available in that one period alone" in page.text
         svg = svg_tree(html, "chart-power-prices")
         assert "Shadow price of power (NPV $ per MW, one period)" in ET.tostring(svg, encoding="unicode")
-        assert "per M tokens: not discounted" in page.text
+        assert (
+            "Marginal cost of one more million tokens of demand, per workload and period, in nominal $ "
+            "per M tokens (the one price not discounted: the others are NPV)." in page.text
+        )
 
     def test_heat_map_has_a_cell_per_site_and_period(self, html: str, demo: tuple[Plan, object]) -> None:
         p, _ = demo
@@ -445,6 +448,61 @@ class TestOtherObjectives:
             assert "weighted million tokens of objective per MW" in page.text
 
 
+class TestPriceWords:
+    """Each objective's prices in their own unit and sense: max_served's are weighted million
+    tokens, none discounted; a demand price is a cost (negative: a gain)."""
+
+    def test_max_served_prices_name_their_unit_and_sign(self) -> None:
+        req = json.loads((EXAMPLES / "max-served-budget.json").read_text())
+        p = plan(req)
+        assert p.status == "optimal" and p.shadow_prices is not None
+        assert p.shadow_prices.objective_unit == "weighted_million_tokens"
+        html = render_plan_report(p, parse_request(req), generated_at=WHEN)
+        text = read_page(html).text
+        assert (
+            "This plan maximises weighted million tokens served (weight \u00d7 million tokens, summed "
+            "over workloads and periods): every price is in weighted million tokens of objective, not "
+            "in dollars, and none is discounted." in text
+        )
+        assert (
+            "Change of the objective per million tokens more demand, per workload and period, in "
+            "weighted million tokens per million tokens demanded, counted as a cost like every "
+            "objective's demand price: a negative value is a gain, one more million tokens of demand "
+            "lets the plan serve that many more weighted million tokens (not discounted, as every "
+            "price of this plan)." in text
+        )
+        assert "Nominal marginal cost" not in text and "unlike the other prices" not in text
+        # the demand table: workloads as columns, bare numbers (the note names the unit)
+        dem = {(x.workload, x.period): x.value for x in p.shadow_prices.demand_usd_per_million_tokens}
+        assert dem[("chat", "2026-01")] == pytest.approx(-0.988, abs=5e-5)
+        assert "period agentic-fast chat batch 2026-01 0 \u22120.9880 0 2026-04 0 \u22120.08814 0" in text
+        assert "capex whole horizon 1.826" in text and "budget span weighted M tokens per nominal $" in text
+        # the heat map's tooltips say what the number is per
+        svg = svg_tree(html, "chart-power-prices")
+        title = svg.find("{http://www.w3.org/2000/svg}title")
+        assert (
+            title is not None
+            and title.text == "Shadow price of power (weighted million tokens per MW, one period)"
+        )
+        assert titles(svg) == [f"tx-2, {x.label}: 0 weighted M tokens per MW" for x in p.periods]
+
+    def test_max_profit_demand_prices_are_a_cost_and_a_gain_when_negative(self) -> None:
+        req = demo_request()
+        req["objective"] = {"kind": "max_profit"}
+        for w in req["workloads"]:
+            w["value_usd_per_million_tokens"] = 0.5
+        p = plan(req)
+        assert p.status == "optimal"
+        text = read_page(render_plan_report(p, parse_request(req), generated_at=WHEN)).text
+        assert (
+            "Change of the objective per million tokens more demand, per workload and period, in "
+            "nominal $ per M tokens (the one price not discounted: the others are NPV), counted as a "
+            "cost: a negative value is a gain, more demand would add that much profit; a positive one "
+            "would lower the profit by that much." in text
+        )
+        assert "This plan maximises" not in text
+
+
 class TestBudgetAndSharePrices:
     def test_total_budget_and_vendor_share_prices_are_shown(self) -> None:
         req = limits_request()
@@ -456,10 +514,10 @@ class TestBudgetAndSharePrices:
         assert sp.total_budget_per_usd is not None and sp.total_budget_per_usd > 0
         assert f"total (capex + opex) whole horizon {fmt.sig(sp.total_budget_per_usd)}" in page.text
         assert "Vendor shares" in page.text
+        assert "vendor limit period weighted M tokens per point" in page.text
         for x in sp.vendor_share_per_percentage_point:
             if x.value:
-                shown = f"nvidia maximum {x.period} {fmt.scaled(x.value)} weighted million tokens"
-                assert shown in page.text
+                assert f"nvidia maximum {x.period} {fmt.scaled(x.value)} " in page.text
             else:
                 assert f"nvidia maximum {x.period}" not in page.text  # only where it binds
 
