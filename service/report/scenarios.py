@@ -75,7 +75,10 @@ def _link(row: Row, href: PlanHref | None, text: str = "plan") -> str:
     return f'<a href="{escape(url, quote=True)}">{_e(text)}</a>'
 
 
-def _status(s: str) -> str:
+def _status(s: object) -> str:
+    """A status pill; a dash for a row without one (partial results from elsewhere)."""
+    if not s:
+        return "\u2014"
     return f'<span class="pill {_e(s)}">{_e(s)}</span>'
 
 
@@ -188,7 +191,7 @@ def _rows_table(rows: Sequence[Row], paths: Sequence[str], href: PlanHref | None
             r.get("served_fraction"),
         )
         cells += [
-            _status(str(r.get("status", "")))
+            _status(r.get("status"))
             + (f' <span class="note">{bdi(r["error"])}</span>' if r.get("error") else ""),
             _num(npv, fmt.usd(npv)),
             _num(cpm, fmt.usd(cpm)),
@@ -265,7 +268,7 @@ def render_sweep_report(
             base_row = next((r for r in rows if r.get("parameter") is None), None)
             if base_row is not None and base_row.get("status") not in SOLVED:
                 charts.append(
-                    f'<p class="note">The base scenario has no plan ({_e(base_row.get("status"))}): '
+                    f'<p class="note">The base scenario has no plan ({_e(base_row.get("status") or "no status")}): '
                     "there is no base to measure the parameters from; see the scenarios below.</p>"
                 )
             else:
@@ -290,7 +293,8 @@ def render_sweep_report(
                 figure(
                     "sweep-curve",
                     f"NPV cost against {bdi(path)}",
-                    "Each point is a scenario's plan (click a point for its report).",
+                    "Each point is a scenario's plan"
+                    + (" (click a point for its report)." if any(p.href for p in pts) else "."),
                     curve(
                         "chart-sweep-curve",
                         f"NPV cost against {isolated(path)}",
@@ -385,8 +389,9 @@ def render_frontier_report(
         chart = figure(
             "frontier",
             "Least NPV cost against demand served",
-            "Each point is the least-cost plan at that served fraction (click a point for its report); "
-            "the knee (ringed) is where serving more starts to cost disproportionately more.",
+            "Each point is the least-cost plan at that served fraction"
+            + (" (click a point for its report)" if any(p.href for p in pts) else "")
+            + "; the knee (ringed) is where serving more starts to cost disproportionately more.",
             curve(
                 "chart-frontier",
                 "Cost-vs-served frontier",
@@ -413,7 +418,7 @@ def render_frontier_report(
                 if isinstance(target, float) and math.isfinite(target)
                 else "\u2014",
                 _num(served, fmt.pct(served, 2) if served is not None else ""),
-                _status(str(r.get("status", ""))),
+                _status(r.get("status")),
                 _num(npv, fmt.usd(npv)),
                 _num(cpm, fmt.usd(cpm)),
                 _num(marg, fmt.usd(marg)),

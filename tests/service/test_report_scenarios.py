@@ -137,3 +137,38 @@ class TestBidiIsolation:
         else:
             svg = svg_tree(html, CHART)
             assert "\u2068sites/s\u202e/power_mw\u202c\u2069" in labels(svg)
+
+
+class TestPartialRowsAndLinks:
+    def test_a_row_without_a_status_reads_as_none_given(self) -> None:
+        path = "sites/s/power_mw"
+        rows = [
+            {"index": 0, "parameter": None, "values": {}},
+            {"index": 1, "parameter": path, "values": {path: 8}, "status": "optimal", "npv_cost_usd": 1e6},
+            {"index": 2, "parameter": path, "values": {path: 12}},
+        ]
+        html = render_sweep_report({"mode": "one_at_a_time", "rows": rows}, generated_at=WHEN)
+        text = read_page(html).text
+        assert "The base scenario has no plan (no status): there is no base" in text
+        assert "None" not in text
+        # status, NPV cost, $ / M tokens, served and plan: a dash each
+        assert "2 sites/ s/ power_mw 12.00 \u2014 \u2014 \u2014 \u2014 \u2014 Money is" in text
+
+    def test_points_invite_a_click_only_when_they_link(self) -> None:
+        frontier = run_frontier(prepare_frontier({"base": frontier_request(), "points": 3})).model_dump()
+        bare = read_page(render_frontier_report(frontier, generated_at=WHEN)).text
+        assert "Each point is the least-cost plan at that served fraction; the knee (ringed)" in bare
+        linked = render_frontier_report(frontier, plan_href=lambda i: f"p/{i}", generated_at=WHEN)
+        assert "at that served fraction (click a point for its report); the knee" in read_page(linked).text
+        assert linked.count('<a href="p/') == 2 * 3  # each point and each table row
+
+        body = {
+            "base": power_request(),
+            "mode": "grid",
+            "parameters": [{"path": "sites/s/power_mw", "values": [12, 18]}],
+        }
+        sweep = run_sweep(prepare_sweep(body)).model_dump()
+        bare = read_page(render_sweep_report(sweep, generated_at=WHEN)).text
+        assert "Each point is a scenario's plan. " in bare and "click" not in bare
+        linked = render_sweep_report(sweep, plan_href=lambda i: f"p/{i}", generated_at=WHEN)
+        assert "Each point is a scenario's plan (click a point for its report)." in read_page(linked).text
