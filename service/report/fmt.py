@@ -96,8 +96,8 @@ def quantity(x: float, unit: str) -> str:
     u = unit.strip()
     if u in ("$", "usd", "USD"):
         return usd(x)
-    if u == "MW":
-        return mw(x)
+    if u == "MW":  # a relaxation of 0.04 MW must not read "0.0 MW": small ones get 4 digits
+        return mw(x) if x == 0 or abs(x) >= 0.05 else f"{MINUS if x < 0 else ''}{sig(abs(x))} MW"
     if u == "kW":
         return kw(x)
     if u == "units":

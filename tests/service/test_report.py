@@ -658,6 +658,10 @@ class TestFormats:
         assert fmt.quantity(1224.0, "kW") == "1,224 kW"
         assert fmt.quantity(12.345, "kW") == "12.35 kW"
         assert fmt.quantity(46490.83, "kW") == "46,491 kW"
+        # a relaxation too small for one decimal keeps its digits (it read "0.0 MW")
+        assert fmt.quantity(0.04, "MW") == "0.04000 MW"
+        assert fmt.quantity(0.0123456, "MW") == "0.01235 MW"
+        assert fmt.quantity(3.68, "MW") == "3.7 MW" and fmt.quantity(0, "MW") == "0.0 MW"
 
 
 def test_diagnosis_entry_model_still_has_the_fields_the_report_reads() -> None:
