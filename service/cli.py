@@ -65,27 +65,28 @@ def format_plan(p: Plan) -> str:
 
     console = Console(record=True, width=110, force_terminal=False, file=io.StringIO())
     s = p.summary
+    # the "z" in the formats: a value that rounds to zero prints 0, never -0
     if p.objective.value is None:
         value = "-"
     elif p.objective.kind == "max_served":
-        value = f"{p.objective.value:,.0f} weighted million tokens"
+        value = f"{p.objective.value:z,.0f} weighted million tokens"
     else:
-        value = f"${p.objective.value:,.0f}"
+        value = f"${p.objective.value:z,.0f}"
     console.print(f"[bold]{p.name}[/bold]  status: {p.status}  objective ({p.objective.kind}): {value}")
     if p.status in ("optimal", "feasible"):
-        cpm = "-" if s.cost_per_million_tokens_usd is None else f"${s.cost_per_million_tokens_usd:,.4f}"
+        cpm = "-" if s.cost_per_million_tokens_usd is None else f"${s.cost_per_million_tokens_usd:z,.4f}"
         console.print(
-            f"NPV cost ${s.npv_cost_usd:,.0f}  capex ${s.capex_usd:,.0f}  opex ${s.opex_usd:,.0f}  "
-            f"residual ${s.residual_value_usd:,.0f}"
+            f"NPV cost ${s.npv_cost_usd:z,.0f}  capex ${s.capex_usd:z,.0f}  opex ${s.opex_usd:z,.0f}  "
+            f"residual ${s.residual_value_usd:z,.0f}"
         )
-        console.print(f"served {s.served_fraction:.2%} of demand  cost per million tokens {cpm}")
-        mix = ", ".join(f"{v} {x:.1%}" for v, x in s.it_power_share_by_vendor.items())
+        console.print(f"served {s.served_fraction:z.2%} of demand  cost per million tokens {cpm}")
+        mix = ", ".join(f"{v} {x:z.1%}" for v, x in s.it_power_share_by_vendor.items())
         console.print(f"IT power by vendor: {mix or '-'}")
         units = Table(title="Units acquired", show_edge=False)
         units.add_column("hardware")
         units.add_column("units", justify="right")
         for h, u in s.units_acquired.items():
-            units.add_row(h, f"{u:,.2f}")
+            units.add_row(h, f"{u:z,.2f}")
         console.print(units)
         per = Table(title="Per period", show_edge=False)
         for col in ("period", "capex $", "opex $", "power used / available MW", "served / demand tok/s"):
@@ -97,32 +98,32 @@ def format_plan(p: Plan) -> str:
             dem = sum(w.demand_tokens_per_s for w in pr.workloads)
             per.add_row(
                 pr.label,
-                f"{pr.capex_usd:,.0f}",
-                f"{pr.opex_usd:,.0f}",
-                f"{used:,.1f} / {avail:,.1f}",
-                f"{served:,.4g} / {dem:,.4g}",
+                f"{pr.capex_usd:z,.0f}",
+                f"{pr.opex_usd:z,.0f}",
+                f"{used:z,.1f} / {avail:z,.1f}",
+                f"{served:z,.4g} / {dem:z,.4g}",
             )
         console.print(per)
         if p.binding:
             console.print("binding: " + "; ".join(p.binding))
         if p.shadow_prices is not None and p.shadow_prices.budget_per_usd is not None:
-            console.print(f"budget shadow price: {p.shadow_prices.budget_per_usd:.6g} per $")
+            console.print(f"budget shadow price: {p.shadow_prices.budget_per_usd:z.6g} per $")
         if p.shadow_prices is not None and p.shadow_prices.total_budget_per_usd is not None:
             console.print(
-                f"total budget (capex + opex) shadow price: {p.shadow_prices.total_budget_per_usd:.6g} per $"
+                f"total budget (capex + opex) shadow price: {p.shadow_prices.total_budget_per_usd:z.6g} per $"
             )
     for d in p.diagnosis:
         console.print(f"diagnosis: {d.message}")
     for c in p.contracts:
         rebate = (
-            f", rebate ${c.discount_usd:,.0f} ({c.discount_tiers_reached} discount tiers reached)"
+            f", rebate ${c.discount_usd:z,.0f} ({c.discount_tiers_reached} discount tiers reached)"
             if c.discount_usd or c.discount_tiers_reached
             else ""
         )
         console.print(
-            f"contract {c.vendor}: spend ${c.spend_usd:,.0f} of ${c.min_spend_usd:,.0f} "
-            f"(${c.net_spend_usd:,.0f} net of residual value), shortfall ${c.shortfall_usd:,.0f}, "
-            f"equity {c.equity_fraction:.2%} (${c.equity_value_usd:,.0f}){rebate}"
+            f"contract {c.vendor}: spend ${c.spend_usd:z,.0f} of ${c.min_spend_usd:z,.0f} "
+            f"(${c.net_spend_usd:z,.0f} net of residual value), shortfall ${c.shortfall_usd:z,.0f}, "
+            f"equity {c.equity_fraction:z.2%} (${c.equity_value_usd:z,.0f}){rebate}"
         )
     for w in p.warnings:
         console.print(f"warning: {w}")

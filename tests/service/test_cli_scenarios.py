@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.cli import main
-from service.cli_scenarios import parse_assignment
+from service.cli_scenarios import _fmt, parse_assignment
 from solver import RequestInvalid, plan
 from tests.solver.test_scenarios import frontier_request, power_request
 
@@ -185,6 +185,25 @@ class TestDiffCommand:
         assert main(["diff", str(fa), fb]) == 0
         out = capsys.readouterr().out
         assert "binding only in a: power s 2026-01" in out and "Fleet changes" in out
+
+    def test_a_zero_objective_never_prints_as_minus_zero(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # plans saved before the solver stopped reporting -0.0 for a plan serving nothing
+        doc = json.loads(plan(power_request()).model_dump_json())
+        doc["objective"]["value"] = -0.0
+        fa = write(tmp_path, "a.json", doc)
+        assert main(["diff", fa, fa]) == 0
+        out = capsys.readouterr().out
+        row = next(line for line in out.splitlines() if line.strip().startswith("objective"))
+        assert [c.strip() for c in row.split("│")[1:]] == ["0", "0", "0"]
+
+    @pytest.mark.parametrize(
+        ("x", "spec", "shown"),
+        [(-0.0, ",.6g", "0"), (-0.3, ",.0f", "0"), (-1e-7, "+.2%", "+0.00%"), (-1234.5, ",.0f", "-1,234")],
+    )
+    def test_cells_never_show_minus_zero(self, x: float, spec: str, shown: str) -> None:
+        assert _fmt(x, spec) == shown
 
     def test_neither_plan_nor_request(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         f = write(tmp_path, "x.json", {"hello": 1})

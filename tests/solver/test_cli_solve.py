@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
-from solver import Plan
+from service.cli import format_plan, main
+from solver import Plan, plan
+from solver.schema import ObjectiveOut
 from tests.helpers.recompute import check_plan
 from tests.helpers.requests import Json, request, site, workload
 
@@ -45,6 +46,22 @@ class TestSolve:
         out, _ = capfd.readouterr()
         assert "contract v: spend $10,000 of $0 ($2,000 net of residual value)" in " ".join(out.split())
         assert "rebate $100 (1 discount tiers reached)" in " ".join(out.split())  # wrapped
+
+    @pytest.mark.parametrize(
+        ("kind", "value", "shown"),
+        [
+            ("max_served", -0.0, "objective (max_served): 0 weighted million tokens"),
+            ("max_profit", -0.0, "objective (max_profit): $0\n"),
+            ("max_profit", -0.2, "objective (max_profit): $0\n"),  # rounds to zero: 0, not -0
+        ],
+    )
+    def test_a_zero_objective_never_prints_as_minus_zero(self, kind: str, value: float, shown: str) -> None:
+        # a saved plan (or a solver round-off) can hold -0.0
+        p = plan(request(workloads=[workload(min_service_fraction=0)], budget={"capex_usd": 0}))
+        p = p.model_copy(update={"objective": ObjectiveOut(kind=kind, value=value)})  # type: ignore[arg-type]
+        text = format_plan(p)
+        assert shown in text
+        assert "-0" not in text.replace("2026-01", "")
 
     def test_json_is_the_plan_and_nothing_else(
         self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
