@@ -11,6 +11,8 @@ import io
 import json
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +55,30 @@ def _read_json(path: str) -> dict[str, Any]:
     return doc
 
 
+class FileInvalid(RequestInvalid):
+    """An invalid request about one input file of a command that reads several kinds of file
+    (diff, report, export): printed with the file's name before each field."""
+
+    def __init__(self, source: str, errors: list[FieldError]) -> None:
+        self.source = "stdin" if source == "-" else source
+        super().__init__(errors)
+
+
+@contextmanager
+def about(source: str) -> Iterator[None]:
+    """Re-raise an invalid request raised inside as one about the file ``source``."""
+    try:
+        yield
+    except FileInvalid:
+        raise
+    except RequestInvalid as exc:
+        raise FileInvalid(source, exc.errors) from None
+
+
 def _print_invalid(exc: RequestInvalid) -> None:
+    where = f"{exc.source}: " if isinstance(exc, FileInvalid) else ""
     for err in exc.errors:
-        print(f"invalid request: {err.path}: {err.message}", file=sys.stderr)
+        print(f"invalid request: {where}{err.path}: {err.message}", file=sys.stderr)
 
 
 def format_plan(p: Plan) -> str:

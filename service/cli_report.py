@@ -64,49 +64,71 @@ def _lenient(model: type[BaseModel], row: type[BaseModel] | None = None) -> type
 def _checked_result(doc: dict[str, Any], kind: str, source: str) -> dict[str, Any]:
     """A sweep or frontier result whose fields have their types (the report formats them):
     the fields present, checked and converted; a wrong type is an invalid file naming it."""
+    from service.cli import FileInvalid
+
     model = (
         _lenient(FrontierResult, FrontierRow) if kind == "frontier" else _lenient(SweepResult, ScenarioRow)
     )
     try:
         checked = model.model_validate(doc)
     except ValidationError as exc:
-        raise RequestInvalid(
-            [
-                FieldError(e.path, f"{source}: not a valid {kind} result: {e.message}")
-                for e in field_errors(exc, doc)
-            ]
+        raise FileInvalid(
+            source,
+            [FieldError(e.path, f"not a valid {kind} result: {e.message}") for e in field_errors(exc, doc)],
         ) from None
     return checked.model_dump(mode="json", exclude_unset=True)
 
 
-def _parse_plan(doc: Any, source: str) -> Plan:
+def _parse_plan(doc: Any, pointer: str) -> Plan:
+    """The plan ``doc`` (at ``pointer`` in its file)."""
     try:
         return Plan.model_validate(doc)
     except ValueError as exc:
         first = str(exc).splitlines()[0]
-        raise RequestInvalid([FieldError("/", f"{source}: not a valid plan ({first})")]) from None
+        raise RequestInvalid([FieldError(pointer, f"not a valid plan ({first})")]) from None
+
+
+def _parse_request_at(doc: Any, pointer: str) -> PlanRequest:
+    """The request ``doc`` (at ``pointer`` in its file): its errors name fields from there."""
+    try:
+        return parse_request(doc)
+    except RequestInvalid as exc:
+        raise RequestInvalid(
+            [FieldError(pointer + ("" if e.path in ("", "/") else e.path), e.message) for e in exc.errors]
+        ) from None
 
 
 def load_plan_and_request(path: str, request_path: str | None = None) -> tuple[Plan, PlanRequest | None]:
-    """The plan of ``path`` (solving it when it is a request) and its request when known."""
-    doc = _read(path)
-    kind = _kind(doc)
+    """The plan of ``path`` (solving it when it is a request) and its request when known.
+
+    An invalid file is an invalid request naming the file (``--request`` is a second one).
+    """
+    from service.cli import about
+
     req: PlanRequest | None = None
-    if kind == "request":
-        req = parse_request(doc)
-        result = plan(req)
-    elif kind == "bundle":
-        result = _parse_plan(doc["plan"], path)
-        if doc.get("request") is not None:
-            req = _its_request(result, parse_request(doc["request"]), f"{path}: /request")
-    elif kind == "plan":
-        result = _parse_plan(doc, path)
-    else:
-        raise RequestInvalid(
-            [FieldError("/", f"{path}: neither a request, a plan, a sweep nor a frontier result")]
-        )
+    bundled: PlanRequest | None = None
+    with about(path):
+        doc = _read(path)
+        kind = _kind(doc)
+        if kind == "request":
+            req = parse_request(doc)
+            result = plan(req)
+        elif kind == "bundle":
+            result = _parse_plan(doc["plan"], "/plan")
+            if doc.get("request") is not None:
+                bundled = _parse_request_at(doc["request"], "/request")
+        elif kind == "plan":
+            result = _parse_plan(doc, "/")
+        else:
+            raise RequestInvalid(
+                [FieldError("/", "neither a request, a plan, a sweep nor a frontier result")]
+            )
+    if bundled is not None:
+        req = _its_request(result, bundled, f"{path}: /request")
     if request_path is not None:
-        req = _its_request(result, parse_request(_read(request_path)), f"--request {request_path}")
+        with about(request_path):
+            given = parse_request(_read(request_path))
+        req = _its_request(result, given, f"--request {request_path}")
     return result, req
 
 
@@ -139,9 +161,11 @@ def _plan_link(template: str | None) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from service.cli import about
     from service.report import render_frontier_report, render_plan_report, render_sweep_report
 
-    doc = _read(args.file)
+    with about(args.file):
+        doc = _read(args.file)
     kind = _kind(doc)
     if kind in ("sweep", "frontier"):
         render = render_frontier_report if kind == "frontier" else render_sweep_report

@@ -328,15 +328,19 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 
 
 def load_plan(path: str) -> Plan:
-    """A saved Plan JSON file, or a request file (which is solved)."""
-    doc = _read(path)
-    if isinstance(doc, dict) and "horizon" in doc:
-        return plan(doc)
+    """A saved Plan JSON file, or a request file (which is solved).  An invalid file is an
+    invalid request naming the file (diff reads two)."""
+    from service.cli import FileInvalid, about
+
+    with about(path):
+        doc = _read(path)
+        if isinstance(doc, dict) and "horizon" in doc:
+            return plan(doc)
     try:
         return Plan.model_validate(doc)
     except ValueError as exc:
-        raise RequestInvalid(
-            [FieldError("/", f"{path}: neither a plan nor a request ({str(exc).splitlines()[0]})")]
+        raise FileInvalid(
+            path, [FieldError("/", f"neither a plan nor a request ({str(exc).splitlines()[0]})")]
         ) from None
 
 

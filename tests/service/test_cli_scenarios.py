@@ -208,4 +208,22 @@ class TestDiffCommand:
     def test_neither_plan_nor_request(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         f = write(tmp_path, "x.json", {"hello": 1})
         assert main(["diff", f, f]) == 2
-        assert "neither a plan nor a request" in capsys.readouterr().err
+        assert f"invalid request: {f}: /: neither a plan nor a request" in capsys.readouterr().err
+
+    @pytest.mark.parametrize("bad_one", ["a", "b"])
+    def test_an_invalid_file_is_named(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad_one: str
+    ) -> None:
+        good = write(tmp_path, "good.json", power_request())
+        req = power_request()
+        req["sites"][0]["power_mw"] = -1
+        bad_field = write(tmp_path, "bad-field.json", req)
+        empty = tmp_path / "empty.json"
+        empty.write_bytes(b"")
+        for bad, message in (
+            (bad_field, "/sites/0/power_mw: Input should be greater than or equal to 0"),
+            (str(empty), "/: not valid JSON"),
+        ):
+            assert main(["diff", *((bad, good) if bad_one == "a" else (good, bad))]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"invalid request: {bad}: {message}"), err
