@@ -10,6 +10,7 @@ import argparse
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -313,6 +314,24 @@ def _extensions() -> list[Any]:
     return out
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``capplan solve --json FILE | head -1``): not an error.
+
+    Printing stops quietly; stdout is pointed at /dev/null so that the interpreter's last
+    flush does not complain.  Exit 0: printing is every command's last step, after its work
+    (export writes all its files before it lists them).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a test's capture)
+        pass
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -323,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        return _stdout_closed()
     except KeyboardInterrupt:
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the CLI's last resort: a message, exit 1

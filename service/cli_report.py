@@ -188,10 +188,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     result, _ = load_plan_and_request(args.plan)
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
+    written = []
     for name, text in plan_tables(result).items():
         path = out / f"{name}.csv"
         # CSV text already carries CRLF line ends (RFC 4180): write it byte for byte
         path.write_bytes(text.encode("utf-8"))
+        written.append(path)
+    for path in written:  # listed once all are written: a closed stdout cannot cut the export short
         print(path)
     return EXIT_OK
 

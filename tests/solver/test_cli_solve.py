@@ -6,6 +6,7 @@ the scenario commands are tested with the scenarios."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,40 @@ class TestValidate:
         out, err = capfd.readouterr()
         assert out == ""
         assert "/sites/0/existing/0/hardware: unknown hardware 'nvidia-h100-9x'" in err
+
+
+class TestClosedStdout:
+    """``capplan … | head -1``: the reader goes away; the command's work is done all the same,
+    printing stops quietly and the exit code is 0 (no 'error: BrokenPipeError')."""
+
+    @staticmethod
+    def run_into_a_closed_pipe(*argv: str) -> subprocess.CompletedProcess[str]:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the first write of a whole buffer fails with EPIPE
+        try:
+            return subprocess.run(
+                [sys.executable, "-m", "service.cli", *argv],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            os.close(write_end)
+
+    @pytest.mark.parametrize("command", [["solve", "--json"], ["solve"], ["catalog", "--json"]])
+    def test_printing_stops_quietly(self, tmp_path: Path, command: list[str]) -> None:
+        argv = [*command, write(tmp_path, request())] if command[0] == "solve" else command
+        proc = self.run_into_a_closed_pipe(*argv)
+        assert (proc.returncode, proc.stderr) == (0, "")
+
+    def test_export_writes_every_file_first(self, tmp_path: Path) -> None:
+        from service.report import TABLES
+
+        out = tmp_path / "csv"
+        proc = self.run_into_a_closed_pipe("export", write(tmp_path, request()), "--dir", str(out))
+        assert (proc.returncode, proc.stderr) == (0, "")
+        assert sorted(p.name for p in out.iterdir()) == sorted(f"{t}.csv" for t in TABLES)
+        assert all((out / f"{t}.csv").read_bytes().endswith(b"\r\n") for t in TABLES)
