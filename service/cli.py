@@ -7,6 +7,7 @@ stderr naming the field), 1 anything else.
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import json
 import math
@@ -258,17 +259,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
             await super().shutdown(sockets)
 
     settings = get_settings()
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
     config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
-        host=args.host or settings.host,
-        port=settings.port if args.port is None else args.port,
+        host=host,
+        port=port,
         log_config=None,
         # synchronous POSTs answer within the grace (their solve ends or is interrupted)
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s) + 10,
     )
-    Server(config).run()
+    try:
+        Server(config).run()
+    except SystemExit as exc:
+        # uvicorn exits 3 when the service cannot start (it logs why): the CLI's codes are 0/1/2
+        if exc.code in (None, 0):
+            return EXIT_OK
+        bind = exc.__context__  # the error uvicorn was handling when it exited
+        if isinstance(bind, OSError):
+            reason = os.strerror(bind.errno) if bind.errno else str(bind)
+            hint = " (choose another with --port)" if bind.errno == errno.EADDRINUSE else ""
+            print(f"error: cannot listen on {host}:{port}: {reason}{hint}", file=sys.stderr)
+        else:
+            print("error: the service did not start (the log above says why)", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
+
+
+def _port(text: str) -> int:
+    """A TCP port for ``--port``: 0 (any free port) to 65535, as the settings allow."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{n} is not a TCP port (0 to 65535; 0: any free port)")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -287,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_catalog)
     p = sub.add_parser("serve", help="run the REST service")
     p.add_argument("--host", default=None)
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--port", type=_port, default=None, help="TCP port (default: CAPPLAN_PORT or 8000)")
     p.set_defaults(func=cmd_serve)
     for register in _extensions():
         register(sub)
