@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from solver import FieldError, Plan, RequestInvalid, parse_request, plan
+from solver.errors import pointer_token
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 
@@ -29,8 +30,10 @@ def _read_json(path: str) -> dict[str, Any]:
     Raises
     ------
     RequestInvalid
-        (exit 2) Text that is not UTF-8, not JSON, nested too deeply, or JSON that is not an
-        object (a JSON string holding a request is refused, as the API refuses it).
+        (exit 2) Text that is not UTF-8, not JSON, nested too deeply, JSON that is not an
+        object (a JSON string holding a request is refused, as the API refuses it), or that
+        holds NaN, Infinity or a number beyond the float range (not JSON, though Python reads
+        it; refused as the API refuses it: a plan or result file would show "$nan").
     """
     if path == "-":
         buffer = getattr(sys.stdin, "buffer", None)
@@ -43,8 +46,18 @@ def _read_json(path: str) -> dict[str, Any]:
         raise RequestInvalid(
             [FieldError("/", f"not UTF-8 text (byte {exc.start} cannot be decoded): save the file as UTF-8")]
         ) from None
+    non_finite: list[str] = []  # the tokens, in the order read
+
+    def constant(token: str) -> object:  # NaN, Infinity, -Infinity
+        non_finite.append(token)
+        return _NON_FINITE
+
+    def number(token: str) -> object:  # 1e999 reads as inf
+        value = float(token)
+        return value if math.isfinite(value) else constant(token)
+
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=constant, parse_float=number)
     except RecursionError:
         raise RequestInvalid([FieldError("/", "not valid JSON: nested too deeply")]) from None
     except ValueError as exc:
@@ -54,7 +67,32 @@ def _read_json(path: str) -> dict[str, Any]:
         raise RequestInvalid(
             [FieldError("/", f"must be a JSON object, not {'null' if doc is None else kind}")]
         )
+    if non_finite:
+        msg = (
+            f"not a finite number ({non_finite[0]}): NaN, Infinity and numbers beyond the float "
+            "range are not allowed"
+        )
+        raise RequestInvalid([FieldError(_first_non_finite(doc), msg)])
     return doc
+
+
+_NON_FINITE = object()
+"""What :func:`_read_json` reads NaN, Infinity and an overflowing number as (never returned)."""
+
+
+def _first_non_finite(doc: Any) -> str:
+    """The JSON pointer of the first :data:`_NON_FINITE` in ``doc``, in document order (walked
+    without recursion: the document may be nested as deeply as the parser allows)."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        obj, path = stack.pop()
+        if obj is _NON_FINITE:
+            return path or "/"
+        if isinstance(obj, dict):
+            stack.extend((v, f"{path}/{pointer_token(k)}") for k, v in reversed(obj.items()))
+        elif isinstance(obj, list):
+            stack.extend((v, f"{path}/{i}") for i, v in reversed(list(enumerate(obj))))
+    return "/"
 
 
 class FileInvalid(RequestInvalid):

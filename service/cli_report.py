@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from solver import FieldError, Plan, PlanRequest, RequestInvalid, parse_request, plan
+from solver.errors import quoted
 from solver.scenarios import FrontierResult, FrontierRow, ScenarioRow, SweepResult
 from solver.validate import field_errors
 
@@ -98,10 +99,36 @@ def _parse_request_at(doc: Any, pointer: str) -> PlanRequest:
         ) from None
 
 
-def load_plan_and_request(path: str, request_path: str | None = None) -> tuple[Plan, PlanRequest | None]:
+def _not_a_plan(doc: Any, kind: str, results: bool) -> RequestInvalid:
+    """What the file is, and what is needed instead: a plan (``results``: or a sweep or
+    frontier result too, as ``capplan report`` takes)."""
+    plans = (
+        'a plan (capplan solve --json), a {"plan": ..., "request": ...} bundle or a request (solved first)'
+    )
+    if kind in ("sweep", "frontier"):  # only export gets here: report draws them
+        why = (
+            f"a {kind} result (capplan {kind} --json), not one plan: give {plans}; "
+            f"capplan report draws a {kind} result"
+        )
+        return RequestInvalid([FieldError("/", why)])
+    keys = list(doc) if isinstance(doc, dict) else []
+    got = ", ".join(quoted(k, 24) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    got = f"an object with the keys {got}" if keys else "an empty object"
+    if results:
+        why = f"neither a request, a plan, a sweep nor a frontier result ({got})"
+    else:
+        why = f"neither a request nor a plan ({got}): give {plans}"
+    return RequestInvalid([FieldError("/", why)])
+
+
+def load_plan_and_request(
+    path: str, request_path: str | None = None, *, results: bool = True
+) -> tuple[Plan, PlanRequest | None]:
     """The plan of ``path`` (solving it when it is a request) and its request when known.
 
-    An invalid file is an invalid request naming the file (``--request`` is a second one).
+    An invalid file is an invalid request naming the file (``--request`` is a second one),
+    and one of another kind says what it is (``results``: the caller takes sweep and
+    frontier results as well, elsewhere).
     """
     from service.cli import about
 
@@ -120,9 +147,7 @@ def load_plan_and_request(path: str, request_path: str | None = None) -> tuple[P
         elif kind == "plan":
             result = _parse_plan(doc, "/")
         else:
-            raise RequestInvalid(
-                [FieldError("/", "neither a request, a plan, a sweep nor a frontier result")]
-            )
+            raise _not_a_plan(doc, kind, results)
     if bundled is not None:
         req = _its_request(result, bundled, f"{path}: /request")
     if request_path is not None:
@@ -185,7 +210,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from service.report import plan_tables
 
-    result, _ = load_plan_and_request(args.plan)
+    result, _ = load_plan_and_request(args.plan, results=False)
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []

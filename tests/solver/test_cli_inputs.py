@@ -45,6 +45,11 @@ class TestRequestFiles:
             (json.dumps(json.dumps(request())).encode(), "/: must be a JSON object, not a string"),
             (b"[1, 2]", "/: must be a JSON object, not an array"),
             (b"null", "/: must be a JSON object, not null"),
+            (
+                b'{"a": [1, {"b~/": 1e999}], "c": NaN}',
+                "/a/1/b~0~1: not a finite number (1e999): NaN, Infinity and numbers beyond the float "
+                "range are not allowed",
+            ),
         ],
     )
     def test_an_invalid_file_exits_2_with_one_message(
