@@ -130,7 +130,8 @@ def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[..., Non
 
 def _fmt(x: Any, spec: str = ",.6g") -> str:
     """A table cell: ``-`` for none, a float in ``spec`` (a sign, if any, then the rest; no
-    fill or alignment) never as -0, a list as its first items."""
+    fill or alignment) never as -0, a list as its first items, anything else as JSON spells it
+    (true, not True)."""
     if x is None:
         return "-"
     if isinstance(x, float):
@@ -139,7 +140,9 @@ def _fmt(x: Any, spec: str = ",.6g") -> str:
     if isinstance(x, list):
         head = ", ".join(_fmt(v) for v in x[:3])
         return f"[{head}{', …' if len(x) > 3 else ''}]"
-    return str(x)
+    if isinstance(x, str):
+        return x
+    return json.dumps(x, ensure_ascii=False)  # true/false (as the report and the JSON), objects
 
 
 def _console() -> Any:

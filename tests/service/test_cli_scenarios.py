@@ -83,6 +83,30 @@ class TestSweepCommand:
         assert "one_at_a_time sweep: 3 of 3 scenarios" in out
         assert "2,600,000" in out and "1,400,000" in out and "Tornado" in out
 
+    def test_booleans_are_spelt_as_in_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        # the report and the JSON say true/false; the table said True/False
+        f = write(tmp_path, "req.json", power_request())
+        argv = [
+            "sweep",
+            f,
+            "--vary",
+            "solver/integer=false,true",
+            "--mode",
+            "one_at_a_time",
+            "--workers",
+            "1",
+        ]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        rows = [[c.strip() for c in line.split("│")] for line in out.splitlines() if "│" in line]
+        assert [r[1] for r in rows[:3]] == ["false", "false *", "true *"]
+        assert [rows[3][0], rows[3][1], rows[3][3]] == [
+            "solver/integer",
+            "false",
+            "true",
+        ]  # tornado: low, high
+        assert "True" not in out and "False" not in out
+
     def test_the_tornado_names_an_infeasible_setting_and_lists_its_parameter_first(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
