@@ -7,14 +7,19 @@ stderr naming the field), 1 anything else.
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import json
 import math
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from solver import FieldError, Plan, RequestInvalid, parse_request, plan
+from solver.errors import pointer_token
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 
@@ -25,8 +30,10 @@ def _read_json(path: str) -> dict[str, Any]:
     Raises
     ------
     RequestInvalid
-        (exit 2) Text that is not UTF-8, not JSON, nested too deeply, or JSON that is not an
-        object (a JSON string holding a request is refused, as the API refuses it).
+        (exit 2) Text that is not UTF-8, not JSON, nested too deeply, JSON that is not an
+        object (a JSON string holding a request is refused, as the API refuses it), or that
+        holds NaN, Infinity or a number beyond the float range (not JSON, though Python reads
+        it; refused as the API refuses it: a plan or result file would show "$nan").
     """
     if path == "-":
         buffer = getattr(sys.stdin, "buffer", None)
@@ -39,8 +46,18 @@ def _read_json(path: str) -> dict[str, Any]:
         raise RequestInvalid(
             [FieldError("/", f"not UTF-8 text (byte {exc.start} cannot be decoded): save the file as UTF-8")]
         ) from None
+    non_finite: list[str] = []  # the tokens, in the order read
+
+    def constant(token: str) -> object:  # NaN, Infinity, -Infinity
+        non_finite.append(token)
+        return _NON_FINITE
+
+    def number(token: str) -> object:  # 1e999 reads as inf
+        value = float(token)
+        return value if math.isfinite(value) else constant(token)
+
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=constant, parse_float=number)
     except RecursionError:
         raise RequestInvalid([FieldError("/", "not valid JSON: nested too deeply")]) from None
     except ValueError as exc:
@@ -50,12 +67,58 @@ def _read_json(path: str) -> dict[str, Any]:
         raise RequestInvalid(
             [FieldError("/", f"must be a JSON object, not {'null' if doc is None else kind}")]
         )
+    if non_finite:
+        msg = (
+            f"not a finite number ({non_finite[0]}): NaN, Infinity and numbers beyond the float "
+            "range are not allowed"
+        )
+        raise RequestInvalid([FieldError(_first_non_finite(doc), msg)])
     return doc
 
 
+_NON_FINITE = object()
+"""What :func:`_read_json` reads NaN, Infinity and an overflowing number as (never returned)."""
+
+
+def _first_non_finite(doc: Any) -> str:
+    """The JSON pointer of the first :data:`_NON_FINITE` in ``doc``, in document order (walked
+    without recursion: the document may be nested as deeply as the parser allows)."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        obj, path = stack.pop()
+        if obj is _NON_FINITE:
+            return path or "/"
+        if isinstance(obj, dict):
+            stack.extend((v, f"{path}/{pointer_token(k)}") for k, v in reversed(obj.items()))
+        elif isinstance(obj, list):
+            stack.extend((v, f"{path}/{i}") for i, v in reversed(list(enumerate(obj))))
+    return "/"
+
+
+class FileInvalid(RequestInvalid):
+    """An invalid request about one input file of a command that reads several kinds of file
+    (diff, report, export): printed with the file's name before each field."""
+
+    def __init__(self, source: str, errors: list[FieldError]) -> None:
+        self.source = "stdin" if source == "-" else source
+        super().__init__(errors)
+
+
+@contextmanager
+def about(source: str) -> Iterator[None]:
+    """Re-raise an invalid request raised inside as one about the file ``source``."""
+    try:
+        yield
+    except FileInvalid:
+        raise
+    except RequestInvalid as exc:
+        raise FileInvalid(source, exc.errors) from None
+
+
 def _print_invalid(exc: RequestInvalid) -> None:
+    where = f"{exc.source}: " if isinstance(exc, FileInvalid) else ""
     for err in exc.errors:
-        print(f"invalid request: {err.path}: {err.message}", file=sys.stderr)
+        print(f"invalid request: {where}{err.path}: {err.message}", file=sys.stderr)
 
 
 def format_plan(p: Plan) -> str:
@@ -65,27 +128,28 @@ def format_plan(p: Plan) -> str:
 
     console = Console(record=True, width=110, force_terminal=False, file=io.StringIO())
     s = p.summary
+    # the "z" in the formats: a value that rounds to zero prints 0, never -0
     if p.objective.value is None:
         value = "-"
     elif p.objective.kind == "max_served":
-        value = f"{p.objective.value:,.0f} weighted million tokens"
+        value = f"{p.objective.value:z,.0f} weighted million tokens"
     else:
-        value = f"${p.objective.value:,.0f}"
+        value = f"${p.objective.value:z,.0f}"
     console.print(f"[bold]{p.name}[/bold]  status: {p.status}  objective ({p.objective.kind}): {value}")
     if p.status in ("optimal", "feasible"):
-        cpm = "-" if s.cost_per_million_tokens_usd is None else f"${s.cost_per_million_tokens_usd:,.4f}"
+        cpm = "-" if s.cost_per_million_tokens_usd is None else f"${s.cost_per_million_tokens_usd:z,.4f}"
         console.print(
-            f"NPV cost ${s.npv_cost_usd:,.0f}  capex ${s.capex_usd:,.0f}  opex ${s.opex_usd:,.0f}  "
-            f"residual ${s.residual_value_usd:,.0f}"
+            f"NPV cost ${s.npv_cost_usd:z,.0f}  capex ${s.capex_usd:z,.0f}  opex ${s.opex_usd:z,.0f}  "
+            f"residual ${s.residual_value_usd:z,.0f}"
         )
-        console.print(f"served {s.served_fraction:.2%} of demand  cost per million tokens {cpm}")
-        mix = ", ".join(f"{v} {x:.1%}" for v, x in s.it_power_share_by_vendor.items())
+        console.print(f"served {s.served_fraction:z.2%} of demand  cost per million tokens {cpm}")
+        mix = ", ".join(f"{v} {x:z.1%}" for v, x in s.it_power_share_by_vendor.items())
         console.print(f"IT power by vendor: {mix or '-'}")
         units = Table(title="Units acquired", show_edge=False)
         units.add_column("hardware")
         units.add_column("units", justify="right")
         for h, u in s.units_acquired.items():
-            units.add_row(h, f"{u:,.2f}")
+            units.add_row(h, f"{u:z,.2f}")
         console.print(units)
         per = Table(title="Per period", show_edge=False)
         for col in ("period", "capex $", "opex $", "power used / available MW", "served / demand tok/s"):
@@ -97,32 +161,32 @@ def format_plan(p: Plan) -> str:
             dem = sum(w.demand_tokens_per_s for w in pr.workloads)
             per.add_row(
                 pr.label,
-                f"{pr.capex_usd:,.0f}",
-                f"{pr.opex_usd:,.0f}",
-                f"{used:,.1f} / {avail:,.1f}",
-                f"{served:,.4g} / {dem:,.4g}",
+                f"{pr.capex_usd:z,.0f}",
+                f"{pr.opex_usd:z,.0f}",
+                f"{used:z,.1f} / {avail:z,.1f}",
+                f"{served:z,.4g} / {dem:z,.4g}",
             )
         console.print(per)
         if p.binding:
             console.print("binding: " + "; ".join(p.binding))
         if p.shadow_prices is not None and p.shadow_prices.budget_per_usd is not None:
-            console.print(f"budget shadow price: {p.shadow_prices.budget_per_usd:.6g} per $")
+            console.print(f"budget shadow price: {p.shadow_prices.budget_per_usd:z.6g} per $")
         if p.shadow_prices is not None and p.shadow_prices.total_budget_per_usd is not None:
             console.print(
-                f"total budget (capex + opex) shadow price: {p.shadow_prices.total_budget_per_usd:.6g} per $"
+                f"total budget (capex + opex) shadow price: {p.shadow_prices.total_budget_per_usd:z.6g} per $"
             )
     for d in p.diagnosis:
         console.print(f"diagnosis: {d.message}")
     for c in p.contracts:
         rebate = (
-            f", rebate ${c.discount_usd:,.0f} ({c.discount_tiers_reached} discount tiers reached)"
+            f", rebate ${c.discount_usd:z,.0f} ({c.discount_tiers_reached} discount tiers reached)"
             if c.discount_usd or c.discount_tiers_reached
             else ""
         )
         console.print(
-            f"contract {c.vendor}: spend ${c.spend_usd:,.0f} of ${c.min_spend_usd:,.0f} "
-            f"(${c.net_spend_usd:,.0f} net of residual value), shortfall ${c.shortfall_usd:,.0f}, "
-            f"equity {c.equity_fraction:.2%} (${c.equity_value_usd:,.0f}){rebate}"
+            f"contract {c.vendor}: spend ${c.spend_usd:z,.0f} of ${c.min_spend_usd:z,.0f} "
+            f"(${c.net_spend_usd:z,.0f} net of residual value), shortfall ${c.shortfall_usd:z,.0f}, "
+            f"equity {c.equity_fraction:z.2%} (${c.equity_value_usd:z,.0f}){rebate}"
         )
     for w in p.warnings:
         console.print(f"warning: {w}")
@@ -233,17 +297,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
             await super().shutdown(sockets)
 
     settings = get_settings()
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
     config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
-        host=args.host or settings.host,
-        port=settings.port if args.port is None else args.port,
+        host=host,
+        port=port,
         log_config=None,
         # synchronous POSTs answer within the grace (their solve ends or is interrupted)
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s) + 10,
     )
-    Server(config).run()
+    try:
+        Server(config).run()
+    except SystemExit as exc:
+        # uvicorn exits 3 when the service cannot start (it logs why): the CLI's codes are 0/1/2
+        if exc.code in (None, 0):
+            return EXIT_OK
+        bind = exc.__context__  # the error uvicorn was handling when it exited
+        if isinstance(bind, OSError):
+            reason = os.strerror(bind.errno) if bind.errno else str(bind)
+            hint = " (choose another with --port)" if bind.errno == errno.EADDRINUSE else ""
+            print(f"error: cannot listen on {host}:{port}: {reason}{hint}", file=sys.stderr)
+        else:
+            print("error: the service did not start (the log above says why)", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
+
+
+def _port(text: str) -> int:
+    """A TCP port for ``--port``: 0 (any free port) to 65535, as the settings allow."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{n} is not a TCP port (0 to 65535; 0: any free port)")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_catalog)
     p = sub.add_parser("serve", help="run the REST service")
     p.add_argument("--host", default=None)
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--port", type=_port, default=None, help="TCP port (default: CAPPLAN_PORT or 8000)")
     p.set_defaults(func=cmd_serve)
     for register in _extensions():
         register(sub)
@@ -289,6 +379,24 @@ def _extensions() -> list[Any]:
     return out
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``capplan solve --json FILE | head -1``): not an error.
+
+    Printing stops quietly; stdout is pointed at /dev/null so that the interpreter's last
+    flush does not complain.  Exit 0: printing is every command's last step, after its work
+    (export writes all its files before it lists them).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a test's capture)
+        pass
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -299,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        return _stdout_closed()
     except KeyboardInterrupt:
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the CLI's last resort: a message, exit 1

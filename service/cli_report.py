@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from solver import FieldError, Plan, PlanRequest, RequestInvalid, parse_request, plan
+from solver.errors import quoted
 from solver.scenarios import FrontierResult, FrontierRow, ScenarioRow, SweepResult
 from solver.validate import field_errors
 
@@ -64,49 +65,95 @@ def _lenient(model: type[BaseModel], row: type[BaseModel] | None = None) -> type
 def _checked_result(doc: dict[str, Any], kind: str, source: str) -> dict[str, Any]:
     """A sweep or frontier result whose fields have their types (the report formats them):
     the fields present, checked and converted; a wrong type is an invalid file naming it."""
+    from service.cli import FileInvalid
+
     model = (
         _lenient(FrontierResult, FrontierRow) if kind == "frontier" else _lenient(SweepResult, ScenarioRow)
     )
     try:
         checked = model.model_validate(doc)
     except ValidationError as exc:
-        raise RequestInvalid(
-            [
-                FieldError(e.path, f"{source}: not a valid {kind} result: {e.message}")
-                for e in field_errors(exc, doc)
-            ]
+        raise FileInvalid(
+            source,
+            [FieldError(e.path, f"not a valid {kind} result: {e.message}") for e in field_errors(exc, doc)],
         ) from None
     return checked.model_dump(mode="json", exclude_unset=True)
 
 
-def _parse_plan(doc: Any, source: str) -> Plan:
+def _parse_plan(doc: Any, pointer: str) -> Plan:
+    """The plan ``doc`` (at ``pointer`` in its file)."""
     try:
         return Plan.model_validate(doc)
     except ValueError as exc:
         first = str(exc).splitlines()[0]
-        raise RequestInvalid([FieldError("/", f"{source}: not a valid plan ({first})")]) from None
+        raise RequestInvalid([FieldError(pointer, f"not a valid plan ({first})")]) from None
 
 
-def load_plan_and_request(path: str, request_path: str | None = None) -> tuple[Plan, PlanRequest | None]:
-    """The plan of ``path`` (solving it when it is a request) and its request when known."""
-    doc = _read(path)
-    kind = _kind(doc)
-    req: PlanRequest | None = None
-    if kind == "request":
-        req = parse_request(doc)
-        result = plan(req)
-    elif kind == "bundle":
-        result = _parse_plan(doc["plan"], path)
-        if doc.get("request") is not None:
-            req = _its_request(result, parse_request(doc["request"]), f"{path}: /request")
-    elif kind == "plan":
-        result = _parse_plan(doc, path)
-    else:
+def _parse_request_at(doc: Any, pointer: str) -> PlanRequest:
+    """The request ``doc`` (at ``pointer`` in its file): its errors name fields from there."""
+    try:
+        return parse_request(doc)
+    except RequestInvalid as exc:
         raise RequestInvalid(
-            [FieldError("/", f"{path}: neither a request, a plan, a sweep nor a frontier result")]
+            [FieldError(pointer + ("" if e.path in ("", "/") else e.path), e.message) for e in exc.errors]
+        ) from None
+
+
+def _not_a_plan(doc: Any, kind: str, results: bool) -> RequestInvalid:
+    """What the file is, and what is needed instead: a plan (``results``: or a sweep or
+    frontier result too, as ``capplan report`` takes)."""
+    plans = (
+        'a plan (capplan solve --json), a {"plan": ..., "request": ...} bundle or a request (solved first)'
+    )
+    if kind in ("sweep", "frontier"):  # only export gets here: report draws them
+        why = (
+            f"a {kind} result (capplan {kind} --json), not one plan: give {plans}; "
+            f"capplan report draws a {kind} result"
         )
+        return RequestInvalid([FieldError("/", why)])
+    keys = list(doc) if isinstance(doc, dict) else []
+    got = ", ".join(quoted(k, 24) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    got = f"an object with the keys {got}" if keys else "an empty object"
+    if results:
+        why = f"neither a request, a plan, a sweep nor a frontier result ({got})"
+    else:
+        why = f"neither a request nor a plan ({got}): give {plans}"
+    return RequestInvalid([FieldError("/", why)])
+
+
+def load_plan_and_request(
+    path: str, request_path: str | None = None, *, results: bool = True
+) -> tuple[Plan, PlanRequest | None]:
+    """The plan of ``path`` (solving it when it is a request) and its request when known.
+
+    An invalid file is an invalid request naming the file (``--request`` is a second one),
+    and one of another kind says what it is (``results``: the caller takes sweep and
+    frontier results as well, elsewhere).
+    """
+    from service.cli import about
+
+    req: PlanRequest | None = None
+    bundled: PlanRequest | None = None
+    with about(path):
+        doc = _read(path)
+        kind = _kind(doc)
+        if kind == "request":
+            req = parse_request(doc)
+            result = plan(req)
+        elif kind == "bundle":
+            result = _parse_plan(doc["plan"], "/plan")
+            if doc.get("request") is not None:
+                bundled = _parse_request_at(doc["request"], "/request")
+        elif kind == "plan":
+            result = _parse_plan(doc, "/")
+        else:
+            raise _not_a_plan(doc, kind, results)
+    if bundled is not None:
+        req = _its_request(result, bundled, f"{path}: /request")
     if request_path is not None:
-        req = _its_request(result, parse_request(_read(request_path)), f"--request {request_path}")
+        with about(request_path):
+            given = parse_request(_read(request_path))
+        req = _its_request(result, given, f"--request {request_path}")
     return result, req
 
 
@@ -139,9 +186,11 @@ def _plan_link(template: str | None) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from service.cli import about
     from service.report import render_frontier_report, render_plan_report, render_sweep_report
 
-    doc = _read(args.file)
+    with about(args.file):
+        doc = _read(args.file)
     kind = _kind(doc)
     if kind in ("sweep", "frontier"):
         render = render_frontier_report if kind == "frontier" else render_sweep_report
@@ -161,13 +210,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from service.report import plan_tables
 
-    result, _ = load_plan_and_request(args.plan)
+    result, _ = load_plan_and_request(args.plan, results=False)
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
+    written = []
     for name, text in plan_tables(result).items():
         path = out / f"{name}.csv"
         # CSV text already carries CRLF line ends (RFC 4180): write it byte for byte
         path.write_bytes(text.encode("utf-8"))
+        written.append(path)
+    for path in written:  # listed once all are written: a closed stdout cannot cut the export short
         print(path)
     return EXIT_OK
 

@@ -129,14 +129,20 @@ def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[..., Non
 
 
 def _fmt(x: Any, spec: str = ",.6g") -> str:
+    """A table cell: ``-`` for none, a float in ``spec`` (a sign, if any, then the rest; no
+    fill or alignment) never as -0, a list as its first items, anything else as JSON spells it
+    (true, not True)."""
     if x is None:
         return "-"
     if isinstance(x, float):
-        return format(x, spec)
+        sign = spec[:1] if spec[:1] in "+- " and spec else ""
+        return format(x, f"{sign}z{spec[len(sign) :]}")  # z: -0.0 (or -0.001 at .0f) prints 0
     if isinstance(x, list):
         head = ", ".join(_fmt(v) for v in x[:3])
         return f"[{head}{', …' if len(x) > 3 else ''}]"
-    return str(x)
+    if isinstance(x, str):
+        return x
+    return json.dumps(x, ensure_ascii=False)  # true/false (as the report and the JSON), objects
 
 
 def _console() -> Any:
@@ -171,7 +177,7 @@ def format_sweep(result: SweepResult, paths: list[str]) -> str:
             r.status if r.error is None else f"{r.status}: {r.error[:40]}",
             _fmt(r.objective),
             _fmt(r.npv_cost_usd, ",.0f"),
-            "-" if r.served_fraction is None else f"{r.served_fraction:.2%}",
+            "-" if r.served_fraction is None else f"{r.served_fraction:z.2%}",
             _fmt(r.cost_per_million_tokens_usd, ",.4f"),
             "-" if top is None else f"{top.value:,.0f} ({top.site} {top.period})",
         )
@@ -221,8 +227,8 @@ def format_frontier(result: FrontierResult) -> str:
     for r in result.rows:
         table.add_row(
             str(r.index),
-            "-" if r.target_served_fraction is None else f"{r.target_served_fraction:.4%}",
-            "-" if r.served_fraction is None else f"{r.served_fraction:.4%}",
+            "-" if r.target_served_fraction is None else f"{r.target_served_fraction:z.4%}",
+            "-" if r.served_fraction is None else f"{r.served_fraction:z.4%}",
             _fmt(r.npv_cost_usd, ",.0f"),
             _fmt(r.marginal_cost_usd_per_million_tokens, ",.4f"),
             _fmt(r.cost_per_million_tokens_usd, ",.4f"),
@@ -325,15 +331,19 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 
 
 def load_plan(path: str) -> Plan:
-    """A saved Plan JSON file, or a request file (which is solved)."""
-    doc = _read(path)
-    if isinstance(doc, dict) and "horizon" in doc:
-        return plan(doc)
+    """A saved Plan JSON file, or a request file (which is solved).  An invalid file is an
+    invalid request naming the file (diff reads two)."""
+    from service.cli import FileInvalid, about
+
+    with about(path):
+        doc = _read(path)
+        if isinstance(doc, dict) and "horizon" in doc:
+            return plan(doc)
     try:
         return Plan.model_validate(doc)
     except ValueError as exc:
-        raise RequestInvalid(
-            [FieldError("/", f"{path}: neither a plan nor a request ({str(exc).splitlines()[0]})")]
+        raise FileInvalid(
+            path, [FieldError("/", f"neither a plan nor a request ({str(exc).splitlines()[0]})")]
         ) from None
 
 

@@ -130,7 +130,7 @@ def plan(
     prices: ShadowPrices | None = None
     priced: set[tuple[str, tuple[int, ...]]] = set()
     if out.status in ("optimal", "feasible") and out.objective is not None:
-        value = out.objective if kind == "min_cost" else -out.objective
+        value = _reported(out.objective, kind)
         if kind == "max_served":
             if out.has_duals:
                 prices = extract_shadow_prices(m, "lp")
@@ -156,7 +156,7 @@ def plan(
                 # a binary the MIP left at 1e-9 could let a discount tier of width 1e11 hold
                 # $100 that was never spent; fixed at 0, it holds nothing.
                 solve_s += fixed.seconds
-                value = fixed.objective if kind == "min_cost" else -fixed.objective
+                value = _reported(fixed.objective, kind)
                 if fixed.detail.endswith(WALKED):
                     out = dataclasses.replace(out, status="feasible", mip_gap=None)
                     explained = True  # no "time limit" warning: this one says why
@@ -250,6 +250,14 @@ def plan(
         if note:
             plan_out.warnings.append(note)
     return plan_out
+
+
+def _reported(objective: float, kind: str) -> float:
+    """The objective value a plan reports: the minimised objective, negated for the maximising
+    kinds (the model minimises −profit or −served), never −0.0 (a plan that serves nothing
+    reports 0, not "-0")."""
+    value = objective if kind == "min_cost" else -objective
+    return value + 0.0  # −0.0 + 0.0 is +0.0; any other value is unchanged
 
 
 def _second_stage(m: Built, best: float, backend: str, limit: float, gap: float) -> SolveOutcome:

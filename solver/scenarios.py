@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import multiprocessing
 import os
@@ -688,9 +689,10 @@ def _capped(errors: list[FieldError]) -> list[FieldError]:
 
 
 def _label(values: Mapping[str, Any]) -> str:
+    """``path=value, …`` for a message; values as JSON spells them (true, null), not Python."""
     parts = []
     for k, v in values.items():
-        text = f"{v:.6g}" if isinstance(v, float) else str(v)
+        text = f"{v:.6g}" if isinstance(v, float) else v if isinstance(v, str) else json.dumps(v)
         parts.append(f"{k}={text[:40]}")
     return ", ".join(parts)
 

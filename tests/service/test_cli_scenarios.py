@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.cli import main
-from service.cli_scenarios import parse_assignment
+from service.cli_scenarios import _fmt, parse_assignment
 from solver import RequestInvalid, plan
 from tests.solver.test_scenarios import frontier_request, power_request
 
@@ -82,6 +82,30 @@ class TestSweepCommand:
         assert rc == 0
         assert "one_at_a_time sweep: 3 of 3 scenarios" in out
         assert "2,600,000" in out and "1,400,000" in out and "Tornado" in out
+
+    def test_booleans_are_spelt_as_in_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        # the report and the JSON say true/false; the table said True/False
+        f = write(tmp_path, "req.json", power_request())
+        argv = [
+            "sweep",
+            f,
+            "--vary",
+            "solver/integer=false,true",
+            "--mode",
+            "one_at_a_time",
+            "--workers",
+            "1",
+        ]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        rows = [[c.strip() for c in line.split("│")] for line in out.splitlines() if "│" in line]
+        assert [r[1] for r in rows[:3]] == ["false", "false *", "true *"]
+        assert [rows[3][0], rows[3][1], rows[3][3]] == [
+            "solver/integer",
+            "false",
+            "true",
+        ]  # tornado: low, high
+        assert "True" not in out and "False" not in out
 
     def test_the_tornado_names_an_infeasible_setting_and_lists_its_parameter_first(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -186,7 +210,44 @@ class TestDiffCommand:
         out = capsys.readouterr().out
         assert "binding only in a: power s 2026-01" in out and "Fleet changes" in out
 
+    def test_a_zero_objective_never_prints_as_minus_zero(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # plans saved before the solver stopped reporting -0.0 for a plan serving nothing
+        doc = json.loads(plan(power_request()).model_dump_json())
+        doc["objective"]["value"] = -0.0
+        fa = write(tmp_path, "a.json", doc)
+        assert main(["diff", fa, fa]) == 0
+        out = capsys.readouterr().out
+        row = next(line for line in out.splitlines() if line.strip().startswith("objective"))
+        assert [c.strip() for c in row.split("│")[1:]] == ["0", "0", "0"]
+
+    @pytest.mark.parametrize(
+        ("x", "spec", "shown"),
+        [(-0.0, ",.6g", "0"), (-0.3, ",.0f", "0"), (-1e-7, "+.2%", "+0.00%"), (-1234.5, ",.0f", "-1,234")],
+    )
+    def test_cells_never_show_minus_zero(self, x: float, spec: str, shown: str) -> None:
+        assert _fmt(x, spec) == shown
+
     def test_neither_plan_nor_request(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         f = write(tmp_path, "x.json", {"hello": 1})
         assert main(["diff", f, f]) == 2
-        assert "neither a plan nor a request" in capsys.readouterr().err
+        assert f"invalid request: {f}: /: neither a plan nor a request" in capsys.readouterr().err
+
+    @pytest.mark.parametrize("bad_one", ["a", "b"])
+    def test_an_invalid_file_is_named(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad_one: str
+    ) -> None:
+        good = write(tmp_path, "good.json", power_request())
+        req = power_request()
+        req["sites"][0]["power_mw"] = -1
+        bad_field = write(tmp_path, "bad-field.json", req)
+        empty = tmp_path / "empty.json"
+        empty.write_bytes(b"")
+        for bad, message in (
+            (bad_field, "/sites/0/power_mw: Input should be greater than or equal to 0"),
+            (str(empty), "/: not valid JSON"),
+        ):
+            assert main(["diff", *((bad, good) if bad_one == "a" else (good, bad))]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"invalid request: {bad}: {message}"), err

@@ -45,22 +45,30 @@ class TestRequestFiles:
             (json.dumps(json.dumps(request())).encode(), "/: must be a JSON object, not a string"),
             (b"[1, 2]", "/: must be a JSON object, not an array"),
             (b"null", "/: must be a JSON object, not null"),
+            (
+                b'{"a": [1, {"b~/": 1e999}], "c": NaN}',
+                "/a/1/b~0~1: not a finite number (1e999): NaN, Infinity and numbers beyond the float "
+                "range are not allowed",
+            ),
         ],
     )
     def test_an_invalid_file_exits_2_with_one_message(
         self, tmp_path: Path, capfd: pytest.CaptureFixture[str], command: str, data: bytes, message: str
     ) -> None:
         out_file = ["-o", str(tmp_path / "r.html")] if command == "report" else []
-        assert main([command, write(tmp_path, data), *out_file]) == 2
+        path = write(tmp_path, data)
+        assert main([command, path, *out_file]) == 2
         out, err = capfd.readouterr()
         assert out == ""
-        assert err == f"invalid request: {message}\n"
+        # report (like diff and export) reads files of several kinds, at times two: it names the file
+        where = f"{path}: " if command == "report" else ""
+        assert err == f"invalid request: {where}{message}\n"
 
     def test_diff_refuses_a_json_string_too(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
         good = write(tmp_path, request(), "a.json")
         bad = write(tmp_path, json.dumps(json.dumps(request())).encode(), "b.json")
         assert main(["diff", good, bad]) == 2
-        assert capfd.readouterr().err == "invalid request: /: must be a JSON object, not a string\n"
+        assert capfd.readouterr().err == f"invalid request: {bad}: /: must be a JSON object, not a string\n"
 
     def test_a_byte_order_mark_is_accepted(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
         path = write(tmp_path, BOM + json.dumps(request()).encode())
@@ -94,7 +102,7 @@ class TestReportOfAResult:
         f = write(tmp_path, doc, "sweep.json")
         assert main(["report", f, "-o", str(tmp_path / "r.html")]) == 2
         assert capfd.readouterr().err == (
-            f"invalid request: /rows/1/factors/sites~1s~1power_mw: {f}: not a valid sweep result: "
+            f"invalid request: {f}: /rows/1/factors/sites~1s~1power_mw: not a valid sweep result: "
             "Input should be a valid number, unable to parse string as a number\n"
         )
         assert not (tmp_path / "r.html").exists()

@@ -6,14 +6,16 @@ the scenario commands are tested with the scenarios."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from service.cli import main
-from solver import Plan
+from service.cli import format_plan, main
+from solver import Plan, plan
+from solver.schema import ObjectiveOut
 from tests.helpers.recompute import check_plan
 from tests.helpers.requests import Json, request, site, workload
 
@@ -45,6 +47,22 @@ class TestSolve:
         out, _ = capfd.readouterr()
         assert "contract v: spend $10,000 of $0 ($2,000 net of residual value)" in " ".join(out.split())
         assert "rebate $100 (1 discount tiers reached)" in " ".join(out.split())  # wrapped
+
+    @pytest.mark.parametrize(
+        ("kind", "value", "shown"),
+        [
+            ("max_served", -0.0, "objective (max_served): 0 weighted million tokens"),
+            ("max_profit", -0.0, "objective (max_profit): $0\n"),
+            ("max_profit", -0.2, "objective (max_profit): $0\n"),  # rounds to zero: 0, not -0
+        ],
+    )
+    def test_a_zero_objective_never_prints_as_minus_zero(self, kind: str, value: float, shown: str) -> None:
+        # a saved plan (or a solver round-off) can hold -0.0
+        p = plan(request(workloads=[workload(min_service_fraction=0)], budget={"capex_usd": 0}))
+        p = p.model_copy(update={"objective": ObjectiveOut(kind=kind, value=value)})  # type: ignore[arg-type]
+        text = format_plan(p)
+        assert shown in text
+        assert "-0" not in text.replace("2026-01", "")
 
     def test_json_is_the_plan_and_nothing_else(
         self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
@@ -138,3 +156,40 @@ class TestValidate:
         out, err = capfd.readouterr()
         assert out == ""
         assert "/sites/0/existing/0/hardware: unknown hardware 'nvidia-h100-9x'" in err
+
+
+class TestClosedStdout:
+    """``capplan … | head -1``: the reader goes away; the command's work is done all the same,
+    printing stops quietly and the exit code is 0 (no 'error: BrokenPipeError')."""
+
+    @staticmethod
+    def run_into_a_closed_pipe(*argv: str) -> subprocess.CompletedProcess[str]:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the first write of a whole buffer fails with EPIPE
+        try:
+            return subprocess.run(
+                [sys.executable, "-m", "service.cli", *argv],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            os.close(write_end)
+
+    @pytest.mark.parametrize("command", [["solve", "--json"], ["solve"], ["catalog", "--json"]])
+    def test_printing_stops_quietly(self, tmp_path: Path, command: list[str]) -> None:
+        argv = [*command, write(tmp_path, request())] if command[0] == "solve" else command
+        proc = self.run_into_a_closed_pipe(*argv)
+        assert (proc.returncode, proc.stderr) == (0, "")
+
+    def test_export_writes_every_file_first(self, tmp_path: Path) -> None:
+        from service.report import TABLES
+
+        out = tmp_path / "csv"
+        proc = self.run_into_a_closed_pipe("export", write(tmp_path, request()), "--dir", str(out))
+        assert (proc.returncode, proc.stderr) == (0, "")
+        assert sorted(p.name for p in out.iterdir()) == sorted(f"{t}.csv" for t in TABLES)
+        assert all((out / f"{t}.csv").read_bytes().endswith(b"\r\n") for t in TABLES)

@@ -7,6 +7,8 @@ tokens, so a unit-year serves 31,536 M tokens.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from solver import parse_request
@@ -113,6 +115,26 @@ class TestMaxProfit:
             )
         )
         assert p.objective.value == pytest.approx((3153.6 - 1000) * (1 + 1 / 1.1), rel=REL)
+
+
+class TestNothingServed:
+    """A maximising plan that serves nothing reports an objective of 0, not -0.0 (the model
+    minimises the negated objective; "-0" showed in the CLI and the JSON)."""
+
+    @pytest.mark.parametrize(
+        "top",
+        [
+            {"objective": {"kind": "max_served"}, "budget": {"capex_usd": 0}},
+            {"objective": {"kind": "max_profit"}},
+        ],
+        ids=["max_served-no-budget", "max_profit-no-value"],
+    )
+    def test_the_objective_is_positive_zero(self, top: Json) -> None:
+        wl = workload(value_usd_per_million_tokens=5e-4, min_service_fraction=0)
+        p = solve(request(workloads=[wl], **top))
+        assert served(p) == 0
+        assert p.objective.value == 0 and math.copysign(1.0, p.objective.value) == 1.0
+        assert '"value":0.0' in p.model_dump_json()
 
 
 class TestMaxProfitPenalty:

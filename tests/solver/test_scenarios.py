@@ -26,6 +26,7 @@ from solver.scenarios import (
     ScenarioOutcome,
     ScenarioRow,
     ScenarioTask,
+    _label,
     prepare_frontier,
     prepare_sweep,
     resolve_path,
@@ -448,6 +449,10 @@ class TestSweepValidation:
         )
         assert list(errs) == ["/parameters"]
         assert "scenario 0" in errs["/parameters"] and "exceeds max_vendor_share" in errs["/parameters"]
+
+    def test_a_scenario_is_labelled_with_its_values_as_json_spells_them(self) -> None:
+        values = {"solver/integer": True, "budget": None, "x": 0.1, "y": "a", "z": [1, 2]}
+        assert _label(values) == "solver/integer=true, budget=null, x=0.1, y=a, z=[1, 2]"  # not True, None
 
 
 class TestScenarioGeneration:
