@@ -1,7 +1,7 @@
 """The ``capplan`` command line: the same library calls as the API.
 
 Exit codes: 0 a plan was produced (whatever its status), 2 invalid request (message on
-stderr naming the field), 1 anything else.
+stderr naming the field), 130 interrupted (Ctrl-C), 1 anything else.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from solver import FieldError, Plan, RequestInvalid, parse_request, plan
 from solver.errors import pointer_token
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a command the signal ended
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -409,8 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return _stdout_closed()
-    except KeyboardInterrupt:
-        return EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C: the workers of a sweep or frontier are stopped by now
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI's last resort: a message, exit 1
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
