@@ -12,7 +12,9 @@ import io
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -398,9 +400,18 @@ def _stdout_closed() -> int:
     return EXIT_OK
 
 
+def _interrupted() -> int:
+    """Ctrl-C: one line and exit 130.  Another Ctrl-C while the interpreter exits ends the
+    process by the signal itself (the same 130 to a shell), not with a traceback."""
+    print("interrupted", file=sys.stderr)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)  # imports the subcommands' modules: Ctrl-C-able
         return int(args.func(args))
     except RequestInvalid as exc:
         _print_invalid(exc)
@@ -411,8 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _stdout_closed()
     except KeyboardInterrupt:  # Ctrl-C: the workers of a sweep or frontier are stopped by now
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except Exception as exc:  # noqa: BLE001 - the CLI's last resort: a message, exit 1
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR

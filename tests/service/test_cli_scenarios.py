@@ -274,6 +274,28 @@ def process_group(pgid: int) -> list[int]:
 
 
 class TestCtrlC:
+    def test_while_the_subcommands_load_and_again_while_exiting(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # the subcommands' modules are imported by main(): a Ctrl-C then printed a traceback
+        def interrupted() -> list[Any]:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("service.cli._extensions", interrupted)
+        handler = signal.getsignal(signal.SIGINT)
+        try:
+            try:
+                code = main(["catalog"])
+            except KeyboardInterrupt:
+                pytest.fail("KeyboardInterrupt escaped main()")
+            assert code == 130
+            assert capsys.readouterr().err == "interrupted\n"
+            # a second Ctrl-C while the interpreter exits ends it by the signal, quietly (a
+            # KeyboardInterrupt there printed "Exception ignored in: <module 'threading'…")
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_DFL
+        finally:
+            signal.signal(signal.SIGINT, handler)
+
     def test_a_sweep_stops_with_one_line_and_no_process_left(self, tmp_path: Path) -> None:
         # Ctrl-C reaches the whole foreground group, the spawn workers still importing too:
         # they printed tracebacks, and the CLI could hang in the pool's clean-up
