@@ -785,8 +785,8 @@ class ProcessMapper:
 
     Use it as a context manager: the pool starts at the first call, is reused by later
     calls (a frontier maps twice) and is shut down on exit.  ``cancel()`` (from any thread)
-    stops everything: pending tasks are dropped and the worker processes are terminated,
-    even in the middle of a solve.  A task whose worker dies comes back as a failed outcome.
+    stops everything: pending tasks are dropped and the worker processes are killed, even in
+    the middle of a solve, with the solver processes they started (CBC).  A task whose worker dies comes back as a failed outcome.
     Ctrl-C reaches the caller only (a KeyboardInterrupt), which stops the workers; they never
     see it themselves (see :func:`_sigint_held`).
     """
@@ -875,8 +875,8 @@ class ProcessMapper:
 
 
 def _terminate(ex: ProcessPoolExecutor) -> None:
-    """Stop the pool ``ex`` now: drop its pending tasks, terminate its workers (mid-solve
-    too) and make sure its manager thread ends.
+    """Stop the pool ``ex`` now: drop its pending tasks, kill its workers (mid-solve too) and
+    their solver processes, and make sure its manager thread ends.
 
     A worker terminated while it was sending a result leaves part of the result in the result
     pipe; the pool's manager thread, reading it, would wait for the rest forever, and the
@@ -890,20 +890,49 @@ def _terminate(ex: ProcessPoolExecutor) -> None:
     results = getattr(ex, "_result_queue", None)
     manager = getattr(ex, "_executor_manager_thread", None)
     ex.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
+    running = [p for p in procs if p.is_alive()]
+    pids = {p.pid for p in running if p.pid is not None}
+    for pid in pids:  # stopped, a worker starts no new solver process (CBC)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGSTOP)
+    # A worker's CBC outlived it (it solved on to its time limit): kill those first.  Their pids
+    # stay theirs meanwhile: one that ends is a zombie its stopped worker cannot reap.
+    for pid in _descendants(pids):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for p in running:
+        p.kill()  # SIGKILL ends a stopped process too
     for p in procs:
         p.join(timeout=5)
-        if p.is_alive():
-            p.kill()
-            p.join(timeout=5)
     writer = getattr(results, "_writer", None)
     if writer is not None and not any(p.is_alive() for p in procs):
         with contextlib.suppress(OSError):
             writer.close()
     if manager is not None:
         manager.join(timeout=5)
+
+
+def _descendants(roots: set[int]) -> list[int]:
+    """The processes descended from ``roots`` (from /proc on Linux; none where there is none)."""
+    parents: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in entries:
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()  # after "pid (command)"
+                parents[int(name)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found: list[int] = []
+    level = set(roots)
+    while level:
+        level = {pid for pid, parent in parents.items() if parent in level}
+        found.extend(level)
+    return found
 
 
 def row_from_plan(p: Plan | None, index: int, plan_id: str, error: str | None = None) -> ScenarioRow:

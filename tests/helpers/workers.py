@@ -9,6 +9,7 @@ import gc
 import os
 import signal
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -53,4 +54,15 @@ def half_sent_worker(task: ScenarioTask) -> ScenarioOutcome:
         os.write(results._writer.fileno(), struct.pack("!i", 1 << 20) + bytes(16))  # 16 of 1 MiB
     Path(task.request["marker"]).touch()
     time.sleep(600)
+    raise AssertionError("never reached")
+
+
+def parent_worker(task: ScenarioTask) -> ScenarioOutcome:
+    """Start a long child process (as CBC is one), write its pid to ``task.request["marker"]``
+    and wait to be killed."""
+    child = subprocess.Popen(["sleep", "600"])
+    marker = Path(task.request["marker"])
+    marker.with_suffix(".tmp").write_text(str(child.pid))
+    marker.with_suffix(".tmp").rename(marker)  # whole, or not there
+    child.wait()
     raise AssertionError("never reached")

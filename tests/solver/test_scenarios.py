@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -37,7 +38,7 @@ from solver.scenarios import (
     solve_scenario,
     tornado,
 )
-from tests.helpers.workers import alive, half_sent_worker, sigint_state, slow_worker
+from tests.helpers.workers import alive, half_sent_worker, parent_worker, sigint_state, slow_worker
 
 Json = dict[str, Any]
 SECONDS_PER_YEAR = 8760 * 3600
@@ -990,6 +991,29 @@ class TestExecution:
         assert [o.error for o in outs] == ["blocked=True"] * 4
         assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
         assert signal.getsignal(signal.SIGINT) is handler
+
+    def test_cancel_kills_the_solver_processes_a_worker_started(self, tmp_path: Path) -> None:
+        # a CBC solve runs as the worker's child: it ran on to its time limit after the worker
+        marker = tmp_path / "child"
+        pm = ProcessMapper(1)
+        tasks = [ScenarioTask(0, {"marker": str(marker)}, "p0")]
+        consumer = threading.Thread(target=lambda: list(pm(parent_worker, tasks)), daemon=True)
+        consumer.start()
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the worker never started its child"
+        child = int(marker.read_text())
+        try:
+            pm.cancel()
+            consumer.join(60)
+            deadline = time.monotonic() + 30
+            while alive(child) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not alive(child), "the worker's child still runs"
+        finally:
+            if alive(child):
+                os.kill(child, signal.SIGKILL)
 
     def test_a_worker_killed_while_sending_its_result_does_not_leave_the_pool_hanging(
         self, tmp_path: Path
