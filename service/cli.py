@@ -1,7 +1,7 @@
 """The ``capplan`` command line: the same library calls as the API.
 
 Exit codes: 0 a plan was produced (whatever its status), 2 invalid request (message on
-stderr naming the field), 1 anything else.
+stderr naming the field), 130 interrupted (Ctrl-C), 1 anything else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import io
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ from solver import FieldError, Plan, RequestInvalid, parse_request, plan
 from solver.errors import pointer_token
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a command the signal ended
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -397,9 +400,18 @@ def _stdout_closed() -> int:
     return EXIT_OK
 
 
+def _interrupted() -> int:
+    """Ctrl-C: one line and exit 130.  Another Ctrl-C while the interpreter exits ends the
+    process by the signal itself (the same 130 to a shell), not with a traceback."""
+    print("interrupted", file=sys.stderr)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)  # imports the subcommands' modules: Ctrl-C-able
         return int(args.func(args))
     except RequestInvalid as exc:
         _print_invalid(exc)
@@ -409,8 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return _stdout_closed()
-    except KeyboardInterrupt:
-        return EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C: the workers of a sweep or frontier are stopped by now
+        return _interrupted()
     except Exception as exc:  # noqa: BLE001 - the CLI's last resort: a message, exit 1
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR

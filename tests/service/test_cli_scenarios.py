@@ -7,6 +7,11 @@ tests/solver/test_scenarios.py (cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,7 @@ import pytest
 from service.cli import main
 from service.cli_scenarios import _fmt, parse_assignment
 from solver import RequestInvalid, plan
+from tests.helpers.workers import alive
 from tests.solver.test_scenarios import frontier_request, power_request
 
 
@@ -251,3 +257,85 @@ class TestDiffCommand:
             assert main(["diff", *((bad, good) if bad_one == "a" else (good, bad))]) == 2
             err = capsys.readouterr().err
             assert err.startswith(f"invalid request: {bad}: {message}"), err
+
+
+def process_group(pgid: int) -> list[int]:
+    """The processes of group ``pgid`` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[-1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                out.append(int(entry.name))
+    return out
+
+
+class TestCtrlC:
+    def test_while_the_subcommands_load_and_again_while_exiting(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # the subcommands' modules are imported by main(): a Ctrl-C then printed a traceback
+        def interrupted() -> list[Any]:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("service.cli._extensions", interrupted)
+        handler = signal.getsignal(signal.SIGINT)
+        try:
+            try:
+                code = main(["catalog"])
+            except KeyboardInterrupt:
+                pytest.fail("KeyboardInterrupt escaped main()")
+            assert code == 130
+            assert capsys.readouterr().err == "interrupted\n"
+            # a second Ctrl-C while the interpreter exits ends it by the signal, quietly (a
+            # KeyboardInterrupt there printed "Exception ignored in: <module 'threading'…")
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_DFL
+        finally:
+            signal.signal(signal.SIGINT, handler)
+
+    def test_a_sweep_stops_with_one_line_and_no_process_left(self, tmp_path: Path) -> None:
+        # Ctrl-C reaches the whole foreground group, the spawn workers still importing too:
+        # they printed tracebacks, and the CLI could hang in the pool's clean-up
+        f = write(tmp_path, "req.json", power_request())
+        values = ",".join(f"{11 + i * 0.008:.3f}" for i in range(1000))
+        # as a shell starts a command: SIGINT raises KeyboardInterrupt (not ignored as in
+        # some test runners' processes)
+        code = (
+            "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from service.cli import main; sys.exit(main())"
+        )
+        argv = [
+            sys.executable,
+            "-c",
+            code,
+            "sweep",
+            f,
+            "--vary",
+            f"sites/s/power_mw={values}",
+            "--workers",
+            "2",
+        ]
+        root = Path(__file__).resolve().parents[2]
+        proc = subprocess.Popen(
+            argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while len(process_group(proc.pid)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)  # the CLI, multiprocessing's resource tracker, a worker
+            members = process_group(proc.pid)
+            assert proc.poll() is None, "the sweep ended before the test could interrupt it"
+            os.killpg(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        assert (proc.returncode, err, out) == (130, "interrupted\n", "")
+        deadline = time.monotonic() + 30  # the resource tracker ends when it sees the CLI gone
+        while [p for p in members if alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in members if alive(p)], "processes left running"
