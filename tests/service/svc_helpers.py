@@ -163,6 +163,32 @@ def app_client(tmp: Path, **settings: Any) -> Iterator[TestClient]:
         yield client
 
 
+@contextlib.contextmanager
+def uvicorn_client(app: Any) -> Iterator[Any]:
+    """``app`` served by a real uvicorn on a free port (in a thread), and an httpx client on it
+    that never retries: a reset connection fails the test.  Stops the server afterwards."""
+    import asyncio
+
+    import httpx
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        transport = httpx.HTTPTransport(retries=0)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as c:
+            yield c
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
 def wait_finished(client: TestClient, location: str, timeout: float = 120.0, **kw: Any) -> dict[str, Any]:
     """Poll a plan until it leaves queued/running."""
     deadline = time.monotonic() + timeout

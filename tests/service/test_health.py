@@ -17,8 +17,7 @@ from service.app import create_app
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.observability import JsonFormatter
 from tests.service import svc_helpers as h
-from tests.service.ray_cluster import PG_URL, postgres_missing
-from tests.service.ray_cluster import pg_schema as fresh_pg_schema
+from tests.service.ray_cluster import PG_URL
 
 
 @pytest.fixture(scope="module")
@@ -181,35 +180,16 @@ class TestErrors:
     def test_a_500_keeps_the_connection_usable(self, tmp_path: Path) -> None:
         """Under uvicorn, an exception that escaped the app closed the keep-alive connection:
         the client's next request on it failed with a reset."""
-        import asyncio
-        import threading
-
-        import httpx
-        import uvicorn
-
         app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
 
         @app.get("/boom")
         def boom() -> None:
             raise RuntimeError("boom")
 
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-        thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 20
-            while not server.started:
-                assert thread.is_alive() and time.monotonic() < deadline
-                time.sleep(0.02)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            transport = httpx.HTTPTransport(retries=0)  # a reset must fail the test, not be retried
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as c:
-                for _ in range(3):
-                    assert c.get("/boom").status_code == 500
-                    assert c.get("/healthz").status_code == 200
-        finally:
-            server.should_exit = True
-            thread.join(20)
+        with h.uvicorn_client(app) as c:  # a reset fails the test: no retries
+            for _ in range(3):
+                assert c.get("/boom").status_code == 500
+                assert c.get("/healthz").status_code == 200
 
 
 class TestHead:
@@ -239,43 +219,15 @@ class TestHead:
     def test_uvicorn_answers_head(self, tmp_path: Path) -> None:
         """Under uvicorn (which leaves a HEAD answer's body out by itself), over a kept-alive
         connection: the next request on it still works."""
-        import asyncio
-        import threading
-
-        import httpx
-        import uvicorn
-
-        app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-        thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 20
-            while not server.started:
-                assert thread.is_alive() and time.monotonic() < deadline
-                time.sleep(0.02)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            transport = httpx.HTTPTransport(retries=0)
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as c:
-                for _ in range(3):
-                    r = c.head("/healthz")
-                    assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "15")
-                    assert c.get("/healthz").json() == {"status": "ok"}
-        finally:
-            server.should_exit = True
-            thread.join(20)
+        with h.uvicorn_client(create_app(h.make_settings(tmp_path), runner=h.ManualRunner())) as c:
+            for _ in range(3):
+                r = c.head("/healthz")
+                assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "15")
+                assert c.get("/healthz").json() == {"status": "ok"}
 
 
 class TestDatabaseOutage:
     """A database that cannot be used answers 503 (as /readyz says), not a 500 bug."""
-
-    @pytest.fixture
-    def pg_schema(self) -> Iterator[str]:
-        reason = postgres_missing()
-        if reason:
-            pytest.skip(reason)
-        with fresh_pg_schema() as schema:
-            yield schema
 
     def test_a_lost_postgresql_is_503_with_retry_after_and_logged(
         self, tmp_path: Path, pg_schema: str

@@ -221,12 +221,8 @@ class TestUpgrade:
 
 class TestPostgresConcurrency:
     @pytest.fixture
-    def schema(self) -> Iterator[str]:
-        reason = postgres_missing()
-        if reason:
-            pytest.skip(reason)
-        with pg_schema() as s:
-            yield s
+    def schema(self, pg_schema: str) -> str:
+        return pg_schema
 
     def test_replicas_starting_together_create_the_tables_once(self, schema: str) -> None:
         errors: list[BaseException] = []

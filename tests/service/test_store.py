@@ -16,18 +16,7 @@ from sqlalchemy import select, text
 from service.errors import PROBLEM_BASE
 from service.store import JOB_ROWS, Cursor, DuplicateIdempotencyKey, PlanRow, Store, utcnow
 from tests.service import svc_helpers as h
-from tests.service.ray_cluster import PG_URL, postgres_missing
-from tests.service.ray_cluster import pg_schema as fresh_pg_schema
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A fresh schema on the local PostgreSQL server (skipped, saying why, without one)."""
-    reason = postgres_missing()
-    if reason:
-        pytest.skip(reason)
-    with fresh_pg_schema() as schema:
-        yield schema
+from tests.service.ray_cluster import PG_URL
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
