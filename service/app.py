@@ -1,6 +1,8 @@
 """The FastAPI application: ``create_app(settings)`` (``capplan serve`` runs it as a factory).
 
-Start-up opens the store (creating or upgrading tables), starts the job runner
+Start-up first takes the process's hold on the database (:mod:`service.ownership`: one process
+per SQLite file, one per replica id on PostgreSQL; a process that cannot take it stops before it
+reads or writes anything), then opens the store (creating or upgrading tables), starts the job runner
 (``CAPPLAN_RUNNER``: local processes or a Ray cluster), and takes over every unfinished plan
 and job that no live replica holds: rows without an owner, rows whose lease expired, and
 rows of this replica id (an earlier process of the same id, e.g. after ``kill -9``).  A
@@ -29,6 +31,7 @@ from service.errors import ProblemDetail, add_exception_handlers
 from service.jobs import JobRunner
 from service.leases import LeaseKeeper
 from service.observability import Metrics, RequestMiddleware, configure_logging
+from service.ownership import Hold, StartupError, hold_database
 from service.plans import PlanService
 from service.routes import catalog, health, plans, validate
 from service.runners import make_runner
@@ -91,8 +94,12 @@ def _catalog_reference(comps: dict[str, Any]) -> None:
 add_schema_patch(_catalog_reference)
 
 
-def create_app(settings: Settings | None = None, runner: JobRunner | None = None) -> FastAPI:
-    """Build the app; ``runner`` replaces the local process pool (tests, other backends)."""
+def create_app(
+    settings: Settings | None = None, runner: JobRunner | None = None, hold: Hold | None = None
+) -> FastAPI:
+    """Build the app; ``runner`` replaces the local process pool (tests, other backends);
+    ``hold``: the database hold its caller took already (``capplan serve``), else the app
+    takes one at start (:func:`service.ownership.hold_database`) and releases it at the end."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     metrics = Metrics()
@@ -100,6 +107,21 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Before anything is read or written: a second process on a live database stops here.
+        try:
+            db_hold = hold if hold is not None else await anyio.to_thread.run_sync(hold_database, settings)
+        except StartupError as exc:
+            log.error("capplan service cannot start: %s", exc)
+            raise
+        try:
+            async with _serving(app, db_hold):
+                yield
+        finally:
+            if hold is None:
+                db_hold.release()
+
+    @asynccontextmanager
+    async def _serving(app: FastAPI, db_hold: Hold) -> AsyncIterator[None]:
         store = Store(
             settings.database_url,
             schema=settings.database_schema,
@@ -118,6 +140,7 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
                 await hook(state)
         keeper = LeaseKeeper(
             state,
+            db_hold,
             [m.on_lease_tick for m in extensions if hasattr(m, "on_lease_tick")],
             [m.local_jobs for m in extensions if hasattr(m, "local_jobs")],
         )

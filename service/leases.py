@@ -14,7 +14,9 @@ expiry.  A :class:`LeaseKeeper` thread, every ``lease_s / 3`` seconds:
    again and resumes its sweeps.  Claims are atomic (``SELECT … FOR UPDATE SKIP LOCKED`` on
    PostgreSQL, a conditional ``UPDATE`` everywhere), so exactly one replica takes each row.
 
-While the service shuts down the keeper only renews (running solves may still finish).
+While the service shuts down the keeper only renews (running solves may still finish), and
+it takes nothing over while this process does not hold its replica id
+(:meth:`service.ownership.Hold.check`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from service.deps import AppState
+    from service.ownership import Hold
 
 log = logging.getLogger("capplan.leases")
 
@@ -36,9 +39,14 @@ LocalJobs = Callable[["AppState"], set[str]]
 
 class LeaseKeeper:
     def __init__(
-        self, state: AppState, takeover_hooks: Sequence[Hook] = (), local_jobs: Sequence[LocalJobs] = ()
+        self,
+        state: AppState,
+        hold: Hold | None = None,
+        takeover_hooks: Sequence[Hook] = (),
+        local_jobs: Sequence[LocalJobs] = (),
     ) -> None:
         self.state = state
+        self.hold = hold
         self.hooks = list(takeover_hooks)
         self.local_jobs = list(local_jobs)
         self._suspects: tuple[set[str], set[str]] = (set(), set())
@@ -69,8 +77,8 @@ class LeaseKeeper:
         local_jobs: set[str] = set().union(*(f(state) for f in self.local_jobs))
         owned = state.store.renew_leases()
         state.plans.fence(owned.plans, began)
-        if self._draining.is_set():
-            return
+        if self._draining.is_set() or (self.hold is not None and not self.hold.check()):
+            return  # stopping, or another process holds this replica id: take nothing over
         # held here, run nowhere: released once seen in two rounds (a new plan is submitted
         # within milliseconds of being stored, far less than a round)
         suspects = (owned.plans - local_plans, owned.jobs - local_jobs)

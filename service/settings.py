@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from platformdirs import user_data_dir
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.store import OWNER_CHARS, TENANT_CHARS
@@ -35,7 +36,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path | None = Field(
-        None, description="Folder of the default SQLite file (capplan.db); the working directory if unset."
+        None,
+        description="Folder of the default SQLite file (capplan.db), which must exist; unset: the "
+        "user's data folder (~/.local/share/capplan on Linux), created at start.",
     )
     database_url: str = Field(
         "",
@@ -94,6 +97,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = Field(True, description="Structured JSON logs on stderr (under `capplan serve`).")
 
+    _default_data_dir: Path | None = PrivateAttr(None)
+
+    @property
+    def default_data_dir(self) -> Path | None:
+        """The user's data folder when the database is the default file in it (created at
+        start), else None (a folder the settings name must exist)."""
+        return self._default_data_dir
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_keys(cls, v: Any) -> Any:
@@ -126,7 +137,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _default_url(self) -> Settings:
         if not self.database_url:
-            folder = self.data_dir if self.data_dir is not None else Path(".")
+            folder = self.data_dir
+            if folder is None:
+                folder = self._default_data_dir = default_data_dir()
             self.database_url = f"sqlite:///{folder / 'capplan.db'}"
         if not self.replica_id:
             if self.database_url.startswith("sqlite"):
@@ -136,6 +149,13 @@ class Settings(BaseSettings):
                 host = socket.gethostname()[: OWNER_CHARS - len(suffix)]  # some systems allow 255
                 self.replica_id = host + suffix
         return self
+
+
+def default_data_dir() -> Path:
+    """The user's data folder for capplan (``$XDG_DATA_HOME/capplan``, ~/.local/share/capplan on
+    Linux; the platform's equivalent elsewhere), not the working directory: a server started
+    from another folder finds the same plans, and no database lands inside a source tree."""
+    return Path(user_data_dir("capplan", appauthor=False))
 
 
 @lru_cache(maxsize=1)
