@@ -55,31 +55,51 @@ class JobResult:
 
 
 class QueueFullError(Exception):
-    """Too many jobs waiting; ``retry_after_s`` estimates when a slot frees up."""
+    """Too many jobs waiting; ``retry_after_s`` estimates when the queue has drained."""
 
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"the job queue is full; retry in {retry_after_s} s")
         self.retry_after_s = retry_after_s
 
 
-def retry_after_estimate(
-    now: float, running: Iterable[tuple[float, float]], avg_s: float, grace_s: float
-) -> int:
-    """Seconds until a full queue likely has a place again (``Retry-After``), 1 to 300.
+RETRY_AFTER_MAX_S = 3600
 
-    A place frees when the first running job ends (a waiting job then takes its worker).
+
+def retry_after_estimate(
+    now: float,
+    running: Iterable[tuple[float, float]],
+    avg_s: float,
+    grace_s: float,
+    *,
+    waiting: int,
+    workers: int,
+) -> int:
+    """Seconds until a full queue has likely drained (``Retry-After``), 1 to an hour.
+
+    The work still to do, spread over the ``workers``: each of the ``waiting`` jobs is expected
+    to take ``avg_s`` (the recent solve time), and each running job what it has left.
     ``running``: ``(started, time_limit_s)`` of each running job (``time.monotonic()``).  A job
     that has run ``e`` seconds is expected to need ``max(avg_s − e, e)`` more: one already past
     the typical solve is a long one, and with solve times this heavy-tailed "as long again" is
-    the better guess than the recent average (after many quick solves the average said 1 s
-    while 30 s solves ran); never more than the watchdog allows (``limit + grace − e``).
-    No job running (workers still starting): the average.
+    the better guess than the recent average; never more than the watchdog allows
+    (``limit + grace − e``).  Not the first running job's end: every refused client would
+    come back then, and all but one be refused again while the queue takes minutes to drain.
     """
-    ends = [
+    left = sum(
         max(0.0, min(max(avg_s - (now - started), now - started), limit + grace_s - (now - started)))
         for started, limit in running
-    ]
-    return int(min(300, max(1, math.ceil(min(ends, default=avg_s)))))
+    )
+    seconds = (left + max(0, waiting) * avg_s) / max(1, workers)
+    return int(min(RETRY_AFTER_MAX_S, max(1, math.ceil(seconds))))
+
+
+def recent_seconds(avg_s: float, result: JobResult) -> float:
+    """The recent solve time once ``result`` is in (an exponential average): a job that ended
+    by itself or by the watchdog counts for as long as it held its worker; a cancelled or
+    interrupted one, cut short on purpose, does not count."""
+    if result.status in ("cancelled", "interrupted") or result.seconds <= 0:
+        return avg_s  # (no time: it never reached a worker)
+    return 0.8 * avg_s + 0.2 * result.seconds
 
 
 def refuse(
@@ -390,7 +410,14 @@ class LocalProcessRunner:
 
     def _retry_after(self) -> int:
         running = [(w.job.started, w.job.time_limit_s) for w in self._workers if w.job is not None]
-        return retry_after_estimate(time.monotonic(), running, self._avg_seconds, self.grace_s)
+        return retry_after_estimate(
+            time.monotonic(),
+            running,
+            self._avg_seconds,
+            self.grace_s,
+            waiting=len(self._pending),
+            workers=self.size,
+        )
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -428,8 +455,7 @@ class LocalProcessRunner:
             return
         with self._lock:
             self._jobs.pop(job.job_id, None)
-        if result.status == "done":
-            self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * max(result.seconds, 0.01)
+        self._avg_seconds = recent_seconds(self._avg_seconds, result)
         if not job.future.done():
             job.future.set_result(result)
 

@@ -56,7 +56,7 @@ from ray.exceptions import (
 )
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from service.jobs import JobResult, refuse, retry_after_estimate
+from service.jobs import JobResult, recent_seconds, refuse, retry_after_estimate
 
 log = logging.getLogger("capplan.jobs.ray")
 
@@ -304,7 +304,14 @@ class RayRunner:
 
     def _retry_after(self) -> int:
         running = [(j.started, j.time_limit_s) for j in self._jobs.values() if j.started is not None]
-        return retry_after_estimate(time.monotonic(), running, self._avg_seconds, self.grace_s)
+        return retry_after_estimate(
+            time.monotonic(),
+            running,
+            self._avg_seconds,
+            self.grace_s,
+            waiting=self._queued_locked(),
+            workers=int(self._cpus),
+        )
 
     def _connect(self) -> None:
         with _INIT_LOCK:  # several runners of one process share its one Ray connection
@@ -386,8 +393,7 @@ class RayRunner:
                 del self._jobs[job.job_id]
             if job.ref is not None:
                 self._by_ref.pop(job.ref, None)
-        if result.status == "done":
-            self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * max(result.seconds, 0.01)
+        self._avg_seconds = recent_seconds(self._avg_seconds, result)
         if not job.future.done():
             job.future.set_result(result)
 

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from service.jobs import JobResult, LocalProcessRunner, QueueFullError, retry_after_estimate
+from service.jobs import (
+    JobResult,
+    LocalProcessRunner,
+    QueueFullError,
+    recent_seconds,
+    retry_after_estimate,
+)
 from tests.helpers.workers import alive
 from tests.service import svc_helpers as h
 
@@ -102,28 +108,57 @@ class TestCancel:
         assert runner.cancel("nope") is False
 
 
+def estimate(running: list[tuple[float, float]], avg_s: float, waiting: int = 0, workers: int = 1) -> int:
+    """``retry_after_estimate`` at ``now = 100`` with a 15 s watchdog grace."""
+    return retry_after_estimate(100.0, running, avg_s, 15.0, waiting=waiting, workers=workers)
+
+
 class TestRetryAfter:
-    """When a full queue likely has a place again: the first running job's expected end."""
+    """When a full queue has likely drained: the work left (running jobs' remainder plus the
+    waiting jobs at the recent solve time), spread over the workers."""
+
+    def test_the_waiting_jobs_at_the_recent_solve_time_over_the_workers(self) -> None:
+        # The incident: 2 workers, 64 waiting, solves of ~1.4 s: the queue needs ~45 s to drain
+        # (it used to say 4-5 s, the first running solve's end).  Two young jobs (run 0.4 s)
+        # each have 1.4 - 0.4 = 1.0 s left: (1.0 + 1.0 + 64 * 1.4) / 2 = 45.8 -> 46 s.
+        running = [(99.6, 60.0), (99.6, 60.0)]
+        assert estimate(running, avg_s=1.4, waiting=64, workers=2) == 46
+
+    def test_more_workers_drain_it_sooner(self) -> None:
+        # 10 waiting at 6 s, nothing running: 60 s of work; 1 worker 60 s, 4 workers 15 s
+        assert estimate([], avg_s=6.0, waiting=10, workers=1) == 60
+        assert estimate([], avg_s=6.0, waiting=10, workers=4) == 15
 
     def test_a_job_past_the_average_is_expected_to_take_as_long_again(self) -> None:
-        # quick solves so far (avg 0.05 s), but the one running has run 12 s of a 60 s limit
-        assert retry_after_estimate(100.0, [(88.0, 60.0)], avg_s=0.05, grace_s=15.0) == 12
+        # quick solves so far (avg 0.05 s), but the one running has run 12 s of a 60 s limit:
+        # 12 s more, plus 4 waiting * 0.05 s = 12.2 -> 13 s on one worker
+        assert estimate([(88.0, 60.0)], avg_s=0.05, waiting=4) == 13
 
     def test_a_young_job_is_expected_to_end_at_the_average(self) -> None:
-        assert retry_after_estimate(100.0, [(99.0, 60.0)], avg_s=8.0, grace_s=15.0) == 7
-
-    def test_the_first_of_several_jobs_to_end_decides(self) -> None:
-        running = [(70.0, 600.0), (95.0, 600.0), (99.5, 600.0)]  # ran 30 s, 5 s, 0.5 s
-        assert retry_after_estimate(100.0, running, avg_s=3.0, grace_s=15.0) == 3  # 0.5 s job: 2.5 s more
+        # run 1 s of an 8 s average: 7 s left, 2 waiting * 8 s = 16: 23 s on one worker
+        assert estimate([(99.0, 60.0)], avg_s=8.0, waiting=2) == 23
 
     def test_never_past_the_watchdog(self) -> None:
         # ran 50 s of a 40 s limit: the watchdog stops it at 40 + 15 = 55 s, 5 s from now
-        assert retry_after_estimate(100.0, [(50.0, 40.0)], avg_s=1.0, grace_s=15.0) == 5
+        assert estimate([(50.0, 40.0)], avg_s=1.0) == 5
 
-    def test_bounds_and_no_running_job(self) -> None:
-        assert retry_after_estimate(100.0, [], avg_s=4.2, grace_s=15.0) == 5
-        assert retry_after_estimate(100.0, [(100.0, 60.0)], avg_s=0.01, grace_s=15.0) == 1
-        assert retry_after_estimate(10_000.0, [(0.0, 86_400.0)], avg_s=1.0, grace_s=15.0) == 300
+    def test_bounds(self) -> None:
+        assert estimate([], avg_s=4.2) == 1  # nothing to wait for: the least Retry-After
+        assert estimate([(100.0, 60.0)], avg_s=0.01, waiting=3) == 1  # 0.04 s of work
+        assert estimate([], avg_s=600.0, waiting=64, workers=2) == 3600  # capped at an hour
+
+
+class TestRecentSeconds:
+    def test_every_job_that_held_a_worker_counts_for_as_long_as_it_did(self) -> None:
+        # 0.8 * 5 + 0.2 * 30 = 10: a watchdog kill after 30 s says solves are long now
+        assert recent_seconds(5.0, JobResult("timeout", seconds=30.0)) == pytest.approx(10.0)
+        assert recent_seconds(5.0, JobResult("done", seconds=1.0)) == pytest.approx(4.2)
+        assert recent_seconds(5.0, JobResult("error", seconds=10.0)) == pytest.approx(6.0)
+
+    def test_jobs_cut_short_on_purpose_or_never_run_do_not_count(self) -> None:
+        assert recent_seconds(5.0, JobResult("cancelled", seconds=0.5)) == 5.0
+        assert recent_seconds(5.0, JobResult("interrupted", seconds=0.5)) == 5.0
+        assert recent_seconds(5.0, JobResult("error", error="job not transferable")) == 5.0
 
 
 class TestQueueLimit:
@@ -140,8 +175,8 @@ class TestQueueLimit:
                     accepted += 1
             # one running (or about to) + one waiting; the idle worker counts as room at most once
             assert accepted <= 2
-            # the running job is young: it is expected to end within the average (5 s at start)
-            assert 1 <= info.value.retry_after_s <= 5
+            # at the first average (5 s): the young running job's rest and the waiting one's 5 s
+            assert 5 <= info.value.retry_after_s <= 10
             forced = r.submit("forced", h.add, {"a": 1, "b": 1}, time_limit_s=60, force=True)
             # a cancelled queued job frees its place at once
             assert r.cancel(f"q{accepted - 1}")
