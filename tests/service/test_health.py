@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -453,24 +454,64 @@ class TestOutcomes:
         assert state.metrics.solves.labels("optimal")._value.get() == counted
 
     def test_plan_deleted_while_a_sync_post_waits_is_409(
-        self, manual: tuple[TestClient, h.ManualRunner]
+        self, manual: tuple[TestClient, h.ManualRunner], monkeypatch: pytest.MonkeyPatch
     ) -> None:
         import threading
 
         c, runner = manual
+        store = c.app.state.capplan.store  # type: ignore[attr-defined]
+        insert, stored = store.insert_plan, threading.Event()
+        # The solve is handed to the runner before the row is written: the DELETE must wait
+        # for the row (seeing the runner's job is not enough: that raced, 404 under load).
+        monkeypatch.setattr(store, "insert_plan", lambda row: (insert(row), stored.set()))
         out: dict[str, object] = {}
         t = threading.Thread(
             target=lambda: out.update(r=c.post("/v1/plans", json=h.small_request(demand=900)))
         )
         t.start()
-        while not runner.futures:
-            time.sleep(0.01)
+        assert stored.wait(30)
         [plan_id] = list(runner.futures)
         assert c.delete(f"/v1/plans/{plan_id}").status_code == 204
         t.join(30)
         r = out["r"]
         assert r.status_code == 409  # type: ignore[attr-defined]
         assert r.json()["plan_id"] == plan_id  # type: ignore[attr-defined]
+
+    def test_a_delete_before_the_plan_is_stored_finds_nothing_and_stops_nothing(
+        self, manual: tuple[TestClient, h.ManualRunner], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The window the test above once hit: the solve runs, its row is not written yet.  No
+        # caller can know the id then (the POST has not answered), so a DELETE by that id is a
+        # 404 and the solve goes on: the POST answers with the plan (900 tok/s: 0.9 units at
+        # $1000, cost 900).
+        import threading
+
+        c, runner = manual
+        store = c.app.state.capplan.store  # type: ignore[attr-defined]
+        insert, writing, go_on = store.insert_plan, threading.Event(), threading.Event()
+
+        def insert_later(row: Any) -> None:
+            writing.set()
+            assert go_on.wait(30)
+            insert(row)
+
+        monkeypatch.setattr(store, "insert_plan", insert_later)
+        out: dict[str, object] = {}
+        t = threading.Thread(
+            target=lambda: out.update(r=c.post("/v1/plans", json=h.small_request(demand=900)))
+        )
+        t.start()
+        assert writing.wait(30)
+        [plan_id] = list(runner.futures)
+        assert c.delete(f"/v1/plans/{plan_id}").status_code == 404
+        assert plan_id in runner.futures  # not cancelled
+        go_on.set()
+        runner.finish(plan_id, None, run=True)
+        t.join(30)
+        r = out["r"]
+        assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+        assert r.json()["id"] == plan_id  # type: ignore[attr-defined]
+        assert r.json()["objective"]["value"] == pytest.approx(900.0)  # type: ignore[attr-defined]
 
     def test_sync_post_during_shutdown_is_503_and_plan_stays_queued(self, tmp_path: Path) -> None:
         runner = h.ManualRunner()
