@@ -13,11 +13,14 @@ from service.store import OWNER_CHARS, TENANT_CHARS
 
 
 class TestSettings:
-    def test_defaults(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_defaults(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         for var in ("CAPPLAN_DATABASE_URL", "CAPPLAN_DATA_DIR", "CAPPLAN_API_KEYS", "CAPPLAN_PORT"):
             monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
         s = Settings()
-        assert s.database_url == "sqlite:///capplan.db"
+        # the user's data folder, not the working directory (a database inside a source tree)
+        assert s.database_url == f"sqlite:///{tmp_path / 'capplan' / 'capplan.db'}"
+        assert s.default_data_dir == tmp_path / "capplan"
         assert s.port == 8000
         assert s.max_body_bytes == DEFAULT_MAX_BODY_BYTES == 5 * 1024 * 1024
         assert s.api_keys == {}
@@ -31,6 +34,7 @@ class TestSettings:
         monkeypatch.setenv("CAPPLAN_LOG_LEVEL", "WARNING")
         s = Settings()
         assert s.database_url == f"sqlite:///{tmp_path / 'capplan.db'}"
+        assert s.default_data_dir is None  # a folder named by the settings must exist
         assert s.api_keys == {"k1": "alice", "k2": "bob"}
         assert (s.port, s.workers, s.log_level) == (9123, 3, "warning")
 
