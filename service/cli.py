@@ -372,9 +372,7 @@ def banner(settings: Any, host: str, port: int) -> str:
 
     from service.ownership import sqlite_file
 
-    shown = host
-    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming the address, not binding it
-        shown = "127.0.0.1"
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # every address: name this machine's
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
     url = settings.database_url
     database = sqlite_file(url) if url.startswith("sqlite") else None
@@ -395,7 +393,8 @@ def banner(settings: Any, host: str, port: int) -> str:
     out.append(f"  solves    {solves}, at most {settings.queue_limit} waiting")
     if settings.api_keys:
         tenants = len(set(settings.api_keys.values()))
-        out.append(f"  auth      'Authorization: Bearer <key>' on /v1 ({tenants} tenants)")
+        said = f"{tenants} tenant" + ("s" if tenants != 1 else "")
+        out.append(f"  auth      'Authorization: Bearer <key>' on /v1 ({said})")
     legacy = Path("capplan.db")
     if settings.default_data_dir is not None and legacy.exists() and legacy.absolute() != database:
         out.append(
