@@ -77,7 +77,8 @@ class LeaseKeeper:
         local_jobs: set[str] = set().union(*(f(state) for f in self.local_jobs))
         owned = state.store.renew_leases()
         state.plans.fence(owned.plans, began)
-        if self._draining.is_set() or (self.hold is not None and not self.hold.check()):
+        held = self.hold is None or self.hold.check()  # (every round: it says this process lives)
+        if self._draining.is_set() or not held:
             return  # stopping, or another process holds this replica id: take nothing over
         # held here, run nowhere: released once seen in two rounds (a new plan is submitted
         # within milliseconds of being stored, far less than a round)

@@ -18,6 +18,7 @@ PostgreSQL
     session-level advisory lock keyed by schema and replica id, on a connection of its own.
     If that connection is lost the lock is taken again at the next lease round
     (:meth:`Hold.check`); while another process holds the id, this one takes nothing over.
+    A holder whose connection has been silent for longer than a lease is taken for gone.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
@@ -137,21 +138,39 @@ def replica_key(schema: str | None, replica_id: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class ReplicaLock:
-    """A PostgreSQL session-level advisory lock on this replica's id, on a connection of its own."""
+_HOLDER = text(
+    "SELECT a.pid, a.state_change < now() - make_interval(secs => :silent_s) AS silent "
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"
+)
+"""The session holding an advisory lock (a bigint key is split into classid, objid), and whether
+it has been silent (no statement) for longer than a lease."""
 
-    def __init__(self, url: str, schema: str | None, replica_id: str) -> None:
+
+class ReplicaLock:
+    """A PostgreSQL session-level advisory lock on this replica's id, on a connection of its own.
+
+    Its holder runs a statement on that connection every lease round (:meth:`check`).  A holder
+    silent for longer than a lease is taken for gone (a machine lost without closing its
+    connections: the server may keep such a session for hours), as its leases are: a new
+    process of that id ends the session and takes the lock.
+    """
+
+    def __init__(self, url: str, schema: str | None, replica_id: str, lease_s: float) -> None:
         self.replica_id = replica_id
+        self.lease_s = lease_s
         self.key = replica_key(schema, replica_id)
         self._engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
         self._conn: Connection | None = None
         self._lost = False
 
     @classmethod
-    def acquire(cls, url: str, schema: str | None, replica_id: str) -> ReplicaLock:
-        lock = cls(url, schema, replica_id)
+    def acquire(cls, url: str, schema: str | None, replica_id: str, lease_s: float = 30.0) -> ReplicaLock:
+        lock = cls(url, schema, replica_id, lease_s)
         try:
-            got = lock._take()
+            got = lock._take() or lock._take_from_silent_holder()
         except SQLAlchemyError as exc:
             lock.release()
             where = make_url(url).render_as_string(hide_password=True)
@@ -164,6 +183,27 @@ class ReplicaLock:
                 "each replica needs its own CAPPLAN_REPLICA_ID (leave it unset for a unique one)"
             )
         return lock
+
+    def _take_from_silent_holder(self) -> bool:
+        with self._engine.connect() as conn:
+            holder = conn.execute(_HOLDER, {"k": self.key, "silent_s": self.lease_s}).first()
+            if holder is None:  # let go meanwhile
+                return self._take()
+            if not holder.silent:
+                return False
+            log.warning(
+                "replica id %r is held by a database session silent for over %g s (a lost "
+                "process): ending it and taking the id",
+                self.replica_id,
+                self.lease_s,
+            )
+            try:
+                conn.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": holder.pid})
+            except DBAPIError as exc:  # e.g. not allowed to (another database role's session)
+                log.warning("could not end that session: %s", str(exc.orig).strip().splitlines()[0])
+                return False
+            conn.commit()
+        return self._take()
 
     def _take(self) -> bool:
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -232,5 +272,5 @@ def hold_database(settings: Settings) -> Hold:
                 ) from None
         return FileLock.acquire(database)
     if url.startswith("postgresql"):
-        return ReplicaLock.acquire(url, settings.database_schema, settings.replica_id)
+        return ReplicaLock.acquire(url, settings.database_schema, settings.replica_id, settings.lease_s)
     return NoHold()  # another backend: its own rules (documented as untested)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,22 @@ class TestReplicaLock:
         finally:
             lock.release()
             engine.dispose()
+
+    def test_a_holder_silent_for_longer_than_a_lease_is_taken_for_gone(self, pg_schema: str) -> None:
+        # A machine lost without closing its connection: the server may keep its session (and
+        # lock) for hours.  A live holder runs a statement every lease round (check()).
+        lost = ReplicaLock.acquire(PG_URL, pg_schema, "r1", lease_s=0.5)
+        try:
+            with pytest.raises(StartupError):  # silent for less than a 600 s lease: alive
+                ReplicaLock.acquire(PG_URL, pg_schema, "r1", lease_s=600)
+            time.sleep(1.0)  # no statement for longer than a 0.5 s lease
+            successor = ReplicaLock.acquire(PG_URL, pg_schema, "r1", lease_s=0.5)
+            try:
+                assert not lost.check()  # its session was ended, and the id is the successor's
+            finally:
+                successor.release()
+        finally:
+            lost.release()
 
     def test_an_unreachable_server_is_one_line_without_the_password(self) -> None:
         url = "postgresql+psycopg://u:secret@127.0.0.1:1/db"
