@@ -11,6 +11,7 @@ import contextlib
 import errno
 import io
 import json
+import logging
 import math
 import os
 import signal
@@ -342,6 +343,9 @@ def _run_server(uvicorn: Any, app: Any, settings: Any, sock: socket.socket, requ
         async def startup(self, sockets: list[Any] | None = None) -> None:
             await super().startup(sockets)
             if self.started:  # the app is up and the port open: tell the person who started it
+                logging.getLogger("capplan.service").info(
+                    "capplan serving", extra={"url": lines.splitlines()[0].split()[3]}
+                )
                 with contextlib.suppress(OSError, ValueError):
                     print(lines, flush=True)
 
