@@ -16,6 +16,7 @@ from solver.diagnose import diagnose
 from solver.errors import ModelTooLarge
 from solver.extract import (
     Values,
+    binding_strings,
     discount,
     extract_binding,
     extract_contracts,
@@ -220,10 +221,13 @@ def plan(
         plan_out.contracts = contracts
         plan_out.summary = extract_summary(m, x, periods, contracts)
         plan_out.shadow_prices = prices
-        plan_out.binding = extract_binding(m, priced)
-        plan_out.idle_purchases = extract_idle_purchases(m, x, plan_out.summary, contracts, plan_out.binding)
+        plan_out.binding_limits = extract_binding(m, priced, prices)
+        plan_out.binding = binding_strings(plan_out.binding_limits)
+        plan_out.idle_purchases = extract_idle_purchases(
+            m, x, plan_out.summary, contracts, plan_out.binding_limits
+        )
         plan_out.warnings += idle_purchase_warnings(m, plan_out.idle_purchases, contracts)
-        opex_note = opex_budget_warning(m, periods, plan_out.binding)
+        opex_note = opex_budget_warning(m, periods, plan_out.binding_limits)
         if opex_note is not None:
             plan_out.warnings.append(opex_note)
         trouble = objective_mismatch(m, value, periods, plan_out.summary) if value is not None else None

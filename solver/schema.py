@@ -591,6 +591,44 @@ class ShadowPrices(Out):
     )
 
 
+DiagnosedLimit = Literal[
+    "min_service",
+    "power",
+    "budget",
+    "budget_period",
+    "total_budget",
+    "total_budget_period",
+    "supply",
+    "vendor_share",
+    "served_total",
+]
+
+
+class BindingLimit(Out):
+    """A limit at its bound, structured (docs/formulation.md, "Binding limits"): its family
+    and the ids of its subject (null off the family's axes)."""
+
+    family: str = Field(
+        ...,
+        description="The limit family: power, expansion_cap, budget, budget_period, total_budget, "
+        "total_budget_period, supply, vendor_max, vendor_min, min_service or served_total.",
+    )
+    site: str | None = None
+    hardware: str | None = None
+    vendor: str | None = None
+    workload: str | None = None
+    period: str | None = None
+    slack: float | None = Field(
+        None,
+        description="The row's slack in its natural unit (0 at the bound); null when the solver gave none.",
+    )
+    price: float | None = Field(
+        None,
+        description="Its published shadow price (shadow_prices, same unit), or null: the family has "
+        "none, or the plan has no shadow prices.",
+    )
+
+
 class DiagnosisEntry(Out):
     option: Literal["add_capacity", "reduce_service", "relax_all"] = Field(
         "relax_all",
@@ -598,17 +636,7 @@ class DiagnosisEntry(Out):
         "service by moving power, budget (capex or total), supply or vendor-share limits), 'reduce_service' "
         "(keep the limits, serve less), or 'relax_all' (only both together work).",
     )
-    limit: Literal[
-        "min_service",
-        "power",
-        "budget",
-        "budget_period",
-        "total_budget",
-        "total_budget_period",
-        "supply",
-        "vendor_share",
-        "served_total",
-    ]
+    limit: DiagnosedLimit
     site: str | None = None
     hardware: str | None = None
     workload: str | None = None
@@ -697,7 +725,14 @@ class Plan(Out):
         description="Null for a plan without a solution, and for integer plans (solver.integer): "
         "re-solve with the limit moved to value it.",
     )
-    binding: list[str] = Field(default_factory=list)
+    binding: list[str] = Field(
+        default_factory=list,
+        description="The binding limits as words ('power tx-1 2027-04'), kept for compatibility: read "
+        "binding_limits instead (ids may contain spaces).",
+    )
+    binding_limits: list[BindingLimit] = Field(
+        default_factory=list, description="The limits at their bound, structured (binding is made from them)."
+    )
     diagnosis: list[DiagnosisEntry] = Field(default_factory=list)
     contracts: list[ContractOut] = Field(default_factory=list)
     idle_purchases: list[IdlePurchase] = Field(
