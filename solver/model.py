@@ -1,7 +1,10 @@
 """The capacity-planning linear program, one function per variable and constraint family.
 
-``prepare`` turns a checked request into plain numbers (no PuLP objects); ``build_model``
-then reads like a table of contents.  Every family returns a dict keyed by index tuples
+``prepare`` turns a checked request into plain numbers (no PuLP objects); ``build_block``
+then reads like a table of contents.  A :class:`Problem` holds one or more scenario blocks
+(:class:`Built`), each built by ``build_block`` from its own data; a block may share another's
+here-and-now decisions (:data:`HERE_AND_NOW`).  ``build_model`` is the deterministic, one-block
+case.  Every family returns a dict keyed by index tuples
 (site ``s``, hardware ``h``, workload ``w``, period ``t``, vendor ``v`` as list positions),
 which extraction walks; LP names are only for readable dumps and never parsed back.
 
@@ -445,50 +448,117 @@ def _first_servable_period(data: ModelData, w: int) -> int:
     return first
 
 
+HERE_AND_NOW: dict[str, int] = {"buy": 2, "expand": 1}
+"""Decision families a stochastic plan makes here and now, with the position of the period in
+their key: one column per key whose period is before ``decide_periods``, shared by every
+scenario's block (non-anticipativity by sharing the variable, not by equality rows).  Everything
+else — allocation, service, contract shortfalls and vesting — is per scenario."""
+
+
+@dataclass
+class Problem:
+    """The LP under construction: one PuLP problem, its columns and rows in order, and the
+    solver unit of each (:func:`solver_unit`).  One or more scenario blocks (:class:`Built`)
+    build into it; a deterministic plan is the one-block case."""
+
+    prob: pulp.LpProblem
+    columns: list[pulp.LpVariable] = field(default_factory=list)
+    rows: list[pulp.LpConstraint] = field(default_factory=list)
+    col_unit: dict[int, float] = field(default_factory=dict)  # column hash -> solver unit (if not 1)
+    row_unit: dict[int, float] = field(default_factory=dict)  # id(row) -> solver unit (if not 1)
+    blocks: list[Built] = field(default_factory=list)
+
+    def column_units(self) -> list[float]:
+        """The solver unit of every column of ``columns``, in order (1 for most families)."""
+        if not self.col_unit:  # (no scaled family: a walk over 1e5 columns saved, twice per solve)
+            return [1.0] * len(self.columns)
+        return [self.col_unit.get(v.hash, 1.0) for v in self.columns]
+
+    def row_units(self) -> list[float]:
+        """The solver unit of every row of ``rows``, in order (1 for a family that has none)."""
+        return [self.row_unit.get(id(c), 1.0) for c in self.rows]
+
+    def remove_row(self, c: pulp.LpConstraint) -> None:
+        """Take a row out of the problem (a stage-two floor undone, say), its unit with it."""
+        self.rows.remove(c)
+        self.row_unit.pop(id(c), None)
+
+
 @dataclass
 class Built:
-    """A built model: the PuLP problem, handles by family, and column/row order."""
+    """One scenario's block of a built model: its data, and handles to its variables and rows by
+    family and key (the key tuples of the deterministic model: the block is the scenario axis).
+
+    ``shared_with``: the block whose here-and-now columns (:data:`HERE_AND_NOW`, periods before
+    ``decide_periods``) this block uses instead of its own."""
 
     data: ModelData
     integer: bool
-    prob: pulp.LpProblem
+    problem: Problem
     discounts: bool = True  # model the contracts' discount tiers (binaries); off for diagnosis
-    columns: list[pulp.LpVariable] = field(default_factory=list)
-    rows: list[pulp.LpConstraint] = field(default_factory=list)
+    scenario: int = 0
+    shared_with: Built | None = None
+    decide_periods: int = 0
     var: dict[str, dict[Key, pulp.LpVariable]] = field(default_factory=dict)
     con: dict[str, dict[Key, pulp.LpConstraint]] = field(default_factory=dict)
     alloc_scale: dict[Key, float] = field(default_factory=dict)
-    row_unit: dict[str, float] = field(default_factory=dict)  # family -> solver unit of its rows
-    col_unit: dict[str, float] = field(default_factory=dict)  # family -> solver unit of its columns
     cost: pulp.LpAffineExpression | None = None
     served_value: pulp.LpAffineExpression | None = None  # weighted million tokens
+
+    @property
+    def prob(self) -> pulp.LpProblem:
+        return self.problem.prob
+
+    @property
+    def columns(self) -> list[pulp.LpVariable]:
+        return self.problem.columns
+
+    @property
+    def rows(self) -> list[pulp.LpConstraint]:
+        return self.problem.rows
+
+    def column_units(self) -> list[float]:
+        return self.problem.column_units()
+
+    def row_units(self) -> list[float]:
+        return self.problem.row_units()
+
+    def drop_row(self, family: str, key: Key) -> None:
+        """Remove this block's row of ``family`` at ``key``, if it has one."""
+        c = self.con.get(family, {}).pop(key, None)
+        if c is not None:
+            self.problem.remove_row(c)
+
+    def _name(self, family: str, key: Key) -> str:
+        name = family + "_" + "_".join(str(k) for k in key) if key else family
+        return f"k{self.scenario}_{name}" if self.scenario else name
+
+    def here_and_now(self, family: str, key: Key) -> bool:
+        """Whether ``family`` at ``key`` is decided before ``decide_periods`` (shared)."""
+        at = HERE_AND_NOW.get(family)
+        return at is not None and key[at] < self.decide_periods
 
     def new_var(
         self, family: str, key: Key, lb: float | None = 0.0, ub: float | None = None, unit: float = 1.0
     ) -> pulp.LpVariable:
-        """Create a variable of ``family`` at ``key`` and remember its column.
+        """Create a variable of ``family`` at ``key`` and remember its column (or, for a
+        here-and-now decision of a block that shares them, take the first block's column).
 
         ``unit`` (one per family; continuous columns only): the solver gets the column in units
         of ``unit`` (x = unit·x_solver); the handle's bounds and value stay in natural units.
         """
-        name = family + "_" + "_".join(str(k) for k in key) if key else family
-        v = self.prob.add_variable(name, lb, ub)
-        self.columns.append(v)
+        if self.shared_with is not None and self.here_and_now(family, key):
+            shared = self.shared_with.var.get(family, {}).get(key)
+            if shared is None:
+                raise ValueError(f"scenario {self.scenario} has {family} {key}, which the first has not")
+            self.var.setdefault(family, {})[key] = shared
+            return shared
+        v = self.prob.add_variable(self._name(family, key), lb, ub)
+        self.problem.columns.append(v)
         self.var.setdefault(family, {})[key] = v
-        self.col_unit[family] = unit
+        if unit != 1.0:
+            self.problem.col_unit[v.hash] = unit
         return v
-
-    def column_units(self) -> list[float]:
-        """The solver unit of every column of ``columns``, in order (1 for most families)."""
-        unit = {
-            v.hash: u
-            for family, u in self.col_unit.items()
-            if u != 1.0
-            for v in self.var.get(family, {}).values()
-        }
-        if not unit:  # (no scaled family: a walk over 1e5 columns saved, twice per solve)
-            return [1.0] * len(self.columns)
-        return [unit.get(v.hash, 1.0) for v in self.columns]
 
     def new_row(
         self,
@@ -511,22 +581,12 @@ class Built:
         terms = list(terms)
         if not terms and (sense == LE and rhs >= 0 or sense == GE and rhs <= 0):
             return None
-        name = family + "_" + "_".join(str(k) for k in key) if key else family
-        c = pulp.LpConstraint(pulp.LpAffineExpression(terms), sense, name, rhs)
-        self.rows.append(c)
+        c = pulp.LpConstraint(pulp.LpAffineExpression(terms), sense, self._name(family, key), rhs)
+        self.problem.rows.append(c)
         self.con.setdefault(family, {})[key] = c
-        self.row_unit[family] = unit
+        if unit != 1.0:
+            self.problem.row_unit[id(c)] = unit
         return c
-
-    def row_units(self) -> list[float]:
-        """The solver unit of every row of ``rows``, in order (1 for a family that has none)."""
-        unit = {
-            id(c): u
-            for family, u in self.row_unit.items()
-            if u != 1.0
-            for c in self.con.get(family, {}).values()
-        }
-        return [unit.get(id(c), 1.0) for c in self.rows]
 
     @property
     def has_integers(self) -> bool:
@@ -1144,8 +1204,8 @@ def build_served_value(m: Built) -> pulp.LpAffineExpression:
     )
 
 
-def set_objective(m: Built, stage: int = 1) -> None:
-    """Set the minimised objective.
+def minimised_objective(m: Built, stage: int = 1) -> pulp.LpAffineExpression:
+    """The block's minimised objective (:func:`set_objective` sets it on the problem).
 
     * min_cost:   cost + Σ d_t·penalty_w·(D − served)·seconds_t/1e6
     * max_served: stage 1 min −served_value; stage 2 min cost (served_value fixed)
@@ -1164,9 +1224,7 @@ def set_objective(m: Built, stage: int = 1) -> None:
     kind = req.objective.kind
     mt = data.seconds / 1e6
     if kind == "max_served":
-        expr = -1 * m.served_value if stage == 1 else pulp.LpAffineExpression(m.cost)
-        m.prob.setObjective(expr)
-        return
+        return -1 * m.served_value if stage == 1 else pulp.LpAffineExpression(m.cost)
     expr = pulp.LpAffineExpression(m.cost)
     for (w, t), v in m.var["served"].items():
         wl = req.workloads[w]
@@ -1176,16 +1234,50 @@ def set_objective(m: Built, stage: int = 1) -> None:
             expr[v] = expr.get(v, 0.0) - data.d[t] * (pen + val) * mt
         if pen:
             expr.constant += data.d[t] * pen * mt * data.demand[w][t]
-    m.prob.setObjective(expr)
+    return expr
+
+
+def set_objective(m: Built, stage: int = 1) -> None:
+    """Set the problem's objective to the block's :func:`minimised_objective`."""
+    m.prob.setObjective(minimised_objective(m, stage))
 
 
 def build_model(data: ModelData, integer: bool = False, discounts: bool = True) -> Built:
-    """Assemble the LP (a MILP in integer mode or with discount tiers): variable families,
-    constraint families, then the objective.  ``discounts=False`` leaves the tiers out (they
-    only credit money, so feasibility does not depend on them)."""
+    """The deterministic model: a problem with one scenario block and that block's objective.
+    ``discounts=False`` leaves the tiers out (they only credit money, so feasibility does not
+    depend on them)."""
+    problem = Problem(pulp.LpProblem("capplan", pulp.LpMinimize))
+    m = build_block(problem, data, integer=integer, discounts=discounts)
+    set_objective(m, stage=1)
+    return m
+
+
+def build_block(
+    problem: Problem,
+    data: ModelData,
+    *,
+    integer: bool = False,
+    discounts: bool = True,
+    shared_with: Built | None = None,
+    decide_periods: int = 0,
+) -> Built:
+    """Build one scenario's block into ``problem``: variable families, constraint families, then
+    its cost and served-value expressions (the caller sets the problem's objective from them).
+
+    Callable more than once into the same problem: block k is scenario k, and with
+    ``shared_with`` its here-and-now decisions (:data:`HERE_AND_NOW`, periods before
+    ``decide_periods``) are that block's columns.  ValueError when this scenario has a
+    here-and-now decision the shared block does not (a scenario that removes one)."""
     m = Built(
-        data=data, integer=integer, prob=pulp.LpProblem("capplan", pulp.LpMinimize), discounts=discounts
+        data=data,
+        integer=integer,
+        problem=problem,
+        discounts=discounts,
+        scenario=len(problem.blocks),
+        shared_with=shared_with,
+        decide_periods=decide_periods,
     )
+    problem.blocks.append(m)
     add_buy_variables(m)
     add_alloc_variables(m)
     add_served_variables(m)
@@ -1206,12 +1298,10 @@ def build_model(data: ModelData, integer: bool = False, discounts: bool = True) 
 
     m.cost = build_cost(m)
     m.served_value = build_served_value(m)
-    set_objective(m, stage=1)
     if integer:
-        for key in m.var.get("buy", {}):
-            m.var["buy"][key].cat = pulp.LpInteger
-        for key in m.var.get("alloc", {}):
-            m.var["alloc"][key].cat = pulp.LpInteger
+        for family in ("buy", "alloc"):
+            for v in m.var.get(family, {}).values():
+                v.cat = pulp.LpInteger
     return m
 
 

@@ -492,9 +492,7 @@ def _contract(m: Built, vendor: int) -> Contract:
 
 
 def _drop_served_floor(m: Built) -> None:
-    floor = m.con.get("served_floor", {}).pop((), None)
-    if floor is not None:
-        m.rows.remove(floor)
+    m.drop_row("served_floor", ())
 
 
 class _Snapshot:
