@@ -72,188 +72,273 @@ def plan(
         nvar = count_variables(data)
         if nvar > max_variables:
             raise ModelTooLarge(nvar, max_variables)
-    opts = req.solver
-    limit = min(opts.time_limit_s, LIBRARY_MAX_TIME_LIMIT_S, max_time_limit_s or float("inf"))
-    m = build_model(data, integer=opts.integer)
-    mixed = m.has_integers  # before _integer_fixed_prices makes those columns continuous
-    build_s = time.perf_counter() - t_start
-    warnings = list(data.warnings)
-    if (
-        opts.time_limit_s > LIBRARY_MAX_TIME_LIMIT_S
-        and (max_time_limit_s or math.inf) > LIBRARY_MAX_TIME_LIMIT_S
-    ):
-        # (a lower cap of the caller's, e.g. the service's, is the caller's to report)
-        warnings.append(
-            f"time limit capped at {LIBRARY_MAX_TIME_LIMIT_S:g} s by the library (the request asked "
-            f"{opts.time_limit_s:g} s)"
-        )
+    run = _Run(
+        req, t_start, effective_time_limit(req.solver.time_limit_s, max_time_limit_s), list(data.warnings)
+    )
+    run.note_library_cap(max_time_limit_s)
+    m = build_model(data, integer=req.solver.integer)
+    run.mixed = m.has_integers  # before _integer_fixed_prices makes those columns continuous
+    run.build_s = time.perf_counter() - t_start
+    out = _solve(m, run)
+    value, prices, priced, out = _objective_and_prices(m, run, out)
+    plan_out = _plan_shell(m, run, out, value, plan_id or uuid.uuid4().hex)
+    if out.status in ("optimal", "feasible"):
+        return _with_solution(m, run, plan_out, value, prices, priced)
+    if out.status == "infeasible":
+        _explain_infeasible(m, run, plan_out)
+    return plan_out
 
-    def remaining() -> float:
+
+def effective_time_limit(asked_s: float, cap_s: float | None = None) -> float:
+    """The time limit a solve gets: the request's, capped by the caller's (the service's
+    ``max_time_limit_s``) and by the library's :data:`LIBRARY_MAX_TIME_LIMIT_S`."""
+    return min(asked_s, LIBRARY_MAX_TIME_LIMIT_S, math.inf if cap_s is None else cap_s)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one ``plan()`` call carries from phase to phase: the request, its clock and time
+    limit, the backend in use, the warnings said so far and the seconds spent solving."""
+
+    req: PlanRequest
+    t_start: float
+    limit: float
+    warnings: list[str]
+    backend: str = ""
+    mixed: bool = False
+    explained: bool = False  # a warning already says why the plan is only "feasible"
+    build_s: float = 0.0
+    solve_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.backend = self.req.solver.backend
+
+    @property
+    def kind(self) -> str:
+        return self.req.objective.kind
+
+    def remaining(self) -> float:
         """Time left for a later stage (never less than a second, or the whole limit if shorter)."""
-        return max(min(1.0, limit), limit - (time.perf_counter() - t_start))
+        return max(min(1.0, self.limit), self.limit - (time.perf_counter() - self.t_start))
 
-    backend = opts.backend
-    kind = req.objective.kind
+    def note_library_cap(self, cap_s: float | None) -> None:
+        """Say when the library, not the caller, capped the request's time limit (a lower cap of
+        the caller's, e.g. the service's, is the caller's to report)."""
+        asked = self.req.solver.time_limit_s
+        if asked > LIBRARY_MAX_TIME_LIMIT_S and (cap_s or math.inf) > LIBRARY_MAX_TIME_LIMIT_S:
+            self.warnings.append(
+                f"time limit capped at {LIBRARY_MAX_TIME_LIMIT_S:g} s by the library (the request asked "
+                f"{asked:g} s)"
+            )
+
+
+def _solve(m: Built, run: _Run) -> SolveOutcome:
+    """The main solve: discount tiers sized by the optimality bound for the MIP, HiGHS with CBC
+    as its fallback, and a tier MIP that says infeasible rescued without its tiers."""
+    opts = run.req.solver
     bounded: list[int] = []  # vendors whose tiers the MIP sees sized by the optimality bound
-    bound_s = 0.0
-    mip_limit = limit
-    if m.var.get("tier") and kind != "max_served" and not opts.integer:
-        bounds, bound_s = optimality_spend_bounds(m, backend, remaining())
+    mip_limit = run.limit
+    if m.var.get("tier") and run.kind != "max_served" and not opts.integer:
+        bounds, bound_s = optimality_spend_bounds(m, run.backend, run.remaining())
+        run.solve_s += bound_s
         for vendor, bound in sorted(bounds.items()):
             if bound < spend_bound(m, vendor):
                 bound_tiers(m, vendor, bound)
                 bounded.append(vendor)
-        mip_limit = remaining()
-    out = solve_model(m, backend, mip_limit, opts.mip_gap)
-    solve_s = bound_s + out.seconds
-    if out.status == "failed" and backend == "highs":
+        mip_limit = run.remaining()
+    out = solve_model(m, run.backend, mip_limit, opts.mip_gap)
+    run.solve_s += out.seconds
+    if out.status == "failed" and run.backend == "highs":
         # CBC is the fallback backend: a HiGHS error is retried there before giving up
-        warnings.append(f"HiGHS failed ({out.detail}); retried with CBC")
-        backend = "cbc"
-        out = solve_model(m, backend, remaining(), opts.mip_gap)
-        solve_s += out.seconds
+        run.warnings.append(f"HiGHS failed ({out.detail}); retried with CBC")
+        run.backend = "cbc"
+        out = solve_model(m, run.backend, run.remaining(), opts.mip_gap)
+        run.solve_s += out.seconds
     for vendor in bounded:  # only the MIP sees the tighter widths; the fixed LP the model's own
         bound_tiers(m, vendor, spend_bound(m, vendor))
-    explained = False
-    if out.status == "infeasible" and m.var.get("reached") and kind != "max_served":
-        rescue = _without_tiers(m, backend, remaining(), opts.mip_gap)
+    if out.status == "infeasible" and m.var.get("reached") and run.kind != "max_served":
+        rescue = _without_tiers(m, run.backend, run.remaining(), opts.mip_gap)
         if rescue is not None:  # tiers only credit money: their infeasibility was numerical
-            explained = True
-            solve_s += rescue.seconds
+            run.explained = True
+            run.solve_s += rescue.seconds
             out = rescue
-            warnings.append(
+            run.warnings.append(
                 "the mixed-integer solve with discount tiers said infeasible, but the request is "
                 "feasible without them (tiers only credit money): the plan starts from the solve "
                 "without tiers, with the tiers its net spend reaches, improved tier by tier "
                 "(feasible, not proven optimal)"
             )
+    return out
+
+
+def _objective_and_prices(
+    m: Built, run: _Run, out: SolveOutcome
+) -> tuple[float | None, ShadowPrices | None, set[tuple[str, tuple[int, ...]]], SolveOutcome]:
+    """The reported objective, the shadow prices and the limits priced at stage one, after
+    max_served's stage two and, for a mixed-integer model, the fixed-integer LP."""
     value: float | None = None
     prices: ShadowPrices | None = None
     priced: set[tuple[str, tuple[int, ...]]] = set()
-    if out.status in ("optimal", "feasible") and out.objective is not None:
-        value = _reported(out.objective, kind)
-        if kind == "max_served":
-            if out.has_duals:
-                prices = extract_shadow_prices(m, "lp")
-            priced = priced_limits(m)  # stage one's: binding even if stage two leaves slack
-            stage2 = _second_stage(m, value, backend, remaining(), opts.mip_gap)
-            solve_s += stage2.seconds
-            if stage2.status not in ("optimal", "feasible"):
-                warnings.append(f"cost minimisation at the most served ended {stage2.status}")
-                _drop_served_floor(m)
-                set_objective(m, stage=1)
-                out = solve_model(m, backend, remaining(), opts.mip_gap)  # restore stage one
-            elif stage2.status == "feasible":
-                out = stage2
-        elif out.has_duals:
+    if out.status not in ("optimal", "feasible") or out.objective is None:
+        return value, prices, priced, out
+    value = _reported(out.objective, run.kind)
+    if run.kind == "max_served":
+        if out.has_duals:
             prices = extract_shadow_prices(m, "lp")
-        if mixed:
-            snapshot = _Snapshot(m)
-            # with whole units fixed the net spend is fixed: only one tier count is feasible
-            walk = kind != "max_served" and not opts.integer
-            prices, fixed = _integer_fixed_prices(m, backend, remaining(), walk=walk)
-            if kind != "max_served" and fixed.status == "optimal" and fixed.objective is not None:
-                # The plan is read off the LP with the integer decisions fixed at whole values:
-                # a binary the MIP left at 1e-9 could let a discount tier of width 1e11 hold
-                # $100 that was never spent; fixed at 0, it holds nothing.
-                solve_s += fixed.seconds
-                value = _reported(fixed.objective, kind)
-                if fixed.detail.endswith(WALKED):
-                    out = dataclasses.replace(out, status="feasible", mip_gap=None)
-                    explained = True  # no "time limit" warning: this one says why
-                    warnings.append(
-                        "the mixed-integer solve stopped at discount-tier counts that a walk over "
-                        "the counts improved on (its big-M rows are weak on long horizons): the "
-                        "plan is better than the solver's but not proven optimal"
-                    )
-            else:
-                snapshot.restore()
-            if opts.integer:
-                # With whole units fixed no purchase can move: the fixed LP prices power, budgets
-                # and supply at 0 whatever they are worth.  An integer program has no shadow
-                # prices; the plan says how to value a limit instead.
-                prices = None
-                warnings.append(
-                    "integer plan: no shadow prices (an integer program has none, and with the whole "
-                    "units fixed every limit would read 0); to value one more MW, dollar or unit, "
-                    "re-solve with the limit moved (capplan sweep, or a sweep or tornado job)"
-                )
-            elif prices is not None:
-                at = (
-                    "their optimum" if out.status == "optimal" else "the best plan found (not proven optimal)"
-                )
-                warnings.append(
-                    "shadow prices are marginal values of the LP with the discount tiers reached "
-                    f"fixed at {at} (basis 'integer_fixed')"
-                )
-            if not opts.integer:
-                warnings.append(
-                    "contract discount tiers make this a mixed-integer program (one binary per "
-                    "tier): solved by branch and bound within mip_gap"
-                )
-        if out.status == "feasible" and not explained:
-            gap = f" (relative MIP gap {out.mip_gap:.3g})" if out.mip_gap is not None else ""
-            warnings.append(f"stopped at the time limit with a feasible, unproven plan{gap}")
-    plan_out = Plan(
-        id=plan_id or uuid.uuid4().hex,
+        priced = priced_limits(m)  # stage one's: binding even if stage two leaves slack
+        out = _stage_two(m, run, value, out)
+    elif out.has_duals:
+        prices = extract_shadow_prices(m, "lp")
+    if run.mixed:
+        prices, value, out = _fixed_integer_prices(m, run, prices, value, out)
+    if out.status == "feasible" and not run.explained:
+        gap = f" (relative MIP gap {out.mip_gap:.3g})" if out.mip_gap is not None else ""
+        run.warnings.append(f"stopped at the time limit with a feasible, unproven plan{gap}")
+    return value, prices, priced, out
+
+
+def _stage_two(m: Built, run: _Run, value: float, out: SolveOutcome) -> SolveOutcome:
+    """max_served: the least cost at the most served (stage one restored if it fails)."""
+    opts = run.req.solver
+    stage2 = _second_stage(m, value, run.backend, run.remaining(), opts.mip_gap)
+    run.solve_s += stage2.seconds
+    if stage2.status not in ("optimal", "feasible"):
+        run.warnings.append(f"cost minimisation at the most served ended {stage2.status}")
+        _drop_served_floor(m)
+        set_objective(m, stage=1)
+        return solve_model(m, run.backend, run.remaining(), opts.mip_gap)  # restore stage one
+    return stage2 if stage2.status == "feasible" else out
+
+
+def _fixed_integer_prices(
+    m: Built, run: _Run, prices: ShadowPrices | None, value: float, out: SolveOutcome
+) -> tuple[ShadowPrices | None, float, SolveOutcome]:
+    """A mixed-integer model: the plan read off the LP with its integer decisions fixed, its
+    prices (tier-only MIPs) or none (integer plans), and the warnings that say which."""
+    opts = run.req.solver
+    snapshot = _Snapshot(m)
+    # with whole units fixed the net spend is fixed: only one tier count is feasible
+    walk = run.kind != "max_served" and not opts.integer
+    prices, fixed = _integer_fixed_prices(m, run.backend, run.remaining(), walk=walk)
+    if run.kind != "max_served" and fixed.status == "optimal" and fixed.objective is not None:
+        # The plan is read off the LP with the integer decisions fixed at whole values:
+        # a binary the MIP left at 1e-9 could let a discount tier of width 1e11 hold
+        # $100 that was never spent; fixed at 0, it holds nothing.
+        run.solve_s += fixed.seconds
+        value = _reported(fixed.objective, run.kind)
+        if fixed.detail.endswith(WALKED):
+            out = dataclasses.replace(out, status="feasible", mip_gap=None)
+            run.explained = True  # no "time limit" warning: this one says why
+            run.warnings.append(
+                "the mixed-integer solve stopped at discount-tier counts that a walk over "
+                "the counts improved on (its big-M rows are weak on long horizons): the "
+                "plan is better than the solver's but not proven optimal"
+            )
+    else:
+        snapshot.restore()
+    if opts.integer:
+        # With whole units fixed no purchase can move: the fixed LP prices power, budgets
+        # and supply at 0 whatever they are worth.  An integer program has no shadow
+        # prices; the plan says how to value a limit instead.
+        prices = None
+        run.warnings.append(
+            "integer plan: no shadow prices (an integer program has none, and with the whole "
+            "units fixed every limit would read 0); to value one more MW, dollar or unit, "
+            "re-solve with the limit moved (capplan sweep, or a sweep or tornado job)"
+        )
+    elif prices is not None:
+        at = "their optimum" if out.status == "optimal" else "the best plan found (not proven optimal)"
+        run.warnings.append(
+            "shadow prices are marginal values of the LP with the discount tiers reached "
+            f"fixed at {at} (basis 'integer_fixed')"
+        )
+    if not opts.integer:
+        run.warnings.append(
+            "contract discount tiers make this a mixed-integer program (one binary per "
+            "tier): solved by branch and bound within mip_gap"
+        )
+    return prices, value, out
+
+
+def _plan_shell(m: Built, run: _Run, out: SolveOutcome, value: float | None, plan_id: str) -> Plan:
+    """The plan's identity, status, objective and solver record (its tables come after)."""
+    req = run.req
+    return Plan(
+        id=plan_id,
         name=req.name,
-        status=out.status,  # type: ignore[arg-type]
+        status=out.status,
         period_months=req.horizon.period_months,
-        objective=ObjectiveOut(kind=kind, value=value),
+        objective=ObjectiveOut(kind=req.objective.kind, value=value),
         solver=SolverOut(
-            backend=backend,
-            integer=opts.integer,
-            seconds=solve_s,
-            build_seconds=build_s,
+            backend=run.backend,
+            integer=req.solver.integer,
+            seconds=run.solve_s,
+            build_seconds=run.build_s,
             variables=len(m.columns),
             constraints=len(m.rows),
             mip_gap=out.mip_gap,
-            mixed_integer=mixed,
+            mixed_integer=run.mixed,
             detail=out.detail,
         ),
-        warnings=warnings,
+        warnings=run.warnings,
     )
-    if out.status in ("optimal", "feasible"):
-        x = Values(m)
-        periods = extract_periods(m, x)
-        contracts = extract_contracts(m, x, periods)
-        plan_out.periods = periods
-        plan_out.contracts = contracts
-        plan_out.summary = extract_summary(m, x, periods, contracts)
-        plan_out.shadow_prices = prices
-        plan_out.binding_limits = extract_binding(m, priced, prices)
-        plan_out.binding = binding_strings(plan_out.binding_limits)
-        plan_out.idle_purchases = extract_idle_purchases(
-            m, x, plan_out.summary, contracts, plan_out.binding_limits
+
+
+def _with_solution(
+    m: Built,
+    run: _Run,
+    plan_out: Plan,
+    value: float | None,
+    prices: ShadowPrices | None,
+    priced: set[tuple[str, tuple[int, ...]]],
+) -> Plan:
+    """Extract → duals → advice: the plan's tables, prices, binding limits and warnings, or a
+    failed plan when its own tables disagree with the solver's objective."""
+    x = Values(m)
+    periods = extract_periods(m, x)
+    contracts = extract_contracts(m, x, periods)
+    plan_out.periods = periods
+    plan_out.contracts = contracts
+    plan_out.summary = extract_summary(m, x, periods, contracts)
+    plan_out.shadow_prices = prices
+    plan_out.binding_limits = extract_binding(m, priced, prices)
+    plan_out.binding = binding_strings(plan_out.binding_limits)
+    plan_out.idle_purchases = extract_idle_purchases(
+        m, x, plan_out.summary, contracts, plan_out.binding_limits
+    )
+    plan_out.warnings += idle_purchase_warnings(m, plan_out.idle_purchases, contracts)
+    opex_note = opex_budget_warning(m, periods, plan_out.binding_limits)
+    if opex_note is not None:
+        plan_out.warnings.append(opex_note)
+    trouble = objective_mismatch(m, value, periods, plan_out.summary) if value is not None else None
+    if trouble is None:
+        return plan_out
+    # the numbers do not add up: no plan rather than a wrong one
+    return Plan(
+        id=plan_out.id,
+        name=run.req.name,
+        status="failed",
+        period_months=run.req.horizon.period_months,
+        objective=ObjectiveOut(kind=run.req.objective.kind),
+        solver=plan_out.solver.model_copy(update={"detail": trouble}),
+        warnings=[*run.warnings, trouble],
+    )
+
+
+def _explain_infeasible(m: Built, run: _Run, plan_out: Plan) -> None:
+    """The diagnosis of an infeasible plan (elastic re-solves in the time left)."""
+    integer = run.req.solver.integer
+    entries, note, whole = diagnose(m, time_limit_s=run.remaining(), backend=run.backend, integer=integer)
+    plan_out.diagnosis = entries
+    if integer:
+        plan_out.warnings.append(
+            "diagnosis made with whole units: the continuous relaxation is feasible, "
+            "whole units (replicas) are what does not fit"
+            if whole
+            else "diagnosis made on the continuous relaxation"
         )
-        plan_out.warnings += idle_purchase_warnings(m, plan_out.idle_purchases, contracts)
-        opex_note = opex_budget_warning(m, periods, plan_out.binding_limits)
-        if opex_note is not None:
-            plan_out.warnings.append(opex_note)
-        trouble = objective_mismatch(m, value, periods, plan_out.summary) if value is not None else None
-        if trouble is not None:  # the numbers do not add up: no plan rather than a wrong one
-            return Plan(
-                id=plan_out.id,
-                name=req.name,
-                status="failed",
-                period_months=req.horizon.period_months,
-                objective=ObjectiveOut(kind=kind),
-                solver=plan_out.solver.model_copy(update={"detail": trouble}),
-                warnings=[*warnings, trouble],
-            )
-    elif out.status == "infeasible":
-        entries, note, whole = diagnose(m, time_limit_s=remaining(), backend=backend, integer=opts.integer)
-        plan_out.diagnosis = entries
-        if opts.integer:
-            plan_out.warnings.append(
-                "diagnosis made with whole units: the continuous relaxation is feasible, "
-                "whole units (replicas) are what does not fit"
-                if whole
-                else "diagnosis made on the continuous relaxation"
-            )
-        if note:
-            plan_out.warnings.append(note)
-    return plan_out
+    if note:
+        plan_out.warnings.append(note)
 
 
 def _reported(objective: float, kind: str) -> float:

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import highspy
 import numpy as np
@@ -40,9 +41,13 @@ LIBRARY_MAX_TIME_LIMIT_S = 3600.0
 FEASIBILITY_TOL = 1e-6
 
 
+SolveStatus = Literal["optimal", "feasible", "infeasible", "unbounded", "time_limit", "failed"]
+"""How a solve ended: the finished plan statuses (:data:`solver.schema.PlanStatus`)."""
+
+
 @dataclass
 class SolveOutcome:
-    status: str  # optimal | feasible | infeasible | unbounded | time_limit | failed
+    status: SolveStatus
     detail: str
     objective: float | None  # minimised objective, constant included
     seconds: float
@@ -191,6 +196,7 @@ def _solve_highs(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
     has_primal = info.primal_solution_status == 2
     mip = _is_mip(m)
     gap = float(info.mip_gap) if mip and has_primal else None
+    status: SolveStatus
     if key == "kOptimal":
         status = "optimal"
     elif key == "kInfeasible":
@@ -281,6 +287,7 @@ def _solve_cbc(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
             return SolveOutcome("failed", f"CBC: {said}", None, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     st, sol = prob.status, prob.sol_status
+    status: SolveStatus
     if st == pulp.LpStatusOptimal and sol == pulp.LpSolutionOptimal:
         status = "optimal"
     elif st == pulp.LpStatusOptimal and sol == pulp.LpSolutionIntegerFeasible:
