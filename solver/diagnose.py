@@ -127,7 +127,7 @@ def _elastic(
     slacks: list[tuple[LimitFamily, Key, pulp.LpVariable]] = []
     objective: list[tuple[pulp.LpVariable, float]] = []
     for fam in families:
-        assert fam.relax is not None  # noqa: S101 - relaxed() gives relaxable families only
+        assert fam.relax is not None
         family = fam.family
         rows = m.con.get(family, {})
         scale = {key: max(abs(c.constant), fam.relax.floor) for key, c in rows.items()}
@@ -166,7 +166,7 @@ def amount_text(x: float) -> str:
 
 def _entry(m: Built, fam: LimitFamily, key: Key, amount: float) -> DiagnosisEntry:
     """A relaxation of ``amount`` (the family's unit) of the row ``key`` of ``fam``, in words."""
-    assert fam.relax is not None  # noqa: S101 - relaxed() gives relaxable families only
+    assert fam.relax is not None
     ids = subject(m.data, fam, key).fields()
     message = fam.relax.message.format(**ids, amount=amount_text(amount), usd=f"${amount:,.0f}")
     return DiagnosisEntry(

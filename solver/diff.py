@@ -181,7 +181,7 @@ def _prices(p: Plan) -> dict[PriceKey, tuple[float | None, str]]:
     out: dict[PriceKey, tuple[float | None, str]] = {}
     for row in price_rows(sp):
         price = row.family.price
-        assert price is not None  # noqa: S101 - price_rows yields priced families only
+        assert price is not None
         out[(price.kind, who(row.family, row.subject) or None, row.subject.period)] = (
             row.value,
             f"{unit} per {price.per}",
@@ -318,7 +318,7 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
         if _differs(va, vb, tol):
             out.shadow_prices.append(
                 PriceChange(
-                    kind=pkey[0],  # type: ignore[arg-type]
+                    kind=pkey[0],
                     key=pkey[1],
                     period=pkey[2],
                     unit=ub or ua if same_unit or not (ua and ub) else f"a: {ua}; b: {ub}",

@@ -314,7 +314,8 @@ PRICE_NOISE = 1e-8
 
 
 def _objective_scale(m: Built) -> float:
-    return max(1.0, abs(pulp.value(m.prob.objective) or 0.0))
+    value: float | None = pulp.value(m.prob.objective)
+    return max(1.0, abs(value or 0.0))
 
 
 def _relief(m: Built, family: str, key: Key, scale: float) -> float:
@@ -351,7 +352,7 @@ def priced_limits(m: Built) -> set[tuple[str, Key]]:
 
 def limit_price(m: Built, fam: LimitFamily, key: Key, scale: float) -> float:
     """The published price of the limit ``fam`` at ``key``, by its family's rule (:data:`PriceRule`)."""
-    assert fam.price is not None  # noqa: S101 - only priced families are asked
+    assert fam.price is not None
     if fam.price.rule == "vendor_share":
         return _vendor_share_price(m, fam, key, scale)
     if fam.price.rule == "demand":

@@ -337,7 +337,7 @@ def subject(data: ModelData, family: LimitFamily, key: Key) -> Subject:
 def binding_words(family: str, subj: Subject) -> str:
     """The compatibility string of a binding limit ("power tx-1 2027-04")."""
     spec = BY_FAMILY[family]
-    assert spec.binding is not None  # noqa: S101 - only binding families are listed
+    assert spec.binding is not None
     ids = [x for x in subj.on(spec.axes) if x is not None]
     return " ".join([spec.binding.words, *ids])
 

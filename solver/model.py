@@ -803,7 +803,7 @@ def add_supply_constraints(m: Built) -> None:
             by_ht.setdefault((h, t), []).append((v, 1.0))
     for (h, t), terms in sorted(by_ht.items()):
         cap = m.data.supply[h]
-        assert cap is not None  # noqa: S101 - filtered above
+        assert cap is not None
         m.new_row("supply", (h, t), terms, LE, cap[t])
 
 
@@ -1171,7 +1171,7 @@ def build_cost(m: Built) -> pulp.LpAffineExpression:
         cols[b.hash], coef[b.hash] = b, c
     for (s, tau), x in m.var.get("expand", {}).items():
         ex = req.sites[s].expansion
-        assert ex is not None  # noqa: S101 - expansion variables exist only with an option
+        assert ex is not None
         c = data.d[tau] * ex.usd_per_mw
         c -= data.d_end * ex.usd_per_mw * data.residual_fraction(tau, data.exp_lead[s], data.exp_life[s])
         cols[x.hash], coef[x.hash] = x, c
@@ -1220,7 +1220,7 @@ def minimised_objective(m: Built, stage: int = 1) -> pulp.LpAffineExpression:
     """
     data = m.data
     req = data.req
-    assert m.cost is not None and m.served_value is not None  # noqa: S101
+    assert m.cost is not None and m.served_value is not None
     kind = req.objective.kind
     mt = data.seconds / 1e6
     if kind == "max_served":

@@ -355,7 +355,7 @@ def _second_stage(m: Built, best: float, backend: str, limit: float, gap: float)
     ``served_floor`` is in weighted million tokens (up to ~1e13 over 20 years), handed to the
     solver in units of :func:`solver_unit` of the floor (its dual, not used, rescaled back).
     """
-    assert m.served_value is not None  # noqa: S101 - set by build_model
+    assert m.served_value is not None
     floor = best - MAX_SERVED_TOLERANCE * max(abs(best), 1.0)
     m.new_row("served_floor", (), list(m.served_value.items()), GE, floor, solver_unit(abs(floor)))
     set_objective(m, stage=2)

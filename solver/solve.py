@@ -89,14 +89,14 @@ def new_highs() -> highspy.Highs:
     """
     global _BANNER_SHOWN
     if _BANNER_SHOWN:
-        h = highspy.Highs()
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
     else:
         sys.stdout.flush()
         saved = os.dup(1)
         try:
             with open(os.devnull, "w") as null:
                 os.dup2(null.fileno(), 1)
-                h = highspy.Highs()
+                h = highspy.Highs()  # type: ignore[no-untyped-call]
         finally:
             os.dup2(saved, 1)
             os.close(saved)
@@ -274,7 +274,7 @@ def _solve_cbc(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
     for c in sent:
         prob.addConstraint(c)
     for v in cols.sent:  # variables in no row would otherwise never reach the solver
-        prob._add_variables([v])  # noqa: SLF001 - PuLP has no public call for this
+        prob._add_variables([v])
     mip = _is_mip(m)
     with tempfile.TemporaryDirectory(prefix="capplan-cbc-") as tmp:
         solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=mip_gap, threads=1)

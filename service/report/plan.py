@@ -210,7 +210,7 @@ def binding_in_words(plan: Plan) -> list[str]:
     out = []
     for (family, name), limits in groups.items():
         spec = BY_FAMILY[family].binding
-        assert spec is not None  # noqa: S101 - only binding families are listed
+        assert spec is not None
         whens = [b.period for b in limits if b.period is not None]
         words = {"who": bdi(name), "count": _count(len(whens)), "when": _e(period_runs(whens, order))}
         text = f"<b>{spec.lead.format(**words)}</b> {spec.rest.format(**words)}"

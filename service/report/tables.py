@@ -163,7 +163,7 @@ def shadow_prices_csv(plan: Plan) -> str:
     if sp is not None:
         for row in price_rows(sp):
             price, x = row.family.price, row.subject
-            assert price is not None  # noqa: S101 - price_rows yields priced families only
+            assert price is not None
             ids = [x.site or "", x.hardware or "", x.workload or "", x.vendor or "", x.period or ""]
             rows.append([price.kind, *ids, row.value, price.unit(sp.objective_unit), sp.basis])
     return _csv(header, rows)

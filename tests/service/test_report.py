@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import xml.etree.ElementTree as ET  # noqa: S405 - our own SVG
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
