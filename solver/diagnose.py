@@ -31,10 +31,9 @@ from __future__ import annotations
 import math
 import time
 
-import pulp
-
 from solver.limits import Key, LimitFamily, relaxed, subject
-from solver.model import GE, Built, build_model
+from solver.lp import GE, Expr
+from solver.model import Built, build_model
 from solver.schema import DiagnosisEntry
 from solver.solve import solve_model
 
@@ -124,13 +123,13 @@ def _elastic(
     """Entries of one elastic model that relaxes ``families`` (None when it has no solution:
     infeasible, or stopped without one) and how its solve ended."""
     m = build_model(m0.data, integer=integer, discounts=False)  # rebates do not decide feasibility
-    slacks: list[tuple[LimitFamily, Key, pulp.LpVariable]] = []
-    objective: list[tuple[pulp.LpVariable, float]] = []
+    slacks: list[tuple[LimitFamily, Key, int]] = []
+    objective: list[tuple[int, float]] = []
     for fam in families:
         assert fam.relax is not None
         family = fam.family
         rows = m.con.get(family, {})
-        scale = {key: max(abs(c.constant), fam.relax.floor) for key, c in rows.items()}
+        scale = {key: max(abs(c.rhs), fam.relax.floor) for key, c in rows.items()}
         # The solver gets each family's slacks in units of its largest scale, so that their
         # objective coefficients are >= 1 there: at 1/scale (1e-8 for 1e8 tokens/s) CBC took
         # them for zero and stopped at the first relaxation it met ("serve nothing").
@@ -142,14 +141,14 @@ def _elastic(
             objective.append((e, 1.0 / scale[key]))
     if not slacks:
         return None, "infeasible"
-    m.prob.setObjective(pulp.LpAffineExpression(objective))
+    m.lp.objective = Expr(objective)
     out = solve_model(m, backend=backend, time_limit_s=time_limit_s)
     if out.status not in ("optimal", "feasible"):
         return None, out.status
     return [
-        _entry(m, fam, key, e.varValue or 0.0).model_copy(update={"option": option})
+        _entry(m, fam, key, m.value(e)).model_copy(update={"option": option})
         for fam, key, e in slacks
-        if (e.varValue or 0.0) > _TOL * max(1.0, abs(m.con[fam.family][key].constant))
+        if m.value(e) > _TOL * max(1.0, abs(m.con[fam.family][key].rhs))
     ], out.status
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import get_args
 
-import pulp
-
 from solver.limits import LIMITS, Key, LimitFamily, Subject, binding_words, price_rows, subject
 from solver.model import Built
 from solver.schema import (
@@ -61,15 +59,13 @@ class Values:
             max(hw.unit_price_usd, hw.recurring_usd_per_unit_hour * data.hours, hw.it_power_kw, *data.tput[h])
             for h, hw in enumerate(req.hardware)
         ]
-        self.buy = {k: _v(v.varValue, unit[k[1]]) for k, v in m.var.get("buy", {}).items()}
-        self.alloc = {
-            k: _v((v.varValue or 0.0) * m.alloc_scale[k], unit[k[1]])
-            for k, v in m.var.get("alloc", {}).items()
-        }
-        self.served = {k: _v(v.varValue) for k, v in m.var.get("served", {}).items()}
+        x = m.lp.x or [0.0] * m.lp.num_cols
+        self.buy = {k: _v(x[v], unit[k[1]]) for k, v in m.var.get("buy", {}).items()}
+        self.alloc = {k: _v(x[v] * m.alloc_scale[k], unit[k[1]]) for k, v in m.var.get("alloc", {}).items()}
+        self.served = {k: _v(x[v]) for k, v in m.var.get("served", {}).items()}
         per_mw = [s.expansion.usd_per_mw if s.expansion is not None else 0.0 for s in req.sites]
-        self.expand = {k: _v(v.varValue, per_mw[k[0]]) for k, v in m.var.get("expand", {}).items()}
-        self.shortfall = {k[0]: _v(v.varValue) for k, v in m.var.get("shortfall", {}).items()}
+        self.expand = {k: _v(x[v], per_mw[k[0]]) for k, v in m.var.get("expand", {}).items()}
+        self.shortfall = {k[0]: _v(x[v]) for k, v in m.var.get("shortfall", {}).items()}
         per_usd = {  # equity value per vested dollar
             data.vendors.index(c.vendor): c.warrants.company_valuation_usd
             * c.warrants.equity_fraction_max
@@ -77,7 +73,7 @@ class Values:
             for c in req.contracts
             if c.warrants is not None
         }
-        self.vested = {k[0]: _v(v.varValue, per_usd[k[0]]) for k, v in m.var.get("vested", {}).items()}
+        self.vested = {k[0]: _v(x[v], per_usd[k[0]]) for k, v in m.var.get("vested", {}).items()}
 
 
 def installed(m: Built, x: Values, s: int, h: int, t: int) -> float:
@@ -314,8 +310,8 @@ PRICE_NOISE = 1e-8
 
 
 def _objective_scale(m: Built) -> float:
-    value: float | None = pulp.value(m.prob.objective)
-    return max(1.0, abs(value or 0.0))
+    x = m.lp.x
+    return max(1.0, abs(m.lp.objective.value(x))) if x else 1.0
 
 
 def _relief(m: Built, family: str, key: Key, scale: float) -> float:
@@ -323,7 +319,7 @@ def _relief(m: Built, family: str, key: Key, scale: float) -> float:
     c = m.con.get(family, {}).get(key)
     if c is None or c.pi is None:
         return 0.0
-    if _noise(c.pi, -c.pi < 0, max(1.0, abs(c.constant)), scale):
+    if _noise(c.pi, -c.pi < 0, max(1.0, abs(c.rhs)), scale):
         return 0.0
     return float(-c.pi)
 
@@ -404,7 +400,7 @@ def _vendor_share_price(m: Built, fam: LimitFamily, key: Key, scale: float) -> f
     total = 0.0
     for s, hs in enumerate(data.present):
         for h in hs:
-            units = m.existing(s, h, t) + sum(b.varValue or 0.0 for b, _ in m.inst_terms(s, h, t))
+            units = m.existing(s, h, t) + sum(m.value(b) for b, _ in m.inst_terms(s, h, t))
             total += data.req.hardware[h].it_power_kw * units
     sign = -1.0 if fam.price is not None and fam.price.limit_word == "max" else 1.0
     value = sign * c.pi * total / 100
@@ -467,7 +463,7 @@ def extract_binding(
         for key, c in m.con.get(fam.family, {}).items():
             if fam.binding.counts is not None and not fam.binding.counts(data, key):
                 continue
-            at_bound = c.slack is not None and abs(c.slack) <= tol * max(1.0, abs(c.constant))
+            at_bound = c.slack is not None and abs(c.slack) <= tol * max(1.0, abs(c.rhs))
             if (fam.family, key) not in priced and not at_bound:
                 continue
             subj = subject(data, fam, key)

@@ -19,15 +19,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import pulp
-
 from solver.curves import curve_throughput, throughput
+from solver.lp import GE, LE, Expr, LinearProgram, Row
 from solver.schema import PURCHASE_ONLY_FIELDS, Hardware, PlanRequest, existing_catalog_item
 
-pulp.set_v4_migration_warnings(False) if hasattr(pulp, "set_v4_migration_warnings") else None
-
 HOURS_PER_YEAR = 8760.0
-LE, GE, EQ = pulp.LpConstraintLE, pulp.LpConstraintGE, pulp.LpConstraintEQ
 MAX_SERVED_TOLERANCE = 1e-6
 """Relative tolerance on the stage-one value when max_served minimises cost in stage two."""
 
@@ -457,37 +453,19 @@ else — allocation, service, contract shortfalls and vesting — is per scenari
 
 @dataclass
 class Problem:
-    """The LP under construction: one PuLP problem, its columns and rows in order, and the
-    solver unit of each (:func:`solver_unit`).  One or more scenario blocks (:class:`Built`)
-    build into it; a deterministic plan is the one-block case."""
+    """The program under construction (:class:`~solver.lp.LinearProgram`: columns and rows as
+    arrays, no Python object per column) and its scenario blocks (:class:`Built`); a
+    deterministic plan is the one-block case."""
 
-    prob: pulp.LpProblem
-    columns: list[pulp.LpVariable] = field(default_factory=list)
-    rows: list[pulp.LpConstraint] = field(default_factory=list)
-    col_unit: dict[int, float] = field(default_factory=dict)  # column hash -> solver unit (if not 1)
-    row_unit: dict[int, float] = field(default_factory=dict)  # id(row) -> solver unit (if not 1)
+    lp: LinearProgram = field(default_factory=LinearProgram)
     blocks: list[Built] = field(default_factory=list)
-
-    def column_units(self) -> list[float]:
-        """The solver unit of every column of ``columns``, in order (1 for most families)."""
-        if not self.col_unit:  # (no scaled family: a walk over 1e5 columns saved, twice per solve)
-            return [1.0] * len(self.columns)
-        return [self.col_unit.get(v.hash, 1.0) for v in self.columns]
-
-    def row_units(self) -> list[float]:
-        """The solver unit of every row of ``rows``, in order (1 for a family that has none)."""
-        return [self.row_unit.get(id(c), 1.0) for c in self.rows]
-
-    def remove_row(self, c: pulp.LpConstraint) -> None:
-        """Take a row out of the problem (a stage-two floor undone, say), its unit with it."""
-        self.rows.remove(c)
-        self.row_unit.pop(id(c), None)
 
 
 @dataclass
 class Built:
-    """One scenario's block of a built model: its data, and handles to its variables and rows by
-    family and key (the key tuples of the deterministic model: the block is the scenario axis).
+    """One scenario's block of a built model: its data, and handles to its columns (indices)
+    and rows by family and key (the key tuples of the deterministic model: the block is the
+    scenario axis).
 
     ``shared_with``: the block whose here-and-now columns (:data:`HERE_AND_NOW`, periods before
     ``decide_periods``) this block uses instead of its own."""
@@ -499,39 +477,25 @@ class Built:
     scenario: int = 0
     shared_with: Built | None = None
     decide_periods: int = 0
-    var: dict[str, dict[Key, pulp.LpVariable]] = field(default_factory=dict)
-    con: dict[str, dict[Key, pulp.LpConstraint]] = field(default_factory=dict)
+    var: dict[str, dict[Key, int]] = field(default_factory=dict)
+    con: dict[str, dict[Key, Row]] = field(default_factory=dict)
     alloc_scale: dict[Key, float] = field(default_factory=dict)
-    cost: pulp.LpAffineExpression | None = None
-    served_value: pulp.LpAffineExpression | None = None  # weighted million tokens
+    cost: Expr | None = None
+    served_value: Expr | None = None  # weighted million tokens
 
     @property
-    def prob(self) -> pulp.LpProblem:
-        return self.problem.prob
+    def lp(self) -> LinearProgram:
+        return self.problem.lp
 
-    @property
-    def columns(self) -> list[pulp.LpVariable]:
-        return self.problem.columns
-
-    @property
-    def rows(self) -> list[pulp.LpConstraint]:
-        return self.problem.rows
-
-    def column_units(self) -> list[float]:
-        return self.problem.column_units()
-
-    def row_units(self) -> list[float]:
-        return self.problem.row_units()
+    def value(self, i: int) -> float:
+        """Column i's value in the last solution (0 before any)."""
+        return self.problem.lp.value(i)
 
     def drop_row(self, family: str, key: Key) -> None:
         """Remove this block's row of ``family`` at ``key``, if it has one."""
         c = self.con.get(family, {}).pop(key, None)
         if c is not None:
-            self.problem.remove_row(c)
-
-    def _name(self, family: str, key: Key) -> str:
-        name = family + "_" + "_".join(str(k) for k in key) if key else family
-        return f"k{self.scenario}_{name}" if self.scenario else name
+            self.lp.remove_row(c)
 
     def here_and_now(self, family: str, key: Key) -> bool:
         """Whether ``family`` at ``key`` is decided before ``decide_periods`` (shared)."""
@@ -540,12 +504,12 @@ class Built:
 
     def new_var(
         self, family: str, key: Key, lb: float | None = 0.0, ub: float | None = None, unit: float = 1.0
-    ) -> pulp.LpVariable:
-        """Create a variable of ``family`` at ``key`` and remember its column (or, for a
+    ) -> int:
+        """Create a column of ``family`` at ``key`` and remember its index (or, for a
         here-and-now decision of a block that shares them, take the first block's column).
 
         ``unit`` (one per family; continuous columns only): the solver gets the column in units
-        of ``unit`` (x = unit·x_solver); the handle's bounds and value stay in natural units.
+        of ``unit`` (x = unit·x_solver); bounds and values here stay in natural units.
         """
         if self.shared_with is not None and self.here_and_now(family, key):
             shared = self.shared_with.var.get(family, {}).get(key)
@@ -553,23 +517,20 @@ class Built:
                 raise ValueError(f"scenario {self.scenario} has {family} {key}, which the first has not")
             self.var.setdefault(family, {})[key] = shared
             return shared
-        v = self.prob.add_variable(self._name(family, key), lb, ub)
-        self.problem.columns.append(v)
-        self.var.setdefault(family, {})[key] = v
-        if unit != 1.0:
-            self.problem.col_unit[v.hash] = unit
-        return v
+        i = self.lp.add_column(lb, ub, unit)
+        self.var.setdefault(family, {})[key] = i
+        return i
 
     def new_row(
         self,
         family: str,
         key: Key,
-        terms: Iterable[tuple[pulp.LpVariable, float]],
+        terms: Iterable[tuple[int, float]],
         sense: int,
         rhs: float,
         unit: float = 1.0,
-    ) -> pulp.LpConstraint | None:
-        """Add the row ``Σ coef·var (sense) rhs`` of ``family`` at ``key``.
+    ) -> Row | None:
+        """Add the row ``Σ coef·x (sense) rhs`` of ``family`` at ``key``.
 
         ``unit`` (one per family, :func:`solver_unit`): the solver gets the row divided by it,
         in units of ``unit`` (millions of tokens/s, say); the row itself, its slack and its dual
@@ -581,19 +542,16 @@ class Built:
         terms = list(terms)
         if not terms and (sense == LE and rhs >= 0 or sense == GE and rhs <= 0):
             return None
-        c = pulp.LpConstraint(pulp.LpAffineExpression(terms), sense, self._name(family, key), rhs)
-        self.problem.rows.append(c)
+        c = self.lp.add_row(terms, sense, rhs, unit)
         self.con.setdefault(family, {})[key] = c
-        if unit != 1.0:
-            self.problem.row_unit[id(c)] = unit
         return c
 
     @property
     def has_integers(self) -> bool:
         """Whether any column is integer (integer mode, or discount-tier binaries)."""
-        return any(v.cat == pulp.LpInteger for v in self.columns)
+        return self.lp.has_integers
 
-    def inst_terms(self, s: int, h: int, t: int) -> list[tuple[pulp.LpVariable, float]]:
+    def inst_terms(self, s: int, h: int, t: int) -> list[tuple[int, float]]:
         """Purchase variables whose units are installed at (s, h) in t, with coefficient 1."""
         buy = self.var.get("buy", {})
         return [(buy[(s, h, tau)], 1.0) for tau in self.data.buy_origins(h, t) if (s, h, tau) in buy]
@@ -683,8 +641,7 @@ def add_discount_variables(m: Built) -> None:
         v = m.data.vendors.index(c.vendor)
         for k, width in enumerate(tier_widths(m, v)):
             m.new_var("tier", (v, k), 0.0, width, m.data.usd_unit)
-            b = m.new_var("reached", (v, k), 0.0, 1.0)
-            b.cat = pulp.LpInteger
+            m.lp.integer.add(m.new_var("reached", (v, k), 0.0, 1.0))
 
 
 # ---------------------------------------------------------------------- constraints
@@ -696,7 +653,7 @@ def add_allocation_constraints(m: Built) -> None:
     Dual: objective change per extra installed unit of h at s in t (not published).
     """
     alloc = m.var.get("alloc", {})
-    by_sht: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    by_sht: dict[Key, list[tuple[int, float]]] = {}
     for (s, h, w, t), v in alloc.items():
         by_sht.setdefault((s, h, t), []).append((v, m.alloc_scale[(s, h, w, t)]))
     for (s, h, t), terms in by_sht.items():
@@ -725,7 +682,7 @@ def add_demand_constraints(m: Built) -> None:
     rm = 1 + req.policy.reserve_margin
     alloc = m.var.get("alloc", {})
     served = m.var["served"]
-    by_wt: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    by_wt: dict[Key, list[tuple[int, float]]] = {}
     for (s, h, w, t), v in alloc.items():
         by_wt.setdefault((w, t), []).append((v, data.tput[h][w] * m.alloc_scale[(s, h, w, t)]))
     for w, wl in enumerate(req.workloads):
@@ -776,7 +733,7 @@ def add_power_constraints(m: Built) -> None:
         if not data.present[s]:
             continue
         for t in range(data.n):
-            terms: list[tuple[pulp.LpVariable, float]] = []
+            terms: list[tuple[int, float]] = []
             fixed = 0.0
             for h in data.present[s]:
                 mw = req.hardware[h].it_power_kw * site.pue / 1000
@@ -797,7 +754,7 @@ def add_power_constraints(m: Built) -> None:
 def add_supply_constraints(m: Built) -> None:
     """Σ_s buy[s,h,t] <= max_units_per_period[h][t].  Dual: objective change per unit."""
     buy = m.var.get("buy", {})
-    by_ht: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    by_ht: dict[Key, list[tuple[int, float]]] = {}
     for (_s, h, t), v in buy.items():
         if m.data.supply[h] is not None:
             by_ht.setdefault((h, t), []).append((v, 1.0))
@@ -807,7 +764,7 @@ def add_supply_constraints(m: Built) -> None:
         m.new_row("supply", (h, t), terms, LE, cap[t])
 
 
-def capex_by_period(m: Built) -> list[list[tuple[pulp.LpVariable, float]]]:
+def capex_by_period(m: Built) -> list[list[tuple[int, float]]]:
     """Nominal capex of every period t, as it is paid:
 
         capex_t = Σ_{s,h} price_h·(f_h·buy[s,h,t] + (1 − f_h)·buy[s,h,t − L_h]) + Σ_s expand[s,t]·usd_per_mw
@@ -817,7 +774,7 @@ def capex_by_period(m: Built) -> list[list[tuple[pulp.LpVariable, float]]]:
     two (its order and its arrival): sums over periods must merge them (:func:`_merged`).
     """
     req = m.data.req
-    out: list[list[tuple[pulp.LpVariable, float]]] = [[] for _ in range(m.data.n)]
+    out: list[list[tuple[int, float]]] = [[] for _ in range(m.data.n)]
     for (_s, h, tau), v in m.var.get("buy", {}).items():
         price = req.hardware[h].unit_price_usd
         if price:
@@ -897,20 +854,18 @@ def add_total_budget_constraints(m: Built) -> None:
             m.new_row("total_budget_period", (t,), _merged(ts), LE, cap_t[t] - fixed[t], data.usd_unit)
 
 
-def _merged(terms: Iterable[tuple[pulp.LpVariable, float]]) -> list[tuple[pulp.LpVariable, float]]:
-    """``terms`` with the coefficients of a variable that appears more than once added up."""
-    cols: dict[int, pulp.LpVariable] = {}
+def _merged(terms: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
+    """``terms`` with the coefficients of a column that appears more than once added up."""
     coef: dict[int, float] = {}
-    for v, c in terms:
-        cols[v.hash] = v
-        coef[v.hash] = coef.get(v.hash, 0.0) + c
-    return [(cols[k], coef[k]) for k in cols]
+    for i, c in terms:
+        coef[i] = coef.get(i, 0.0) + c
+    return list(coef.items())
 
 
-def _it_kw_terms(m: Built, t: int, weight: list[float]) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+def _it_kw_terms(m: Built, t: int, weight: list[float]) -> tuple[list[tuple[int, float]], float]:
     """Σ_{s,h} weight[h]·kW_h·inst[s,h,t] as (terms, constant from the existing fleet)."""
     req = m.data.req
-    terms: list[tuple[pulp.LpVariable, float]] = []
+    terms: list[tuple[int, float]] = []
     fixed = 0.0
     for s, hs in enumerate(m.data.present):
         for h in hs:
@@ -944,11 +899,11 @@ def add_vendor_share_constraints(m: Built) -> None:
                 m.new_row(family, (v, t), terms, sense, -fixed)
 
 
-def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+def spend_terms(m: Built, v: int) -> tuple[list[tuple[int, float]], float]:
     """Nominal spend with vendor v: upfront Σ buy·price + recurring fees of installed units."""
     data = m.data
     req = data.req
-    terms: list[tuple[pulp.LpVariable, float]] = []
+    terms: list[tuple[int, float]] = []
     for (_s, h, tau), b in m.var.get("buy", {}).items():
         if data.vendor_of[h] != v:
             continue
@@ -963,7 +918,7 @@ def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], 
     return terms, fixed
 
 
-def net_spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+def net_spend_terms(m: Built, v: int) -> tuple[list[tuple[int, float]], float]:
     """B_v, the net spend that discount tiers and warrant vesting count: S_v minus the
     residual value of v's purchases.
 
@@ -976,10 +931,10 @@ def net_spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float
     data = m.data
     terms, fixed = spend_terms(m, v)
     price = {h: hw.unit_price_usd for h, hw in enumerate(data.req.hardware)}
-    keys = {b.hash: key for key, b in m.var.get("buy", {}).items()}
+    keys = {b: key for key, b in m.var.get("buy", {}).items()}
     out = []
     for b, c in terms:
-        _s, h, tau = keys[b.hash]
+        _s, h, tau = keys[b]
         base = c - price[h] * data.residual_fraction(tau, data.lead[h], data.life[h])
         if base:
             out.append((b, base))
@@ -1099,7 +1054,7 @@ def add_discount_constraints(m: Built) -> None:
     tier, reached = m.var.get("tier", {}), m.var.get("reached", {})
     for c in data.req.contracts:
         v = data.vendors.index(c.vendor)
-        widths = [tier[(v, k)].upBound or 0.0 for k in range(len(c.discount_tiers)) if (v, k) in tier]
+        widths = [m.lp.ub[tier[(v, k)]] for k in range(len(c.discount_tiers)) if (v, k) in tier]
         if not widths:
             continue
         for k, width in enumerate(widths):
@@ -1140,16 +1095,16 @@ def bound_tiers(m: Built, v: int, bound: float) -> None:
             continue
         b = reached[(v, k)]
         if k < len(widths):
-            x.upBound, b.upBound = widths[k], 1.0
+            m.lp.ub[x], m.lp.ub[b] = widths[k], 1.0
             m.con["tier_open"][(v, k)].expr[b] = -widths[k]
         else:  # the rows keep their widths; a tier not reached holds nothing
-            x.upBound, b.upBound = 0.0, 0.0
+            m.lp.ub[x], m.lp.ub[b] = 0.0, 0.0
 
 
 # ------------------------------------------------------------------------ objective
 
 
-def build_cost(m: Built) -> pulp.LpAffineExpression:
+def build_cost(m: Built) -> Expr:
     """NPV cost: Σ_t d_t·(capex_t + opex_t) − d_N·residual + d_N·Σ_v (shortfall_v −
     valuation_v·e_max_v·vested_v/F_v − Σ_k discount_k·tier[v,k]), with opex from installed units
     (existing ones as a constant).
@@ -1160,7 +1115,6 @@ def build_cost(m: Built) -> pulp.LpAffineExpression:
     data = m.data
     req = data.req
     coef: dict[int, float] = {}
-    cols: dict[int, pulp.LpVariable] = {}
     const = 0.0
     for (s, h, tau), b in m.var.get("buy", {}).items():
         hw = req.hardware[h]
@@ -1168,43 +1122,38 @@ def build_cost(m: Built) -> pulp.LpAffineExpression:
         c = sum(data.d[t] * x * hw.unit_price_usd for t, x in data.payments(h, tau))
         c += sum(data.d[t] * oc for t in data.window(h, tau))
         c -= data.d_end * hw.unit_price_usd * data.residual_fraction(tau, data.lead[h], data.life[h])
-        cols[b.hash], coef[b.hash] = b, c
+        coef[b] = c
     for (s, tau), x in m.var.get("expand", {}).items():
         ex = req.sites[s].expansion
         assert ex is not None
         c = data.d[tau] * ex.usd_per_mw
         c -= data.d_end * ex.usd_per_mw * data.residual_fraction(tau, data.exp_lead[s], data.exp_life[s])
-        cols[x.hash], coef[x.hash] = x, c
+        coef[x] = c
     for (s, h), units in data.existing.items():
         const += sum(data.d[t] * units[t] * data.opex_unit[(s, h)] for t in range(data.n))
     for (_v,), x in m.var.get("shortfall", {}).items():
-        cols[x.hash], coef[x.hash] = x, data.d_end
+        coef[x] = data.d_end
     for c_ in req.contracts:
         v = data.vendors.index(c_.vendor)
         if c_.warrants is not None:
             w = c_.warrants
             x = m.var["vested"][(v,)]
-            cols[x.hash] = x
-            coef[x.hash] = (
-                -data.d_end * w.company_valuation_usd * w.equity_fraction_max / w.full_vest_spend_usd
-            )
+            coef[x] = -data.d_end * w.company_valuation_usd * w.equity_fraction_max / w.full_vest_spend_usd
         for k, tier in enumerate(c_.discount_tiers):
-            x = m.var.get("tier", {}).get((v, k))
-            if x is not None:
-                cols[x.hash], coef[x.hash] = x, -data.d_end * tier.discount
-    return pulp.LpAffineExpression([(cols[k], coef[k]) for k in cols], constant=const)
+            xt = m.var.get("tier", {}).get((v, k))
+            if xt is not None:
+                coef[xt] = -data.d_end * tier.discount
+    return Expr(coef.items(), constant=const)
 
 
-def build_served_value(m: Built) -> pulp.LpAffineExpression:
+def build_served_value(m: Built) -> Expr:
     """Weighted million tokens served: Σ weight_w·served[w,t]·seconds_t/1e6."""
     data = m.data
     mt = data.seconds / 1e6
-    return pulp.LpAffineExpression(
-        [(v, data.req.workloads[w].weight * mt) for (w, t), v in m.var["served"].items()]
-    )
+    return Expr((v, data.req.workloads[w].weight * mt) for (w, t), v in m.var["served"].items())
 
 
-def minimised_objective(m: Built, stage: int = 1) -> pulp.LpAffineExpression:
+def minimised_objective(m: Built, stage: int = 1) -> Expr:
     """The block's minimised objective (:func:`set_objective` sets it on the problem).
 
     * min_cost:   cost + Σ d_t·penalty_w·(D − served)·seconds_t/1e6
@@ -1224,8 +1173,8 @@ def minimised_objective(m: Built, stage: int = 1) -> pulp.LpAffineExpression:
     kind = req.objective.kind
     mt = data.seconds / 1e6
     if kind == "max_served":
-        return -1 * m.served_value if stage == 1 else pulp.LpAffineExpression(m.cost)
-    expr = pulp.LpAffineExpression(m.cost)
+        return m.served_value.scaled(-1.0) if stage == 1 else m.cost.copy()
+    expr = m.cost.copy()
     for (w, t), v in m.var["served"].items():
         wl = req.workloads[w]
         pen = wl.unmet_penalty_usd_per_million_tokens
@@ -1239,15 +1188,14 @@ def minimised_objective(m: Built, stage: int = 1) -> pulp.LpAffineExpression:
 
 def set_objective(m: Built, stage: int = 1) -> None:
     """Set the problem's objective to the block's :func:`minimised_objective`."""
-    m.prob.setObjective(minimised_objective(m, stage))
+    m.lp.objective = minimised_objective(m, stage)
 
 
 def build_model(data: ModelData, integer: bool = False, discounts: bool = True) -> Built:
     """The deterministic model: a problem with one scenario block and that block's objective.
     ``discounts=False`` leaves the tiers out (they only credit money, so feasibility does not
     depend on them)."""
-    problem = Problem(pulp.LpProblem("capplan", pulp.LpMinimize))
-    m = build_block(problem, data, integer=integer, discounts=discounts)
+    m = build_block(Problem(), data, integer=integer, discounts=discounts)
     set_objective(m, stage=1)
     return m
 
@@ -1300,8 +1248,7 @@ def build_block(
     m.served_value = build_served_value(m)
     if integer:
         for family in ("buy", "alloc"):
-            for v in m.var.get(family, {}).values():
-                v.cat = pulp.LpInteger
+            m.lp.integer.update(m.var.get(family, {}).values())
     return m
 
 

@@ -9,8 +9,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import pulp
-
 from solver.advice import extract_idle_purchases, idle_purchase_warnings, opex_budget_warning
 from solver.diagnose import diagnose
 from solver.errors import ModelTooLarge
@@ -26,9 +24,8 @@ from solver.extract import (
     objective_mismatch,
     priced_limits,
 )
+from solver.lp import GE, LE, Expr
 from solver.model import (
-    GE,
-    LE,
     MAX_SERVED_TOLERANCE,
     Built,
     bound_tiers,
@@ -274,8 +271,8 @@ def _plan_shell(m: Built, run: _Run, out: SolveOutcome, value: float | None, pla
             integer=req.solver.integer,
             seconds=run.solve_s,
             build_seconds=run.build_s,
-            variables=len(m.columns),
-            constraints=len(m.rows),
+            variables=m.lp.num_cols,
+            constraints=len(m.lp.rows),
             mip_gap=out.mip_gap,
             mixed_integer=run.mixed,
             detail=out.detail,
@@ -379,23 +376,22 @@ def _integer_fixed_prices(
     so that the LP cannot move it past a tier it is not credited for.  With ``walk`` the
     number of tiers reached is then improved vendor by vendor (:func:`_walk_tiers`).
     """
-    reached = {b.hash: key for key, b in m.var.get("reached", {}).items()}
+    reached = {b: key for key, b in m.var.get("reached", {}).items()}
     count: dict[int, int] = {}  # vendor -> tiers reached at the MIP's purchases
-    for v in m.columns:
-        if v.cat != pulp.LpInteger:
-            continue
-        if v.hash in reached:
-            vendor, k = reached[v.hash]
+    lp = m.lp
+    for v in sorted(lp.integer):
+        if v in reached:
+            vendor, k = reached[v]
             if vendor not in count:
                 terms, fixed = net_spend_terms(m, vendor)
-                base = fixed + sum(c * (x.varValue or 0.0) for x, c in terms)
+                base = fixed + sum(c * m.value(x) for x, c in terms)
                 thresholds = [t.above_spend_usd for t in _contract(m, vendor).discount_tiers]
                 count[vendor] = sum(1 for t in thresholds if base >= t * (1 - 1e-9))
             val = float(k < count[vendor])
         else:
-            val = float(round(v.varValue or 0.0))
-        v.lowBound = v.upBound = val
-        v.cat = pulp.LpContinuous
+            val = float(round(m.value(v)))
+        lp.lb[v] = lp.ub[v] = val
+    lp.integer.clear()
     for vendor in count:
         terms, fixed = net_spend_terms(m, vendor)
         m.new_row("tier_cap", (vendor,), terms, LE, 0.0, m.data.usd_unit)  # dollars, as discount_spend
@@ -456,13 +452,13 @@ def optimality_spend_bounds(m: Built, backend: str, limit: float) -> tuple[dict[
     if out.status != "optimal" or out.objective is None:
         return {}, seconds
     known = out.objective  # U: the tier-less plan's value with the rebates its spend earns
-    relaxed = pulp.LpAffineExpression(plain.prob.objective)  # Z̃
+    relaxed = plain.lp.objective.copy()  # Z̃
     net = {}
     for v in tiered:
         tiers = _contract(m, v).discount_tiers
         terms, fixed = net_spend_terms(plain, v)
         net[v] = (terms, fixed)
-        known -= data.d_end * discount(tiers, fixed + sum(a * (x.varValue or 0.0) for x, a in terms))[0]
+        known -= data.d_end * discount(tiers, fixed + sum(a * plain.value(x) for x, a in terms))[0]
         rate = data.d_end * max(t.discount for t in tiers)
         for x, a in terms:
             relaxed[x] = relaxed.get(x, 0.0) - rate * a
@@ -476,7 +472,7 @@ def optimality_spend_bounds(m: Built, backend: str, limit: float) -> tuple[dict[
         if left <= 0:
             break
         terms, fixed = net[v]
-        plain.prob.setObjective(pulp.LpAffineExpression([(x, -a) for x, a in terms]))  # max B_v
+        plain.lp.objective = Expr((x, -a) for x, a in terms)  # max B_v
         most = solve_model(plain, backend, left)
         seconds += most.seconds
         if most.status == "optimal" and most.objective is not None:
@@ -495,14 +491,13 @@ def _without_tiers(m: Built, backend: str, limit: float, gap: float) -> SolveOut
     out = solve_model(plain, backend, limit, gap)
     if out.status not in ("optimal", "feasible") or out.objective is None:
         return None
+    values = [0.0] * m.lp.num_cols  # tier columns left at 0
     for family, handles in plain.var.items():
         for key, x in handles.items():
             mine = m.var.get(family, {}).get(key)
             if mine is not None:
-                mine.varValue = x.varValue
-    for family in ("tier", "reached"):
-        for x in m.var.get(family, {}).values():
-            x.varValue = 0.0
+                values[mine] = plain.value(x)
+    m.lp.set_values(values)
     return SolveOutcome("feasible", out.detail + " (without discount tiers)", out.objective, out.seconds)
 
 
@@ -512,13 +507,13 @@ def _set_tiers(m: Built, vendor: int, r: int) -> None:
     thresholds = [t.above_spend_usd for t in _contract(m, vendor).discount_tiers]
     for (v, k), b in m.var.get("reached", {}).items():
         if v == vendor:
-            b.lowBound = b.upBound = float(k < r)
+            m.lp.lb[b] = m.lp.ub[b] = float(k < r)
     cap = m.con.get("tier_cap", {}).get((vendor,))
     if cap is None:  # no decision moves the vendor's spend: its count is the one it reaches
         return
     _, fixed = net_spend_terms(m, vendor)
     top = thresholds[r] if r < len(thresholds) else 2 * spend_bound(m, vendor) + 1.0
-    cap.constant = fixed - top  # row: Σ terms + fixed − top <= 0
+    cap.rhs = top - fixed  # row: Σ terms + fixed <= top
 
 
 def _walk_tiers(
@@ -585,12 +580,11 @@ class _Snapshot:
 
     def __init__(self, m: Built) -> None:
         self.m = m
-        self.values = [v.varValue for v in m.columns]
-        self.rows = list(m.rows)
-        self.slacks = [c.slack for c in m.rows]
+        self.values = list(m.lp.x)
+        self.rows = list(m.lp.rows)
+        self.slacks = [c.slack for c in m.lp.rows]
 
     def restore(self) -> None:
-        for v, x in zip(self.m.columns, self.values, strict=True):
-            v.varValue = x
+        self.m.lp.x = list(self.values)
         for c, sl in zip(self.rows, self.slacks, strict=True):
             c.slack = sl

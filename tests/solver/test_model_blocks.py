@@ -3,9 +3,9 @@ here-and-now decisions shared — the builder the two-stage stochastic plan stan
 
 from __future__ import annotations
 
-import pulp
 import pytest
 
+from solver.lp import Expr
 from solver.model import Built, Problem, build_block, build_model, minimised_objective, prepare
 from solver.solve import solve_model
 from solver.validate import parse_request
@@ -21,15 +21,15 @@ def two_stage(
 ) -> tuple[Problem, list[Built]]:
     """Blocks of ``reqs`` in one problem sharing the first's here-and-now columns, objective
     Σ_k π_k·(block k's minimised objective): the expected cost."""
-    problem = Problem(pulp.LpProblem("two-stage", pulp.LpMinimize))
+    problem = Problem()
     first = build_block(problem, data_of(reqs[0]), decide_periods=decide_periods)
     blocks = [first] + [
         build_block(problem, data_of(r), shared_with=first, decide_periods=decide_periods) for r in reqs[1:]
     ]
-    objective = pulp.LpAffineExpression()
+    objective = Expr()
     for pi, b in zip(probabilities, blocks, strict=True):
-        objective += pi * minimised_objective(b)
-    problem.prob.setObjective(objective)
+        objective = objective.plus(minimised_objective(b), pi)
+    problem.lp.objective = objective
     return problem, blocks
 
 
@@ -66,9 +66,14 @@ class TestSharing:
                 assert same == (key[-1] == 0), (family, key)  # period 0 decided now, later not
         shared = sum(1 for f in ("buy", "expand") for k in a.var[f] if k[-1] == 0)
         assert shared == 2 * 1 + 1  # buy of h and g at s in period 0, the expansion started then
-        assert len(problem.columns) == 2 * len(alone.columns) - shared
-        assert len(problem.rows) == 2 * len(alone.rows)
-        assert len({c.name for c in problem.rows}) == len(problem.rows)  # names stay unique
+        assert problem.lp.num_cols == 2 * alone.lp.num_cols - shared
+        assert len(problem.lp.rows) == 2 * len(alone.lp.rows)
+        # the blocks share exactly the here-and-now columns, and b's rows use b's columns only
+        cols_a = {v for handles in a.var.values() for v in handles.values()}
+        cols_b = {v for handles in b.var.values() for v in handles.values()}
+        shared_cols = {v for f in ("buy", "expand") for k, v in a.var[f].items() if k[-1] == 0}
+        assert cols_a & cols_b == shared_cols
+        assert all(set(c.expr) <= cols_b for rows in b.con.values() for c in rows.values())
 
     def test_decide_periods_zero_shares_nothing(self) -> None:
         req = request(periods=2)
@@ -80,7 +85,7 @@ class TestSharing:
         would not arrive): the shared decision is missing from it."""
         req = request(periods=2)
         later = request(periods=2, hardware_=[hardware(lead_time_periods=1)])
-        problem = Problem(pulp.LpProblem("x", pulp.LpMinimize))
+        problem = Problem()
         first = build_block(problem, data_of(later), decide_periods=2)
         with pytest.raises(ValueError, match="scenario 1 has buy"):
             build_block(problem, data_of(req), shared_with=first, decide_periods=2)
@@ -122,8 +127,8 @@ class TestNewsvendor:
         assert out.objective == pytest.approx(cost, rel=1e-9)
         bought = low.var["buy"][(0, 0, 0)]
         assert bought is high.var["buy"][(0, 0, 0)]
-        assert bought.varValue == pytest.approx(buy, rel=1e-9)
+        assert low.value(bought) == pytest.approx(buy, rel=1e-9)
         # the leases adapt per scenario: the demand left after the shared purchase
         for block, demand in ((low, 100.0), (high, 300.0)):
-            leased = block.var["buy"][(0, 1, 1)].varValue
+            leased = block.value(block.var["buy"][(0, 1, 1)])
             assert leased == pytest.approx(max(0.0, demand - buy), abs=1e-6)

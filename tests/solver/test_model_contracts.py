@@ -398,7 +398,8 @@ def first_mip_stops_between_the_first_two_thresholds(monkeypatch: pytest.MonkeyP
     20-year case before the rows were scaled: it is solved with ``vendor``'s net spend held
     below its second threshold by a row of its own, removed afterwards; every other solve is real."""
     import solver.planner as planner
-    from solver.model import LE, net_spend_terms
+    from solver.lp import LE
+    from solver.model import net_spend_terms
 
     real = planner.solve_model
     calls: list[bool] = []
