@@ -186,6 +186,11 @@ def _objective_and_prices(
         out = _stage_two(m, run, value, out)
     elif out.has_duals:
         prices = extract_shadow_prices(m, "lp")
+    if not run.mixed and out.status == "optimal" and not out.has_duals:
+        run.warnings.append(
+            f"the {run.backend} backend returned no duals: no shadow prices (solve with 'highs' or "
+            "'cbc' for them)"
+        )
     if run.mixed:
         prices, value, out = _fixed_integer_prices(m, run, prices, value, out)
     if out.status == "feasible" and not run.explained:

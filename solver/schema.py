@@ -400,8 +400,28 @@ class Contract(Strict):
     )
 
 
+PULP_BACKENDS: dict[str, str] = {
+    "cbc": "PULP_CBC_CMD",
+    "glpk": "GLPK_CMD",
+    "gurobi": "GUROBI",
+    "cplex": "CPLEX_PY",
+    "scip": "SCIP_CMD",
+    "xpress": "XPRESS_PY",
+    "copt": "COPT",
+    "mosek": "MOSEK",
+}
+"""Backends reached through PuLP, by PuLP's solver name (CBC ships with PuLP; the others solve
+when installed on the machine)."""
+Backend = Literal["highs", "cbc", "glpk", "gurobi", "cplex", "scip", "xpress", "copt", "mosek"]
+
+
 class SolverOptions(Strict):
-    backend: Literal["highs", "cbc"] = "highs"
+    backend: Backend = Field(
+        "highs",
+        description="'highs' (default: the model handed to HiGHS as arrays) or a solver reached "
+        "through PuLP: 'cbc' (ships with PuLP), 'glpk', 'gurobi', 'cplex', 'scip', 'xpress', "
+        "'copt', 'mosek' when installed here (otherwise the request is refused at this field).",
+    )
     integer: bool = False
     time_limit_s: float = Field(60.0, gt=0, le=86400)
     mip_gap: float = Field(1e-4, ge=0, le=1)

@@ -21,6 +21,7 @@ unit × the solver's value.  Column scaling moves no row dual.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -36,6 +37,7 @@ import pulp
 
 from solver.lp import EQ, GE, LE
 from solver.model import Built
+from solver.schema import PULP_BACKENDS
 
 pulp.set_v4_migration_warnings(False) if hasattr(pulp, "set_v4_migration_warnings") else None
 
@@ -67,9 +69,9 @@ def solve_model(
 ) -> SolveOutcome:
     """Solve ``m`` in place (values and duals on the handles) and report the real status."""
     limit = min(time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
-    if backend == "cbc":
-        return _solve_cbc(m, limit, mip_gap)
-    return _solve_highs(m, limit, mip_gap)
+    if backend == "highs":
+        return _solve_highs(m, limit, mip_gap)
+    return _solve_pulp(m, backend, limit, mip_gap)
 
 
 _BANNER_SHOWN = False
@@ -233,19 +235,36 @@ def pulp_problem(m: Built) -> tuple[pulp.LpProblem, list[pulp.LpVariable], list[
     return prob, xs, rows
 
 
-def _solve_cbc(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
+def _pulp_solver(backend: str, tmp: str, limit: float, mip_gap: float) -> pulp.LpSolver:
+    """PuLP's solver for ``backend`` (:data:`solver.schema.PULP_BACKENDS`): silent, time- and
+    gap-limited, one thread where it takes one, its files in ``tmp``."""
+    name = PULP_BACKENDS[backend]
+    if backend == "cbc":
+        solver: pulp.LpSolver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=mip_gap, threads=1)
+    else:  # solvers take different options: pass those its constructor has
+        # whole seconds: GLPK's command line refuses "10.0"
+        options = {"msg": False, "timeLimit": max(1, math.ceil(limit)), "gapRel": mip_gap}
+        accepted = inspect.signature(getattr(pulp, name)).parameters
+        solver = pulp.getSolver(name, **{k: v for k, v in options.items() if k in accepted})
+    if hasattr(solver, "tmpDir"):
+        solver.tmpDir = tmp  # a private folder: nothing is left behind, even on failure
+    return solver
+
+
+def _solve_pulp(m: Built, backend: str, limit: float, mip_gap: float) -> SolveOutcome:
+    """Solve through PuLP (CBC, or any solver PuLP drives that is installed): the program
+    emitted by :func:`pulp_problem`, PuLP's real status mapped, values and duals put back."""
     t0 = time.perf_counter()
+    label = "CBC" if backend == "cbc" else PULP_BACKENDS[backend]
     prob, xs, sent = pulp_problem(m)
     mip = _is_mip(m)
-    with tempfile.TemporaryDirectory(prefix="capplan-cbc-") as tmp:
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=mip_gap, threads=1)
-        solver.tmpDir = tmp  # a private folder: nothing is left behind, even on failure
+    with tempfile.TemporaryDirectory(prefix="capplan-pulp-") as tmp:
         try:
-            prob.solve(solver)
+            prob.solve(_pulp_solver(backend, tmp, limit, mip_gap))
         except pulp.PulpSolverError as exc:
-            # PuLP's message names the CBC binary by its absolute path: keep the file name only
+            # PuLP's message names the solver binary by its absolute path: keep the file name only
             said = re.sub(r"(?:/[^/\s'\"]+)+/([^/\s'\"]+)", r"\1", str(exc))
-            return SolveOutcome("failed", f"CBC: {said}", None, time.perf_counter() - t0)
+            return SolveOutcome("failed", f"{label}: {said}", None, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     st, sol = prob.status, prob.sol_status
     status: SolveStatus
@@ -261,16 +280,25 @@ def _solve_cbc(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
         status = "time_limit"
     else:
         status = "failed"
-    detail = f"CBC: {pulp.LpStatus[st]} / {pulp.LpSolution.get(sol, sol)}"
+    detail = f"{label}: {pulp.LpStatus[st]} / {pulp.LpSolution.get(sol, sol)}"
     if status not in ("optimal", "feasible"):
         return SolveOutcome(status, detail, None, seconds)
     lp = m.lp
     lp.set_values([(x.varValue or 0.0) * u for x, u in zip(xs, lp.unit, strict=True)])
-    duals_ok = not mip and status == "optimal"
+    # a solver that reports no duals through PuLP (GLPK's command line, say) gives no prices
+    duals_ok = not mip and status == "optimal" and all(row.pi is not None for row in sent)
     for c, row in zip(lp.rows, sent, strict=True):
         c.pi = (row.pi or 0.0) / c.unit if duals_ok else None
     value = lp.objective.value(lp.x)
     return SolveOutcome(status, detail, value, seconds, None, duals_ok)
+
+
+def backend_available(backend: str) -> bool:
+    """Whether ``backend`` can solve here (HiGHS and CBC ship with capplan's dependencies)."""
+    if backend in ("highs", "cbc"):
+        return True
+    solver = pulp.getSolver(PULP_BACKENDS[backend], msg=False)
+    return bool(solver.available())
 
 
 def check_feasible(m: Built, tol: float = FEASIBILITY_TOL) -> list[str]:
