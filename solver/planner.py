@@ -38,7 +38,7 @@ from solver.model import (
     spend_bound,
 )
 from solver.schema import Contract, ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
-from solver.solve import LIBRARY_MAX_TIME_LIMIT_S, SolveOutcome, solve_model
+from solver.solve import LIBRARY_MAX_TIME_LIMIT_S, SolveOutcome, WarmStarts, solve_model
 from solver.validate import parse_request
 
 
@@ -48,6 +48,7 @@ def plan(
     plan_id: str | None = None,
     max_variables: int | None = None,
     max_time_limit_s: float | None = None,
+    warm: WarmStarts | None = None,
 ) -> Plan:
     """Solve a planning request and explain the answer.
 
@@ -61,6 +62,9 @@ def plan(
         Refuse (ModelTooLarge) models with more columns, before building anything.
     max_time_limit_s
         Cap on the request's time limit (the library caps at LIBRARY_MAX_TIME_LIMIT_S too).
+    warm
+        Bases of earlier LPs to start the main solve from when its structure matches
+        (:class:`solver.solve.WarmStarts`: a sweep worker keeps one); the answer is the same.
     """
     req = parse_request(request)
     t_start = time.perf_counter()
@@ -72,6 +76,7 @@ def plan(
     run = _Run(
         req, t_start, effective_time_limit(req.solver.time_limit_s, max_time_limit_s), list(data.warnings)
     )
+    run.warm = warm
     run.note_library_cap(max_time_limit_s)
     m = build_model(data, integer=req.solver.integer)
     run.mixed = m.has_integers  # before _integer_fixed_prices makes those columns continuous
@@ -106,6 +111,7 @@ class _Run:
     explained: bool = False  # a warning already says why the plan is only "feasible"
     build_s: float = 0.0
     solve_s: float = 0.0
+    warm: WarmStarts | None = None
 
     def __post_init__(self) -> None:
         self.backend = self.req.solver.backend
@@ -143,7 +149,7 @@ def _solve(m: Built, run: _Run) -> SolveOutcome:
                 bound_tiers(m, vendor, bound)
                 bounded.append(vendor)
         mip_limit = run.remaining()
-    out = solve_model(m, run.backend, mip_limit, opts.mip_gap)
+    out = solve_model(m, run.backend, mip_limit, opts.mip_gap, run.warm)
     run.solve_s += out.seconds
     if out.status == "failed" and run.backend == "highs":
         # CBC is the fallback backend: a HiGHS error is retried there before giving up
@@ -281,6 +287,7 @@ def _plan_shell(m: Built, run: _Run, out: SolveOutcome, value: float | None, pla
             mip_gap=out.mip_gap,
             mixed_integer=run.mixed,
             detail=out.detail,
+            warm_started=out.warm_started,
         ),
         warnings=run.warnings,
     )

@@ -728,6 +728,11 @@ class SolverOut(Out):
     worker: str | None = Field(
         None, description="Where the solve ran, when the service knows (Ray: 'ray:<node id>')."
     )
+    warm_started: bool = Field(
+        False,
+        description="HiGHS started the main solve from the basis of an earlier LP of the same "
+        "structure (a sweep's or frontier's earlier scenario in the same worker).",
+    )
 
 
 class Plan(Out):

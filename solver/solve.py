@@ -58,19 +58,55 @@ class SolveOutcome:
     seconds: float
     mip_gap: float | None = None
     has_duals: bool = False
+    warm_started: bool = False  # HiGHS started from the basis of an LP of the same structure
 
 
 def _is_mip(m: Built) -> bool:
     return m.lp.has_integers
 
 
+class WarmStarts:
+    """Optimal bases of LPs solved before, by model structure, to start HiGHS from when the
+    same structure comes again (a sweep worker's next scenario: only coefficients, bounds and
+    right-hand sides differ).
+
+    The structure is the matrix's sparsity pattern and shape; the values may differ.  A basis
+    is a starting point only: the solve still ends at an optimum of its own model, so a warm
+    start changes how fast, not what (on a degenerate LP the optimum it ends at may be another
+    of the same value).  One instance per worker process; not shared across threads."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self._bases: dict[tuple[int, int, int, int, bool], highspy.HighsBasis] = {}
+
+    @staticmethod
+    def key(lp: highspy.HighsLp) -> tuple[int, int, int, int, bool]:
+        a = lp.a_matrix_
+        pattern = hash(np.asarray(a.start_).tobytes()) ^ hash(np.asarray(a.index_).tobytes())
+        return (lp.num_col_, lp.num_row_, len(a.index_), pattern, bool(len(lp.integrality_)))
+
+    def get(self, key: tuple[int, int, int, int, bool]) -> highspy.HighsBasis | None:
+        return self._bases.get(key)
+
+    def put(self, key: tuple[int, int, int, int, bool], basis: highspy.HighsBasis) -> None:
+        self._bases.pop(key, None)
+        self._bases[key] = basis
+        while len(self._bases) > self.capacity:  # the oldest structure goes first
+            self._bases.pop(next(iter(self._bases)))
+
+
 def solve_model(
-    m: Built, backend: str = "highs", time_limit_s: float = 60.0, mip_gap: float = 1e-4
+    m: Built,
+    backend: str = "highs",
+    time_limit_s: float = 60.0,
+    mip_gap: float = 1e-4,
+    warm: WarmStarts | None = None,
 ) -> SolveOutcome:
-    """Solve ``m`` in place (values and duals on the handles) and report the real status."""
+    """Solve ``m`` in place (values and duals on the handles) and report the real status;
+    ``warm`` (HiGHS, LPs): start from the basis of the last LP of the same structure."""
     limit = min(time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
     if backend == "highs":
-        return _solve_highs(m, limit, mip_gap)
+        return _solve_highs(m, limit, mip_gap, warm)
     return _solve_pulp(m, backend, limit, mip_gap)
 
 
@@ -156,7 +192,7 @@ _HIGHS_LIMITS = {
 }
 
 
-def _solve_highs(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
+def _solve_highs(m: Built, limit: float, mip_gap: float, warm: WarmStarts | None = None) -> SolveOutcome:
     t0 = time.perf_counter()
     h = new_highs()
     h.setOptionValue("output_flag", False)
@@ -164,7 +200,11 @@ def _solve_highs(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("time_limit", float(limit))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
-    h.passModel(highs_model(m))
+    model = highs_model(m)
+    h.passModel(model)
+    structure = WarmStarts.key(model) if warm is not None and not m.lp.has_integers else None
+    basis = warm.get(structure) if warm is not None and structure is not None else None
+    warmed = basis is not None and h.setBasis(basis) == highspy.HighsStatus.kOk
     h.run()
     ms = h.getModelStatus()
     name = h.modelStatusToString(ms)
@@ -203,7 +243,9 @@ def _solve_highs(m: Built, limit: float, mip_gap: float) -> SolveOutcome:
         c.pi = float(dual[r]) / c.unit if duals_ok else None
         c.set_activity(float(activity[r]) * c.unit)
     objective = float(info.objective_function_value)
-    return SolveOutcome(status, f"HiGHS: {name}", objective, seconds, gap, duals_ok)
+    if warm is not None and structure is not None and status == "optimal":
+        warm.put(structure, h.getBasis())
+    return SolveOutcome(status, f"HiGHS: {name}", objective, seconds, gap, duals_ok, warmed)
 
 
 def pulp_problem(m: Built) -> tuple[pulp.LpProblem, list[pulp.LpVariable], list[pulp.LpConstraint]]:
@@ -312,4 +354,4 @@ def check_feasible(m: Built, tol: float = FEASIBILITY_TOL) -> list[str]:
     return bad
 
 
-__all__ = ["EQ", "GE", "LE", "SolveOutcome", "check_feasible", "highs_model", "solve_model"]
+__all__ = ["EQ", "GE", "LE", "SolveOutcome", "WarmStarts", "check_feasible", "highs_model", "solve_model"]

@@ -552,3 +552,40 @@ class TestPulpBackends:
         with pytest.raises(RequestInvalid) as err:
             plan({**self.REQ, "solver": {"backend": "excel"}})
         assert [e.path for e in err.value.errors] == ["/solver/backend"]
+
+
+class TestWarmStarts:
+    """A sweep worker's next scenario starts HiGHS from the last basis of the same structure;
+    the answer is the cold solve's."""
+
+    REQ = request(
+        periods=3,
+        hardware_=[hardware(), hardware("g", price=150.0, points=((10.0, 2000.0),))],
+        workloads=[workload(demand=[50_000.0, 120_000.0, 90_000.0])],
+    )
+
+    def test_same_structure_starts_warm_and_answers_as_cold(self) -> None:
+        from solver.solve import WarmStarts
+
+        warm = WarmStarts()
+        first = plan(self.REQ, warm=warm)
+        assert not first.solver.warm_started  # nothing to start from yet
+        cheaper = {**self.REQ, "hardware": [hardware(price=60.0), self.REQ["hardware"][1]]}
+        again = plan(cheaper, warm=warm)
+        cold = plan(cheaper)
+        assert again.solver.warm_started and not cold.solver.warm_started
+        assert again.status == cold.status == "optimal"
+        # h at $60 for 1,000 tokens/s ($0.06) now beats g ($0.075): the plan moved, and the warm
+        # start found the same optimum as the cold solve
+        assert again.summary.units_acquired.get("h", 0.0) > 0.0
+        assert again.objective.value == pytest.approx(cold.objective.value, rel=1e-9)
+        assert again.summary.units_acquired == pytest.approx(cold.summary.units_acquired, rel=1e-9)
+
+    def test_another_structure_starts_cold(self) -> None:
+        from solver.solve import WarmStarts
+
+        warm = WarmStarts()
+        plan(self.REQ, warm=warm)
+        longer = {**self.REQ, "horizon": {**self.REQ["horizon"], "periods": 2}}
+        longer["workloads"] = [workload(demand=[50_000.0, 120_000.0])]
+        assert not plan(longer, warm=warm).solver.warm_started
