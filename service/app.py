@@ -183,7 +183,7 @@ def create_app(
             keeper.stop()
             try:
                 await anyio.to_thread.run_sync(store.release_all)
-            except Exception:  # noqa: BLE001 - the leases then expire on their own
+            except Exception:
                 log.exception("could not release this replica's leases")
             app.state.capplan = None
             store.dispose()

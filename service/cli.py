@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         return _stdout_closed()
     except KeyboardInterrupt:  # Ctrl-C: the workers of a sweep or frontier are stopped by now
         return _interrupted()
-    except Exception as exc:  # noqa: BLE001 - the CLI's last resort: a message, exit 1
+    except Exception as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -176,7 +176,7 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)  # noqa: S101 - registered for ServiceError only
+    assert isinstance(exc, ServiceError)
     return problem_response(
         request,
         status=exc.status,
@@ -189,12 +189,12 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestInvalid)  # noqa: S101
+    assert isinstance(exc, RequestInvalid)
     return await _service_error(request, InvalidRequest(exc.errors))
 
 
 async def _model_too_large(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ModelTooLarge)  # noqa: S101
+    assert isinstance(exc, ModelTooLarge)
     err = ModelTooLargeError(
         f"the model would have {exc.variables} variables; this service accepts at most {exc.limit} "
         "(fewer periods, sites, hardware or workloads make it smaller)",
@@ -205,7 +205,7 @@ async def _model_too_large(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    assert isinstance(exc, RequestValidationError)
     errors = [
         {"path": _pointer(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
         for e in exc.errors()  # only loc and msg are used: the input is never echoed
@@ -233,7 +233,7 @@ _HTTP_SLUGS = {
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    assert isinstance(exc, StarletteHTTPException)
     slug = _HTTP_SLUGS.get(exc.status_code, "http-error")
     detail = exc.detail if isinstance(exc.detail, str) else None
     title = detail or "HTTP error"

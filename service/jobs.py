@@ -226,7 +226,7 @@ def _worker_main(conn: Connection, lifeline: Connection, preload: tuple[str, ...
         try:
             value = fn(payload)
             out: tuple[Any, ...] = ("result", job_id, True, value, time.perf_counter() - t0)
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent, never raised
+        except BaseException as exc:
             log.error("job %s raised\n%s", job_id, traceback.format_exc())
             text = f"{type(exc).__name__}: {exc}"
             out = ("result", job_id, False, text, time.perf_counter() - t0)
@@ -234,7 +234,7 @@ def _worker_main(conn: Connection, lifeline: Connection, preload: tuple[str, ...
             conn.send(out)
         except (BrokenPipeError, OSError):
             return
-        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
+        except Exception as exc:
             conn.send(("result", job_id, False, f"result not transferable: {exc}", out[4]))
 
 
@@ -551,7 +551,7 @@ class LocalProcessRunner:
             w.job = job
             try:
                 w.conn.send((job.job_id, job.fn, job.payload))
-            except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable function
+            except Exception as exc:
                 if isinstance(exc, (BrokenPipeError, OSError)):
                     w.killed_for = None  # the worker died: its sentinel reports the crash
                     continue
@@ -560,7 +560,7 @@ class LocalProcessRunner:
             if job.on_start is not None:
                 try:
                     job.on_start()
-                except Exception:  # noqa: BLE001 - a failing hook must not stop the runner
+                except Exception:
                     log.exception("on_start hook of job %s failed", job.job_id)
 
     def _loop(self) -> None:
@@ -636,7 +636,7 @@ class LocalProcessRunner:
                             )
                         elif w in self._workers:
                             self._handle_death(w)
-        except Exception:  # noqa: BLE001 - the dispatcher must never die silently
+        except Exception:
             log.exception("job dispatcher failed")
             raise
         finally:

@@ -101,5 +101,5 @@ class LeaseKeeper:
             try:
                 self.tick()
                 self.ticks += 1
-            except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable: try again
+            except Exception:
                 log.exception("lease round failed")

@@ -126,7 +126,7 @@ class Recorder:
             fn, *args = item
             try:
                 fn(*args)
-            except Exception:  # noqa: BLE001 - a failing record must not stop the others
+            except Exception:
                 log.exception("a record of the runner's work failed")
 
 
@@ -376,7 +376,7 @@ class PlanService:
             with self._lock:
                 abandoned = plan_id in self._abandoned
             outcome = Outcome("cancelled") if abandoned else self._record(plan_id, request, result)
-        except Exception:  # noqa: BLE001 - keep the runner alive; the plan stays unfinished
+        except Exception:
             log.exception("could not record the result of plan %s", plan_id)
             outcome = Outcome("interrupted")
         finally:

@@ -41,7 +41,7 @@ import numpy as np
 
 from solver.extract import Values, installed
 from solver.model import Built
-from solver.schema import ContractOut, IdlePurchase, PeriodOut, PlanRequest, Summary
+from solver.schema import BindingLimit, ContractOut, IdlePurchase, PeriodOut, PlanRequest, Summary
 from solver.solve import new_highs
 
 IDLE_REL = 1e-6
@@ -187,7 +187,7 @@ def extract_idle_purchases(
     x: Values,
     summary: Summary,
     contracts: list[ContractOut],
-    binding: list[str],
+    binding: list[BindingLimit],
 ) -> list[IdlePurchase]:
     """The plan's idle purchases per (site, hardware), above the noise rule (module docstring)."""
     data = m.data
@@ -237,7 +237,7 @@ def extract_idle_purchases(
 
 
 def _causes(
-    m: Built, h: int, labels: list[str], contracts: list[ContractOut], binding: list[str]
+    m: Built, h: int, labels: list[str], contracts: list[ContractOut], binding: list[BindingLimit]
 ) -> list[str]:
     """Rows held at their bound that likely make the plan buy idle units of h."""
     data = m.data
@@ -251,13 +251,14 @@ def _causes(
             out.append(f"take_or_pay {vendor}")  # not exceeded: a dollar spent is a dollar less shortfall
     when = set(labels)
     for b in binding:
-        word = b.split()
-        if word[0] != "vendor_share" or word[3] not in when:
+        if b.family not in ("vendor_max", "vendor_min") or b.period not in when:
             continue
-        cause = f"vendor_{word[1]} {word[2]}"
+        cause = f"{b.family} {b.vendor}"
         if cause in out:
             continue
-        if (word[1] == "max" and word[2] != vendor) or (word[1] == "min" and word[2] == vendor):
+        if (b.family == "vendor_max" and b.vendor != vendor) or (
+            b.family == "vendor_min" and b.vendor == vendor
+        ):
             out.append(cause)
     for c, co in zip(req.contracts, contracts, strict=True):
         w = c.warrants
@@ -267,11 +268,12 @@ def _causes(
     first = data.labels.index(labels[0])
     later = set(data.labels[first + 1 :])
     for b in binding:
-        word = b.split()
-        if len(word) == 2 and word[0] in ("budget", "total_budget") and word[1] in later:
-            cause = "budget_period" if word[0] == "budget" else "total_budget_period"
-        elif len(word) == 3 and word[0] == "supply" and word[1] == req.hardware[h].id and word[2] in later:
-            cause = f"supply {word[1]}"
+        if b.period not in later:
+            continue
+        if b.family in ("budget_period", "total_budget_period"):
+            cause = b.family
+        elif b.family == "supply" and b.hardware == req.hardware[h].id:
+            cause = f"supply {b.hardware}"
         else:
             continue
         if cause not in out:
@@ -359,7 +361,7 @@ def period_runs(periods: list[str], order: list[str]) -> str:
     return ", ".join(chunks + extra)
 
 
-def opex_budget_warning(m: Built, periods: list[PeriodOut], binding: list[str]) -> str | None:
+def opex_budget_warning(m: Built, periods: list[PeriodOut], binding: list[BindingLimit]) -> str | None:
     """A warning when only capex is budgeted although the objective lets opex grow unpriced.
 
     max_served: its first stage maximises tokens whatever they cost to run, so with a budget on
@@ -377,7 +379,7 @@ def opex_budget_warning(m: Built, periods: list[PeriodOut], binding: list[str]) 
         return None
     if budget.capex_usd is None and budget.capex_per_period_usd is None:
         return None
-    capex_binds = any(b == "budget" or b.startswith("budget ") for b in binding)
+    capex_binds = any(b.family in ("budget", "budget_period") for b in binding)
     if kind == "max_profit" and not capex_binds:
         return None
     fixed = data.existing_opex()

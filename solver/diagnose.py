@@ -31,42 +31,15 @@ from __future__ import annotations
 import math
 import time
 
-import pulp
-
-from solver.model import GE, Built, build_model
+from solver.limits import Key, LimitFamily, relaxed, subject
+from solver.lp import GE, Expr
+from solver.model import Built, build_model
 from solver.schema import DiagnosisEntry
 from solver.solve import solve_model
 
-_FLOORS = {
-    "min_service": 1.0,
-    "power": 1.0,
-    "budget": 1e6,
-    "budget_period": 1e6,
-    "total_budget": 1e6,
-    "total_budget_period": 1e6,
-    "supply": 1.0,
-    "vendor_max": 1.0,
-    "vendor_min": 1.0,
-    "served_total": 1.0,
-}
-_SERVICE = ("min_service", "served_total")
-_BUDGET_NAMES = {
-    "budget": "capex budget",
-    "budget_period": "capex budget",
-    "total_budget": "total budget (capex + opex)",
-    "total_budget_period": "total budget (capex + opex)",
-}
-_CAPACITY = (
-    "power",
-    "budget",
-    "budget_period",
-    "total_budget",
-    "total_budget_period",
-    "supply",
-    "vendor_max",
-    "vendor_min",
-)
-_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+_CAPACITY = relaxed("capacity")
+_SERVICE = relaxed("service")
+_OPTIONS: tuple[tuple[str, tuple[LimitFamily, ...]], ...] = (
     ("add_capacity", _CAPACITY),
     ("reduce_service", _SERVICE),
 )
@@ -97,7 +70,7 @@ def diagnose(
     floor = min(TIME_FLOOR_S, time_limit_s)
     timed_out = unproven = False
 
-    def run(option: str, families: tuple[str, ...], whole: bool) -> list[DiagnosisEntry] | None:
+    def run(option: str, families: tuple[LimitFamily, ...], whole: bool) -> list[DiagnosisEntry] | None:
         nonlocal timed_out, unproven
         left = deadline - time.perf_counter()
         if left <= 0 and (timed_out or whole):  # spent: no more MILPs, nor LPs after one timed out
@@ -140,16 +113,23 @@ def diagnose(
 
 
 def _elastic(
-    m0: Built, option: str, families: tuple[str, ...], time_limit_s: float, backend: str, integer: bool
+    m0: Built,
+    option: str,
+    families: tuple[LimitFamily, ...],
+    time_limit_s: float,
+    backend: str,
+    integer: bool,
 ) -> tuple[list[DiagnosisEntry] | None, str]:
     """Entries of one elastic model that relaxes ``families`` (None when it has no solution:
     infeasible, or stopped without one) and how its solve ended."""
     m = build_model(m0.data, integer=integer, discounts=False)  # rebates do not decide feasibility
-    slacks: list[tuple[str, tuple[int, ...], pulp.LpVariable]] = []
-    objective: list[tuple[pulp.LpVariable, float]] = []
-    for family in families:
+    slacks: list[tuple[LimitFamily, Key, int]] = []
+    objective: list[tuple[int, float]] = []
+    for fam in families:
+        assert fam.relax is not None
+        family = fam.family
         rows = m.con.get(family, {})
-        scale = {key: max(abs(c.constant), _FLOORS[family]) for key, c in rows.items()}
+        scale = {key: max(abs(c.rhs), fam.relax.floor) for key, c in rows.items()}
         # The solver gets each family's slacks in units of its largest scale, so that their
         # objective coefficients are >= 1 there: at 1/scale (1e-8 for 1e8 tokens/s) CBC took
         # them for zero and stopped at the first relaxation it met ("serve nothing").
@@ -157,18 +137,18 @@ def _elastic(
         for key, c in rows.items():
             e = m.new_var("elastic_" + family, key, unit=unit)
             c.expr[e] = 1.0 if c.sense == GE else -1.0
-            slacks.append((family, key, e))
+            slacks.append((fam, key, e))
             objective.append((e, 1.0 / scale[key]))
     if not slacks:
         return None, "infeasible"
-    m.prob.setObjective(pulp.LpAffineExpression(objective))
+    m.lp.objective = Expr(objective)
     out = solve_model(m, backend=backend, time_limit_s=time_limit_s)
     if out.status not in ("optimal", "feasible"):
         return None, out.status
     return [
-        _entry(m, fam, key, e.varValue or 0.0).model_copy(update={"option": option})
+        _entry(m, fam, key, m.value(e)).model_copy(update={"option": option})
         for fam, key, e in slacks
-        if (e.varValue or 0.0) > _TOL * max(1.0, abs(m.con[fam][key].constant))
+        if m.value(e) > _TOL * max(1.0, abs(m.con[fam.family][key].rhs))
     ], out.status
 
 
@@ -183,67 +163,15 @@ def amount_text(x: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _entry(m: Built, family: str, key: tuple[int, ...], amount: float) -> DiagnosisEntry:
-    data = m.data
-    req = data.req
-    if family == "min_service":
-        w, t = key
-        wl, label = req.workloads[w], data.labels[t]
-        return DiagnosisEntry(
-            limit="min_service",
-            workload=wl.id,
-            period=label,
-            amount=amount,
-            unit="tokens/s",
-            message=f"workload {wl.id} can serve {amount_text(amount)} tokens/s less than its minimum in {label}",
-        )
-    if family == "power":
-        s, t = key
-        site, label = req.sites[s], data.labels[t]
-        return DiagnosisEntry(
-            limit="power",
-            site=site.id,
-            period=label,
-            amount=amount,
-            unit="MW",
-            message=f"site {site.id} needs {amount_text(amount)} MW more in {label}",
-        )
-    if family in _BUDGET_NAMES:  # budget, total_budget (key ()) and their per-period rows (t,)
-        when = data.labels[key[0]] if key else None
-        where = f" of {when}" if when else ""
-        return DiagnosisEntry(
-            limit=family,
-            period=when,
-            amount=amount,
-            unit="USD",
-            message=f"the {_BUDGET_NAMES[family]}{where} needs ${amount:,.0f} more",
-        )
-    if family == "supply":
-        h, t = key
-        hw, label = req.hardware[h], data.labels[t]
-        return DiagnosisEntry(
-            limit="supply",
-            hardware=hw.id,
-            period=label,
-            amount=amount,
-            unit="units",
-            message=f"{hw.id} needs {amount_text(amount)} more units of supply in {label}",
-        )
-    if family == "served_total":
-        return DiagnosisEntry(
-            limit="served_total",
-            amount=amount,
-            unit="tokens/s summed over periods",
-            message=f"the plan can serve {amount_text(amount)} tokens/s·periods less than min_total_served_fraction",
-        )
-    v, t = key
-    vendor, label = data.vendors[v], data.labels[t]
-    word = "maximum" if family == "vendor_max" else "minimum"
+def _entry(m: Built, fam: LimitFamily, key: Key, amount: float) -> DiagnosisEntry:
+    """A relaxation of ``amount`` (the family's unit) of the row ``key`` of ``fam``, in words."""
+    assert fam.relax is not None
+    ids = subject(m.data, fam, key).fields()
+    message = fam.relax.message.format(**ids, amount=amount_text(amount), usd=f"${amount:,.0f}")
     return DiagnosisEntry(
-        limit="vendor_share",
-        vendor=vendor,
-        period=label,
+        limit=fam.relax.limit,
+        **{a: ids[a] for a in fam.axes},
         amount=amount,
-        unit="kW",
-        message=f"the {word} share of {vendor} is off by {amount_text(amount)} kW of IT power in {label}",
+        unit=fam.relax.unit,
+        message=message,
     )

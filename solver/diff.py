@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from solver.limits import price_kinds, price_rows, who
 from solver.schema import Plan, PlanStatus
 
 REL_TOL = 1e-6
@@ -46,7 +47,7 @@ class UnitChange(_Out):
     installed: Change
 
 
-PriceKind = Literal[
+PriceKind = Literal[  # the registry's price kinds (solver.limits.price_kinds), in its order
     "power",
     "budget",
     "budget_period",
@@ -172,27 +173,19 @@ PriceKey = tuple[str, str | None, str | None]
 
 
 def _prices(p: Plan) -> dict[PriceKey, tuple[float | None, str]]:
+    """Every published price of ``p`` by (kind, subject id, period), with its unit in words."""
     sp = p.shadow_prices
-    out: dict[PriceKey, tuple[float | None, str]] = {}
     if sp is None:
-        return out
+        return {}
     unit = "per unit of objective" if sp.objective_unit != "usd" else "usd"
-    for x in sp.power_usd_per_mw:
-        out[("power", x.site, x.period)] = (x.value, f"{unit} per MW")
-    if sp.budget_per_usd is not None:
-        out[("budget", None, None)] = (sp.budget_per_usd, f"{unit} per usd")
-    for y in sp.budget_per_period_per_usd:
-        out[("budget_period", None, y.period)] = (y.value, f"{unit} per usd")
-    if sp.total_budget_per_usd is not None:
-        out[("total_budget", None, None)] = (sp.total_budget_per_usd, f"{unit} per usd")
-    for y in sp.total_budget_per_period_per_usd:
-        out[("total_budget_period", None, y.period)] = (y.value, f"{unit} per usd")
-    for v in sp.vendor_share_per_percentage_point:
-        out[(f"vendor_share_{v.limit}", v.vendor, v.period)] = (v.value, f"{unit} per percentage point")
-    for z in sp.supply_per_unit:
-        out[("supply", z.hardware, z.period)] = (z.value, f"{unit} per unit")
-    for w in sp.demand_usd_per_million_tokens:
-        out[("demand", w.workload, w.period)] = (w.value, f"{unit} per million tokens")
+    out: dict[PriceKey, tuple[float | None, str]] = {}
+    for row in price_rows(sp):
+        price = row.family.price
+        assert price is not None
+        out[(price.kind, who(row.family, row.subject) or None, row.subject.period)] = (
+            row.value,
+            f"{unit} per {price.per}",
+        )
     return out
 
 
@@ -314,7 +307,7 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
                 f"shadow prices are in different objective units ({a.shadow_prices.objective_unit} vs "
                 f"{b.shadow_prices.objective_unit}): their deltas are left out"
             )
-    kinds = get_args(PriceKind)
+    kinds = price_kinds()
 
     def price_order(k: PriceKey) -> tuple[int, str, int]:
         return (kinds.index(k[0]), k[1] or "", labels.index(k[2]) if k[2] in labels else -1)
@@ -325,7 +318,7 @@ def diff_plans(a: Plan, b: Plan, tol: float = REL_TOL) -> PlanDiff:
         if _differs(va, vb, tol):
             out.shadow_prices.append(
                 PriceChange(
-                    kind=pkey[0],  # type: ignore[arg-type]
+                    kind=pkey[0],
                     key=pkey[1],
                     period=pkey[2],
                     unit=ub or ua if same_unit or not (ua and ub) else f"a: {ua}; b: {ub}",

@@ -18,24 +18,20 @@ For max_served the objective is not discounted, so the price is not divided by d
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import get_args
 
-import pulp
-
+from solver.limits import LIMITS, Key, LimitFamily, Subject, binding_words, price_rows, subject
 from solver.model import Built
 from solver.schema import (
+    BindingLimit,
     ContractOut,
     DiscountTier,
     FleetRow,
-    HardwarePrice,
     PeriodOut,
-    PeriodPrice,
     ShadowPrices,
     SitePeriod,
-    SitePrice,
     Summary,
-    VendorSharePrice,
     WorkloadPeriod,
-    WorkloadPrice,
 )
 
 ZERO = 1e-9
@@ -63,15 +59,13 @@ class Values:
             max(hw.unit_price_usd, hw.recurring_usd_per_unit_hour * data.hours, hw.it_power_kw, *data.tput[h])
             for h, hw in enumerate(req.hardware)
         ]
-        self.buy = {k: _v(v.varValue, unit[k[1]]) for k, v in m.var.get("buy", {}).items()}
-        self.alloc = {
-            k: _v((v.varValue or 0.0) * m.alloc_scale[k], unit[k[1]])
-            for k, v in m.var.get("alloc", {}).items()
-        }
-        self.served = {k: _v(v.varValue) for k, v in m.var.get("served", {}).items()}
+        x = m.lp.x or [0.0] * m.lp.num_cols
+        self.buy = {k: _v(x[v], unit[k[1]]) for k, v in m.var.get("buy", {}).items()}
+        self.alloc = {k: _v(x[v] * m.alloc_scale[k], unit[k[1]]) for k, v in m.var.get("alloc", {}).items()}
+        self.served = {k: _v(x[v]) for k, v in m.var.get("served", {}).items()}
         per_mw = [s.expansion.usd_per_mw if s.expansion is not None else 0.0 for s in req.sites]
-        self.expand = {k: _v(v.varValue, per_mw[k[0]]) for k, v in m.var.get("expand", {}).items()}
-        self.shortfall = {k[0]: _v(v.varValue) for k, v in m.var.get("shortfall", {}).items()}
+        self.expand = {k: _v(x[v], per_mw[k[0]]) for k, v in m.var.get("expand", {}).items()}
+        self.shortfall = {k[0]: _v(x[v]) for k, v in m.var.get("shortfall", {}).items()}
         per_usd = {  # equity value per vested dollar
             data.vendors.index(c.vendor): c.warrants.company_valuation_usd
             * c.warrants.equity_fraction_max
@@ -79,7 +73,7 @@ class Values:
             for c in req.contracts
             if c.warrants is not None
         }
-        self.vested = {k[0]: _v(v.varValue, per_usd[k[0]]) for k, v in m.var.get("vested", {}).items()}
+        self.vested = {k[0]: _v(x[v], per_usd[k[0]]) for k, v in m.var.get("vested", {}).items()}
 
 
 def installed(m: Built, x: Values, s: int, h: int, t: int) -> float:
@@ -314,29 +308,18 @@ fixed 1e-9 zeroed a real 3e-11/$ price on a $1e13 budget and let -4e-9 through o
 limit; the relative rule alone zeroed a real 0.096 $/$ price on a per-period budget of 0."""
 PRICE_NOISE = 1e-8
 
-PRICED_FAMILIES = (
-    "power",
-    "expansion_cap",
-    "budget",
-    "budget_period",
-    "total_budget",
-    "total_budget_period",
-    "supply",
-    "vendor_max",
-    "vendor_min",
-)
-
 
 def _objective_scale(m: Built) -> float:
-    return max(1.0, abs(pulp.value(m.prob.objective) or 0.0))
+    x = m.lp.x
+    return max(1.0, abs(m.lp.objective.value(x))) if x else 1.0
 
 
-def _relief(m: Built, family: str, key: tuple[int, ...], scale: float) -> float:
+def _relief(m: Built, family: str, key: Key, scale: float) -> float:
     """The published price of a limit: −dual, or 0 when it is noise (see :func:`_noise`)."""
     c = m.con.get(family, {}).get(key)
     if c is None or c.pi is None:
         return 0.0
-    if _noise(c.pi, -c.pi < 0, max(1.0, abs(c.constant)), scale):
+    if _noise(c.pi, -c.pi < 0, max(1.0, abs(c.rhs)), scale):
         return 0.0
     return float(-c.pi)
 
@@ -350,79 +333,57 @@ def _noise(dual: float, negative: bool, size: float, scale: float) -> bool:
     return abs(dual) * size <= PRICE_TOL * scale and (abs(dual) <= PRICE_NOISE or negative)
 
 
-def priced_limits(m: Built) -> set[tuple[str, tuple[int, ...]]]:
+def priced_limits(m: Built) -> set[tuple[str, Key]]:
     """The limits with a price at the current solution (family, key): taken before max_served's
     stage two, whose slacks may leave such a limit a hair off its bound (see extract_binding)."""
     scale = _objective_scale(m)
     return {
-        (family, key)
-        for family in PRICED_FAMILIES
-        for key in m.con.get(family, {})
-        if _relief(m, family, key, scale) != 0.0
+        (fam.family, key)
+        for fam in LIMITS
+        if fam.binding is not None and fam.binding.by_price
+        for key in m.con.get(fam.family, {})
+        if _relief(m, fam.family, key, scale) != 0.0
     }
 
 
-def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
-    """Shadow prices in the published convention (see the module docstring)."""
+def limit_price(m: Built, fam: LimitFamily, key: Key, scale: float) -> float:
+    """The published price of the limit ``fam`` at ``key``, by its family's rule (:data:`PriceRule`)."""
+    assert fam.price is not None
+    if fam.price.rule == "vendor_share":
+        return _vendor_share_price(m, fam, key, scale)
+    if fam.price.rule == "demand":
+        return _demand_price(m, key)
+    return _relief(m, fam.family, key, scale)
+
+
+def _demand_price(m: Built, key: Key) -> float:
+    """Nominal change of the minimised objective per million tokens more of D[w,t] (see the module
+    docstring): msf·π_min_service + π_demand_cap [+ frac·π_served_total] [+ the penalty's d_t term]."""
     data = m.data
     req = data.req
+    w, t = key
+    wl = req.workloads[w]
     mt = data.seconds / 1e6
-    scale = _objective_scale(m)
-    sp = ShadowPrices(
-        basis="integer_fixed" if basis == "integer_fixed" else "lp",
-        objective_unit="weighted_million_tokens" if req.objective.kind == "max_served" else "usd",
-    )
-    for s, site in enumerate(req.sites):
-        for t in range(data.n):
-            if (s, t) in m.con.get("power", {}):
-                sp.power_usd_per_mw.append(
-                    SitePrice(site=site.id, period=data.labels[t], value=_relief(m, "power", (s, t), scale))
-                )
-    if "budget" in m.con:
-        sp.budget_per_usd = _relief(m, "budget", (), scale)
-    for (t,), _ in sorted(m.con.get("budget_period", {}).items()):
-        sp.budget_per_period_per_usd.append(
-            PeriodPrice(period=data.labels[t], value=_relief(m, "budget_period", (t,), scale))
-        )
-    if "total_budget" in m.con:
-        sp.total_budget_per_usd = _relief(m, "total_budget", (), scale)
-    for (t,), _ in sorted(m.con.get("total_budget_period", {}).items()):
-        sp.total_budget_per_period_per_usd.append(
-            PeriodPrice(period=data.labels[t], value=_relief(m, "total_budget_period", (t,), scale))
-        )
-    sp.vendor_share_per_percentage_point = vendor_share_prices(m, scale)
-    for h, t in sorted(m.con.get("supply", {})):
-        sp.supply_per_unit.append(
-            HardwarePrice(
-                hardware=req.hardware[h].id, period=data.labels[t], value=_relief(m, "supply", (h, t), scale)
-            )
-        )
     kind = req.objective.kind
+    grad = 0.0
+    ms = m.con.get("min_service", {}).get(key)
+    cap = m.con.get("demand_cap", {}).get(key)
     total = m.con.get("served_total", {}).get(())
-    total_frac = req.policy.min_total_served_fraction or 0.0
-    for w, wl in enumerate(req.workloads):
-        for t in range(data.n):
-            ms = m.con.get("min_service", {}).get((w, t))
-            cap = m.con.get("demand_cap", {}).get((w, t))
-            grad = 0.0
-            if ms is not None and ms.pi is not None:
-                grad += wl.min_service_fraction * ms.pi
-            if cap is not None and cap.pi is not None:
-                grad += cap.pi
-            if total is not None and total.pi is not None:
-                grad += total_frac * total.pi
-            if kind != "max_served":  # the penalty constant d_t·penalty·D·sec/1e6 moves with D
-                grad += data.d[t] * wl.unmet_penalty_usd_per_million_tokens * mt
-            disc = 1.0 if kind == "max_served" else data.d[t]
-            sp.demand_usd_per_million_tokens.append(
-                WorkloadPrice(workload=wl.id, period=data.labels[t], value=_v(grad / mt / disc))
-            )
-    return sp
+    if ms is not None and ms.pi is not None:
+        grad += wl.min_service_fraction * ms.pi
+    if cap is not None and cap.pi is not None:
+        grad += cap.pi
+    if total is not None and total.pi is not None:
+        grad += (req.policy.min_total_served_fraction or 0.0) * total.pi
+    if kind != "max_served":  # the penalty constant d_t·penalty·D·sec/1e6 moves with D
+        grad += data.d[t] * wl.unmet_penalty_usd_per_million_tokens * mt
+    disc = 1.0 if kind == "max_served" else data.d[t]
+    return _v(grad / mt / disc)
 
 
-def vendor_share_prices(m: Built, scale: float) -> list[VendorSharePrice]:
-    """Vendor-share prices per vendor, limit and period: objective improvement per percentage
-    point of relief (a maximum raised, a minimum lowered).
+def _vendor_share_price(m: Built, fam: LimitFamily, key: Key, scale: float) -> float:
+    """Vendor-share price: objective improvement per percentage point of relief (a maximum
+    raised, a minimum lowered).
 
     The row is Σ_h (1[h∈v] − share)·kW_h·inst ≤ 0 (≥ 0 for a minimum) with the existing fleet on
     the right-hand side.  Moving ``share`` by δ moves the row's left side by −δ·K_t, K_t the
@@ -432,30 +393,57 @@ def vendor_share_prices(m: Built, scale: float) -> list[VendorSharePrice]:
     limit's size).
     """
     data = m.data
-    req = data.req
-    kw = [hw.it_power_kw for hw in req.hardware]
-    out: list[VendorSharePrice] = []
-    for family, word, sign in (("vendor_max", "max", -1.0), ("vendor_min", "min", 1.0)):
-        for (v, t), c in sorted(m.con.get(family, {}).items()):
-            if c.pi is None:
+    c = m.con[fam.family][key]
+    if c.pi is None:
+        return 0.0
+    t = key[1]
+    total = 0.0
+    for s, hs in enumerate(data.present):
+        for h in hs:
+            units = m.existing(s, h, t) + sum(m.value(b) for b, _ in m.inst_terms(s, h, t))
+            total += data.req.hardware[h].it_power_kw * units
+    sign = -1.0 if fam.price is not None and fam.price.limit_word == "max" else 1.0
+    value = sign * c.pi * total / 100
+    if _noise(c.pi, value < 0, max(1.0, total), scale):
+        return 0.0
+    return float(value)
+
+
+def extract_shadow_prices(m: Built, basis: str) -> ShadowPrices:
+    """Shadow prices in the published convention (see the module docstring), one field per priced
+    family of the registry (:data:`solver.limits.LIMITS`), items in key order."""
+    req = m.data.req
+    scale = _objective_scale(m)
+    sp = ShadowPrices(
+        basis="integer_fixed" if basis == "integer_fixed" else "lp",
+        objective_unit="weighted_million_tokens" if req.objective.kind == "max_served" else "usd",
+    )
+    for fam in LIMITS:
+        if fam.price is None:
+            continue
+        rows = m.con.get(fam.family, {})
+        if not fam.axes:
+            if () in rows:
+                setattr(sp, fam.price.field, limit_price(m, fam, (), scale))
+            continue
+        items = getattr(sp, fam.price.field)
+        kind = ShadowPrices.model_fields[fam.price.field].annotation
+        item_type = get_args(kind)[0]
+        extra = {"limit": fam.price.limit_word} if fam.price.limit_word is not None else {}
+        for key in sorted(rows):
+            if fam.price.rule == "vendor_share" and rows[key].pi is None:
                 continue
-            total = 0.0
-            for s, hs in enumerate(data.present):
-                for h in hs:
-                    units = m.existing(s, h, t) + sum(b.varValue or 0.0 for b, _ in m.inst_terms(s, h, t))
-                    total += kw[h] * units
-            value = sign * c.pi * total / 100
-            if _noise(c.pi, value < 0, max(1.0, total), scale):
-                value = 0.0
-            out.append(
-                VendorSharePrice(vendor=data.vendors[v], period=data.labels[t], limit=word, value=value)
-            )
-    return out
+            ids = subject(m.data, fam, key).fields()
+            fields = {a: ids[a] for a in fam.axes}
+            items.append(item_type(**fields, **extra, value=limit_price(m, fam, key, scale)))
+    return sp
 
 
-def extract_binding(m: Built, priced: set[tuple[str, tuple[int, ...]]] | None = None) -> list[str]:
-    """Limits at their bound: power, expansion, budgets (capex and total), supply, vendor share,
-    min service.
+def extract_binding(
+    m: Built, priced: set[tuple[str, Key]] | None = None, prices: ShadowPrices | None = None
+) -> list[BindingLimit]:
+    """The limits at their bound, family by family of the registry (those with a
+    :class:`~solver.limits.Binding`), each with its slack and published price.
 
     ``priced`` (max_served): the limits with a price at stage one (:func:`priced_limits`).
     Stage two may serve up to 1e-6·z* less to save cost, which frees up to 1e-6·z*/price of
@@ -463,51 +451,42 @@ def extract_binding(m: Built, priced: set[tuple[str, tuple[int, ...]]] | None = 
     the demand: those limits bind all the same.
     """
     data = m.data
-    req = data.req
-    out = []
     priced = priced or set()
-
     # max_served's stage two may serve up to 1e-6 (relative) less than stage one to save
     # cost, which leaves limits that bind at the most served a hair off their bound
-    tol = MAX_SERVED_BINDING_TOL if req.objective.kind == "max_served" else BINDING_TOL
-
-    def tight(family: str, key: tuple[int, ...]) -> bool:
-        if (family, key) in priced:
-            return True
-        c = m.con[family][key]
-        return c.slack is not None and abs(c.slack) <= tol * max(1.0, abs(c.constant))
-
-    for s, t in m.con.get("power", {}):
-        if tight("power", (s, t)):
-            out.append(f"power {req.sites[s].id} {data.labels[t]}")
-    for (s,) in m.con.get("expansion_cap", {}):
-        if tight("expansion_cap", (s,)):
-            out.append(f"expansion {req.sites[s].id}")
-    if "budget" in m.con and tight("budget", ()):
-        out.append("budget")
-    for (t,) in m.con.get("budget_period", {}):
-        if tight("budget_period", (t,)):
-            out.append(f"budget {data.labels[t]}")
-    if "total_budget" in m.con and tight("total_budget", ()):
-        out.append("total_budget")
-    for (t,) in m.con.get("total_budget_period", {}):
-        if tight("total_budget_period", (t,)):
-            out.append(f"total_budget {data.labels[t]}")
-    for h, t in m.con.get("supply", {}):
-        cap = data.supply[h]
-        if cap is not None and cap[t] > 0 and tight("supply", (h, t)):  # a zero cap: "not offered"
-            out.append(f"supply {req.hardware[h].id} {data.labels[t]}")
-    for family, word in (("vendor_max", "max"), ("vendor_min", "min")):
-        for v, t in m.con.get(family, {}):
-            if tight(family, (v, t)):
-                out.append(f"vendor_share {word} {data.vendors[v]} {data.labels[t]}")
-    for w, t in m.con.get("min_service", {}):
-        wl = req.workloads[w]
-        if 0 < wl.min_service_fraction < 1 and data.demand[w][t] > 0 and tight("min_service", (w, t)):
-            out.append(f"min_service {wl.id} {data.labels[t]}")
-    if "served_total" in m.con and tight("served_total", ()):
-        out.append("min_total_served")
+    tol = MAX_SERVED_BINDING_TOL if data.req.objective.kind == "max_served" else BINDING_TOL
+    published = _published_prices(prices)
+    out = []
+    for fam in LIMITS:
+        if fam.binding is None:
+            continue
+        for key, c in m.con.get(fam.family, {}).items():
+            if fam.binding.counts is not None and not fam.binding.counts(data, key):
+                continue
+            at_bound = c.slack is not None and abs(c.slack) <= tol * max(1.0, abs(c.rhs))
+            if (fam.family, key) not in priced and not at_bound:
+                continue
+            subj = subject(data, fam, key)
+            out.append(
+                BindingLimit(
+                    family=fam.family,
+                    **subj.fields(),
+                    slack=0.0 if at_bound else c.slack,  # within round-off of the bound: 0
+                    price=published.get((fam.family, subj)),
+                )
+            )
     return out
+
+
+def _published_prices(prices: ShadowPrices | None) -> dict[tuple[str, Subject], float]:
+    if prices is None:
+        return {}
+    return {(row.family.family, row.subject): row.value for row in price_rows(prices)}
+
+
+def binding_strings(limits: list[BindingLimit]) -> list[str]:
+    """The compatibility ``binding`` list, made from the structured limits."""
+    return [binding_words(b.family, Subject.of(b)) for b in limits]
 
 
 def objective_mismatch(m: Built, value: float, periods: list[PeriodOut], summary: Summary) -> str | None:

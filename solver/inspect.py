@@ -29,7 +29,7 @@ def describe_request(req: PlanRequest, build: bool = True) -> dict[str, Any]:
     size: dict[str, int | None] = {"variables": count_variables(data), "constraints": None}
     if build:
         m = build_model(data, integer=req.solver.integer)
-        size = {"variables": len(m.columns), "constraints": len(m.rows)}
+        size = {"variables": m.lp.num_cols, "constraints": len(m.lp.rows)}
     return {
         "name": req.name,
         "periods": data.labels,

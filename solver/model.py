@@ -1,7 +1,10 @@
 """The capacity-planning linear program, one function per variable and constraint family.
 
-``prepare`` turns a checked request into plain numbers (no PuLP objects); ``build_model``
-then reads like a table of contents.  Every family returns a dict keyed by index tuples
+``prepare`` turns a checked request into plain numbers (no PuLP objects); ``build_block``
+then reads like a table of contents.  A :class:`Problem` holds one or more scenario blocks
+(:class:`Built`), each built by ``build_block`` from its own data; a block may share another's
+here-and-now decisions (:data:`HERE_AND_NOW`).  ``build_model`` is the deterministic, one-block
+case.  Every family returns a dict keyed by index tuples
 (site ``s``, hardware ``h``, workload ``w``, period ``t``, vendor ``v`` as list positions),
 which extraction walks; LP names are only for readable dumps and never parsed back.
 
@@ -16,15 +19,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import pulp
-
 from solver.curves import curve_throughput, throughput
+from solver.lp import GE, LE, Expr, LinearProgram, Row
 from solver.schema import PURCHASE_ONLY_FIELDS, Hardware, PlanRequest, existing_catalog_item
 
-pulp.set_v4_migration_warnings(False) if hasattr(pulp, "set_v4_migration_warnings") else None
-
 HOURS_PER_YEAR = 8760.0
-LE, GE, EQ = pulp.LpConstraintLE, pulp.LpConstraintGE, pulp.LpConstraintEQ
 MAX_SERVED_TOLERANCE = 1e-6
 """Relative tolerance on the stage-one value when max_served minimises cost in stage two."""
 
@@ -445,61 +444,93 @@ def _first_servable_period(data: ModelData, w: int) -> int:
     return first
 
 
+HERE_AND_NOW: dict[str, int] = {"buy": 2, "expand": 1}
+"""Decision families a stochastic plan makes here and now, with the position of the period in
+their key: one column per key whose period is before ``decide_periods``, shared by every
+scenario's block (non-anticipativity by sharing the variable, not by equality rows).  Everything
+else — allocation, service, contract shortfalls and vesting — is per scenario."""
+
+
+@dataclass
+class Problem:
+    """The program under construction (:class:`~solver.lp.LinearProgram`: columns and rows as
+    arrays, no Python object per column) and its scenario blocks (:class:`Built`); a
+    deterministic plan is the one-block case."""
+
+    lp: LinearProgram = field(default_factory=LinearProgram)
+    blocks: list[Built] = field(default_factory=list)
+
+
 @dataclass
 class Built:
-    """A built model: the PuLP problem, handles by family, and column/row order."""
+    """One scenario's block of a built model: its data, and handles to its columns (indices)
+    and rows by family and key (the key tuples of the deterministic model: the block is the
+    scenario axis).
+
+    ``shared_with``: the block whose here-and-now columns (:data:`HERE_AND_NOW`, periods before
+    ``decide_periods``) this block uses instead of its own."""
 
     data: ModelData
     integer: bool
-    prob: pulp.LpProblem
+    problem: Problem
     discounts: bool = True  # model the contracts' discount tiers (binaries); off for diagnosis
-    columns: list[pulp.LpVariable] = field(default_factory=list)
-    rows: list[pulp.LpConstraint] = field(default_factory=list)
-    var: dict[str, dict[Key, pulp.LpVariable]] = field(default_factory=dict)
-    con: dict[str, dict[Key, pulp.LpConstraint]] = field(default_factory=dict)
+    scenario: int = 0
+    shared_with: Built | None = None
+    decide_periods: int = 0
+    var: dict[str, dict[Key, int]] = field(default_factory=dict)
+    con: dict[str, dict[Key, Row]] = field(default_factory=dict)
     alloc_scale: dict[Key, float] = field(default_factory=dict)
-    row_unit: dict[str, float] = field(default_factory=dict)  # family -> solver unit of its rows
-    col_unit: dict[str, float] = field(default_factory=dict)  # family -> solver unit of its columns
-    cost: pulp.LpAffineExpression | None = None
-    served_value: pulp.LpAffineExpression | None = None  # weighted million tokens
+    cost: Expr | None = None
+    served_value: Expr | None = None  # weighted million tokens
+
+    @property
+    def lp(self) -> LinearProgram:
+        return self.problem.lp
+
+    def value(self, i: int) -> float:
+        """Column i's value in the last solution (0 before any)."""
+        return self.problem.lp.value(i)
+
+    def drop_row(self, family: str, key: Key) -> None:
+        """Remove this block's row of ``family`` at ``key``, if it has one."""
+        c = self.con.get(family, {}).pop(key, None)
+        if c is not None:
+            self.lp.remove_row(c)
+
+    def here_and_now(self, family: str, key: Key) -> bool:
+        """Whether ``family`` at ``key`` is decided before ``decide_periods`` (shared)."""
+        at = HERE_AND_NOW.get(family)
+        return at is not None and key[at] < self.decide_periods
 
     def new_var(
         self, family: str, key: Key, lb: float | None = 0.0, ub: float | None = None, unit: float = 1.0
-    ) -> pulp.LpVariable:
-        """Create a variable of ``family`` at ``key`` and remember its column.
+    ) -> int:
+        """Create a column of ``family`` at ``key`` and remember its index (or, for a
+        here-and-now decision of a block that shares them, take the first block's column).
 
         ``unit`` (one per family; continuous columns only): the solver gets the column in units
-        of ``unit`` (x = unit·x_solver); the handle's bounds and value stay in natural units.
+        of ``unit`` (x = unit·x_solver); bounds and values here stay in natural units.
         """
-        name = family + "_" + "_".join(str(k) for k in key) if key else family
-        v = self.prob.add_variable(name, lb, ub)
-        self.columns.append(v)
-        self.var.setdefault(family, {})[key] = v
-        self.col_unit[family] = unit
-        return v
-
-    def column_units(self) -> list[float]:
-        """The solver unit of every column of ``columns``, in order (1 for most families)."""
-        unit = {
-            v.hash: u
-            for family, u in self.col_unit.items()
-            if u != 1.0
-            for v in self.var.get(family, {}).values()
-        }
-        if not unit:  # (no scaled family: a walk over 1e5 columns saved, twice per solve)
-            return [1.0] * len(self.columns)
-        return [unit.get(v.hash, 1.0) for v in self.columns]
+        if self.shared_with is not None and self.here_and_now(family, key):
+            shared = self.shared_with.var.get(family, {}).get(key)
+            if shared is None:
+                raise ValueError(f"scenario {self.scenario} has {family} {key}, which the first has not")
+            self.var.setdefault(family, {})[key] = shared
+            return shared
+        i = self.lp.add_column(lb, ub, unit)
+        self.var.setdefault(family, {})[key] = i
+        return i
 
     def new_row(
         self,
         family: str,
         key: Key,
-        terms: Iterable[tuple[pulp.LpVariable, float]],
+        terms: Iterable[tuple[int, float]],
         sense: int,
         rhs: float,
         unit: float = 1.0,
-    ) -> pulp.LpConstraint | None:
-        """Add the row ``Σ coef·var (sense) rhs`` of ``family`` at ``key``.
+    ) -> Row | None:
+        """Add the row ``Σ coef·x (sense) rhs`` of ``family`` at ``key``.
 
         ``unit`` (one per family, :func:`solver_unit`): the solver gets the row divided by it,
         in units of ``unit`` (millions of tokens/s, say); the row itself, its slack and its dual
@@ -511,29 +542,16 @@ class Built:
         terms = list(terms)
         if not terms and (sense == LE and rhs >= 0 or sense == GE and rhs <= 0):
             return None
-        name = family + "_" + "_".join(str(k) for k in key) if key else family
-        c = pulp.LpConstraint(pulp.LpAffineExpression(terms), sense, name, rhs)
-        self.rows.append(c)
+        c = self.lp.add_row(terms, sense, rhs, unit)
         self.con.setdefault(family, {})[key] = c
-        self.row_unit[family] = unit
         return c
-
-    def row_units(self) -> list[float]:
-        """The solver unit of every row of ``rows``, in order (1 for a family that has none)."""
-        unit = {
-            id(c): u
-            for family, u in self.row_unit.items()
-            if u != 1.0
-            for c in self.con.get(family, {}).values()
-        }
-        return [unit.get(id(c), 1.0) for c in self.rows]
 
     @property
     def has_integers(self) -> bool:
         """Whether any column is integer (integer mode, or discount-tier binaries)."""
-        return any(v.cat == pulp.LpInteger for v in self.columns)
+        return self.lp.has_integers
 
-    def inst_terms(self, s: int, h: int, t: int) -> list[tuple[pulp.LpVariable, float]]:
+    def inst_terms(self, s: int, h: int, t: int) -> list[tuple[int, float]]:
         """Purchase variables whose units are installed at (s, h) in t, with coefficient 1."""
         buy = self.var.get("buy", {})
         return [(buy[(s, h, tau)], 1.0) for tau in self.data.buy_origins(h, t) if (s, h, tau) in buy]
@@ -623,8 +641,7 @@ def add_discount_variables(m: Built) -> None:
         v = m.data.vendors.index(c.vendor)
         for k, width in enumerate(tier_widths(m, v)):
             m.new_var("tier", (v, k), 0.0, width, m.data.usd_unit)
-            b = m.new_var("reached", (v, k), 0.0, 1.0)
-            b.cat = pulp.LpInteger
+            m.lp.integer.add(m.new_var("reached", (v, k), 0.0, 1.0))
 
 
 # ---------------------------------------------------------------------- constraints
@@ -636,7 +653,7 @@ def add_allocation_constraints(m: Built) -> None:
     Dual: objective change per extra installed unit of h at s in t (not published).
     """
     alloc = m.var.get("alloc", {})
-    by_sht: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    by_sht: dict[Key, list[tuple[int, float]]] = {}
     for (s, h, w, t), v in alloc.items():
         by_sht.setdefault((s, h, t), []).append((v, m.alloc_scale[(s, h, w, t)]))
     for (s, h, t), terms in by_sht.items():
@@ -665,7 +682,7 @@ def add_demand_constraints(m: Built) -> None:
     rm = 1 + req.policy.reserve_margin
     alloc = m.var.get("alloc", {})
     served = m.var["served"]
-    by_wt: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    by_wt: dict[Key, list[tuple[int, float]]] = {}
     for (s, h, w, t), v in alloc.items():
         by_wt.setdefault((w, t), []).append((v, data.tput[h][w] * m.alloc_scale[(s, h, w, t)]))
     for w, wl in enumerate(req.workloads):
@@ -716,7 +733,7 @@ def add_power_constraints(m: Built) -> None:
         if not data.present[s]:
             continue
         for t in range(data.n):
-            terms: list[tuple[pulp.LpVariable, float]] = []
+            terms: list[tuple[int, float]] = []
             fixed = 0.0
             for h in data.present[s]:
                 mw = req.hardware[h].it_power_kw * site.pue / 1000
@@ -737,17 +754,17 @@ def add_power_constraints(m: Built) -> None:
 def add_supply_constraints(m: Built) -> None:
     """Σ_s buy[s,h,t] <= max_units_per_period[h][t].  Dual: objective change per unit."""
     buy = m.var.get("buy", {})
-    by_ht: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
+    by_ht: dict[Key, list[tuple[int, float]]] = {}
     for (_s, h, t), v in buy.items():
         if m.data.supply[h] is not None:
             by_ht.setdefault((h, t), []).append((v, 1.0))
     for (h, t), terms in sorted(by_ht.items()):
         cap = m.data.supply[h]
-        assert cap is not None  # noqa: S101 - filtered above
+        assert cap is not None
         m.new_row("supply", (h, t), terms, LE, cap[t])
 
 
-def capex_by_period(m: Built) -> list[list[tuple[pulp.LpVariable, float]]]:
+def capex_by_period(m: Built) -> list[list[tuple[int, float]]]:
     """Nominal capex of every period t, as it is paid:
 
         capex_t = Σ_{s,h} price_h·(f_h·buy[s,h,t] + (1 − f_h)·buy[s,h,t − L_h]) + Σ_s expand[s,t]·usd_per_mw
@@ -757,7 +774,7 @@ def capex_by_period(m: Built) -> list[list[tuple[pulp.LpVariable, float]]]:
     two (its order and its arrival): sums over periods must merge them (:func:`_merged`).
     """
     req = m.data.req
-    out: list[list[tuple[pulp.LpVariable, float]]] = [[] for _ in range(m.data.n)]
+    out: list[list[tuple[int, float]]] = [[] for _ in range(m.data.n)]
     for (_s, h, tau), v in m.var.get("buy", {}).items():
         price = req.hardware[h].unit_price_usd
         if price:
@@ -837,20 +854,18 @@ def add_total_budget_constraints(m: Built) -> None:
             m.new_row("total_budget_period", (t,), _merged(ts), LE, cap_t[t] - fixed[t], data.usd_unit)
 
 
-def _merged(terms: Iterable[tuple[pulp.LpVariable, float]]) -> list[tuple[pulp.LpVariable, float]]:
-    """``terms`` with the coefficients of a variable that appears more than once added up."""
-    cols: dict[int, pulp.LpVariable] = {}
+def _merged(terms: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
+    """``terms`` with the coefficients of a column that appears more than once added up."""
     coef: dict[int, float] = {}
-    for v, c in terms:
-        cols[v.hash] = v
-        coef[v.hash] = coef.get(v.hash, 0.0) + c
-    return [(cols[k], coef[k]) for k in cols]
+    for i, c in terms:
+        coef[i] = coef.get(i, 0.0) + c
+    return list(coef.items())
 
 
-def _it_kw_terms(m: Built, t: int, weight: list[float]) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+def _it_kw_terms(m: Built, t: int, weight: list[float]) -> tuple[list[tuple[int, float]], float]:
     """Σ_{s,h} weight[h]·kW_h·inst[s,h,t] as (terms, constant from the existing fleet)."""
     req = m.data.req
-    terms: list[tuple[pulp.LpVariable, float]] = []
+    terms: list[tuple[int, float]] = []
     fixed = 0.0
     for s, hs in enumerate(m.data.present):
         for h in hs:
@@ -884,11 +899,11 @@ def add_vendor_share_constraints(m: Built) -> None:
                 m.new_row(family, (v, t), terms, sense, -fixed)
 
 
-def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+def spend_terms(m: Built, v: int) -> tuple[list[tuple[int, float]], float]:
     """Nominal spend with vendor v: upfront Σ buy·price + recurring fees of installed units."""
     data = m.data
     req = data.req
-    terms: list[tuple[pulp.LpVariable, float]] = []
+    terms: list[tuple[int, float]] = []
     for (_s, h, tau), b in m.var.get("buy", {}).items():
         if data.vendor_of[h] != v:
             continue
@@ -903,7 +918,7 @@ def spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], 
     return terms, fixed
 
 
-def net_spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float]], float]:
+def net_spend_terms(m: Built, v: int) -> tuple[list[tuple[int, float]], float]:
     """B_v, the net spend that discount tiers and warrant vesting count: S_v minus the
     residual value of v's purchases.
 
@@ -916,10 +931,10 @@ def net_spend_terms(m: Built, v: int) -> tuple[list[tuple[pulp.LpVariable, float
     data = m.data
     terms, fixed = spend_terms(m, v)
     price = {h: hw.unit_price_usd for h, hw in enumerate(data.req.hardware)}
-    keys = {b.hash: key for key, b in m.var.get("buy", {}).items()}
+    keys = {b: key for key, b in m.var.get("buy", {}).items()}
     out = []
     for b, c in terms:
-        _s, h, tau = keys[b.hash]
+        _s, h, tau = keys[b]
         base = c - price[h] * data.residual_fraction(tau, data.lead[h], data.life[h])
         if base:
             out.append((b, base))
@@ -1039,7 +1054,7 @@ def add_discount_constraints(m: Built) -> None:
     tier, reached = m.var.get("tier", {}), m.var.get("reached", {})
     for c in data.req.contracts:
         v = data.vendors.index(c.vendor)
-        widths = [tier[(v, k)].upBound or 0.0 for k in range(len(c.discount_tiers)) if (v, k) in tier]
+        widths = [m.lp.ub[tier[(v, k)]] for k in range(len(c.discount_tiers)) if (v, k) in tier]
         if not widths:
             continue
         for k, width in enumerate(widths):
@@ -1080,16 +1095,16 @@ def bound_tiers(m: Built, v: int, bound: float) -> None:
             continue
         b = reached[(v, k)]
         if k < len(widths):
-            x.upBound, b.upBound = widths[k], 1.0
+            m.lp.ub[x], m.lp.ub[b] = widths[k], 1.0
             m.con["tier_open"][(v, k)].expr[b] = -widths[k]
         else:  # the rows keep their widths; a tier not reached holds nothing
-            x.upBound, b.upBound = 0.0, 0.0
+            m.lp.ub[x], m.lp.ub[b] = 0.0, 0.0
 
 
 # ------------------------------------------------------------------------ objective
 
 
-def build_cost(m: Built) -> pulp.LpAffineExpression:
+def build_cost(m: Built) -> Expr:
     """NPV cost: Σ_t d_t·(capex_t + opex_t) − d_N·residual + d_N·Σ_v (shortfall_v −
     valuation_v·e_max_v·vested_v/F_v − Σ_k discount_k·tier[v,k]), with opex from installed units
     (existing ones as a constant).
@@ -1100,7 +1115,6 @@ def build_cost(m: Built) -> pulp.LpAffineExpression:
     data = m.data
     req = data.req
     coef: dict[int, float] = {}
-    cols: dict[int, pulp.LpVariable] = {}
     const = 0.0
     for (s, h, tau), b in m.var.get("buy", {}).items():
         hw = req.hardware[h]
@@ -1108,44 +1122,39 @@ def build_cost(m: Built) -> pulp.LpAffineExpression:
         c = sum(data.d[t] * x * hw.unit_price_usd for t, x in data.payments(h, tau))
         c += sum(data.d[t] * oc for t in data.window(h, tau))
         c -= data.d_end * hw.unit_price_usd * data.residual_fraction(tau, data.lead[h], data.life[h])
-        cols[b.hash], coef[b.hash] = b, c
+        coef[b] = c
     for (s, tau), x in m.var.get("expand", {}).items():
         ex = req.sites[s].expansion
-        assert ex is not None  # noqa: S101 - expansion variables exist only with an option
+        assert ex is not None
         c = data.d[tau] * ex.usd_per_mw
         c -= data.d_end * ex.usd_per_mw * data.residual_fraction(tau, data.exp_lead[s], data.exp_life[s])
-        cols[x.hash], coef[x.hash] = x, c
+        coef[x] = c
     for (s, h), units in data.existing.items():
         const += sum(data.d[t] * units[t] * data.opex_unit[(s, h)] for t in range(data.n))
     for (_v,), x in m.var.get("shortfall", {}).items():
-        cols[x.hash], coef[x.hash] = x, data.d_end
+        coef[x] = data.d_end
     for c_ in req.contracts:
         v = data.vendors.index(c_.vendor)
         if c_.warrants is not None:
             w = c_.warrants
             x = m.var["vested"][(v,)]
-            cols[x.hash] = x
-            coef[x.hash] = (
-                -data.d_end * w.company_valuation_usd * w.equity_fraction_max / w.full_vest_spend_usd
-            )
+            coef[x] = -data.d_end * w.company_valuation_usd * w.equity_fraction_max / w.full_vest_spend_usd
         for k, tier in enumerate(c_.discount_tiers):
-            x = m.var.get("tier", {}).get((v, k))
-            if x is not None:
-                cols[x.hash], coef[x.hash] = x, -data.d_end * tier.discount
-    return pulp.LpAffineExpression([(cols[k], coef[k]) for k in cols], constant=const)
+            xt = m.var.get("tier", {}).get((v, k))
+            if xt is not None:
+                coef[xt] = -data.d_end * tier.discount
+    return Expr(coef.items(), constant=const)
 
 
-def build_served_value(m: Built) -> pulp.LpAffineExpression:
+def build_served_value(m: Built) -> Expr:
     """Weighted million tokens served: Σ weight_w·served[w,t]·seconds_t/1e6."""
     data = m.data
     mt = data.seconds / 1e6
-    return pulp.LpAffineExpression(
-        [(v, data.req.workloads[w].weight * mt) for (w, t), v in m.var["served"].items()]
-    )
+    return Expr((v, data.req.workloads[w].weight * mt) for (w, t), v in m.var["served"].items())
 
 
-def set_objective(m: Built, stage: int = 1) -> None:
-    """Set the minimised objective.
+def minimised_objective(m: Built, stage: int = 1) -> Expr:
+    """The block's minimised objective (:func:`set_objective` sets it on the problem).
 
     * min_cost:   cost + Σ d_t·penalty_w·(D − served)·seconds_t/1e6
     * max_served: stage 1 min −served_value; stage 2 min cost (served_value fixed)
@@ -1160,14 +1169,12 @@ def set_objective(m: Built, stage: int = 1) -> None:
     """
     data = m.data
     req = data.req
-    assert m.cost is not None and m.served_value is not None  # noqa: S101
+    assert m.cost is not None and m.served_value is not None
     kind = req.objective.kind
     mt = data.seconds / 1e6
     if kind == "max_served":
-        expr = -1 * m.served_value if stage == 1 else pulp.LpAffineExpression(m.cost)
-        m.prob.setObjective(expr)
-        return
-    expr = pulp.LpAffineExpression(m.cost)
+        return m.served_value.scaled(-1.0) if stage == 1 else m.cost.copy()
+    expr = m.cost.copy()
     for (w, t), v in m.var["served"].items():
         wl = req.workloads[w]
         pen = wl.unmet_penalty_usd_per_million_tokens
@@ -1176,16 +1183,49 @@ def set_objective(m: Built, stage: int = 1) -> None:
             expr[v] = expr.get(v, 0.0) - data.d[t] * (pen + val) * mt
         if pen:
             expr.constant += data.d[t] * pen * mt * data.demand[w][t]
-    m.prob.setObjective(expr)
+    return expr
+
+
+def set_objective(m: Built, stage: int = 1) -> None:
+    """Set the problem's objective to the block's :func:`minimised_objective`."""
+    m.lp.objective = minimised_objective(m, stage)
 
 
 def build_model(data: ModelData, integer: bool = False, discounts: bool = True) -> Built:
-    """Assemble the LP (a MILP in integer mode or with discount tiers): variable families,
-    constraint families, then the objective.  ``discounts=False`` leaves the tiers out (they
-    only credit money, so feasibility does not depend on them)."""
+    """The deterministic model: a problem with one scenario block and that block's objective.
+    ``discounts=False`` leaves the tiers out (they only credit money, so feasibility does not
+    depend on them)."""
+    m = build_block(Problem(), data, integer=integer, discounts=discounts)
+    set_objective(m, stage=1)
+    return m
+
+
+def build_block(
+    problem: Problem,
+    data: ModelData,
+    *,
+    integer: bool = False,
+    discounts: bool = True,
+    shared_with: Built | None = None,
+    decide_periods: int = 0,
+) -> Built:
+    """Build one scenario's block into ``problem``: variable families, constraint families, then
+    its cost and served-value expressions (the caller sets the problem's objective from them).
+
+    Callable more than once into the same problem: block k is scenario k, and with
+    ``shared_with`` its here-and-now decisions (:data:`HERE_AND_NOW`, periods before
+    ``decide_periods``) are that block's columns.  ValueError when this scenario has a
+    here-and-now decision the shared block does not (a scenario that removes one)."""
     m = Built(
-        data=data, integer=integer, prob=pulp.LpProblem("capplan", pulp.LpMinimize), discounts=discounts
+        data=data,
+        integer=integer,
+        problem=problem,
+        discounts=discounts,
+        scenario=len(problem.blocks),
+        shared_with=shared_with,
+        decide_periods=decide_periods,
     )
+    problem.blocks.append(m)
     add_buy_variables(m)
     add_alloc_variables(m)
     add_served_variables(m)
@@ -1206,12 +1246,9 @@ def build_model(data: ModelData, integer: bool = False, discounts: bool = True) 
 
     m.cost = build_cost(m)
     m.served_value = build_served_value(m)
-    set_objective(m, stage=1)
     if integer:
-        for key in m.var.get("buy", {}):
-            m.var["buy"][key].cat = pulp.LpInteger
-        for key in m.var.get("alloc", {}):
-            m.var["alloc"][key].cat = pulp.LpInteger
+        for family in ("buy", "alloc"):
+            m.lp.integer.update(m.var.get(family, {}).values())
     return m
 
 

@@ -844,7 +844,7 @@ class ProcessMapper:
                     return
                 try:
                     out = f.result()
-                except Exception as exc:  # noqa: BLE001 - a dead worker fails its task, not the map
+                except Exception as exc:
                     out = ScenarioOutcome(
                         futures[f].index, None, f"worker failed: {type(exc).__name__}: {exc}"
                     )
@@ -1244,8 +1244,8 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
         # million tokens (a token served in period t counts d_t).  Per undiscounted token the
         # marginal and the average were on different bases: with a constant present-value
         # cost per discounted token the marginal read d_t times the average.
-        assert prev.discounted_million_tokens_served is not None  # noqa: S101
-        assert cur.discounted_million_tokens_served is not None  # noqa: S101
+        assert prev.discounted_million_tokens_served is not None
+        assert cur.discounted_million_tokens_served is not None
         dserved = cur.discounted_million_tokens_served - prev.discounted_million_tokens_served
         if dserved > 1e-12 * max(1.0, cur.discounted_million_tokens_served):
             cur.marginal_cost_usd_per_million_tokens = (

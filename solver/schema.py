@@ -400,8 +400,28 @@ class Contract(Strict):
     )
 
 
+PULP_BACKENDS: dict[str, str] = {
+    "cbc": "PULP_CBC_CMD",
+    "glpk": "GLPK_CMD",
+    "gurobi": "GUROBI",
+    "cplex": "CPLEX_PY",
+    "scip": "SCIP_CMD",
+    "xpress": "XPRESS_PY",
+    "copt": "COPT",
+    "mosek": "MOSEK",
+}
+"""Backends reached through PuLP, by PuLP's solver name (CBC ships with PuLP; the others solve
+when installed on the machine)."""
+Backend = Literal["highs", "cbc", "glpk", "gurobi", "cplex", "scip", "xpress", "copt", "mosek"]
+
+
 class SolverOptions(Strict):
-    backend: Literal["highs", "cbc"] = "highs"
+    backend: Backend = Field(
+        "highs",
+        description="'highs' (default: the model handed to HiGHS as arrays) or a solver reached "
+        "through PuLP: 'cbc' (ships with PuLP), 'glpk', 'gurobi', 'cplex', 'scip', 'xpress', "
+        "'copt', 'mosek' when installed here (otherwise the request is refused at this field).",
+    )
     integer: bool = False
     time_limit_s: float = Field(60.0, gt=0, le=86400)
     mip_gap: float = Field(1e-4, ge=0, le=1)
@@ -591,6 +611,44 @@ class ShadowPrices(Out):
     )
 
 
+DiagnosedLimit = Literal[
+    "min_service",
+    "power",
+    "budget",
+    "budget_period",
+    "total_budget",
+    "total_budget_period",
+    "supply",
+    "vendor_share",
+    "served_total",
+]
+
+
+class BindingLimit(Out):
+    """A limit at its bound, structured (docs/formulation.md, "Binding limits"): its family
+    and the ids of its subject (null off the family's axes)."""
+
+    family: str = Field(
+        ...,
+        description="The limit family: power, expansion_cap, budget, budget_period, total_budget, "
+        "total_budget_period, supply, vendor_max, vendor_min, min_service or served_total.",
+    )
+    site: str | None = None
+    hardware: str | None = None
+    vendor: str | None = None
+    workload: str | None = None
+    period: str | None = None
+    slack: float | None = Field(
+        None,
+        description="The row's slack in its natural unit (0 at the bound); null when the solver gave none.",
+    )
+    price: float | None = Field(
+        None,
+        description="Its published shadow price (shadow_prices, same unit), or null: the family has "
+        "none, or the plan has no shadow prices.",
+    )
+
+
 class DiagnosisEntry(Out):
     option: Literal["add_capacity", "reduce_service", "relax_all"] = Field(
         "relax_all",
@@ -598,17 +656,7 @@ class DiagnosisEntry(Out):
         "service by moving power, budget (capex or total), supply or vendor-share limits), 'reduce_service' "
         "(keep the limits, serve less), or 'relax_all' (only both together work).",
     )
-    limit: Literal[
-        "min_service",
-        "power",
-        "budget",
-        "budget_period",
-        "total_budget",
-        "total_budget_period",
-        "supply",
-        "vendor_share",
-        "served_total",
-    ]
+    limit: DiagnosedLimit
     site: str | None = None
     hardware: str | None = None
     workload: str | None = None
@@ -680,6 +728,11 @@ class SolverOut(Out):
     worker: str | None = Field(
         None, description="Where the solve ran, when the service knows (Ray: 'ray:<node id>')."
     )
+    warm_started: bool = Field(
+        False,
+        description="HiGHS started the main solve from the basis of an earlier LP of the same "
+        "structure (a sweep's or frontier's earlier scenario in the same worker).",
+    )
 
 
 class Plan(Out):
@@ -697,7 +750,14 @@ class Plan(Out):
         description="Null for a plan without a solution, and for integer plans (solver.integer): "
         "re-solve with the limit moved to value it.",
     )
-    binding: list[str] = Field(default_factory=list)
+    binding: list[str] = Field(
+        default_factory=list,
+        description="The binding limits as words ('power tx-1 2027-04'), kept for compatibility: read "
+        "binding_limits instead (ids may contain spaces).",
+    )
+    binding_limits: list[BindingLimit] = Field(
+        default_factory=list, description="The limits at their bound, structured (binding is made from them)."
+    )
     diagnosis: list[DiagnosisEntry] = Field(default_factory=list)
     contracts: list[ContractOut] = Field(default_factory=list)
     idle_purchases: list[IdlePurchase] = Field(

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from solver.errors import FieldError, RequestInvalid, ValueErrorAt, pointer_token, quoted
-from solver.schema import PlanRequest
+from solver.schema import PULP_BACKENDS, PlanRequest
 
 
 def _loc_pointer(loc: Iterable[Any], data: Any, err_type: str) -> str:
@@ -107,6 +107,19 @@ MAX_WARRANT_USD_PER_USD = 1000.0
 """Equity value per dollar of spend at full vesting (the 750 MW example: 0.1 × $39.8B / $30B ≈ 0.13)."""
 
 
+def _check_backend(backend: str, errors: list[FieldError]) -> None:
+    """A backend must be installed here: a solve must not fail later for want of it."""
+    from solver.solve import backend_available  # solve imports pulp: only when asked
+
+    if not backend_available(backend):
+        here = [b for b in ("highs", *PULP_BACKENDS) if b in ("highs", "cbc") or backend_available(b)]
+        errors.append(
+            FieldError(
+                "/solver/backend", f"{quoted(backend)} is not installed here (available: {', '.join(here)})"
+            )
+        )
+
+
 def semantic_errors(req: PlanRequest) -> list[FieldError]:
     """Cross-field rules: unique ids, resolvable references, per-period list lengths."""
     errors: list[FieldError] = []
@@ -118,6 +131,7 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
     hw_ids = {h.id for h in req.hardware}
     vendors = {h.vendor for h in req.hardware}
     models = {m for h in req.hardware for m in h.performance}
+    _check_backend(req.solver.backend, errors)
     _check_len(req.budget.capex_per_period_usd, n, "/budget/capex_per_period_usd", errors)
     _check_len(req.budget.total_per_period_usd, n, "/budget/total_per_period_usd", errors)
     for i, s in enumerate(req.sites):

@@ -32,7 +32,7 @@ from solver.catalog import catalog_hardware
 from tests.helpers.recompute import check_plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from update_expected import resolve  # noqa: E402 - the resolver that wrote expected.json
+from update_expected import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -8,7 +8,6 @@ plan's summary is shown instead.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from service.report.page import document, figure, legend, section, table
 from service.report.svg import INK, PALETTE, Chart, Formatter, Marker, Series, heatmap, shade, vendor_colour
 from solver.advice import period_runs
 from solver.errors import quoted
-from solver.schema import DiagnosisEntry, Plan, PlanRequest
+from solver.limits import BY_FAMILY, Subject, diagnosis_title, who
+from solver.schema import BindingLimit, DiagnosisEntry, Plan, PlanRequest
 
 SOLVED = ("optimal", "feasible")
 
@@ -39,17 +39,6 @@ COST_COLOURS = {
     "opex:recurring": "#b07aa1",
     "opex:energy": "#f28e2b",
     "opex:site_lease": "#9c755f",
-}
-LIMIT_WORDS = {
-    "min_service": "Minimum service",
-    "power": "Site power",
-    "budget": "Capex budget",
-    "budget_period": "Per-period capex budget",
-    "total_budget": "Total budget (capex + opex)",
-    "total_budget_period": "Per-period total budget (capex + opex)",
-    "supply": "Hardware supply",
-    "vendor_share": "Vendor share",
-    "served_total": "Total served fraction",
 }
 
 
@@ -204,75 +193,33 @@ def _num(value: float, shown: str, field: str = "") -> str:
 # ----------------------------------------------------------------------------- words
 
 
-_BINDING = [
-    ("power", re.compile(r"^power (?P<who>\S+) (?P<when>\S+)$")),
-    ("expansion", re.compile(r"^expansion (?P<who>\S+)$")),
-    ("budget_period", re.compile(r"^budget (?P<when>\d{4}-\d{2})$")),
-    ("budget", re.compile(r"^budget$")),
-    ("total_budget_period", re.compile(r"^total_budget (?P<when>\d{4}-\d{2})$")),
-    ("total_budget", re.compile(r"^total_budget$")),
-    ("supply", re.compile(r"^supply (?P<who>\S+) (?P<when>\S+)$")),
-    ("vendor_max", re.compile(r"^vendor_share max (?P<who>\S+) (?P<when>\S+)$")),
-    ("vendor_min", re.compile(r"^vendor_share min (?P<who>\S+) (?P<when>\S+)$")),
-    ("min_service", re.compile(r"^min_service (?P<who>\S+) (?P<when>\S+)$")),
-]
-
-
 def _count(n: int) -> str:
     return "1 period" if n == 1 else f"{n} periods"
 
 
 def binding_in_words(plan: Plan) -> list[str]:
-    """The plan's binding limits grouped per limit and subject, as sentences (HTML-escaped)."""
+    """The plan's binding limits grouped per family and subject, as sentences (HTML-escaped), in
+    the registry's words (:data:`solver.limits.LIMITS`)."""
+    if not plan.binding_limits:  # stored before binding_limits existed: the words as they are
+        return [with_ids(b, _plan_ids(plan)) for b in plan.binding]
     order = [p.label for p in plan.periods]
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-    other: list[str] = []
-    for b in plan.binding:
-        for kind, rx in _BINDING:
-            m = rx.match(b)
-            if m:
-                d = m.groupdict()
-                groups[(kind, d.get("who") or "")].append(d.get("when") or "")
-                break
-        else:
-            other.append(b)
-    power_price: dict[str, tuple[float, str]] = {}
-    if plan.shadow_prices is not None:
-        for sp in plan.shadow_prices.power_usd_per_mw:
-            if sp.value > power_price.get(sp.site, (0.0, ""))[0]:
-                power_price[sp.site] = (sp.value, sp.period)
+    groups: dict[tuple[str, str], list[BindingLimit]] = defaultdict(list)
+    for b in plan.binding_limits:
+        groups[(b.family, who(BY_FAMILY[b.family], Subject.of(b)))].append(b)
     unit_usd = plan.shadow_prices is None or plan.shadow_prices.objective_unit == "usd"
     out = []
-    ids = _plan_ids(plan)
-    for (kind, who), whens in groups.items():
-        w, when, n = bdi(who), _e(period_runs(whens, order)), len(whens)
-        if kind == "power":
-            text = f"<b>Power at {w}</b> is fully used in {_count(n)} ({when})"
-            if who in power_price and unit_usd:
-                value, period = power_price[who]
-                text += f"; one more MW there is worth up to {_e(fmt.usd(value))} NPV (in {_e(period)} alone)"
-            out.append(text + ".")
-        elif kind == "expansion":
-            out.append(f"<b>The {w} expansion option</b> is built out to its maximum.")
-        elif kind == "budget":
-            out.append("<b>The capex budget</b> is fully spent.")
-        elif kind == "budget_period":
-            out.append(f"<b>The per-period capex budget</b> is fully spent in {_count(n)} ({when}).")
-        elif kind == "total_budget":
-            out.append("<b>The total budget</b> (capex + opex) is fully spent.")
-        elif kind == "total_budget_period":
-            out.append(
-                f"<b>The per-period total budget</b> (capex + opex) is fully spent in {_count(n)} ({when})."
+    for (family, name), limits in groups.items():
+        spec = BY_FAMILY[family].binding
+        assert spec is not None
+        whens = [b.period for b in limits if b.period is not None]
+        words = {"who": bdi(name), "count": _count(len(whens)), "when": _e(period_runs(whens, order))}
+        text = f"<b>{spec.lead.format(**words)}</b> {spec.rest.format(**words)}"
+        top = max(limits, key=lambda b: b.price or 0.0)
+        if spec.price_clause and unit_usd and (top.price or 0.0) > 0:
+            text += "; " + spec.price_clause.format(
+                price=_e(fmt.usd(top.price or 0.0)), period=_e(top.period or "")
             )
-        elif kind == "supply":
-            out.append(f"<b>Supply of {w}</b> is exhausted in {_count(n)} ({when}).")
-        elif kind == "vendor_max":
-            out.append(f"<b>{w}</b> is held at its maximum share of IT power in {_count(n)} ({when}).")
-        elif kind == "vendor_min":
-            out.append(f"<b>{w}</b> is held at its minimum share of IT power in {_count(n)} ({when}).")
-        elif kind == "min_service":
-            out.append(f"<b>{w}</b> is served only at its minimum service level in {_count(n)} ({when}).")
-    out += [with_ids(b, ids) for b in other]
+        out.append(text + ".")
     return out
 
 
@@ -345,7 +292,7 @@ def _diagnosis_groups(entries: Sequence[DiagnosisEntry], labels: Sequence[str]) 
         top = max(ds, key=lambda d: d.amount)
         when = _e(period_runs(periods, list(labels)))
         out.append(
-            f"<b>{_e(LIMIT_WORDS.get(limit, limit))}</b> ({where}): up to "
+            f"<b>{_e(diagnosis_title(limit))}</b> ({where}): up to "
             f"{_e(fmt.quantity(top.amount, unit))} in {_count(len(ds))} ({when})"
         )
     return out
@@ -362,7 +309,7 @@ def _diagnosis(plan: Plan, ctx: Context | None) -> str:
             words = "".join(f"<li>{w}</li>" for w in _diagnosis_groups(entries, labels))
             rows = [
                 [
-                    _e(LIMIT_WORDS.get(d.limit, d.limit)),
+                    _e(diagnosis_title(d.limit)),
                     _where(d),
                     _e(d.period or "horizon"),
                     _num(d.amount, fmt.quantity(d.amount, d.unit)),
@@ -651,7 +598,7 @@ def _idle(plan: Plan, labels: list[str]) -> str:
 def _power(plan: Plan, ctx: Context | None, pal: Palette) -> str:
     labels = [p.label for p in plan.periods]
     out = []
-    bind = {b for b in plan.binding if b.startswith("power ")}
+    bind = {(b.site, b.period) for b in plan.binding_limits if b.family == "power"}
     for site in _sites(plan):
         used, avail, started = [], [], []
         by_hw: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(labels))
@@ -677,7 +624,7 @@ def _power(plan: Plan, ctx: Context | None, pal: Palette) -> str:
             for t, mwx in enumerate(started)
             if mwx > 0
         ]
-        n_bind = sum(1 for lab in labels if f"power {site} {lab}" in bind)
+        n_bind = sum(1 for lab in labels if (site, lab) in bind)
         total_started = sum(started)
         sub = f"Peak {_e(fmt.mw(max(used, default=0.0)))} of {_e(fmt.mw(max(avail, default=0.0)))} available"
         sub += f"; at its limit in {_count(n_bind)}" if n_bind else "; never at its limit"

@@ -12,7 +12,7 @@ shadow_prices  priced limit: power (site, period), budget, budget per period, to
                total budget per period, supply (hardware, period), demand (workload, period),
                vendor share (vendor_share_max|min: vendor, period), with its unit (naming the
                money basis: ``usd_npv_per_mw_in_period``, ``usd_nominal_per_million_tokens``
-               …, see :func:`price_units`) and basis (``lp`` or ``integer_fixed``)
+               …, declared with each family in :mod:`solver.limits`) and basis (``lp`` or ``integer_fixed``)
 idle_purchases period × site × hardware where purchased units stand idle: idle units, and the
                entry's capex, opex while idle, units idle on arrival and likely causes
                (repeated on each of its rows; sum them once per site and hardware)
@@ -30,6 +30,7 @@ import io
 from collections.abc import Iterable, Sequence
 
 from service.report.fmt import plain
+from solver.limits import price_rows
 from solver.schema import Plan
 
 TABLES: tuple[str, ...] = ("fleet", "periods", "sites", "workloads", "shadow_prices", "idle_purchases")
@@ -153,61 +154,18 @@ def workloads_csv(plan: Plan) -> str:
     return _csv(header, rows)
 
 
-def price_units(objective_unit: str) -> dict[str, str]:
-    """The ``unit`` of each price kind, saying its money basis (docs/formulation.md):
-
-    * power: present-value dollars of objective per MW in that one period
-      (``usd_npv_per_mw_in_period``);
-    * budget, budget_period, total_budget, total_budget_period: present-value dollars per
-      nominal dollar of (capex or total) budget;
-    * supply: present-value dollars per unit more that may be bought in that period;
-    * demand: *nominal* dollars per million tokens demanded in that period (the price is
-      divided by the period's discount factor);
-    * vendor_share: present-value dollars per percentage point of the share limit in that period.
-
-    ``max_served`` prices are in weighted million tokens, which are not discounted.
-    """
-    if objective_unit == "usd":
-        return {
-            "power": "usd_npv_per_mw_in_period",
-            "budget": "usd_npv_per_usd_nominal",
-            "supply": "usd_npv_per_unit_bought_in_period",
-            "demand": "usd_nominal_per_million_tokens",
-            "vendor_share": "usd_npv_per_percentage_point_in_period",
-        }
-    u = objective_unit
-    return {
-        "power": f"{u}_per_mw_in_period",
-        "budget": f"{u}_per_usd_nominal",
-        "supply": f"{u}_per_unit_bought_in_period",
-        "demand": f"{u}_per_million_tokens",
-        "vendor_share": f"{u}_per_percentage_point_in_period",
-    }
-
-
 def shadow_prices_csv(plan: Plan) -> str:
+    """One row per published price (the registry's families, solver.limits): its limit kind,
+    subject, value, unit (saying its money basis: docs/formulation.md) and basis."""
     header = ["limit", "site", "hardware", "workload", "vendor", "period", "value", "unit", "basis"]
     sp = plan.shadow_prices
     rows: list[list[Cell]] = []
     if sp is not None:
-        u, basis = price_units(sp.objective_unit), sp.basis
-        for x in sp.power_usd_per_mw:
-            rows.append(["power", x.site, "", "", "", x.period, x.value, u["power"], basis])
-        if sp.budget_per_usd is not None:
-            rows.append(["budget", "", "", "", "", "", sp.budget_per_usd, u["budget"], basis])
-        for bp in sp.budget_per_period_per_usd:
-            rows.append(["budget_period", "", "", "", "", bp.period, bp.value, u["budget"], basis])
-        if sp.total_budget_per_usd is not None:
-            rows.append(["total_budget", "", "", "", "", "", sp.total_budget_per_usd, u["budget"], basis])
-        for bp in sp.total_budget_per_period_per_usd:
-            rows.append(["total_budget_period", "", "", "", "", bp.period, bp.value, u["budget"], basis])
-        for h in sp.supply_per_unit:
-            rows.append(["supply", "", h.hardware, "", "", h.period, h.value, u["supply"], basis])
-        for d in sp.demand_usd_per_million_tokens:
-            rows.append(["demand", "", "", d.workload, "", d.period, d.value, u["demand"], basis])
-        for v in sp.vendor_share_per_percentage_point:
-            limit = f"vendor_share_{v.limit}"
-            rows.append([limit, "", "", "", v.vendor, v.period, v.value, u["vendor_share"], basis])
+        for row in price_rows(sp):
+            price, x = row.family.price, row.subject
+            assert price is not None
+            ids = [x.site or "", x.hardware or "", x.workload or "", x.vendor or "", x.period or ""]
+            rows.append([price.kind, *ids, row.value, price.unit(sp.objective_unit), sp.basis])
     return _csv(header, rows)
 
 

@@ -32,7 +32,7 @@ async def readyz(state: StateDep) -> Readiness:
         await run_sync(state.store.ping)
     except OSError as exc:  # the disk of a SQLite file (Store.ping)
         raise Unavailable(f"database: {exc}", database="disk full") from None
-    except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+    except Exception as exc:
         raise Unavailable(f"database: {type(exc).__name__}", database="unreachable") from None
     ok, why = state.runner.ready()
     if not ok:

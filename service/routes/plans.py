@@ -162,8 +162,8 @@ async def list_plans(
         PlanListItem(
             id=r.id,
             name=r.name,
-            status=r.status,  # type: ignore[arg-type]
-            objective_kind=r.objective_kind,  # type: ignore[arg-type]
+            status=r.status,
+            objective_kind=r.objective_kind,
             objective_value=r.objective_value,
             error=r.error,
             created_at=r.created_at,

@@ -318,7 +318,7 @@ class ScenarioJobs:
         def run() -> None:
             try:
                 body(active)
-            except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost
+            except Exception as exc:
                 log.exception("scenario job %s failed", row.id, extra={"job_id": row.id})
                 if not active.deleted.is_set():
                     self._record_failure(row.id, failure_text(exc, row.id))
@@ -339,7 +339,7 @@ class ScenarioJobs:
         releases it as an orphan and it runs again (see :mod:`service.leases`)."""
         try:
             self.store.update_job(job_id, status="failed", error=error, finished_at=utcnow())
-        except Exception:  # noqa: BLE001 - logged; the orphan release retries the job
+        except Exception:
             log.exception(
                 "could not record the failure of scenario job %s: it will run again",
                 job_id,
@@ -425,7 +425,7 @@ class ScenarioJobs:
                 continue
             try:
                 self._start(row, self._resumer(row))
-            except Exception as exc:  # noqa: BLE001 - e.g. a request the current version refuses
+            except Exception as exc:
                 if isinstance(exc, CapplanError):
                     log.warning("scenario job %s could not resume: %s", row.id, exc, extra={"job_id": row.id})
                 else:
@@ -557,7 +557,7 @@ def _sweep_view(row: JobRow) -> SweepJob:
         bars = tornado(rows, paths)
     return SweepJob(
         id=row.id,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         mode=mode,
         total=row.total,
         done=len(rows),
@@ -585,7 +585,7 @@ def _frontier_view(row: JobRow) -> FrontierJob:
     done = row.status == "done"
     return FrontierJob(
         id=row.id,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         points=int((row.request or {}).get("points", row.total)),
         total=row.total,
         done=len(rows),

@@ -91,7 +91,7 @@ def run_task(
     t0 = time.perf_counter()
     try:
         value = fn(payload)
-    except Exception as exc:  # noqa: BLE001 - reported to the runner, never raised
+    except Exception as exc:
         log.error("job %s raised\n%s", job_id, traceback.format_exc())
         return (False, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, node)
     return (True, value, time.perf_counter() - t0, node)
@@ -359,7 +359,7 @@ class RayRunner:
             ref = self._remote.options(num_cpus=1, max_retries=0, name=f"capplan:{job.job_id}").remote(
                 job.job_id, job.attempt, job.fn, job.payload, self._starts
             )
-        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable function or payload
+        except Exception as exc:
             self._finish(job, JobResult("error", error=f"job not transferable: {exc}"))
             return
         with self._lock:
@@ -384,7 +384,7 @@ class RayRunner:
         if job.on_start is not None:
             try:
                 job.on_start()
-            except Exception:  # noqa: BLE001 - a failing hook must not stop the runner
+            except Exception:
                 log.exception("on_start hook of job %s failed", job.job_id)
 
     def _finish(self, job: _Job, result: JobResult) -> None:
@@ -563,7 +563,7 @@ class RayRunner:
                     return
                 try:
                     self._connect()
-                except Exception as exc:  # noqa: BLE001 - keep trying; /readyz says why
+                except Exception as exc:
                     self._error = (
                         f"cannot reach Ray at {self.address or 'a local Ray'}: {type(exc).__name__}: {exc}"
                     )
@@ -574,7 +574,7 @@ class RayRunner:
             while not self._stop_now():
                 try:
                     self._step(last)
-                except Exception:  # noqa: BLE001 - the dispatcher must not die on one bad round
+                except Exception:
                     log.exception("Ray dispatcher round failed")
                     time.sleep(0.5)
         finally:

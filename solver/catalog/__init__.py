@@ -47,5 +47,8 @@ def catalog_hardware(entry_id: str) -> dict[str, Any] | None:
     """The request fields of catalog entry ``entry_id`` (a fresh copy), or None."""
     for entry in load_catalog():
         if entry["id"] == entry_id:
-            return json.loads(json.dumps({k: v for k, v in entry.items() if k in HARDWARE_FIELDS}))
+            fields: dict[str, Any] = json.loads(
+                json.dumps({k: v for k, v in entry.items() if k in HARDWARE_FIELDS})
+            )
+            return fields
     return None

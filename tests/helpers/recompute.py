@@ -32,6 +32,7 @@ from typing import Any
 import pulp
 
 from solver.curves import throughput
+from solver.limits import Subject, binding_words, price_rows
 from solver.schema import FleetRow, Plan, PlanRequest
 from solver.validate import parse_request
 
@@ -656,34 +657,34 @@ class _Check:
             else:
                 close(what, got, bound, rel=1e-5)
 
-        def price_of(items: list[Any], **where: str) -> float | None:
-            return next((x.value for x in items if all(getattr(x, k) == v for k, v in where.items())), None)
-
-        for b in plan.binding:
-            word = b.split()
-            if word[0] == "power":
-                site = next(x for x in plan.periods[label_t[word[2]]].sites if x.id == word[1])
-                pp = price_of(prices.power_usd_per_mw, site=word[1], period=word[2]) if prices else None
-                at_bound(f"binding {b}", site.power_used_mw, site.power_available_mw, pp)
-            elif word[0] == "supply":
-                cap = self.supply[word[1]]
-                assert cap is not None, b
-                t = label_t[word[2]]
-                sp = price_of(prices.supply_per_unit, hardware=word[1], period=word[2]) if prices else None
-                at_bound(f"binding {b}", self.bought(word[1], t), cap[t], sp)
-            elif b == "budget":
+        published = {(r.family.family, r.subject): r.value for r in price_rows(prices)} if prices else {}
+        assert plan.binding == [binding_words(b.family, Subject.of(b)) for b in plan.binding_limits]
+        for b in plan.binding_limits:
+            what = f"binding {b.family} {Subject.of(b)}"
+            assert b.price == published.get((b.family, Subject.of(b))), f"{what}: not its published price"
+            assert b.slack is None or b.slack >= 0, f"{what}: negative slack"
+            t = label_t[b.period] if b.period is not None else None
+            if b.family == "power":
+                assert t is not None
+                site = next(x for x in plan.periods[t].sites if x.id == b.site)
+                at_bound(what, site.power_used_mw, site.power_available_mw, b.price)
+            elif b.family == "supply":
+                assert b.hardware is not None and t is not None
+                cap = self.supply[b.hardware]
+                assert cap is not None, what
+                at_bound(what, self.bought(b.hardware, t), cap[t], b.price)
+            elif b.family == "budget":
                 assert req.budget.capex_usd is not None
-                bp = prices.budget_per_usd if prices else None
-                at_bound(f"binding {b}", sum(self.capex_t) + self.shortfall, req.budget.capex_usd, bp)
-            elif b == "total_budget":
+                at_bound(what, sum(self.capex_t) + self.shortfall, req.budget.capex_usd, b.price)
+            elif b.family == "budget_period":
+                assert self.cap_t is not None and t is not None, what
+                at_bound(what, self.capex_t[t], self.cap_t[t], b.price)
+            elif b.family == "total_budget":
                 assert req.budget.total_usd is not None
-                tp = prices.total_budget_per_usd if prices else None
-                at_bound(f"binding {b}", self.total_spend(), req.budget.total_usd, tp)
-            elif word[0] == "total_budget":
-                assert self.total_t is not None, b
-                t = label_t[word[1]]
-                tpp = price_of(prices.total_budget_per_period_per_usd, period=word[1]) if prices else None
-                at_bound(f"binding {b}", self.capex_t[t] + self.opex_t[t], self.total_t[t], tpp)
+                at_bound(what, self.total_spend(), req.budget.total_usd, b.price)
+            elif b.family == "total_budget_period":
+                assert self.total_t is not None and t is not None, what
+                at_bound(what, self.capex_t[t] + self.opex_t[t], self.total_t[t], b.price)
 
     # ------------------------------------------------------------ idle purchases
     def unit_opex(self, sid: str, h: str) -> float:

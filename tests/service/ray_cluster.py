@@ -69,7 +69,7 @@ def postgres_missing() -> str | None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip, saying why
+    except Exception as exc:
         return f"no PostgreSQL server at {PG_URL}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
     return None
 
@@ -260,7 +260,7 @@ class RayCluster:
         ]
         if netns is not None:
             cmd = ["ip", "netns", "exec", netns, *cmd]
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed below
+        log = open(self.root / f"{name}.log", "ab")
         try:
             proc = subprocess.Popen(
                 cmd, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -436,7 +436,7 @@ def replicas(
             proc = subprocess.Popen(
                 [*_capplan(), "serve", "--host", "127.0.0.1", "--port", str(port)],
                 env={**env, "CAPPLAN_REPLICA_ID": name, "CAPPLAN_LOG_LEVEL": "info"},
-                stdout=open(log, "ab"),  # noqa: SIM115 - the child keeps it
+                stdout=open(log, "ab"),
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )

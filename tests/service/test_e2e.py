@@ -47,7 +47,7 @@ def serve(tmp: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]
         "CAPPLAN_LOG_LEVEL": "warning",
         **env,
     }
-    log = open(tmp / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
+    log = open(tmp / f"serve-{port}.log", "wb")
     proc = subprocess.Popen(
         [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=environ,

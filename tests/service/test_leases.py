@@ -231,7 +231,7 @@ class TestPostgresConcurrency:
             s = Store(PG_URL, schema=schema, owner=f"r{i}")
             try:
                 s.create_all()
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            except BaseException as exc:
                 errors.append(exc)
             finally:
                 s.dispose()

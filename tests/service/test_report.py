@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import xml.etree.ElementTree as ET  # noqa: S405 - our own SVG
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from service.report import binding_in_words, fmt, render_plan_report
 from service.report.bidi import balanced, isolated, with_ids
 from service.report.plan import end_discount
 from solver import Plan, parse_request, plan
-from solver.schema import DiagnosisEntry, DiscountTier, ObjectiveOut, SolverOut
+from solver.schema import BindingLimit, DiagnosisEntry, DiscountTier, ObjectiveOut, SolverOut
 from tests.service.report_cases import (
     bar_heights,
     demo_request,
@@ -135,42 +135,46 @@ class TestHeadline:
 
 
 class TestBindingWords:
-    def _plan(self, binding: list[str]) -> Plan:
+    def _plan(self, binding: list[BindingLimit], strings: list[str] | None = None) -> Plan:
         from solver.schema import PeriodOut
 
         return Plan(
             status="optimal",
             objective=ObjectiveOut(kind="min_cost", value=1.0),
             periods=[PeriodOut(label=lab) for lab in ("2026-01", "2026-04", "2026-07", "2026-10", "2027-01")],
-            binding=binding,
+            binding=strings or [],
+            binding_limits=binding,
             solver=SolverOut(backend="highs", integer=False),
         )
 
     def test_consecutive_periods_become_a_range(self) -> None:
-        words = binding_in_words(
-            self._plan(["supply h 2026-01", "supply h 2026-04", "supply h 2026-07", "supply h 2027-01"])
-        )
+        supply = [
+            BindingLimit(family="supply", hardware="h", period=t)
+            for t in ("2026-01", "2026-04", "2026-07", "2027-01")
+        ]
+        words = binding_in_words(self._plan(supply))
         assert words == ["<b>Supply of h</b> is exhausted in 4 periods (2026-01 \u2013 2026-07, 2027-01)."]
 
     def test_every_kind_has_words(self) -> None:
         words = binding_in_words(
             self._plan(
                 [
-                    "power s 2026-04",
-                    "expansion s",
-                    "budget",
-                    "budget 2026-01",
-                    "total_budget",
-                    "total_budget 2026-04",
-                    "vendor_share max nvidia 2026-10",
-                    "vendor_share min amd 2026-10",
-                    "min_service chat 2026-04",
-                    "something new",
+                    BindingLimit(family="power", site="s", period="2026-04", price=2.5e6),
+                    BindingLimit(family="expansion_cap", site="s"),
+                    BindingLimit(family="budget"),
+                    BindingLimit(family="budget_period", period="2026-01"),
+                    BindingLimit(family="total_budget"),
+                    BindingLimit(family="total_budget_period", period="2026-04"),
+                    BindingLimit(family="vendor_max", vendor="nvidia", period="2026-10"),
+                    BindingLimit(family="vendor_min", vendor="amd", period="2026-10"),
+                    BindingLimit(family="min_service", workload="chat", period="2026-04"),
+                    BindingLimit(family="served_total"),
                 ]
             )
         )
         assert words == [
-            "<b>Power at s</b> is fully used in 1 period (2026-04).",
+            "<b>Power at s</b> is fully used in 1 period (2026-04); one more MW there is worth up to "
+            "$2.500 M NPV (in 2026-04 alone).",
             "<b>The s expansion option</b> is built out to its maximum.",
             "<b>The capex budget</b> is fully spent.",
             "<b>The per-period capex budget</b> is fully spent in 1 period (2026-01).",
@@ -179,8 +183,20 @@ class TestBindingWords:
             "<b>nvidia</b> is held at its maximum share of IT power in 1 period (2026-10).",
             "<b>amd</b> is held at its minimum share of IT power in 1 period (2026-10).",
             "<b>chat</b> is served only at its minimum service level in 1 period (2026-04).",
-            "something new",
+            "<b>The total served fraction</b> is held at its minimum.",
         ]
+
+    def test_an_id_with_a_space_keeps_its_periods_together(self) -> None:
+        """Structured limits need no parsing: a site id with spaces (which broke the words'
+        regexes) is one subject."""
+        power = [BindingLimit(family="power", site="north hall", period=t) for t in ("2026-01", "2026-04")]
+        assert binding_in_words(self._plan(power)) == [
+            "<b>Power at north hall</b> is fully used in 2 periods (2026-01, 2026-04)."
+        ]
+
+    def test_a_stored_plan_without_structured_limits_shows_its_words_as_they_are(self) -> None:
+        words = binding_in_words(self._plan([], strings=["power s 2026-04"]))
+        assert words == ["power s 2026-04"]
 
 
 class TestCharts:

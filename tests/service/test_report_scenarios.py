@@ -6,7 +6,7 @@ MW, infeasible below 10 MW; the base (P = 15) costs 2e6.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 - our own SVG
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
 

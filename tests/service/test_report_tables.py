@@ -192,9 +192,12 @@ class TestSums:
             )
 
     def test_max_served_price_units_are_tokens(self) -> None:
-        from service.report.tables import price_units
+        from solver.limits import BY_FAMILY
 
-        assert price_units("weighted_million_tokens") == {
+        units = {f: BY_FAMILY[f].price.unit("weighted_million_tokens") for f in ("power", "budget", "supply")}
+        units["demand"] = BY_FAMILY["demand_cap"].price.unit("weighted_million_tokens")
+        units["vendor_share"] = BY_FAMILY["vendor_max"].price.unit("weighted_million_tokens")
+        assert units == {
             "power": "weighted_million_tokens_per_mw_in_period",
             "budget": "weighted_million_tokens_per_usd_nominal",
             "supply": "weighted_million_tokens_per_unit_bought_in_period",

@@ -398,7 +398,8 @@ def first_mip_stops_between_the_first_two_thresholds(monkeypatch: pytest.MonkeyP
     20-year case before the rows were scaled: it is solved with ``vendor``'s net spend held
     below its second threshold by a row of its own, removed afterwards; every other solve is real."""
     import solver.planner as planner
-    from solver.model import LE, net_spend_terms
+    from solver.lp import LE
+    from solver.model import net_spend_terms
 
     real = planner.solve_model
     calls: list[bool] = []
@@ -410,11 +411,11 @@ def first_mip_stops_between_the_first_two_thresholds(monkeypatch: pytest.MonkeyP
         v = m.data.vendors.index(vendor)
         second = next(c for c in m.data.req.contracts if c.vendor == vendor).discount_tiers[1].above_spend_usd
         terms, fixed = net_spend_terms(m, v)
-        row = m.new_row("stopped_at_one_tier", (v,), terms, LE, 0.99 * second - fixed, m.data.usd_unit)
+        m.new_row("stopped_at_one_tier", (v,), terms, LE, 0.99 * second - fixed, m.data.usd_unit)
         try:
             return real(m, *a, **k)
         finally:
-            m.rows.remove(row)
+            m.drop_row("stopped_at_one_tier", (v,))
             m.con.pop("stopped_at_one_tier")
 
     monkeypatch.setattr(planner, "solve_model", mip_stops_at_one_tier)

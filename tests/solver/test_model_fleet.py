@@ -245,7 +245,7 @@ class TestExistingFromTheCatalog:
         # the model holds no purchase column of it, so no supply row, price or lease either
         m = build_model(prepare(parse_request(req)))
         assert [k[1] for k in m.var["buy"]] == [0]  # g's, the only one
-        assert "supply" not in m.con and count_variables(m.data) == len(m.columns)
+        assert "supply" not in m.con and count_variables(m.data) == m.lp.num_cols
         assert p.shadow_prices is not None and p.shadow_prices.supply_per_unit == []
         # the same fleet listed in hardware[] (purchasable, no lead time) buys one H100 instead:
         # $54,000 net + 11 x $27,000 of maintenance

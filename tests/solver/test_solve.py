@@ -498,3 +498,94 @@ class TestCbcFallback:
         monkeypatch.setattr(solve_mod, "_solve_cbc", broken)
         p = solve(request(), backend="cbc")
         assert (p.status, p.solver.backend) == ("failed", "cbc")
+
+
+def _glpk_missing() -> str | None:
+    import shutil
+
+    return (
+        None
+        if shutil.which("glpsol")
+        else "GLPK's glpsol is not on PATH (Debian's glpk-utils; .ci/run installs it)"
+    )
+
+
+class TestPulpBackends:
+    """Any solver PuLP drives is a backend when installed; the same arrays reach it."""
+
+    REQ = request(
+        periods=2,
+        hardware_=[hardware(), hardware("g", price=150.0, points=((10.0, 2000.0),))],
+        workloads=[workload(demand=[50_000.0, 120_000.0])],
+    )
+
+    @pytest.mark.skipif(_glpk_missing() is not None, reason=str(_glpk_missing()))
+    @pytest.mark.parametrize("integer", [False, True])
+    def test_glpk_agrees_with_highs(self, integer: bool) -> None:
+        """g serves 2,000 tokens/s for $150 ($0.075 per token/s, h $0.10): 25 g in 2026 and 35
+        more in 2027, keeping 3/5 and 4/5 of their price: 25·150·2/5 + 35·150·1/5 = 1,500 + 1,050."""
+        req = {**self.REQ, "solver": {"backend": "glpk", "integer": integer}}
+        glpk, highs = plan(req), plan({**req, "solver": {"integer": integer}})
+        assert glpk.status == highs.status == "optimal"
+        assert glpk.objective.value == pytest.approx(2550.0, rel=1e-9)
+        assert highs.objective.value == pytest.approx(2550.0, rel=1e-9)
+        assert glpk.summary.units_acquired == pytest.approx(highs.summary.units_acquired, rel=1e-9)
+        # GLPK's command line gives PuLP no duals: no prices, and the plan says why
+        assert glpk.shadow_prices is None
+        if not integer:
+            assert any("returned no duals" in w for w in glpk.warnings)
+
+    def test_a_backend_not_installed_is_refused_at_its_field(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from solver import RequestInvalid, solve
+
+        real = solve.backend_available
+        monkeypatch.setattr(solve, "backend_available", lambda b: b != "gurobi" and real(b))
+        with pytest.raises(RequestInvalid) as err:
+            plan({**self.REQ, "solver": {"backend": "gurobi"}})
+        (e,) = err.value.errors
+        assert e.path == "/solver/backend"
+        assert e.message.startswith("'gurobi' is not installed here (available: highs, cbc")
+
+    def test_an_unknown_backend_is_refused_at_its_field(self) -> None:
+        from solver import RequestInvalid
+
+        with pytest.raises(RequestInvalid) as err:
+            plan({**self.REQ, "solver": {"backend": "excel"}})
+        assert [e.path for e in err.value.errors] == ["/solver/backend"]
+
+
+class TestWarmStarts:
+    """A sweep worker's next scenario starts HiGHS from the last basis of the same structure;
+    the answer is the cold solve's."""
+
+    REQ = request(
+        periods=3,
+        hardware_=[hardware(), hardware("g", price=150.0, points=((10.0, 2000.0),))],
+        workloads=[workload(demand=[50_000.0, 120_000.0, 90_000.0])],
+    )
+
+    def test_same_structure_starts_warm_and_answers_as_cold(self) -> None:
+        from solver.solve import WarmStarts
+
+        warm = WarmStarts()
+        first = plan(self.REQ, warm=warm)
+        assert not first.solver.warm_started  # nothing to start from yet
+        cheaper = {**self.REQ, "hardware": [hardware(price=60.0), self.REQ["hardware"][1]]}
+        again = plan(cheaper, warm=warm)
+        cold = plan(cheaper)
+        assert again.solver.warm_started and not cold.solver.warm_started
+        assert again.status == cold.status == "optimal"
+        # h at $60 for 1,000 tokens/s ($0.06) now beats g ($0.075): the plan moved, and the warm
+        # start found the same optimum as the cold solve
+        assert again.summary.units_acquired.get("h", 0.0) > 0.0
+        assert again.objective.value == pytest.approx(cold.objective.value, rel=1e-9)
+        assert again.summary.units_acquired == pytest.approx(cold.summary.units_acquired, rel=1e-9)
+
+    def test_another_structure_starts_cold(self) -> None:
+        from solver.solve import WarmStarts
+
+        warm = WarmStarts()
+        plan(self.REQ, warm=warm)
+        longer = {**self.REQ, "horizon": {**self.REQ["horizon"], "periods": 2}}
+        longer["workloads"] = [workload(demand=[50_000.0, 120_000.0])]
+        assert not plan(longer, warm=warm).solver.warm_started

@@ -17,7 +17,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import pulp
 import pytest
 
 import solver.planner as planner
@@ -56,7 +55,7 @@ def brute_force(data: ModelData) -> tuple[float, dict[int, float]]:
     best: tuple[float, dict[int, float]] | None = None
     for counts in itertools.product(*(range(len(t) + 1) for _, t in tiered)):
         m = build_model(data, discounts=False)
-        objective = pulp.LpAffineExpression(m.prob.objective)
+        objective = m.lp.objective.copy()
         spends = {}
         for (v, tiers), r in zip(tiered, counts, strict=True):
             terms, fixed = net_spend_terms(m, v)
@@ -71,16 +70,13 @@ def brute_force(data: ModelData) -> tuple[float, dict[int, float]]:
                 objective.constant -= data.d_end * discount(tiers, low)[0] + rate * (fixed - low)
                 for x, a in terms:
                     objective[x] = objective.get(x, 0.0) - rate * a
-        m.prob.setObjective(objective)
+        m.lp.objective = objective
         out = solve_model(m, "highs", 60)
         if out.status != "optimal" or out.objective is None:
             assert out.status == "infeasible", out.status  # a count the spend cannot reach
             continue
         if best is None or out.objective < best[0]:
-            net = {
-                v: fixed + sum(a * (x.varValue or 0.0) for x, a in terms)
-                for v, (terms, fixed) in spends.items()
-            }
+            net = {v: fixed + sum(a * m.value(x) for x, a in terms) for v, (terms, fixed) in spends.items()}
             best = (out.objective, net)
     assert best is not None
     return best
@@ -159,7 +155,7 @@ def random_request(seed: int) -> Json:
     contracts = []
     for vendor in ("a", "b") if rnd.random() < 0.5 else ("a",):
         terms, fixed = net_spend_terms(m, data.vendors.index(vendor))
-        base = max(1000.0, fixed + sum(a * (x.varValue or 0.0) for x, a in terms))
+        base = max(1000.0, fixed + sum(a * m.value(x) for x, a in terms))
         t0 = base * num(0.3, 1.5)
         tiers = [{"above_spend_usd": t0, "discount": num(0.02, 0.4)}]
         if rnd.random() < 0.6:
@@ -225,7 +221,7 @@ def test_the_instances_test_the_bound() -> None:
         assert solve_model(plain, "highs", 60).status == "optimal"
         for v, b in spends.items():
             terms, fixed = net_spend_terms(plain, v)
-            moved += b > (fixed + sum(a * (x.varValue or 0.0) for x, a in terms)) * (1 + 1e-6)
+            moved += b > (fixed + sum(a * m.value(x) for x, a in terms)) * (1 + 1e-6)
     assert tightened >= 12 and moved >= 3, (tightened, moved)
 
 
@@ -297,7 +293,7 @@ def test_twenty_years_without_tiers_one_idle_binary_keeps_the_lp_optimum() -> No
     data = prepare(parse_request(json.loads((DATA / "tiers-20-years.json").read_text())))
     lp = solve_model(build_model(data, discounts=False), "highs", 60)
     m = build_model(data, discounts=False)
-    m.new_var("idle", (0,), 0.0, 1.0).cat = pulp.LpInteger
+    m.lp.integer.add(m.new_var("idle", (0,), 0.0, 1.0))
     mip = solve_model(m, "highs", 60, 1e-9)
     assert lp.objective is not None and lp.objective == pytest.approx(3.1407147e11, rel=1e-7)
     assert mip.objective is not None and mip.objective == pytest.approx(lp.objective, rel=1e-9)
@@ -392,7 +388,7 @@ def test_only_the_mip_sees_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     def spy(m: Any, *a: Any, **k: Any) -> Any:
         if m.var.get("tier"):
             x, b = m.var["tier"][(0, 0)], m.var["reached"][(0, 0)]
-            seen.append((m.has_integers, float(x.upBound), -m.con["tier_open"][(0, 0)].expr[b]))
+            seen.append((m.has_integers, m.lp.ub[x], -m.con["tier_open"][(0, 0)].expr[b]))
         return real(m, *a, **k)
 
     monkeypatch.setattr(planner, "solve_model", spy)
