@@ -339,7 +339,7 @@ def _run_server(uvicorn: Any, app: Any, settings: Any, sock: socket.socket, requ
     host, port = sock.getsockname()[:2]
     lines = banner(settings, host, port)
 
-    class Server(uvicorn.Server):  # type: ignore[misc,name-defined]
+    class Server(uvicorn.Server):
         async def startup(self, sockets: list[Any] | None = None) -> None:
             await super().startup(sockets)
             if self.started:  # the app is up and the port open: tell the person who started it
