@@ -77,7 +77,8 @@ JSON = "application/json"
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # as solver.schema.Out: written whole, so a response's schema requires every field
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class SweepJob(_Out):
