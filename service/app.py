@@ -29,7 +29,7 @@ from service.errors import ProblemDetail, add_exception_handlers
 from service.jobs import JobRunner
 from service.leases import LeaseKeeper
 from service.observability import Metrics, RequestMiddleware, configure_logging
-from service.openapi import describe_security
+from service.openapi import finish_openapi
 from service.plans import PlanService
 from service.routes import catalog, health, plans, validate
 from service.runners import make_runner
@@ -165,5 +165,5 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
     for mod in extensions:
         app.include_router(mod.router)
     install_openapi(app, output_models=(ProblemDetail,))
-    describe_security(app, keys_configured=bool(settings.api_keys))
+    finish_openapi(app, keys_configured=bool(settings.api_keys))
     return app

@@ -173,3 +173,13 @@ EXAMPLE_REQUEST: dict[str, Any] = {
     ],
 }
 """A small valid request (OpenAPI example; Schemathesis starts from it)."""
+
+EXAMPLE_SWEEP: dict[str, Any] = {
+    "base": EXAMPLE_REQUEST,
+    "parameters": [{"path": "hardware/gpu-8x/unit_price_usd", "scale": [0.8, 1.2]}],
+    "mode": "one_at_a_time",
+}
+"""A small valid sweep (OpenAPI example)."""
+
+EXAMPLE_FRONTIER: dict[str, Any] = {"base": EXAMPLE_REQUEST, "points": 3}
+"""A small valid frontier (OpenAPI example)."""
