@@ -57,6 +57,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -90,7 +91,7 @@ class DescribedAs:
     """``Annotated[T, DescribedAs(U)]``: a field validated as ``T``, whose JSON Schema is
     ``U``'s (a reference to its definition).  A ``base`` is kept as the JSON object given and
     parsed by :func:`solver.parse_request`, so that its errors point into the body
-    (``/base/sites/0/power_mw``); a sweep value is checked by applying it at its path."""
+    (``/base/sites/0/power_mw``)."""
 
     def __init__(self, described: Any) -> None:
         self.described = described
@@ -103,13 +104,31 @@ class DescribedAs:
         return handler(schema)
 
 
+_SCALAR_KINDS: list[dict[str, Any]] = [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]
 SweepValue = TypeAliasType(
     "SweepValue",
-    "float | str | bool | list[SweepValue] | dict[str, SweepValue] | None",
+    Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "description": "A value for the request field at the parameter's path, which checks "
+                "it: a number, a string, a boolean, null, a list (per-period values, or a list "
+                "field's items) or an object (a request object).",
+                "anyOf": [
+                    *_SCALAR_KINDS,
+                    {
+                        "type": "array",
+                        "items": {"anyOf": [*_SCALAR_KINDS, {"type": "object"}, {"type": "null"}]},
+                    },
+                    {"type": "object"},
+                    {"type": "null"},
+                ],
+            }
+        ),
+    ],
 )
-"""What a sweep value may be (JSON Schema only): any JSON value; which one a path takes is
-checked against the request field there."""
-AnySweepValue = Annotated[Any, DescribedAs(SweepValue)]
+"""A sweep value: any JSON value (validated as given; its JSON Schema is a named one, not
+recursive, so that client generators can type it)."""
 BaseRequest = Annotated[dict[str, Any], DescribedAs(PlanRequest)]
 
 
@@ -121,18 +140,19 @@ class _Spec(BaseModel):
 
 
 class SweepParameter(_Spec):
+    # exactly one of values or scale, the other absent or null: if/then/else rather than a
+    # oneOf, which client generators would read as a union of two kinds of parameter
     model_config = ConfigDict(
         json_schema_extra={
             "description": "Give exactly one of values or scale (the other absent or null).",
-            "oneOf": [
-                {"required": ["values"], "properties": {"values": {"type": "array"}}},
-                {"required": ["scale"], "properties": {"scale": {"type": "array"}}},
-            ],
+            "if": {"required": ["values"], "properties": {"values": {"type": "array"}}},
+            "then": {"properties": {"scale": {"type": "null"}}},
+            "else": {"required": ["scale"], "properties": {"scale": {"type": "array"}}},
         }
     )
 
     path: str = Field(..., min_length=1, max_length=500, description="e.g. 'sites/tx-1/power_mw'.")
-    values: list[AnySweepValue] | None = Field(
+    values: list[SweepValue] | None = Field(
         None, min_length=1, description="Values that replace the base value."
     )
     scale: list[float] | None = Field(
@@ -171,9 +191,7 @@ class _Out(BaseModel):
 
 class ScenarioRow(_Out):
     index: int
-    values: dict[str, AnySweepValue] = Field(
-        default_factory=dict, description="The value used for each path."
-    )
+    values: dict[str, SweepValue] = Field(default_factory=dict, description="The value used for each path.")
     factors: dict[str, float] = Field(default_factory=dict, description="Scale factor used, per path.")
     parameter: str | None = Field(
         None, description="one_at_a_time: the parameter moved in this scenario (None: the base)."
@@ -200,7 +218,7 @@ class ScenarioRow(_Out):
 class NoValueSetting(_Out):
     """A setting of a tornado parameter whose scenario gave no value of the bar's metric."""
 
-    value: AnySweepValue = Field(None, description="The parameter's value in that scenario.")
+    value: SweepValue = Field(None, description="The parameter's value in that scenario.")
     factor: float | None = Field(None, description="Its scale factor (scale parameters only).")
     status: PlanStatus = Field(
         ...,
@@ -226,7 +244,7 @@ class TornadoBar(_Out):
     path: str
     metric: str
     base: float | None = Field(..., description="The metric in the base scenario (null: it has none).")
-    low_value: AnySweepValue = Field(
+    low_value: SweepValue = Field(
         None,
         description=(
             "The lowest setting (by factor for scale, else by value) whose scenario has a value of "
@@ -235,7 +253,7 @@ class TornadoBar(_Out):
     )
     low_factor: float | None = Field(None, description="That setting's scale factor (scale parameters).")
     low: float | None = Field(None, description="The metric at low_value.")
-    high_value: AnySweepValue = Field(
+    high_value: SweepValue = Field(
         None,
         description=(
             "The highest setting with a value of the metric (the same as low_value when only one "

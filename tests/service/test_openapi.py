@@ -9,6 +9,7 @@ client is tested in ``test_openapi_client.py``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -85,7 +86,7 @@ class TestOpenApiDocument:
     def test_every_operation_documents_problems(self, doc: dict[str, Any]) -> None:
         for method, path, op in operations(doc):
             codes = set(op["responses"])
-            assert "500" in codes, (method, path)
+            assert {"422", "500"} <= codes, (method, path)  # 422: an unknown query parameter at least
             if path.startswith("/v1/"):
                 assert "503" in codes, (method, path)  # starting, stopping, database outage
                 assert "Retry-After" in op["responses"]["503"]["headers"], (method, path)
@@ -99,6 +100,22 @@ class TestOpenApiDocument:
         body = doc["paths"]["/v1/plans"]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body == {"$ref": "#/components/schemas/PlanRequest"}
         assert doc["components"]["schemas"]["PlanRequest"]["additionalProperties"] is False
+
+    def test_what_a_post_creates_links_to_the_routes_that_read_or_delete_it(
+        self, doc: dict[str, Any]
+    ) -> None:
+        by_id = {op["operationId"]: (method, path) for method, path, op in operations(doc)}
+        linked = set()
+        for source in ("/v1/plans", "/v1/sweeps", "/v1/frontiers"):
+            responses = doc["paths"][source]["post"]["responses"]
+            for code in (c for c in responses if c.startswith("2")):
+                for link in responses[code]["links"].values():
+                    method, path = by_id[link["operationId"]]
+                    assert set(link["parameters"]) == set(re.findall(r"\{(\w+)\}", path)), path
+                    assert "$response.body#/id" in link["parameters"].values()
+                    linked.add((method, path))
+        with_ids = {(m, p) for m, p, _ in operations(doc) if "{" in p}
+        assert linked == with_ids  # every route that takes an id is reached from where it is made
 
     def test_no_value_is_left_untyped(self, doc: dict[str, Any]) -> None:
         # `{}` or additionalProperties: true types a value as Any in every generated client
