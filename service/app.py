@@ -23,14 +23,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from service.bodies import add_schema_patch, install_openapi
-from service.deps import AppState
+from service.bodies import install_openapi
+from service.deps import AppState, known_query_only
 from service.errors import ProblemDetail, add_exception_handlers
 from service.jobs import JobRunner
 from service.leases import LeaseKeeper
 from service.observability import Metrics, RequestMiddleware, configure_logging
+from service.openapi import finish_openapi
 from service.ownership import Hold, StartupError, hold_database
 from service.plans import PlanService
 from service.routes import catalog, health, plans, validate
@@ -74,24 +75,6 @@ def _optional_modules() -> list[Any]:
             if exc.name != name:
                 raise
     return out
-
-
-def _catalog_reference(comps: dict[str, Any]) -> None:
-    """A hardware item may also be ``{"catalog": "<id>", ...overrides}``."""
-    comps["HardwareFromCatalog"] = {
-        "title": "HardwareFromCatalog",
-        "type": "object",
-        "description": "Start from a default-catalog entry (GET /v1/catalog) and override fields.",
-        "properties": {"catalog": {"type": "string", "description": "Catalog entry id."}},
-        "required": ["catalog"],
-        "additionalProperties": True,
-    }
-    hw = comps.get("PlanRequest", {}).get("properties", {}).get("hardware")
-    if hw is not None and "items" in hw:
-        hw["items"] = {"anyOf": [hw["items"], {"$ref": "#/components/schemas/HardwareFromCatalog"}]}
-
-
-add_schema_patch(_catalog_reference)
 
 
 def create_app(
@@ -194,6 +177,7 @@ def create_app(
         summary="Inference-capacity planning: a linear program over sites, accelerators, workloads and money.",
         description="Errors are RFC 9457 `application/problem+json`. See docs/api.md.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
     )
     add_exception_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
@@ -204,4 +188,5 @@ def create_app(
     for mod in extensions:
         app.include_router(mod.router)
     install_openapi(app, output_models=(ProblemDetail,))
+    finish_openapi(app, keys_configured=bool(settings.api_keys))
     return app

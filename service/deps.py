@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.errors import Unauthorized, Unavailable
+from service.errors import InvalidRequest, Unauthorized, Unavailable
 from service.jobs import JobRunner
 from service.observability import Metrics
 from service.plans import PlanService
 from service.settings import Settings
 from service.store import Store
+from solver import FieldError
+from solver.errors import quoted
 
 DEFAULT_TENANT = "default"
 
@@ -80,6 +85,38 @@ async def get_tenant(
 
 
 TenantDep = Annotated[str, Depends(get_tenant)]
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependants(sub)
+
+
+def _declared(route: APIRoute) -> tuple[frozenset[str], bool]:
+    """The query parameters ``route`` declares, and whether it authenticates its caller."""
+    tree = list(_dependants(route.dependant))
+    calls: list[Callable[..., Any] | None] = [d.call for d in tree]
+    return frozenset(p.alias for d in tree for p in d.query_params), get_tenant in calls
+
+
+async def known_query_only(request: Request) -> None:
+    """Refuse the query parameters a route does not declare (422 naming each), as a body's
+    unknown members are: ``?staus=infeasible`` must not list every plan.  An app-wide
+    dependency, so it runs first: a route that authenticates does that before saying more."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute):
+        return
+    known, authenticates = _declared(route)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if not unknown:
+        return
+    if authenticates:  # a caller without a valid key learns nothing but 401
+        await get_tenant(request, await get_state(request), await _bearer(request))
+    takes = f"this route takes {', '.join(sorted(known))}" if known else "this route takes none"
+    raise InvalidRequest(
+        [FieldError(f"query:{name}", f"unknown query parameter {quoted(name)}: {takes}") for name in unknown]
+    )
 
 
 run_sync = anyio.to_thread.run_sync

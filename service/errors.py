@@ -37,16 +37,19 @@ class FieldProblem(BaseModel):
 
 
 class ProblemDetail(BaseModel):
-    """An RFC 9457 problem; extra members are allowed (``errors``, ``retry_after_s`` …)."""
+    """An RFC 9457 problem; extra members are allowed (``errors``, ``retry_after_s`` …).
+
+    The schema of what :func:`problem_response` writes: every member but ``errors`` always
+    (``detail`` and ``request_id`` may be null), ``errors`` on validation problems only."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(..., description="URI naming the kind of problem (see docs/api.md).")
     title: str
     status: int
-    detail: str | None = None
-    instance: str | None = Field(None, description="The request path.")
-    request_id: str | None = Field(None, description="Also in the X-Request-ID response header.")
+    detail: str | None
+    instance: str = Field(..., description="The request path.")
+    request_id: str | None = Field(..., description="Also in the X-Request-ID response header.")
     errors: list[FieldProblem] | None = Field(None, description="Validation problems, one per field.")
 
 

@@ -11,7 +11,8 @@ from solver.schema import ObjectiveKind, PlanStatus
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # as solver.schema.Out: written whole, so a response's schema requires every field
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class PlanListItem(Out):
@@ -30,6 +31,11 @@ class PlanListItem(Out):
 class PlanPage(Out):
     items: list[PlanListItem]
     next: str | None = Field(None, description="Path of the next (older) page; null on the last page.")
+    next_cursor: str | None = Field(
+        None,
+        description="The `cursor` of the next page (the one in `next`): give it with the same "
+        "`limit` and `status`; null on the last page.",
+    )
 
 
 class ThroughputPair(Out):
@@ -63,10 +69,70 @@ class ValidationReport(Out):
     warnings: list[str] = Field(default_factory=list)
 
 
-class CatalogOut(Out):
-    hardware: list[dict[str, Any]] = Field(
-        ..., description="Catalog entries: request hardware fields plus sources and estimate notes."
+class ThroughputDerivation(Out):
+    """How a per-unit throughput was estimated from on-chip memory (docs/catalog.md)."""
+
+    model: str
+    parameters: int
+    weights_gb: float
+    systems_per_replica: int
+    free_sram_gb: float
+    kv_bytes_per_token: int
+    context_tokens: int
+    concurrent_streams_per_replica: int
+    tokens_per_s_per_user: float
+    tokens_per_s_per_unit: float
+
+
+class CatalogPoint(Out):
+    tokens_per_s_per_user: float
+    tokens_per_s_per_unit: float
+
+
+class CatalogCurve(Out):
+    """A throughput curve as a request's hardware ``performance`` takes it."""
+
+    units_per_replica: float
+    points: list[CatalogPoint]
+
+
+class CatalogEntry(Out):
+    """A default-catalog entry: the fields a request's hardware item takes (used as they are by
+    ``{"catalog": id, ...overrides}``) and fields that document them (docs/catalog.md)."""
+
+    id: str
+    vendor: str
+    kind: Literal["wafer-scale", "gpu", "other"]
+    description: str
+    unit_price_usd: float
+    recurring_usd_per_unit_hour: float
+    maintenance_fraction_per_year: float
+    it_power_kw: float = Field(..., description="The most the unit draws (see power_figures_kw).")
+    lifetime_years: float
+    lead_time_months: float | None
+    max_units_per_period: float | list[float] | None
+    performance: dict[str, CatalogCurve] = Field(..., description="Throughput curves by model.")
+    sources: list[str] = Field(..., description="Where the figures come from.")
+    unit_description: str = Field(..., description="What one unit is.")
+    memory_gb: int = Field(..., description="Accelerator memory of one unit.")
+    gpus_per_unit: int | None = None
+    power_figures_kw: dict[str, float | list[float]] = Field(
+        ...,
+        description="The unit's power figures by kind: quoted, typical, power_shelf_capacity, "
+        "gpu_power_sum, measured_mlperf ([low, high]).",
     )
+    point_notes: dict[str, list[str]] = Field(..., description="Source of each performance point, by model.")
+    estimates: dict[str, str] = Field(
+        ..., description="Every estimated figure, by its path in the entry, and how it was derived."
+    )
+    notes: dict[str, str]
+    cerebras_throughput_derivation: dict[str, ThroughputDerivation] | None = Field(
+        None, description="Cerebras entries: the per-unit throughput estimate of each model."
+    )
+
+
+class CatalogOut(Out):
+    hardware: list[CatalogEntry]
 
 
 class Health(Out):
@@ -107,3 +173,13 @@ EXAMPLE_REQUEST: dict[str, Any] = {
     ],
 }
 """A small valid request (OpenAPI example; Schemathesis starts from it)."""
+
+EXAMPLE_SWEEP: dict[str, Any] = {
+    "base": EXAMPLE_REQUEST,
+    "parameters": [{"path": "hardware/gpu-8x/unit_price_usd", "scale": [0.8, 1.2]}],
+    "mode": "one_at_a_time",
+}
+"""A small valid sweep (OpenAPI example)."""
+
+EXAMPLE_FRONTIER: dict[str, Any] = {"base": EXAMPLE_REQUEST, "points": 3}
+"""A small valid frontier (OpenAPI example)."""

@@ -30,7 +30,8 @@ REL_TOL = 1e-6
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # as solver.schema.Out: written whole, so a response's schema requires every field
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class Change(_Out):

@@ -48,14 +48,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from multiprocessing import resource_tracker
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+from typing_extensions import TypeAliasType
 
 from solver.errors import CapplanError, FieldError, RequestInvalid
 from solver.model import HOURS_PER_YEAR
 from solver.planner import plan
-from solver.schema import Plan, PlanStatus, SitePrice
+from solver.schema import Plan, PlanRequest, PlanStatus, SitePrice
 from solver.validate import field_errors, parse_request
 
 DEFAULT_MAX_SCENARIOS = 1000
@@ -75,6 +87,51 @@ Step = str | int
 # ----------------------------------------------------------------------------- specs
 
 
+class DescribedAs:
+    """``Annotated[T, DescribedAs(U)]``: a field validated as ``T``, whose JSON Schema is
+    ``U``'s (a reference to its definition).  A ``base`` is kept as the JSON object given and
+    parsed by :func:`solver.parse_request`, so that its errors point into the body
+    (``/base/sites/0/power_mw``)."""
+
+    def __init__(self, described: Any) -> None:
+        self.described = described
+
+    def __get_pydantic_json_schema__(self, _: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = TypeAdapter(self.described).core_schema
+        if "ref" in schema:  # a model: referred to (with its definition), not inlined
+            ref = core_schema.definition_reference_schema(schema["ref"])
+            schema = core_schema.definitions_schema(ref, [schema])
+        return handler(schema)
+
+
+_SCALAR_KINDS: list[dict[str, Any]] = [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]
+SweepValue = TypeAliasType(
+    "SweepValue",
+    Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "description": "A value for the request field at the parameter's path, which checks "
+                "it: a number, a string, a boolean, null, a list (per-period values, or a list "
+                "field's items) or an object (a request object).",
+                "anyOf": [
+                    *_SCALAR_KINDS,
+                    {
+                        "type": "array",
+                        "items": {"anyOf": [*_SCALAR_KINDS, {"type": "object"}, {"type": "null"}]},
+                    },
+                    {"type": "object"},
+                    {"type": "null"},
+                ],
+            }
+        ),
+    ],
+)
+"""A sweep value: any JSON value (validated as given; its JSON Schema is a named one, not
+recursive, so that client generators can type it)."""
+BaseRequest = Annotated[dict[str, Any], DescribedAs(PlanRequest)]
+
+
 class _Spec(BaseModel):
     """Strict JSON types, as for the request (:class:`solver.schema.Strict`): a number where a
     number is expected (an integer will do), never a string or a boolean."""
@@ -83,8 +140,21 @@ class _Spec(BaseModel):
 
 
 class SweepParameter(_Spec):
+    # exactly one of values or scale, the other absent or null: if/then/else rather than a
+    # oneOf, which client generators would read as a union of two kinds of parameter
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Give exactly one of values or scale (the other absent or null).",
+            "if": {"required": ["values"], "properties": {"values": {"type": "array"}}},
+            "then": {"properties": {"scale": {"type": "null"}}},
+            "else": {"required": ["scale"], "properties": {"scale": {"type": "array"}}},
+        }
+    )
+
     path: str = Field(..., min_length=1, max_length=500, description="e.g. 'sites/tx-1/power_mw'.")
-    values: list[Any] | None = Field(None, min_length=1, description="Values that replace the base value.")
+    values: list[SweepValue] | None = Field(
+        None, min_length=1, description="Values that replace the base value."
+    )
     scale: list[float] | None = Field(
         None, min_length=1, description="Factors that multiply the base value (lists element-wise)."
     )
@@ -101,13 +171,13 @@ class SweepParameter(_Spec):
 
 
 class SweepSpec(_Spec):
-    base: dict[str, Any] = Field(..., description="The base PlanRequest.")
+    base: BaseRequest = Field(..., description="The base PlanRequest.")
     parameters: list[SweepParameter] = Field(..., min_length=1)
     mode: Mode = "grid"
 
 
 class FrontierSpec(_Spec):
-    base: dict[str, Any] = Field(..., description="The base PlanRequest.")
+    base: BaseRequest = Field(..., description="The base PlanRequest.")
     points: int = Field(9, ge=2, le=MAX_FRONTIER_POINTS, description="Points on the curve, ends included.")
 
 
@@ -115,12 +185,13 @@ class FrontierSpec(_Spec):
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # as solver.schema.Out: written whole, so a response's schema requires every field
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class ScenarioRow(_Out):
     index: int
-    values: dict[str, Any] = Field(default_factory=dict, description="The value used for each path.")
+    values: dict[str, SweepValue] = Field(default_factory=dict, description="The value used for each path.")
     factors: dict[str, float] = Field(default_factory=dict, description="Scale factor used, per path.")
     parameter: str | None = Field(
         None, description="one_at_a_time: the parameter moved in this scenario (None: the base)."
@@ -147,7 +218,7 @@ class ScenarioRow(_Out):
 class NoValueSetting(_Out):
     """A setting of a tornado parameter whose scenario gave no value of the bar's metric."""
 
-    value: Any = Field(None, description="The parameter's value in that scenario.")
+    value: SweepValue = Field(None, description="The parameter's value in that scenario.")
     factor: float | None = Field(None, description="Its scale factor (scale parameters only).")
     status: PlanStatus = Field(
         ...,
@@ -173,7 +244,7 @@ class TornadoBar(_Out):
     path: str
     metric: str
     base: float | None = Field(..., description="The metric in the base scenario (null: it has none).")
-    low_value: Any = Field(
+    low_value: SweepValue = Field(
         None,
         description=(
             "The lowest setting (by factor for scale, else by value) whose scenario has a value of "
@@ -182,7 +253,7 @@ class TornadoBar(_Out):
     )
     low_factor: float | None = Field(None, description="That setting's scale factor (scale parameters).")
     low: float | None = Field(None, description="The metric at low_value.")
-    high_value: Any = Field(
+    high_value: SweepValue = Field(
         None,
         description=(
             "The highest setting with a value of the metric (the same as low_value when only one "

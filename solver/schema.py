@@ -463,9 +463,13 @@ class PlanRequest(Strict):
 
 
 class Out(BaseModel):
-    """Base of result models (extra fields rejected so the schema stays exact)."""
+    """Base of result models (extra fields rejected so the schema stays exact).
 
-    model_config = ConfigDict(extra="forbid")
+    A result is always written whole (``model_dump_json``: null and empty values included),
+    so its serialization schema (the one a response states) lists every field as required;
+    request models keep the fields that have defaults optional."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class ObjectiveOut(Out):

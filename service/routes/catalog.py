@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fastapi import APIRouter
 
 from service.deps import TenantDep
@@ -17,4 +19,9 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 )
 async def catalog(tenant: TenantDep) -> CatalogOut:
     """Entries a request can start from with ``{"catalog": "<id>", ...overrides}``."""
-    return CatalogOut(hardware=[dict(e) for e in load_catalog()])
+    return _catalog()
+
+
+@lru_cache(maxsize=1)
+def _catalog() -> CatalogOut:
+    return CatalogOut.model_validate({"hardware": load_catalog()})

@@ -149,7 +149,9 @@ async def list_plans(
     tenant: TenantDep,
     status: Annotated[list[PlanStatus] | None, Query(description="Only plans in these statuses.")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 20,
-    cursor: Annotated[str | None, Query(description="The `next` cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(description="The `next_cursor` of the previous page (also in its `next` link).")
+    ] = None,
 ) -> PlanPage:
     """The caller's plans (summaries), newest first, a page at a time."""
     before = decode_cursor(cursor) if cursor else None
@@ -173,12 +175,13 @@ async def list_plans(
         )
         for r in rows
     ]
-    nxt = None
+    nxt = next_cursor = None
     if more and rows:
-        params = [("limit", str(limit)), ("cursor", encode_cursor(rows[-1]))]
+        next_cursor = encode_cursor(rows[-1])
+        params = [("limit", str(limit)), ("cursor", next_cursor)]
         params += [("status", s) for s in status or ()]
         nxt = "/v1/plans?" + urlencode(params)
-    return PlanPage(items=items, next=nxt)
+    return PlanPage(items=items, next=nxt, next_cursor=next_cursor)
 
 
 @router.get(

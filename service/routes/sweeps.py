@@ -37,6 +37,7 @@ from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import Conflict, NotFound, problems
 from service.jobs import JobResult, QueueFullError
 from service.observability import request_id_var
+from service.schemas import EXAMPLE_FRONTIER, EXAMPLE_SWEEP
 from service.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
 from service.tasks import run_batch, stub_plan
 from solver import ModelTooLarge, Plan, parse_request
@@ -77,7 +78,8 @@ JSON = "application/json"
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # as solver.schema.Out: written whole, so a response's schema requires every field
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class SweepJob(_Out):
@@ -634,6 +636,7 @@ async def _delete_job(state: AppState, tenant: str, job_id: str, kind: str) -> R
         SweepSpec,
         "A base PlanRequest and parameters addressed by path (docs/scenarios.md); "
         "mode grid (cartesian) or one_at_a_time (tornado).",
+        EXAMPLE_SWEEP,
     ),
     responses={
         202: {"description": "Accepted: the job, queued; poll `Location`."},
@@ -672,7 +675,9 @@ async def delete_sweep(sweep_id: str, state: StateDep, tenant: TenantDep) -> Res
     summary="Start a cost-vs-served frontier",
     status_code=202,
     response_model=FrontierJob,
-    openapi_extra=json_body(FrontierSpec, "A base PlanRequest and the number of points (2-101)."),
+    openapi_extra=json_body(
+        FrontierSpec, "A base PlanRequest and the number of points (2-101).", EXAMPLE_FRONTIER
+    ),
     responses={
         202: {"description": "Accepted: the job, queued; poll `Location`."},
         **problems(401, 413, 415, 422),

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -378,6 +379,24 @@ class TestListPlans:
         rest = c.get(page["next"]).json()
         assert [i["id"] for i in rest["items"]] == [ids[0]]
         assert rest["next"] is None
+
+    def test_the_next_cursor_is_given_beside_the_next_link(
+        self, listed: tuple[TestClient, list[str]]
+    ) -> None:
+        c, ids = listed
+        params = [("status", "infeasible"), ("status", "optimal"), ("limit", "1")]
+        page = c.get("/v1/plans", params=params).json()
+        assert page["next"] == "/v1/plans?" + urlencode(
+            [("limit", "1"), ("cursor", page["next_cursor"])] + params[:2]
+        )
+        seen = [i["id"] for i in page["items"]]
+        for _ in ids:  # at most one page a plan
+            if page["next_cursor"] is None:
+                break
+            page = c.get("/v1/plans", params=[*params, ("cursor", page["next_cursor"])]).json()
+            seen += [i["id"] for i in page["items"]]
+        assert seen == [ids[2], ids[1], ids[0]]
+        assert page["next"] is None  # the last page
 
     def test_items_summarise_the_plans(self, listed: tuple[TestClient, list[str]]) -> None:
         c, ids = listed
