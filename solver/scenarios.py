@@ -68,6 +68,7 @@ from solver.errors import CapplanError, FieldError, RequestInvalid
 from solver.model import HOURS_PER_YEAR
 from solver.planner import plan
 from solver.schema import Plan, PlanRequest, PlanStatus, SitePrice
+from solver.solve import WarmStarts
 from solver.validate import field_errors, parse_request
 
 DEFAULT_MAX_SCENARIOS = 1000
@@ -213,6 +214,11 @@ class ScenarioRow(_Out):
     )
     binding: list[str] = Field(default_factory=list)
     error: str | None = None
+    warm_start: bool = Field(
+        False,
+        description="The scenario's LP started from the basis of an earlier scenario of the same "
+        "structure (same answer, fewer iterations); false: solved from scratch.",
+    )
 
 
 class NoValueSetting(_Out):
@@ -792,6 +798,11 @@ class ScenarioOutcome:
     error: str | None = None
 
 
+WORKER_WARM_STARTS = WarmStarts()
+"""This process's bases of the LPs it solved, by structure: a worker's next scenario of a sweep or
+frontier starts from the last one of its structure (its row says so: ``warm_start``)."""
+
+
 def solve_scenario(task: ScenarioTask) -> ScenarioOutcome:
     """Solve one scenario (runs in a worker process): a plan, or the error that stopped it."""
     try:
@@ -800,6 +811,7 @@ def solve_scenario(task: ScenarioTask) -> ScenarioOutcome:
             plan_id=task.plan_id,
             max_variables=task.max_variables,
             max_time_limit_s=task.max_time_limit_s,
+            warm=WORKER_WARM_STARTS,
         )
     except CapplanError as exc:
         return ScenarioOutcome(task.index, None, f"{type(exc).__name__}: {exc}")
@@ -1030,6 +1042,7 @@ def row_from_plan(p: Plan | None, index: int, plan_id: str, error: str | None = 
         power_shadow_price_max=top,
         binding=list(p.binding),
         error=error,
+        warm_start=p.solver.warm_started,
     )
 
 

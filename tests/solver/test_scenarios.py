@@ -1042,3 +1042,31 @@ class TestExecution:
         assert not stuck, "the pool's manager thread still waits for the rest of the result"
         consumer.join(60)
         assert not consumer.is_alive() and outs == []
+
+
+class TestWarmStartedSweeps:
+    """Scenarios of one structure start from the previous basis and answer as cold solves."""
+
+    def test_every_row_equals_its_cold_plan(self) -> None:
+        from solver.scenarios import WORKER_WARM_STARTS
+
+        base = json.loads((Path(__file__).parents[2] / "examples" / "cerebras-750mw.json").read_text())
+        sweep = prepare_sweep(
+            {
+                "base": base,
+                "parameters": [
+                    {"path": "hardware/nvidia-gb300-nvl72/unit_price_usd", "scale": [0.8, 1.0, 1.25]},
+                    {"path": "workloads/agentic-fast/demand_growth_per_year", "scale": [0.5, 0.75, 1.0]},
+                ],
+            }
+        )
+        WORKER_WARM_STARTS._bases.clear()
+        result = run_sweep(sweep)
+        assert [r.status for r in result.rows] == ["optimal"] * 9
+        assert not result.rows[0].warm_start and all(r.warm_start for r in result.rows[1:])
+        for sc, row in zip(sweep.scenarios, result.rows, strict=True):
+            cold = plan(sc.request)
+            assert not cold.solver.warm_started
+            assert row.objective == pytest.approx(cold.objective.value, rel=1e-9)
+            assert row.npv_cost_usd == pytest.approx(cold.summary.npv_cost_usd, rel=1e-9)
+            assert row.served_fraction == pytest.approx(cold.summary.served_fraction, rel=1e-9)
