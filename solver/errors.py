@@ -52,9 +52,15 @@ class RequestInvalid(CapplanError):
 
 
 class ModelTooLarge(CapplanError):
-    """The model would exceed the configured variable limit."""
+    """The model would exceed the configured size limit: its columns (``variables``), or a
+    table derived from the request (``table``, of ``size`` entries) whatever its columns."""
 
-    def __init__(self, variables: int, limit: int) -> None:
+    def __init__(self, variables: int, limit: int, table: str | None = None, size: int | None = None) -> None:
         self.variables = variables
         self.limit = limit
-        super().__init__(f"the model needs {variables} variables, more than the limit {limit}")
+        self.table = table
+        self.size = variables if size is None else size
+        if table is None:
+            super().__init__(f"the model needs {variables} variables, more than the limit {limit}")
+        else:
+            super().__init__(f"the request derives {self.size} {table}, more than the limit {limit}")

@@ -285,8 +285,7 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"workload {wl.id!r}: no hardware reaches {wl.min_tokens_per_s_per_user:g} "
                 f"tokens/s per user on {wl.model!r}; it cannot be served"
             )
-    for w, wl in enumerate(req.workloads):
-        first = _first_servable_period(data, w)
+    for w, (wl, first) in enumerate(zip(req.workloads, _first_servable_periods(data), strict=True)):
         if 0 < first < n and wl.min_service_fraction > 0 and any(data.demand[w][t] > 0 for t in range(first)):
             data.warnings.append(
                 f"workload {wl.id!r}: nothing that can serve it is installed before "
@@ -431,17 +430,17 @@ def _dollar_limits(req: PlanRequest) -> list[float]:
     return [float(x) for x in out]
 
 
-def _first_servable_period(data: ModelData, w: int) -> int:
-    """First period in which some unit able to serve workload w can be installed."""
-    first = data.n
-    for s, h, w2 in data.eligible:
-        if w2 != w:
-            continue
+def _first_servable_periods(data: ModelData) -> list[int]:
+    """[w] -> first period in which some unit able to serve workload w can be installed (n if
+    none can): 0 where an eligible pair has existing units at the start, else the shortest lead
+    time of eligible hardware that can be bought.  One pass over the eligible triples."""
+    first = [data.n] * len(data.req.workloads)
+    for s, h, w in data.eligible:
         ex = data.existing.get((s, h))
         if ex and ex[0] > 0:
-            return 0
-        if data.buy_periods(h) and data.lead[h] < first:
-            first = data.lead[h]
+            first[w] = 0
+        elif data.lead[h] < first[w] and data.buy_periods(h):
+            first[w] = data.lead[h]
     return first
 
 

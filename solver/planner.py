@@ -13,7 +13,6 @@ import pulp
 
 from solver.advice import extract_idle_purchases, idle_purchase_warnings, opex_budget_warning
 from solver.diagnose import diagnose
-from solver.errors import ModelTooLarge
 from solver.extract import (
     Values,
     discount,
@@ -32,7 +31,6 @@ from solver.model import (
     Built,
     bound_tiers,
     build_model,
-    count_variables,
     net_spend_terms,
     prepare,
     set_objective,
@@ -40,6 +38,7 @@ from solver.model import (
     spend_bound,
 )
 from solver.schema import Contract, ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
+from solver.size import check_model_size
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S, SolveOutcome, solve_model
 from solver.validate import parse_request
 
@@ -60,17 +59,16 @@ def plan(
     plan_id
         Identifier to give the plan (a fresh one by default).
     max_variables
-        Refuse (ModelTooLarge) models with more columns, before building anything.
+        Refuse (ModelTooLarge) models with more columns, or a derived table with more entries
+        (:func:`solver.size.check_model_size`), before deriving anything.
     max_time_limit_s
         Cap on the request's time limit (the library caps at LIBRARY_MAX_TIME_LIMIT_S too).
     """
     req = parse_request(request)
     t_start = time.perf_counter()
-    data = prepare(req)
     if max_variables is not None:
-        nvar = count_variables(data)
-        if nvar > max_variables:
-            raise ModelTooLarge(nvar, max_variables)
+        check_model_size(req, max_variables)
+    data = prepare(req)
     opts = req.solver
     limit = min(opts.time_limit_s, LIBRARY_MAX_TIME_LIMIT_S, max_time_limit_s or float("inf"))
     m = build_model(data, integer=opts.integer)
