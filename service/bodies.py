@@ -26,6 +26,7 @@ from service.errors import InvalidRequest, UnsupportedMediaType
 from service.store import storable
 from solver import FieldError
 from solver.errors import pointer_token, quoted
+from solver.validate import beyond_float_range
 
 
 class _NonFinite:
@@ -118,6 +119,12 @@ def parse_strict_json(body: bytes) -> Any:
         nonfinite.append(token)
         return _BAD
 
+    def parse_int(token: str) -> int | _NonFinite:
+        if not beyond_float_range(token):
+            return int(token)
+        nonfinite.append(token)
+        return _BAD
+
     duplicated: list[tuple[dict[str, Any], list[str]]] = []  # objects with a key given twice
 
     def object_pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -134,14 +141,18 @@ def parse_strict_json(body: bytes) -> Any:
 
     try:
         data = json.loads(
-            text, parse_constant=parse_constant, parse_float=parse_float, object_pairs_hook=object_pairs_hook
+            text,
+            parse_constant=parse_constant,
+            parse_float=parse_float,
+            parse_int=parse_int,
+            object_pairs_hook=object_pairs_hook,
         )
     except RecursionError:
         raise InvalidRequest([FieldError("/", "the JSON is nested too deeply")]) from None
     except json.JSONDecodeError as exc:
         msg = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         raise InvalidRequest([FieldError("/", msg)]) from None
-    except ValueError as exc:  # e.g. an integer with too many digits
+    except ValueError as exc:
         raise InvalidRequest([FieldError("/", f"not valid JSON: {exc}")]) from None
     if duplicated:
         raise InvalidRequest(_duplicate_key_errors(data, duplicated))

@@ -18,6 +18,14 @@ from solver.errors import FieldError, RequestInvalid, ValueErrorAt, pointer_toke
 from solver.schema import PlanRequest
 
 
+def beyond_float_range(token: str) -> bool:
+    """Whether a JSON integer is beyond the float range (read as a number, it would be
+    infinite), as ``1e999`` is.  Such an integer is refused like that float: Python cannot
+    even read one of over 4,300 digits as an int, and pydantic calls one of 400 digits "not a
+    valid number" rather than out of its field's range."""
+    return len(token) > 300 and not math.isfinite(float(token))
+
+
 def _loc_pointer(loc: Iterable[Any], data: Any, err_type: str) -> str:
     """The JSON pointer of a pydantic error location, walked against the input.
 

@@ -169,6 +169,31 @@ class TestStrictJson:
         assert r.status_code == 422 and r.json()["type"] == PROBLEM_BASE + "invalid-request"
         assert [e["path"] for e in r.json()["errors"]] == ["/sites/0/power_mw"]
 
+    @pytest.mark.parametrize("digits", [310, 400, 5_000])
+    def test_an_integer_beyond_the_float_range_is_refused_like_1e999(
+        self, client: TestClient, digits: int
+    ) -> None:
+        # Were: 400 digits "Input should be a valid number" (pydantic cannot make it a float),
+        # 5,000 digits at "/" with Python's advice to raise sys.set_int_max_str_digits().
+        text = json.dumps(h.small_request()).replace('"power_mw": 10.0', f'"power_mw": -{"9" * digits}')
+        r = client.post("/v1/plans", content=text, headers=JSON)
+        assert r.status_code == 422 and r.json()["type"] == PROBLEM_BASE + "invalid-request"
+        assert r.json()["errors"] == [
+            {
+                "path": "/sites/0/power_mw",
+                "message": "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number",
+            }
+        ]
+
+    def test_a_long_integer_within_the_float_range_gets_its_fields_range(self, client: TestClient) -> None:
+        # 309 digits, about 1e308: a float, beyond power_mw's 1e6
+        text = json.dumps(h.small_request()).replace('"power_mw": 10.0', f'"power_mw": {"1" * 309}')
+        r = client.post("/v1/plans", content=text, headers=JSON)
+        assert r.status_code == 422
+        assert [(e["path"], e["message"].split(";")[0]) for e in r.json()["errors"]] == [
+            ("/sites/0/power_mw", "Input should be less than or equal to 1000000")
+        ]
+
     def test_deep_nesting_in_a_worker_thread_is_422(self, client: TestClient) -> None:
         r = client.post("/v1/plans", content=b"[" * 200_000, headers=JSON)
         assert r.status_code == 422
