@@ -51,6 +51,15 @@ class RequestInvalid(CapplanError):
         super().__init__(f"{first.path or '/'}: {first.message}{more}")
 
 
+class CheckTooLong(CapplanError):
+    """Checking the request took longer than the caller's budget (a sweep checks each of its
+    scenarios: their number times the base's length)."""
+
+    def __init__(self, message: str, budget_s: float) -> None:
+        self.budget_s = budget_s
+        super().__init__(message)
+
+
 class ModelTooLarge(CapplanError):
     """The model would exceed the configured size limit: its columns (``variables``), or a
     table derived from the request (``table``, of ``size`` entries) whatever its columns."""

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,6 +157,67 @@ class TestWhereBodiesAreParsed:
             for t in posts:
                 t.join(60)
         assert len(started) == 2 and [r.status_code for r in answers] == [422, 422]
+
+
+class TestCheckBudget:
+    """A large body waits at most CAPPLAN_CHECK_BUDGET_S for its turn to be parsed and checked."""
+
+    @pytest.fixture
+    def brief(self, tmp_path: Path) -> Iterator[TestClient]:
+        app = create_app(h.make_settings(tmp_path, check_budget_s=0.2), runner=h.ManualRunner())
+        with TestClient(app) as c:
+            yield c
+
+    def test_a_body_that_waits_past_the_budget_is_503(
+        self, brief: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Ordering, not timing: the first body's parse holds its turn until the second has
+        # been answered (or 30 s, for a failure only).
+        first_started, release = threading.Event(), threading.Event()
+        real = bodies.parse_strict_json
+
+        def parse(body: bytes) -> Any:
+            first_started.set()
+            release.wait(30)
+            return real(body)
+
+        monkeypatch.setattr(bodies, "parse_strict_json", parse)
+        answers: dict[str, Any] = {}
+        body = padded(bodies.PARSE_ON_LOOP_MAX_BYTES + 1)
+        first = threading.Thread(
+            target=lambda: answers.update(first=brief.post("/v1/plans", content=body, headers=JSON))
+        )
+        first.start()
+        try:
+            assert first_started.wait(30)
+            second = brief.post("/v1/validate", content=body, headers=JSON)
+        finally:
+            release.set()
+            first.join(60)
+        assert second.status_code == 503 and second.headers["retry-after"] == "5"
+        assert second.json()["type"] == PROBLEM_BASE + "unavailable"
+        assert second.json()["detail"] == (
+            "the service is busy checking other large requests: this one waited 0.2 s for its turn; "
+            "retry later"
+        )
+        assert answers["first"].status_code == 422  # checked once its turn came: /pad is unknown
+
+    def test_a_sweep_is_checked_in_its_turn_whatever_its_size(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A small sweep's check parses every scenario: off the event loop, one at a time.
+        seen: list[bool] = []
+        real = bodies.parse_strict_json
+
+        def parse(body: bytes) -> Any:
+            seen.append(bodies.LARGE_BODY_PARSES.borrowed_tokens == 1 and not _on_event_loop())
+            return real(body)
+
+        monkeypatch.setattr(bodies, "parse_strict_json", parse)
+        sweep = {"base": h.small_request(), "parameters": [{"path": "name", "values": [1]}]}
+        assert client.post("/v1/sweeps", json=sweep).status_code == 422  # a name is text
+        assert client.post("/v1/frontiers", json={"base": {}}).status_code == 422
+        assert seen == [True, False]  # the frontier's (as a plan's) is parsed on the loop
 
 
 class TestStrictJson:

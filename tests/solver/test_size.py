@@ -4,54 +4,14 @@ is derived."""
 from __future__ import annotations
 
 import random
-import sys
 import time
-from typing import Any
 
 import pytest
 
-import solver.model
 from solver import ModelTooLarge, parse_request, plan
 from solver.model import count_variables, prepare
 from solver.size import ModelSize, check_model_size, model_size
-from tests.helpers.requests import Json, hardware, request, site, workload
-
-
-def big_request(workloads: int = 700, sites: int = 100, periods: int = 240) -> Json:
-    """The issue's body: 240 monthly periods, 100 sites, 3 catalog hardware, 700 workloads.
-
-    Every catalog item serves llama-70b at 20 tokens/s per user and arrives after its 3-month
-    lead time (3 monthly periods), so with the defaults:
-        buy     100 sites × 3 hardware × (240 − 3) periods   =     71,100
-        alloc   100 × 3 × 700 eligible triples × 240 periods = 50,400,000
-        served  700 workloads × 240 periods                  =    168,000
-    50,639,100 columns, about 75 KB of JSON.
-    """
-    return request(
-        periods=periods,
-        period_months=1,
-        sites=[site(f"s{i}") for i in range(sites)],
-        hardware_=[{"catalog": c} for c in ("nvidia-gb300-nvl72", "nvidia-b200-8x", "cerebras-cs3")],
-        workloads=[
-            workload(f"w{i}", model="llama-70b", speed=20, demand=1000.0 + i) for i in range(workloads)
-        ],
-    )
-
-
-BIG_VARIABLES = 71_100 + 50_400_000 + 168_000
-
-
-@pytest.fixture
-def nothing_derived(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``solver.model.prepare`` raises, under every name a loaded module imported it by."""
-
-    def refuse(_req: Any) -> Any:
-        raise AssertionError("prepare() ran: the size must be judged from the request alone")
-
-    original = solver.model.prepare
-    for module in list(sys.modules.values()):
-        if getattr(module, "prepare", None) is original:
-            monkeypatch.setattr(module, "prepare", refuse)
+from tests.helpers.requests import BIG_VARIABLES, Json, big_request, hardware, request, site, workload
 
 
 def exact(req: Json) -> ModelSize:
