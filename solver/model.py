@@ -293,8 +293,9 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"after its lead time), so its minimum service cannot be met before then"
             )
     for s, site in enumerate(req.sites):
+        allowed_here = set(data.allowed[s])
         for e in site.existing:
-            if hw_index[e.hardware] not in data.allowed[s]:
+            if hw_index[e.hardware] not in allowed_here:
                 data.warnings.append(
                     f"site {site.id!r}: existing {e.hardware!r} units are not in allowed_hardware; "
                     "they draw power and cost money until they retire but serve no workload"
@@ -339,10 +340,14 @@ def existing_only_warnings(req: PlanRequest) -> list[str]:
     * Purchase terms given on an item (lead time, deposit, supply): they have no effect.
     """
     out = []
+    holding: dict[str, list[str]] = {}  # hardware id -> the sites with existing units of it, in order
+    for s in req.sites:
+        for hw_id in dict.fromkeys(e.hardware for e in s.existing if e.units > 0):
+            holding.setdefault(hw_id, []).append(s.id)
     for hw in req.hardware:
         if not hw.existing_only:
             continue
-        sites = [s.id for s in req.sites if any(e.hardware == hw.id and e.units > 0 for e in s.existing)]
+        sites = holding.get(hw.id, [])
         if not sites:
             out.append(
                 f"hardware {hw.id!r} is existing_only, but no site has existing units of it: "
@@ -971,6 +976,10 @@ def spend_bound(m: Built, v: int) -> float:
     req = data.req
     _, fixed = spend_terms(m, v)
     total = fixed
+    sites_of: dict[int, list[int]] = {}  # h -> the sites where it is allowed, in order
+    for s, hs in enumerate(data.allowed):
+        for h in hs:
+            sites_of.setdefault(h, []).append(s)
     for h, hw in enumerate(req.hardware):
         if data.vendor_of[h] != v:
             continue
@@ -982,9 +991,8 @@ def spend_bound(m: Built, v: int) -> float:
             for tau in periods
         )
         by_power = 0.0
-        for s, site in enumerate(req.sites):
-            if h not in data.allowed[s]:
-                continue
+        for s in sites_of.get(h, []):
+            site = req.sites[s]
             mw = hw.it_power_kw * site.pue / 1000
             if mw <= 0:
                 by_power = math.inf

@@ -195,6 +195,10 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
             )
     if sum(req.policy.min_vendor_share.values()) > 1 + 1e-12:
         errors.append(FieldError("/policy/min_vendor_share", "shares add up to more than 1"))
+    unbounded_of: dict[str, list[str]] = {}  # vendor -> hardware whose spend has no bound
+    for item in req.hardware:
+        if not item.existing_only and item.it_power_kw <= 0 and item.max_units_per_period is None:
+            unbounded_of.setdefault(item.vendor, []).append(item.id)  # (existing-only: never bought)
     for i, c in enumerate(req.contracts):
         vest = c.warrants
         if (
@@ -220,14 +224,7 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                     )
                 )
         if c.discount_tiers and c.vendor in vendors:
-            unbounded = [
-                h.id
-                for h in req.hardware
-                if h.vendor == c.vendor
-                and not h.existing_only  # never bought: its spend is the existing fleet's, fixed
-                and h.it_power_kw <= 0
-                and h.max_units_per_period is None
-            ]
+            unbounded = unbounded_of.get(c.vendor, [])
             if unbounded:
                 errors.append(
                     FieldError(

@@ -237,3 +237,30 @@ class TestPrepareIsLinear:
         data = prepare(req)
         assert time.process_time() - start < 10.0
         assert count_variables(data) == 1 + 60_000 + 60_000
+
+    def test_many_vendors_contracts_and_existing_only_items_check_in_little_cpu(self) -> None:
+        # 10,000 vendors, each with a tiered contract, and 10,000 existing-only items at one
+        # site: ~1 s to validate and prepare.  The contracts' spend bound looked at every
+        # hardware item per contract (24 s to validate), the existing-only warnings at every
+        # site's fleet per item.
+        n = 10_000
+        hws = [hardware(f"h{i}", vendor=f"v{i}") for i in range(n)]
+        hws += [hardware(f"e{i}", existing_only=True) for i in range(n)]
+        req = request(
+            sites=[
+                site(allowed_hardware=["h0"], existing=[{"hardware": f"e{i}", "units": 1} for i in range(n)])
+            ],
+            hardware_=hws,
+            contracts=[
+                {"vendor": f"v{i}", "discount_tiers": [{"above_spend_usd": 100, "discount": 0.1}]}
+                for i in range(n)
+            ],
+        )
+        start = time.process_time()
+        data = prepare(parse_request(req))
+        assert time.process_time() - start < 10.0
+        assert data.warnings == [
+            f"site 's': existing 'e{i}' units are not in allowed_hardware; they draw power and cost "
+            "money until they retire but serve no workload"
+            for i in range(n)
+        ]
