@@ -16,16 +16,17 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-from service.errors import InvalidRequest, UnsupportedMediaType
+from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType
 from service.store import storable
 from solver import FieldError
 from solver.errors import pointer_token, quoted
+from solver.validate import beyond_float_range
 
 
 class _NonFinite:
@@ -118,6 +119,12 @@ def parse_strict_json(body: bytes) -> Any:
         nonfinite.append(token)
         return _BAD
 
+    def parse_int(token: str) -> int | _NonFinite:
+        if not beyond_float_range(token):
+            return int(token)
+        nonfinite.append(token)
+        return _BAD
+
     duplicated: list[tuple[dict[str, Any], list[str]]] = []  # objects with a key given twice
 
     def object_pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -134,14 +141,18 @@ def parse_strict_json(body: bytes) -> Any:
 
     try:
         data = json.loads(
-            text, parse_constant=parse_constant, parse_float=parse_float, object_pairs_hook=object_pairs_hook
+            text,
+            parse_constant=parse_constant,
+            parse_float=parse_float,
+            parse_int=parse_int,
+            object_pairs_hook=object_pairs_hook,
         )
     except RecursionError:
         raise InvalidRequest([FieldError("/", "the JSON is nested too deeply")]) from None
     except json.JSONDecodeError as exc:
         msg = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         raise InvalidRequest([FieldError("/", msg)]) from None
-    except ValueError as exc:  # e.g. an integer with too many digits
+    except ValueError as exc:
         raise InvalidRequest([FieldError("/", f"not valid JSON: {exc}")]) from None
     if duplicated:
         raise InvalidRequest(_duplicate_key_errors(data, duplicated))
@@ -170,14 +181,64 @@ worker thread; a larger body is parsed in a worker thread, where it holds up no 
 (a 5 MiB one takes ~0.2 s)."""
 
 LARGE_BODY_PARSES = anyio.CapacityLimiter(1)
-"""Large bodies are parsed one at a time.  Parsing holds the GIL: parallel parses would end no
-sooner, and each runnable parse thread is one more the event loop takes turns with (8 at once
-on 2 cores: /healthz p50 ~40 ms, against ~7 ms one at a time)."""
+"""Large bodies are parsed (and checked, :func:`read_checked_body`) one at a time.  Parsing
+holds the GIL: parallel parses would end no sooner, and each runnable parse thread is one more
+the event loop takes turns with (8 at once on 2 cores: /healthz p50 ~40 ms, against ~7 ms one
+at a time)."""
+
+BUSY_RETRY_AFTER_S = 5
+"""Retry-After of a body that waited its whole budget for its turn to be checked."""
+
+T = TypeVar("T")
 
 
 async def read_json_body(request: Request) -> Any:
     """The request's JSON body (size limit enforced by the request middleware), parsed on the
     event loop up to :data:`PARSE_ON_LOOP_MAX_BYTES`, in a worker thread beyond."""
+    body = await _read_body(request)
+    if len(body) <= PARSE_ON_LOOP_MAX_BYTES:
+        return parse_strict_json(body)
+    return await anyio.to_thread.run_sync(parse_strict_json, body, limiter=LARGE_BODY_PARSES)
+
+
+async def read_checked_body(
+    request: Request, check: Callable[[Any], T], *, budget_s: float, heavy: bool = False
+) -> T:
+    """The request's JSON body, parsed and checked: ``check(data)`` (validation and the size
+    limit) runs in a worker thread, and what it returns is returned.
+
+    A small body (up to :data:`PARSE_ON_LOOP_MAX_BYTES`) is parsed on the event loop and
+    checked in a worker thread at once: every check of a plan request is about linear in its
+    length, milliseconds at that size.  A large body, or any body whose check is ``heavy`` (a
+    sweep checks every scenario), is parsed and checked in one worker thread, one such body at
+    a time (:data:`LARGE_BODY_PARSES`: each holds the GIL, and the event loop takes turns with
+    every runnable thread).  It waits at most ``budget_s`` for its turn: then 503
+    ``unavailable`` with Retry-After, nothing checked.
+    """
+    body = await _read_body(request)
+    if len(body) <= PARSE_ON_LOOP_MAX_BYTES and not heavy:
+        data = parse_strict_json(body)
+        return await anyio.to_thread.run_sync(check, data)
+    with anyio.move_on_after(budget_s) as waiting:
+        await LARGE_BODY_PARSES.acquire()
+    if waiting.cancelled_caught:
+        raise Unavailable(
+            f"the service is busy checking other large requests: this one waited {budget_s:g} s for "
+            "its turn; retry later",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+        )
+    try:
+        return await anyio.to_thread.run_sync(_parse_and_check, body, check)
+    finally:
+        LARGE_BODY_PARSES.release()
+
+
+def _parse_and_check(body: bytes, check: Callable[[Any], T]) -> T:
+    return check(parse_strict_json(body))
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request's body, once its media type and encoding are ones we read."""
     ctype = request.headers.get("content-type")
     if ctype:  # none at all: read as JSON (docs/api.md)
         main, _, params = ctype.partition(";")
@@ -193,10 +254,7 @@ async def read_json_body(request: Request) -> Any:
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(f"send the body uncompressed: Content-Encoding {encoding} is not accepted")
     chunks = [chunk async for chunk in request.stream()]
-    body = b"".join(chunks)
-    if len(body) <= PARSE_ON_LOOP_MAX_BYTES:
-        return parse_strict_json(body)
-    return await anyio.to_thread.run_sync(parse_strict_json, body, limiter=LARGE_BODY_PARSES)
+    return b"".join(chunks)
 
 
 _BODY_MODELS: dict[str, type[BaseModel]] = {}

@@ -25,6 +25,7 @@ from typing import Any
 
 from solver import FieldError, Plan, RequestInvalid, parse_request, plan
 from solver.errors import pointer_token
+from solver.validate import beyond_float_range
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a command the signal ended
@@ -62,8 +63,11 @@ def _read_json(path: str) -> dict[str, Any]:
         value = float(token)
         return value if math.isfinite(value) else constant(token)
 
+    def integer(token: str) -> object:  # 1 followed by 400 zeros: beyond the float range too
+        return constant(token) if beyond_float_range(token) else int(token)
+
     try:
-        doc = json.loads(text, parse_constant=constant, parse_float=number)
+        doc = json.loads(text, parse_constant=constant, parse_float=number, parse_int=integer)
     except RecursionError:
         raise RequestInvalid([FieldError("/", "not valid JSON: nested too deeply")]) from None
     except ValueError as exc:
@@ -74,9 +78,10 @@ def _read_json(path: str) -> dict[str, Any]:
             [FieldError("/", f"must be a JSON object, not {'null' if doc is None else kind}")]
         )
     if non_finite:
+        token = non_finite[0]
+        shown = token if len(token) <= 24 else f"{token[:12]}... ({len(token)} characters)"
         msg = (
-            f"not a finite number ({non_finite[0]}): NaN, Infinity and numbers beyond the float "
-            "range are not allowed"
+            f"not a finite number ({shown}): NaN, Infinity and numbers beyond the float range are not allowed"
         )
         raise RequestInvalid([FieldError(_first_non_finite(doc), msg)])
     return doc

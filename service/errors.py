@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from solver import FieldError, ModelTooLarge, RequestInvalid
-from solver.errors import pointer_token
+from solver.errors import CheckTooLong, pointer_token
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://capplan.dev/problems/"
@@ -86,6 +86,10 @@ class InvalidRequest(ServiceError):
 
 class ModelTooLargeError(ServiceError):
     status, type, title = 422, "model-too-large", "The model would be too large"
+
+
+class CheckTooLongError(ServiceError):
+    status, type, title = 422, "check-too-long", "The request takes too long to check"
 
 
 class Unauthorized(ServiceError):
@@ -198,13 +202,23 @@ async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
 
 async def _model_too_large(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelTooLarge)
+    if exc.table is None:
+        detail = f"the model would have {exc.variables} variables; this service accepts at most {exc.limit}"
+    else:
+        detail = f"the request would derive {exc.size} {exc.table}; this service accepts at most {exc.limit}"
     err = ModelTooLargeError(
-        f"the model would have {exc.variables} variables; this service accepts at most {exc.limit} "
-        "(fewer periods, sites, hardware or workloads make it smaller)",
+        detail + " (fewer periods, sites, hardware or workloads make it smaller)",
         variables=exc.variables,
         limit=exc.limit,
+        table=exc.table,
+        size=exc.size if exc.table is not None else None,
     )
     return await _service_error(request, err)
+
+
+async def _check_too_long(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CheckTooLong)
+    return await _service_error(request, CheckTooLongError(str(exc), budget_s=exc.budget_s))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -344,6 +358,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestInvalid, _request_invalid)
     app.add_exception_handler(ModelTooLarge, _model_too_large)
+    app.add_exception_handler(CheckTooLong, _check_too_long)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)

@@ -47,8 +47,8 @@ from service.store import (
     utcnow,
 )
 from service.tasks import solve_plan, stub_plan
-from solver import FieldError, ModelTooLarge, PlanRequest, parse_request
-from solver.model import count_variables, prepare
+from solver import FieldError, PlanRequest, parse_request
+from solver.size import ModelSize, check_model_size
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
 
 log = logging.getLogger("capplan.plans")
@@ -60,7 +60,7 @@ class Prepared:
     request_dict: dict[str, Any]
     canonical: str
     hash: str
-    variables: int
+    size: ModelSize
     time_limit_s: float
 
 
@@ -183,14 +183,12 @@ class PlanService:
     def prepare(self, body: Any) -> Prepared:
         """Validate (RequestInvalid), size-check (ModelTooLarge) and hash a request body."""
         req = parse_request(body)
-        nvar = count_variables(prepare(req))
-        if nvar > self.settings.max_variables:
-            raise ModelTooLarge(nvar, self.settings.max_variables)
+        size = check_model_size(req, self.settings.max_variables)  # from the request: nothing derived
         request_dict = req.model_dump(mode="json")
         canonical = canonical_json(request_dict)
         limit = min(req.solver.time_limit_s, self.settings.max_time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
         return Prepared(
-            req, request_dict, canonical, hashlib.sha256(canonical.encode()).hexdigest(), nvar, limit
+            req, request_dict, canonical, hashlib.sha256(canonical.encode()).hexdigest(), size, limit
         )
 
     # -- creating ------------------------------------------------------------------------

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_variables: int = Field(2_000_000, ge=1, description="Largest model (columns) a request may build.")
     max_scenarios: int = Field(1000, ge=1, description="Most scenarios one sweep or frontier may run.")
     max_time_limit_s: float = Field(600.0, gt=0, description="Cap on the time limit a request asks for.")
+    check_budget_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Most time a large body (or a sweep's) waits for its turn to be checked (503 beyond), "
+        "and most time a sweep's or frontier's scenarios may take to check (422 beyond).",
+    )
     solve_grace_s: float = Field(
         15.0, ge=0, description="Extra time past the time limit before the watchdog kills a solve."
     )

@@ -51,10 +51,25 @@ class RequestInvalid(CapplanError):
         super().__init__(f"{first.path or '/'}: {first.message}{more}")
 
 
-class ModelTooLarge(CapplanError):
-    """The model would exceed the configured variable limit."""
+class CheckTooLong(CapplanError):
+    """Checking the request took longer than the caller's budget (a sweep checks each of its
+    scenarios: their number times the base's length)."""
 
-    def __init__(self, variables: int, limit: int) -> None:
+    def __init__(self, message: str, budget_s: float) -> None:
+        self.budget_s = budget_s
+        super().__init__(message)
+
+
+class ModelTooLarge(CapplanError):
+    """The model would exceed the configured size limit: its columns (``variables``), or a
+    table derived from the request (``table``, of ``size`` entries) whatever its columns."""
+
+    def __init__(self, variables: int, limit: int, table: str | None = None, size: int | None = None) -> None:
         self.variables = variables
         self.limit = limit
-        super().__init__(f"the model needs {variables} variables, more than the limit {limit}")
+        self.table = table
+        self.size = variables if size is None else size
+        if table is None:
+            super().__init__(f"the model needs {variables} variables, more than the limit {limit}")
+        else:
+            super().__init__(f"the request derives {self.size} {table}, more than the limit {limit}")

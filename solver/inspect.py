@@ -14,10 +14,13 @@ def describe_request(req: PlanRequest, build: bool = True) -> dict[str, Any]:
     ``build=False`` skips building the model (constraints are then reported as None).
     """
     data = prepare(req)
+    sites_of: dict[tuple[int, int], list[str]] = {}  # (h, w) -> eligible sites, in site order
+    for s, h, w in data.eligible:
+        sites_of.setdefault((h, w), []).append(req.sites[s].id)
     pairs = []
     for h, hw in enumerate(req.hardware):
         for w, wl in enumerate(req.workloads):
-            sites = [req.sites[s].id for s, h2, w2 in data.eligible if h2 == h and w2 == w]
+            sites = sites_of.get((h, w), [])
             pairs.append(
                 {
                     "hardware": hw.id,

@@ -284,8 +284,7 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"workload {wl.id!r}: no hardware reaches {wl.min_tokens_per_s_per_user:g} "
                 f"tokens/s per user on {wl.model!r}; it cannot be served"
             )
-    for w, wl in enumerate(req.workloads):
-        first = _first_servable_period(data, w)
+    for w, (wl, first) in enumerate(zip(req.workloads, _first_servable_periods(data), strict=True)):
         if 0 < first < n and wl.min_service_fraction > 0 and any(data.demand[w][t] > 0 for t in range(first)):
             data.warnings.append(
                 f"workload {wl.id!r}: nothing that can serve it is installed before "
@@ -293,8 +292,9 @@ def prepare(req: PlanRequest) -> ModelData:
                 f"after its lead time), so its minimum service cannot be met before then"
             )
     for s, site in enumerate(req.sites):
+        allowed_here = set(data.allowed[s])
         for e in site.existing:
-            if hw_index[e.hardware] not in data.allowed[s]:
+            if hw_index[e.hardware] not in allowed_here:
                 data.warnings.append(
                     f"site {site.id!r}: existing {e.hardware!r} units are not in allowed_hardware; "
                     "they draw power and cost money until they retire but serve no workload"
@@ -339,10 +339,14 @@ def existing_only_warnings(req: PlanRequest) -> list[str]:
     * Purchase terms given on an item (lead time, deposit, supply): they have no effect.
     """
     out = []
+    holding: dict[str, list[str]] = {}  # hardware id -> the sites with existing units of it, in order
+    for s in req.sites:
+        for hw_id in dict.fromkeys(e.hardware for e in s.existing if e.units > 0):
+            holding.setdefault(hw_id, []).append(s.id)
     for hw in req.hardware:
         if not hw.existing_only:
             continue
-        sites = [s.id for s in req.sites if any(e.hardware == hw.id and e.units > 0 for e in s.existing)]
+        sites = holding.get(hw.id, [])
         if not sites:
             out.append(
                 f"hardware {hw.id!r} is existing_only, but no site has existing units of it: "
@@ -430,17 +434,17 @@ def _dollar_limits(req: PlanRequest) -> list[float]:
     return [float(x) for x in out]
 
 
-def _first_servable_period(data: ModelData, w: int) -> int:
-    """First period in which some unit able to serve workload w can be installed."""
-    first = data.n
-    for s, h, w2 in data.eligible:
-        if w2 != w:
-            continue
+def _first_servable_periods(data: ModelData) -> list[int]:
+    """[w] -> first period in which some unit able to serve workload w can be installed (n if
+    none can): 0 where an eligible pair has existing units at the start, else the shortest lead
+    time of eligible hardware that can be bought.  One pass over the eligible triples."""
+    first = [data.n] * len(data.req.workloads)
+    for s, h, w in data.eligible:
         ex = data.existing.get((s, h))
         if ex and ex[0] > 0:
-            return 0
-        if data.buy_periods(h) and data.lead[h] < first:
-            first = data.lead[h]
+            first[w] = 0
+        elif data.lead[h] < first[w] and data.buy_periods(h):
+            first[w] = data.lead[h]
     return first
 
 
@@ -987,6 +991,10 @@ def spend_bound(m: Built, v: int) -> float:
     req = data.req
     _, fixed = spend_terms(m, v)
     total = fixed
+    sites_of: dict[int, list[int]] = {}  # h -> the sites where it is allowed, in order
+    for s, hs in enumerate(data.allowed):
+        for h in hs:
+            sites_of.setdefault(h, []).append(s)
     for h, hw in enumerate(req.hardware):
         if data.vendor_of[h] != v:
             continue
@@ -998,9 +1006,8 @@ def spend_bound(m: Built, v: int) -> float:
             for tau in periods
         )
         by_power = 0.0
-        for s, site in enumerate(req.sites):
-            if h not in data.allowed[s]:
-                continue
+        for s in sites_of.get(h, []):
+            site = req.sites[s]
             mw = hw.it_power_kw * site.pue / 1000
             if mw <= 0:
                 by_power = math.inf

@@ -11,7 +11,6 @@ from typing import Any
 
 from solver.advice import extract_idle_purchases, idle_purchase_warnings, opex_budget_warning
 from solver.diagnose import diagnose
-from solver.errors import ModelTooLarge
 from solver.extract import (
     Values,
     binding_strings,
@@ -30,7 +29,6 @@ from solver.model import (
     Built,
     bound_tiers,
     build_model,
-    count_variables,
     net_spend_terms,
     prepare,
     set_objective,
@@ -38,6 +36,7 @@ from solver.model import (
     spend_bound,
 )
 from solver.schema import Contract, ObjectiveOut, Plan, PlanRequest, ShadowPrices, SolverOut
+from solver.size import check_model_size
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S, SolveOutcome, WarmStarts, solve_model
 from solver.validate import parse_request
 
@@ -59,7 +58,8 @@ def plan(
     plan_id
         Identifier to give the plan (a fresh one by default).
     max_variables
-        Refuse (ModelTooLarge) models with more columns, before building anything.
+        Refuse (ModelTooLarge) models with more columns, or a derived table with more entries
+        (:func:`solver.size.check_model_size`), before deriving anything.
     max_time_limit_s
         Cap on the request's time limit (the library caps at LIBRARY_MAX_TIME_LIMIT_S too).
     warm
@@ -68,11 +68,9 @@ def plan(
     """
     req = parse_request(request)
     t_start = time.perf_counter()
-    data = prepare(req)
     if max_variables is not None:
-        nvar = count_variables(data)
-        if nvar > max_variables:
-            raise ModelTooLarge(nvar, max_variables)
+        check_model_size(req, max_variables)
+    data = prepare(req)
     run = _Run(
         req, t_start, effective_time_limit(req.solver.time_limit_s, max_time_limit_s), list(data.warnings)
     )

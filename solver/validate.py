@@ -18,6 +18,14 @@ from solver.errors import FieldError, RequestInvalid, ValueErrorAt, pointer_toke
 from solver.schema import PULP_BACKENDS, PlanRequest
 
 
+def beyond_float_range(token: str) -> bool:
+    """Whether a JSON integer is beyond the float range (read as a number, it would be
+    infinite), as ``1e999`` is.  Such an integer is refused like that float: Python cannot
+    even read one of over 4,300 digits as an int, and pydantic calls one of 400 digits "not a
+    valid number" rather than out of its field's range."""
+    return len(token) > 300 and not math.isfinite(float(token))
+
+
 def _loc_pointer(loc: Iterable[Any], data: Any, err_type: str) -> str:
     """The JSON pointer of a pydantic error location, walked against the input.
 
@@ -201,6 +209,10 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
             )
     if sum(req.policy.min_vendor_share.values()) > 1 + 1e-12:
         errors.append(FieldError("/policy/min_vendor_share", "shares add up to more than 1"))
+    unbounded_of: dict[str, list[str]] = {}  # vendor -> hardware whose spend has no bound
+    for item in req.hardware:
+        if not item.existing_only and item.it_power_kw <= 0 and item.max_units_per_period is None:
+            unbounded_of.setdefault(item.vendor, []).append(item.id)  # (existing-only: never bought)
     for i, c in enumerate(req.contracts):
         vest = c.warrants
         if (
@@ -226,14 +238,7 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                     )
                 )
         if c.discount_tiers and c.vendor in vendors:
-            unbounded = [
-                h.id
-                for h in req.hardware
-                if h.vendor == c.vendor
-                and not h.existing_only  # never bought: its spend is the existing fleet's, fixed
-                and h.it_power_kw <= 0
-                and h.max_units_per_period is None
-            ]
+            unbounded = unbounded_of.get(c.vendor, [])
             if unbounded:
                 errors.append(
                     FieldError(

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from service.bodies import json_body, read_json_body
+from service.bodies import json_body, read_checked_body
 from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import Conflict, NotFound, Unavailable, problems
 from service.plans import Outcome, decode_cursor, encode_cursor
@@ -89,12 +89,10 @@ async def create_plan(
 ) -> Response:
     """Validate, then solve (or reuse the stored plan of an identical request)."""
     key = idempotency_key
-    body = await read_json_body(request)
     use_cache = not _no_cache(cache_control)
-    made = await run_sync(  # one hop off the event loop: validation, size check, store, queue
-        lambda: state.plans.create(
-            tenant, state.plans.prepare(body), idempotency_key=key, use_cache=use_cache
-        )
+    prep = await read_checked_body(request, state.plans.prepare, budget_s=state.settings.check_budget_s)
+    made = await run_sync(  # store, queue
+        lambda: state.plans.create(tenant, prep, idempotency_key=key, use_cache=use_cache)
     )
     row, created = made.row, made.created
     location = f"/v1/plans/{row.id}"

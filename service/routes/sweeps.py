@@ -32,7 +32,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.bodies import json_body, read_json_body
+from service.bodies import json_body, read_checked_body
 from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import Conflict, NotFound, problems
 from service.jobs import JobResult, QueueFullError
@@ -40,10 +40,9 @@ from service.observability import request_id_var
 from service.schemas import EXAMPLE_FRONTIER, EXAMPLE_SWEEP
 from service.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
 from service.tasks import run_batch, stub_plan
-from solver import ModelTooLarge, Plan, parse_request
+from solver import Plan, parse_request
 from solver.diff import PlanDiff, diff_plans
 from solver.errors import CapplanError, quoted
-from solver.model import count_variables, prepare
 from solver.scenarios import (
     FrontierRow,
     FrontierSpec,
@@ -64,6 +63,7 @@ from solver.scenarios import (
     solve_scenario,
     tornado,
 )
+from solver.size import check_model_size, model_size
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
 
 log = logging.getLogger("capplan.scenarios")
@@ -178,7 +178,7 @@ class RunnerMapper:
         size_of = getattr(self.runner, "batch_size", None)
         if size_of is None or len(tasks) < 2:
             return 1
-        variables = count_variables(prepare(parse_request(tasks[0].request)))
+        variables = model_size(parse_request(tasks[0].request)).variables
         return max(1, int(size_of(len(tasks), variables)))
 
     def __call__(self, fn: Worker, tasks: Sequence[ScenarioTask]) -> Iterator[ScenarioOutcome]:
@@ -275,13 +275,23 @@ class ScenarioJobs:
     # -- creating ------------------------------------------------------------------------
 
     def _check_size(self, request: dict[str, Any]) -> None:
-        nvar = count_variables(prepare(parse_request(request)))
-        if nvar > self.settings.max_variables:
-            raise ModelTooLarge(nvar, self.settings.max_variables)
+        check_model_size(parse_request(request), self.settings.max_variables)
 
-    def create_sweep(self, tenant: str, body: Any) -> JobRow:
-        sweep = prepare_sweep(body, max_scenarios=self.max_scenarios)
+    def check_sweep(self, body: Any) -> PreparedSweep:
+        """Check a sweep body (RequestInvalid, ModelTooLarge for its base, CheckTooLong)."""
+        sweep = prepare_sweep(
+            body, max_scenarios=self.max_scenarios, check_budget_s=self.settings.check_budget_s
+        )
         self._check_size(sweep.base)
+        return sweep
+
+    def check_frontier(self, body: Any) -> PreparedFrontier:
+        """Check a frontier body (RequestInvalid, ModelTooLarge for its base)."""
+        fr = prepare_frontier(body)
+        self._check_size(fr.base)
+        return fr
+
+    def create_sweep(self, tenant: str, sweep: PreparedSweep) -> JobRow:
         row = self.store.insert_job(
             job_id=uuid.uuid4().hex,
             tenant=tenant,
@@ -292,9 +302,7 @@ class ScenarioJobs:
         self._start(row, lambda active: self._run_sweep(row.id, active, sweep))
         return row
 
-    def create_frontier(self, tenant: str, body: Any) -> JobRow:
-        fr = prepare_frontier(body)
-        self._check_size(fr.base)
+    def create_frontier(self, tenant: str, fr: PreparedFrontier) -> JobRow:
         request = {"base": fr.base, "points": fr.points}
         row = self.store.insert_job(
             job_id=uuid.uuid4().hex, tenant=tenant, kind="frontier", request=request, total=fr.points
@@ -645,8 +653,11 @@ async def _delete_job(state: AppState, tenant: str, job_id: str, kind: str) -> R
 )
 async def create_sweep(request: Request, state: StateDep, tenant: TenantDep) -> Response:
     """Check every path, value and scenario (422 naming each problem), then run the sweep."""
-    body = await read_json_body(request)
-    row = await run_sync(jobs_of(state).create_sweep, tenant, body)
+    jobs = jobs_of(state)
+    sweep = await read_checked_body(
+        request, jobs.check_sweep, budget_s=state.settings.check_budget_s, heavy=True
+    )
+    row = await run_sync(jobs.create_sweep, tenant, sweep)
     return _json(_sweep_view(row), 202, f"/v1/sweeps/{row.id}")
 
 
@@ -685,8 +696,9 @@ async def delete_sweep(sweep_id: str, state: StateDep, tenant: TenantDep) -> Res
 )
 async def create_frontier(request: Request, state: StateDep, tenant: TenantDep) -> Response:
     """The least NPV cost at evenly spaced served fractions, from the least to the most."""
-    body = await read_json_body(request)
-    row = await run_sync(jobs_of(state).create_frontier, tenant, body)
+    jobs = jobs_of(state)
+    fr = await read_checked_body(request, jobs.check_frontier, budget_s=state.settings.check_budget_s)
+    row = await run_sync(jobs.create_frontier, tenant, fr)
     return _json(_frontier_view(row), 202, f"/v1/frontiers/{row.id}")
 
 

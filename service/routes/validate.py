@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from service.bodies import json_body, read_json_body
+from service.bodies import json_body, read_checked_body
 from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import QueueFull, Unavailable, problems
 from service.jobs import QueueFullError
@@ -18,7 +18,8 @@ from solver import PlanRequest
 from solver.inspect import describe_request
 
 IN_PROCESS_BUILD_MAX_VARIABLES = 20_000
-"""Up to this size the model is built in the API process (milliseconds); beyond, in a worker."""
+"""Up to this size (variables, and each derived table: :class:`solver.size.ModelSize`) the model
+is built in the API process (milliseconds); beyond, in a worker."""
 
 router = APIRouter(prefix="/v1", tags=["plans"])
 
@@ -36,9 +37,10 @@ async def validate(request: Request, state: StateDep, tenant: TenantDep) -> Vali
     Answers exactly as ``POST /v1/plans`` would before solving: 422 naming every bad field,
     or 422 ``model-too-large`` when the model exceeds the service's limit.
     """
-    body = await read_json_body(request)
-    prep = await run_sync(state.plans.prepare, body)  # validation and the size limit, as for a solve
-    if prep.variables <= IN_PROCESS_BUILD_MAX_VARIABLES:
+    # validation and the size limit, as for a solve
+    prep = await read_checked_body(request, state.plans.prepare, budget_s=state.settings.check_budget_s)
+    size = prep.size
+    if max(size.variables, size.throughput_pairs, size.site_pairs) <= IN_PROCESS_BUILD_MAX_VARIABLES:
         info = await run_sync(describe_request, prep.request)
     else:  # building a large model is CPU work: a worker process does it, not the API process
         info = await _describe_in_worker(state, prep.request_dict)

@@ -109,3 +109,28 @@ def fleet(result: Plan, t: int = 0, site_id: str = "s", hw: str = "h") -> tuple[
 
 def served(result: Plan, t: int = 0, wl: str = "w") -> float:
     return next(w.served_tokens_per_s for w in result.periods[t].workloads if w.id == wl)
+
+
+def big_request(workloads: int = 700, sites: int = 100, periods: int = 240) -> Json:
+    """A body far over the service's size limit: 240 monthly periods, 100 sites, 3 catalog
+    hardware, 700 workloads.
+
+    Every catalog item serves llama-70b at 20 tokens/s per user and arrives after its 3-month
+    lead time (3 monthly periods), so with the defaults:
+        buy     100 sites × 3 hardware × (240 − 3) periods   =     71,100
+        alloc   100 × 3 × 700 eligible triples × 240 periods = 50,400,000
+        served  700 workloads × 240 periods                  =    168,000
+    50,639,100 columns, about 75 KB of JSON.
+    """
+    return request(
+        periods=periods,
+        period_months=1,
+        sites=[site(f"s{i}") for i in range(sites)],
+        hardware_=[{"catalog": c} for c in ("nvidia-gb300-nvl72", "nvidia-b200-8x", "cerebras-cs3")],
+        workloads=[
+            workload(f"w{i}", model="llama-70b", speed=20, demand=1000.0 + i) for i in range(workloads)
+        ],
+    )
+
+
+BIG_VARIABLES = 71_100 + 50_400_000 + 168_000

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,6 +159,67 @@ class TestWhereBodiesAreParsed:
         assert len(started) == 2 and [r.status_code for r in answers] == [422, 422]
 
 
+class TestCheckBudget:
+    """A large body waits at most CAPPLAN_CHECK_BUDGET_S for its turn to be parsed and checked."""
+
+    @pytest.fixture
+    def brief(self, tmp_path: Path) -> Iterator[TestClient]:
+        app = create_app(h.make_settings(tmp_path, check_budget_s=0.2), runner=h.ManualRunner())
+        with TestClient(app) as c:
+            yield c
+
+    def test_a_body_that_waits_past_the_budget_is_503(
+        self, brief: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Ordering, not timing: the first body's parse holds its turn until the second has
+        # been answered (or 30 s, for a failure only).
+        first_started, release = threading.Event(), threading.Event()
+        real = bodies.parse_strict_json
+
+        def parse(body: bytes) -> Any:
+            first_started.set()
+            release.wait(30)
+            return real(body)
+
+        monkeypatch.setattr(bodies, "parse_strict_json", parse)
+        answers: dict[str, Any] = {}
+        body = padded(bodies.PARSE_ON_LOOP_MAX_BYTES + 1)
+        first = threading.Thread(
+            target=lambda: answers.update(first=brief.post("/v1/plans", content=body, headers=JSON))
+        )
+        first.start()
+        try:
+            assert first_started.wait(30)
+            second = brief.post("/v1/validate", content=body, headers=JSON)
+        finally:
+            release.set()
+            first.join(60)
+        assert second.status_code == 503 and second.headers["retry-after"] == "5"
+        assert second.json()["type"] == PROBLEM_BASE + "unavailable"
+        assert second.json()["detail"] == (
+            "the service is busy checking other large requests: this one waited 0.2 s for its turn; "
+            "retry later"
+        )
+        assert answers["first"].status_code == 422  # checked once its turn came: /pad is unknown
+
+    def test_a_sweep_is_checked_in_its_turn_whatever_its_size(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A small sweep's check parses every scenario: off the event loop, one at a time.
+        seen: list[bool] = []
+        real = bodies.parse_strict_json
+
+        def parse(body: bytes) -> Any:
+            seen.append(bodies.LARGE_BODY_PARSES.borrowed_tokens == 1 and not _on_event_loop())
+            return real(body)
+
+        monkeypatch.setattr(bodies, "parse_strict_json", parse)
+        sweep = {"base": h.small_request(), "parameters": [{"path": "name", "values": [1]}]}
+        assert client.post("/v1/sweeps", json=sweep).status_code == 422  # a name is text
+        assert client.post("/v1/frontiers", json={"base": {}}).status_code == 422
+        assert seen == [True, False]  # the frontier's (as a plan's) is parsed on the loop
+
+
 class TestStrictJson:
     def test_a_non_finite_number_deep_in_a_large_body_is_found(self, client: TestClient) -> None:
         text = (
@@ -168,6 +230,31 @@ class TestStrictJson:
         r = client.post("/v1/plans", content=text, headers=JSON)
         assert r.status_code == 422 and r.json()["type"] == PROBLEM_BASE + "invalid-request"
         assert [e["path"] for e in r.json()["errors"]] == ["/sites/0/power_mw"]
+
+    @pytest.mark.parametrize("digits", [310, 400, 5_000])
+    def test_an_integer_beyond_the_float_range_is_refused_like_1e999(
+        self, client: TestClient, digits: int
+    ) -> None:
+        # Were: 400 digits "Input should be a valid number" (pydantic cannot make it a float),
+        # 5,000 digits at "/" with Python's advice to raise sys.set_int_max_str_digits().
+        text = json.dumps(h.small_request()).replace('"power_mw": 10.0', f'"power_mw": -{"9" * digits}')
+        r = client.post("/v1/plans", content=text, headers=JSON)
+        assert r.status_code == 422 and r.json()["type"] == PROBLEM_BASE + "invalid-request"
+        assert r.json()["errors"] == [
+            {
+                "path": "/sites/0/power_mw",
+                "message": "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number",
+            }
+        ]
+
+    def test_a_long_integer_within_the_float_range_gets_its_fields_range(self, client: TestClient) -> None:
+        # 309 digits, about 1e308: a float, beyond power_mw's 1e6
+        text = json.dumps(h.small_request()).replace('"power_mw": 10.0', f'"power_mw": {"1" * 309}')
+        r = client.post("/v1/plans", content=text, headers=JSON)
+        assert r.status_code == 422
+        assert [(e["path"], e["message"].split(";")[0]) for e in r.json()["errors"]] == [
+            ("/sites/0/power_mw", "Input should be less than or equal to 1000000")
+        ]
 
     def test_deep_nesting_in_a_worker_thread_is_422(self, client: TestClient) -> None:
         r = client.post("/v1/plans", content=b"[" * 200_000, headers=JSON)

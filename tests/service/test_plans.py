@@ -24,6 +24,7 @@ from service.deps import AppState
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.store import PlanRow
 from solver import Plan
+from tests.helpers.requests import BIG_VARIABLES, big_request
 from tests.service import svc_helpers as h
 
 
@@ -278,6 +279,37 @@ class TestLimits:
         body = problem(limited.post("/v1/plans", json=h.small_request()), 422, "model-too-large")
         assert (body["variables"], body["limit"]) == (6, 5)
         assert limited.get("/v1/plans").json()["items"] == []  # nothing stored, nothing solved
+
+    def test_the_50m_variable_body_is_refused_before_anything_is_derived(
+        self, client: TestClient, nothing_derived: None
+    ) -> None:
+        # The 75 KB body (tests/solver/test_size.py): 50,639,100 columns against the
+        # default limit of 2,000,000.  Its refusal ran prepare() for seconds of the API process.
+        for route in ("/v1/plans", "/v1/validate"):
+            body = problem(client.post(route, json=big_request()), 422, "model-too-large")
+            assert (body["variables"], body["limit"]) == (BIG_VARIABLES, 2_000_000)
+            assert body["detail"] == (
+                f"the model would have {BIG_VARIABLES} variables; this service accepts at most 2000000 "
+                "(fewer periods, sites, hardware or workloads make it smaller)"
+            )
+            assert "table" not in body
+
+    def test_a_derived_table_over_the_limit_is_422_too(self, limited: TestClient) -> None:
+        # 2 hardware × 3 workloads = 6 throughputs, beyond 5; the site allows one hardware,
+        # whose single period of purchases serves nothing: 1 + 0 + 3 = 4 columns.
+        req = h.small_request(horizon={"periods": 1})
+        req["hardware"].append({**req["hardware"][0], "id": "h2"})
+        req["sites"][0]["allowed_hardware"] = ["h2"]
+        req["workloads"] = [
+            {**req["workloads"][0], "id": f"w{i}", "min_tokens_per_s_per_user": 50} for i in range(3)
+        ]
+        body = problem(limited.post("/v1/plans", json=req), 422, "model-too-large")
+        assert (body["variables"], body["limit"], body["size"]) == (4, 5, 6)
+        assert body["table"] == "throughputs (2 hardware × 3 workloads)"
+        assert body["detail"] == (
+            "the request would derive 6 throughputs (2 hardware × 3 workloads); this service accepts at "
+            "most 5 (fewer periods, sites, hardware or workloads make it smaller)"
+        )
 
     def test_body_over_limit_by_content_length_is_413(self, limited: TestClient) -> None:
         r = limited.post("/v1/plans", content=b" " * 5000, headers={"content-type": "application/json"})

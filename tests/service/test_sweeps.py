@@ -20,16 +20,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import DataError
 
 from service.app import create_app
+from service.errors import PROBLEM_BASE
 from service.routes import sweeps as sweeps_module
 from service.routes.sweeps import failure_text, jobs_of
 from service.settings import Settings
 from service.store import Store
 from solver import FieldError, ModelTooLarge, RequestInvalid, plan
+from solver import scenarios as scenarios_module
 from solver.scenarios import prepare_sweep, solve_scenario
+from tests.helpers.requests import BIG_VARIABLES, big_request
 from tests.helpers.workers import alive, slow_worker
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing
-from tests.solver.test_scenarios import frontier_request, power_request
+from tests.solver.test_scenarios import FakeClock, frontier_request, power_request
 
 FINISHED = ("done", "failed")
 
@@ -193,6 +196,39 @@ class TestSweepErrors:
         assert "no entry of sites has id 'nope'" in errs["/parameters/0/path"]
         assert "hardware/a/unit_price_usd: /hardware/0/unit_price_usd" in errs["/parameters/1/values/0"]
         assert "null or absent" in errs["/parameters/2/scale"]
+
+    def test_checking_past_the_budget_is_a_422(
+        self, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # the default budget, 10 s, on a clock that moves a second at each reading: the 10th
+        # of the 20 values is checked 10 s after the start, the 11th is past the budget
+        monkeypatch.setattr(scenarios_module, "time", FakeClock())
+        body = {
+            "base": power_request(),
+            "parameters": [{"path": "sites/s/power_mw", "values": list(range(11, 31))}],
+        }
+        store = client.app.state.capplan.store  # type: ignore[attr-defined]
+        before = len(store.list_jobs("default", limit=1000))
+        r = client.post("/v1/sweeps", json=body)
+        assert r.status_code == 422, r.text
+        assert len(store.list_jobs("default", limit=1000)) == before  # nothing stored or started
+        assert r.json()["type"] == PROBLEM_BASE + "check-too-long"
+        assert r.json()["budget_s"] == 10
+        assert r.json()["detail"] == (
+            "checking the sweep took over 10 s (10 of 20 checks of a scenario request made): fewer "
+            "scenarios or a smaller base request check faster"
+        )
+
+    def test_a_base_too_large_is_refused_from_its_counts(
+        self, client: TestClient, nothing_derived: None
+    ) -> None:
+        for route, extra in (
+            ("/v1/sweeps", {"parameters": [{"path": "name", "values": ["a"]}]}),
+            ("/v1/frontiers", {}),
+        ):
+            r = client.post(route, json={"base": big_request(), **extra})
+            assert r.status_code == 422 and r.json()["type"] == PROBLEM_BASE + "model-too-large", r.text
+            assert r.json()["variables"] == BIG_VARIABLES
 
     def test_the_scenario_cap_is_a_422(self, client: TestClient) -> None:
         mgr = jobs_of(client.app.state.capplan)  # type: ignore[attr-defined]

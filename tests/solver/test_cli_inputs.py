@@ -50,6 +50,11 @@ class TestRequestFiles:
                 "/a/1/b~0~1: not a finite number (1e999): NaN, Infinity and numbers beyond the float "
                 "range are not allowed",
             ),
+            (  # was "/: not valid JSON: Exceeds the limit (4300 digits) for integer string conversion ..."
+                b'{"a": {"b": ' + b"9" * 5000 + b"}}",
+                "/a/b: not a finite number (999999999999... (5000 characters)): NaN, Infinity and "
+                "numbers beyond the float range are not allowed",
+            ),
         ],
     )
     def test_an_invalid_file_exits_2_with_one_message(

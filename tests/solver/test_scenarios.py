@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
+import solver.scenarios as sc
 from solver import FieldError, RequestInvalid, parse_request, plan
+from solver.errors import CheckTooLong
 from solver.model import prepare
 from solver.scenarios import (
     PathError,
@@ -456,6 +458,65 @@ class TestSweepValidation:
     def test_a_scenario_is_labelled_with_its_values_as_json_spells_them(self) -> None:
         values = {"solver/integer": True, "budget": None, "x": 0.1, "y": "a", "z": [1, 2]}
         assert _label(values) == "solver/integer=true, budget=null, x=0.1, y=a, z=[1, 2]"  # not True, None
+
+
+class FakeClock:
+    """time.monotonic() for solver.scenarios: one second later at every reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class TestCheckBudget:
+    def test_checking_stops_at_the_budget(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # One reading at the start (1 s), one before each of the 5 values is checked (2, 3, 4 …
+        # s): 2 s and 3 s after the start are past a budget of 2.5 s at the third value.
+        monkeypatch.setattr(sc, "time", FakeClock())
+        body = {
+            "base": power_request(),
+            "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13, 14, 15]}],
+        }
+        with pytest.raises(CheckTooLong) as exc:
+            prepare_sweep(body, check_budget_s=2.5)
+        assert str(exc.value) == (
+            "checking the sweep took over 2.5 s (2 of 5 checks of a scenario request made): fewer "
+            "scenarios or a smaller base request check faster"
+        )
+        assert exc.value.budget_s == 2.5
+
+    def test_a_grid_counts_its_combinations_too(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # 2 + 2 values alone, then 4 combinations: 8 checks; the 7th (reading 8, 7 s after the
+        # start) is past 6.5 s, with 6 made.
+        monkeypatch.setattr(sc, "time", FakeClock())
+        body = {
+            "base": power_request(),
+            "mode": "grid",
+            "parameters": [
+                {"path": "sites/s/power_mw", "values": [11, 12]},
+                {"path": "hardware/a/unit_price_usd", "values": [1e5, 2e5]},
+            ],
+        }
+        with pytest.raises(CheckTooLong, match=r"\(6 of 8 checks"):
+            prepare_sweep(body, check_budget_s=6.5)
+        assert len(prepare_sweep(body, check_budget_s=1000).scenarios) == 4  # no budget is reached
+
+    def test_without_a_budget_checking_never_stops(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        clock = FakeClock()
+        monkeypatch.setattr(sc, "time", clock)
+        body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [11, 12]}]}
+        assert len(prepare_sweep(body).scenarios) == 2
+
+    def test_scenario_requests_are_copies(self) -> None:
+        # copied with pickle, not copy.deepcopy: still no two scenarios share a dict or list
+        body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [11, 12]}]}
+        scenarios = prepare_sweep(body).scenarios
+        scenarios[1].request["hardware"][0]["unit_price_usd"] = 1.0
+        assert [x.request["hardware"][0]["unit_price_usd"] for x in scenarios] == [1e5, 1.0]
+        assert [x.request["sites"][0]["power_mw"] for x in scenarios] == [11, 12]
 
 
 class TestScenarioGeneration:
@@ -1064,8 +1125,8 @@ class TestWarmStartedSweeps:
         result = run_sweep(sweep)
         assert [r.status for r in result.rows] == ["optimal"] * 9
         assert not result.rows[0].warm_start and all(r.warm_start for r in result.rows[1:])
-        for sc, row in zip(sweep.scenarios, result.rows, strict=True):
-            cold = plan(sc.request)
+        for scenario, row in zip(sweep.scenarios, result.rows, strict=True):
+            cold = plan(scenario.request)
             assert not cold.solver.warm_started
             assert row.objective == pytest.approx(cold.objective.value, rel=1e-9)
             assert row.npv_cost_usd == pytest.approx(cold.summary.npv_cost_usd, rel=1e-9)
