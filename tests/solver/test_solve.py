@@ -468,7 +468,7 @@ class TestCbcFallback:
     def test_a_highs_failure_is_retried_on_cbc(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import solver.solve as solve_mod
 
-        def broken(m: object, limit: float, mip_gap: float) -> solve_mod.SolveOutcome:
+        def broken(m: object, limit: float, mip_gap: float, warm: object = None) -> solve_mod.SolveOutcome:
             return solve_mod.SolveOutcome("failed", "HiGHS: kSolveError", None, 0.0)
 
         monkeypatch.setattr(solve_mod, "_solve_highs", broken)
@@ -492,10 +492,10 @@ class TestCbcFallback:
     def test_no_fallback_when_cbc_was_asked_for(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import solver.solve as solve_mod
 
-        def broken(m: object, limit: float, mip_gap: float) -> solve_mod.SolveOutcome:
+        def broken(m: object, backend: str, limit: float, mip_gap: float) -> solve_mod.SolveOutcome:
             return solve_mod.SolveOutcome("failed", "CBC: error", None, 0.0)
 
-        monkeypatch.setattr(solve_mod, "_solve_cbc", broken)
+        monkeypatch.setattr(solve_mod, "_solve_pulp", broken)
         p = solve(request(), backend="cbc")
         assert (p.status, p.solver.backend) == ("failed", "cbc")
 
