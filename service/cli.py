@@ -296,6 +296,14 @@ def format_catalog(entries: Any) -> str:
     return console.export_text()
 
 
+SERVE_SWITCH_INTERVAL_S = 0.001
+"""How long a thread of ``capplan serve`` holds the GIL before one waiting for it (the event
+loop) gets it: Python's default is 5 ms.  A request check or a report runs in a worker thread
+for milliseconds at a time, and every wake-up of the event loop waited up to the whole interval
+for the GIL: with four 75 KB over-large bodies arriving at once, /healthz p99 15–21 ms against
+10 ms at 1 ms (bench/size_refusal.py, docs/performance.md)."""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Take the database, then the port, then serve: a server that cannot have either stops
     (exit 1, one line) before it reads or writes any plan."""
@@ -306,6 +314,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.settings import get_settings
 
     settings = get_settings()
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL_S)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     try:

@@ -38,6 +38,20 @@ def test_a_port_out_of_range_exits_2_naming_the_option(
     assert "capplan serve: error: argument --port: " in err and port in err
 
 
+def test_the_event_loop_waits_at_most_1_ms_for_the_gil(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[float] = []
+    monkeypatch.setenv("CAPPLAN_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("uvicorn.Server.run", lambda *_a, **_k: seen.append(sys.getswitchinterval()))
+    before = sys.getswitchinterval()
+    try:
+        assert main(["serve", "--port", "0"]) == 0
+    finally:
+        sys.setswitchinterval(before)
+    assert seen == [pytest.approx(0.001)]
+
+
 def test_a_port_in_use_exits_1_saying_so(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
