@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import chain
 from typing import Literal
 
 import highspy
@@ -160,8 +161,8 @@ def highs_model(m: Built) -> highspy.HighsLp:
     starts = np.zeros(len(lp.rows) + 1, dtype=np.int64)
     np.cumsum(sizes, out=starts[1:])
     nnz = int(starts[-1])
-    idx = np.fromiter((i for r in lp.rows for i in r.expr), dtype=np.int32, count=nnz)
-    val = np.fromiter((a for r in lp.rows for a in r.expr.values()), dtype=float, count=nnz)
+    idx = np.fromiter(chain.from_iterable(r.expr for r in lp.rows), dtype=np.int32, count=nnz)
+    val = np.fromiter(chain.from_iterable(r.expr.values() for r in lp.rows), dtype=float, count=nnz)
     row_unit = np.asarray([r.unit for r in lp.rows], dtype=float)
     val = val * col_unit[idx] / np.repeat(row_unit, sizes)
     bounds = np.asarray([r.bounds() for r in lp.rows], dtype=float).reshape(len(lp.rows), 2)
