@@ -96,18 +96,26 @@ class WarmStarts:
             self._bases.pop(next(iter(self._bases)))
 
 
+def lp_method(method: str, columns: int) -> str:
+    """HiGHS's ``solver`` option for an LP of ``columns`` columns asked to use ``method``:
+    'auto' is the dual simplex at every size (see :class:`solver.schema.SolverOptions`)."""
+    return "simplex" if method == "auto" else method
+
+
 def solve_model(
     m: Built,
     backend: str = "highs",
     time_limit_s: float = 60.0,
     mip_gap: float = 1e-4,
     warm: WarmStarts | None = None,
+    method: str = "auto",
 ) -> SolveOutcome:
     """Solve ``m`` in place (values and duals on the handles) and report the real status;
-    ``warm`` (HiGHS, LPs): start from the basis of the last LP of the same structure."""
+    ``warm`` (HiGHS, LPs): start from the basis of the last LP of the same structure;
+    ``method`` (HiGHS, LPs): :func:`lp_method`."""
     limit = min(time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
     if backend == "highs":
-        return _solve_highs(m, limit, mip_gap, warm)
+        return _solve_highs(m, limit, mip_gap, warm, method)
     return _solve_pulp(m, backend, limit, mip_gap)
 
 
@@ -193,7 +201,9 @@ _HIGHS_LIMITS = {
 }
 
 
-def _solve_highs(m: Built, limit: float, mip_gap: float, warm: WarmStarts | None = None) -> SolveOutcome:
+def _solve_highs(
+    m: Built, limit: float, mip_gap: float, warm: WarmStarts | None = None, method: str = "auto"
+) -> SolveOutcome:
     t0 = time.perf_counter()
     h = new_highs()
     h.setOptionValue("output_flag", False)
@@ -202,6 +212,8 @@ def _solve_highs(m: Built, limit: float, mip_gap: float, warm: WarmStarts | None
     h.setOptionValue("time_limit", float(limit))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     model = highs_model(m)
+    if not m.lp.has_integers:
+        h.setOptionValue("solver", lp_method(method, m.lp.num_cols))
     h.passModel(model)
     structure = WarmStarts.key(model) if warm is not None and not m.lp.has_integers else None
     basis = warm.get(structure) if warm is not None and structure is not None else None
