@@ -487,6 +487,7 @@ class Built:
     alloc_cols: range = range(0)  # alloc[s,h,w,t] of eligible triple e is column alloc_cols[e·N + t]
     cost: Expr | None = None
     served_value: Expr | None = None  # weighted million tokens
+    _buy_cols: dict[tuple[int, int], list[int]] | None = field(default=None, repr=False)
 
     @property
     def lp(self) -> LinearProgram:
@@ -573,8 +574,21 @@ class Built:
 
     def inst_terms(self, s: int, h: int, t: int) -> list[tuple[int, float]]:
         """Purchase variables whose units are installed at (s, h) in t, with coefficient 1."""
-        buy = self.var.get("buy", {})
-        return [(buy[(s, h, tau)], 1.0) for tau in self.data.buy_origins(h, t) if (s, h, tau) in buy]
+        cols = self._buy_columns().get((s, h))
+        if not cols:
+            return []
+        origins = self.data.buy_origins(h, t)
+        return [(c, 1.0) for c in cols[max(0, origins.start) : max(0, origins.stop)]]
+
+    def _buy_columns(self) -> dict[tuple[int, int], list[int]]:
+        """(s, h) -> the buy column of each purchase period 0, 1, … (periods in which h can be
+        bought are a prefix of the horizon), made once the buy family is complete."""
+        if self._buy_cols is None:
+            out: dict[tuple[int, int], list[int]] = {}
+            for (s, h, _t), col in self.var.get("buy", {}).items():  # made in period order
+                out.setdefault((s, h), []).append(col)
+            self._buy_cols = out
+        return self._buy_cols
 
     def existing(self, s: int, h: int, t: int) -> float:
         ex = self.data.existing.get((s, h))
