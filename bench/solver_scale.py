@@ -1,30 +1,34 @@
-"""Benchmark: plan() end to end versus HiGHS alone on the same model.
+"""Benchmark: ``plan()`` end to end versus HiGHS's own ``run()`` on the same model, per size.
 
-For each size (sites × hardware × workloads × periods) it generates a synthetic request,
-then prints build, solve and extract seconds, peak memory, and the ratio of ``plan()`` end
-to end to HiGHS alone solving the same model (read from an exported MPS file; only the
-``run()`` is timed).  Goal (issue 2): ratio ≤ 1.6 at ≥ 100k variables.
+For each size (sites × hardware × workloads × periods) it generates a synthetic request and,
+in a fresh process per size (so that peak memory is that size's), prints: the build and the
+hand-over to HiGHS, the seconds HiGHS spends in ``run()`` inside ``plan()`` (every run: the main
+solve and the idle-purchase check), ``plan()`` end to end, everything else as a ratio of those
+``run()`` seconds (goal, issue 17: ≤ 0.25 at 100k and at 1M variables), and the process's peak
+RSS.  With ``--baseline DIR`` (a checkout of an earlier commit with its own ``.venv``) the same
+request is solved by that checkout too, in the same run, so that no size gets slower unseen.
 
-    python bench/solver_scale.py            # the default sizes
-    python bench/solver_scale.py 10 12 20 40   # one size: S H W N
+    python bench/solver_scale.py                          # the default sizes
+    python bench/solver_scale.py --sizes 20x20x50x50      # one size (1M variables)
+    python bench/solver_scale.py --baseline ../old-checkout
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from solver import parse_request, plan
-from solver.extract import Values, extract_binding, extract_periods, extract_shadow_prices
-from solver.model import build_model, prepare
-from solver.solve import highs_model, new_highs, solve_model
-
-SIZES = [(2, 4, 4, 12), (4, 8, 8, 24), (10, 12, 20, 40), (12, 14, 24, 48)]
+HERE = Path(__file__).resolve().parent
+SIZES = ["2x4x4x12", "4x8x8x24", "10x12x20x40", "12x14x24x48", "20x20x50x50"]
 
 
 def synthetic_request(n_sites: int, n_hw: int, n_wl: int, n_periods: int, seed: int = 1) -> dict[str, Any]:
@@ -89,88 +93,119 @@ def synthetic_request(n_sites: int, n_hw: int, n_wl: int, n_periods: int, seed: 
         "hardware": hardware,
         "workloads": workloads,
         "policy": {"max_vendor_share": {"nvidia": 0.7}, "reserve_margin": 0.1},
-        "solver": {"time_limit_s": 600},
+        "solver": {"time_limit_s": 1800},
     }
 
 
-def highs_alone(req: dict[str, Any]) -> tuple[float, float, float]:
-    """Seconds HiGHS alone needs to solve the model from MPS and from memory, and its objective."""
+def measure(request_file: str) -> dict[str, Any]:
+    """Run in a fresh process: phases of one request's ``plan()`` and HiGHS's ``run()`` time."""
+    import highspy
+
+    from solver import parse_request, plan
+    from solver.model import build_model, prepare
+    from solver.solve import highs_model
+
+    req = json.loads(Path(request_file).read_text())
+    t0 = time.perf_counter()
     m = build_model(prepare(parse_request(req)))
-    h3 = new_highs()
-    h3.setOptionValue("threads", 1)
-    h3.setOptionValue("random_seed", 0)
-    h3.passModel(highs_model(m))
-    t0 = time.perf_counter()
-    h3.run()
-    in_memory = time.perf_counter() - t0
-    with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "model.mps")
-        h = new_highs()
-        h.passModel(highs_model(m))
-        h.writeModel(path)
-        h2 = new_highs()
-        h2.setOptionValue("threads", 1)
-        h2.setOptionValue("random_seed", 0)
-        h2.readModel(path)
-        t0 = time.perf_counter()
-        h2.run()
-        secs = time.perf_counter() - t0
-        return secs, in_memory, h2.getInfo().objective_function_value
-
-
-def phases(req: dict[str, Any]) -> dict[str, float]:
-    """Seconds of each phase of the pipeline, measured separately."""
-    t0 = time.perf_counter()
-    parsed = parse_request(req)
-    data = prepare(parsed)
     t1 = time.perf_counter()
-    m = build_model(data)
+    highs_model(m)
     t2 = time.perf_counter()
-    out = solve_model(m, time_limit_s=600)
+    del m
+    spent = [0.0]
+    real_run = highspy.Highs.run
+
+    def timed_run(self: Any) -> Any:
+        r0 = time.perf_counter()
+        try:
+            return real_run(self)
+        finally:
+            spent[0] += time.perf_counter() - r0
+
+    highspy.Highs.run = timed_run  # type: ignore[method-assign]
     t3 = time.perf_counter()
-    x = Values(m)
-    extract_periods(m, x)
-    extract_shadow_prices(m, "lp")
-    extract_binding(m)
-    t4 = time.perf_counter()
-    return {"validate": t1 - t0, "build": t2 - t1, "solve": t3 - t2, "extract": t4 - t3, "status": out.status}  # type: ignore[dict-item]
+    result = plan(req)
+    e2e = time.perf_counter() - t3
+    return {
+        "variables": result.solver.variables,
+        "rows": result.solver.constraints,
+        "build": t1 - t0,
+        "hand_over": t2 - t1,
+        "run": spent[0],
+        "plan": e2e,
+        "status": result.status,
+        "objective": result.objective.value,
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
-def run(size: tuple[int, int, int, int]) -> None:
-    req = synthetic_request(*size)
-    alone, in_memory, obj_alone = highs_alone(req)
-    ph = phases(req)
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    result = plan(req)
-    e2e = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    # a second timed run without tracemalloc (it slows Python code down)
-    t0 = time.perf_counter()
-    result = plan(req)
-    e2e = time.perf_counter() - t0
-    rel = abs((result.objective.value or 0) - obj_alone) / max(1.0, abs(obj_alone))
-    print(
-        f"| {'×'.join(map(str, size))} | {result.solver.variables:,} | {result.solver.constraints:,} "
-        f"| {ph['validate']:.2f} | {ph['build']:.2f} | {ph['solve']:.2f} | {ph['extract']:.2f} "
-        f"| {peak / 2**20:,.0f} | {e2e:.2f} | {alone:.2f} | **{e2e / alone:.2f}** | {in_memory:.2f} "
-        f"| {e2e / in_memory:.2f} | {rel:.1e} | {result.status} |",
-        flush=True,
+def in_subprocess(python: Path, cwd: Path, request_file: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(python), str(HERE / "solver_scale.py"), "--measure", request_file],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(cwd)},
     )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def measure_baseline(python: Path, cwd: Path, request_file: str) -> float:
+    """``plan()`` seconds of another checkout on the same request (its own interpreter)."""
+    code = (
+        "import json, sys, time; from solver import plan; req = json.load(open(sys.argv[1])); "
+        "t = time.perf_counter(); plan(req); print(time.perf_counter() - t)"
+    )
+    out = subprocess.run(
+        [str(python), "-c", code, request_file],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(cwd)},
+    )
+    return float(out.stdout.split()[-1])
 
 
 def main() -> None:
-    sizes = [tuple(int(x) for x in sys.argv[1:5])] if len(sys.argv) >= 5 else SIZES
-    print(f"HiGHS {new_highs().version()}")
-    print(
-        "| size S×H×W×N | variables | rows | validate s | build s | solve s | extract s "
-        "| peak MiB (Python) | plan() s | HiGHS alone (MPS) s | ratio | HiGHS alone (in memory) s "
-        "| ratio | rel. obj. diff | status |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for size in sizes:
-        run(size)  # type: ignore[arg-type]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", nargs="*", default=SIZES)
+    ap.add_argument("--baseline", type=Path)
+    ap.add_argument("--measure", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.measure:
+        sys.path.insert(0, str(Path.cwd()))
+        print(json.dumps(measure(args.measure)))
+        return
+    here = HERE.parent
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    head = "| size S×H×W×N | variables | rows | build s | to HiGHS s | HiGHS run() s | plan() s "
+    head += "| rest / run() | peak RSS MiB | status |"
+    sep = "|---|---|---|---|---|---|---|---|---|---|"
+    if args.baseline is not None:
+        head += " baseline plan() s | speed-up |"
+        sep += "---|---|"
+    print(head)
+    print(sep)
+    for size in args.sizes:
+        dims = [int(x) for x in size.split("x")]
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(synthetic_request(*dims), f)
+        try:
+            r = in_subprocess(Path(sys.executable), here, f.name)
+            rest = (r["plan"] - r["run"]) / r["run"] if r["run"] > 0 else float("nan")
+            line = (
+                f"| {size.replace('x', '×')} | {r['variables']:,} | {r['rows']:,} | {r['build']:.2f} "
+                f"| {r['hand_over']:.2f} | {r['run']:.2f} | {r['plan']:.2f} | **{rest:.2f}** "
+                f"| {r['rss_mib']:,.0f} | {r['status']} |"
+            )
+            if args.baseline is not None:
+                old = measure_baseline(args.baseline / ".venv" / "bin" / "python", args.baseline, f.name)
+                line += f" {old:.2f} | {old / r['plan']:.2f} |"
+            print(line, flush=True)
+        finally:
+            os.unlink(f.name)
 
 
 if __name__ == "__main__":

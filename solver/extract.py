@@ -61,7 +61,11 @@ class Values:
         ]
         x = m.lp.x or [0.0] * m.lp.num_cols
         self.buy = {k: _v(x[v], unit[k[1]]) for k, v in m.var.get("buy", {}).items()}
-        self.alloc = {k: _v(x[v] * m.alloc_scale[k], unit[k[1]]) for k, v in m.var.get("alloc", {}).items()}
+        n = data.n
+        self.alloc = {
+            k: _v(x[v] * m.alloc_scale[i // n], unit[k[1]])
+            for i, (k, v) in enumerate(m.var.get("alloc", {}).items())
+        }
         self.served = {k: _v(x[v]) for k, v in m.var.get("served", {}).items()}
         per_mw = [s.expansion.usd_per_mw if s.expansion is not None else 0.0 for s in req.sites]
         self.expand = {k: _v(x[v], per_mw[k[0]]) for k, v in m.var.get("expand", {}).items()}

@@ -118,11 +118,30 @@ class LinearProgram:
         self.unit.append(unit)
         return len(self.lb) - 1
 
-    def add_row(self, terms: Iterable[tuple[int, float]], sense: int, rhs: float, unit: float = 1.0) -> Row:
-        """A new row (a column appearing twice in ``terms`` gets the sum of its coefficients)."""
-        expr: dict[int, float] = {}
-        for i, a in terms:
-            expr[i] = expr.get(i, 0.0) + a
+    def add_columns(self, count: int, lb: float = 0.0, ub: float | None = None, unit: float = 1.0) -> range:
+        """``count`` new columns alike, in one step (a family of a million columns, say)."""
+        start = len(self.lb)
+        self.lb.extend([float(lb)] * count)
+        self.ub.extend([INF if ub is None else float(ub)] * count)
+        self.unit.extend([unit] * count)
+        return range(start, start + count)
+
+    def add_row(
+        self,
+        terms: Iterable[tuple[int, float]],
+        sense: int,
+        rhs: float,
+        unit: float = 1.0,
+        unique: bool = False,
+    ) -> Row:
+        """A new row: a column appearing twice in ``terms`` gets the sum of its coefficients
+        (``unique``: the caller knows no column appears twice, and the terms are taken as they are)."""
+        if unique:
+            expr = dict(terms)
+        else:
+            expr = {}
+            for i, a in terms:
+                expr[i] = expr.get(i, 0.0) + a
         row = Row(expr, sense, rhs, unit)
         self.rows.append(row)
         return row

@@ -16,7 +16,7 @@ the request's sense.  :mod:`solver.extract` turns that into the published conven
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from solver.curves import curve_throughput, throughput
@@ -483,9 +483,11 @@ class Built:
     decide_periods: int = 0
     var: dict[str, dict[Key, int]] = field(default_factory=dict)
     con: dict[str, dict[Key, Row]] = field(default_factory=dict)
-    alloc_scale: dict[Key, float] = field(default_factory=dict)
+    alloc_scale: list[float] = field(default_factory=list)  # [e] units per alloc unit, e of eligible
+    alloc_cols: range = range(0)  # alloc[s,h,w,t] of eligible triple e is column alloc_cols[e·N + t]
     cost: Expr | None = None
     served_value: Expr | None = None  # weighted million tokens
+    _buy_cols: dict[tuple[int, int], list[int]] | None = field(default=None, repr=False)
 
     @property
     def lp(self) -> LinearProgram:
@@ -525,6 +527,20 @@ class Built:
         self.var.setdefault(family, {})[key] = i
         return i
 
+    def new_vars(
+        self, family: str, keys: Sequence[Key], lb: float = 0.0, ub: float | None = None
+    ) -> range | None:
+        """Columns of ``family`` at every key of ``keys``, made in one step (the large families);
+        their indices, in the order of ``keys`` (None: a block that shares here-and-now
+        decisions, made key by key by :meth:`new_var`)."""
+        if self.shared_with is not None and family in HERE_AND_NOW:
+            for key in keys:
+                self.new_var(family, key, lb, ub)
+            return None
+        cols = self.lp.add_columns(len(keys), lb, ub)
+        self.var.setdefault(family, {}).update(zip(keys, cols, strict=True))
+        return cols
+
     def new_row(
         self,
         family: str,
@@ -533,6 +549,7 @@ class Built:
         sense: int,
         rhs: float,
         unit: float = 1.0,
+        unique: bool = False,
     ) -> Row | None:
         """Add the row ``Σ coef·x (sense) rhs`` of ``family`` at ``key``.
 
@@ -546,7 +563,7 @@ class Built:
         terms = list(terms)
         if not terms and (sense == LE and rhs >= 0 or sense == GE and rhs <= 0):
             return None
-        c = self.lp.add_row(terms, sense, rhs, unit)
+        c = self.lp.add_row(terms, sense, rhs, unit, unique)
         self.con.setdefault(family, {})[key] = c
         return c
 
@@ -557,8 +574,21 @@ class Built:
 
     def inst_terms(self, s: int, h: int, t: int) -> list[tuple[int, float]]:
         """Purchase variables whose units are installed at (s, h) in t, with coefficient 1."""
-        buy = self.var.get("buy", {})
-        return [(buy[(s, h, tau)], 1.0) for tau in self.data.buy_origins(h, t) if (s, h, tau) in buy]
+        cols = self._buy_columns().get((s, h))
+        if not cols:
+            return []
+        origins = self.data.buy_origins(h, t)
+        return [(c, 1.0) for c in cols[max(0, origins.start) : max(0, origins.stop)]]
+
+    def _buy_columns(self) -> dict[tuple[int, int], list[int]]:
+        """(s, h) -> the buy column of each purchase period 0, 1, … (periods in which h can be
+        bought are a prefix of the horizon), made once the buy family is complete."""
+        if self._buy_cols is None:
+            out: dict[tuple[int, int], list[int]] = {}
+            for (s, h, _t), col in self.var.get("buy", {}).items():  # made in period order
+                out.setdefault((s, h), []).append(col)
+            self._buy_cols = out
+        return self._buy_cols
 
     def existing(self, s: int, h: int, t: int) -> float:
         ex = self.data.existing.get((s, h))
@@ -573,31 +603,31 @@ def add_buy_variables(m: Built) -> None:
 
     Exists only where h is allowed at s and t + L_h <= N - 1 (it arrives in the horizon).
     """
-    for s, hs in enumerate(m.data.allowed):
-        for h in hs:
-            for t in m.data.buy_periods(h):
-                m.new_var("buy", (s, h, t))
+    keys = [(s, h, t) for s, hs in enumerate(m.data.allowed) for h in hs for t in m.data.buy_periods(h)]
+    m.new_vars("buy", keys)
 
 
 def add_alloc_variables(m: Built) -> None:
     """alloc[s,h,w,t] >= 0: installed units of h at s serving workload w in t.
 
-    Only for eligible (s, h, w).  In integer mode the variable counts whole replicas and
-    alloc = units_per_replica · rep (``alloc_scale`` holds the factor).
+    Only for eligible (s, h, w), made in one step: the column of eligible triple e in period t is
+    ``alloc_cols[e·N + t]``.  In integer mode the variable counts whole replicas and
+    alloc = units_per_replica · rep (``alloc_scale[e]`` holds the factor; 1 otherwise).
     """
     req = m.data.req
-    for s, h, w in m.data.eligible:
-        scale = req.hardware[h].performance[req.workloads[w].model].units_per_replica
-        for t in range(m.data.n):
-            m.new_var("alloc", (s, h, w, t))
-            m.alloc_scale[(s, h, w, t)] = scale if m.integer else 1.0
+    periods = range(m.data.n)
+    cols = m.new_vars("alloc", [(s, h, w, t) for s, h, w in m.data.eligible for t in periods])
+    assert cols is not None  # allocation is never a here-and-now decision
+    m.alloc_cols = cols
+    m.alloc_scale = [
+        req.hardware[h].performance[req.workloads[w].model].units_per_replica if m.integer else 1.0
+        for _s, h, w in m.data.eligible
+    ]
 
 
 def add_served_variables(m: Built) -> None:
     """served[w,t] >= 0: tokens/s of workload w served in period t."""
-    for w in range(len(m.data.req.workloads)):
-        for t in range(m.data.n):
-            m.new_var("served", (w, t))
+    m.new_vars("served", [(w, t) for w in range(len(m.data.req.workloads)) for t in range(m.data.n)])
 
 
 def add_expansion_variables(m: Built) -> None:
@@ -656,13 +686,15 @@ def add_allocation_constraints(m: Built) -> None:
 
     Dual: objective change per extra installed unit of h at s in t (not published).
     """
-    alloc = m.var.get("alloc", {})
-    by_sht: dict[Key, list[tuple[int, float]]] = {}
-    for (s, h, w, t), v in alloc.items():
-        by_sht.setdefault((s, h, t), []).append((v, m.alloc_scale[(s, h, w, t)]))
-    for (s, h, t), terms in by_sht.items():
-        terms += [(b, -1.0) for b, _ in m.inst_terms(s, h, t)]
-        m.new_row("alloc_cap", (s, h, t), terms, LE, m.existing(s, h, t))
+    n, base = m.data.n, m.alloc_cols.start
+    by_sh: dict[tuple[int, int], list[tuple[int, float]]] = {}  # (s, h) -> (first column, scale)
+    for e, (s, h, _w) in enumerate(m.data.eligible):
+        by_sh.setdefault((s, h), []).append((base + e * n, m.alloc_scale[e]))
+    for (s, h), firsts in by_sh.items():
+        for t in range(n):
+            terms = [(first + t, scale) for first, scale in firsts]
+            terms += [(b, -1.0) for b, _ in m.inst_terms(s, h, t)]
+            m.new_row("alloc_cap", (s, h, t), terms, LE, m.existing(s, h, t), unique=True)
 
 
 def add_demand_constraints(m: Built) -> None:
@@ -684,15 +716,16 @@ def add_demand_constraints(m: Built) -> None:
     data = m.data
     req = data.req
     rm = 1 + req.policy.reserve_margin
-    alloc = m.var.get("alloc", {})
     served = m.var["served"]
-    by_wt: dict[Key, list[tuple[int, float]]] = {}
-    for (s, h, w, t), v in alloc.items():
-        by_wt.setdefault((w, t), []).append((v, data.tput[h][w] * m.alloc_scale[(s, h, w, t)]))
+    n, base = data.n, m.alloc_cols.start
+    by_w: list[list[tuple[int, float]]] = [[] for _ in req.workloads]  # [w] -> (first column, tokens/s)
+    for e, (_s, h, w) in enumerate(data.eligible):
+        by_w[w].append((base + e * n, data.tput[h][w] * m.alloc_scale[e]))
     for w, wl in enumerate(req.workloads):
         for t in range(data.n):
-            terms = by_wt.get((w, t), []) + [(served[(w, t)], -rm * data.peak[w][t])]
-            m.new_row("capacity", (w, t), terms, GE, 0.0, data.tokens_unit)
+            terms = [(first + t, tput) for first, tput in by_w[w]]
+            terms.append((served[(w, t)], -rm * data.peak[w][t]))
+            m.new_row("capacity", (w, t), terms, GE, 0.0, data.tokens_unit, unique=True)
             m.new_row(
                 "min_service",
                 (w, t),

@@ -76,6 +76,11 @@ def plan(
     )
     run.warm = warm
     run.note_library_cap(max_time_limit_s)
+    if req.solver.method == "pdlp":
+        run.warnings.append(
+            "method pdlp: a first-order method without crossover; the plan, its figures and its prices "
+            "are approximate (to HiGHS's PDLP tolerances), not a vertex of the LP"
+        )
     m = build_model(data, integer=req.solver.integer)
     run.mixed = m.has_integers  # before _integer_fixed_prices makes those columns continuous
     run.build_s = time.perf_counter() - t_start
@@ -147,7 +152,7 @@ def _solve(m: Built, run: _Run) -> SolveOutcome:
                 bound_tiers(m, vendor, bound)
                 bounded.append(vendor)
         mip_limit = run.remaining()
-    out = solve_model(m, run.backend, mip_limit, opts.mip_gap, run.warm)
+    out = solve_model(m, run.backend, mip_limit, opts.mip_gap, run.warm, opts.method)
     run.solve_s += out.seconds
     if out.status == "failed" and run.backend == "highs":
         # CBC is the fallback backend: a HiGHS error is retried there before giving up

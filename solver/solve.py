@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import chain
 from typing import Literal
 
 import highspy
@@ -95,18 +96,26 @@ class WarmStarts:
             self._bases.pop(next(iter(self._bases)))
 
 
+def lp_method(method: str, columns: int) -> str:
+    """HiGHS's ``solver`` option for an LP of ``columns`` columns asked to use ``method``:
+    'auto' is the dual simplex at every size (see :class:`solver.schema.SolverOptions`)."""
+    return "simplex" if method == "auto" else method
+
+
 def solve_model(
     m: Built,
     backend: str = "highs",
     time_limit_s: float = 60.0,
     mip_gap: float = 1e-4,
     warm: WarmStarts | None = None,
+    method: str = "auto",
 ) -> SolveOutcome:
     """Solve ``m`` in place (values and duals on the handles) and report the real status;
-    ``warm`` (HiGHS, LPs): start from the basis of the last LP of the same structure."""
+    ``warm`` (HiGHS, LPs): start from the basis of the last LP of the same structure;
+    ``method`` (HiGHS, LPs): :func:`lp_method`."""
     limit = min(time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
     if backend == "highs":
-        return _solve_highs(m, limit, mip_gap, warm)
+        return _solve_highs(m, limit, mip_gap, warm, method)
     return _solve_pulp(m, backend, limit, mip_gap)
 
 
@@ -160,8 +169,8 @@ def highs_model(m: Built) -> highspy.HighsLp:
     starts = np.zeros(len(lp.rows) + 1, dtype=np.int64)
     np.cumsum(sizes, out=starts[1:])
     nnz = int(starts[-1])
-    idx = np.fromiter((i for r in lp.rows for i in r.expr), dtype=np.int32, count=nnz)
-    val = np.fromiter((a for r in lp.rows for a in r.expr.values()), dtype=float, count=nnz)
+    idx = np.fromiter(chain.from_iterable(r.expr for r in lp.rows), dtype=np.int32, count=nnz)
+    val = np.fromiter(chain.from_iterable(r.expr.values() for r in lp.rows), dtype=float, count=nnz)
     row_unit = np.asarray([r.unit for r in lp.rows], dtype=float)
     val = val * col_unit[idx] / np.repeat(row_unit, sizes)
     bounds = np.asarray([r.bounds() for r in lp.rows], dtype=float).reshape(len(lp.rows), 2)
@@ -192,7 +201,9 @@ _HIGHS_LIMITS = {
 }
 
 
-def _solve_highs(m: Built, limit: float, mip_gap: float, warm: WarmStarts | None = None) -> SolveOutcome:
+def _solve_highs(
+    m: Built, limit: float, mip_gap: float, warm: WarmStarts | None = None, method: str = "auto"
+) -> SolveOutcome:
     t0 = time.perf_counter()
     h = new_highs()
     h.setOptionValue("output_flag", False)
@@ -201,6 +212,8 @@ def _solve_highs(m: Built, limit: float, mip_gap: float, warm: WarmStarts | None
     h.setOptionValue("time_limit", float(limit))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     model = highs_model(m)
+    if not m.lp.has_integers:
+        h.setOptionValue("solver", lp_method(method, m.lp.num_cols))
     h.passModel(model)
     structure = WarmStarts.key(model) if warm is not None and not m.lp.has_integers else None
     basis = warm.get(structure) if warm is not None and structure is not None else None

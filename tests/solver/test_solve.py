@@ -468,7 +468,9 @@ class TestCbcFallback:
     def test_a_highs_failure_is_retried_on_cbc(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import solver.solve as solve_mod
 
-        def broken(m: object, limit: float, mip_gap: float, warm: object = None) -> solve_mod.SolveOutcome:
+        def broken(
+            m: object, limit: float, mip_gap: float, warm: object = None, method: str = "auto"
+        ) -> solve_mod.SolveOutcome:
             return solve_mod.SolveOutcome("failed", "HiGHS: kSolveError", None, 0.0)
 
         monkeypatch.setattr(solve_mod, "_solve_highs", broken)
@@ -589,3 +591,36 @@ class TestWarmStarts:
         longer = {**self.REQ, "horizon": {**self.REQ["horizon"], "periods": 2}}
         longer["workloads"] = [workload(demand=[50_000.0, 120_000.0])]
         assert not plan(longer, warm=warm).solver.warm_started
+
+
+class TestMethods:
+    """HiGHS's LP methods agree on the optimum and its prices (ipm with crossover: exact duals)."""
+
+    REQ = request(
+        periods=2,
+        sites=[site(power=0.05)],
+        hardware_=[hardware(), hardware("g", price=150.0, points=((10.0, 2000.0),))],
+        workloads=[
+            workload(
+                demand=[50_000.0, 120_000.0], unmet_penalty_usd_per_million_tokens=1.0, min_service_fraction=0
+            )
+        ],
+    )
+
+    @pytest.mark.parametrize("method", ["simplex", "ipm"])
+    def test_the_method_gives_the_auto_plan(self, method: str) -> None:
+        auto = solve(self.REQ)
+        other = solve(self.REQ, method=method)
+        assert other.objective.value == pytest.approx(auto.objective.value, rel=1e-7)
+        assert auto.shadow_prices is not None and other.shadow_prices is not None
+        a = [p.value for p in auto.shadow_prices.power_usd_per_mw]
+        b = [p.value for p in other.shadow_prices.power_usd_per_mw]
+        assert b == pytest.approx(a, rel=1e-6)
+        assert max(a) > 0  # the site's 50 kW bind: the prices compared are real
+
+    def test_an_unknown_method_is_refused_at_its_field(self) -> None:
+        from solver import RequestInvalid
+
+        with pytest.raises(RequestInvalid) as err:
+            plan({**self.REQ, "solver": {"method": "barrier"}})
+        assert [e.path for e in err.value.errors] == ["/solver/method"]
