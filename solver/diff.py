@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,21 +47,12 @@ class UnitChange(_Out):
     installed: Change
 
 
-PriceKind = Literal[  # the registry's price kinds (solver.limits.price_kinds), in its order
-    "power",
-    "budget",
-    "budget_period",
-    "total_budget",
-    "total_budget_period",
-    "supply",
-    "demand",
-    "vendor_share_max",
-    "vendor_share_min",
-]
-
-
 class PriceChange(_Out):
-    kind: PriceKind
+    kind: str = Field(
+        ...,
+        description="The price's kind: a priced family of the limit registry (solver.limits).",
+        json_schema_extra={"enum": list(price_kinds())},
+    )
     key: str | None = Field(None, description="Site, hardware, workload or vendor id (None for the budgets).")
     period: str | None = None
     unit: str

@@ -7,7 +7,7 @@ from typing import get_args
 
 import pytest
 
-from solver.diff import PriceKind
+from solver.diff import PriceChange
 from solver.limits import AXES, BY_FAMILY, LIMITS, UNPUBLISHED, Subject, binding_words, price_kinds
 from solver.model import build_model, prepare
 from solver.schema import BindingLimit, DiagnosedLimit, DiagnosisEntry, ShadowPrices
@@ -72,7 +72,19 @@ class TestRegistry:
         assert fields == set(ShadowPrices.model_fields) - {"basis", "objective_unit"}
 
     def test_diff_price_kinds_are_the_registry_kinds(self) -> None:
-        assert get_args(PriceKind) == price_kinds()
+        schema = PriceChange.model_json_schema()
+        assert tuple(schema["properties"]["kind"]["enum"]) == price_kinds()
+        assert price_kinds() == (
+            "power",
+            "budget",
+            "budget_period",
+            "total_budget",
+            "total_budget_period",
+            "supply",
+            "demand",
+            "vendor_share_max",
+            "vendor_share_min",
+        )
 
     def test_diagnosis_limits_are_the_relaxed_families(self) -> None:
         relaxed = {f.relax.limit for f in LIMITS if f.relax is not None}
