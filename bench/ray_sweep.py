@@ -6,8 +6,8 @@ request (3 sites, 5 hardware options, 3 workloads, monthly periods) runs through
 service's own scenario mapper (:class:`service.routes.sweeps.RunnerMapper`, the code
 ``POST /v1/sweeps`` uses, minus the database) on:
 
-* the local pool (:class:`service.jobs.LocalProcessRunner`) with 1 and with 2 workers;
-* Ray (:class:`service.runners.ray_runner.RayRunner`) on a real cluster started here with
+* the local pool (:class:`service.jobs.local.LocalProcessRunner`) with 1 and with 2 workers;
+* Ray (:class:`service.jobs.ray_runner.RayRunner`) on a real cluster started here with
   ``ray start``: the head alone (``--num-cpus=1``), then with a worker node added
   (``--num-cpus=1``, in its own network namespace when possible); with and without
   batching of small scenarios.
@@ -64,9 +64,9 @@ def main() -> None:
     use_in_this_process()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-    from service.jobs import LocalProcessRunner
+    from service.jobs.local import LocalProcessRunner
+    from service.jobs.ray_runner import RayRunner
     from service.routes.sweeps import RunnerMapper
-    from service.runners.ray_runner import RayRunner
     from solver import plan
     from solver.scenarios import RunOptions, prepare_sweep, run_sweep
 

@@ -1,12 +1,12 @@
 """The FastAPI application: ``create_app(settings)`` (``capplan serve`` runs it as a factory).
 
-Start-up first takes the process's hold on the database (:mod:`service.ownership`: one process
+Start-up first takes the process's hold on the database (:mod:`service.jobs.ownership`: one process
 per SQLite file, one per replica id on PostgreSQL; a process that cannot take it stops before it
 reads or writes anything), then opens the store (creating or upgrading tables), starts the job runner
 (``CAPPLAN_RUNNER``: local processes or a Ray cluster), and takes over every unfinished plan
 and job that no live replica holds: rows without an owner, rows whose lease expired, and
 rows of this replica id (an earlier process of the same id, e.g. after ``kill -9``).  A
-:class:`~service.leases.LeaseKeeper` then renews this replica's leases and keeps taking over
+:class:`~service.jobs.leases.LeaseKeeper` then renews this replica's leases and keeps taking over
 the work of replicas that go silent, so several replicas can share one PostgreSQL database.
 Shutdown stops taking solves, lets running ones finish for ``CAPPLAN_SHUTDOWN_GRACE_S``,
 re-queues the rest in the database and releases this replica's leases, so nothing accepted
@@ -28,16 +28,16 @@ from fastapi import Depends, FastAPI
 from service.bodies import install_openapi
 from service.deps import AppState, known_query_only
 from service.errors import ProblemDetail, add_exception_handlers
-from service.jobs import JobRunner
-from service.leases import LeaseKeeper
+from service.jobs.backends import make_runner
+from service.jobs.leases import LeaseKeeper
+from service.jobs.ownership import Hold, StartupError, hold_database
+from service.jobs.runner import JobRunner
+from service.jobs.store import Store
 from service.observability import Metrics, RequestMiddleware, configure_logging
 from service.openapi import finish_openapi
-from service.ownership import Hold, StartupError, hold_database
 from service.plans import PlanService
 from service.routes import catalog, health, plans, validate
-from service.runners import make_runner
 from service.settings import Settings, get_settings
-from service.store import Store
 
 log = logging.getLogger("capplan.service")
 
@@ -82,7 +82,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; ``runner`` replaces the local process pool (tests, other backends);
     ``hold``: the database hold its caller took already (``capplan serve``), else the app
-    takes one at start (:func:`service.ownership.hold_database`) and releases it at the end."""
+    takes one at start (:func:`service.jobs.ownership.hold_database`) and releases it at the end."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     metrics = Metrics()

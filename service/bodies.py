@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType
-from service.store import storable
+from service.jobs.store import storable
 from solver import FieldError
 from solver.errors import pointer_token, quoted
 from solver.validate import beyond_float_range

@@ -302,7 +302,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app, request_stop
-    from service.ownership import StartupError, hold_database
+    from service.jobs.ownership import StartupError, hold_database
     from service.settings import get_settings
 
     settings = get_settings()
@@ -379,7 +379,7 @@ def banner(settings: Any, host: str, port: int) -> str:
     """What ``capplan serve`` prints on stdout once it serves (the logs go to stderr)."""
     from sqlalchemy.engine import make_url
 
-    from service.ownership import sqlite_file
+    from service.jobs.ownership import sqlite_file
 
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # every address: name this machine's
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"

@@ -14,11 +14,11 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.errors import InvalidRequest, Unauthorized, Unavailable
-from service.jobs import JobRunner
+from service.jobs.runner import JobRunner
+from service.jobs.store import Store
 from service.observability import Metrics
 from service.plans import PlanService
 from service.settings import Settings
-from service.store import Store
 from solver import FieldError
 from solver.errors import quoted
 

@@ -31,10 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from service.errors import Conflict, InvalidRequest, QueueFull
-from service.jobs import JobResult, JobRunner, QueueFullError
-from service.observability import Metrics
-from service.settings import Settings
-from service.store import (
+from service.jobs.runner import JobResult, JobRunner, QueueFullError
+from service.jobs.store import (
     REUSABLE,
     UNFINISHED,
     Cursor,
@@ -46,7 +44,9 @@ from service.store import (
     storable,
     utcnow,
 )
-from service.tasks import solve_plan, stub_plan
+from service.jobs.tasks import solve_plan, stub_plan
+from service.observability import Metrics
+from service.settings import Settings
 from solver import FieldError, PlanRequest, parse_request
 from solver.size import ModelSize, check_model_size
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from service.bodies import json_body, read_checked_body
 from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import Conflict, NotFound, Unavailable, problems
+from service.jobs.store import UNFINISHED, PlanRow
 from service.plans import Outcome, decode_cursor, encode_cursor
 from service.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
-from service.store import UNFINISHED, PlanRow
 from solver import Plan, PlanRequest
 from solver.errors import quoted
 from solver.schema import PlanStatus

@@ -19,8 +19,8 @@ from fastapi import APIRouter, Response
 
 from service.deps import StateDep, TenantDep, run_sync
 from service.errors import Conflict, NotFound, problems
+from service.jobs.store import UNFINISHED, PlanRow
 from service.report import TABLES, render_frontier_report, render_plan_report, render_sweep_report, table_csv
-from service.store import UNFINISHED, PlanRow
 from solver import Plan, PlanRequest, RequestInvalid, parse_request
 from solver.errors import quoted
 

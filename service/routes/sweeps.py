@@ -4,7 +4,7 @@ A sweep or frontier is a *job* (the store's generic ``jobs`` table, kind ``sweep
 ``frontier``): ``POST`` checks everything (every path, value and generated scenario, the
 scenario cap, the model size) and answers ``202`` with ``Location``; a thread of the API
 process then runs :func:`solver.scenarios.run_sweep` / ``run_frontier`` with a mapper over
-the service's :class:`~service.jobs.JobRunner`, so each scenario is one job on the same
+the service's :class:`~service.jobs.runner.JobRunner`, so each scenario is one job on the same
 worker processes as plans (at most ``workers`` scenarios of one sweep at a time, so plans
 keep their turn).  As each scenario finishes its plan is stored as an ordinary plan
 (``GET /v1/plans/{plan_id}``, reports, CSV tables) and its row appended to the job:
@@ -35,11 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.bodies import json_body, read_checked_body
 from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import Conflict, NotFound, problems
-from service.jobs import JobResult, QueueFullError
+from service.jobs.runner import JobResult, QueueFullError
+from service.jobs.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
+from service.jobs.tasks import run_batch, stub_plan
 from service.observability import request_id_var
 from service.schemas import EXAMPLE_FRONTIER, EXAMPLE_SWEEP
-from service.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
-from service.tasks import run_batch, stub_plan
 from solver import Plan, parse_request
 from solver.diff import PlanDiff, diff_plans
 from solver.errors import CapplanError, quoted
@@ -131,7 +131,7 @@ class RunnerMapper:
     worker dies, comes back with a stub plan (``time_limit`` / ``failed``).  ``cancel()``
     cancels every scenario in flight (the runner kills their processes).  A runner with a
     ``batch_size(tasks, variables)`` method (Ray) gets small scenarios in batches: one job
-    runs several in a row (:func:`service.tasks.run_batch`), its time limit their sum.
+    runs several in a row (:func:`service.jobs.tasks.run_batch`), its time limit their sum.
     """
 
     def __init__(self, runner: Any, time_limit_s: Callable[[ScenarioTask], float], window: int) -> None:
@@ -346,7 +346,7 @@ class ScenarioJobs:
     def _record_failure(self, job_id: str, error: str) -> None:
         """Mark the job failed and finished.  When even that fails (the database is down) the
         job stays unfinished under this replica, which runs nothing for it: the lease keeper
-        releases it as an orphan and it runs again (see :mod:`service.leases`)."""
+        releases it as an orphan and it runs again (see :mod:`service.jobs.leases`)."""
         try:
             self.store.update_job(job_id, status="failed", error=error, finished_at=utcnow())
         except Exception:

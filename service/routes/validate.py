@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from service.bodies import json_body, read_checked_body
 from service.deps import AppState, StateDep, TenantDep, run_sync
 from service.errors import QueueFull, Unavailable, problems
-from service.jobs import QueueFullError
+from service.jobs.runner import QueueFullError
+from service.jobs.tasks import describe
 from service.schemas import EXAMPLE_REQUEST, ValidationReport
-from service.tasks import describe
 from solver import PlanRequest
 from solver.inspect import describe_request
 

@@ -108,7 +108,7 @@ class TestReadyz:
         # SELECT 1 answered while every write failed on a full disk: readiness said "ok".
         from types import SimpleNamespace
 
-        import service.store as store_mod
+        import service.jobs.store as store_mod
 
         app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
         with TestClient(app) as c:
@@ -327,7 +327,7 @@ class TestOutcomes:
     def test_crashed_worker_gives_failed_plan_with_reason(
         self, manual: tuple[TestClient, h.ManualRunner]
     ) -> None:
-        from service.jobs import JobResult
+        from service.jobs.runner import JobResult
 
         c, runner = manual
         loc = self.post_async(c, 1000)
@@ -342,8 +342,8 @@ class TestOutcomes:
     def test_a_solve_that_failed_in_the_solver_names_its_reason_in_the_list(
         self, manual: tuple[TestClient, h.ManualRunner]
     ) -> None:
-        from service.jobs import JobResult
-        from service.tasks import stub_plan
+        from service.jobs.runner import JobResult
+        from service.jobs.tasks import stub_plan
 
         c, runner = manual
         loc = self.post_async(c, 1000)
@@ -425,7 +425,7 @@ class TestOutcomes:
 
         from sqlalchemy import update
 
-        from service.store import PLANS, Store
+        from service.jobs.store import PLANS, Store
         from solver import plan
 
         c, runner = manual

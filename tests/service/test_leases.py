@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
 from service.app import create_app
-from service.store import DuplicateRequest, PlanRow, Store, utcnow
+from service.jobs.store import DuplicateRequest, PlanRow, Store, utcnow
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing, replicas
 
@@ -328,7 +328,7 @@ def held_running(state: Any, plan_id: str, *, demand: float, attempts: int) -> N
 
 class TestOrphans:
     def test_a_plan_held_here_but_run_nowhere_is_run_again(self, tmp_path: Path) -> None:
-        from service.leases import LeaseKeeper
+        from service.jobs.leases import LeaseKeeper
 
         runner = h.ManualRunner()
         app = create_app(h.make_settings(tmp_path, replica_id="a", lease_s=600), runner=runner)

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.deps import AppState
 from service.errors import PROBLEM_BASE, PROBLEM_JSON
-from service.store import PlanRow
+from service.jobs.store import PlanRow
 from solver import Plan
 from tests.helpers.requests import BIG_VARIABLES, big_request
 from tests.service import svc_helpers as h
@@ -551,7 +551,7 @@ class _StoppingRunner(h.ManualRunner):
     """Answers every submission at once with 'interrupted', as a runner that is shutting down."""
 
     def submit(self, job_id: str, fn: Any, payload: Any, **kw: Any) -> Any:
-        from service.jobs import JobResult
+        from service.jobs.runner import JobResult
 
         fut = super().submit(job_id, fn, payload, **kw)
         self.futures.pop(job_id).set_result(JobResult("interrupted", error="stopping"))

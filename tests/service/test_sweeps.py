@@ -21,10 +21,10 @@ from sqlalchemy.exc import DataError
 
 from service.app import create_app
 from service.errors import PROBLEM_BASE
+from service.jobs.store import Store
 from service.routes import sweeps as sweeps_module
 from service.routes.sweeps import failure_text, jobs_of
 from service.settings import Settings
-from service.store import Store
 from solver import FieldError, ModelTooLarge, RequestInvalid, plan
 from solver import scenarios as scenarios_module
 from solver.scenarios import prepare_sweep, solve_scenario

@@ -1,6 +1,6 @@
 """Functions that run inside worker processes, and the plans the service writes itself.
 
-Everything here takes and returns plain JSON-able data so that any :class:`~service.jobs.JobRunner`
+Everything here takes and returns plain JSON-able data so that any :class:`~service.jobs.runner.JobRunner`
 (local processes today, a cluster later) can carry it.
 """
 

@@ -1,4 +1,4 @@
-"""The Ray backend of :class:`service.jobs.JobRunner`: every job is one Ray task.
+"""The Ray backend of :class:`service.jobs.runner.JobRunner`: every job is one Ray task.
 
 ``RayRunner(address)`` joins a Ray cluster (``CAPPLAN_RAY_ADDRESS``: ``auto`` on a cluster
 node, or ``host:port`` of the head's GCS; unset: start a private one-machine Ray).  Each job
@@ -19,11 +19,11 @@ rows, statuses): nothing here lives longer than the API process.
   second time it ends ``crashed`` with the reason ("the Ray node running the solve was
   lost twice …") — never stuck.
 * **Queue**: jobs not yet started count against ``queue_limit`` beyond the cluster's idle
-  CPUs; past that :class:`~service.jobs.QueueFullError` (429), unless ``force``.
+  CPUs; past that :class:`~service.jobs.runner.QueueFullError` (429), unless ``force``.
 * **Batches**: :meth:`RayRunner.batch_size` tells a sweep how many small scenarios to solve
   in one task, so that Ray's per-task cost (a few ms) stays small next to the solves.
 
-Each result says where it ran (:attr:`~service.jobs.JobResult.worker` =
+Each result says where it ran (:attr:`~service.jobs.runner.JobResult.worker` =
 ``ray:<node id>``); plan solves also write it to ``plan.solver.worker``
 (the task sets ``CAPPLAN_WORKER_NAME`` in its worker process).
 """
@@ -56,7 +56,7 @@ from ray.exceptions import (
 )
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from service.jobs import JobResult, recent_seconds, refuse, retry_after_estimate
+from service.jobs.runner import JobResult, recent_seconds, refuse, retry_after_estimate
 
 log = logging.getLogger("capplan.jobs.ray")
 

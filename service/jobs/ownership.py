@@ -14,7 +14,7 @@ SQLite
     too), so a crashed server never blocks the next start.  The lock file is left in place:
     removing it would let two processes lock two different files of one name.
 PostgreSQL
-    Replicas are many by design (leases, :mod:`service.leases`), but each needs its own id: a
+    Replicas are many by design (leases, :mod:`service.jobs.leases`), but each needs its own id: a
     session-level advisory lock keyed by schema and replica id, on a connection of its own.
     If that connection is lost the lock is taken again at the next lease round
     (:meth:`Hold.check`); while another process holds the id, this one takes nothing over.

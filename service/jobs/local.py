@@ -1,20 +1,14 @@
-"""Where solves run: one small job-runner interface and its local, process-pool implementation.
-
-Routes and the plan service only see :class:`JobRunner`: ``submit`` a picklable top-level
-function with a JSON payload and a time limit, get a :class:`concurrent.futures.Future` of a
-:class:`JobResult`; ``cancel``; ask for queue depth and readiness; ``shutdown``.  A
-distributed backend (Ray: ``ray.remote(fn).options(num_cpus=1, max_retries=0)``, cancel with
-``ray.cancel(force=True)``) implements the same protocol without touching the routes: see
-:mod:`service.runners.ray_runner`; ``CAPPLAN_RUNNER`` picks one (:func:`service.runners.make_runner`).
+"""The local backend of :class:`~service.jobs.runner.JobRunner`: a pool of solver processes on
+this machine, with a watchdog.
 
 :class:`LocalProcessRunner` keeps ``workers`` long-lived processes (forkserver on Linux,
 spawn elsewhere; each is its own process group so that a kill also takes a CBC child), one
 job at a time each.  A dispatcher thread hands queued jobs to idle workers, collects results,
 kills a job that overruns ``time_limit_s + grace_s`` (HiGHS time limits are not hard) or is
 cancelled, and replaces any worker that died or was killed.  At most ``queue_limit`` jobs
-wait beyond the idle workers; past that ``submit`` raises :class:`QueueFullError`.  A worker whose parent vanished
-(``kill -9`` of the service) kills itself at once: it waits on a pipe whose only write end
-the service holds.
+wait beyond the idle workers; past that ``submit`` raises
+:class:`~service.jobs.runner.QueueFullError`.  A worker whose parent vanished (``kill -9`` of
+the service) kills itself at once: it waits on a pipe whose only write end the service holds.
 """
 
 from __future__ import annotations
@@ -22,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import math
 import multiprocessing
 import os
 import signal
@@ -35,143 +28,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Literal, Protocol
+from typing import Any
+
+from service.jobs.runner import JobResult, JobStatus, recent_seconds, refuse, retry_after_estimate
 
 log = logging.getLogger("capplan.jobs")
-
-JobStatus = Literal["done", "error", "timeout", "crashed", "cancelled", "interrupted"]
-"""done: fn returned; error: fn raised; timeout: killed by the watchdog; crashed: the worker
-died; cancelled: cancel() was called; interrupted: the runner shut down first."""
-
-
-@dataclass
-class JobResult:
-    status: JobStatus
-    value: Any = None
-    error: str | None = None
-    seconds: float = 0.0
-    worker: str = ""
-    """Where it ran, when the runner knows (the Ray runner: ``ray:<node id>``)."""
-
-
-class QueueFullError(Exception):
-    """Too many jobs waiting; ``retry_after_s`` estimates when the queue has drained."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"the job queue is full; retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
-
-
-RETRY_AFTER_MAX_S = 3600
-
-
-def retry_after_estimate(
-    now: float,
-    running: Iterable[tuple[float, float]],
-    avg_s: float,
-    grace_s: float,
-    *,
-    waiting: int,
-    workers: int,
-) -> int:
-    """Seconds until a full queue has likely drained (``Retry-After``), 1 to an hour.
-
-    The work still to do, spread over the ``workers``: each of the ``waiting`` jobs is expected
-    to take ``avg_s`` (the recent solve time), and each running job what it has left.
-    ``running``: ``(started, time_limit_s)`` of each running job (``time.monotonic()``).  A job
-    that has run ``e`` seconds is expected to need ``max(avg_s − e, e)`` more: one already past
-    the typical solve is a long one, and with solve times this heavy-tailed "as long again" is
-    the better guess than the recent average; never more than the watchdog allows
-    (``limit + grace − e``).  Not the first running job's end: every refused client would
-    come back then, and all but one be refused again while the queue takes minutes to drain.
-    """
-    left = sum(
-        max(0.0, min(max(avg_s - (now - started), now - started), limit + grace_s - (now - started)))
-        for started, limit in running
-    )
-    seconds = (left + max(0, waiting) * avg_s) / max(1, workers)
-    return int(min(RETRY_AFTER_MAX_S, max(1, math.ceil(seconds))))
-
-
-def recent_seconds(avg_s: float, result: JobResult) -> float:
-    """The recent solve time once ``result`` is in (an exponential average): a job that ended
-    by itself or by the watchdog counts for as long as it held its worker; a cancelled or
-    interrupted one, cut short on purpose, does not count."""
-    if result.status in ("cancelled", "interrupted") or result.seconds <= 0:
-        return avg_s  # (no time: it never reached a worker)
-    return 0.8 * avg_s + 0.2 * result.seconds
-
-
-def refuse(
-    *,
-    stopping: bool,
-    known: bool,
-    job_id: str,
-    force: bool,
-    waiting: int,
-    room: int,
-    retry_after: Callable[[], int],
-) -> JobResult | None:
-    """The admission rule every runner applies to ``submit``, under its own lock.
-
-    A stopping runner answers at once with an ``interrupted`` result (returned); a job id it
-    already holds is a ``ValueError``; ``waiting`` jobs beyond ``room`` (queue limit plus idle
-    slots) are a :class:`QueueFullError`, unless ``force``.  None: admitted.
-    """
-    if stopping:
-        return JobResult("interrupted", error="the service is shutting down")
-    if known:
-        raise ValueError(f"job {job_id} is already queued or running")
-    if not force and waiting >= room:
-        raise QueueFullError(retry_after())
-    return None
-
-
-class JobRunner(Protocol):
-    """What the service needs from a place that runs solves."""
-
-    def start(self) -> None:
-        """Start the workers (returns at once; :meth:`ready` turns true when they are up)."""
-
-    def submit(
-        self,
-        job_id: str,
-        fn: Callable[[Any], Any],
-        payload: Any,
-        *,
-        time_limit_s: float,
-        on_start: Callable[[], None] | None = None,
-        force: bool = False,
-    ) -> Future[JobResult]:
-        """Queue ``fn(payload)``; ``force`` ignores the queue limit (start-up recovery).
-
-        ``on_start`` is called (from a runner thread) when a worker picks the job up.
-        Raises :class:`QueueFullError` when the queue is full.
-        """
-        ...
-
-    def cancel(self, job_id: str) -> bool:
-        """Stop a queued or running job (its future resolves ``cancelled``); False if unknown."""
-        ...
-
-    def queue_depth(self) -> int:
-        """Jobs waiting for a worker."""
-        ...
-
-    def running(self) -> int:
-        """Jobs being run."""
-        ...
-
-    def ready(self) -> tuple[bool, str]:
-        """Whether the runner can take work, and a short explanation."""
-        ...
-
-    def shutdown(self, grace_s: float) -> None:
-        """Stop taking jobs, let running ones finish for ``grace_s``, then stop the rest.
-
-        Every unfinished job's future resolves ``interrupted``.
-        """
-        ...
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -273,7 +134,7 @@ def _context(preload: tuple[str, ...]) -> Any:
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
         # Imported once in the fork server, so a replacement worker starts in milliseconds.
-        ctx.set_forkserver_preload(["service.jobs", *preload])
+        ctx.set_forkserver_preload(["service.jobs.local", *preload])
         return ctx
     return multiprocessing.get_context("spawn")
 

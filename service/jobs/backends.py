@@ -1,13 +1,14 @@
-"""Job-runner backends behind :class:`service.jobs.JobRunner`, chosen by ``CAPPLAN_RUNNER``.
+"""Job-runner backends behind :class:`service.jobs.runner.JobRunner`, chosen by ``CAPPLAN_RUNNER``.
 
-``local`` (default): :class:`service.jobs.LocalProcessRunner`, worker processes of this
-machine.  ``ray``: :class:`service.runners.ray_runner.RayRunner`, tasks on a Ray cluster
+``local`` (default): :class:`service.jobs.local.LocalProcessRunner`, worker processes of this
+machine.  ``ray``: :class:`service.jobs.ray_runner.RayRunner`, tasks on a Ray cluster
 (``pip install 'capplan[ray]'``; ``CAPPLAN_RAY_ADDRESS``).
 """
 
 from __future__ import annotations
 
-from service.jobs import JobRunner, LocalProcessRunner
+from service.jobs.local import LocalProcessRunner
+from service.jobs.runner import JobRunner
 from service.settings import Settings
 
 
@@ -15,7 +16,7 @@ def make_runner(settings: Settings) -> JobRunner:
     """The runner the settings ask for (not started)."""
     if settings.runner == "ray":
         try:
-            from service.runners.ray_runner import RayRunner
+            from service.jobs.ray_runner import RayRunner
         except ModuleNotFoundError as exc:
             if exc.name != "ray" and not (exc.name or "").startswith("ray."):
                 raise

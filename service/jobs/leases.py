@@ -16,7 +16,7 @@ expiry.  A :class:`LeaseKeeper` thread, every ``lease_s / 3`` seconds:
 
 While the service shuts down the keeper only renews (running solves may still finish), and
 it takes nothing over while this process does not hold its replica id
-(:meth:`service.ownership.Hold.check`).
+(:meth:`service.jobs.ownership.Hold.check`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from service.deps import AppState
-    from service.ownership import Hold
+    from service.jobs.ownership import Hold
 
 log = logging.getLogger("capplan.leases")
 
