@@ -301,7 +301,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     (exit 1, one line) before it reads or writes any plan."""
     import uvicorn
 
-    from service.app import create_app, request_stop
+    from service.api.app import create_app, request_stop
     from service.jobs.ownership import StartupError, hold_database
     from service.settings import get_settings
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from service.deps import AppState
+    from service.api.deps import AppState
     from service.jobs.ownership import Hold
 
 log = logging.getLogger("capplan.leases")

@@ -2,7 +2,7 @@
 
 At start-up a replica takes over the unfinished plans and jobs of its own replica id (an
 earlier process of that id is gone, e.g. after ``kill -9``): see
-:meth:`service.plans.PlanService.recover`.  A second process of the same id on a live database
+:meth:`service.api.plan_service.PlanService.recover`.  A second process of the same id on a live database
 would therefore re-queue the first one's plans, fence its running solves and refuse to record
 its results.  So before the store is opened (before any table, lease or plan is touched) the
 app takes a *hold* on the database, and a process that cannot take it stops with a one-line

@@ -20,8 +20,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.observability import JsonFormatter
+from service.api.app import create_app
+from service.api.observability import JsonFormatter
 from service.settings import Settings
 
 UNIT_PRICE = 1000.0

@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from service.app import create_app
-from service.errors import PROBLEM_BASE, PROBLEM_JSON
-from service.observability import JsonFormatter
+from service.api.app import create_app
+from service.api.errors import PROBLEM_BASE, PROBLEM_JSON
+from service.api.observability import JsonFormatter
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL
 
@@ -280,7 +280,7 @@ class TestDatabaseOutage:
     def test_only_an_outage_counts_as_one(self, tmp_path: Path, failure: str, outage: bool) -> None:
         from sqlalchemy import create_engine, text
 
-        from service.errors import database_unavailable
+        from service.api.errors import database_unavailable
 
         engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}", connect_args={"timeout": 0})
         with engine.begin() as conn:

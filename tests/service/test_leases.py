@@ -24,7 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
-from service.app import create_app
+from service.api.app import create_app
 from service.jobs.store import DuplicateRequest, PlanRow, Store, utcnow
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing, replicas

@@ -21,9 +21,9 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from service.app import create_app
-from service.routes.sweeps import SweepJob
-from service.schemas import CatalogOut
+from service.api.app import create_app
+from service.api.routes.sweeps import SweepJob
+from service.api.schemas import CatalogOut
 from solver import parse_request
 from solver.catalog import load_catalog
 from solver.scenarios import SweepParameter, prepare_frontier, prepare_sweep

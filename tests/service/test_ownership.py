@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from service.app import create_app
+from service.api.app import create_app
 from service.jobs.ownership import FileLock, ReplicaLock, StartupError, hold_database, replica_key
 from service.settings import Settings
 from tests.service import svc_helpers as h

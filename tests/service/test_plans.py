@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.deps import AppState
-from service.errors import PROBLEM_BASE, PROBLEM_JSON
+from service.api.app import create_app
+from service.api.deps import AppState
+from service.api.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.jobs.store import PlanRow
 from solver import Plan
 from tests.helpers.requests import BIG_VARIABLES, big_request
@@ -660,7 +660,7 @@ class TestRecorder:
     """The plan service's recorder thread: first come, first run; closing runs what is queued."""
 
     def test_in_order_on_one_thread_then_inline_after_close(self) -> None:
-        from service.plans import Recorder
+        from service.api.plan_service import Recorder
 
         rec = Recorder()
         gate = threading.Event()
@@ -677,7 +677,7 @@ class TestRecorder:
         assert ran[-1] == (50, threading.current_thread().name)
 
     def test_a_failing_record_does_not_stop_the_others(self) -> None:
-        from service.plans import Recorder
+        from service.api.plan_service import Recorder
 
         rec = Recorder()
         ran: list[int] = []

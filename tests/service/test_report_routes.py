@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.api.app import create_app
 from service.jobs.store import PlanRow, utcnow
 from service.report import TABLES
 from service.settings import Settings

@@ -19,11 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import DataError
 
-from service.app import create_app
-from service.errors import PROBLEM_BASE
+from service.api.app import create_app
+from service.api.errors import PROBLEM_BASE
+from service.api.routes import sweeps as sweeps_module
+from service.api.routes.sweeps import failure_text, jobs_of
 from service.jobs.store import Store
-from service.routes import sweeps as sweeps_module
-from service.routes.sweeps import failure_text, jobs_of
 from service.settings import Settings
 from solver import FieldError, ModelTooLarge, RequestInvalid, plan
 from solver import scenarios as scenarios_module
@@ -332,7 +332,7 @@ class TestFrontierRoutes:
         )
 
     def test_a_stored_row_from_before_the_levelised_marginal_does_not_show_it(self) -> None:
-        from service.routes.sweeps import _frontier_row
+        from service.api.routes.sweeps import _frontier_row
 
         old = {"index": 1, "plan_id": "p", "status": "optimal", "target_served_fraction": 0.5,
                "npv_cost_usd": 10.0, "marginal_cost_usd_per_million_tokens": 1.5}  # fmt: skip

@@ -22,7 +22,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType
+from service.api.errors import InvalidRequest, Unavailable, UnsupportedMediaType
 from service.jobs.store import storable
 from solver import FieldError
 from solver.errors import pointer_token, quoted

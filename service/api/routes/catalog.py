@@ -6,9 +6,9 @@ from functools import lru_cache
 
 from fastapi import APIRouter
 
-from service.deps import TenantDep
-from service.errors import problems
-from service.schemas import CatalogOut
+from service.api.deps import TenantDep
+from service.api.errors import problems
+from service.api.schemas import CatalogOut
 from solver.catalog import load_catalog
 
 router = APIRouter(prefix="/v1", tags=["catalog"])

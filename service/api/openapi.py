@@ -1,6 +1,6 @@
 """What the OpenAPI document says beyond the routes and models.
 
-The body models and their schemas are added by :func:`service.bodies.install_openapi`; this
+The body models and their schemas are added by :func:`service.api.bodies.install_openapi`; this
 module completes the document where a route or model alone cannot say what the server does:
 
 * a hardware item may be ``{"catalog": "<id>", ...overrides}`` (``HardwareFromCatalog``): the
@@ -20,8 +20,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.bodies import add_schema_patch
-from service.errors import problems
+from service.api.bodies import add_schema_patch
+from service.api.errors import problems
 from service.report import TABLES
 
 
@@ -103,7 +103,7 @@ def _add_links(schema: dict[str, Any]) -> None:
 
 
 def _query_problems(schema: dict[str, Any]) -> None:
-    """Every route may answer 422: an unknown query parameter (:func:`service.deps.known_query_only`)."""
+    """Every route may answer 422: an unknown query parameter (:func:`service.api.deps.known_query_only`)."""
     problem = problems(422, app_state=False)[422]
     for item in schema.get("paths", {}).values():
         for op in (op for op in item.values() if isinstance(op, dict)):

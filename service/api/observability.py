@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, internal_error, problem_response
+from service.api.errors import PayloadTooLarge, internal_error, problem_response
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "capplan_request_id", default=None

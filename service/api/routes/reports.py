@@ -17,8 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from service.deps import StateDep, TenantDep, run_sync
-from service.errors import Conflict, NotFound, problems
+from service.api.deps import StateDep, TenantDep, run_sync
+from service.api.errors import Conflict, NotFound, problems
 from service.jobs.store import UNFINISHED, PlanRow
 from service.report import TABLES, render_frontier_report, render_plan_report, render_sweep_report, table_csv
 from solver import Plan, PlanRequest, RequestInvalid, parse_request
@@ -118,7 +118,7 @@ def _plan_href(plan_id: str) -> str:
 
 def _job_view(kind: str) -> Any:
     """The JSON view of a sweep or frontier job, as GET /v1/{kind}s/{id} answers it."""
-    from service.routes import sweeps
+    from service.api.routes import sweeps
 
     return sweeps._sweep_view if kind == "sweep" else sweeps._frontier_view
 

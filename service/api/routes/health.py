@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.deps import StateDep, run_sync
-from service.errors import Unavailable, problems
-from service.schemas import Health, Readiness
+from service.api.deps import StateDep, run_sync
+from service.api.errors import Unavailable, problems
+from service.api.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
 

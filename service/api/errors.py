@@ -335,7 +335,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 def internal_error(request: Request, exc: BaseException) -> JSONResponse:
     """The 500 of an unexpected exception: logged with its traceback, answered without it.
 
-    Rendered by the request middleware (:mod:`service.observability`), so that the exception
+    Rendered by the request middleware (:mod:`service.api.observability`), so that the exception
     stops there: one left to reach uvicorn would make it close the keep-alive connection, and
     the client's next request on it would fail with a reset.
     """

@@ -25,23 +25,23 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from service.bodies import install_openapi
-from service.deps import AppState, known_query_only
-from service.errors import ProblemDetail, add_exception_handlers
+from service.api.bodies import install_openapi
+from service.api.deps import AppState, known_query_only
+from service.api.errors import ProblemDetail, add_exception_handlers
+from service.api.observability import Metrics, RequestMiddleware, configure_logging
+from service.api.openapi import finish_openapi
+from service.api.plan_service import PlanService
+from service.api.routes import catalog, health, plans, validate
 from service.jobs.backends import make_runner
 from service.jobs.leases import LeaseKeeper
 from service.jobs.ownership import Hold, StartupError, hold_database
 from service.jobs.runner import JobRunner
 from service.jobs.store import Store
-from service.observability import Metrics, RequestMiddleware, configure_logging
-from service.openapi import finish_openapi
-from service.plans import PlanService
-from service.routes import catalog, health, plans, validate
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("capplan.service")
 
-OPTIONAL_ROUTERS = ("service.routes.sweeps", "service.routes.reports")
+OPTIONAL_ROUTERS = ("service.api.routes.sweeps", "service.api.routes.reports")
 """Route modules written separately; each exposes ``router`` and may expose
 ``async def on_startup(state: AppState)`` (e.g. to resume its jobs) and
 ``async def on_shutdown(state: AppState)`` (called before the runner stops) and

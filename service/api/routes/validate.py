@@ -8,12 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from service.bodies import json_body, read_checked_body
-from service.deps import AppState, StateDep, TenantDep, run_sync
-from service.errors import QueueFull, Unavailable, problems
+from service.api.bodies import json_body, read_checked_body
+from service.api.deps import AppState, StateDep, TenantDep, run_sync
+from service.api.errors import QueueFull, Unavailable, problems
+from service.api.schemas import EXAMPLE_REQUEST, ValidationReport
 from service.jobs.runner import QueueFullError
 from service.jobs.tasks import describe
-from service.schemas import EXAMPLE_REQUEST, ValidationReport
 from solver import PlanRequest
 from solver.inspect import describe_request
 

@@ -30,7 +30,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from service.errors import Conflict, InvalidRequest, QueueFull
+from service.api.errors import Conflict, InvalidRequest, QueueFull
+from service.api.observability import Metrics
 from service.jobs.runner import JobResult, JobRunner, QueueFullError
 from service.jobs.store import (
     REUSABLE,
@@ -45,7 +46,6 @@ from service.jobs.store import (
     utcnow,
 )
 from service.jobs.tasks import solve_plan, stub_plan
-from service.observability import Metrics
 from service.settings import Settings
 from solver import FieldError, PlanRequest, parse_request
 from solver.size import ModelSize, check_model_size

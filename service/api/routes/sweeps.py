@@ -32,14 +32,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.bodies import json_body, read_checked_body
-from service.deps import AppState, StateDep, TenantDep, run_sync
-from service.errors import Conflict, NotFound, problems
+from service.api.bodies import json_body, read_checked_body
+from service.api.deps import AppState, StateDep, TenantDep, run_sync
+from service.api.errors import Conflict, NotFound, problems
+from service.api.observability import request_id_var
+from service.api.schemas import EXAMPLE_FRONTIER, EXAMPLE_SWEEP
 from service.jobs.runner import JobResult, QueueFullError
 from service.jobs.store import UNFINISHED, JobRow, PlanRow, canonical_json, utcnow
 from service.jobs.tasks import run_batch, stub_plan
-from service.observability import request_id_var
-from service.schemas import EXAMPLE_FRONTIER, EXAMPLE_SWEEP
 from solver import Plan, parse_request
 from solver.diff import PlanDiff, diff_plans
 from solver.errors import CapplanError, quoted
@@ -531,7 +531,7 @@ def jobs_of(state: AppState) -> ScenarioJobs:
     mgr = getattr(state, "scenario_jobs", None)
     if mgr is None:
         mgr = ScenarioJobs(state)
-        setattr(state, "scenario_jobs", mgr)  # noqa: B010 - AppState belongs to service.deps
+        setattr(state, "scenario_jobs", mgr)  # noqa: B010 - AppState belongs to service.api.deps
     return mgr
 
 

@@ -13,11 +13,11 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.errors import InvalidRequest, Unauthorized, Unavailable
+from service.api.errors import InvalidRequest, Unauthorized, Unavailable
+from service.api.observability import Metrics
+from service.api.plan_service import PlanService
 from service.jobs.runner import JobRunner
 from service.jobs.store import Store
-from service.observability import Metrics
-from service.plans import PlanService
 from service.settings import Settings
 from solver import FieldError
 from solver.errors import quoted

@@ -8,12 +8,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from service.bodies import json_body, read_checked_body
-from service.deps import AppState, StateDep, TenantDep, run_sync
-from service.errors import Conflict, NotFound, Unavailable, problems
+from service.api.bodies import json_body, read_checked_body
+from service.api.deps import AppState, StateDep, TenantDep, run_sync
+from service.api.errors import Conflict, NotFound, Unavailable, problems
+from service.api.plan_service import Outcome, decode_cursor, encode_cursor
+from service.api.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
 from service.jobs.store import UNFINISHED, PlanRow
-from service.plans import Outcome, decode_cursor, encode_cursor
-from service.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
 from solver import Plan, PlanRequest
 from solver.errors import quoted
 from solver.schema import PlanStatus
