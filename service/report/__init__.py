@@ -4,7 +4,7 @@
 * :func:`plan_tables` / :func:`table_csv` — Plan → CSV texts (:data:`TABLES`);
 * :func:`render_sweep_report` / :func:`render_frontier_report` — scenario rows → HTML.
 
-No web framework and no I/O here: the CLI (:mod:`service.cli_report`) and the routes
+No web framework and no I/O here: the CLI (:mod:`service.cli.report`) and the routes
 (:mod:`service.api.routes.reports`) call these functions.
 """
 

@@ -1,4 +1,4 @@
-"""``capplan report`` and ``capplan export`` (service.cli_report): which file an error is about,
+"""``capplan report`` and ``capplan export`` (service.cli.report): which file an error is about,
 and the files these commands refuse.  (test_report_cli.py covers what they write.)"""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.cli import main
+from service.cli.main import main
 from solver import plan
 from tests.solver.test_scenarios import power_request
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from service.cli import main
-from service.cli_scenarios import _fmt, parse_assignment
+from service.cli.main import main
+from service.cli.scenarios import _fmt, parse_assignment
 from solver import RequestInvalid, plan
 from tests.helpers.workers import alive
 from tests.solver.test_scenarios import frontier_request, power_request
@@ -277,11 +277,11 @@ class TestCtrlC:
     def test_while_the_subcommands_load_and_again_while_exiting(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        # the subcommands' modules are imported by main(): a Ctrl-C then printed a traceback
-        def interrupted() -> list[Any]:
+        # the subcommands register inside main(): a Ctrl-C then printed a traceback
+        def interrupted(_sub: Any) -> None:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr("service.cli._extensions", interrupted)
+        monkeypatch.setattr("service.cli.main._register_subcommands", interrupted)
         handler = signal.getsignal(signal.SIGINT)
         try:
             try:
@@ -305,7 +305,7 @@ class TestCtrlC:
         # some test runners' processes)
         code = (
             "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "from service.cli import main; sys.exit(main())"
+            "from service.cli.main import main; sys.exit(main())"
         )
         argv = [
             sys.executable,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from service.cli import main
+from service.cli.main import main
 from solver import Plan
 from tests.helpers.requests import request
 from tests.solver.test_scenarios import power_request

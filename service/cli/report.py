@@ -16,18 +16,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from service.cli import EXIT_OK
+from service.cli.inputs import FileInvalid, about, read_json
+from service.report import plan_tables, render_frontier_report, render_plan_report, render_sweep_report
+from service.report.plan import request_mismatch
 from solver import FieldError, Plan, PlanRequest, RequestInvalid, parse_request, plan
 from solver.errors import quoted
 from solver.scenarios import FrontierResult, FrontierRow, ScenarioRow, SweepResult
 from solver.validate import field_errors
-
-EXIT_OK = 0
-
-
-def _read(path: str) -> Any:
-    from service.cli import _read_json
-
-    return _read_json(path)
 
 
 def _kind(doc: Any) -> str:
@@ -65,8 +61,6 @@ def _lenient(model: type[BaseModel], row: type[BaseModel] | None = None) -> type
 def _checked_result(doc: dict[str, Any], kind: str, source: str) -> dict[str, Any]:
     """A sweep or frontier result whose fields have their types (the report formats them):
     the fields present, checked and converted; a wrong type is an invalid file naming it."""
-    from service.cli import FileInvalid
-
     model = (
         _lenient(FrontierResult, FrontierRow) if kind == "frontier" else _lenient(SweepResult, ScenarioRow)
     )
@@ -130,12 +124,10 @@ def load_plan_and_request(
     and one of another kind says what it is (``results``: the caller takes sweep and
     frontier results as well, elsewhere).
     """
-    from service.cli import about
-
     req: PlanRequest | None = None
     bundled: PlanRequest | None = None
     with about(path):
-        doc = _read(path)
+        doc = read_json(path)
         kind = _kind(doc)
         if kind == "request":
             req = parse_request(doc)
@@ -152,15 +144,13 @@ def load_plan_and_request(
         req = _its_request(result, bundled, f"{path}: /request")
     if request_path is not None:
         with about(request_path):
-            given = parse_request(_read(request_path))
+            given = parse_request(read_json(request_path))
         req = _its_request(result, given, f"--request {request_path}")
     return result, req
 
 
 def _its_request(result: Plan, req: PlanRequest, source: str) -> PlanRequest:
     """``req``, if it can be the request ``result`` was solved from (else RequestInvalid)."""
-    from service.report.plan import request_mismatch
-
     why = request_mismatch(result, req)
     if why is not None:
         raise RequestInvalid([FieldError("/", f"{source} is not this plan's request: {why}")])
@@ -186,11 +176,8 @@ def _plan_link(template: str | None) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from service.cli import about
-    from service.report import render_frontier_report, render_plan_report, render_sweep_report
-
     with about(args.file):
-        doc = _read(args.file)
+        doc = read_json(args.file)
     kind = _kind(doc)
     if kind in ("sweep", "frontier"):
         render = render_frontier_report if kind == "frontier" else render_sweep_report
@@ -208,8 +195,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from service.report import plan_tables
-
     result, _ = load_plan_and_request(args.plan, results=False)
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from service.cli import EXIT_OK
+from service.cli.inputs import FileInvalid, about, read_json
 from solver import FieldError, Plan, RequestInvalid, plan
 from solver.diff import PlanDiff, diff_plans
 from solver.scenarios import (
@@ -30,14 +32,6 @@ from solver.scenarios import (
     run_frontier,
     run_sweep,
 )
-
-EXIT_OK = 0
-
-
-def _read(path: str) -> Any:
-    from service.cli import _read_json
-
-    return _read_json(path)
 
 
 def _positive(text: str) -> int:
@@ -75,7 +69,7 @@ def parse_assignment(text: str, option: str) -> tuple[str, list[Any]]:
 
 def sweep_body(args: argparse.Namespace) -> dict[str, Any]:
     """The sweep body from FILE (a request, or a whole sweep body) and the options."""
-    doc = _read(args.file)
+    doc = read_json(args.file)
     if isinstance(doc, dict) and "base" in doc:
         body = dict(doc)
         body["parameters"] = list(body.get("parameters") or [])
@@ -320,7 +314,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
-    fr = prepare_frontier({"base": _read(args.file), "points": args.points})
+    fr = prepare_frontier({"base": read_json(args.file), "points": args.points})
     with _mapper(args.workers) as mapper, _progress(fr.points, "frontier", args.json) as advance:
         result = run_frontier(fr, RunOptions(mapper=mapper, on_result=advance))
     if args.json:
@@ -333,10 +327,8 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 def load_plan(path: str) -> Plan:
     """A saved Plan JSON file, or a request file (which is solved).  An invalid file is an
     invalid request naming the file (diff reads two)."""
-    from service.cli import FileInvalid, about
-
     with about(path):
-        doc = _read(path)
+        doc = read_json(path)
         if isinstance(doc, dict) and "horizon" in doc:
             return plan(doc)
     try:
