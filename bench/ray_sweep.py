@@ -68,7 +68,8 @@ def main() -> None:
     from service.jobs.local import LocalProcessRunner
     from service.jobs.ray_runner import RayRunner
     from solver import plan
-    from solver.scenarios import RunOptions, prepare_sweep, run_sweep
+    from solver.scenarios.run import RunOptions
+    from solver.scenarios.sweep import prepare_sweep, run_sweep
 
     sweep = prepare_sweep(sweep_body(periods), max_scenarios=SCENARIOS)
     n = len(sweep.scenarios)

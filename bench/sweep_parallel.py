@@ -24,8 +24,10 @@ import sys
 import time
 from typing import Any
 
+from service.jobs.process_pool import ProcessMapper
 from solver import plan
-from solver.scenarios import ProcessMapper, RunOptions, prepare_sweep, run_sweep
+from solver.scenarios.run import RunOptions
+from solver.scenarios.sweep import prepare_sweep, run_sweep
 
 HARDWARE = (
     "cerebras-cs3",

@@ -46,7 +46,7 @@ def sweep_body() -> dict[str, Any]:
 def cold_in_process() -> tuple[float, int]:
     """Seconds per scenario solving every scenario from scratch, and how many were optimal."""
     from solver import plan
-    from solver.scenarios import prepare_sweep
+    from solver.scenarios.sweep import prepare_sweep
 
     sweep = prepare_sweep(sweep_body())
     t0 = time.perf_counter()
@@ -56,7 +56,8 @@ def cold_in_process() -> tuple[float, int]:
 
 def warm_in_process() -> tuple[float, int, int]:
     """Seconds per scenario with warm starts (a fresh cache), optimal and warm-started counts."""
-    from solver.scenarios import WORKER_WARM_STARTS, prepare_sweep, run_sweep
+    from solver.scenarios.run import WORKER_WARM_STARTS
+    from solver.scenarios.sweep import prepare_sweep, run_sweep
 
     sweep = prepare_sweep(sweep_body())
     WORKER_WARM_STARTS._bases.clear()
@@ -67,7 +68,9 @@ def warm_in_process() -> tuple[float, int, int]:
 
 
 def pooled(workers: int) -> float:
-    from solver.scenarios import ProcessMapper, RunOptions, prepare_sweep, run_sweep
+    from service.jobs.process_pool import ProcessMapper
+    from solver.scenarios.run import RunOptions
+    from solver.scenarios.sweep import prepare_sweep, run_sweep
 
     sweep = prepare_sweep(sweep_body())
     with ProcessMapper(workers) as mapper:

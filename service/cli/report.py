@@ -22,7 +22,7 @@ from service.report import plan_tables, render_frontier_report, render_plan_repo
 from service.report.plan import request_mismatch
 from solver import FieldError, Plan, PlanRequest, RequestInvalid, parse_request, plan
 from solver.errors import quoted
-from solver.scenarios import FrontierResult, FrontierRow, ScenarioRow, SweepResult
+from solver.scenarios.results import FrontierResult, FrontierRow, ScenarioRow, SweepResult
 from solver.validate import field_errors
 
 

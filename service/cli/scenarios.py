@@ -17,21 +17,14 @@ from typing import Any
 
 from service.cli import EXIT_OK
 from service.cli.inputs import FileInvalid, about, read_json
+from service.jobs.process_pool import ProcessMapper
 from solver import FieldError, Plan, RequestInvalid, plan
 from solver.diff import PlanDiff, diff_plans
-from solver.scenarios import (
-    DEFAULT_MAX_SCENARIOS,
-    FrontierResult,
-    Mapper,
-    ProcessMapper,
-    RunOptions,
-    ScenarioRow,
-    SweepResult,
-    prepare_frontier,
-    prepare_sweep,
-    run_frontier,
-    run_sweep,
-)
+from solver.scenarios.frontier import prepare_frontier, run_frontier
+from solver.scenarios.results import FrontierResult, ScenarioRow, SweepResult
+from solver.scenarios.run import Mapper, RunOptions
+from solver.scenarios.specs import DEFAULT_MAX_SCENARIOS
+from solver.scenarios.sweep import prepare_sweep, run_sweep
 
 
 def _positive(text: str) -> int:

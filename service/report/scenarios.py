@@ -26,9 +26,9 @@ from service.report import fmt
 from service.report.bidi import balanced, bdi, bdi_html, isolated
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import WARN, CurvePoint, TornadoBar, curve, tornado
-from solver.scenarios import TornadoBar as SolverBar
-from solver.scenarios import knee_of
-from solver.scenarios import tornado as solver_tornado
+from solver.scenarios.results import TornadoBar as SolverBar
+from solver.scenarios.results import knee_of
+from solver.scenarios.results import tornado as solver_tornado
 
 Row = Mapping[str, Any]
 PlanHref = Callable[[str], str | None]
@@ -121,7 +121,7 @@ def _footer() -> str:
 
 
 def _order(factor: float | None, value: Any) -> float:
-    """A setting's place among its parameter's settings (as :func:`solver.scenarios.tornado`)."""
+    """A setting's place among its parameter's settings (as :func:`solver.scenarios.results.tornado`)."""
     if factor is not None:
         return float(factor)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
@@ -140,7 +140,7 @@ def _no_value_note(bar: SolverBar, *, limit: int = 3) -> str:
 
 def tornado_bars(rows: Sequence[Row], metric: str) -> tuple[float | None, list[TornadoBar], list[str]]:
     """(base value, one bar per moved parameter, the parameters' paths), by
-    :func:`solver.scenarios.tornado`: a bar's low and high are the metric at its lowest and
+    :func:`solver.scenarios.results.tornado`: a bar's low and high are the metric at its lowest and
     highest setting (by factor, else by value) among the settings with a value; the others
     (infeasible, failed, …) are named in its ``no_value_note``, and such bars come first.
     """

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from solver.scenarios import ScenarioOutcome, ScenarioTask, solve_scenario
+from solver.scenarios.run import ScenarioOutcome, ScenarioTask, solve_scenario
 
 
 def slow_worker(task: ScenarioTask) -> ScenarioOutcome:

@@ -26,7 +26,9 @@ from service.api.routes.sweeps import SweepJob
 from service.api.schemas import CatalogOut
 from solver import parse_request
 from solver.catalog import load_catalog
-from solver.scenarios import SweepParameter, prepare_frontier, prepare_sweep
+from solver.scenarios.frontier import prepare_frontier
+from solver.scenarios.specs import SweepParameter
+from solver.scenarios.sweep import prepare_sweep
 from tests.service import svc_helpers as h
 
 KEYS = "key-alice=alice"

@@ -26,8 +26,9 @@ from service.api.routes.sweeps import failure_text, jobs_of
 from service.jobs.store import Store
 from service.settings import Settings
 from solver import FieldError, ModelTooLarge, RequestInvalid, plan
-from solver import scenarios as scenarios_module
-from solver.scenarios import prepare_sweep, solve_scenario
+from solver.scenarios import sweep as sweep_module
+from solver.scenarios.run import solve_scenario
+from solver.scenarios.sweep import prepare_sweep
 from tests.helpers.requests import BIG_VARIABLES, big_request
 from tests.helpers.workers import alive, slow_worker
 from tests.service import svc_helpers as h
@@ -202,7 +203,7 @@ class TestSweepErrors:
     ) -> None:
         # the default budget, 10 s, on a clock that moves a second at each reading: the 10th
         # of the 20 values is checked 10 s after the start, the 11th is past the budget
-        monkeypatch.setattr(scenarios_module, "time", FakeClock())
+        monkeypatch.setattr(sweep_module, "time", FakeClock())
         body = {
             "base": power_request(),
             "parameters": [{"path": "sites/s/power_mw", "values": list(range(11, 31))}],

@@ -20,26 +20,16 @@ from typing import Any
 
 import pytest
 
-import solver.scenarios as sc
+import solver.scenarios.sweep as sweep_module
+from service.jobs.process_pool import ProcessMapper
 from solver import FieldError, RequestInvalid, parse_request, plan
 from solver.errors import CheckTooLong
 from solver.model import prepare
-from solver.scenarios import (
-    PathError,
-    ProcessMapper,
-    RunOptions,
-    ScenarioOutcome,
-    ScenarioRow,
-    ScenarioTask,
-    _label,
-    prepare_frontier,
-    prepare_sweep,
-    resolve_path,
-    run_frontier,
-    run_sweep,
-    solve_scenario,
-    tornado,
-)
+from solver.scenarios.frontier import prepare_frontier, run_frontier
+from solver.scenarios.paths import PathError, resolve_path
+from solver.scenarios.results import ScenarioRow, tornado
+from solver.scenarios.run import RunOptions, ScenarioOutcome, ScenarioTask, solve_scenario
+from solver.scenarios.sweep import _label, prepare_sweep, run_sweep
 from tests.helpers.workers import alive, half_sent_worker, parent_worker, sigint_state, slow_worker
 
 Json = dict[str, Any]
@@ -475,7 +465,7 @@ class TestCheckBudget:
     def test_checking_stops_at_the_budget(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # One reading at the start (1 s), one before each of the 5 values is checked (2, 3, 4 …
         # s): 2 s and 3 s after the start are past a budget of 2.5 s at the third value.
-        monkeypatch.setattr(sc, "time", FakeClock())
+        monkeypatch.setattr(sweep_module, "time", FakeClock())
         body = {
             "base": power_request(),
             "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13, 14, 15]}],
@@ -491,7 +481,7 @@ class TestCheckBudget:
     def test_a_grid_counts_its_combinations_too(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # 2 + 2 values alone, then 4 combinations: 8 checks; the 7th (reading 8, 7 s after the
         # start) is past 6.5 s, with 6 made.
-        monkeypatch.setattr(sc, "time", FakeClock())
+        monkeypatch.setattr(sweep_module, "time", FakeClock())
         body = {
             "base": power_request(),
             "mode": "grid",
@@ -506,7 +496,7 @@ class TestCheckBudget:
 
     def test_without_a_budget_checking_never_stops(self, monkeypatch: pytest.MonkeyPatch) -> None:
         clock = FakeClock()
-        monkeypatch.setattr(sc, "time", clock)
+        monkeypatch.setattr(sweep_module, "time", clock)
         body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [11, 12]}]}
         assert len(prepare_sweep(body).scenarios) == 2
 
@@ -1109,7 +1099,7 @@ class TestWarmStartedSweeps:
     """Scenarios of one structure start from the previous basis and answer as cold solves."""
 
     def test_every_row_equals_its_cold_plan(self) -> None:
-        from solver.scenarios import WORKER_WARM_STARTS
+        from solver.scenarios.run import WORKER_WARM_STARTS
 
         base = json.loads((Path(__file__).parents[2] / "examples" / "cerebras-750mw.json").read_text())
         sweep = prepare_sweep(

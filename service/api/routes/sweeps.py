@@ -3,7 +3,7 @@
 A sweep or frontier is a *job* (the store's generic ``jobs`` table, kind ``sweep`` or
 ``frontier``): ``POST`` checks everything (every path, value and generated scenario, the
 scenario cap, the model size) and answers ``202`` with ``Location``; a thread of the API
-process then runs :func:`solver.scenarios.run_sweep` / ``run_frontier`` with a mapper over
+process then runs :func:`solver.scenarios.sweep.run_sweep` / ``run_frontier`` with a mapper over
 the service's :class:`~service.jobs.runner.JobRunner`, so each scenario is one job on the same
 worker processes as plans (at most ``workers`` scenarios of one sweep at a time, so plans
 keep their turn).  As each scenario finishes its plan is stored as an ordinary plan
@@ -43,26 +43,11 @@ from service.jobs.tasks import run_batch, stub_plan
 from solver import Plan, parse_request
 from solver.diff import PlanDiff, diff_plans
 from solver.errors import CapplanError, quoted
-from solver.scenarios import (
-    FrontierRow,
-    FrontierSpec,
-    Mode,
-    PreparedFrontier,
-    PreparedSweep,
-    RunOptions,
-    ScenarioOutcome,
-    ScenarioRow,
-    ScenarioTask,
-    SweepSpec,
-    TornadoBar,
-    Worker,
-    prepare_frontier,
-    prepare_sweep,
-    run_frontier,
-    run_sweep,
-    solve_scenario,
-    tornado,
-)
+from solver.scenarios.frontier import PreparedFrontier, prepare_frontier, run_frontier
+from solver.scenarios.results import FrontierRow, ScenarioRow, TornadoBar, tornado
+from solver.scenarios.run import RunOptions, ScenarioOutcome, ScenarioTask, Worker, solve_scenario
+from solver.scenarios.specs import FrontierSpec, Mode, SweepSpec
+from solver.scenarios.sweep import PreparedSweep, prepare_sweep, run_sweep
 from solver.size import check_model_size, model_size
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
 
@@ -124,7 +109,7 @@ class FrontierJob(_Out):
 
 
 class RunnerMapper:
-    """A :data:`solver.scenarios.Mapper` over the service's job runner.
+    """A :data:`solver.scenarios.run.Mapper` over the service's job runner.
 
     Keeps at most ``window`` jobs of this sweep queued or running; waits (without
     failing) while the runner's queue is full.  A scenario the watchdog stops, or whose
