@@ -3,7 +3,7 @@ two nodes, and the per-scenario overhead of each against bare ``plan()`` calls.
 
 A 200-scenario grid (20 demand levels × 10 prices of one hardware option) over a synthetic
 request (3 sites, 5 hardware options, 3 workloads, monthly periods) runs through the
-service's own scenario mapper (:class:`service.api.routes.sweeps.RunnerMapper`, the code
+service's own scenario mapper (:class:`service.jobs.mapper.RunnerMapper`, the code
 ``POST /v1/sweeps`` uses, minus the database) on:
 
 * the local pool (:class:`service.jobs.local.LocalProcessRunner`) with 1 and with 2 workers;
@@ -64,8 +64,8 @@ def main() -> None:
     use_in_this_process()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-    from service.api.routes.sweeps import RunnerMapper
     from service.jobs.local import LocalProcessRunner
+    from service.jobs.mapper import RunnerMapper
     from service.jobs.ray_runner import RayRunner
     from solver import plan
     from solver.scenarios.run import RunOptions

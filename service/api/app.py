@@ -16,7 +16,6 @@ is lost and another replica may continue at once.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -31,24 +30,19 @@ from service.api.errors import ProblemDetail, add_exception_handlers
 from service.api.observability import Metrics, RequestMiddleware, configure_logging
 from service.api.openapi import finish_openapi
 from service.api.plan_service import PlanService
-from service.api.routes import catalog, health, plans, validate
+from service.api.routes import catalog, health, plans, scenarios, validate
 from service.jobs.backends import make_runner
 from service.jobs.leases import LeaseKeeper
 from service.jobs.ownership import Hold, StartupError, hold_database
 from service.jobs.runner import JobRunner
+from service.jobs.scenario_jobs import ScenarioJobs
 from service.jobs.store import Store
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("capplan.service")
 
-OPTIONAL_ROUTERS = ("service.api.routes.sweeps", "service.api.routes.reports")
-"""Route modules written separately; each exposes ``router`` and may expose
-``async def on_startup(state: AppState)`` (e.g. to resume its jobs) and
-``async def on_shutdown(state: AppState)`` (called before the runner stops) and
-``def on_lease_tick(state: AppState)`` (called from the lease thread every ``lease_s / 3``
-seconds: take over the jobs of replicas that went silent) and ``def local_jobs(state) ->
-set[str]`` (the jobs it runs in this process).  Missing ones are skipped."""
-
+ROUTERS = (health.router, plans.router, validate.router, catalog.router, scenarios.router)
+"""Every route of the app, by module (one per resource)."""
 
 _STOPPERS: set[Callable[[], Coroutine[Any, Any, None]]] = set()
 
@@ -66,17 +60,6 @@ def request_stop() -> None:
         asyncio.get_running_loop().create_task(stop())
 
 
-def _optional_modules() -> list[Any]:
-    out = []
-    for name in OPTIONAL_ROUTERS:
-        try:
-            out.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return out
-
-
 def create_app(
     settings: Settings | None = None, runner: JobRunner | None = None, hold: Hold | None = None
 ) -> FastAPI:
@@ -86,7 +69,6 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     metrics = Metrics()
-    extensions = _optional_modules()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,79 +79,11 @@ def create_app(
             log.error("capplan service cannot start: %s", exc)
             raise
         try:
-            async with _serving(app, db_hold):
+            async with _serving(app, settings, metrics, runner, db_hold):
                 yield
         finally:
             if hold is None:
                 db_hold.release()
-
-    @asynccontextmanager
-    async def _serving(app: FastAPI, db_hold: Hold) -> AsyncIterator[None]:
-        store = Store(
-            settings.database_url,
-            schema=settings.database_schema,
-            owner=settings.replica_id,
-            lease_s=settings.lease_s,
-        )
-        await anyio.to_thread.run_sync(store.create_all)
-        jobs = runner or make_runner(settings)
-        jobs.start()
-        service = PlanService(store=store, runner=jobs, settings=settings, metrics=metrics)
-        state = AppState(settings=settings, metrics=metrics, store=store, runner=jobs, plans=service)
-        requeued = await anyio.to_thread.run_sync(service.recover)
-        for mod in extensions:
-            hook = getattr(mod, "on_startup", None)
-            if hook is not None:
-                await hook(state)
-        keeper = LeaseKeeper(
-            state,
-            db_hold,
-            [m.on_lease_tick for m in extensions if hasattr(m, "on_lease_tick")],
-            [m.local_jobs for m in extensions if hasattr(m, "local_jobs")],
-        )
-        keeper.start()
-        app.state.capplan = state
-        stopping: asyncio.Task[None] | None = None
-
-        async def stop_taking_work() -> None:
-            log.info("capplan service stopping")
-            keeper.drain()  # keep renewing while running solves finish, take nothing new
-            for mod in extensions:
-                stop = getattr(mod, "on_shutdown", None)
-                if stop is not None:
-                    await stop(state)
-            await anyio.to_thread.run_sync(jobs.shutdown, settings.shutdown_grace_s)
-            await anyio.to_thread.run_sync(service.close)
-
-        async def begin_stop() -> None:  # once, from request_stop or the lifespan's end
-            nonlocal stopping
-            if stopping is None:
-                stopping = asyncio.get_running_loop().create_task(stop_taking_work())
-            await asyncio.shield(stopping)
-
-        _STOPPERS.add(begin_stop)
-        log.info(
-            "capplan service started",
-            extra={
-                "workers": settings.workers,
-                "runner": settings.runner,
-                "replica": settings.replica_id,
-                "requeued": requeued,
-                "database": store.engine.dialect.name,
-            },
-        )
-        try:
-            yield
-        finally:
-            _STOPPERS.discard(begin_stop)
-            await begin_stop()
-            keeper.stop()
-            try:
-                await anyio.to_thread.run_sync(store.release_all)
-            except Exception:
-                log.exception("could not release this replica's leases")
-            app.state.capplan = None
-            store.dispose()
 
     app = FastAPI(
         title="capplan",
@@ -181,12 +95,81 @@ def create_app(
     )
     add_exception_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    app.include_router(health.router)
-    app.include_router(plans.router)
-    app.include_router(validate.router)
-    app.include_router(catalog.router)
-    for mod in extensions:
-        app.include_router(mod.router)
+    for router in ROUTERS:
+        app.include_router(router)
     install_openapi(app, output_models=(ProblemDetail,))
     finish_openapi(app, keys_configured=bool(settings.api_keys))
     return app
+
+
+async def _started(settings: Settings, metrics: Metrics, runner: JobRunner | None) -> tuple[AppState, int]:
+    """Open the store, start the runner, take over the work no live replica holds: the app's
+    state, and how many plans were queued again."""
+    store = Store(
+        settings.database_url,
+        schema=settings.database_schema,
+        owner=settings.replica_id,
+        lease_s=settings.lease_s,
+    )
+    await anyio.to_thread.run_sync(store.create_all)
+    jobs = runner or make_runner(settings)
+    jobs.start()
+    state = AppState(
+        settings=settings,
+        metrics=metrics,
+        store=store,
+        runner=jobs,
+        plans=PlanService(store=store, runner=jobs, settings=settings, metrics=metrics),
+        scenarios=ScenarioJobs(store, jobs, settings),
+    )
+    requeued = await anyio.to_thread.run_sync(state.plans.recover)
+    await anyio.to_thread.run_sync(state.scenarios.resume)
+    return state, requeued
+
+
+@asynccontextmanager
+async def _serving(
+    app: FastAPI, settings: Settings, metrics: Metrics, runner: JobRunner | None, db_hold: Hold
+) -> AsyncIterator[None]:
+    state, requeued = await _started(settings, metrics, runner)
+    keeper = LeaseKeeper(state.store, state.plans, state.scenarios, lease_s=settings.lease_s, hold=db_hold)
+    keeper.start()
+    app.state.capplan = state
+    stopping: asyncio.Task[None] | None = None
+
+    async def stop_taking_work() -> None:
+        log.info("capplan service stopping")
+        keeper.drain()  # keep renewing while running solves finish, take nothing new
+        state.scenarios.stop()  # before the runner drains: no new scenarios
+        await anyio.to_thread.run_sync(state.runner.shutdown, settings.shutdown_grace_s)
+        await anyio.to_thread.run_sync(state.plans.close)
+
+    async def begin_stop() -> None:  # once, from request_stop or the lifespan's end
+        nonlocal stopping
+        if stopping is None:
+            stopping = asyncio.get_running_loop().create_task(stop_taking_work())
+        await asyncio.shield(stopping)
+
+    _STOPPERS.add(begin_stop)
+    log.info(
+        "capplan service started",
+        extra={
+            "workers": settings.workers,
+            "runner": settings.runner,
+            "replica": settings.replica_id,
+            "requeued": requeued,
+            "database": state.store.engine.dialect.name,
+        },
+    )
+    try:
+        yield
+    finally:
+        _STOPPERS.discard(begin_stop)
+        await begin_stop()
+        keeper.stop()
+        try:
+            await anyio.to_thread.run_sync(state.store.release_all)
+        except Exception:
+            log.exception("could not release this replica's leases")
+        app.state.capplan = None
+        state.store.dispose()

@@ -17,6 +17,7 @@ from service.api.errors import InvalidRequest, Unauthorized, Unavailable
 from service.api.observability import Metrics
 from service.api.plan_service import PlanService
 from service.jobs.runner import JobRunner
+from service.jobs.scenario_jobs import ScenarioJobs
 from service.jobs.store import Store
 from service.settings import Settings
 from solver import FieldError
@@ -34,6 +35,7 @@ class AppState:
     store: Store
     runner: JobRunner
     plans: PlanService
+    scenarios: ScenarioJobs
 
 
 async def get_state(request: Request) -> AppState:

@@ -8,7 +8,6 @@ latency per route template, and logs one JSON line per request.
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
@@ -22,10 +21,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import PayloadTooLarge, internal_error, problem_response
+from service.request_id import request_id_var
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "capplan_request_id", default=None
-)
 _RID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("capplan.access")
 

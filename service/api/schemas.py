@@ -1,4 +1,5 @@
-"""Response models that exist only in the API (plans themselves are ``solver.Plan``)."""
+"""Response models that exist only in the API (plans themselves are ``solver.Plan``; sweep and
+frontier rows are :mod:`solver.scenarios.results`')."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from solver.scenarios.results import FrontierRow, ScenarioRow, TornadoBar
+from solver.scenarios.specs import Mode
 from solver.schema import ObjectiveKind, PlanStatus
 
 
@@ -145,6 +148,47 @@ class Readiness(Out):
     workers: str
     queue_depth: int
     running: int
+
+
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+class SweepJob(Out):
+    id: str
+    status: JobState
+    mode: Mode
+    total: int = Field(..., description="Scenarios in the sweep.")
+    done: int = Field(..., description="Scenarios finished so far.")
+    rows: list[ScenarioRow] = Field(default_factory=list, description="Finished scenarios, by index.")
+    tornado: list[TornadoBar] | None = Field(
+        None,
+        description=(
+            "one_at_a_time, once done: one bar per parameter. Bars with a setting that has no "
+            "objective (no_value: infeasible, failed, ...) come first, then by objective swing, "
+            "largest first."
+        ),
+    )
+    error: str | None = None
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+class FrontierJob(Out):
+    id: str
+    status: JobState
+    points: int
+    total: int
+    done: int
+    rows: list[FrontierRow] = Field(default_factory=list, description="Finished points, by index.")
+    low_served_fraction: float | None = None
+    high_served_fraction: float | None = None
+    knee_index: int | None = Field(None, description="Index of the knee row, once done.")
+    note: str | None = Field(None, description="E.g. the served fraction cannot vary: the two ends only.")
+    error: str | None = Field(None, description="Why the frontier failed (status failed).")
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
 
 
 EXAMPLE_REQUEST: dict[str, Any] = {

@@ -24,33 +24,41 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from service.api.deps import AppState
-    from service.jobs.ownership import Hold
+from service.jobs.ownership import Hold
+from service.jobs.scenario_jobs import ScenarioJobs
+from service.jobs.store import Store
 
 log = logging.getLogger("capplan.leases")
 
-Hook = Callable[["AppState"], object]
-LocalJobs = Callable[["AppState"], set[str]]
+
+class LeasedPlans(Protocol):
+    """What the keeper needs of the plan service (:class:`service.api.plan_service.PlanService`)."""
+
+    def local_ids(self) -> set[str]: ...
+
+    def fence(self, owned: set[str], renewed_at: float) -> int: ...
+
+    def recover(self, *, startup: bool = True) -> int: ...
 
 
 class LeaseKeeper:
     def __init__(
         self,
-        state: AppState,
+        store: Store,
+        plans: LeasedPlans,
+        scenario_jobs: ScenarioJobs | None = None,
+        *,
+        lease_s: float,
         hold: Hold | None = None,
-        takeover_hooks: Sequence[Hook] = (),
-        local_jobs: Sequence[LocalJobs] = (),
     ) -> None:
-        self.state = state
+        self.store = store
+        self.plans = plans
+        self.scenario_jobs = scenario_jobs
         self.hold = hold
-        self.hooks = list(takeover_hooks)
-        self.local_jobs = list(local_jobs)
         self._suspects: tuple[set[str], set[str]] = (set(), set())
-        self.interval_s = max(0.2, state.settings.lease_s / 3)
+        self.interval_s = max(0.2, lease_s / 3)
         self._stop = threading.Event()
         self._draining = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,12 +79,11 @@ class LeaseKeeper:
 
     def tick(self) -> None:
         """One round: renew, fence, take over."""
-        state = self.state
         began = time.monotonic()
-        local_plans = state.plans.local_ids()
-        local_jobs: set[str] = set().union(*(f(state) for f in self.local_jobs))
-        owned = state.store.renew_leases()
-        state.plans.fence(owned.plans, began)
+        local_plans = self.plans.local_ids()
+        local_jobs = self.scenario_jobs.active_ids() if self.scenario_jobs is not None else set()
+        owned = self.store.renew_leases()
+        self.plans.fence(owned.plans, began)
         held = self.hold is None or self.hold.check()  # (every round: it says this process lives)
         if self._draining.is_set() or not held:
             return  # stopping, or another process holds this replica id: take nothing over
@@ -91,10 +98,10 @@ class LeaseKeeper:
                 len(orphans[0]),
                 len(orphans[1]),
             )
-            state.store.release(plans=orphans[0], jobs=orphans[1])
-        state.plans.recover(startup=False)
-        for hook in self.hooks:
-            hook(state)
+            self.store.release(plans=orphans[0], jobs=orphans[1])
+        self.plans.recover(startup=False)
+        if self.scenario_jobs is not None:
+            self.scenario_jobs.resume(startup=False)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -5,7 +5,7 @@
 * :func:`render_sweep_report` / :func:`render_frontier_report` — scenario rows → HTML.
 
 No web framework and no I/O here: the CLI (:mod:`service.cli.report`) and the routes
-(:mod:`service.api.routes.reports`) call these functions.
+(:mod:`service.api.routes.plans`, :mod:`service.api.routes.scenarios`) call these functions.
 """
 
 from service.report.plan import binding_in_words, render_plan_report

@@ -337,7 +337,7 @@ class TestOrphans:
             state = app.state.capplan
             # as after a result that could not be recorded (database outage): ours, running, idle
             held_running(state, "orphan", demand=4200, attempts=1)
-            keeper = LeaseKeeper(state)
+            keeper = LeaseKeeper(state.store, state.plans, state.scenarios, lease_s=600)
             keeper.tick()
             assert "orphan" not in runner.futures  # one round: maybe just being submitted
             keeper.tick()

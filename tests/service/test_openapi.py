@@ -22,8 +22,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.api.app import create_app
-from service.api.routes.sweeps import SweepJob
-from service.api.schemas import CatalogOut
+from service.api.schemas import CatalogOut, SweepJob
 from solver import parse_request
 from solver.catalog import load_catalog
 from solver.scenarios.frontier import prepare_frontier

@@ -1,8 +1,13 @@
-"""``/v1/plans``: solve (synchronously or not), list, read, cancel/delete."""
+"""``/v1/plans``: solve (synchronously or not), list, read, cancel/delete; a finished plan's
+report (HTML), its tables (CSV) and its diff against another plan.
+
+A plan still queued or running has no report, tables or diff yet: 409.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -11,10 +16,13 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from service.api.bodies import json_body, read_checked_body
 from service.api.deps import AppState, StateDep, TenantDep, run_sync
 from service.api.errors import Conflict, NotFound, Unavailable, problems
+from service.api.pages import csv_file, html_page, html_responses
 from service.api.plan_service import Outcome, decode_cursor, encode_cursor
 from service.api.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
 from service.jobs.store import UNFINISHED, PlanRow
-from solver import Plan, PlanRequest
+from service.report import TABLES, render_plan_report, table_csv
+from solver import Plan, PlanRequest, RequestInvalid, parse_request
+from solver.diff import PlanDiff, diff_plans
 from solver.errors import quoted
 from solver.schema import PlanStatus
 
@@ -208,3 +216,89 @@ async def delete_plan(plan_id: str, state: StateDep, tenant: TenantDep) -> Respo
     if not await run_sync(state.plans.delete, tenant, plan_id):
         raise NotFound(f"no plan {quoted(plan_id)}")
     return Response(status_code=204)
+
+
+def _finished_plan(state: AppState, tenant: str, plan_id: str, once: str) -> PlanRow:
+    """The tenant's finished plan: 404 if there is none, 409 (``{once}`` once it has finished)
+    while it is queued or running."""
+    row = state.store.get_plan(tenant, plan_id)
+    if row is None:
+        raise NotFound(f"no plan {quoted(plan_id)}")
+    if row.status in UNFINISHED:
+        raise Conflict(
+            f"plan {quoted(plan_id)} is still {row.status}: {once} once it has finished", plan_id=plan_id
+        )
+    return row
+
+
+def _request_of(row: PlanRow) -> PlanRequest | None:
+    """The stored request (for fleet MW and vendor shares); None if it no longer parses."""
+    try:
+        return parse_request(json.loads(row.request))
+    except (ValueError, RequestInvalid):
+        return None
+
+
+@router.get(
+    "/{plan_id}/report",
+    summary="A plan's report (self-contained HTML)",
+    response_class=Response,
+    responses={
+        **html_responses("The report: one HTML file, no script, no fetches; prints well."),
+        **problems(401, 404, 409),
+    },
+)
+async def plan_report(plan_id: str, state: StateDep, tenant: TenantDep) -> Response:
+    """Headline, fleet, power, demand, cost, vendor shares, shadow prices, contracts — or,
+    for an infeasible plan, its diagnosis first."""
+
+    def render() -> str:
+        row = _finished_plan(state, tenant, plan_id, "its report exists")
+        return render_plan_report(Plan.model_validate_json(row.plan), _request_of(row))
+
+    return html_page(await run_sync(render), f"plan-{plan_id}.html")
+
+
+@router.get(
+    "/{plan_id}/tables/{name}.csv",
+    summary="A table of a plan as CSV",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "One header row, one row per record, plain numbers. Tables: "
+            + ", ".join(TABLES)
+            + ".",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **problems(401, 404, 409),
+    },
+)
+async def plan_table(plan_id: str, name: str, state: StateDep, tenant: TenantDep) -> Response:
+    """One of :data:`service.report.TABLES` (fleet, periods, sites, workloads, shadow_prices, idle_purchases)."""
+    if name not in TABLES:
+        raise NotFound(f"no table {quoted(name)}: the tables are {', '.join(TABLES)}")
+
+    def render() -> str:
+        row = _finished_plan(state, tenant, plan_id, "its tables exist")
+        return table_csv(Plan.model_validate_json(row.plan), name)
+
+    return csv_file(await run_sync(render), f"plan-{plan_id}-{name}.csv")
+
+
+@router.get(
+    "/{a}/diff/{b}",
+    summary="What changed from plan a to plan b",
+    response_model=PlanDiff,
+    responses=problems(401, 404, 409),
+)
+async def diff(a: str, b: str, state: StateDep, tenant: TenantDep) -> PlanDiff:
+    """Units by hardware, site and period; cost components; binding limits; shadow prices
+    (every delta is b − a)."""
+
+    def load(plan_id: str) -> Plan:
+        return Plan.model_validate_json(_finished_plan(state, tenant, plan_id, "diff it").plan)
+
+    def run() -> PlanDiff:
+        return diff_plans(load(a), load(b))
+
+    return await run_sync(run)
