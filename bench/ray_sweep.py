@@ -86,7 +86,7 @@ def main() -> None:
 
     def through(runner: Any, window: int) -> float:
         t = time.perf_counter()
-        res = run_sweep(sweep, RunOptions(mapper=RunnerMapper(runner, lambda _t: 600.0, window)))
+        res = run_sweep(sweep, RunOptions(mapper=RunnerMapper(runner, window, lambda _t: 600.0)))
         secs = time.perf_counter() - t
         assert res.done == n and all(r.status == "optimal" for r in res.rows), "a scenario failed"
         for r in res.rows:

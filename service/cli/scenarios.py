@@ -1,8 +1,9 @@
 """``capplan sweep``, ``capplan frontier`` and ``capplan diff``: scenario analysis on the
 command line, through the same library calls as the API (:mod:`solver.scenarios`,
-:mod:`solver.diff`).  Scenarios run in-process on a spawn process pool using every core
-(``--workers 1`` runs them one by one in this process); a progress bar goes to stderr so
-that ``--json`` output on stdout stays clean.
+:mod:`solver.diff`).  Scenarios run on a pool of solver processes using every core
+(:class:`service.jobs.mapper.LocalPoolMapper`, the service's local runner: its watchdog
+stops a solve that overruns its time limit); ``--workers 1`` runs them one by one in this
+process.  A progress bar goes to stderr so that ``--json`` output on stdout stays clean.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from service.cli import EXIT_OK
 from service.cli.inputs import FileInvalid, about, read_json
-from service.jobs.process_pool import ProcessMapper
+from service.jobs.mapper import LocalPoolMapper
 from solver import FieldError, Plan, RequestInvalid, plan
 from solver.diff import PlanDiff, diff_plans
 from solver.scenarios.frontier import prepare_frontier, run_frontier
@@ -88,8 +89,8 @@ def _mapper(workers: int | None) -> Iterator[Mapper]:
     if workers == 1:
         yield map
         return
-    with ProcessMapper(workers) as pm:
-        yield pm
+    with LocalPoolMapper(workers) as pool:
+        yield pool
 
 
 @contextmanager

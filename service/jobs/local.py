@@ -250,6 +250,11 @@ class LocalProcessRunner:
             return False, f"0 of {self.size} workers ready"
         return True, f"{alive} of {self.size} workers ready"
 
+    def worker_pids(self) -> list[int | None]:
+        """Process ids of the current workers."""
+        with self._lock:
+            return [w.process.pid for w in list(self._workers)]
+
     def shutdown(self, grace_s: float) -> None:
         with self._lock:
             if self._stopping:

@@ -1,24 +1,41 @@
 """Scenarios as jobs: a :data:`solver.scenarios.run.Mapper` over a job runner.
 
 Each scenario of a sweep or frontier is one job on the runner's workers (or, for a runner that
-batches, one job solves several small scenarios in a row: :func:`service.jobs.tasks.run_batch`).
+batches, one job solves several small scenarios in a row: :func:`service.jobs.tasks.run_batch`),
+with the runner's watchdog and time limits.  The service maps over its own runner
+(:class:`RunnerMapper`); the CLI over a local process pool of its own (:class:`LocalPoolMapper`):
+one pool implementation, :class:`~service.jobs.local.LocalProcessRunner`, serves both.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import threading
+import typing
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import replace
+from multiprocessing import resource_tracker
 from typing import Any
 
-from service.jobs.runner import JobResult, QueueFullError
+from service.jobs.local import LocalProcessRunner
+from service.jobs.runner import JobResult, JobRunner, QueueFullError
 from service.jobs.tasks import run_batch, stub_plan
 from solver import parse_request
+from solver.planner import effective_time_limit
 from solver.scenarios.run import ScenarioOutcome, ScenarioTask, Worker
 from solver.size import model_size
+
+
+def task_time_limit(task: ScenarioTask) -> float:
+    """The time limit a scenario's solve gets (its request's, capped as the task says): the
+    watchdog stops the job ``grace_s`` after it."""
+    asked = float((task.request.get("solver") or {}).get("time_limit_s", 60.0))
+    return effective_time_limit(asked, task.max_time_limit_s)
 
 
 class RunnerMapper:
@@ -32,7 +49,12 @@ class RunnerMapper:
     runs several in a row (:func:`service.jobs.tasks.run_batch`), its time limit their sum.
     """
 
-    def __init__(self, runner: Any, time_limit_s: Callable[[ScenarioTask], float], window: int) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        window: int,
+        time_limit_s: Callable[[ScenarioTask], float] = task_time_limit,
+    ) -> None:
         self.runner = runner
         self.time_limit_s = time_limit_s
         self.window = max(1, window)
@@ -144,3 +166,74 @@ def _outcome(task: ScenarioTask, res: JobResult) -> ScenarioOutcome:
     return ScenarioOutcome(
         task.index, stub_plan(task.plan_id, task.request, status, reason, [reason]), reason
     )
+
+
+class LocalPoolMapper(RunnerMapper):
+    """A :class:`RunnerMapper` over a :class:`~service.jobs.local.LocalProcessRunner` of its own:
+    how the CLI runs the scenarios of a sweep or frontier on every core.
+
+    Use it as a context manager: the pool starts on entry (``workers`` processes, default one
+    per core), is reused by every call (a frontier maps twice) and is stopped on exit.  Ctrl-C
+    reaches the caller only (a KeyboardInterrupt, which stops the pool); the pool's processes
+    never see it: the fork server and the workers start with SIGINT blocked, and each worker
+    ignores it in a process group of its own (see :func:`_sigint_held`).  ``cancel()`` (from any
+    thread) stops the current and every later call; the runner kills the workers in flight,
+    with the solver processes they started (CBC).
+    """
+
+    def __init__(self, workers: int | None = None, *, grace_s: float = 15.0) -> None:
+        size = max(1, workers or os.cpu_count() or 1)
+        super().__init__(LocalProcessRunner(size, queue_limit=size, grace_s=grace_s), window=size)
+        self.pool = typing.cast(LocalProcessRunner, self.runner)
+
+    def __enter__(self) -> LocalPoolMapper:
+        # multiprocessing's resource tracker unblocks SIGINT after starting itself: start it
+        # (if need be) before SIGINT is blocked for the fork server and the workers
+        if _HAVE_SIGMASK:
+            resource_tracker.ensure_running()
+        with _sigint_held():
+            self.pool.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+        with _sigint_held():  # a second Ctrl-C does not cut the clean-up short
+            self.pool.shutdown(0)
+
+    def pids(self) -> list[int]:
+        """Process ids of the current workers (for monitoring and tests)."""
+        return [pid for pid in self.pool.worker_pids() if pid is not None]
+
+
+_HAVE_SIGMASK = hasattr(signal, "pthread_sigmask")  # not on Windows
+
+
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) off this thread while processes start or stop.
+
+    Processes started inside begin with SIGINT blocked: the signal mask is inherited through
+    fork and exec, so the fork server, still importing its preload, never sees the Ctrl-C sent
+    to the whole foreground group (before it ignores SIGINT it printed a KeyboardInterrupt
+    traceback), nor does a worker before it leaves the group.  In the main thread the
+    KeyboardInterrupt meant for this process is raised when the block ends, never halfway
+    through starting or stopping the pool.
+    """
+    caught: list[int] = []
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+        if callable(previous):  # the Python handler (KeyboardInterrupt): run it afterwards
+            signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+        else:  # SIG_IGN or SIG_DFL: left as it is
+            previous = None
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _HAVE_SIGMASK else None
+    try:
+        yield
+    finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending SIGINT is caught now
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+            if caught:
+                previous(signal.SIGINT, None)  # raises KeyboardInterrupt

@@ -34,10 +34,9 @@ from solver import Plan, parse_request
 from solver.errors import CapplanError
 from solver.scenarios.frontier import PreparedFrontier, prepare_frontier, run_frontier
 from solver.scenarios.results import ScenarioRow
-from solver.scenarios.run import RunOptions, ScenarioTask, Worker, solve_scenario
+from solver.scenarios.run import RunOptions, Worker, solve_scenario
 from solver.scenarios.sweep import PreparedSweep, prepare_sweep, run_sweep
 from solver.size import check_model_size
-from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
 
 log = logging.getLogger("capplan.scenarios")
 
@@ -107,12 +106,8 @@ class ScenarioJobs:
         slots = getattr(self.runner, "slots", None)
         return max(1, int(slots()) if callable(slots) else self.window)
 
-    def _time_limit(self, task: ScenarioTask) -> float:
-        asked = float((task.request.get("solver") or {}).get("time_limit_s", 60.0))
-        return min(asked, self.settings.max_time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
-
     def _start(self, row: JobRow, body: Callable[[_Active], None]) -> None:
-        active = _Active(row.tenant, RunnerMapper(self.runner, self._time_limit, self._window()))
+        active = _Active(row.tenant, RunnerMapper(self.runner, self._window()))
         with self._lock:
             self._active[row.id] = active
 

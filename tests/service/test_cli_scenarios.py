@@ -20,7 +20,7 @@ import pytest
 from service.cli.main import main
 from service.cli.scenarios import _fmt, parse_assignment
 from solver import RequestInvalid, plan
-from tests.helpers.workers import alive
+from tests.helpers.workers import session_members
 from tests.solver.test_scenarios import frontier_request, power_request
 
 
@@ -297,7 +297,7 @@ class TestCtrlC:
             signal.signal(signal.SIGINT, handler)
 
     def test_a_sweep_stops_with_one_line_and_no_process_left(self, tmp_path: Path) -> None:
-        # Ctrl-C reaches the whole foreground group, the spawn workers still importing too:
+        # Ctrl-C reaches the whole foreground group, the pool's processes still importing too:
         # they printed tracebacks, and the CLI could hang in the pool's clean-up
         f = write(tmp_path, "req.json", power_request())
         values = ",".join(f"{11 + i * 0.008:.3f}" for i in range(1000))
@@ -325,8 +325,7 @@ class TestCtrlC:
         try:
             deadline = time.monotonic() + 120
             while len(process_group(proc.pid)) < 3 and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)  # the CLI, multiprocessing's resource tracker, a worker
-            members = process_group(proc.pid)
+                time.sleep(0.01)  # the CLI, multiprocessing's resource tracker, the fork server
             assert proc.poll() is None, "the sweep ended before the test could interrupt it"
             os.killpg(proc.pid, signal.SIGINT)
             out, err = proc.communicate(timeout=120)
@@ -335,7 +334,9 @@ class TestCtrlC:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         assert (proc.returncode, err, out) == (130, "interrupted\n", "")
-        deadline = time.monotonic() + 30  # the resource tracker ends when it sees the CLI gone
-        while [p for p in members if alive(p)] and time.monotonic() < deadline:
+        # the resource tracker, the fork server and the workers (each in a group of its own, the
+        # session still the CLI's) end when they see the CLI gone
+        deadline = time.monotonic() + 30
+        while session_members(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [p for p in members if alive(p)], "processes left running"
+        assert not session_members(proc.pid), "processes left running"
