@@ -18,9 +18,9 @@ from service.report import fmt
 from service.report.bidi import bdi, isolated, with_ids
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import INK, PALETTE, Chart, Formatter, Marker, Series, heatmap, shade, vendor_colour
-from solver.advice import period_runs
 from solver.errors import quoted
 from solver.limits import BY_FAMILY, Subject, diagnosis_title, who
+from solver.periods import period_runs
 from solver.schema import BindingLimit, DiagnosisEntry, Plan, PlanRequest
 
 SOLVED = ("optimal", "feasible")
