@@ -1,11 +1,11 @@
 """Request bodies: strict JSON reading, and their OpenAPI description.
 
-Bodies are read here rather than by FastAPI so that (1) NaN, Infinity and numbers that
-overflow to infinity, and a key given twice in one object (JSON parsers keep the last value:
-like a misspelt field, that would silently change a plan), are refused with the JSON pointer
-of every offending value, (2) the solver's own validation (``solver.parse_request``, with its
-cross-field rules) produces the 422, exactly as for the CLI, and (3) the size limit applies
-to streamed bodies as well.
+Bodies are read here rather than by FastAPI so that (1) they are read by the CLI's strict
+reader (:mod:`service.strict_json`: a key given twice, NaN, Infinity, numbers that overflow to
+infinity and unstorable text are refused with the JSON pointer of every offending value),
+(2) the solver's own validation (``solver.parse_request``, with its cross-field rules)
+produces the 422, exactly as for the CLI, and (3) the size limit applies to streamed bodies
+as well.
 A route declares its body with ``openapi_extra=json_body(Model)``; :func:`install_openapi`
 adds the model's schema to the document.
 """
@@ -13,164 +13,21 @@ adds the model's schema to the document.
 from __future__ import annotations
 
 import json
-import math
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-from service.api.errors import InvalidRequest, Unavailable, UnsupportedMediaType
-from service.jobs.store import storable
-from solver import FieldError
-from solver.errors import pointer_token, quoted
-from solver.validate import beyond_float_range
+from service.api.errors import Unavailable, UnsupportedMediaType
+from service.strict_json import read_json_object
 
 
-class _NonFinite:
-    """Placeholder for a NaN / Infinity token met while parsing."""
-
-
-_BAD = _NonFinite()
-
-
-def _find_bad(obj: Any, path: str) -> Iterator[str]:
-    if obj is _BAD:
-        yield path or "/"
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _find_bad(v, f"{path}/{pointer_token(k)}")
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _find_bad(v, f"{path}/{i}")
-
-
-_ODD_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])", re.IGNORECASE)
-"""Escapes that may spell a character no store can keep: NUL (PostgreSQL text refuses it) or
-half of a UTF-16 surrogate pair (not Unicode text; UTF-8 cannot encode it)."""
-
-
-def _unstorable(text: str) -> bool:
-    return not storable(text)
-
-
-def _shown(text: str) -> str:
-    """``text`` with its unstorable characters written as escapes (so a message can name it)."""
-    return "".join(f"\\u{ord(c):04x}" if c == "\0" or "\ud800" <= c <= "\udfff" else c for c in text)
-
-
-def _find_unstorable(obj: Any, path: str) -> Iterator[str]:
-    if isinstance(obj, str):
-        if _unstorable(obj):
-            yield path or "/"
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            where = f"{path}/{pointer_token(_shown(k))}"
-            if _unstorable(k):
-                yield where
-            yield from _find_unstorable(v, where)
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _find_unstorable(v, f"{path}/{i}")
-
-
-def _duplicate_key_errors(data: Any, duplicated: list[tuple[dict[str, Any], list[str]]]) -> list[FieldError]:
-    """One error per key given twice in an object, at that key's path (the object's pointer
-    and the key).  An object that a later duplicate replaced is no longer in ``data``: the
-    duplicate that replaced it is reported instead."""
-    wanted = {id(obj): keys for obj, keys in duplicated}
-    out: list[FieldError] = []
-
-    def walk(obj: Any, path: str) -> None:
-        if isinstance(obj, dict):
-            for key in wanted.get(id(obj), ()):
-                msg = f"the key {quoted(key)} appears more than once in this object: give each key once"
-                out.append(FieldError(f"{path}/{pointer_token(_shown(key))}", msg))
-            for k, v in obj.items():
-                walk(v, f"{path}/{pointer_token(_shown(k))}")
-        elif isinstance(obj, list):
-            for i, v in enumerate(obj):
-                walk(v, f"{path}/{i}")
-
-    walk(data, "")
-    return out
-
-
-def parse_strict_json(body: bytes) -> Any:
-    """Parse a JSON body; InvalidRequest (422) naming the place of every problem."""
-    if not body.strip():
-        raise InvalidRequest([FieldError("/", "the request body is empty: a JSON object is expected")])
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidRequest([FieldError("/", "the request body is not UTF-8 text")]) from None
-    nonfinite: list[str] = []  # tokens read as _BAD: the tree is walked for their paths only if any
-
-    def parse_constant(token: str) -> _NonFinite:
-        nonfinite.append(token)
-        return _BAD
-
-    def parse_float(token: str) -> float | _NonFinite:
-        value = float(token)
-        if math.isfinite(value):
-            return value
-        nonfinite.append(token)
-        return _BAD
-
-    def parse_int(token: str) -> int | _NonFinite:
-        if not beyond_float_range(token):
-            return int(token)
-        nonfinite.append(token)
-        return _BAD
-
-    duplicated: list[tuple[dict[str, Any], list[str]]] = []  # objects with a key given twice
-
-    def object_pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(pairs)
-        if len(obj) != len(pairs):
-            seen: set[str] = set()
-            again: dict[str, None] = {}  # each key once, in the order met
-            for key, _ in pairs:
-                if key in seen:
-                    again[key] = None
-                seen.add(key)
-            duplicated.append((obj, list(again)))
-        return obj
-
-    try:
-        data = json.loads(
-            text,
-            parse_constant=parse_constant,
-            parse_float=parse_float,
-            parse_int=parse_int,
-            object_pairs_hook=object_pairs_hook,
-        )
-    except RecursionError:
-        raise InvalidRequest([FieldError("/", "the JSON is nested too deeply")]) from None
-    except json.JSONDecodeError as exc:
-        msg = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        raise InvalidRequest([FieldError("/", msg)]) from None
-    except ValueError as exc:
-        raise InvalidRequest([FieldError("/", f"not valid JSON: {exc}")]) from None
-    if duplicated:
-        raise InvalidRequest(_duplicate_key_errors(data, duplicated))
-    bad = list(_find_bad(data, "")) if nonfinite else []
-    if bad:
-        msg = "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number"
-        raise InvalidRequest([FieldError(p, msg) for p in bad])
-    if _ODD_ESCAPE.search(text):
-        odd = list(_find_unstorable(data, ""))
-        if odd:
-            msg = (
-                "holds a NUL character (\\u0000) or half of a UTF-16 surrogate pair (\\ud800-\\udfff "
-                "without its partner): not text that can be stored; remove it"
-            )
-            raise InvalidRequest([FieldError(p, msg) for p in odd])
-    if not isinstance(data, dict):  # a JSON string holding a request is not a request
-        raise InvalidRequest([FieldError("/", "the request body must be a JSON object")])
-    return data
+def parse_strict_json(body: bytes) -> dict[str, Any]:
+    """Parse a JSON body (:func:`service.strict_json.read_json_object`): RequestInvalid (422)
+    naming the place of every problem."""
+    return read_json_object(body, "the request body")
 
 
 PARSE_ON_LOOP_MAX_BYTES = 64 * 1024

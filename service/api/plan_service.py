@@ -42,11 +42,11 @@ from service.jobs.store import (
     PlanRow,
     Store,
     canonical_json,
-    storable,
     utcnow,
 )
 from service.jobs.tasks import solve_plan, stub_plan
 from service.settings import Settings
+from service.strict_json import storable
 from solver import FieldError, PlanRequest, parse_request
 from solver.size import ModelSize, check_model_size
 from solver.solve import LIBRARY_MAX_TIME_LIMIT_S

@@ -42,7 +42,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +72,8 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, defer, mapped_column, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+
+from service.strict_json import storable
 
 log = logging.getLogger("capplan.store")
 
@@ -219,15 +220,6 @@ class Cursor:
 
     created_at: dt.datetime
     id: str
-
-
-_UNSTORABLE = re.compile("[\0\ud800-\udfff]")
-
-
-def storable(text: str) -> bool:
-    """Whether every backend can keep ``text``: PostgreSQL refuses a NUL character in text,
-    and half of a UTF-16 surrogate pair is not Unicode text (UTF-8 cannot encode it)."""
-    return _UNSTORABLE.search(text) is None
 
 
 def canonical_json(obj: Any) -> str:

@@ -252,7 +252,7 @@ class TestDiffCommand:
         empty.write_bytes(b"")
         for bad, message in (
             (bad_field, "/sites/0/power_mw: Input should be greater than or equal to 0"),
-            (str(empty), "/: not valid JSON"),
+            (str(empty), "/: the file is empty: a JSON object is expected"),
         ):
             assert main(["diff", *((bad, good) if bad_one == "a" else (good, bad))]) == 2
             err = capsys.readouterr().err

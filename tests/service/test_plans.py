@@ -252,8 +252,15 @@ class TestCreatePlan:
         body = json.dumps(json.dumps(h.small_request())).encode()
         r = client.post("/v1/plans", content=body, headers={"content-type": "application/json"})
         assert problem(r, 422, "invalid-request")["errors"] == [
-            {"path": "/", "message": "the request body must be a JSON object"}
+            {"path": "/", "message": "the request body must be a JSON object, not a string"}
         ]
+
+    def test_a_byte_order_mark_is_read_as_the_cli_reads_it(self, client: TestClient) -> None:
+        # one reader for bodies and files (service.strict_json): the API refused what the CLI took
+        body = b"\xef\xbb\xbf" + json.dumps(h.small_request()).encode()
+        r = client.post("/v1/plans", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 201, r.text
+        assert r.json()["objective"]["value"] == pytest.approx(5000.0)  # demand/1000 units × $1000
 
     @pytest.mark.parametrize(
         "headers",
