@@ -96,10 +96,6 @@ class Unauthorized(ServiceError):
     status, type, title = 401, "unauthorized", "Authentication required"
 
 
-class Forbidden(ServiceError):
-    status, type, title = 403, "forbidden", "Not allowed"
-
-
 class NotFound(ServiceError):
     status, type, title = 404, "not-found", "Not found"
 
@@ -367,7 +363,6 @@ def add_exception_handlers(app: FastAPI) -> None:
 _DESCRIPTIONS = {
     400: "Malformed request (problem+json)",
     401: "Missing or unknown API key (problem+json)",
-    403: "Not allowed (problem+json)",
     404: "No such resource for this tenant (problem+json)",
     409: "Conflict, e.g. an Idempotency-Key reused with another body (problem+json)",
     413: "Request body larger than CAPPLAN_MAX_BODY_BYTES (problem+json)",

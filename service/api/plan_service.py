@@ -44,12 +44,12 @@ from service.jobs.store import (
     canonical_json,
     utcnow,
 )
-from service.jobs.tasks import solve_plan, stub_plan
+from service.jobs.tasks import requested_time_limit, solve_plan, stub_plan
 from service.settings import Settings
 from service.strict_json import storable
 from solver import FieldError, PlanRequest, parse_request
+from solver.planner import effective_time_limit
 from solver.size import ModelSize, check_model_size
-from solver.solve import LIBRARY_MAX_TIME_LIMIT_S
 
 log = logging.getLogger("capplan.plans")
 
@@ -186,7 +186,7 @@ class PlanService:
         size = check_model_size(req, self.settings.max_variables)  # from the request: nothing derived
         request_dict = req.model_dump(mode="json")
         canonical = canonical_json(request_dict)
-        limit = min(req.solver.time_limit_s, self.settings.max_time_limit_s, LIBRARY_MAX_TIME_LIMIT_S)
+        limit = effective_time_limit(req.solver.time_limit_s, self.settings.max_time_limit_s)
         return Prepared(
             req, request_dict, canonical, hashlib.sha256(canonical.encode()).hexdigest(), size, limit
         )
@@ -462,11 +462,7 @@ class PlanService:
         queued = stub_plan(row.id, request, "queued").model_dump_json()
         if not self.store.requeue_plan(row.id, queued, release=False):
             return 0  # deleted meanwhile
-        limit = min(
-            float(request.get("solver", {}).get("time_limit_s", 60.0)),
-            self.settings.max_time_limit_s,
-            LIBRARY_MAX_TIME_LIMIT_S,
-        )
+        limit = effective_time_limit(requested_time_limit(request), self.settings.max_time_limit_s)
         self._submit(row.id, request, limit, force=True)
         return 1
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from service.jobs.local import LocalProcessRunner
 from service.jobs.runner import JobResult, JobRunner, QueueFullError
-from service.jobs.tasks import run_batch, stub_plan
+from service.jobs.tasks import requested_time_limit, run_batch, stub_plan
 from solver import parse_request
 from solver.planner import effective_time_limit
 from solver.scenarios.run import ScenarioOutcome, ScenarioTask, Worker
@@ -34,8 +34,7 @@ from solver.size import model_size
 def task_time_limit(task: ScenarioTask) -> float:
     """The time limit a scenario's solve gets (its request's, capped as the task says): the
     watchdog stops the job ``grace_s`` after it."""
-    asked = float((task.request.get("solver") or {}).get("time_limit_s", 60.0))
-    return effective_time_limit(asked, task.max_time_limit_s)
+    return effective_time_limit(requested_time_limit(task.request), task.max_time_limit_s)
 
 
 class RunnerMapper:

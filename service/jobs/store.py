@@ -342,10 +342,6 @@ class Store:
     def lease_until(self) -> dt.datetime:
         return self.now() + dt.timedelta(seconds=self.lease_s)
 
-    def _mine(self, model: type[PlanRow] | type[JobRow]) -> list[Any]:
-        """The ownership condition of writes (none for a store without an owner)."""
-        return [] if self.owner is None else [model.owner == self.owner]
-
     def _claimable(self, model: type[PlanRow] | type[JobRow], now: dt.datetime, include_own: bool) -> Any:
         free = or_(model.owner.is_(None), model.lease_expires_at.is_(None), model.lease_expires_at < now)
         if include_own:  # at start-up: this id's rows belong to an earlier, dead process

@@ -12,7 +12,9 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from solver.schema import ObjectiveOut, Plan, SolverOut
+from solver.schema import ObjectiveOut, Plan, SolverOptions, SolverOut
+
+DEFAULT_TIME_LIMIT_S = SolverOptions.model_fields["time_limit_s"].default
 
 
 def _non_finite(obj: Any) -> bool:
@@ -23,6 +25,12 @@ def _non_finite(obj: Any) -> bool:
     if isinstance(obj, list):
         return any(_non_finite(v) for v in obj)
     return False
+
+
+def requested_time_limit(request: dict[str, Any]) -> float:
+    """The time limit a request (as JSON) asks for: its ``solver.time_limit_s``, else the schema's
+    default."""
+    return float((request.get("solver") or {}).get("time_limit_s", DEFAULT_TIME_LIMIT_S))
 
 
 def stub_plan(
@@ -70,7 +78,7 @@ def solve_plan(payload: dict[str, Any]) -> dict[str, Any]:
     where = os.environ.get("CAPPLAN_WORKER_NAME")  # set by the Ray runner's tasks
     if where:
         result.solver.worker = where
-    asked = float((request.get("solver") or {}).get("time_limit_s", 60.0))
+    asked = requested_time_limit(request)
     if cap is not None and asked > cap:
         result.warnings.append(
             f"time limit capped at {cap:g} s by the service (the request asked {asked:g} s)"
