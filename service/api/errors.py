@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from service.jobs.runner import QueueFullError
 from solver import FieldError, ModelTooLarge, RequestInvalid
 from solver.errors import CheckTooLong, pointer_token
 
@@ -217,6 +218,18 @@ async def _check_too_long(request: Request, exc: Exception) -> JSONResponse:
     return await _service_error(request, CheckTooLongError(str(exc), budget_s=exc.budget_s))
 
 
+async def _queue_full(request: Request, exc: Exception) -> JSONResponse:
+    """A runner's full queue (:class:`service.jobs.runner.QueueFullError`): 429 with Retry-After."""
+    assert isinstance(exc, QueueFullError)
+    seconds = exc.retry_after_s
+    err = QueueFull(
+        f"{exc.waiting} solves are waiting (limit {exc.limit}); retry in about {seconds} s",
+        headers={"Retry-After": str(seconds)},
+        retry_after_s=seconds,
+    )
+    return await _service_error(request, err)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
@@ -355,6 +368,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestInvalid, _request_invalid)
     app.add_exception_handler(ModelTooLarge, _model_too_large)
     app.add_exception_handler(CheckTooLong, _check_too_long)
+    app.add_exception_handler(QueueFullError, _queue_full)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)

@@ -15,10 +15,7 @@ over after a long stall, or deleted through another replica).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextvars
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -30,13 +27,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from service.api.errors import Conflict, InvalidRequest, QueueFull
+from service.api.errors import Conflict
 from service.api.observability import Metrics
-from service.jobs.runner import JobResult, JobRunner, QueueFullError
+from service.jobs.runner import JobResult, JobRunner
 from service.jobs.store import (
     REUSABLE,
     UNFINISHED,
-    Cursor,
     DuplicateIdempotencyKey,
     DuplicateRequest,
     PlanRow,
@@ -46,8 +42,7 @@ from service.jobs.store import (
 )
 from service.jobs.tasks import requested_time_limit, solve_plan, stub_plan
 from service.settings import Settings
-from service.strict_json import storable
-from solver import FieldError, PlanRequest, parse_request
+from solver import PlanRequest, parse_request
 from solver.planner import effective_time_limit
 from solver.size import ModelSize, check_model_size
 
@@ -128,26 +123,6 @@ class Recorder:
                 fn(*args)
             except Exception:
                 log.exception("a record of the runner's work failed")
-
-
-def encode_cursor(row: PlanRow) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        stamp, _, plan_id = raw.partition("|")
-        created = dt.datetime.fromisoformat(stamp)
-        if created.tzinfo is None or not plan_id or not storable(plan_id):
-            raise ValueError(raw)
-        created = created.astimezone(dt.UTC)  # one the database can store (not year 0 or 10000)
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest(
-            [FieldError("query:cursor", "not a cursor given by this service (use the 'next' link)")]
-        ) from None
-    return Cursor(created, plan_id)
 
 
 class PlanService:
@@ -239,12 +214,7 @@ class PlanService:
         # short solve).  Nobody has been told of the plan before the row is committed: a
         # synchronous POST answers after the solve, an asynchronous one after this returns.
         # Until then the runner's start is noted, not written, and its result waits (_row_written).
-        try:
-            waiter = self._submit(
-                plan_id, prep.request_dict, prep.time_limit_s, force=False, row_written=False
-            )
-        except QueueFullError as exc:
-            raise self._queue_full(exc.retry_after_s) from None
+        waiter = self._submit(plan_id, prep.request_dict, prep.time_limit_s, force=False, row_written=False)
         try:
             self.store.insert_plan(row)
         except BaseException as exc:
@@ -294,14 +264,6 @@ class PlanService:
                 plan_id=existing.id,
             )
         return existing
-
-    def _queue_full(self, retry_after: int) -> QueueFull:
-        return QueueFull(
-            f"{self.runner.queue_depth()} solves are waiting (limit {self.settings.queue_limit}); "
-            f"retry in about {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-            retry_after_s=retry_after,
-        )
 
     def _submit(
         self,

@@ -200,7 +200,8 @@ class LocalProcessRunner:
                 job_id=job_id,
                 force=force,
                 waiting=len(self._pending),
-                room=self.queue_limit + sum(1 for w in self._workers if w.job is None),
+                queue_limit=self.queue_limit,
+                idle=sum(1 for w in self._workers if w.job is None),
                 retry_after=self._retry_after,
             )
             if refused is not None:

@@ -195,7 +195,8 @@ class RayRunner:
                 job_id=job_id,
                 force=force,
                 waiting=self._queued_locked(),
-                room=self.queue_limit + max(0, int(self._cpus) - self._running_locked()),
+                queue_limit=self.queue_limit,
+                idle=max(0, int(self._cpus) - self._running_locked()),
                 retry_after=self._retry_after,
             )
             if refused is not None:

@@ -32,11 +32,14 @@ class JobResult:
 
 
 class QueueFullError(Exception):
-    """Too many jobs waiting; ``retry_after_s`` estimates when the queue has drained."""
+    """Too many jobs waiting (``waiting``, the most the runner lets wait: ``limit``);
+    ``retry_after_s`` estimates when the queue has drained.  The API answers it 429."""
 
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"the job queue is full; retry in {retry_after_s} s")
+    def __init__(self, retry_after_s: int, waiting: int, limit: int) -> None:
+        super().__init__(f"{waiting} jobs are waiting (limit {limit}); retry in about {retry_after_s} s")
         self.retry_after_s = retry_after_s
+        self.waiting = waiting
+        self.limit = limit
 
 
 RETRY_AFTER_MAX_S = 3600
@@ -86,21 +89,22 @@ def refuse(
     job_id: str,
     force: bool,
     waiting: int,
-    room: int,
+    queue_limit: int,
+    idle: int,
     retry_after: Callable[[], int],
 ) -> JobResult | None:
     """The admission rule every runner applies to ``submit``, under its own lock.
 
     A stopping runner answers at once with an ``interrupted`` result (returned); a job id it
-    already holds is a ``ValueError``; ``waiting`` jobs beyond ``room`` (queue limit plus idle
-    slots) are a :class:`QueueFullError`, unless ``force``.  None: admitted.
+    already holds is a ``ValueError``; ``waiting`` jobs beyond the ``queue_limit`` and the
+    ``idle`` slots are a :class:`QueueFullError`, unless ``force``.  None: admitted.
     """
     if stopping:
         return JobResult("interrupted", error="the service is shutting down")
     if known:
         raise ValueError(f"job {job_id} is already queued or running")
-    if not force and waiting >= room:
-        raise QueueFullError(retry_after())
+    if not force and waiting >= queue_limit + idle:
+        raise QueueFullError(retry_after(), waiting, queue_limit)
     return None
 
 

@@ -7,6 +7,9 @@ A plan still queued or running has no report, tables or diff yet: 409.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import datetime as dt
 import json
 from typing import Annotated
 from urllib.parse import urlencode
@@ -15,13 +18,14 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from service.api.bodies import json_body, read_checked_body
 from service.api.deps import AppState, StateDep, TenantDep, run_sync
-from service.api.errors import Conflict, NotFound, Unavailable, problems
+from service.api.errors import Conflict, InvalidRequest, NotFound, Unavailable, problems
 from service.api.pages import csv_file, html_page, html_responses
-from service.api.plan_service import Outcome, decode_cursor, encode_cursor
+from service.api.plan_service import Outcome
 from service.api.schemas import EXAMPLE_REQUEST, PlanListItem, PlanPage
-from service.jobs.store import UNFINISHED, PlanRow
+from service.jobs.store import UNFINISHED, Cursor, PlanRow
 from service.report import TABLES, render_plan_report, table_csv
-from solver import Plan, PlanRequest, RequestInvalid, parse_request
+from service.strict_json import storable
+from solver import FieldError, Plan, PlanRequest, RequestInvalid, parse_request
 from solver.diff import PlanDiff, diff_plans
 from solver.errors import quoted
 from solver.schema import PlanStatus
@@ -31,6 +35,26 @@ router = APIRouter(prefix="/v1/plans", tags=["plans"])
 JSON = "application/json"
 _PLAN_CONTENT = {JSON: {"schema": {"$ref": "#/components/schemas/Plan"}}}
 _LOCATION = {"description": "Path of the plan", "schema": {"type": "string"}}
+
+
+def encode_cursor(row: PlanRow) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        stamp, _, plan_id = raw.partition("|")
+        created = dt.datetime.fromisoformat(stamp)
+        if created.tzinfo is None or not plan_id or not storable(plan_id):
+            raise ValueError(raw)
+        created = created.astimezone(dt.UTC)  # one the database can store (not year 0 or 10000)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest(
+            [FieldError("query:cursor", "not a cursor given by this service (use the 'next' link)")]
+        ) from None
+    return Cursor(created, plan_id)
 
 
 def _plan_response(

@@ -10,9 +10,8 @@ from fastapi import APIRouter, Request
 
 from service.api.bodies import json_body, read_checked_body
 from service.api.deps import AppState, StateDep, TenantDep, run_sync
-from service.api.errors import QueueFull, Unavailable, problems
+from service.api.errors import Unavailable, problems
 from service.api.schemas import EXAMPLE_REQUEST, ValidationReport
-from service.jobs.runner import QueueFullError
 from service.jobs.tasks import describe
 from solver import PlanRequest
 from solver.inspect import describe_request
@@ -51,14 +50,7 @@ async def validate(request: Request, state: StateDep, tenant: TenantDep) -> Vali
 
 async def _describe_in_worker(state: AppState, request: dict[str, Any]) -> dict[str, Any]:
     job_id = f"describe-{uuid.uuid4().hex}"
-    try:
-        fut = state.runner.submit(job_id, describe, request, time_limit_s=state.settings.max_time_limit_s)
-    except QueueFullError as exc:
-        raise QueueFull(
-            f"{state.runner.queue_depth()} jobs are waiting; retry in about {exc.retry_after_s} s",
-            headers={"Retry-After": str(exc.retry_after_s)},
-            retry_after_s=exc.retry_after_s,
-        ) from None
+    fut = state.runner.submit(job_id, describe, request, time_limit_s=state.settings.max_time_limit_s)
     try:
         result = await asyncio.wrap_future(fut)
     finally:
