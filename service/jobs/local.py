@@ -23,14 +23,12 @@ import sys
 import threading
 import time
 import traceback
-from collections import deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from service.jobs.runner import JobResult, JobStatus, recent_seconds, refuse, retry_after_estimate
+from service.jobs.runner import Job, JobResult, JobRunner, JobStatus, recent_seconds
 
 log = logging.getLogger("capplan.jobs")
 
@@ -102,14 +100,8 @@ def _worker_main(conn: Connection, lifeline: Connection, preload: tuple[str, ...
 # ----------------------------------------------------------------------------- parent side
 
 
-@dataclass
-class _Job:
-    job_id: str
-    fn: Callable[[Any], Any]
-    payload: Any
-    time_limit_s: float
-    on_start: Callable[[], None] | None
-    future: Future[JobResult]
+@dataclass(eq=False)
+class _Job(Job):
     started: float = 0.0
     cancel_requested: bool = False
 
@@ -139,7 +131,7 @@ def _context(preload: tuple[str, ...]) -> Any:
     return multiprocessing.get_context("spawn")
 
 
-class LocalProcessRunner:
+class LocalProcessRunner(JobRunner):
     """A bounded pool of solver processes with a watchdog (see the module docstring)."""
 
     def __init__(
@@ -151,22 +143,13 @@ class LocalProcessRunner:
         max_jobs_per_worker: int = 200,
         preload: Iterable[str] = ("solver",),
     ) -> None:
+        super().__init__(queue_limit=queue_limit, grace_s=grace_s)
         self.size = workers
-        self.queue_limit = queue_limit
-        self.grace_s = grace_s
         self.max_jobs_per_worker = max_jobs_per_worker
         self.preload = tuple(preload)
         self._ctx = _context(self.preload)
-        self._lock = threading.Lock()
-        self._pending: deque[_Job] = deque()
-        self._jobs: dict[str, _Job] = {}
         self._workers: list[_Worker] = []
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._draining_until: float | None = None
-        self._stopped = threading.Event()
-        self._avg_seconds = 5.0
         self.crashes = 0
 
     # -- public API --------------------------------------------------------------------
@@ -181,37 +164,6 @@ class LocalProcessRunner:
             self._workers.append(self._spawn())
         self._thread = threading.Thread(target=self._loop, name="capplan-jobs", daemon=True)
         self._thread.start()
-
-    def submit(
-        self,
-        job_id: str,
-        fn: Callable[[Any], Any],
-        payload: Any,
-        *,
-        time_limit_s: float,
-        on_start: Callable[[], None] | None = None,
-        force: bool = False,
-    ) -> Future[JobResult]:
-        fut: Future[JobResult] = Future()
-        with self._lock:
-            refused = refuse(
-                stopping=self._stopping,
-                known=job_id in self._jobs,
-                job_id=job_id,
-                force=force,
-                waiting=len(self._pending),
-                queue_limit=self.queue_limit,
-                idle=sum(1 for w in self._workers if w.job is None),
-                retry_after=self._retry_after,
-            )
-            if refused is not None:
-                fut.set_result(refused)
-                return fut
-            job = _Job(job_id, fn, payload, time_limit_s, on_start, fut)
-            self._pending.append(job)
-            self._jobs[job_id] = job
-        self._wake()
-        return fut
 
     def cancel(self, job_id: str) -> bool:
         with self._lock:
@@ -231,14 +183,6 @@ class LocalProcessRunner:
             self._wake()
         return True
 
-    def queue_depth(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
-    def running(self) -> int:
-        with self._lock:
-            return sum(1 for w in self._workers if w.job is not None)
-
     def ready(self) -> tuple[bool, str]:
         with self._lock:
             alive = sum(1 for w in self._workers if w.ready and (w.orphaned or w.process.is_alive()))
@@ -256,35 +200,28 @@ class LocalProcessRunner:
         with self._lock:
             return [w.process.pid for w in list(self._workers)]
 
-    def shutdown(self, grace_s: float) -> None:
-        with self._lock:
-            if self._stopping:
-                return
-            self._stopping = True
-            self._draining_until = time.monotonic() + grace_s
-            pending = list(self._pending)
-            self._pending.clear()
-            for job in pending:
-                self._jobs.pop(job.job_id, None)
-        for job in pending:
-            job.future.set_result(JobResult("interrupted", error="the service stopped before it started"))
-        self._wake()
-        if self._thread is not None:
-            self._thread.join(grace_s + 10)
-        self._stopped.set()
-
     # -- internals ---------------------------------------------------------------------
 
-    def _retry_after(self) -> int:
-        running = [(w.job.started, w.job.time_limit_s) for w in self._workers if w.job is not None]
-        return retry_after_estimate(
-            time.monotonic(),
-            running,
-            self._avg_seconds,
-            self.grace_s,
-            waiting=len(self._pending),
-            workers=self.size,
-        )
+    job_type = _Job
+
+    def _waiting_locked(self) -> int:
+        return len(self._pending)
+
+    def _idle_locked(self) -> int:
+        return sum(1 for w in self._workers if w.job is None)
+
+    def _started_locked(self) -> list[tuple[float, float]]:
+        return [(w.job.started, w.job.time_limit_s) for w in self._workers if w.job is not None]
+
+    def _slots_locked(self) -> int:
+        return self.size
+
+    def _accept_locked(self, job: _Job) -> bool:
+        self._pending.append(job)
+        return True
+
+    def _hand_over(self, job: _Job) -> None:
+        self._wake()
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):

@@ -37,9 +37,7 @@ import os
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +54,7 @@ from ray.exceptions import (
 )
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from service.jobs.runner import JobResult, recent_seconds, refuse, retry_after_estimate
+from service.jobs.runner import Job, JobResult, JobRunner, recent_seconds
 
 log = logging.getLogger("capplan.jobs.ray")
 
@@ -115,13 +113,7 @@ class StartLog:
 
 
 @dataclass(eq=False)
-class _Job:
-    job_id: str
-    fn: Callable[[Any], Any]
-    payload: Any
-    time_limit_s: float
-    on_start: Callable[[], None] | None
-    future: Future[JobResult]
+class _Job(Job):
     attempt: int = 0
     ref: Any = None
     started: float | None = None  # time.monotonic() when the task reported its start
@@ -129,7 +121,7 @@ class _Job:
     cancelled: bool = False
 
 
-class RayRunner:
+class RayRunner(JobRunner):
     """Jobs as Ray tasks (see the module docstring)."""
 
     def __init__(
@@ -143,19 +135,15 @@ class RayRunner:
         node_retries: int = 1,
         local_cpus: int | None = None,
     ) -> None:
+        super().__init__(queue_limit=queue_limit, grace_s=grace_s)
         self.address = address
         self.namespace = namespace
-        self.queue_limit = queue_limit
-        self.grace_s = grace_s
         self.max_batch = max(1, max_batch)
         self.node_retries = node_retries
         self.local_cpus = local_cpus
-        self._lock = threading.Lock()
-        self._jobs: dict[str, _Job] = {}
-        self._pending: deque[_Job] = deque()  # accepted before the cluster was reached
+        # _pending: jobs accepted before the cluster was reached
         self._by_ref: dict[Any, _Job] = {}
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._woken = threading.Event()
         self._connected = False
         self._owns_ray = False
         self._remote: Any = None
@@ -163,9 +151,6 @@ class RayRunner:
         self._error = "connecting to Ray"
         self._cpus = 0.0
         self._nodes = 0
-        self._stopping = False
-        self._draining_until: float | None = None
-        self._avg_seconds = 5.0
         self.crashes = 0
         self.node_losses = 0
 
@@ -176,39 +161,6 @@ class RayRunner:
             return
         self._thread = threading.Thread(target=self._loop, name="capplan-ray", daemon=True)
         self._thread.start()
-
-    def submit(
-        self,
-        job_id: str,
-        fn: Callable[[Any], Any],
-        payload: Any,
-        *,
-        time_limit_s: float,
-        on_start: Callable[[], None] | None = None,
-        force: bool = False,
-    ) -> Future[JobResult]:
-        fut: Future[JobResult] = Future()
-        with self._lock:
-            refused = refuse(
-                stopping=self._stopping,
-                known=job_id in self._jobs,
-                job_id=job_id,
-                force=force,
-                waiting=self._queued_locked(),
-                queue_limit=self.queue_limit,
-                idle=max(0, int(self._cpus) - self._running_locked()),
-                retry_after=self._retry_after,
-            )
-            if refused is not None:
-                fut.set_result(refused)
-                return fut
-            job = _Job(job_id, fn, payload, time_limit_s, on_start, fut)
-            self._jobs[job_id] = job
-            if not self._connected:
-                self._pending.append(job)
-                return fut
-        self._launch(job)
-        return fut
 
     def cancel(self, job_id: str) -> bool:
         with self._lock:
@@ -230,14 +182,6 @@ class RayRunner:
             )
         )
         return True
-
-    def queue_depth(self) -> int:
-        with self._lock:
-            return self._queued_locked()
-
-    def running(self) -> int:
-        with self._lock:
-            return self._running_locked()
 
     def slots(self) -> int:
         """CPUs of the cluster (at least 1): how many tasks run at once."""
@@ -279,40 +223,35 @@ class RayRunner:
             return False, f"Ray cluster has no CPU ({nodes} nodes alive)"
         return True, f"Ray cluster: {nodes} nodes, {cpus:g} CPUs"
 
-    def shutdown(self, grace_s: float) -> None:
-        with self._lock:
-            if self._stopping:
-                return
-            self._stopping = True
-            self._draining_until = time.monotonic() + grace_s
-            pending = list(self._pending)
-            self._pending.clear()
-            for job in pending:
-                self._jobs.pop(job.job_id, None)
-        for job in pending:
-            job.future.set_result(JobResult("interrupted", error="the service stopped before it started"))
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(grace_s + 30)
-
     # -- internals ---------------------------------------------------------------------
 
-    def _queued_locked(self) -> int:
+    JOIN_MARGIN_S = 30.0
+
+    job_type = _Job
+
+    def _waiting_locked(self) -> int:
         return sum(1 for j in self._jobs.values() if j.started is None)
 
-    def _running_locked(self) -> int:
-        return sum(1 for j in self._jobs.values() if j.started is not None)
+    def _idle_locked(self) -> int:
+        return max(0, int(self._cpus) - len(self._started_locked()))
 
-    def _retry_after(self) -> int:
-        running = [(j.started, j.time_limit_s) for j in self._jobs.values() if j.started is not None]
-        return retry_after_estimate(
-            time.monotonic(),
-            running,
-            self._avg_seconds,
-            self.grace_s,
-            waiting=self._queued_locked(),
-            workers=int(self._cpus),
-        )
+    def _started_locked(self) -> list[tuple[float, float]]:
+        return [(j.started, j.time_limit_s) for j in self._jobs.values() if j.started is not None]
+
+    def _slots_locked(self) -> int:
+        return int(self._cpus)
+
+    def _accept_locked(self, job: _Job) -> bool:
+        if not self._connected:
+            self._pending.append(job)
+            return False
+        return True
+
+    def _hand_over(self, job: _Job) -> None:
+        self._launch(job)
+
+    def _wake(self) -> None:
+        self._woken.set()
 
     def _connect(self) -> None:
         with _INIT_LOCK:  # several runners of one process share its one Ray connection
@@ -372,7 +311,7 @@ class RayRunner:
                 self._by_ref[ref] = job
         if cancelled:
             self._kill(ref)
-        self._wake.set()
+        self._wake()
 
     def _kill(self, ref: Any) -> None:
         with contextlib.suppress(Exception):
@@ -530,8 +469,8 @@ class RayRunner:
         with self._lock:
             refs = list(self._by_ref)
         if not refs:
-            self._wake.wait(_POLL_S)
-            self._wake.clear()
+            self._woken.wait(_POLL_S)
+            self._woken.clear()
             return
         ready, rest = ray.wait(refs, num_returns=1, timeout=_POLL_S, fetch_local=True)
         if ready and rest:
@@ -569,8 +508,8 @@ class RayRunner:
                         f"cannot reach Ray at {self.address or 'a local Ray'}: {type(exc).__name__}: {exc}"
                     )
                     log.error("%s (retrying in %.0f s)", self._error, delay)
-                    self._wake.wait(delay)
-                    self._wake.clear()
+                    self._woken.wait(delay)
+                    self._woken.clear()
                     delay = min(30.0, delay * 2)
             while not self._stop_now():
                 try:
