@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from solver.limits import price_kinds, price_rows, who
-from solver.schema import Plan, PlanStatus
+from solver.schema import Plan, PlanStatus, PricedRelaxedLimit
 
 REL_TOL = 1e-6
 """Changes smaller than this, relative to max(1, |a|, |b|), count as no change."""
@@ -48,17 +48,8 @@ class UnitChange(_Out):
     installed: Change
 
 
-PriceKind = Literal[  # the registry's price kinds (solver.limits.price_kinds), in its order
-    "power",
-    "budget",
-    "budget_period",
-    "total_budget",
-    "total_budget_period",
-    "supply",
-    "demand",
-    "vendor_share_max",
-    "vendor_share_min",
-]
+PriceKind = Literal[PricedRelaxedLimit, "demand", "vendor_share_max", "vendor_share_min"]
+"""The registry's price kinds (:func:`solver.limits.price_kinds`), in its order."""
 
 
 class PriceChange(_Out):

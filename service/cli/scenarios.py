@@ -9,15 +9,14 @@ process.  A progress bar goes to stderr so that ``--json`` output on stdout stay
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from service.cli import EXIT_OK
 from service.cli.inputs import FileInvalid, about, read_json
+from service.cli.output import emit, text_console
 from service.jobs.mapper import LocalPoolMapper
 from solver import FieldError, Plan, RequestInvalid, plan
 from solver.diff import PlanDiff, diff_plans
@@ -133,17 +132,11 @@ def _fmt(x: Any, spec: str = ",.6g") -> str:
     return json.dumps(x, ensure_ascii=False)  # true/false (as the report and the JSON), objects
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(record=True, width=150, force_terminal=False, file=io.StringIO())
-
-
 def format_sweep(result: SweepResult, paths: list[str]) -> str:
     """The rows of a sweep (and its tornado) as readable tables."""
     from rich.table import Table
 
-    console = _console()
+    console = text_console()
     table = Table(title=f"{result.mode} sweep: {result.done} of {result.total} scenarios", show_edge=False)
     table.add_column("#", justify="right")
     for p in paths:
@@ -207,7 +200,7 @@ def format_sweep(result: SweepResult, paths: list[str]) -> str:
 def format_frontier(result: FrontierResult) -> str:
     from rich.table import Table
 
-    console = _console()
+    console = text_console()
     table = Table(title="Cost-vs-served frontier (least NPV cost at each served fraction)", show_edge=False)
     cols = ("#", "target served", "served", "NPV cost $", "marginal $/M tok*", "$/M tok*", "status", "")
     for col in cols:
@@ -240,7 +233,7 @@ def format_frontier(result: FrontierResult) -> str:
 def format_diff(d: PlanDiff) -> str:
     from rich.table import Table
 
-    console = _console()
+    console = text_console()
     console.print(f"[bold]plan {d.b} vs plan {d.a}[/bold]  (delta = b − a)")
     console.print(f"status: {d.status['a']} → {d.status['b']}")
     head = Table(title="Headline", show_edge=False)
@@ -300,22 +293,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep = prepare_sweep(sweep_body(args), max_scenarios=args.max_scenarios)
     with _mapper(args.workers) as mapper, _progress(len(sweep.scenarios), "sweep", args.json) as advance:
         result = run_sweep(sweep, RunOptions(mapper=mapper, on_result=advance))
-    if args.json:
-        print(result.model_dump_json(indent=2))
-    else:
-        print(format_sweep(result, sweep.paths), end="")
-    return EXIT_OK
+    return emit(result, args.json, lambda: format_sweep(result, sweep.paths))
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
     fr = prepare_frontier({"base": read_json(args.file), "points": args.points})
     with _mapper(args.workers) as mapper, _progress(fr.points, "frontier", args.json) as advance:
         result = run_frontier(fr, RunOptions(mapper=mapper, on_result=advance))
-    if args.json:
-        print(result.model_dump_json(indent=2))
-    else:
-        print(format_frontier(result), end="")
-    return EXIT_OK
+    return emit(result, args.json, lambda: format_frontier(result))
 
 
 def load_plan(path: str) -> Plan:
@@ -336,11 +321,7 @@ def load_plan(path: str) -> Plan:
 def cmd_diff(args: argparse.Namespace) -> int:
     a, b = load_plan(args.a), load_plan(args.b)
     d = diff_plans(a, b)
-    if args.json:
-        print(d.model_dump_json(indent=2))
-    else:
-        print(format_diff(d), end="")
-    return EXIT_OK
+    return emit(d, args.json, lambda: format_diff(d))
 
 
 def register(sub: Any) -> None:

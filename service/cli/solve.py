@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from typing import Any
 
 from service.cli import EXIT_OK
 from service.cli.inputs import read_json
+from service.cli.output import emit, text_console
 from solver import Plan, parse_request, plan
 
 
 def format_plan(p: Plan) -> str:
     """A readable summary of a plan (what ``capplan solve`` prints)."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(record=True, width=110, force_terminal=False, file=io.StringIO())
+    console = text_console(110)
     s = p.summary
     # the "z" in the formats: a value that rounds to zero prints 0, never -0
     if p.objective.value is None:
@@ -86,11 +85,7 @@ def format_plan(p: Plan) -> str:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     result = plan(read_json(args.file))
-    if args.json:
-        print(result.model_dump_json(indent=2))
-    else:
-        print(format_plan(result), end="")
-    return EXIT_OK
+    return emit(result, args.json, lambda: format_plan(result))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -128,10 +123,9 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 def format_catalog(entries: Any) -> str:
     """The catalog as a table: price (or hourly fee), power, life and, per model, the fastest
     tokens/s per user and the tokens/s per unit at the slowest point; * marks an estimate."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(record=True, width=150, force_terminal=False, file=io.StringIO())
+    console = text_console()
     table = Table(
         title="Default hardware catalog (* = estimate; sources: capplan catalog --json, docs/catalog.md)"
     )

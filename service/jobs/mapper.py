@@ -190,8 +190,12 @@ class LocalPoolMapper(RunnerMapper):
         # (if need be) before SIGINT is blocked for the fork server and the workers
         if _HAVE_SIGMASK:
             resource_tracker.ensure_running()
-        with _sigint_held():
-            self.pool.start()
+        try:
+            with _sigint_held():  # a Ctrl-C meanwhile is raised here, once the pool has started
+                self.pool.start()
+        except BaseException:
+            self.__exit__()  # then the pool stops at once, not at the interpreter's exit
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -116,7 +116,20 @@ class Base(DeclarativeBase):
     pass
 
 
-class PlanRow(Base):
+class _Held:
+    """Columns of every row of work (a plan, a job): why it failed, when it was created,
+    updated, started and finished, and the replica that holds it with its lease's end."""
+
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(OWNER_CHARS), nullable=True, default=None)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
+
+
+class PlanRow(_Held, Base):
     __tablename__ = "plans"
     __table_args__ = (
         UniqueConstraint("tenant", "idempotency_key", name="uq_plans_tenant_idempotency_key"),
@@ -136,18 +149,11 @@ class PlanRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
     plan: Mapped[str] = mapped_column(Text)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    owner: Mapped[str | None] = mapped_column(String(OWNER_CHARS), nullable=True, default=None)
-    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
     inflight_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
 
-class JobRow(Base):
+class JobRow(_Held, Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_tenant_kind_created", "tenant", "kind", "created_at"),
@@ -162,13 +168,6 @@ class JobRow(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     rows: Mapped[Any] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    owner: Mapped[str | None] = mapped_column(String(OWNER_CHARS), nullable=True, default=None)
-    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
 
 
 class JobRowItem(Base):

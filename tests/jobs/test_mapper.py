@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from service.jobs.local import LocalProcessRunner
 from service.jobs.mapper import LocalPoolMapper
 from solver.scenarios.run import RunOptions, ScenarioOutcome, ScenarioTask
 from solver.scenarios.sweep import prepare_sweep, run_sweep
@@ -146,3 +149,26 @@ def test_the_fork_server_and_the_workers_start_with_ctrl_c_blocked() -> None:
         check=True,
     ).stdout.split("\n")
     assert out[1:3] == ["True", "True"], out
+
+
+def test_a_ctrl_c_while_the_pool_starts_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The KeyboardInterrupt held off while the pool started was raised out of __enter__, so
+    # __exit__ never ran: the pool ran on until the interpreter's exit, whose SIGTERM to its
+    # workers the dispatcher logged after "interrupted" ('capplan sweep', now and then).
+    started = LocalProcessRunner.start
+
+    def start_then_ctrl_c(self: LocalProcessRunner) -> None:
+        started(self)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(LocalProcessRunner, "start", start_then_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a shell's command
+    try:
+        pool = LocalPoolMapper(1)
+        with pytest.raises(KeyboardInterrupt), pool:
+            pytest.fail("the pool was entered")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    dispatcher = pool.pool._thread
+    assert dispatcher is not None and not dispatcher.is_alive()
+    assert pool.pool.ready() == (False, "shutting down")
