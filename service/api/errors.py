@@ -179,55 +179,53 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     return "/" + "/".join(pointer_token(p) for p in parts)
 
 
+def as_service_error(exc: Exception) -> ServiceError:
+    """The service error ``exc`` is answered as: itself, or what a library or runner error means
+    to a client (an invalid request, a model too large, a check too long, a full queue)."""
+    if isinstance(exc, RequestInvalid):
+        return InvalidRequest(exc.errors)
+    if isinstance(exc, ModelTooLarge):
+        if exc.table is None:
+            said = f"the model would have {exc.variables} variables"
+        else:
+            said = f"the request would derive {exc.size} {exc.table}"
+        return ModelTooLargeError(
+            f"{said}; this service accepts at most {exc.limit} (fewer periods, sites, hardware or "
+            "workloads make it smaller)",
+            variables=exc.variables,
+            limit=exc.limit,
+            table=exc.table,
+            size=exc.size if exc.table is not None else None,
+        )
+    if isinstance(exc, CheckTooLong):
+        return CheckTooLongError(str(exc), budget_s=exc.budget_s)
+    if isinstance(exc, QueueFullError):
+        seconds = exc.retry_after_s
+        return QueueFull(
+            f"{exc.waiting} solves are waiting (limit {exc.limit}); retry in about {seconds} s",
+            headers={"Retry-After": str(seconds)},
+            retry_after_s=seconds,
+        )
+    if not isinstance(exc, ServiceError):
+        raise TypeError(f"{type(exc).__name__} is not a service error")
+    return exc
+
+
+SERVICE_ERRORS = (ServiceError, RequestInvalid, ModelTooLarge, CheckTooLong, QueueFullError)
+"""What :func:`_service_error` renders (:func:`as_service_error`)."""
+
+
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
+    err = as_service_error(exc)
     return problem_response(
         request,
-        status=exc.status,
-        slug=exc.type,
-        title=exc.title,
-        detail=exc.detail,
-        headers=exc.headers,
-        **exc.extensions,
+        status=err.status,
+        slug=err.type,
+        title=err.title,
+        detail=err.detail,
+        headers=err.headers,
+        **err.extensions,
     )
-
-
-async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestInvalid)
-    return await _service_error(request, InvalidRequest(exc.errors))
-
-
-async def _model_too_large(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ModelTooLarge)
-    if exc.table is None:
-        detail = f"the model would have {exc.variables} variables; this service accepts at most {exc.limit}"
-    else:
-        detail = f"the request would derive {exc.size} {exc.table}; this service accepts at most {exc.limit}"
-    err = ModelTooLargeError(
-        detail + " (fewer periods, sites, hardware or workloads make it smaller)",
-        variables=exc.variables,
-        limit=exc.limit,
-        table=exc.table,
-        size=exc.size if exc.table is not None else None,
-    )
-    return await _service_error(request, err)
-
-
-async def _check_too_long(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CheckTooLong)
-    return await _service_error(request, CheckTooLongError(str(exc), budget_s=exc.budget_s))
-
-
-async def _queue_full(request: Request, exc: Exception) -> JSONResponse:
-    """A runner's full queue (:class:`service.jobs.runner.QueueFullError`): 429 with Retry-After."""
-    assert isinstance(exc, QueueFullError)
-    seconds = exc.retry_after_s
-    err = QueueFull(
-        f"{exc.waiting} solves are waiting (limit {exc.limit}); retry in about {seconds} s",
-        headers={"Retry-After": str(seconds)},
-        retry_after_s=seconds,
-    )
-    return await _service_error(request, err)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -364,11 +362,8 @@ def internal_error(request: Request, exc: BaseException) -> JSONResponse:
 
 def add_exception_handlers(app: FastAPI) -> None:
     """Render every error of the app as problem+json (unexpected ones: :func:`internal_error`)."""
-    app.add_exception_handler(ServiceError, _service_error)
-    app.add_exception_handler(RequestInvalid, _request_invalid)
-    app.add_exception_handler(ModelTooLarge, _model_too_large)
-    app.add_exception_handler(CheckTooLong, _check_too_long)
-    app.add_exception_handler(QueueFullError, _queue_full)
+    for kind in SERVICE_ERRORS:
+        app.add_exception_handler(kind, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
