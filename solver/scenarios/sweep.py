@@ -111,16 +111,7 @@ def prepare_sweep(
     CheckTooLong
         The checks took over ``check_budget_s``.
     """
-    started = time.monotonic()
-
-    def in_budget(done: int, total: int) -> None:
-        if check_budget_s is not None and time.monotonic() - started > check_budget_s:
-            raise CheckTooLong(
-                f"checking the sweep took over {check_budget_s:g} s ({done} of {total} checks of a "
-                "scenario request made): fewer scenarios or a smaller base request check faster",
-                check_budget_s,
-            )
-
+    budget = _Budget(time.monotonic(), check_budget_s)
     spec: SweepSpec = parse_spec(SweepSpec, data)
     base = base_request(spec.base)
     errors: list[FieldError] = []
@@ -132,6 +123,45 @@ def prepare_sweep(
                 f"the {spec.mode} sweep would run {total} scenarios, more than the cap of {max_scenarios}",
             )
         )
+    targets = _targets(spec, base, errors)
+    errors.extend(_overlaps(spec.parameters, targets))
+    if total > max_scenarios or len(errors) > MAX_ERRORS:  # no point checking every value
+        raise RequestInvalid(_capped(errors))
+    budget.checks = sum(len(p.options) for p in spec.parameters) + (
+        total if spec.mode == "grid" and len(targets) > 1 else 0
+    )
+    options = _options(spec, base, targets, errors, budget)
+    if errors:
+        raise RequestInvalid(_capped(errors))
+    tgts = [t for t in targets if t is not None]
+    scenarios = _scenarios(spec, base, tgts, options)
+    if spec.mode == "grid" and len(tgts) > 1:  # values valid alone may clash together
+        errors = _clashes(scenarios, budget, done=budget.checks - total)
+        if errors:
+            raise RequestInvalid(_capped(errors))
+    return PreparedSweep(spec.mode, base, [p.path for p in spec.parameters], scenarios, spec)
+
+
+@dataclass
+class _Budget:
+    """The time the checks of one sweep may take (``limit_s``; None: no limit), from ``started``."""
+
+    started: float
+    limit_s: float | None
+    checks: int = 0
+    """How many scenario requests are checked in all (for the message)."""
+
+    def check(self, done: int) -> None:
+        if self.limit_s is not None and time.monotonic() - self.started > self.limit_s:
+            raise CheckTooLong(
+                f"checking the sweep took over {self.limit_s:g} s ({done} of {self.checks} checks of a "
+                "scenario request made): fewer scenarios or a smaller base request check faster",
+                self.limit_s,
+            )
+
+
+def _targets(spec: SweepSpec, base: Json, errors: list[FieldError]) -> list[Target | None]:
+    """Each parameter's field in the base (None where its path names none: the error is added)."""
     targets: list[Target | None] = []
     for i, p in enumerate(spec.parameters):
         if len(errors) > MAX_ERRORS:
@@ -148,18 +178,23 @@ def prepare_sweep(
         except PathError as exc:
             errors.append(FieldError(f"/parameters/{i}/path", f"{p.path}: {exc}"))
             targets.append(None)
-    errors.extend(_overlaps(spec.parameters, targets))
-    if total > max_scenarios or len(errors) > MAX_ERRORS:  # no point checking every value
-        raise RequestInvalid(_capped(errors))
-    # every value applied alone to the base: its type and range are checked like a request
-    options: list[list[tuple[Any, float | None]]] = []
-    checks = sum(len(p.options) for p in spec.parameters) + (
-        total if spec.mode == "grid" and len(targets) > 1 else 0
-    )
+    return targets
+
+
+Option = tuple[Any, float | None]
+"""A parameter's setting: the value, and the factor that made it (scale parameters)."""
+
+
+def _options(
+    spec: SweepSpec, base: Json, targets: Sequence[Target | None], errors: list[FieldError], budget: _Budget
+) -> list[list[Option]]:
+    """Each parameter's valid settings: every value applied alone to the base, its type and range
+    checked like a request (the errors are added)."""
+    options: list[list[Option]] = []
     for i, (p, t) in enumerate(zip(spec.parameters, targets, strict=True)):
-        opts: list[tuple[Any, float | None]] = []
+        opts: list[Option] = []
+        options.append(opts)
         if t is None or len(errors) > MAX_ERRORS:
-            options.append(opts)
             continue
         kind = "values" if p.values is not None else "scale"
         for j, opt in enumerate(p.options):
@@ -182,7 +217,7 @@ def prepare_sweep(
             except NotWhole as exc:
                 errors.append(FieldError(f"/parameters/{i}/scale/{j}", str(exc)))
                 continue
-            in_budget(sum(len(o) for o in options) + j, checks)
+            budget.check(sum(len(o) for o in options) + j - len(opts))
             req = _copied(base)
             apply_value(req, t, value)
             try:
@@ -194,60 +229,65 @@ def prepare_sweep(
                     )
                 continue
             opts.append((value, None if p.values is not None else float(opt)))
-        options.append(opts)
-    if errors:
-        raise RequestInvalid(_capped(errors))
+    return options
+
+
+def _scenarios(
+    spec: SweepSpec, base: Json, targets: Sequence[Target], options: Sequence[Sequence[Option]]
+) -> list[Scenario]:
+    """The scenario requests: the cartesian product (grid), or the base and each parameter moved
+    alone (one_at_a_time)."""
     paths = [p.path for p in spec.parameters]
-    tgts = [t for t in targets if t is not None]
     scenarios: list[Scenario] = []
 
-    def make(choice: Sequence[tuple[int, Any, float | None] | None], parameter: str | None) -> None:
+    def make(choice: Sequence[Option | None], parameter: str | None) -> None:
         req = _copied(base)
         values: dict[str, Any] = {}
         factors: dict[str, float] = {}
-        for k, (path, t) in enumerate(zip(paths, tgts, strict=True)):
+        for k, (path, t) in enumerate(zip(paths, targets, strict=True)):
             c = choice[k]
             if c is None:
                 values[path] = copy.deepcopy(t.base_value)
                 if spec.parameters[k].scale is not None:
                     factors[path] = 1.0
                 continue
-            _, value, factor = c
+            value, factor = c
             apply_value(req, t, value)
             values[path] = value
             if factor is not None:
                 factors[path] = factor
         scenarios.append(Scenario(len(scenarios), values, factors, parameter, req))
 
-    indexed = [[(j, v, f) for j, (v, f) in enumerate(opts)] for opts in options]
     if spec.mode == "grid":
-        for combo in itertools.product(*indexed):
+        for combo in itertools.product(*options):
             make(list(combo), None)
     else:
         make([None] * len(paths), None)
-        for k, opts_k in enumerate(indexed):
+        for k, opts_k in enumerate(options):
             for c in opts_k:
-                choice: list[tuple[int, Any, float | None] | None] = [None] * len(paths)
+                choice: list[Option | None] = [None] * len(paths)
                 choice[k] = c
                 make(choice, paths[k])
-    if spec.mode == "grid" and len(paths) > 1:  # values valid alone may clash together
-        alone = checks - total
-        for sc in scenarios:
-            in_budget(alone + sc.index, checks)
-            try:
-                parse_request(sc.request)
-            except RequestInvalid as exc:
-                for e in exc.errors:
-                    errors.append(
-                        FieldError(
-                            "/parameters", f"scenario {sc.index} ({_label(sc.values)}): {e.path}: {e.message}"
-                        )
+    return scenarios
+
+
+def _clashes(scenarios: Sequence[Scenario], budget: _Budget, done: int) -> list[FieldError]:
+    """Every grid scenario checked as a request (values valid alone may clash together)."""
+    errors: list[FieldError] = []
+    for sc in scenarios:
+        budget.check(done + sc.index)
+        try:
+            parse_request(sc.request)
+        except RequestInvalid as exc:
+            for e in exc.errors:
+                errors.append(
+                    FieldError(
+                        "/parameters", f"scenario {sc.index} ({_label(sc.values)}): {e.path}: {e.message}"
                     )
-            if len(errors) > MAX_ERRORS:
-                break
-        if errors:
-            raise RequestInvalid(_capped(errors))
-    return PreparedSweep(spec.mode, base, paths, scenarios, spec)
+                )
+        if len(errors) > MAX_ERRORS:
+            break
+    return errors
 
 
 def _copied(request: Json) -> Json:
