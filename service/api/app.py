@@ -112,15 +112,15 @@ async def _started(settings: Settings, metrics: Metrics, runner: JobRunner | Non
         lease_s=settings.lease_s,
     )
     await anyio.to_thread.run_sync(store.create_all)
-    jobs = runner or make_runner(settings)
-    jobs.start()
+    job_runner = runner or make_runner(settings)
+    job_runner.start()
     state = AppState(
         settings=settings,
         metrics=metrics,
         store=store,
-        runner=jobs,
-        plans=PlanService(store=store, runner=jobs, settings=settings, metrics=metrics),
-        scenarios=ScenarioJobs(store, jobs, settings),
+        runner=job_runner,
+        plans=PlanService(store=store, runner=job_runner, settings=settings, metrics=metrics),
+        scenarios=ScenarioJobs(store, job_runner, settings),
     )
     requeued = await anyio.to_thread.run_sync(state.plans.recover)
     await anyio.to_thread.run_sync(state.scenarios.resume)

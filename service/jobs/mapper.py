@@ -217,8 +217,8 @@ def _sigint_held() -> Iterator[None]:
 
     Processes started inside begin with SIGINT blocked: the signal mask is inherited through
     fork and exec, so the fork server, still importing its preload, never sees the Ctrl-C sent
-    to the whole foreground group (before it ignores SIGINT it printed a KeyboardInterrupt
-    traceback), nor does a worker before it leaves the group.  In the main thread the
+    to the whole foreground group (before it ignores SIGINT, one would print a
+    KeyboardInterrupt traceback), nor does a worker before it leaves the group.  In the main thread the
     KeyboardInterrupt meant for this process is raised when the block ends, never halfway
     through starting or stopping the pool.
     """

@@ -131,8 +131,8 @@ def run_frontier(fr: PreparedFrontier, opts: RunOptions | None = None) -> Fronti
     for prev, cur in itertools.pairwise(ok):
         # Levelised, like cost_per_million_tokens_usd beside it: NPV dollars per *discounted*
         # million tokens (a token served in period t counts d_t).  Per undiscounted token the
-        # marginal and the average were on different bases: with a constant present-value
-        # cost per discounted token the marginal read d_t times the average.
+        # marginal would stand on another basis than the average: with a constant present-value
+        # cost per discounted token it would read d_t times the average.
         assert prev.discounted_million_tokens_served is not None
         assert cur.discounted_million_tokens_served is not None
         dserved = cur.discounted_million_tokens_served - prev.discounted_million_tokens_served
