@@ -3,11 +3,11 @@ two nodes, and the per-scenario overhead of each against bare ``plan()`` calls.
 
 A 200-scenario grid (20 demand levels × 10 prices of one hardware option) over a synthetic
 request (3 sites, 5 hardware options, 3 workloads, monthly periods) runs through the
-service's own scenario mapper (:class:`service.routes.sweeps.RunnerMapper`, the code
+service's own scenario mapper (:class:`service.jobs.mapper.RunnerMapper`, the code
 ``POST /v1/sweeps`` uses, minus the database) on:
 
-* the local pool (:class:`service.jobs.LocalProcessRunner`) with 1 and with 2 workers;
-* Ray (:class:`service.runners.ray_runner.RayRunner`) on a real cluster started here with
+* the local pool (:class:`service.jobs.local.LocalProcessRunner`) with 1 and with 2 workers;
+* Ray (:class:`service.jobs.ray_runner.RayRunner`) on a real cluster started here with
   ``ray start``: the head alone (``--num-cpus=1``), then with a worker node added
   (``--num-cpus=1``, in its own network namespace when possible); with and without
   batching of small scenarios.
@@ -64,11 +64,12 @@ def main() -> None:
     use_in_this_process()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-    from service.jobs import LocalProcessRunner
-    from service.routes.sweeps import RunnerMapper
-    from service.runners.ray_runner import RayRunner
+    from service.jobs.local import LocalProcessRunner
+    from service.jobs.mapper import RunnerMapper
+    from service.jobs.ray_runner import RayRunner
     from solver import plan
-    from solver.scenarios import RunOptions, prepare_sweep, run_sweep
+    from solver.scenarios.run import RunOptions
+    from solver.scenarios.sweep import prepare_sweep, run_sweep
 
     sweep = prepare_sweep(sweep_body(periods), max_scenarios=SCENARIOS)
     n = len(sweep.scenarios)
@@ -85,7 +86,7 @@ def main() -> None:
 
     def through(runner: Any, window: int) -> float:
         t = time.perf_counter()
-        res = run_sweep(sweep, RunOptions(mapper=RunnerMapper(runner, lambda _t: 600.0, window)))
+        res = run_sweep(sweep, RunOptions(mapper=RunnerMapper(runner, window, lambda _t: 600.0)))
         secs = time.perf_counter() - t
         assert res.done == n and all(r.status == "optimal" for r in res.rows), "a scenario failed"
         for r in res.rows:

@@ -7,7 +7,7 @@ sweep is a 5 × 8 grid over a site's power and the Cerebras CS-3 price.  Printed
 
 * bare plan(): the 40 scenario requests solved one after another with ``plan()``;
 * in-process sweep: ``run_sweep`` with the builtin ``map`` (validation, row building);
-* process pool, 1 worker and all workers (spawn, what ``capplan sweep`` uses).
+* process pool, 1 worker and all workers (the local process pool, what ``capplan sweep`` uses).
 
 Goal (issue 5): all workers ≥ 1.8× faster than 1 worker on 2 cores.  Each configuration
 runs ``REPEAT`` times (interleaved) and the fastest run counts, since the machine may be
@@ -24,8 +24,10 @@ import sys
 import time
 from typing import Any
 
+from service.jobs.mapper import LocalPoolMapper
 from solver import plan
-from solver.scenarios import ProcessMapper, RunOptions, prepare_sweep, run_sweep
+from solver.scenarios.run import RunOptions
+from solver.scenarios.sweep import prepare_sweep, run_sweep
 
 HARDWARE = (
     "cerebras-cs3",
@@ -124,7 +126,7 @@ def main() -> None:
 
     def pooled(workers: int) -> float:
         t = time.perf_counter()
-        with ProcessMapper(workers) as pm:
+        with LocalPoolMapper(workers) as pm:
             res = run_sweep(sweep, RunOptions(mapper=pm))
         secs = time.perf_counter() - t
         assert res.done == n and all(r.status == "optimal" for r in res.rows), "a scenario failed"

@@ -8,7 +8,7 @@ Printed, in one run:
 * with ``--baseline DIR`` (a checkout of an earlier commit with its own ``.venv``): the same
   cold in-process sweep run by that checkout, so that "today's cold path" and this one are
   measured in the same run on the same machine;
-* process pool with 1 and 2 workers (spawn, what ``capplan sweep`` uses), warm.
+* process pool with 1 and 2 workers (the local process pool, what ``capplan sweep`` uses), warm.
 
 Each configuration runs ``REPEAT`` times, interleaved, and the fastest counts (shared machine).
 
@@ -46,7 +46,7 @@ def sweep_body() -> dict[str, Any]:
 def cold_in_process() -> tuple[float, int]:
     """Seconds per scenario solving every scenario from scratch, and how many were optimal."""
     from solver import plan
-    from solver.scenarios import prepare_sweep
+    from solver.scenarios.sweep import prepare_sweep
 
     sweep = prepare_sweep(sweep_body())
     t0 = time.perf_counter()
@@ -56,7 +56,8 @@ def cold_in_process() -> tuple[float, int]:
 
 def warm_in_process() -> tuple[float, int, int]:
     """Seconds per scenario with warm starts (a fresh cache), optimal and warm-started counts."""
-    from solver.scenarios import WORKER_WARM_STARTS, prepare_sweep, run_sweep
+    from solver.scenarios.run import WORKER_WARM_STARTS
+    from solver.scenarios.sweep import prepare_sweep, run_sweep
 
     sweep = prepare_sweep(sweep_body())
     WORKER_WARM_STARTS._bases.clear()
@@ -67,10 +68,12 @@ def warm_in_process() -> tuple[float, int, int]:
 
 
 def pooled(workers: int) -> float:
-    from solver.scenarios import ProcessMapper, RunOptions, prepare_sweep, run_sweep
+    from service.jobs.mapper import LocalPoolMapper
+    from solver.scenarios.run import RunOptions
+    from solver.scenarios.sweep import prepare_sweep, run_sweep
 
     sweep = prepare_sweep(sweep_body())
-    with ProcessMapper(workers) as mapper:
+    with LocalPoolMapper(workers) as mapper:
         body = sweep_body()
         body["parameters"] = [{"path": "budget/capex_usd", "values": [None] * workers}]
         run_sweep(prepare_sweep(body), RunOptions(mapper=mapper))  # the workers up before the clock

@@ -13,7 +13,7 @@ from platformdirs import user_data_dir
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from service.store import OWNER_CHARS, TENANT_CHARS
+from service.jobs.store import OWNER_CHARS, TENANT_CHARS
 from solver.errors import quoted
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024

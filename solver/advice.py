@@ -41,6 +41,7 @@ import numpy as np
 
 from solver.extract import Values, installed
 from solver.model import Built
+from solver.periods import period_runs
 from solver.schema import BindingLimit, ContractOut, IdlePurchase, PeriodOut, PlanRequest, Summary
 from solver.solve import new_highs
 
@@ -341,24 +342,6 @@ def _cause_words(req: PlanRequest, cause: str, hw_price: float, contracts: list[
             "up (shadow_prices.vendor_share_per_percentage_point prices the limit)"
         )
     return f"spend with {vendor} vests warrant equity (not yet fully vested), a shortfall would not"
-
-
-def period_runs(periods: list[str], order: list[str]) -> str:
-    """Period labels in ``order``'s order, consecutive runs written 'a – b' ('2026-10 – 2027-10';
-    two in a row as 'a, b'), comma-separated; labels not in ``order`` last, sorted."""
-    pos = {lab: i for i, lab in enumerate(order)}
-    idx = sorted(pos[p] for p in periods if p in pos)
-    chunks: list[str] = []
-    i = 0
-    while i < len(idx):
-        j = i
-        while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
-            j += 1
-        a, b = order[idx[i]], order[idx[j]]
-        chunks.append(a if i == j else (f"{a}, {b}" if j == i + 1 else f"{a} \u2013 {b}"))
-        i = j + 1
-    extra = sorted(p for p in periods if p not in pos)
-    return ", ".join(chunks + extra)
 
 
 def opex_budget_warning(m: Built, periods: list[PeriodOut], binding: list[BindingLimit]) -> str | None:

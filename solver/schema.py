@@ -623,17 +623,13 @@ class ShadowPrices(Out):
     )
 
 
-DiagnosedLimit = Literal[
-    "min_service",
-    "power",
-    "budget",
-    "budget_period",
-    "total_budget",
-    "total_budget_period",
-    "supply",
-    "vendor_share",
-    "served_total",
+PricedRelaxedLimit = Literal[
+    "power", "budget", "budget_period", "total_budget", "total_budget_period", "supply"
 ]
+"""The limit families that publish a shadow price and that the diagnosis relaxes (among the
+registry's price kinds, :func:`solver.limits.price_kinds`, and the limits of
+:data:`DiagnosedLimit`)."""
+DiagnosedLimit = Literal["min_service", PricedRelaxedLimit, "vendor_share", "served_total"]
 
 
 class BindingLimit(Out):

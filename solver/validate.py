@@ -136,14 +136,22 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
     _check_unique("hardware", [h.id for h in req.hardware], errors)
     _check_unique("workloads", [w.id for w in req.workloads], errors)
     _check_unique("contracts", [c.vendor for c in req.contracts], errors, "vendor")
-    hw_ids = {h.id for h in req.hardware}
-    vendors = {h.vendor for h in req.hardware}
-    models = {m for h in req.hardware for m in h.performance}
     _check_backend(req.solver.backend, errors)
     _check_len(req.budget.capex_per_period_usd, n, "/budget/capex_per_period_usd", errors)
     _check_len(req.budget.total_per_period_usd, n, "/budget/total_per_period_usd", errors)
+    _site_errors(req, errors)
+    _hardware_errors(req, errors)
+    _workload_errors(req, errors)
+    _policy_errors(req, errors)
+    _contract_errors(req, errors)
+    return errors
+
+
+def _site_errors(req: PlanRequest, errors: list[FieldError]) -> None:
+    """Power lists one per period; allowed and existing hardware that resolve."""
+    hw_ids = {h.id for h in req.hardware}
     for i, s in enumerate(req.sites):
-        _check_len(s.power_mw, n, f"/sites/{i}/power_mw", errors)
+        _check_len(s.power_mw, req.horizon.periods, f"/sites/{i}/power_mw", errors)
         for j, h in enumerate(s.allowed_hardware or []):
             if h not in hw_ids:
                 errors.append(FieldError(f"/sites/{i}/allowed_hardware/{j}", f"unknown hardware {quoted(h)}"))
@@ -156,8 +164,14 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                         f"unknown hardware {quoted(e.hardware)}: not in hardware[] nor in the default catalog",
                     )
                 )
+
+
+def _hardware_errors(req: PlanRequest, errors: list[FieldError]) -> None:
+    """Supply lists one per period; a lead time given once."""
     for i, hw in enumerate(req.hardware):
-        _check_len(hw.max_units_per_period, n, f"/hardware/{i}/max_units_per_period", errors)
+        _check_len(
+            hw.max_units_per_period, req.horizon.periods, f"/hardware/{i}/max_units_per_period", errors
+        )
         if hw.lead_time_periods is not None and hw.lead_time_months is not None:
             errors.append(
                 FieldError(
@@ -166,6 +180,13 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                     "(on a catalog item either replaces the entry's)",
                 )
             )
+
+
+def _workload_errors(req: PlanRequest, errors: list[FieldError]) -> None:
+    """Demand lists one per period, growth of a single number only and within 1e12 tokens/s;
+    a model some hardware serves."""
+    n = req.horizon.periods
+    models = {m for h in req.hardware for m in h.performance}
     for i, w in enumerate(req.workloads):
         _check_len(w.demand_tokens_per_s, n, f"/workloads/{i}/demand_tokens_per_s", errors)
         if isinstance(w.demand_tokens_per_s, list) and w.demand_growth_per_year != 0:
@@ -194,6 +215,11 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                     f"/workloads/{i}/model", f"no hardware entry has performance for {quoted(w.model)}"
                 )
             )
+
+
+def _policy_errors(req: PlanRequest, errors: list[FieldError]) -> None:
+    """Vendor shares of vendors there are, each minimum below its maximum, the minimums at most 1."""
+    vendors = {h.vendor for h in req.hardware}
     for kind in ("max_vendor_share", "min_vendor_share"):
         shares: dict[str, float] = getattr(req.policy, kind)
         for v in shares:
@@ -209,6 +235,12 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
             )
     if sum(req.policy.min_vendor_share.values()) > 1 + 1e-12:
         errors.append(FieldError("/policy/min_vendor_share", "shares add up to more than 1"))
+
+
+def _contract_errors(req: PlanRequest, errors: list[FieldError]) -> None:
+    """Warrants of a plausible worth, a vendor there is, tiers that rise, and a bounded spend
+    wherever tiers apply."""
+    vendors = {h.vendor for h in req.hardware}
     unbounded_of: dict[str, list[str]] = {}  # vendor -> hardware whose spend has no bound
     for item in req.hardware:
         if not item.existing_only and item.it_power_kw <= 0 and item.max_units_per_period is None:
@@ -237,14 +269,12 @@ def semantic_errors(req: PlanRequest) -> list[FieldError]:
                         "thresholds must increase strictly from one tier to the next",
                     )
                 )
-        if c.discount_tiers and c.vendor in vendors:
-            unbounded = unbounded_of.get(c.vendor, [])
-            if unbounded:
-                errors.append(
-                    FieldError(
-                        f"/contracts/{i}/discount_tiers",
-                        f"spend with {quoted(c.vendor)} must be bounded for discount tiers: give "
-                        f"{', '.join(quoted(u) for u in unbounded)} it_power_kw > 0 or max_units_per_period",
-                    )
+        unbounded = unbounded_of.get(c.vendor, []) if c.discount_tiers and c.vendor in vendors else []
+        if unbounded:
+            errors.append(
+                FieldError(
+                    f"/contracts/{i}/discount_tiers",
+                    f"spend with {quoted(c.vendor)} must be bounded for discount tiers: give "
+                    f"{', '.join(quoted(u) for u in unbounded)} it_power_kw > 0 or max_units_per_period",
                 )
-    return errors
+            )

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.cli import main as cli_main
+from service.cli.main import main as cli_main
 from solver import Plan, parse_request, plan
 from solver.catalog import catalog_hardware
 from tests.helpers.recompute import check_plan

@@ -4,8 +4,8 @@
 * :func:`plan_tables` / :func:`table_csv` — Plan → CSV texts (:data:`TABLES`);
 * :func:`render_sweep_report` / :func:`render_frontier_report` — scenario rows → HTML.
 
-No web framework and no I/O here: the CLI (:mod:`service.cli_report`) and the routes
-(:mod:`service.routes.reports`) call these functions.
+No web framework and no I/O here: the CLI (:mod:`service.cli.report`) and the routes
+(:mod:`service.api.routes.plans`, :mod:`service.api.routes.scenarios`) call these functions.
 """
 
 from service.report.plan import binding_in_words, render_plan_report

@@ -18,10 +18,10 @@ from service.report import fmt
 from service.report.bidi import bdi, isolated, with_ids
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import INK, PALETTE, Chart, Formatter, Marker, Series, heatmap, shade, vendor_colour
-from solver.advice import period_runs
 from solver.errors import quoted
 from solver.limits import BY_FAMILY, Subject, diagnosis_title, who
-from solver.schema import BindingLimit, DiagnosisEntry, Plan, PlanRequest
+from solver.periods import period_runs
+from solver.schema import BindingLimit, DiagnosisEntry, Plan, PlanRequest, ShadowPrices
 
 SOLVED = ("optimal", "feasible")
 
@@ -379,6 +379,19 @@ def _kpi(label: str, value: float | None, shown: str, field: str, note: str = ""
 
 def _headline(plan: Plan, ctx: Context | None, pal: Palette) -> str:
     s = plan.summary
+    kpis = "".join(_headline_kpis(plan))
+    lead = (
+        f"Serving {_e(fmt.pct(s.served_fraction, 2))} of demand costs {_e(fmt.usd(s.npv_cost_usd))} "
+        f"in present value ({_e(fmt.usd(s.cost_per_million_tokens_usd))} per million tokens)."
+    )
+    body = f'<div class="kpis">{kpis}</div>{_mix(plan, pal)}{_limits_box(plan)}{_warnings_box(plan)}'
+    return section("headline", "Headline", body, lead)
+
+
+def _headline_kpis(plan: Plan) -> list[str]:
+    """The headline figures: cost, service, power, capex, opex, residual value, and the
+    objective (or the warrants, or the units)."""
+    s = plan.summary
     cpm = s.cost_per_million_tokens_usd
     peak = sum(s.peak_power_mw.values())
     kpis = [
@@ -445,7 +458,12 @@ def _headline(plan: Plan, ctx: Context | None, pal: Palette) -> str:
                 "all hardware",
             )
         )
-    # mix
+    return kpis
+
+
+def _mix(plan: Plan, pal: Palette) -> str:
+    """The hardware acquired and the IT power by vendor over the horizon."""
+    s = plan.summary
     share = s.it_power_share_by_vendor
     bar = "".join(
         f'<span style="width:{100 * x:.3f}%;background:{pal.vendor.get(v, INK)}" '
@@ -463,14 +481,18 @@ def _headline(plan: Plan, ctx: Context | None, pal: Palette) -> str:
         f"{_num(u, fmt.units(u), f'summary.units_acquired.{h}')} units</li>"
         for h, u in sorted(s.units_acquired.items(), key=lambda kv: -kv[1])
     )
-    mix = (
+    return (
         '<div class="cols">'
         f'<div class="box"><h3>Hardware acquired</h3><ul class="plain">{units_list or "<li>none</li>"}</ul></div>'
         f'<div class="box"><h3>IT power by vendor (horizon)</h3><div class="sharebar">{bar}</div>'
         f'<ul class="plain">{share_list or "<li>no IT load</li>"}</ul></div></div>'
     )
+
+
+def _limits_box(plan: Plan) -> str:
+    """What limits the plan: its binding limits in words."""
     words = binding_in_words(plan)
-    binding = (
+    return (
         '<div class="box" style="margin-top:14px"><h3>What limits this plan</h3>'
         + (
             f'<ul class="binding">{"".join(f"<li>{w}</li>" for w in words)}</ul>'
@@ -479,19 +501,15 @@ def _headline(plan: Plan, ctx: Context | None, pal: Palette) -> str:
         )
         + "</div>"
     )
-    warn = ""
-    if plan.warnings:
-        warn = (
-            '<div class="callout warn" style="margin-top:14px"><ul class="plain">'
-            + "".join(f"<li>{with_ids(w, _plan_ids(plan))}</li>" for w in plan.warnings)
-            + "</ul></div>"
-        )
-    lead = (
-        f"Serving {_e(fmt.pct(s.served_fraction, 2))} of demand costs {_e(fmt.usd(s.npv_cost_usd))} "
-        f"in present value ({_e(fmt.usd(cpm))} per million tokens)."
-    )
-    return section(
-        "headline", "Headline", f'<div class="kpis">{"".join(kpis)}</div>{mix}{binding}{warn}', lead
+
+
+def _warnings_box(plan: Plan) -> str:
+    if not plan.warnings:
+        return ""
+    return (
+        '<div class="callout warn" style="margin-top:14px"><ul class="plain">'
+        + "".join(f"<li>{with_ids(w, _plan_ids(plan))}</li>" for w in plan.warnings)
+        + "</ul></div>"
     )
 
 
@@ -921,129 +939,168 @@ def _prices(plan: Plan) -> str:
             "more MW, dollar or unit, re-solve with the limit moved: <code>capplan sweep</code>), "
             "and a plan without a solution has none.</p>",
         )
-    unit = sp.objective_unit
+    words = _PriceWords.of(sp.objective_unit)
     labels = [p.label for p in plan.periods]
-    sites = _sites(plan)
-    out = []
+    parts = [
+        _power_prices(sp, words, _sites(plan), labels),
+        _budget_prices(sp, words),
+        _vendor_share_prices(sp, words),
+        _demand_prices(sp, words, plan.objective.kind, labels),
+        _supply_prices(sp, words),
+    ]
+    return section(
+        "prices",
+        "Shadow prices: what relief is worth",
+        _price_basis(sp, words) + "".join(parts),
+        "How much better the objective gets per unit of relief of each limit (demand, the exception: "
+        "what one more million tokens of demand costs the objective); each can be checked by "
+        "re-solving with the limit moved a little.",
+    )
+
+
+@dataclass(frozen=True)
+class _PriceWords:
+    """How the prices' unit reads: ``unit`` the objective's, ``plain`` in a sentence, ``npv`` as
+    the prices' money (present value; max_served's tokens are not discounted), ``short`` in a
+    table heading."""
+
+    unit: str
+    plain: str
+    npv: str
+    short: str
+
+    @classmethod
+    def of(cls, unit: str) -> _PriceWords:
+        plain = "$" if unit == "usd" else unit.replace("_", " ")
+        npv = "NPV $" if unit == "usd" else plain
+        return cls(unit, plain, npv, npv.replace("million tokens", "M tokens"))
+
+
+def _price_basis(sp: ShadowPrices, words: _PriceWords) -> str:
+    """What the prices are marginal values of, and in what unit when it is not dollars."""
     basis = ""
     if sp.basis == "integer_fixed":
         basis = (
             '<p class="note">Plan with discount tiers: these are marginal values of the LP with the '
             "tiers reached fixed, valid while no tier changes.</p>"
         )
-    unit_word = "$" if unit == "usd" else unit.replace("_", " ")
-    # the objective's money is present value (NPV); max_served's tokens are not discounted
-    npv_word = "NPV $" if unit == "usd" else unit_word
-    short_word = npv_word.replace("million tokens", "M tokens")  # for table headings
-    if unit != "usd":
+    if words.unit != "usd":
         basis += (
-            f'<p class="note">This plan maximises {_e(unit_word)} served (weight × million tokens, '
-            f"summed over workloads and periods): every price is in {_e(unit_word)} of objective, "
+            f'<p class="note">This plan maximises {_e(words.plain)} served (weight × million tokens, '
+            f"summed over workloads and periods): every price is in {_e(words.plain)} of objective, "
             "not in dollars, and none is discounted.</p>"
         )
-    if sp.power_usd_per_mw:
-        grid: dict[tuple[str, str], float] = {(x.site, x.period): x.value for x in sp.power_usd_per_mw}
-        values = [[grid.get((s, lab)) for lab in labels] for s in sites]
-        out.append(
-            figure(
-                "power-prices",
-                "Value of one more MW, by site and period",
-                f"Shadow price of site power: {_e(npv_word)} of objective per MW available in that one "
-                "period alone (a MW from a period to the horizon end is worth the sum of the prices "
-                "from that period on); 0 where power is not binding. Darker is more valuable.",
-                heatmap(
-                    "chart-power-prices",
-                    f"Shadow price of power ({npv_word} per MW, one period)",
-                    sites,
-                    labels,
-                    values,
-                    _price_fmt(unit, "MW"),
-                    _price_fmt(unit),
-                ),
-            )
-        )
-    # budget
-    brows = []
+    return basis
+
+
+def _power_prices(sp: ShadowPrices, words: _PriceWords, sites: list[str], labels: list[str]) -> str:
+    if not sp.power_usd_per_mw:
+        return ""
+    grid: dict[tuple[str, str], float] = {(x.site, x.period): x.value for x in sp.power_usd_per_mw}
+    values = [[grid.get((s, lab)) for lab in labels] for s in sites]
+    return figure(
+        "power-prices",
+        "Value of one more MW, by site and period",
+        f"Shadow price of site power: {_e(words.npv)} of objective per MW available in that one "
+        "period alone (a MW from a period to the horizon end is worth the sum of the prices "
+        "from that period on); 0 where power is not binding. Darker is more valuable.",
+        heatmap(
+            "chart-power-prices",
+            f"Shadow price of power ({words.npv} per MW, one period)",
+            sites,
+            labels,
+            values,
+            _price_fmt(words.unit, "MW"),
+            _price_fmt(words.unit),
+        ),
+    )
+
+
+def _budget_prices(sp: ShadowPrices, words: _PriceWords) -> str:
+    rows = []
     if sp.budget_per_usd is not None:
-        brows.append(["capex", "whole horizon", _num(sp.budget_per_usd, fmt.sig(sp.budget_per_usd))])
+        rows.append(["capex", "whole horizon", _num(sp.budget_per_usd, fmt.sig(sp.budget_per_usd))])
     for bp in sp.budget_per_period_per_usd:
-        brows.append(["capex", _e(bp.period), _num(bp.value, fmt.sig(bp.value))])
+        rows.append(["capex", _e(bp.period), _num(bp.value, fmt.sig(bp.value))])
     if sp.total_budget_per_usd is not None:
         value = sp.total_budget_per_usd
-        brows.append(["total (capex + opex)", "whole horizon", _num(value, fmt.sig(value))])
+        rows.append(["total (capex + opex)", "whole horizon", _num(value, fmt.sig(value))])
     for bp in sp.total_budget_per_period_per_usd:
-        brows.append(["total (capex + opex)", _e(bp.period), _num(bp.value, fmt.sig(bp.value))])
-    if brows:
-        out.append(
-            '<h3 class="sub">Budget</h3><p class="note">Objective gained per extra (nominal) dollar of '
-            f"budget, in {_e(npv_word)}: the capex budget counts capex (and any take-or-pay shortfall), "
-            "the total budget capex and every opex as well.</p>"
-            + table(
-                ["budget", "span", f"{short_word} per nominal $"],
-                brows,
-                [False, False, True],
-                cls="prices-budget",
-            )
+        rows.append(["total (capex + opex)", _e(bp.period), _num(bp.value, fmt.sig(bp.value))])
+    if not rows:
+        return '<h3 class="sub">Budget</h3><p class="note">No budget in the request.</p>'
+    return (
+        '<h3 class="sub">Budget</h3><p class="note">Objective gained per extra (nominal) dollar of '
+        f"budget, in {_e(words.npv)}: the capex budget counts capex (and any take-or-pay shortfall), "
+        "the total budget capex and every opex as well.</p>"
+        + table(
+            ["budget", "span", f"{words.short} per nominal $"],
+            rows,
+            [False, False, True],
+            cls="prices-budget",
         )
-    else:
-        out.append('<h3 class="sub">Budget</h3><p class="note">No budget in the request.</p>')
+    )
+
+
+def _vendor_share_prices(sp: ShadowPrices, words: _PriceWords) -> str:
     shares = [x for x in sp.vendor_share_per_percentage_point if x.value != 0]
-    pf = _price_fmt(unit)
-    if shares:
-        vrows = [
-            [
-                bdi(x.vendor),
-                "maximum" if x.limit == "max" else "minimum",
-                _e(x.period),
-                _num(x.value, pf(x.value)),
-            ]
-            for x in shares
+    if not shares:
+        return ""
+    pf = _price_fmt(words.unit)
+    rows = [
+        [
+            bdi(x.vendor),
+            "maximum" if x.limit == "max" else "minimum",
+            _e(x.period),
+            _num(x.value, pf(x.value)),
         ]
-        out.append(
-            '<h3 class="sub">Vendor shares</h3><p class="note">Objective gained per percentage point of '
-            "relief of a vendor-share limit (a maximum raised, a minimum lowered), where the limit binds; "
-            "the policy is one share for every period, so a point on it is worth the sum over periods.</p>"
-            + table(
-                ["vendor", "limit", "period", f"{short_word} per point"],
-                vrows,
-                [False, False, False, True],
-                cls="prices-vendor-share",
-            )
+        for x in shares
+    ]
+    return (
+        '<h3 class="sub">Vendor shares</h3><p class="note">Objective gained per percentage point of '
+        "relief of a vendor-share limit (a maximum raised, a minimum lowered), where the limit binds; "
+        "the policy is one share for every period, so a point on it is worth the sum over periods.</p>"
+        + table(
+            ["vendor", "limit", "period", f"{words.short} per point"],
+            rows,
+            [False, False, False, True],
+            cls="prices-vendor-share",
         )
-    # demand
+    )
+
+
+def _demand_prices(sp: ShadowPrices, words: _PriceWords, objective: str, labels: list[str]) -> str:
     dem: dict[tuple[str, str], float] = {
         (x.workload, x.period): x.value for x in sp.demand_usd_per_million_tokens
     }
     wls = list(dict.fromkeys(x.workload for x in sp.demand_usd_per_million_tokens))
-    if wls:
-        drows = [
-            [_e(lab)] + [_num(dem.get((w, lab), 0.0), pf(dem.get((w, lab), 0.0))) for w in wls]
-            for lab in labels
-        ]
-        out.append(
-            f'<h3 class="sub">Demand</h3><p class="note">{_demand_note(plan.objective.kind, unit, unit_word)}</p>'
-            + table(["period", *wls], drows, [False] + [True] * len(wls), cls="prices-demand")
-        )
+    if not wls:
+        return ""
+    pf = _price_fmt(words.unit)
+    rows = [
+        [_e(lab)] + [_num(dem.get((w, lab), 0.0), pf(dem.get((w, lab), 0.0))) for w in wls] for lab in labels
+    ]
+    return (
+        f'<h3 class="sub">Demand</h3><p class="note">{_demand_note(objective, words.unit, words.plain)}</p>'
+        + table(["period", *wls], rows, [False] + [True] * len(wls), cls="prices-demand")
+    )
+
+
+def _supply_prices(sp: ShadowPrices, words: _PriceWords) -> str:
     supply = [x for x in sp.supply_per_unit if x.value != 0]
-    if supply:
-        srows = [[bdi(x.hardware), _e(x.period), _num(x.value, pf(x.value))] for x in supply]
-        out.append(
-            '<h3 class="sub">Supply</h3><p class="note">Value of one more unit that may be bought in '
-            f"that period, where supply binds ({_e(npv_word)}).</p>"
-            + table(
-                ["hardware", "period", f"{short_word} per unit"],
-                srows,
-                [False, False, True],
-                cls="prices-supply",
-            )
+    if not supply:
+        return ""
+    pf = _price_fmt(words.unit)
+    rows = [[bdi(x.hardware), _e(x.period), _num(x.value, pf(x.value))] for x in supply]
+    return (
+        '<h3 class="sub">Supply</h3><p class="note">Value of one more unit that may be bought in '
+        f"that period, where supply binds ({_e(words.npv)}).</p>"
+        + table(
+            ["hardware", "period", f"{words.short} per unit"],
+            rows,
+            [False, False, True],
+            cls="prices-supply",
         )
-    return section(
-        "prices",
-        "Shadow prices: what relief is worth",
-        basis + "".join(out),
-        "How much better the objective gets per unit of relief of each limit (demand, the exception: "
-        "what one more million tokens of demand costs the objective); each can be checked by "
-        "re-solving with the limit moved a little.",
     )
 
 

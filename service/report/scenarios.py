@@ -26,9 +26,9 @@ from service.report import fmt
 from service.report.bidi import balanced, bdi, bdi_html, isolated
 from service.report.page import document, figure, legend, section, table
 from service.report.svg import WARN, CurvePoint, TornadoBar, curve, tornado
-from solver.scenarios import TornadoBar as SolverBar
-from solver.scenarios import knee_of
-from solver.scenarios import tornado as solver_tornado
+from solver.scenarios.results import TornadoBar as SolverBar
+from solver.scenarios.results import knee_of
+from solver.scenarios.results import tornado as solver_tornado
 
 Row = Mapping[str, Any]
 PlanHref = Callable[[str], str | None]
@@ -121,7 +121,7 @@ def _footer() -> str:
 
 
 def _order(factor: float | None, value: Any) -> float:
-    """A setting's place among its parameter's settings (as :func:`solver.scenarios.tornado`)."""
+    """A setting's place among its parameter's settings (as :func:`solver.scenarios.results.tornado`)."""
     if factor is not None:
         return float(factor)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
@@ -140,7 +140,7 @@ def _no_value_note(bar: SolverBar, *, limit: int = 3) -> str:
 
 def tornado_bars(rows: Sequence[Row], metric: str) -> tuple[float | None, list[TornadoBar], list[str]]:
     """(base value, one bar per moved parameter, the parameters' paths), by
-    :func:`solver.scenarios.tornado`: a bar's low and high are the metric at its lowest and
+    :func:`solver.scenarios.results.tornado`: a bar's low and high are the metric at its lowest and
     highest setting (by factor, else by value) among the settings with a value; the others
     (infeasible, failed, …) are named in its ``no_value_note``, and such bars come first.
     """
@@ -223,90 +223,12 @@ def render_sweep_report(
         parts.append(section("scenarios", "Scenarios", '<p class="note">No scenario has finished yet.</p>'))
         return document(isolated(title or "capplan sweep"), "".join(parts) + _footer())
     solved = [r for r in rows if r.get("status") in SOLVED]
-    charts = []
     if mode == "one_at_a_time":
-        for metric, name, fmt_v, kind in (
-            ("npv_cost_usd", "NPV cost", fmt.usd, "usd"),
-            ("cost_per_million_tokens_usd", "cost per million tokens", fmt.usd, "usd"),
-            ("served_fraction", "served fraction", lambda v: fmt.pct(v, 2), "pct"),
-        ):
-            base, bars, _ = tornado_bars(rows, metric)
-            if (
-                base is None
-                or not bars
-                or all(
-                    not b.no_value_note
-                    and (b.low is None or abs(b.low - base) <= 1e-9 * max(1.0, abs(base)))
-                    and (b.high is None or abs(b.high - base) <= 1e-9 * max(1.0, abs(base)))
-                    for b in bars
-                )
-            ):
-                continue
-            items = [("lowest setting", "#4e79a7", "bar"), ("highest setting", "#f28e2b", "bar")]
-            caption = (
-                f"Each parameter moved alone from the base; bars run from the base ({_e(fmt_v(base))}) "
-                "to the result at the parameter's lowest (blue) and highest (orange) setting, largest "
-                "swing first."
-            )
-            if any(b.no_value_note for b in bars):
-                items.append(("setting without a result (named under the parameter)", WARN, "bar"))
-                caption += (
-                    " Settings whose scenario has no result (an infeasible plan, a failed solve) are "
-                    "named in red under their parameter and put it first: the bars then span only the "
-                    "settings with a result."
-                )
-            charts.append(
-                figure(
-                    f"tornado-{metric}",
-                    f"Sensitivity of the {name}",
-                    caption,
-                    tornado(f"chart-tornado-{metric}", f"Tornado: {name}", bars, base, fmt_v, kind),
-                    legend(items),
-                )
-            )
-        if not charts:
-            base_row = next((r for r in rows if r.get("parameter") is None), None)
-            if base_row is not None and base_row.get("status") not in SOLVED:
-                charts.append(
-                    f'<p class="note">The base scenario has no plan ({_e(base_row.get("status") or "no status")}): '
-                    "there is no base to measure the parameters from; see the scenarios below.</p>"
-                )
-            else:
-                charts.append(
-                    '<p class="note">No parameter moves the results (or the base did not solve).</p>'
-                )
+        charts = _tornado_charts(rows)
     elif len(paths) == 1:
-        path = paths[0]
-        pts = [
-            CurvePoint(
-                float(r["values"][path]),
-                float(r["npv_cost_usd"]),
-                f"{isolated(path)} = {isolated(_setting(r, path))}: {fmt.usd(r['npv_cost_usd'])}",
-                plan_href(str(r["plan_id"])) if plan_href is not None and r.get("plan_id") else None,
-            )
-            for r in solved
-            if isinstance((r.get("values") or {}).get(path), int | float)
-            and r.get("npv_cost_usd") is not None
-        ]
-        if len(pts) >= 2:
-            charts.append(
-                figure(
-                    "sweep-curve",
-                    f"NPV cost against {bdi(path)}",
-                    "Each point is a scenario's plan"
-                    + (" (click a point for its report)." if any(p.href for p in pts) else "."),
-                    curve(
-                        "chart-sweep-curve",
-                        f"NPV cost against {isolated(path)}",
-                        pts,
-                        knee=None,
-                        x_kind="num",
-                        y_kind="usd",
-                        x_title=isolated(path),
-                        y_title="NPV cost",
-                    ),
-                )
-            )
+        charts = _value_curve(solved, paths[0], plan_href)
+    else:
+        charts = []
     best = min(solved, key=lambda r: r.get("npv_cost_usd") or math.inf, default=None)
     lead = f"{len(solved)} of {len(rows)} scenarios solved."
     if best is not None and best.get("npv_cost_usd") is not None:
@@ -323,6 +245,92 @@ def render_sweep_report(
     )
     parts.append(_footer())
     return document(isolated(title or "capplan sweep"), "".join(parts))
+
+
+_TORNADO_METRICS: tuple[tuple[str, str, Callable[[float], str], str], ...] = (
+    ("npv_cost_usd", "NPV cost", fmt.usd, "usd"),
+    ("cost_per_million_tokens_usd", "cost per million tokens", fmt.usd, "usd"),
+    ("served_fraction", "served fraction", lambda v: fmt.pct(v, 2), "pct"),
+)
+"""The metrics a one_at_a_time sweep draws a tornado of: key, name, format, axis kind."""
+
+
+def _tornado_charts(rows: Sequence[Row]) -> list[str]:
+    """One tornado per metric some parameter moves; a note when none does."""
+    charts = []
+    for metric, name, fmt_v, kind in _TORNADO_METRICS:
+        base, bars, _ = tornado_bars(rows, metric)
+        if base is None or not bars or all(not b.no_value_note and _flat(b, base) for b in bars):
+            continue
+        items = [("lowest setting", "#4e79a7", "bar"), ("highest setting", "#f28e2b", "bar")]
+        caption = (
+            f"Each parameter moved alone from the base; bars run from the base ({_e(fmt_v(base))}) "
+            "to the result at the parameter's lowest (blue) and highest (orange) setting, largest "
+            "swing first."
+        )
+        if any(b.no_value_note for b in bars):
+            items.append(("setting without a result (named under the parameter)", WARN, "bar"))
+            caption += (
+                " Settings whose scenario has no result (an infeasible plan, a failed solve) are "
+                "named in red under their parameter and put it first: the bars then span only the "
+                "settings with a result."
+            )
+        charts.append(
+            figure(
+                f"tornado-{metric}",
+                f"Sensitivity of the {name}",
+                caption,
+                tornado(f"chart-tornado-{metric}", f"Tornado: {name}", bars, base, fmt_v, kind),
+                legend(items),
+            )
+        )
+    if charts:
+        return charts
+    base_row = next((r for r in rows if r.get("parameter") is None), None)
+    if base_row is not None and base_row.get("status") not in SOLVED:
+        return [
+            f'<p class="note">The base scenario has no plan ({_e(base_row.get("status") or "no status")}): '
+            "there is no base to measure the parameters from; see the scenarios below.</p>"
+        ]
+    return ['<p class="note">No parameter moves the results (or the base did not solve).</p>']
+
+
+def _flat(bar: TornadoBar, base: float) -> bool:
+    """Whether the bar's ends are the base (within a relative 1e-9): nothing to draw."""
+    close = 1e-9 * max(1.0, abs(base))
+    return (bar.low is None or abs(bar.low - base) <= close) and (
+        bar.high is None or abs(bar.high - base) <= close
+    )
+
+
+def _value_curve(solved: Sequence[Row], path: str, plan_href: PlanHref | None) -> list[str]:
+    """NPV cost against the one parameter's value (a numeric one, two points at least)."""
+    pts = [
+        CurvePoint(
+            float(r["values"][path]),
+            float(r["npv_cost_usd"]),
+            f"{isolated(path)} = {isolated(_setting(r, path))}: {fmt.usd(r['npv_cost_usd'])}",
+            plan_href(str(r["plan_id"])) if plan_href is not None and r.get("plan_id") else None,
+        )
+        for r in solved
+        if isinstance((r.get("values") or {}).get(path), int | float) and r.get("npv_cost_usd") is not None
+    ]
+    if len(pts) < 2:
+        return []
+    chart = curve(
+        "chart-sweep-curve",
+        f"NPV cost against {isolated(path)}",
+        pts,
+        knee=None,
+        x_kind="num",
+        y_kind="usd",
+        x_title=isolated(path),
+        y_title="NPV cost",
+    )
+    caption = "Each point is a scenario's plan" + (
+        " (click a point for its report)." if any(p.href for p in pts) else "."
+    )
+    return [figure("sweep-curve", f"NPV cost against {bdi(path)}", caption, chart)]
 
 
 # ----------------------------------------------------------------------------- frontier
@@ -346,74 +354,85 @@ def render_frontier_report(
             f"<p>{bdi(frontier['error'])}</p></div></section>"
         )
     ok = [r for r in rows if r.get("npv_cost_usd") is not None and r.get("served_fraction") is not None]
+    knee = next((i for i, r in enumerate(ok) if r.get("knee")), None)
+    if knee is None and not any("knee" in r for r in ok):  # rows from elsewhere: the library's own rule
+        knee = knee_of([float(r["served_fraction"]) for r in ok], [float(r["npv_cost_usd"]) for r in ok])
+    if ok:
+        parts.append(_frontier_curve(rows, ok, knee, plan_href))
+    parts.append(_points_table(rows, ok[knee] if knee is not None else None, plan_href))
+    parts.append(_footer())
+    return document(isolated(title or "capplan frontier"), "".join(parts))
 
-    def marginal(r: Row) -> Any:
-        # levelised since rows carry their discounted tokens; an older row's is per undiscounted token
-        return (
-            r.get("marginal_cost_usd_per_million_tokens") if "discounted_million_tokens_served" in r else None
-        )
 
+def _marginal(r: Row) -> Any:
+    """A point's marginal cost, levelised; None for a row stored before it was (it is per
+    undiscounted token: no ``discounted_million_tokens_served``)."""
+    return r.get("marginal_cost_usd_per_million_tokens") if "discounted_million_tokens_served" in r else None
+
+
+def _frontier_curve(
+    rows: Sequence[Row], ok: Sequence[Row], knee: int | None, plan_href: PlanHref | None
+) -> str:
+    """The curve of the points with a plan (``ok``), its knee ringed, and what it says."""
     xs = [float(r["served_fraction"]) for r in ok]
     ys = [float(r["npv_cost_usd"]) for r in ok]
-    knee = next((i for i, r in enumerate(ok) if r.get("knee")), None)
-    if knee is None and not any("knee" in r for r in ok):
-        knee = knee_of(xs, ys)  # rows from elsewhere: the library's own rule
-    if ok:
-        pts = [
-            CurvePoint(
-                x,
-                y,
-                f"served {fmt.pct(x, 2)}: NPV cost {fmt.usd(y)}",
-                plan_href(str(r["plan_id"])) if plan_href is not None and r.get("plan_id") else None,
-            )
-            for r, x, y in zip(ok, xs, ys, strict=True)
-        ]
-        lead = (
-            f"From {fmt.pct(xs[0], 2)} served at {fmt.usd(ys[0])} to {fmt.pct(xs[-1], 2)} served at "
-            f"{fmt.usd(ys[-1])} (NPV)."
+    pts = [
+        CurvePoint(
+            x,
+            y,
+            f"served {fmt.pct(x, 2)}: NPV cost {fmt.usd(y)}",
+            plan_href(str(r["plan_id"])) if plan_href is not None and r.get("plan_id") else None,
         )
-        if knee is not None:
-            kr = ok[knee]
-            before = marginal(kr)
-            after = marginal(ok[knee + 1]) if knee + 1 < len(ok) else None
+        for r, x, y in zip(ok, xs, ys, strict=True)
+    ]
+    lead = (
+        f"From {fmt.pct(xs[0], 2)} served at {fmt.usd(ys[0])} to {fmt.pct(xs[-1], 2)} served at "
+        f"{fmt.usd(ys[-1])} (NPV)."
+    )
+    if knee is not None:
+        kr = ok[knee]
+        before = _marginal(kr)
+        after = _marginal(ok[knee + 1]) if knee + 1 < len(ok) else None
+        lead += (
+            f" The knee is point {kr.get('index', list(rows).index(kr))}, at {fmt.pct(xs[knee], 2)} served "
+            f"({fmt.usd(ys[knee])})"
+        )
+        if before is not None and after is not None:
             lead += (
-                f" The knee is point {kr.get('index', rows.index(kr))}, at {fmt.pct(xs[knee], 2)} served "
-                f"({fmt.usd(ys[knee])})"
+                f": each extra million tokens costs {fmt.usd(before)} just before it and "
+                f"{fmt.usd(after)} just after (levelised: NPV $ per discounted million tokens)"
             )
-            if before is not None and after is not None:
-                lead += (
-                    f": each extra million tokens costs {fmt.usd(before)} just before it and "
-                    f"{fmt.usd(after)} just after (levelised: NPV $ per discounted million tokens)"
-                )
-            lead += "."
-        chart = figure(
-            "frontier",
-            "Least NPV cost against demand served",
-            "Each point is the least-cost plan at that served fraction"
-            + (" (click a point for its report)" if any(p.href for p in pts) else "")
-            + "; the knee (ringed) is where serving more starts to cost disproportionately more.",
-            curve(
-                "chart-frontier",
-                "Cost-vs-served frontier",
-                pts,
-                knee=knee,
-                x_kind="pct",
-                y_kind="usd",
-                x_title="fraction of demand served",
-                y_title="NPV cost",
-            ),
-        )
-        parts.append(section("frontier", "Frontier", chart, _e(lead)))
+        lead += "."
+    chart = figure(
+        "frontier",
+        "Least NPV cost against demand served",
+        "Each point is the least-cost plan at that served fraction"
+        + (" (click a point for its report)" if any(p.href for p in pts) else "")
+        + "; the knee (ringed) is where serving more starts to cost disproportionately more.",
+        curve(
+            "chart-frontier",
+            "Cost-vs-served frontier",
+            pts,
+            knee=knee,
+            x_kind="pct",
+            y_kind="usd",
+            x_title="fraction of demand served",
+            y_title="NPV cost",
+        ),
+    )
+    return section("frontier", "Frontier", chart, _e(lead))
+
+
+def _points_table(rows: Sequence[Row], knee_row: Row | None, plan_href: PlanHref | None) -> str:
     body = []
     for i, r in enumerate(rows):
         number = r.get("index", i)  # the row's own index, 0-based like the API's knee_index
         target = r.get("target_served_fraction")
         served, npv = r.get("served_fraction"), r.get("npv_cost_usd")
-        cpm, marg = r.get("cost_per_million_tokens_usd"), marginal(r)
-        is_knee = bool(ok) and knee is not None and r is ok[knee]
+        cpm, marg = r.get("cost_per_million_tokens_usd"), _marginal(r)
         body.append(
             [
-                _e(number) + (" <b>knee</b>" if is_knee else ""),
+                _e(number) + (" <b>knee</b>" if r is knee_row else ""),
                 _num(target, fmt.pct(target, 2))
                 if isinstance(target, float) and math.isfinite(target)
                 else "\u2014",
@@ -425,30 +444,26 @@ def render_frontier_report(
                 _link(r, plan_href),
             ]
         )
-    parts.append(
-        section(
-            "points",
-            "Points",
-            table(
-                [
-                    "#",
-                    "target served",
-                    "served",
-                    "status",
-                    "NPV cost",
-                    "$ / M tokens (levelised)",
-                    "marginal $ / M tokens (levelised)",
-                    "plan",
-                ],
-                body,
-                [True, True, True, False, True, True, True, False],
-                cls="frontier-points",
-            ),
-            "Both $ / M tokens columns are levelised: NPV cost per discounted million tokens served "
-            "(a token served in period t counts its discount factor d_t), the plan's own "
-            "cost per million tokens. Marginal: the extra NPV cost over the previous point per "
-            "extra discounted million tokens served.",
-        )
+    return section(
+        "points",
+        "Points",
+        table(
+            [
+                "#",
+                "target served",
+                "served",
+                "status",
+                "NPV cost",
+                "$ / M tokens (levelised)",
+                "marginal $ / M tokens (levelised)",
+                "plan",
+            ],
+            body,
+            [True, True, True, False, True, True, True, False],
+            cls="frontier-points",
+        ),
+        "Both $ / M tokens columns are levelised: NPV cost per discounted million tokens served "
+        "(a token served in period t counts its discount factor d_t), the plan's own "
+        "cost per million tokens. Marginal: the extra NPV cost over the previous point per "
+        "extra discounted million tokens served.",
     )
-    parts.append(_footer())
-    return document(isolated(title or "capplan frontier"), "".join(parts))

@@ -186,37 +186,44 @@ def _y_axis(
         )
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """Where a chart's plot sits and how values map to it: ``y(v)`` the height of a value,
+    ``xc(i)`` the middle of label ``i``'s band."""
+
+    left: float
+    top: float
+    plot_w: float
+    plot_h: float
+    n: int
+    y0: float
+    y1: float
+
+    @property
+    def band(self) -> float:
+        return self.plot_w / max(self.n, 1)
+
+    @property
+    def bar_w(self) -> float:
+        return self.band * (0.72 if self.n > 1 else 0.4)
+
+    def y(self, v: float) -> float:
+        return self.top + self.plot_h * (1 - (v - self.y0) / (self.y1 - self.y0))
+
+    def xc(self, i: int) -> float:
+        return self.left + self.band * (i + 0.5)
+
+
 def _render_chart(c: Chart) -> str:
     n = len(c.labels)
     width, height = WIDTH, c.height
     left, right, top, bottom = 74.0, 14.0, 14.0, 30.0 + (34.0 if c.markers else 0.0)
     plot_w, plot_h = width - left - right, height - top - bottom
-    stack_top = [0.0] * n
-    stack_bot = [0.0] * n
-    for s in c.bars:
-        for i, v in enumerate(s.values):
-            if v >= 0:
-                stack_top[i] += v
-            else:
-                stack_bot[i] += v
-    hi = max([*stack_top, *(v for s in c.lines for v in s.values), 0.0])
-    lo = min([*stack_bot, *(v for s in c.lines for v in s.values), 0.0])
-    if c.y_max is not None:
-        hi = c.y_max
+    lo, hi = _value_range(c)
     ticks = nice_ticks(lo, hi if hi > lo else lo + 1.0)
-    y0, y1 = ticks[0], ticks[-1]
-
-    def y(v: float) -> float:
-        return top + plot_h * (1 - (v - y0) / (y1 - y0))
-
-    band = plot_w / max(n, 1)
-    bar_w = band * (0.72 if n > 1 else 0.4)
-
-    def xc(i: int) -> float:
-        return left + band * (i + 0.5)
-
+    f = _Frame(left, top, plot_w, plot_h, n, ticks[0], ticks[-1])
     parts = [_svg_open(c.cid, c.title, width, height)]
-    _y_axis(parts, ticks, y, left, width - right, c.y_kind)
+    _y_axis(parts, ticks, f.y, left, width - right, c.y_kind)
     if c.y_title:
         parts.append(
             f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
@@ -226,12 +233,36 @@ def _render_chart(c: Chart) -> str:
     for i, lab in enumerate(c.labels):
         if i % step == 0:
             parts.append(
-                f'<text x="{xc(i):.1f}" y="{top + plot_h + 16:.1f}" text-anchor="middle" '
+                f'<text x="{f.xc(i):.1f}" y="{top + plot_h + 16:.1f}" text-anchor="middle" '
                 f'fill="{AXIS}">{escape(lab)}</text>'
             )
-    # stacked bars
-    pos = [0.0] * n
-    neg = [0.0] * n
+    _stacked_bars(parts, c, f)
+    for s in c.lines:
+        _line(parts, c, f, s)
+    _markers(parts, c, f)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _value_range(c: Chart) -> tuple[float, float]:
+    """The lowest and highest value drawn: the stacks of the bars (positive and negative apart),
+    the lines, and 0; the chart's ``y_max`` if it sets one."""
+    stack_top = [0.0] * len(c.labels)
+    stack_bot = [0.0] * len(c.labels)
+    for s in c.bars:
+        for i, v in enumerate(s.values):
+            if v >= 0:
+                stack_top[i] += v
+            else:
+                stack_bot[i] += v
+    hi = max([*stack_top, *(v for s in c.lines for v in s.values), 0.0])
+    lo = min([*stack_bot, *(v for s in c.lines for v in s.values), 0.0])
+    return lo, (c.y_max if c.y_max is not None else hi)
+
+
+def _stacked_bars(parts: list[str], c: Chart, f: _Frame) -> None:
+    pos = [0.0] * f.n
+    neg = [0.0] * f.n
     for s in c.bars:
         parts.append(f'<g class="series" data-series="{_attr(s.name)}" fill="{s.colour}">')
         for i, v in enumerate(s.values):
@@ -243,56 +274,61 @@ def _render_chart(c: Chart) -> str:
             else:
                 a, b = neg[i] + v, neg[i]
                 neg[i] = a
-            ya, yb = y(a), y(b)
+            ya, yb = f.y(a), f.y(b)
             parts.append(
-                f'<rect x="{xc(i) - bar_w / 2:.2f}" y="{min(ya, yb):.2f}" width="{bar_w:.2f}" '
+                f'<rect x="{f.xc(i) - f.bar_w / 2:.2f}" y="{min(ya, yb):.2f}" width="{f.bar_w:.2f}" '
                 f'height="{max(abs(ya - yb), 0.5):.2f}"><title>{escape(isolated(s.name))}, {escape(c.labels[i])}: '
                 f"{escape(s.fmt(v))}</title></rect>"
             )
         parts.append("</g>")
-    # lines, steps, areas
-    for s in c.lines:
-        pts: list[tuple[float, float]] = []
-        if s.style == "step":
-            for i, v in enumerate(s.values):
-                pts += [(left + band * i, y(v)), (left + band * (i + 1), y(v))]
-        else:
-            pts = [(xc(i), y(v)) for i, v in enumerate(s.values)]
-        path = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
+
+
+def _line(parts: list[str], c: Chart, f: _Frame, s: Series) -> None:
+    """A line, step or area series, and a point (a title to hover) at each label."""
+    pts: list[tuple[float, float]] = []
+    if s.style == "step":
+        for i, v in enumerate(s.values):
+            pts += [(f.left + f.band * i, f.y(v)), (f.left + f.band * (i + 1), f.y(v))]
+    else:
+        pts = [(f.xc(i), f.y(v)) for i, v in enumerate(s.values)]
+    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
+    if s.style == "area":
+        base = f.y(max(f.y0, 0.0))
+        poly = f"{pts[0][0]:.1f},{base:.1f} {path} {pts[-1][0]:.1f},{base:.1f}"
+        parts.append(
+            f'<polygon class="area" data-series="{_attr(s.name)}" points="{poly}" fill="{s.colour}" '
+            f'fill-opacity="0.28" stroke="none"/>'
+        )
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="1.5" '
+            f'stroke-linejoin="round"/>'
+        )
+    else:
         dash = ' stroke-dasharray="6 4"' if s.style == "dash" else ""
         width_px = 2.5 if s.style in ("line", "step") else 2
-        if s.style == "area":
-            base = y(max(y0, 0.0))
-            poly = f"{pts[0][0]:.1f},{base:.1f} {path} {pts[-1][0]:.1f},{base:.1f}"
-            parts.append(
-                f'<polygon class="area" data-series="{_attr(s.name)}" points="{poly}" fill="{s.colour}" '
-                f'fill-opacity="0.28" stroke="none"/>'
-            )
-            parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="1.5" '
-                f'stroke-linejoin="round"/>'
-            )
-        else:
-            parts.append(
-                f'<polyline class="line" data-series="{_attr(s.name)}" points="{path}" fill="none" '
-                f'stroke="{s.colour}" stroke-width="{width_px}" stroke-linejoin="round"{dash}/>'
-            )
-        parts.append(f'<g fill="{s.colour}">')
-        radius = 3.0 if n <= 40 and s.style != "step" else 0.0
-        for i, v in enumerate(s.values):
-            parts.append(
-                f'<circle cx="{xc(i):.1f}" cy="{y(v):.1f}" r="{radius if radius else 4}" '
-                f'fill-opacity="{1 if radius else 0}"><title>{escape(isolated(s.name))}, {escape(c.labels[i])}: '
-                f"{escape(s.fmt(v))}</title></circle>"
-            )
-        parts.append("</g>")
-    show_marker_text = band >= 64
+        parts.append(
+            f'<polyline class="line" data-series="{_attr(s.name)}" points="{path}" fill="none" '
+            f'stroke="{s.colour}" stroke-width="{width_px}" stroke-linejoin="round"{dash}/>'
+        )
+    parts.append(f'<g fill="{s.colour}">')
+    radius = 3.0 if f.n <= 40 and s.style != "step" else 0.0
+    for i, v in enumerate(s.values):
+        parts.append(
+            f'<circle cx="{f.xc(i):.1f}" cy="{f.y(v):.1f}" r="{radius if radius else 4}" '
+            f'fill-opacity="{1 if radius else 0}"><title>{escape(isolated(s.name))}, {escape(c.labels[i])}: '
+            f"{escape(s.fmt(v))}</title></circle>"
+        )
+    parts.append("</g>")
+
+
+def _markers(parts: list[str], c: Chart, f: _Frame) -> None:
+    show_text = f.band >= 64
     for mk in c.markers:
-        mx, my = xc(mk.index), top + plot_h + 24
+        mx, my = f.xc(mk.index), f.top + f.plot_h + 24
         text = (
             f'<text x="{mx:.1f}" y="{my + 20:.1f}" text-anchor="middle" fill="{mk.colour}" '
             f'font-size="11">{escape(mk.label)}</text>'
-            if show_marker_text
+            if show_text
             else ""
         )
         parts.append(
@@ -300,8 +336,6 @@ def _render_chart(c: Chart) -> str:
             f'L{mx:.1f},{my - 2:.1f} Z" fill="{mk.colour}"><title>{escape(mk.title or mk.label)}</title></path>'
             f"{text}</g>"
         )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _mix(a: str, b: str, f: float) -> str:

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from solver.scenarios import ScenarioOutcome, ScenarioTask, solve_scenario
+from solver.scenarios.run import ScenarioOutcome, ScenarioTask, solve_scenario
 
 
 def slow_worker(task: ScenarioTask) -> ScenarioOutcome:
@@ -37,23 +37,23 @@ def alive(pid: int) -> bool:
 
 
 def sigint_state(task: ScenarioTask) -> ScenarioOutcome:
-    """Whether SIGINT is blocked in this worker (its ``error`` says ``blocked=True/False``)."""
-    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
-    return ScenarioOutcome(task.index, None, f"blocked={blocked}")
+    """How this worker stands to Ctrl-C (its ``error`` says ``ignored=… own_group=…``): whether
+    it ignores SIGINT, and whether it leads a process group of its own (out of the terminal's)."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    return ScenarioOutcome(task.index, None, f"ignored={ignored} own_group={os.getpgrp() == os.getpid()}")
 
 
 def half_sent_worker(task: ScenarioTask) -> ScenarioOutcome:
-    """Leave the start of a result in the pool's result pipe and wait to be killed: what a
-    worker terminated in the middle of sending its result leaves behind.  Touches the file
-    ``task.request["marker"]`` once the bytes are written."""
-    from multiprocessing.queues import SimpleQueue
+    """Send the start of a result to the runner (a header announcing 1 MiB, then 16 bytes) and
+    die: what a worker killed in the middle of sending its result leaves behind.  Touches the
+    file ``task.request["marker"]`` once the bytes are written."""
+    from multiprocessing.connection import Connection
 
-    # the pool's result queue is the worker's only SimpleQueue (its call queue is a Queue)
-    results = next(o for o in gc.get_objects() if type(o) is SimpleQueue)
-    with results._wlock:
-        os.write(results._writer.fileno(), struct.pack("!i", 1 << 20) + bytes(16))  # 16 of 1 MiB
+    # the worker's pipe to the runner: its only writable Connection (the lifeline is read-only)
+    conn = next(o for o in gc.get_objects() if isinstance(o, Connection) and o.writable)
+    os.write(conn.fileno(), struct.pack("!i", 1 << 20) + bytes(16))
     Path(task.request["marker"]).touch()
-    time.sleep(600)
+    os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("never reached")
 
 
@@ -66,3 +66,18 @@ def parent_worker(task: ScenarioTask) -> ScenarioOutcome:
     marker.with_suffix(".tmp").rename(marker)  # whole, or not there
     child.wait()
     raise AssertionError("never reached")
+
+
+def session_members(sid: int) -> list[int]:
+    """The live processes of session ``sid`` (from /proc): a command started in a session of its
+    own, and everything it started, whatever process group they moved to."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[-1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                out.append(int(entry.name))
+    return out

@@ -20,8 +20,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.observability import JsonFormatter
+from service.api.app import create_app
+from service.api.observability import JsonFormatter
 from service.settings import Settings
 
 UNIT_PRICE = 1000.0
@@ -266,7 +266,7 @@ class ManualRunner:
         if on_start is not None:
             on_start()
         if run:
-            from service.jobs import JobResult
+            from service.jobs.runner import JobResult
 
             result = JobResult("done", value=fn(payload), seconds=0.01)
         self.futures.pop(job_id).set_result(result)
@@ -277,7 +277,7 @@ class ManualRunner:
             assert self.settle(10), "the service did not write the runner's report within 10 s"
 
     def cancel(self, job_id: str) -> bool:
-        from service.jobs import JobResult
+        from service.jobs.runner import JobResult
 
         fut = self.futures.pop(job_id, None)
         if fut is None:
@@ -295,7 +295,7 @@ class ManualRunner:
         return (self.is_ready, "manual runner" if self.is_ready else "manual runner not ready")
 
     def shutdown(self, grace_s: float) -> None:
-        from service.jobs import JobResult
+        from service.jobs.runner import JobResult
 
         self.stopped = True
         for job_id in list(self.futures):

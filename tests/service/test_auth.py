@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.errors import PROBLEM_BASE
+from service.api.errors import PROBLEM_BASE
 from tests.service import svc_helpers as h
 
 ALICE = {"Authorization": "Bearer key-alice"}

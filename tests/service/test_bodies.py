@@ -1,4 +1,4 @@
-"""Request bodies (``service.bodies``): where they are parsed, and what strict JSON refuses."""
+"""Request bodies (``service.api.bodies``): where they are parsed, and what strict JSON refuses."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import service.bodies as bodies
-from service.app import create_app
-from service.errors import PROBLEM_BASE
+import service.api.bodies as bodies
+from service.api.app import create_app
+from service.api.errors import PROBLEM_BASE
 from tests.service import svc_helpers as h
 
 JSON = {"content-type": "application/json"}

@@ -1,4 +1,4 @@
-"""``capplan report`` and ``capplan export`` (service.cli_report): which file an error is about,
+"""``capplan report`` and ``capplan export`` (service.cli.report): which file an error is about,
 and the files these commands refuse.  (test_report_cli.py covers what they write.)"""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.cli import main
+from service.cli.main import main
 from solver import plan
 from tests.solver.test_scenarios import power_request
 
@@ -35,7 +35,7 @@ class TestTheFileIsNamed:
     @pytest.mark.parametrize(
         ("doc", "message"),
         [
-            ("", "/: not valid JSON"),
+            ("", "/: the file is empty: a JSON object is expected"),
             (bad_request(), "/sites/0/power_mw: Input should be greater than or equal to 0"),
         ],
         ids=["not-json", "bad-field"],
@@ -102,20 +102,22 @@ class TestRefusedFiles:
 
     @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
     @pytest.mark.parametrize("command", ["report", "export", "diff"])
-    def test_a_plan_with_a_non_finite_number_exits_2_naming_the_first(
+    def test_a_plan_with_a_non_finite_number_exits_2_naming_each(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str], plan_file: str, token: str, command: str
     ) -> None:
         # Python reads NaN and Infinity (not JSON): the report showed "$nan", the CSV "inf"
         text = Path(plan_file).read_text()
-        text = text.replace('"npv_cost_usd":', f'"npv_cost_usd":{token},"was":', 1)
-        text = text.replace('"capex_usd":', '"capex_usd":NaN,"was":')  # later ones: not named
+        text = text.replace('"npv_cost_usd":', f'"npv_cost_usd":{token},"npv_was":', 1)
+        capex = text.count('"capex_usd":')
+        text = text.replace('"capex_usd":', '"capex_usd":NaN,"capex_was":')
         f = write(tmp_path, "nan.json", text)
         argv = {"report": ["-o", str(tmp_path / "r.html")], "export": ["--dir", str(tmp_path / "csv")]}
         assert main([command, f, *argv.get(command, [f])]) == 2
-        assert capsys.readouterr().err == (
-            f"invalid request: {f}: /summary/npv_cost_usd: not a finite number ({token}): NaN, Infinity "
-            "and numbers beyond the float range are not allowed\n"
-        )
+        lines = capsys.readouterr().err.splitlines()
+        why = "NaN, Infinity and numbers beyond the float range are not allowed: use a finite number"
+        assert f"invalid request: {f}: /summary/npv_cost_usd: {why}" in lines
+        assert f"invalid request: {f}: /summary/capex_usd: {why}" in lines
+        assert len(lines) == 1 + capex and all(line.endswith(f": {why}") for line in lines)
         assert not (tmp_path / "r.html").exists() and not (tmp_path / "csv").exists()
 
     def test_a_sweep_result_with_nan_exits_2_naming_it(
@@ -128,5 +130,5 @@ class TestRefusedFiles:
         f = write(tmp_path, "sweep.json", json.dumps(doc))
         assert main(["report", f, "-o", str(tmp_path / "r.html")]) == 2  # was ValueError, exit 1
         assert capsys.readouterr().err.startswith(
-            f"invalid request: {f}: /rows/1/served_fraction: not a finite"
+            f"invalid request: {f}: /rows/1/served_fraction: NaN, Infinity"
         )

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from service.cli import main
-from service.cli_scenarios import _fmt, parse_assignment
+from service.cli.main import main
+from service.cli.scenarios import _fmt, parse_assignment
 from solver import RequestInvalid, plan
-from tests.helpers.workers import alive
+from tests.helpers.workers import session_members
 from tests.solver.test_scenarios import frontier_request, power_request
 
 
@@ -252,7 +252,7 @@ class TestDiffCommand:
         empty.write_bytes(b"")
         for bad, message in (
             (bad_field, "/sites/0/power_mw: Input should be greater than or equal to 0"),
-            (str(empty), "/: not valid JSON"),
+            (str(empty), "/: the file is empty: a JSON object is expected"),
         ):
             assert main(["diff", *((bad, good) if bad_one == "a" else (good, bad))]) == 2
             err = capsys.readouterr().err
@@ -277,11 +277,11 @@ class TestCtrlC:
     def test_while_the_subcommands_load_and_again_while_exiting(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        # the subcommands' modules are imported by main(): a Ctrl-C then printed a traceback
-        def interrupted() -> list[Any]:
+        # the subcommands register inside main(): a Ctrl-C then printed a traceback
+        def interrupted(_sub: Any) -> None:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr("service.cli._extensions", interrupted)
+        monkeypatch.setattr("service.cli.main._register_subcommands", interrupted)
         handler = signal.getsignal(signal.SIGINT)
         try:
             try:
@@ -297,7 +297,7 @@ class TestCtrlC:
             signal.signal(signal.SIGINT, handler)
 
     def test_a_sweep_stops_with_one_line_and_no_process_left(self, tmp_path: Path) -> None:
-        # Ctrl-C reaches the whole foreground group, the spawn workers still importing too:
+        # Ctrl-C reaches the whole foreground group, the pool's processes still importing too:
         # they printed tracebacks, and the CLI could hang in the pool's clean-up
         f = write(tmp_path, "req.json", power_request())
         values = ",".join(f"{11 + i * 0.008:.3f}" for i in range(1000))
@@ -305,7 +305,7 @@ class TestCtrlC:
         # some test runners' processes)
         code = (
             "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "from service.cli import main; sys.exit(main())"
+            "from service.cli.main import main; sys.exit(main())"
         )
         argv = [
             sys.executable,
@@ -325,8 +325,7 @@ class TestCtrlC:
         try:
             deadline = time.monotonic() + 120
             while len(process_group(proc.pid)) < 3 and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)  # the CLI, multiprocessing's resource tracker, a worker
-            members = process_group(proc.pid)
+                time.sleep(0.01)  # the CLI, multiprocessing's resource tracker, the fork server
             assert proc.poll() is None, "the sweep ended before the test could interrupt it"
             os.killpg(proc.pid, signal.SIGINT)
             out, err = proc.communicate(timeout=120)
@@ -335,7 +334,9 @@ class TestCtrlC:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         assert (proc.returncode, err, out) == (130, "interrupted\n", "")
-        deadline = time.monotonic() + 30  # the resource tracker ends when it sees the CLI gone
-        while [p for p in members if alive(p)] and time.monotonic() < deadline:
+        # the resource tracker, the fork server and the workers (each in a group of its own, the
+        # session still the CLI's) end when they see the CLI gone
+        deadline = time.monotonic() + 30
+        while session_members(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [p for p in members if alive(p)], "processes left running"
+        assert not session_members(proc.pid), "processes left running"

@@ -1,4 +1,4 @@
-"""``capplan serve`` (service.cli): the port it is given and a port it cannot have, a data
+"""``capplan serve`` (service.cli.serve): the port it is given and a port it cannot have, a data
 folder that is missing, its banner, and a second server on a live database.  The service
 itself is tested through its app (test_e2e.py and the others)."""
 
@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.cli import banner, main
+from service.cli.main import main
+from service.cli.serve import banner
 from service.settings import Settings
 from tests.service import svc_helpers as h
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import PROBLEM_BASE
+from service.api.errors import PROBLEM_BASE
 from tests.service import svc_helpers as h
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.store import Store
+from service.jobs.store import Store
 from tests.service import svc_helpers as h
 
 pytestmark = pytest.mark.slow

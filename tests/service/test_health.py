@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from service.app import create_app
-from service.errors import PROBLEM_BASE, PROBLEM_JSON
-from service.observability import JsonFormatter
+from service.api.app import create_app
+from service.api.errors import PROBLEM_BASE, PROBLEM_JSON
+from service.api.observability import JsonFormatter
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL
 
@@ -108,7 +108,7 @@ class TestReadyz:
         # SELECT 1 answered while every write failed on a full disk: readiness said "ok".
         from types import SimpleNamespace
 
-        import service.store as store_mod
+        import service.jobs.store as store_mod
 
         app = create_app(h.make_settings(tmp_path), runner=h.ManualRunner())
         with TestClient(app) as c:
@@ -280,7 +280,7 @@ class TestDatabaseOutage:
     def test_only_an_outage_counts_as_one(self, tmp_path: Path, failure: str, outage: bool) -> None:
         from sqlalchemy import create_engine, text
 
-        from service.errors import database_unavailable
+        from service.api.errors import database_unavailable
 
         engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}", connect_args={"timeout": 0})
         with engine.begin() as conn:
@@ -327,7 +327,7 @@ class TestOutcomes:
     def test_crashed_worker_gives_failed_plan_with_reason(
         self, manual: tuple[TestClient, h.ManualRunner]
     ) -> None:
-        from service.jobs import JobResult
+        from service.jobs.runner import JobResult
 
         c, runner = manual
         loc = self.post_async(c, 1000)
@@ -342,8 +342,8 @@ class TestOutcomes:
     def test_a_solve_that_failed_in_the_solver_names_its_reason_in_the_list(
         self, manual: tuple[TestClient, h.ManualRunner]
     ) -> None:
-        from service.jobs import JobResult
-        from service.tasks import stub_plan
+        from service.jobs.runner import JobResult
+        from service.jobs.tasks import stub_plan
 
         c, runner = manual
         loc = self.post_async(c, 1000)
@@ -425,7 +425,7 @@ class TestOutcomes:
 
         from sqlalchemy import update
 
-        from service.store import PLANS, Store
+        from service.jobs.store import PLANS, Store
         from solver import plan
 
         c, runner = manual

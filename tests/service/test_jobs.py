@@ -12,13 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from service.jobs import (
-    JobResult,
-    LocalProcessRunner,
-    QueueFullError,
-    recent_seconds,
-    retry_after_estimate,
-)
+from service.jobs.local import LocalProcessRunner
+from service.jobs.runner import JobResult, QueueFullError, recent_seconds, retry_after_estimate
 from tests.helpers.workers import alive
 from tests.service import svc_helpers as h
 
@@ -236,7 +231,7 @@ class TestOrphans:
         """A service killed with SIGKILL leaves no worker behind, idle or solving."""
         script = (
             "import os, time\n"
-            "from service.jobs import LocalProcessRunner\n"
+            "from service.jobs.local import LocalProcessRunner\n"
             "from tests.service import svc_helpers as h\n"
             "r = LocalProcessRunner(2, queue_limit=2, preload=())\n"
             "r.start()\n"

@@ -24,8 +24,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
-from service.app import create_app
-from service.store import DuplicateRequest, PlanRow, Store, utcnow
+from service.api.app import create_app
+from service.jobs.store import DuplicateRequest, PlanRow, Store, utcnow
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing, replicas
 
@@ -328,7 +328,7 @@ def held_running(state: Any, plan_id: str, *, demand: float, attempts: int) -> N
 
 class TestOrphans:
     def test_a_plan_held_here_but_run_nowhere_is_run_again(self, tmp_path: Path) -> None:
-        from service.leases import LeaseKeeper
+        from service.jobs.leases import LeaseKeeper
 
         runner = h.ManualRunner()
         app = create_app(h.make_settings(tmp_path, replica_id="a", lease_s=600), runner=runner)
@@ -337,7 +337,7 @@ class TestOrphans:
             state = app.state.capplan
             # as after a result that could not be recorded (database outage): ours, running, idle
             held_running(state, "orphan", demand=4200, attempts=1)
-            keeper = LeaseKeeper(state)
+            keeper = LeaseKeeper(state.store, state.plans, state.scenarios, lease_s=600)
             keeper.tick()
             assert "orphan" not in runner.futures  # one round: maybe just being submitted
             keeper.tick()

@@ -21,12 +21,13 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from service.app import create_app
-from service.routes.sweeps import SweepJob
-from service.schemas import CatalogOut
+from service.api.app import create_app
+from service.api.schemas import CatalogOut, SweepJob
 from solver import parse_request
 from solver.catalog import load_catalog
-from solver.scenarios import SweepParameter, prepare_frontier, prepare_sweep
+from solver.scenarios.frontier import prepare_frontier
+from solver.scenarios.specs import SweepParameter
+from solver.scenarios.sweep import prepare_sweep
 from tests.service import svc_helpers as h
 
 KEYS = "key-alice=alice"

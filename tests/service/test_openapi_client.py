@@ -22,8 +22,8 @@ import attrs
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.schemas import EXAMPLE_SWEEP
+from service.api.app import create_app
+from service.api.schemas import EXAMPLE_SWEEP
 from tests.service import svc_helpers as h
 
 GENERATOR_CONFIG = "post_hooks: []\n"  # no formatter run on the generated code (not needed to import it)

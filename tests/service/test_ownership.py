@@ -1,4 +1,4 @@
-"""One process per SQLite file, one per replica id on PostgreSQL (service.ownership), taken
+"""One process per SQLite file, one per replica id on PostgreSQL (service.jobs.ownership), taken
 before the app reads or writes anything.  Two real ``capplan serve`` processes are in
 test_cli_serve.py."""
 
@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from service.app import create_app
-from service.ownership import FileLock, ReplicaLock, StartupError, hold_database, replica_key
+from service.api.app import create_app
+from service.jobs.ownership import FileLock, ReplicaLock, StartupError, hold_database, replica_key
 from service.settings import Settings
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL
@@ -39,7 +39,7 @@ class TestFileLock:
     def test_a_killed_holder_leaves_the_database_free(self, tmp_path: Path) -> None:
         db = tmp_path / "capplan.db"
         code = (
-            "import sys, time; from pathlib import Path; from service.ownership import FileLock; "
+            "import sys, time; from pathlib import Path; from service.jobs.ownership import FileLock; "
             f"FileLock.acquire(Path({str(db)!r})); print('held', flush=True); time.sleep(120)"
         )
         child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -19,10 +19,10 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.deps import AppState
-from service.errors import PROBLEM_BASE, PROBLEM_JSON
-from service.store import PlanRow
+from service.api.app import create_app
+from service.api.deps import AppState
+from service.api.errors import PROBLEM_BASE, PROBLEM_JSON
+from service.jobs.store import PlanRow
 from solver import Plan
 from tests.helpers.requests import BIG_VARIABLES, big_request
 from tests.service import svc_helpers as h
@@ -252,8 +252,15 @@ class TestCreatePlan:
         body = json.dumps(json.dumps(h.small_request())).encode()
         r = client.post("/v1/plans", content=body, headers={"content-type": "application/json"})
         assert problem(r, 422, "invalid-request")["errors"] == [
-            {"path": "/", "message": "the request body must be a JSON object"}
+            {"path": "/", "message": "the request body must be a JSON object, not a string"}
         ]
+
+    def test_a_byte_order_mark_is_read_as_the_cli_reads_it(self, client: TestClient) -> None:
+        # one reader for bodies and files (service.strict_json): the API refused what the CLI took
+        body = b"\xef\xbb\xbf" + json.dumps(h.small_request()).encode()
+        r = client.post("/v1/plans", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 201, r.text
+        assert r.json()["objective"]["value"] == pytest.approx(5000.0)  # demand/1000 units × $1000
 
     @pytest.mark.parametrize(
         "headers",
@@ -551,7 +558,7 @@ class _StoppingRunner(h.ManualRunner):
     """Answers every submission at once with 'interrupted', as a runner that is shutting down."""
 
     def submit(self, job_id: str, fn: Any, payload: Any, **kw: Any) -> Any:
-        from service.jobs import JobResult
+        from service.jobs.runner import JobResult
 
         fut = super().submit(job_id, fn, payload, **kw)
         self.futures.pop(job_id).set_result(JobResult("interrupted", error="stopping"))
@@ -660,7 +667,7 @@ class TestRecorder:
     """The plan service's recorder thread: first come, first run; closing runs what is queued."""
 
     def test_in_order_on_one_thread_then_inline_after_close(self) -> None:
-        from service.plans import Recorder
+        from service.api.plan_service import Recorder
 
         rec = Recorder()
         gate = threading.Event()
@@ -677,7 +684,7 @@ class TestRecorder:
         assert ran[-1] == (50, threading.current_thread().name)
 
     def test_a_failing_record_does_not_stop_the_others(self) -> None:
-        from service.plans import Recorder
+        from service.api.plan_service import Recorder
 
         rec = Recorder()
         ran: list[int] = []

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from service.jobs import QueueFullError
-from service.tasks import solve_plan
+from service.jobs.runner import QueueFullError
+from service.jobs.tasks import solve_plan
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import RayCluster, ray_cluster, ray_missing, use_in_this_process
 
@@ -76,7 +76,7 @@ def cluster() -> Iterator[RayCluster]:
 @pytest.fixture(scope="module")
 def runner(cluster: RayCluster) -> Iterator[Any]:
     use_in_this_process()
-    from service.runners.ray_runner import RayRunner
+    from service.jobs.ray_runner import RayRunner
 
     r = RayRunner(cluster.address, namespace="capplan-test", queue_limit=2, grace_s=GRACE_S)
     r.start()
@@ -171,7 +171,7 @@ class TestRayRunner:
         assert forced.result(120).value == 42
 
     def test_shutdown_interrupts_running_jobs(self, runner: Any, tmp_path: Path) -> None:
-        from service.runners.ray_runner import RayRunner
+        from service.jobs.ray_runner import RayRunner
 
         other = RayRunner(runner.address, namespace="capplan-test", queue_limit=4, grace_s=GRACE_S)
         other.start()  # shares this process's Ray connection

@@ -70,7 +70,7 @@ class TestHeadline:
     def test_the_demo_plan_is_optimal_and_binds(self, demo: tuple[Plan, object]) -> None:
         p, _ = demo
         assert p.status == "optimal"
-        assert any(b.startswith("power ") for b in p.binding)
+        assert any(b.family == "power" for b in p.binding_limits)
         assert any(s.expansion_started_mw > 0 for pr in p.periods for s in pr.sites)
 
     @pytest.mark.parametrize(
@@ -122,13 +122,10 @@ class TestHeadline:
         p, _ = demo
         words = binding_in_words(p)
         # one sentence per limit and subject, however many periods bind
-        subjects = {
-            tuple(b.split()[:2]) if not b.startswith("vendor_share") else tuple(b.split()[:3])
-            for b in p.binding
-        }
+        subjects = {(b.family, b.site, b.hardware, b.vendor, b.workload) for b in p.binding_limits}
         assert len(words) == len(subjects)
         text = read_page(html).text
-        n_tx = sum(1 for b in p.binding if b.startswith("power tx-1 "))
+        n_tx = sum(1 for b in p.binding_limits if (b.family, b.site) == ("power", "tx-1"))
         assert f"Power at tx-1 is fully used in {n_tx} periods" in text
         top = max(x.value for x in p.shadow_prices.power_usd_per_mw if x.site == "tx-1")  # type: ignore[union-attr]
         assert f"one more MW there is worth up to {fmt.usd(top)} NPV (in " in text

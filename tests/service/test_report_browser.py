@@ -24,7 +24,8 @@ import pytest
 
 from service.report import render_frontier_report, render_plan_report, render_sweep_report
 from solver import Plan, parse_request, plan
-from solver.scenarios import prepare_frontier, prepare_sweep, run_frontier, run_sweep
+from solver.scenarios.frontier import prepare_frontier, run_frontier
+from solver.scenarios.sweep import prepare_sweep, run_sweep
 from tests.service.report_cases import demo_request, infeasible_request, read_page
 from tests.service.test_report import expected_charts, shown_close
 

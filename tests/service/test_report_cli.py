@@ -1,4 +1,4 @@
-"""``capplan report`` and ``capplan export`` (service.cli_report), run in-process."""
+"""``capplan report`` and ``capplan export`` (service.cli.report), run in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.cli import main
+from service.cli.main import main
 from service.report import TABLES
 from solver import plan
 from tests.helpers.requests import request, solve

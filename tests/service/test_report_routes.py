@@ -15,10 +15,10 @@ from urllib.parse import urljoin
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.api.app import create_app
+from service.jobs.store import PlanRow, utcnow
 from service.report import TABLES
 from service.settings import Settings
-from service.store import PlanRow, utcnow
 from tests.service.report_cases import demo_request, infeasible_request, read_page
 
 

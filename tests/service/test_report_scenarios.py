@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from service.report import render_frontier_report, render_sweep_report
-from solver.scenarios import prepare_frontier, prepare_sweep, run_frontier, run_sweep
+from solver.scenarios.frontier import prepare_frontier, run_frontier
+from solver.scenarios.sweep import prepare_sweep, run_sweep
 from tests.service.report_cases import SVG, read_page, svg_tree, titles, unisolated
 from tests.solver.test_scenarios import frontier_request, power_request
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from service.jobs.store import OWNER_CHARS, TENANT_CHARS
 from service.settings import DEFAULT_MAX_BODY_BYTES, Settings
-from service.store import OWNER_CHARS, TENANT_CHARS
 
 
 class TestSettings:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from service.errors import PROBLEM_BASE
-from service.store import JOB_ROWS, Cursor, DuplicateIdempotencyKey, PlanRow, Store, utcnow
+from service.api.errors import PROBLEM_BASE
+from service.jobs.store import JOB_ROWS, Cursor, DuplicateIdempotencyKey, PlanRow, Store, utcnow
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL
 

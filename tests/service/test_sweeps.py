@@ -19,15 +19,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import DataError
 
-from service.app import create_app
-from service.errors import PROBLEM_BASE
-from service.routes import sweeps as sweeps_module
-from service.routes.sweeps import failure_text, jobs_of
+from service.api.app import create_app
+from service.api.errors import PROBLEM_BASE
+from service.jobs import scenario_jobs as scenario_jobs_module
+from service.jobs.scenario_jobs import failure_text
+from service.jobs.store import Store
 from service.settings import Settings
-from service.store import Store
 from solver import FieldError, ModelTooLarge, RequestInvalid, plan
-from solver import scenarios as scenarios_module
-from solver.scenarios import prepare_sweep, solve_scenario
+from solver.scenarios import sweep as sweep_module
+from solver.scenarios.run import solve_scenario
+from solver.scenarios.sweep import prepare_sweep
 from tests.helpers.requests import BIG_VARIABLES, big_request
 from tests.helpers.workers import alive, slow_worker
 from tests.service import svc_helpers as h
@@ -202,7 +203,7 @@ class TestSweepErrors:
     ) -> None:
         # the default budget, 10 s, on a clock that moves a second at each reading: the 10th
         # of the 20 values is checked 10 s after the start, the 11th is past the budget
-        monkeypatch.setattr(scenarios_module, "time", FakeClock())
+        monkeypatch.setattr(sweep_module, "time", FakeClock())
         body = {
             "base": power_request(),
             "parameters": [{"path": "sites/s/power_mw", "values": list(range(11, 31))}],
@@ -231,7 +232,7 @@ class TestSweepErrors:
             assert r.json()["variables"] == BIG_VARIABLES
 
     def test_the_scenario_cap_is_a_422(self, client: TestClient) -> None:
-        mgr = jobs_of(client.app.state.capplan)  # type: ignore[attr-defined]
+        mgr = client.app.state.capplan.scenarios  # type: ignore[attr-defined]
         old, mgr.max_scenarios = mgr.max_scenarios, 3
         try:
             r = client.post(
@@ -332,7 +333,7 @@ class TestFrontierRoutes:
         )
 
     def test_a_stored_row_from_before_the_levelised_marginal_does_not_show_it(self) -> None:
-        from service.routes.sweeps import _frontier_row
+        from service.api.routes.scenarios import _frontier_row
 
         old = {"index": 1, "plan_id": "p", "status": "optimal", "target_served_fraction": 0.5,
                "npv_cost_usd": 10.0, "marginal_cost_usd_per_million_tokens": 1.5}  # fmt: skip
@@ -458,7 +459,7 @@ class TestJobFailures:
         def too_large(*_a: Any, **_k: Any) -> Any:
             raise ModelTooLarge(3_000_000, 2_000_000)
 
-        monkeypatch.setattr(sweeps_module, "run_frontier", too_large)
+        monkeypatch.setattr(scenario_jobs_module, "run_frontier", too_large)
         r = client.post("/v1/frontiers", json={"base": frontier_request(), "points": 3})
         body = wait(client, r.headers["location"])
         assert (body["status"], body["error"]) == (
@@ -503,7 +504,7 @@ class TestJobFailures:
                 return prepare_sweep(data, **kw)
             raise OSError("could not open /srv/capplan/secret.conf")
 
-        monkeypatch.setattr(sweeps_module, "prepare_sweep", prepare)
+        monkeypatch.setattr(scenario_jobs_module, "prepare_sweep", prepare)
         with h.json_log_lines("capplan.scenarios") as lines, TestClient(create_app(cfg)) as c:
             one, two = c.get("/v1/sweeps/j1").json(), c.get("/v1/sweeps/j2").json()
         assert (one["status"], one["error"]) == (
@@ -554,7 +555,7 @@ class TestDiffRoute:
 class TestDeleteSweep:
     def test_delete_stops_the_running_scenarios_workers(self, client: TestClient) -> None:
         state = client.app.state.capplan  # type: ignore[attr-defined]
-        mgr = jobs_of(state)
+        mgr = state.scenarios
         mgr.worker = slow_worker
         try:
             r = client.post(
@@ -632,7 +633,7 @@ class TestResume:
         body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [12, 14, 16]}]}
         with TestClient(create_app(cfg)) as c:
             state = c.app.state.capplan  # type: ignore[attr-defined]
-            jobs_of(state).worker = slow_worker  # scenario 0 quick, 1 and 2 never finish
+            state.scenarios.worker = slow_worker  # scenario 0 quick, 1 and 2 never finish
             loc = c.post("/v1/sweeps", json=body).headers["location"]
             deadline = time.monotonic() + 120
             while not (c.get(loc).json()["done"] == 1 and state.runner.running() == 2):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.errors import PROBLEM_BASE
+from service.api.errors import PROBLEM_BASE
 from tests.service import svc_helpers as h
 
 
@@ -61,7 +61,7 @@ class TestValidate:
         self, client: TestClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         in_api = client.post("/v1/validate", json=two_point_request()).json()
-        monkeypatch.setattr("service.routes.validate.IN_PROCESS_BUILD_MAX_VARIABLES", 0)
+        monkeypatch.setattr("service.api.routes.validate.IN_PROCESS_BUILD_MAX_VARIABLES", 0)
         in_worker = client.post("/v1/validate", json=two_point_request())
         assert in_worker.status_code == 200
         assert in_worker.json() == in_api
@@ -89,7 +89,7 @@ class TestValidate:
             "hardware 'nvidia-h100-8x' is existing-only, with the default catalog's figures"
         )
         # a worker describes the stored (parsed, dumped) request: the same answer
-        monkeypatch.setattr("service.routes.validate.IN_PROCESS_BUILD_MAX_VARIABLES", 0)
+        monkeypatch.setattr("service.api.routes.validate.IN_PROCESS_BUILD_MAX_VARIABLES", 0)
         assert client.post("/v1/validate", json=req).json() == body
 
     def test_an_existing_fleet_in_neither_is_422_naming_it(self, client: TestClient) -> None:

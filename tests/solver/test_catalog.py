@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from service.cli import main as cli_main
+from service.cli.main import main as cli_main
 from solver import RequestInvalid, parse_request, plan
 from solver.catalog import HARDWARE_FIELDS, catalog_hardware, load_catalog
 from solver.curves import throughput

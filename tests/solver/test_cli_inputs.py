@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from service.cli import main
+from service.cli.main import main
 from solver import Plan
 from tests.helpers.requests import request
 from tests.solver.test_scenarios import power_request
@@ -35,30 +35,49 @@ def deep(depth: int) -> bytes:
 class TestRequestFiles:
     @pytest.mark.parametrize("command", ["solve", "validate", "sweep", "frontier", "report"])
     @pytest.mark.parametrize(
-        ("data", "message"),
+        ("data", "messages"),
         [
-            (deep(100_000), "/: not valid JSON: nested too deeply"),
+            (deep(100_000), ["/: the JSON is nested too deeply"]),
             (
                 json.dumps({"name": "café", **request()}, ensure_ascii=False).encode("latin-1"),
-                "/: not UTF-8 text (byte 13 cannot be decoded): save the file as UTF-8",
+                ["/: the file is not UTF-8 text (byte 13 cannot be decoded)"],
             ),
-            (json.dumps(json.dumps(request())).encode(), "/: must be a JSON object, not a string"),
-            (b"[1, 2]", "/: must be a JSON object, not an array"),
-            (b"null", "/: must be a JSON object, not null"),
+            (json.dumps(json.dumps(request())).encode(), ["/: the file must be a JSON object, not a string"]),
+            (b"[1, 2]", ["/: the file must be a JSON object, not an array"]),
+            (b"null", ["/: the file must be a JSON object, not null"]),
+            (b" \n", ["/: the file is empty: a JSON object is expected"]),
             (
                 b'{"a": [1, {"b~/": 1e999}], "c": NaN}',
-                "/a/1/b~0~1: not a finite number (1e999): NaN, Infinity and numbers beyond the float "
-                "range are not allowed",
+                [
+                    f"{where}: NaN, Infinity and numbers beyond the float range are not allowed: use a "
+                    "finite number"
+                    for where in ("/a/1/b~0~1", "/c")
+                ],
             ),
             (  # was "/: not valid JSON: Exceeds the limit (4300 digits) for integer string conversion ..."
                 b'{"a": {"b": ' + b"9" * 5000 + b"}}",
-                "/a/b: not a finite number (999999999999... (5000 characters)): NaN, Infinity and "
-                "numbers beyond the float range are not allowed",
+                [
+                    "/a/b: NaN, Infinity and numbers beyond the float range are not allowed: use a finite "
+                    "number"
+                ],
+            ),
+            (  # the API refused a key given twice, the CLI kept the last value
+                b'{"name": "a", "sites": [{"id": "s", "power_mw": 1, "power_mw": 2}], "name": "b"}',
+                [
+                    "/name: the key 'name' appears more than once in this object: give each key once",
+                    "/sites/0/power_mw: the key 'power_mw' appears more than once in this object: give "
+                    "each key once",
+                ],
             ),
         ],
     )
-    def test_an_invalid_file_exits_2_with_one_message(
-        self, tmp_path: Path, capfd: pytest.CaptureFixture[str], command: str, data: bytes, message: str
+    def test_an_invalid_file_exits_2_naming_each_problem(
+        self,
+        tmp_path: Path,
+        capfd: pytest.CaptureFixture[str],
+        command: str,
+        data: bytes,
+        messages: list[str],
     ) -> None:
         out_file = ["-o", str(tmp_path / "r.html")] if command == "report" else []
         path = write(tmp_path, data)
@@ -67,13 +86,16 @@ class TestRequestFiles:
         assert out == ""
         # report (like diff and export) reads files of several kinds, at times two: it names the file
         where = f"{path}: " if command == "report" else ""
-        assert err == f"invalid request: {where}{message}\n"
+        assert err == "".join(f"invalid request: {where}{m}\n" for m in messages)
 
     def test_diff_refuses_a_json_string_too(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
         good = write(tmp_path, request(), "a.json")
         bad = write(tmp_path, json.dumps(json.dumps(request())).encode(), "b.json")
         assert main(["diff", good, bad]) == 2
-        assert capfd.readouterr().err == f"invalid request: {bad}: /: must be a JSON object, not a string\n"
+        assert (
+            capfd.readouterr().err
+            == f"invalid request: {bad}: /: the file must be a JSON object, not a string\n"
+        )
 
     def test_a_byte_order_mark_is_accepted(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
         path = write(tmp_path, BOM + json.dumps(request()).encode())

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import format_plan, main
+from service.cli.main import main
+from service.cli.solve import format_plan
 from solver import Plan, plan
 from solver.schema import ObjectiveOut
 from tests.helpers.recompute import check_plan

@@ -13,7 +13,7 @@ import pytest
 
 from solver import parse_request
 from solver.inspect import describe_request
-from solver.scenarios import prepare_frontier
+from solver.scenarios.frontier import prepare_frontier
 from tests.helpers.requests import Json, fleet, hardware, request, served, site, solve, workload
 
 REL = 1e-7

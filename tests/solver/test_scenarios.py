@@ -10,37 +10,20 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-import os
-import signal
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import solver.scenarios as sc
+import solver.scenarios.sweep as sweep_module
 from solver import FieldError, RequestInvalid, parse_request, plan
 from solver.errors import CheckTooLong
 from solver.model import prepare
-from solver.scenarios import (
-    PathError,
-    ProcessMapper,
-    RunOptions,
-    ScenarioOutcome,
-    ScenarioRow,
-    ScenarioTask,
-    _label,
-    prepare_frontier,
-    prepare_sweep,
-    resolve_path,
-    run_frontier,
-    run_sweep,
-    solve_scenario,
-    tornado,
-)
-from tests.helpers.workers import alive, half_sent_worker, parent_worker, sigint_state, slow_worker
+from solver.scenarios.frontier import prepare_frontier, run_frontier
+from solver.scenarios.paths import PathError, resolve_path
+from solver.scenarios.results import ScenarioRow, tornado
+from solver.scenarios.run import RunOptions, ScenarioOutcome, ScenarioTask, solve_scenario
+from solver.scenarios.sweep import _label, prepare_sweep, run_sweep
 
 Json = dict[str, Any]
 SECONDS_PER_YEAR = 8760 * 3600
@@ -475,7 +458,7 @@ class TestCheckBudget:
     def test_checking_stops_at_the_budget(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # One reading at the start (1 s), one before each of the 5 values is checked (2, 3, 4 …
         # s): 2 s and 3 s after the start are past a budget of 2.5 s at the third value.
-        monkeypatch.setattr(sc, "time", FakeClock())
+        monkeypatch.setattr(sweep_module, "time", FakeClock())
         body = {
             "base": power_request(),
             "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13, 14, 15]}],
@@ -491,7 +474,7 @@ class TestCheckBudget:
     def test_a_grid_counts_its_combinations_too(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # 2 + 2 values alone, then 4 combinations: 8 checks; the 7th (reading 8, 7 s after the
         # start) is past 6.5 s, with 6 made.
-        monkeypatch.setattr(sc, "time", FakeClock())
+        monkeypatch.setattr(sweep_module, "time", FakeClock())
         body = {
             "base": power_request(),
             "mode": "grid",
@@ -506,7 +489,7 @@ class TestCheckBudget:
 
     def test_without_a_budget_checking_never_stops(self, monkeypatch: pytest.MonkeyPatch) -> None:
         clock = FakeClock()
-        monkeypatch.setattr(sc, "time", clock)
+        monkeypatch.setattr(sweep_module, "time", clock)
         body = {"base": power_request(), "parameters": [{"path": "sites/s/power_mw", "values": [11, 12]}]}
         assert len(prepare_sweep(body).scenarios) == 2
 
@@ -972,19 +955,7 @@ class TestFrontier:
 
 
 class TestExecution:
-    def test_process_pool_rows_equal_in_process_rows(self) -> None:
-        body = {
-            "base": power_request(),
-            "parameters": [{"path": "sites/s/power_mw", "values": [9, 11, 14, 19, 30]}],
-        }
-        serial = run_sweep(prepare_sweep(body))
-        with ProcessMapper(2) as pm:
-            parallel = run_sweep(prepare_sweep(body), RunOptions(mapper=pm))
-        assert [r.status for r in parallel.rows] == [r.status for r in serial.rows]
-        for a, b in zip(serial.rows, parallel.rows, strict=True):
-            assert a.index == b.index and a.values == b.values
-            if a.objective is not None:
-                assert rel_close(a.objective, b.objective)
+    """In this process (the builtin ``map``); over a process pool: tests/jobs/test_mapper.py."""
 
     def test_progress_callback_sees_every_row_and_its_plan(self) -> None:
         seen: list[tuple[int, str, int, int]] = []
@@ -1012,104 +983,12 @@ class TestExecution:
         result = run_sweep(prepare_sweep(body), opts)
         assert result.cancelled and result.done == 2 and len(result.rows) == 2
 
-    def test_cancelling_a_running_sweep_stops_its_workers(self) -> None:
-        body = {
-            "base": power_request(),
-            "parameters": [{"path": "sites/s/power_mw", "values": [11, 12, 13, 14, 15]}],
-        }
-        sweep = prepare_sweep(body)
-        first = threading.Event()
-        out: dict[str, Any] = {}
-        with ProcessMapper(2) as pm:
-            opts = RunOptions(mapper=pm, worker=slow_worker, on_result=lambda *a: first.set())
-
-            def go() -> None:
-                out["result"] = run_sweep(sweep, opts)
-
-            th = threading.Thread(target=go)
-            th.start()
-            assert first.wait(120), "the quick scenario never finished"
-            pids = pm.pids()
-            assert pids and any(alive(p) for p in pids)
-            pm.cancel()
-            th.join(60)
-            assert not th.is_alive(), "the sweep did not stop after cancel()"
-        assert out["result"].cancelled
-        assert out["result"].done == 1
-        deadline = time.monotonic() + 30
-        while any(alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in pids if alive(p)], "workers still running after cancel"
-        assert math.isfinite(out["result"].rows[0].objective or math.nan)
-
-    def test_workers_start_with_sigint_blocked_and_the_caller_keeps_it(self) -> None:
-        # Ctrl-C goes to the whole foreground group: a spawn worker still importing (before its
-        # initializer ignores SIGINT) printed a KeyboardInterrupt traceback.  Born with SIGINT
-        # blocked, a worker never sees it; the caller still does (and stops the workers).
-        handler = signal.getsignal(signal.SIGINT)
-        with ProcessMapper(2) as pm:
-            outs = list(pm(sigint_state, [ScenarioTask(i, {}, f"p{i}") for i in range(4)]))
-        assert [o.error for o in outs] == ["blocked=True"] * 4
-        assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
-        assert signal.getsignal(signal.SIGINT) is handler
-
-    def test_cancel_kills_the_solver_processes_a_worker_started(self, tmp_path: Path) -> None:
-        # a CBC solve runs as the worker's child: it ran on to its time limit after the worker
-        marker = tmp_path / "child"
-        pm = ProcessMapper(1)
-        tasks = [ScenarioTask(0, {"marker": str(marker)}, "p0")]
-        consumer = threading.Thread(target=lambda: list(pm(parent_worker, tasks)), daemon=True)
-        consumer.start()
-        deadline = time.monotonic() + 120
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists(), "the worker never started its child"
-        child = int(marker.read_text())
-        try:
-            pm.cancel()
-            consumer.join(60)
-            deadline = time.monotonic() + 30
-            while alive(child) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert not alive(child), "the worker's child still runs"
-        finally:
-            if alive(child):
-                os.kill(child, signal.SIGKILL)
-
-    def test_a_worker_killed_while_sending_its_result_does_not_leave_the_pool_hanging(
-        self, tmp_path: Path
-    ) -> None:
-        # The pool's manager thread, reading a result a killed worker only partly sent, waited
-        # for the rest forever, and the interpreter joins that thread at exit: 'capplan sweep'
-        # hung after Ctrl-C.
-        marker = tmp_path / "sent"
-        pm = ProcessMapper(1)
-        outs: list[ScenarioOutcome] = []
-        tasks = [ScenarioTask(0, {"marker": str(marker)}, "p0")]
-        consumer = threading.Thread(target=lambda: outs.extend(pm(half_sent_worker, tasks)), daemon=True)
-        consumer.start()
-        deadline = time.monotonic() + 120
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists(), "the worker never wrote its partial result"
-        ex: Any = pm._executor
-        manager, results = ex._executor_manager_thread, ex._result_queue
-        pm.cancel()
-        manager.join(60)
-        stuck = manager.is_alive()
-        if stuck:  # unblock it, so that this process can still exit (the fix's own step)
-            results._writer.close()
-            manager.join(60)
-        assert not stuck, "the pool's manager thread still waits for the rest of the result"
-        consumer.join(60)
-        assert not consumer.is_alive() and outs == []
-
 
 class TestWarmStartedSweeps:
     """Scenarios of one structure start from the previous basis and answer as cold solves."""
 
     def test_every_row_equals_its_cold_plan(self) -> None:
-        from solver.scenarios import WORKER_WARM_STARTS
+        from solver.scenarios.run import WORKER_WARM_STARTS
 
         base = json.loads((Path(__file__).parents[2] / "examples" / "cerebras-750mw.json").read_text())
         sweep = prepare_sweep(

@@ -537,7 +537,7 @@ def test_an_integer_plan_has_no_shadow_prices(kind: str, backend: str) -> None:
     req["solver"] = {"integer": True, "backend": backend}
     p = solve(req)
     assert p.status == "optimal" and p.shadow_prices is None
-    assert any(b.startswith("power ") for b in p.binding)
+    assert any(b.family == "power" for b in p.binding_limits)
     [note] = [w for w in p.warnings if w.startswith("integer plan: no shadow prices")]
     assert "re-solve with the limit moved" in note
 
