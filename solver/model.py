@@ -174,58 +174,9 @@ def prepare(req: PlanRequest) -> ModelData:
     hw_index = {h.id: i for i, h in enumerate(req.hardware)}
     vendors = sorted({h.vendor for h in req.hardware})
     v_index = {v: i for i, v in enumerate(vendors)}
-    demand: list[list[float]] = []
-    peak: list[list[float]] = []
-    for wl in req.workloads:
-        if isinstance(wl.demand_tokens_per_s, list):  # a rate per period, flat within it
-            demand.append([float(x) for x in wl.demand_tokens_per_s])
-            peak.append([1.0] * n)
-        else:
-            avg, phi = demand_curve(wl.demand_tokens_per_s, wl.demand_growth_per_year, p, n)
-            demand.append(avg)
-            peak.append(phi)
+    demand, peak = _demand_tables(req, n, p)
     tput = [[throughput(hw, wl) for wl in req.workloads] for hw in req.hardware]
-    allowed: list[list[int]] = []
-    present: list[list[int]] = []
-    eligible: list[tuple[int, int, int]] = []
-    existing: dict[tuple[int, int], list[float]] = {}
-    opex_unit: dict[tuple[int, int], float] = {}
-    opex_parts: dict[tuple[int, int], dict[str, float]] = {}
-    lf = econ.load_factor
-    for s, site in enumerate(req.sites):
-        hs = (
-            list(range(len(req.hardware)))
-            if site.allowed_hardware is None
-            else sorted({hw_index[x] for x in site.allowed_hardware})
-        )
-        # existing-only hardware is never bought: it serves only where it has existing units
-        here_now = {hw_index[e.hardware] for e in site.existing}
-        hs = [h for h in hs if not req.hardware[h].existing_only or h in here_now]
-        allowed.append(hs)
-        for h in hs:
-            for w in range(len(req.workloads)):
-                if tput[h][w] > 0:
-                    eligible.append((s, h, w))
-        here = sorted(set(hs) | here_now)
-        present.append(here)
-        for h in here:
-            hw = req.hardware[h]
-            parts = {
-                "maintenance": hw.unit_price_usd * hw.maintenance_fraction_per_year * p,
-                "recurring": hw.recurring_usd_per_unit_hour * hours,
-                "energy": hw.it_power_kw / 1000 * site.pue * lf * hours * site.energy_usd_per_mwh,
-                "site_lease": hw.it_power_kw * site.lease_usd_per_kw_month * 12 * p,
-            }
-            opex_parts[(s, h)] = parts
-            opex_unit[(s, h)] = sum(parts.values())
-        for e in site.existing:
-            h = hw_index[e.hardware]
-            hw = req.hardware[h]
-            rem = hw.lifetime_years if e.remaining_life_years is None else e.remaining_life_years
-            alive = math.ceil(rem * 12 / pm - 1e-9) if rem > 0 else 0
-            units = existing.setdefault((s, h), [0.0] * n)
-            for t in range(min(n, alive)):
-                units[t] += e.units
+    allowed, present, eligible, existing, opex_unit, opex_parts = _site_tables(req, tput, hw_index, hours)
     exp_life, exp_lead = [], []
     for site in req.sites:
         ex = site.expansion
@@ -268,11 +219,95 @@ def prepare(req: PlanRequest) -> ModelData:
         )
     )
     data.usd_unit = solver_unit(max(_dollar_limits(req), default=0.0))
+    data.warnings += preparation_warnings(data, hw_index)
+    return data
+
+
+def _demand_tables(req: PlanRequest, n: int, p: float) -> tuple[list[list[float]], list[list[float]]]:
+    """[w][t] the period's average demand rate and its peak factor (:func:`demand_curve`)."""
+    demand: list[list[float]] = []
+    peak: list[list[float]] = []
+    for wl in req.workloads:
+        if isinstance(wl.demand_tokens_per_s, list):  # a rate per period, flat within it
+            demand.append([float(x) for x in wl.demand_tokens_per_s])
+            peak.append([1.0] * n)
+        else:
+            avg, phi = demand_curve(wl.demand_tokens_per_s, wl.demand_growth_per_year, p, n)
+            demand.append(avg)
+            peak.append(phi)
+    return demand, peak
+
+
+def _site_tables(
+    req: PlanRequest, tput: list[list[float]], hw_index: dict[str, int], hours: float
+) -> tuple[
+    list[list[int]],
+    list[list[int]],
+    list[tuple[int, int, int]],
+    dict[tuple[int, int], list[float]],
+    dict[tuple[int, int], float],
+    dict[tuple[int, int], dict[str, float]],
+]:
+    """Per site: the hardware allowed and present, the eligible (s, h, w), the existing units
+    alive per period and the nominal opex of one installed unit per period (with its parts)."""
+    n, pm = req.horizon.periods, req.horizon.period_months
+    p = pm / 12
+    allowed: list[list[int]] = []
+    present: list[list[int]] = []
+    eligible: list[tuple[int, int, int]] = []
+    existing: dict[tuple[int, int], list[float]] = {}
+    opex_unit: dict[tuple[int, int], float] = {}
+    opex_parts: dict[tuple[int, int], dict[str, float]] = {}
+    lf = req.economics.load_factor
+    for s, site in enumerate(req.sites):
+        hs = (
+            list(range(len(req.hardware)))
+            if site.allowed_hardware is None
+            else sorted({hw_index[x] for x in site.allowed_hardware})
+        )
+        # existing-only hardware is never bought: it serves only where it has existing units
+        here_now = {hw_index[e.hardware] for e in site.existing}
+        hs = [h for h in hs if not req.hardware[h].existing_only or h in here_now]
+        allowed.append(hs)
+        for h in hs:
+            for w in range(len(req.workloads)):
+                if tput[h][w] > 0:
+                    eligible.append((s, h, w))
+        here = sorted(set(hs) | here_now)
+        present.append(here)
+        for h in here:
+            hw = req.hardware[h]
+            parts = {
+                "maintenance": hw.unit_price_usd * hw.maintenance_fraction_per_year * p,
+                "recurring": hw.recurring_usd_per_unit_hour * hours,
+                "energy": hw.it_power_kw / 1000 * site.pue * lf * hours * site.energy_usd_per_mwh,
+                "site_lease": hw.it_power_kw * site.lease_usd_per_kw_month * 12 * p,
+            }
+            opex_parts[(s, h)] = parts
+            opex_unit[(s, h)] = sum(parts.values())
+        for e in site.existing:
+            h = hw_index[e.hardware]
+            hw = req.hardware[h]
+            rem = hw.lifetime_years if e.remaining_life_years is None else e.remaining_life_years
+            alive = math.ceil(rem * 12 / pm - 1e-9) if rem > 0 else 0
+            units = existing.setdefault((s, h), [0.0] * n)
+            for t in range(min(n, alive)):
+                units[t] += e.units
+    return allowed, present, eligible, existing, opex_unit, opex_parts
+
+
+def preparation_warnings(data: ModelData, hw_index: dict[str, int]) -> list[str]:
+    """What the plan warns about before solving: throughput read off a rising curve, workloads
+    nothing can serve (at all, or before the first purchase can arrive), existing units that
+    may not serve, existing-only hardware, lead times rounded to periods or past the horizon,
+    ignored fields and deposits without a lead time."""
+    req, n, pm, tput = data.req, data.n, data.req.horizon.period_months, data.tput
+    out: list[str] = []
     for h, hw in enumerate(req.hardware):
         for w, wl in enumerate(req.workloads):
             own = curve_throughput(hw, wl)
             if tput[h][w] > own * (1 + 1e-12):
-                data.warnings.append(
+                out.append(
                     f"workload {wl.id!r} ({wl.min_tokens_per_s_per_user:g} tokens/s per user) on "
                     f"{hw.id!r}: its {wl.model!r} curve rises with speed, so a unit is counted at the "
                     f"best operating point at least that fast, {tput[h][w]:,.6g} tokens/s per unit, "
@@ -280,13 +315,13 @@ def prepare(req: PlanRequest) -> ModelData:
                 )
     for w, wl in enumerate(req.workloads):
         if not any(tput[h][w] > 0 for h in range(len(req.hardware))):
-            data.warnings.append(
+            out.append(
                 f"workload {wl.id!r}: no hardware reaches {wl.min_tokens_per_s_per_user:g} "
                 f"tokens/s per user on {wl.model!r}; it cannot be served"
             )
     for w, (wl, first) in enumerate(zip(req.workloads, _first_servable_periods(data), strict=True)):
         if 0 < first < n and wl.min_service_fraction > 0 and any(data.demand[w][t] > 0 for t in range(first)):
-            data.warnings.append(
+            out.append(
                 f"workload {wl.id!r}: nothing that can serve it is installed before "
                 f"{data.labels[first]} (no existing fleet; the earliest eligible hardware arrives "
                 f"after its lead time), so its minimum service cannot be met before then"
@@ -295,37 +330,37 @@ def prepare(req: PlanRequest) -> ModelData:
         allowed_here = set(data.allowed[s])
         for e in site.existing:
             if hw_index[e.hardware] not in allowed_here:
-                data.warnings.append(
+                out.append(
                     f"site {site.id!r}: existing {e.hardware!r} units are not in allowed_hardware; "
                     "they draw power and cost money until they retire but serve no workload"
                 )
-    data.warnings += existing_only_warnings(req)
+    out += existing_only_warnings(req)
     for h, hw in enumerate(req.hardware):
         months = hw.lead_time_months
         if hw.existing_only:
             continue  # never bought: its purchase terms are named by existing_only_warnings
         if months is not None and abs(data.lead[h] * pm - months) > 1e-9 * max(1.0, months):
             off = data.lead[h] * pm - months
-            data.warnings.append(
+            out.append(
                 f"hardware {hw.id!r}: lead time {months:g} months counted as {data.lead[h]} "
                 f"period{'s' if data.lead[h] != 1 else ''} of {pm} months (the nearest whole "
                 f"period), {abs(off):g} months {'longer' if off > 0 else 'shorter'} than stated"
             )
-    data.warnings += ignored_field_warnings(req)
+    out += ignored_field_warnings(req)
     for h, hw in enumerate(req.hardware):
         if hw.existing_only:
             continue
         if data.lead[h] >= n:
-            data.warnings.append(
+            out.append(
                 f"hardware {hw.id!r}: lead time {data.lead[h]} periods reaches past the "
                 "horizon; none can be bought"
             )
         if data.lead[h] == 0 and hw.deposit_fraction < 1:
-            data.warnings.append(
+            out.append(
                 f"hardware {hw.id!r}: deposit_fraction {hw.deposit_fraction:g} has no effect without "
                 "a lead time (a unit arrives in the period it is ordered: all of it is paid then)"
             )
-    return data
+    return out
 
 
 def existing_only_warnings(req: PlanRequest) -> list[str]:
