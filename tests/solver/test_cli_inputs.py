@@ -2,7 +2,7 @@
 invalid file, never a traceback and exit 1) and the edges of the scenario tables.
 
 The numbers are those of the micro-instances of tests/helpers/requests.py (objective
-$2,000) and tests/solver/test_scenarios.py (the power instance: 10 MW at least).
+$2,000) and tests/helpers/scenario_requests.py (the power instance: 10 MW at least).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from service.cli.main import main
 from solver import Plan
 from tests.helpers.requests import request
-from tests.solver.test_scenarios import power_request
+from tests.helpers.scenario_requests import power_request
 
 BOM = b"\xef\xbb\xbf"
 
@@ -72,7 +72,12 @@ class TestRequestFiles:
         ],
     )
     def test_an_invalid_file_exits_2_naming_each_problem(
-        self, tmp_path: Path, capfd: pytest.CaptureFixture[str], command: str, data: bytes, messages: list[str]
+        self,
+        tmp_path: Path,
+        capfd: pytest.CaptureFixture[str],
+        command: str,
+        data: bytes,
+        messages: list[str],
     ) -> None:
         out_file = ["-o", str(tmp_path / "r.html")] if command == "report" else []
         path = write(tmp_path, data)
@@ -87,7 +92,10 @@ class TestRequestFiles:
         good = write(tmp_path, request(), "a.json")
         bad = write(tmp_path, json.dumps(json.dumps(request())).encode(), "b.json")
         assert main(["diff", good, bad]) == 2
-        assert capfd.readouterr().err == f"invalid request: {bad}: /: the file must be a JSON object, not a string\n"
+        assert (
+            capfd.readouterr().err
+            == f"invalid request: {bad}: /: the file must be a JSON object, not a string\n"
+        )
 
     def test_a_byte_order_mark_is_accepted(self, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
         path = write(tmp_path, BOM + json.dumps(request()).encode())
