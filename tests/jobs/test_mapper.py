@@ -20,8 +20,8 @@ from service.jobs.local import LocalProcessRunner
 from service.jobs.mapper import LocalPoolMapper
 from solver.scenarios.run import RunOptions, ScenarioOutcome, ScenarioTask
 from solver.scenarios.sweep import prepare_sweep, run_sweep
+from tests.helpers.scenario_requests import power_request, rel_close
 from tests.helpers.workers import alive, half_sent_worker, parent_worker, sigint_state, slow_worker
-from tests.solver.test_scenarios import power_request, rel_close
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from solver import plan
 from solver.scenarios.frontier import prepare_frontier, run_frontier
 from solver.scenarios.sweep import prepare_sweep, run_sweep
-from tests.solver.test_scenarios import frontier_request, power_request
+from tests.helpers.scenario_requests import frontier_request, power_request
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 
 from service.cli.main import main
 from solver import plan
-from tests.solver.test_scenarios import power_request
+from tests.helpers.scenario_requests import power_request
 
 
 def write(tmp_path: Path, name: str, doc: Any) -> str:

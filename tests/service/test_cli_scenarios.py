@@ -1,7 +1,7 @@
 """``capplan sweep | frontier | diff``: options, exit codes, JSON and table output.
 
 The numbers are those of the hand-solved power micro-instance of
-tests/solver/test_scenarios.py (cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20 MW).
+tests/helpers/scenario_requests.py (cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20 MW).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 from service.cli.main import main
 from service.cli.scenarios import _fmt, parse_assignment
 from solver import RequestInvalid, plan
+from tests.helpers.scenario_requests import frontier_request, power_request
 from tests.helpers.workers import session_members
-from tests.solver.test_scenarios import frontier_request, power_request
 
 
 def write(tmp_path: Path, name: str, doc: Any) -> str:

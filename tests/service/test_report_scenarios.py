@@ -1,6 +1,6 @@
 """The sweep report (service.report.scenarios): the tornado charts.
 
-power_request (tests/solver/test_scenarios.py): cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20
+power_request (tests/helpers/scenario_requests.py): cost = 3e6 − 2e5·(P − 10) for 10 <= P <= 20
 MW, infeasible below 10 MW; the base (P = 15) costs 2e6.
 """
 
@@ -15,8 +15,8 @@ import pytest
 from service.report import render_frontier_report, render_sweep_report
 from solver.scenarios.frontier import prepare_frontier, run_frontier
 from solver.scenarios.sweep import prepare_sweep, run_sweep
+from tests.helpers.scenario_requests import frontier_request, power_request
 from tests.service.report_cases import SVG, read_page, svg_tree, titles, unisolated
-from tests.solver.test_scenarios import frontier_request, power_request
 
 WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 CHART = "chart-tornado-npv_cost_usd"

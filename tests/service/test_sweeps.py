@@ -1,7 +1,7 @@
 """``/v1/sweeps``, ``/v1/frontiers`` and ``/v1/plans/{a}/diff/{b}`` against a real app:
 SQLite store, LocalProcessRunner with two worker processes.
 
-Numbers come from the hand-solved micro-instances of tests/solver/test_scenarios.py:
+Numbers come from the hand-solved micro-instances of tests/helpers/scenario_requests.py:
 power (cost = 3e6 − 2e5·(P − 10), 10 <= P <= 20 MW, infeasible below 10) and frontier
 (cost = 1e6·f up to f = 0.5, then 5e5 + 4e6·(f − 0.5), at most 0.8 served).
 """
@@ -30,10 +30,10 @@ from solver.scenarios import sweep as sweep_module
 from solver.scenarios.run import solve_scenario
 from solver.scenarios.sweep import prepare_sweep
 from tests.helpers.requests import BIG_VARIABLES, big_request
+from tests.helpers.scenario_requests import FakeClock, frontier_request, power_request
 from tests.helpers.workers import alive, slow_worker
 from tests.service import svc_helpers as h
 from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing
-from tests.solver.test_scenarios import FakeClock, frontier_request, power_request
 
 FINISHED = ("done", "failed")
 

@@ -2,7 +2,7 @@
 invalid file, never a traceback and exit 1) and the edges of the scenario tables.
 
 The numbers are those of the micro-instances of tests/helpers/requests.py (objective
-$2,000) and tests/solver/test_scenarios.py (the power instance: 10 MW at least).
+$2,000) and tests/helpers/scenario_requests.py (the power instance: 10 MW at least).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from service.cli.main import main
 from solver import Plan
 from tests.helpers.requests import request
-from tests.solver.test_scenarios import power_request
+from tests.helpers.scenario_requests import power_request
 
 BOM = b"\xef\xbb\xbf"
 

@@ -13,8 +13,8 @@ import pytest
 
 from solver import plan
 from solver.diff import diff_plans
-from tests.solver.test_scenarios import power_request
-from tests.solver.test_shadow_prices import total_budget_case, vendor_share_case
+from tests.helpers.price_cases import total_budget_case, vendor_share_case
+from tests.helpers.scenario_requests import power_request
 
 
 def with_power(mw: float | list[float], periods: int = 1) -> dict:
