@@ -1,6 +1,6 @@
 """Scale-out for real: a two-node Ray cluster, two ``capplan serve`` replicas, one PostgreSQL.
 
-Each test starts its own cluster (:mod:`tests.service.ray_cluster`): a Ray head and a worker
+Each test starts its own cluster (:mod:`tests.helpers.ray_cluster`): a Ray head and a worker
 node, each ``--num-cpus=1`` and its own process group — the worker in a network namespace of
 its own (a separate host at its own IP behind a veth pair) when this process may create one,
 else a plain process — and two API replicas (``CAPPLAN_RUNNER=ray``) on a fresh PostgreSQL
@@ -31,8 +31,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from solver import plan
-from tests.service import svc_helpers as h
-from tests.service.ray_cluster import (
+from tests.helpers import service as h
+from tests.helpers.ray_cluster import (
     PG_URL,
     RayCluster,
     Replica,

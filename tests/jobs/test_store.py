@@ -1,6 +1,6 @@
 """The store on SQLite and, for real, on the local PostgreSQL server (skipped if unreachable).
 
-PostgreSQL runs in a schema of its own per test (``tests.service.ray_cluster.pg_schema``), dropped after.
+PostgreSQL runs in a schema of its own per test (``tests.helpers.ray_cluster.pg_schema``), dropped after.
 Set CAPPLAN_TEST_POSTGRES_URL to use another server.
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy import select, text
 
 from service.api.errors import PROBLEM_BASE
 from service.jobs.store import JOB_ROWS, Cursor, DuplicateIdempotencyKey, PlanRow, Store, utcnow
-from tests.service import svc_helpers as h
-from tests.service.ray_cluster import PG_URL
+from tests.helpers import service as h
+from tests.helpers.ray_cluster import PG_URL
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

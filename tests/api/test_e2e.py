@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from service.jobs.store import Store
-from tests.service import svc_helpers as h
+from tests.helpers import service as h
 
 pytestmark = pytest.mark.slow
 

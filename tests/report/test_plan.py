@@ -22,13 +22,15 @@ from service.report.bidi import balanced, isolated, with_ids
 from service.report.plan import end_discount
 from solver import Plan, parse_request, plan
 from solver.schema import BindingLimit, DiagnosisEntry, DiscountTier, ObjectiveOut, SolverOut
-from tests.service.report_cases import (
+from tests.helpers.report_cases import (
     bar_heights,
     demo_request,
+    expected_charts,
     hostile_request,
     infeasible_request,
     limits_request,
     read_page,
+    shown_close,
     svg_tree,
     titles,
     unisolated,
@@ -48,22 +50,6 @@ def demo() -> tuple[Plan, object]:
 def html(demo: tuple[Plan, object]) -> str:
     p, req = demo
     return render_plan_report(p, req, generated_at=WHEN)  # type: ignore[arg-type]
-
-
-def expected_charts(p: Plan, with_request: bool) -> set[str]:
-    sites = {s.id for s in p.periods[0].sites}
-    wls = {w.id for w in p.periods[0].workloads}
-    out = {"chart-fleet-units", "chart-cost", "chart-power-prices", "chart-contracts"}
-    out |= {f"chart-power-{s}" for s in sites} | {f"chart-demand-{w}" for w in wls}
-    if with_request:
-        out |= {"chart-fleet-mw", "chart-vendor-share"}
-    return out
-
-
-def shown_close(text: str, value: float, digits: int = 4) -> bool:
-    """The shown text, parsed back, equals value to the display's rounding."""
-    shown = fmt.parse_scaled(text)
-    return math.isclose(shown, value, rel_tol=0.5 * 10 ** (1 - digits) + 1e-12, abs_tol=1e-9)
 
 
 class TestHeadline:

@@ -15,8 +15,8 @@ import pytest
 from service.report import render_frontier_report, render_sweep_report
 from solver.scenarios.frontier import prepare_frontier, run_frontier
 from solver.scenarios.sweep import prepare_sweep, run_sweep
+from tests.helpers.report_cases import SVG, read_page, svg_tree, titles, unisolated
 from tests.helpers.scenario_requests import frontier_request, power_request
-from tests.service.report_cases import SVG, read_page, svg_tree, titles, unisolated
 
 WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 CHART = "chart-tornado-npv_cost_usd"

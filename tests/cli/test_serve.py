@@ -20,7 +20,7 @@ import pytest
 from service.cli.main import main
 from service.cli.serve import banner
 from service.settings import Settings
-from tests.service import svc_helpers as h
+from tests.helpers import service as h
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -26,8 +26,13 @@ from service.report import render_frontier_report, render_plan_report, render_sw
 from solver import Plan, parse_request, plan
 from solver.scenarios.frontier import prepare_frontier, run_frontier
 from solver.scenarios.sweep import prepare_sweep, run_sweep
-from tests.service.report_cases import demo_request, infeasible_request, read_page
-from tests.service.test_report import expected_charts, shown_close
+from tests.helpers.report_cases import (
+    demo_request,
+    expected_charts,
+    infeasible_request,
+    read_page,
+    shown_close,
+)
 
 CHROMIUM = next(
     (

@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, text
 from service.api.app import create_app
 from service.jobs.ownership import FileLock, ReplicaLock, StartupError, hold_database, replica_key
 from service.settings import Settings
-from tests.service import svc_helpers as h
-from tests.service.ray_cluster import PG_URL
+from tests.helpers import service as h
+from tests.helpers.ray_cluster import PG_URL
 
 
 class TestFileLock:

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
+from service.api.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.api.observability import JsonFormatter
 from service.settings import Settings
 
@@ -399,3 +400,14 @@ class TcpProxy:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
+
+
+def problem(r: object, status: int, slug: str) -> dict[str, object]:
+    """The problem+json body of response ``r``, once its status, type and request id are as said."""
+    assert r.status_code == status, r.text  # type: ignore[attr-defined]
+    assert r.headers["content-type"] == PROBLEM_JSON  # type: ignore[attr-defined]
+    body = r.json()  # type: ignore[attr-defined]
+    assert body["type"] == PROBLEM_BASE + slug
+    assert body["status"] == status
+    assert body["request_id"] == r.headers["x-request-id"]  # type: ignore[attr-defined]
+    return dict(body)

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from solver.catalog import load_catalog
-from tests.service import svc_helpers as h
+from tests.helpers import service as h
 
 
 @pytest.fixture(scope="module")

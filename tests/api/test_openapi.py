@@ -28,7 +28,7 @@ from solver.catalog import load_catalog
 from solver.scenarios.frontier import prepare_frontier
 from solver.scenarios.specs import SweepParameter
 from solver.scenarios.sweep import prepare_sweep
-from tests.service import svc_helpers as h
+from tests.helpers import service as h
 
 KEYS = "key-alice=alice"
 SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")

@@ -1,4 +1,4 @@
-"""Requests and HTML helpers shared by the report tests (tests/service/test_report*.py).
+"""Requests and HTML helpers shared by the report tests (tests/report/*.py).
 
 ``demo_request`` is a small but complete plan: two sites (one with an expansion option and
 an existing fleet, one with a per-period envelope), four hardware items of three vendors,
@@ -11,12 +11,16 @@ every chart of the report appear (power binds, expansion is built, supply binds)
 from __future__ import annotations
 
 import copy
+import math
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
+
+from service.report import fmt
+from solver import Plan
 
 Json = dict[str, Any]
 
@@ -432,3 +436,19 @@ def hostile_request(req: Json | None = None) -> Json:
             h["id"] = "cs3\u2066x"
     req["policy"]["max_vendor_share"] = {"nvidia\u202e": 0.75}
     return req
+
+
+def expected_charts(p: Plan, with_request: bool) -> set[str]:
+    sites = {s.id for s in p.periods[0].sites}
+    wls = {w.id for w in p.periods[0].workloads}
+    out = {"chart-fleet-units", "chart-cost", "chart-power-prices", "chart-contracts"}
+    out |= {f"chart-power-{s}" for s in sites} | {f"chart-demand-{w}" for w in wls}
+    if with_request:
+        out |= {"chart-fleet-mw", "chart-vendor-share"}
+    return out
+
+
+def shown_close(text: str, value: float, digits: int = 4) -> bool:
+    """The shown text, parsed back, equals value to the display's rounding."""
+    shown = fmt.parse_scaled(text)
+    return math.isclose(shown, value, rel_tol=0.5 * 10 ** (1 - digits) + 1e-12, abs_tol=1e-9)

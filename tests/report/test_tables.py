@@ -13,8 +13,8 @@ import pytest
 
 from service.report import TABLES, plan_tables, render_plan_report, table_csv
 from solver import Plan, plan
+from tests.helpers.report_cases import demo_request, infeasible_request, limits_request, read_page
 from tests.helpers.requests import hardware, request, solve
-from tests.service.report_cases import demo_request, infeasible_request, limits_request, read_page
 
 SECONDS_PER_PERIOD = 0.25 * 8760 * 3600  # demo: 3-month periods
 PLAIN = re.compile(r"^-?\d+(\.\d+)?$")

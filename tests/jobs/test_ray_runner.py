@@ -22,8 +22,8 @@ import pytest
 
 from service.jobs.runner import QueueFullError
 from service.jobs.tasks import solve_plan
-from tests.service import svc_helpers as h
-from tests.service.ray_cluster import RayCluster, ray_cluster, ray_missing, use_in_this_process
+from tests.helpers import service as h
+from tests.helpers.ray_cluster import RayCluster, ray_cluster, ray_missing, use_in_this_process
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 

@@ -29,11 +29,11 @@ from solver import FieldError, ModelTooLarge, RequestInvalid, plan
 from solver.scenarios import sweep as sweep_module
 from solver.scenarios.run import solve_scenario
 from solver.scenarios.sweep import prepare_sweep
+from tests.helpers import service as h
+from tests.helpers.ray_cluster import PG_URL, pg_schema, postgres_missing
 from tests.helpers.requests import BIG_VARIABLES, big_request
 from tests.helpers.scenario_requests import FakeClock, frontier_request, power_request
 from tests.helpers.workers import alive, slow_worker
-from tests.service import svc_helpers as h
-from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing
 
 FINISHED = ("done", "failed")
 

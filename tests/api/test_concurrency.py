@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.api.errors import PROBLEM_BASE
-from tests.service import svc_helpers as h
+from tests.helpers import service as h
 
 
 class TestManySolves:

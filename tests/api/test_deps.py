@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.service import svc_helpers as h
-from tests.service.test_plans import problem
+from tests.helpers import service as h
+from tests.helpers.service import problem
 
 
 @pytest.fixture(scope="module")

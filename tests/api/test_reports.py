@@ -19,7 +19,7 @@ from service.api.app import create_app
 from service.jobs.store import PlanRow, utcnow
 from service.report import TABLES
 from service.settings import Settings
-from tests.service.report_cases import demo_request, infeasible_request, read_page
+from tests.helpers.report_cases import demo_request, infeasible_request, read_page
 
 
 @pytest.fixture(scope="module")

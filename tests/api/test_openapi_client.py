@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.api.schemas import EXAMPLE_SWEEP
-from tests.service import svc_helpers as h
+from tests.helpers import service as h
 
 GENERATOR_CONFIG = "post_hooks: []\n"  # no formatter run on the generated code (not needed to import it)
 

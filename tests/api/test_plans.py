@@ -21,27 +21,17 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.api.deps import AppState
-from service.api.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.jobs.store import PlanRow
 from solver import Plan
+from tests.helpers import service as h
 from tests.helpers.requests import BIG_VARIABLES, big_request
-from tests.service import svc_helpers as h
+from tests.helpers.service import problem
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with h.app_client(tmp_path_factory.mktemp("plans")) as c:
         yield c
-
-
-def problem(r: object, status: int, slug: str) -> dict[str, object]:
-    assert r.status_code == status, r.text  # type: ignore[attr-defined]
-    assert r.headers["content-type"] == PROBLEM_JSON  # type: ignore[attr-defined]
-    body = r.json()  # type: ignore[attr-defined]
-    assert body["type"] == PROBLEM_BASE + slug
-    assert body["status"] == status
-    assert body["request_id"] == r.headers["x-request-id"]  # type: ignore[attr-defined]
-    return dict(body)
 
 
 def _no_constants(token: str) -> None:

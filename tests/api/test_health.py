@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 from service.api.app import create_app
 from service.api.errors import PROBLEM_BASE, PROBLEM_JSON
 from service.api.observability import JsonFormatter
-from tests.service import svc_helpers as h
-from tests.service.ray_cluster import PG_URL
+from tests.helpers import service as h
+from tests.helpers.ray_cluster import PG_URL
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import yaml
 
 from service.settings import Settings
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 FILES = [DEPLOY / "compose.yaml", DEPLOY / "k8s" / "capplan-api.yaml"]  # the ones that configure capplan
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from service.jobs.local import LocalProcessRunner
 from service.jobs.runner import JobResult, QueueFullError, recent_seconds, retry_after_estimate
+from tests.helpers import service as h
 from tests.helpers.workers import alive
-from tests.service import svc_helpers as h
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -232,7 +232,7 @@ class TestOrphans:
         script = (
             "import os, time\n"
             "from service.jobs.local import LocalProcessRunner\n"
-            "from tests.service import svc_helpers as h\n"
+            "from tests.helpers import service as h\n"
             "r = LocalProcessRunner(2, queue_limit=2, preload=())\n"
             "r.start()\n"
             "h.wait_ready(r)\n"

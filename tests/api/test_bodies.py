@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 import service.api.bodies as bodies
 from service.api.app import create_app
 from service.api.errors import PROBLEM_BASE
-from tests.service import svc_helpers as h
+from tests.helpers import service as h
 
 JSON = {"content-type": "application/json"}
 

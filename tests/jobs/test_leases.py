@@ -26,8 +26,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from service.api.app import create_app
 from service.jobs.store import DuplicateRequest, PlanRow, Store, utcnow
-from tests.service import svc_helpers as h
-from tests.service.ray_cluster import PG_URL, pg_schema, postgres_missing, replicas
+from tests.helpers import service as h
+from tests.helpers.ray_cluster import PG_URL, pg_schema, postgres_missing, replicas
 
 PAST = dt.timedelta(seconds=-60)
 FUTURE = dt.timedelta(seconds=600)

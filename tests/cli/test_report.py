@@ -12,8 +12,8 @@ import pytest
 from service.cli.main import main
 from service.report import TABLES
 from solver import plan
+from tests.helpers.report_cases import demo_request, infeasible_request, read_page
 from tests.helpers.requests import request, solve
-from tests.service.report_cases import demo_request, infeasible_request, read_page
 
 
 @pytest.fixture(scope="module")
