@@ -21,7 +21,7 @@ from service.cli.main import main
 from service.cli.scenarios import _fmt, parse_assignment
 from solver import RequestInvalid, plan
 from tests.helpers.scenario_requests import frontier_request, power_request
-from tests.helpers.workers import session_members
+from tests.helpers.workers import process_group, session_members
 
 
 def write(tmp_path: Path, name: str, doc: Any) -> str:
@@ -257,20 +257,6 @@ class TestDiffCommand:
             assert main(["diff", *((bad, good) if bad_one == "a" else (good, bad))]) == 2
             err = capsys.readouterr().err
             assert err.startswith(f"invalid request: {bad}: {message}"), err
-
-
-def process_group(pgid: int) -> list[int]:
-    """The processes of group ``pgid`` (from /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(") ", 1)[-1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:
-                out.append(int(entry.name))
-    return out
 
 
 class TestCtrlC:
