@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.service.ray_cluster import (
+from tests.helpers.ray_cluster import (
     medium_request,
     ray_cluster,
     ray_missing,

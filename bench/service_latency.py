@@ -45,7 +45,7 @@ def _synthetic(*size: int) -> dict[str, Any]:
 def _busy_request(tag: int) -> dict[str, Any]:
     """An integer request HiGHS cannot close quickly (mip_gap 0): it runs to its time limit."""
     sys.path.insert(0, str(ROOT))
-    from tests.service.svc_helpers import slow_request
+    from tests.helpers.service import slow_request
 
     return slow_request(time_limit_s=20, tag=tag)
 

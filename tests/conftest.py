@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import solver.model
+from tests.helpers.ray_cluster import pg_schema as fresh_pg_schema
+from tests.helpers.ray_cluster import postgres_missing
 
 
 @pytest.fixture
@@ -21,3 +24,14 @@ def nothing_derived(monkeypatch: pytest.MonkeyPatch) -> None:
     for module in list(sys.modules.values()):
         if getattr(module, "prepare", None) is original:
             monkeypatch.setattr(module, "prepare", refuse)
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh schema on the local PostgreSQL server, dropped afterwards (the test is skipped,
+    saying why, without a server)."""
+    reason = postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    with fresh_pg_schema() as schema:
+        yield schema

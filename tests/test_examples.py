@@ -675,7 +675,7 @@ class TestClient:
         assert "/sites/0/power_mw" in capsys.readouterr().err
 
     def test_against_the_real_service(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        from tests.service.svc_helpers import app_client
+        from tests.helpers.service import app_client
 
         mod = self.load()
         with app_client(tmp_path, workers=1) as client:

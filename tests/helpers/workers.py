@@ -11,6 +11,7 @@ import signal
 import struct
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from solver.scenarios.run import ScenarioOutcome, ScenarioTask, solve_scenario
@@ -68,16 +69,22 @@ def parent_worker(task: ScenarioTask) -> ScenarioOutcome:
     raise AssertionError("never reached")
 
 
-def session_members(sid: int) -> list[int]:
-    """The live processes of session ``sid`` (from /proc): a command started in a session of its
-    own, and everything it started, whatever process group they moved to."""
-    out = []
+def _proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each live process's pid and the fields of its /proc stat after "pid (command)"."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(") ", 1)[-1].split()
+                yield int(entry.name), (entry / "stat").read_text().rsplit(") ", 1)[-1].split()
             except OSError:
                 continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                out.append(int(entry.name))
-    return out
+
+
+def process_group(pgid: int) -> list[int]:
+    """The processes of group ``pgid``."""
+    return [pid for pid, fields in _proc_stats() if int(fields[2]) == pgid]
+
+
+def session_members(sid: int) -> list[int]:
+    """The live processes of session ``sid``: a command started in a session of its own, and
+    everything it started, whatever process group they moved to."""
+    return [pid for pid, fields in _proc_stats() if int(fields[3]) == sid and fields[0] != "Z"]

@@ -141,7 +141,7 @@ class TestStatus:
     def test_time_limited_incumbent_is_feasible(self) -> None:
         # HiGHS finds an incumbent but cannot close the gap in time: the plan is "feasible",
         # says so, and its price warning does not claim an optimum.
-        from tests.service.svc_helpers import slow_request  # runs to its limit with an incumbent
+        from tests.helpers.service import slow_request  # runs to its limit with an incumbent
 
         p = plan(slow_request(time_limit_s=1))
         assert p.status == "feasible", p.solver.detail
