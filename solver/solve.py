@@ -143,6 +143,10 @@ def new_highs() -> highspy.Highs:
             os.close(saved)
         _BANNER_SHOWN = True
     h.setOptionValue("output_flag", False)
+    # One thread for every instance: HiGHS's thread pool is global to the process, made by the
+    # first run, and a later run asking another number fails ("Not Set"): a CBC-solved plan
+    # whose idle check ran HiGHS at the default made every later HiGHS solve fall back to CBC.
+    h.setOptionValue("threads", 1)
     return h
 
 

@@ -624,3 +624,21 @@ class TestMethods:
         with pytest.raises(RequestInvalid) as err:
             plan({**self.REQ, "solver": {"method": "barrier"}})
         assert [e.path for e in err.value.errors] == ["/solver/method"]
+
+
+class TestOneHighsThreadPool:
+    def test_a_highs_run_at_the_default_threads_first_does_not_break_later_solves(self) -> None:
+        """Regression: HiGHS's thread pool is per process; the idle-purchase check of a plan solved
+        with CBC ran HiGHS first, at the default thread count, and every later HiGHS solve in
+        that process failed ("Not Set") and fell back to CBC (the shadow-price tests, under -n 2)."""
+        import subprocess
+        import sys
+
+        code = (
+            "import highspy; from solver.solve import new_highs; from solver import plan; "
+            "from tests.helpers.requests import request; "
+            "h = new_highs(); h.passModel(highspy.HighsLp()); h.run(); "
+            "p = plan(request()); print(p.solver.backend, len(p.warnings))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.split() == ["highs", "0"]
